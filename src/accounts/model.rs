@@ -1,0 +1,270 @@
+//! The `users` table: the only place that queries it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::email::Email;
+use super::password::{NewPassword, hash_password};
+use crate::db::schema::{sessions, users};
+use crate::db::{DbConn, DbError};
+use crate::ids::{IdKind, new_id};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub role: String,
+    pub password_change_required: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub disabled_at: Option<NaiveDateTime>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Member)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role() == Role::Admin
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+
+    pub fn email(&self) -> Email {
+        Email::from_stored(self.email.clone())
+    }
+
+    /// The public view of a user (`/v1`, `--json`): never the password hash.
+    pub fn view(&self) -> UserView {
+        UserView {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            display_name: self.display_name.clone(),
+            role: self.role(),
+            created_at: utc(self.created_at),
+            disabled: self.is_disabled(),
+            disabled_at: self.disabled_at.map(utc),
+        }
+    }
+}
+
+pub fn utc(t: NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: String,
+    pub disabled: bool,
+    pub disabled_at: Option<String>,
+}
+
+/// What it takes to create an account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: Email,
+    pub display_name: String,
+    pub password: NewPassword,
+    pub role: Role,
+    /// The user must choose a new password at first login (generated or admin-set passwords).
+    pub password_change_required: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("a user with email {0} already exists")]
+    DuplicateEmail(Email),
+    #[error(transparent)]
+    Db(DbError),
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct UserRow<'a> {
+    id: &'a str,
+    email: &'a str,
+    display_name: &'a str,
+    password_hash: &'a str,
+    role: &'a str,
+    password_change_required: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// Display names are trimmed, at most 100 characters, default: the email's local part.
+pub fn normalize_display_name(raw: &str, email: &Email) -> Result<String, &'static str> {
+    let name = raw.trim();
+    if name.chars().any(char::is_control) {
+        return Err("The display name contains control characters");
+    }
+    if name.chars().count() > 100 {
+        return Err("The display name is longer than 100 characters");
+    }
+    Ok(if name.is_empty() {
+        email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        name.to_owned()
+    })
+}
+
+/// Hash the password (slow: call from a blocking context) and insert the user.
+pub fn create_user(
+    conn: &mut DbConn,
+    account: &NewAccount,
+    now: NaiveDateTime,
+) -> Result<User, CreateUserError> {
+    let hash = hash_password(&account.password);
+    let id = new_id(IdKind::User);
+    let row = UserRow {
+        id: &id,
+        email: account.email.as_str(),
+        display_name: &account.display_name,
+        password_hash: &hash,
+        role: account.role.as_str(),
+        password_change_required: account.password_change_required,
+        created_at: now,
+        updated_at: now,
+    };
+    let inserted = diesel::insert_into(users::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(DbError::from);
+    match inserted {
+        Ok(_) => find_by_id(conn, &id)
+            .map_err(CreateUserError::Db)?
+            .ok_or(CreateUserError::Db(DbError::Query(
+                diesel::result::Error::NotFound,
+            ))),
+        Err(e) if e.is_unique_violation() => {
+            Err(CreateUserError::DuplicateEmail(account.email.clone()))
+        }
+        Err(e) => Err(CreateUserError::Db(e)),
+    }
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_email(conn: &mut DbConn, email: &Email) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .filter(users::email.eq(email.as_str()))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_users(conn: &mut DbConn) -> Result<Vec<User>, DbError> {
+    Ok(users::table
+        .order((users::created_at.asc(), users::id.asc()))
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+pub fn count_users(conn: &mut DbConn) -> Result<i64, DbError> {
+    Ok(users::table.count().get_result(conn)?)
+}
+
+/// Disable (and end every session of) or re-enable a user. Returns false if there is no such user.
+pub fn set_disabled(
+    conn: &mut DbConn,
+    id: &str,
+    disabled: bool,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        let changed = diesel::update(users::table.find(id))
+            .set((
+                users::disabled_at.eq(disabled.then_some(now)),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if disabled {
+            diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?;
+        }
+        Ok(changed == 1)
+    })
+}
+
+/// Store a new password hash and clear the change-required flag.
+pub fn set_password_hash(
+    conn: &mut DbConn,
+    id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::password_change_required.eq(false),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_display_name(
+    conn: &mut DbConn,
+    id: &str,
+    name: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set((users::display_name.eq(name), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,774 @@
+//! The account pages: login, logout, sign-up, home, the account page and the admin's Users
+//! page. Every form carries a CSRF token; every redirect target is checked.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use diesel::Connection;
+use serde::Deserialize;
+
+use super::model::{self, CreateUserError, NewAccount, Role, UserView};
+use super::password::{self, NewPassword};
+use super::sessions::{self, ClientInfo};
+use super::{
+    Email, LoginOutcome, expired_session_cookie, log_in, now, session_cookie, session_cookie_name,
+    throttle,
+};
+use crate::config::Settings;
+use crate::pages::{
+    self, Nav, ReturnPath, csrf_matches, error_page, login_csrf_token, render, see_other,
+};
+use crate::principal::SignedIn;
+use crate::secrets::PlainSecret;
+use crate::state::AppState;
+
+const LOGIN_CSRF_PREFIX: &str = "lcs_";
+
+fn login_csrf_cookie_name(settings: &Settings) -> &'static str {
+    if settings.secure_cookies() {
+        "__Host-gatehouse_login_csrf"
+    } else {
+        "gatehouse_login_csrf"
+    }
+}
+
+/// The pre-session CSRF cookie: reuse a well-formed one, else mint a new one.
+fn login_csrf(req: &HttpRequest, settings: &Settings) -> (PlainSecret, bool) {
+    req.cookie(login_csrf_cookie_name(settings))
+        .and_then(|c| PlainSecret::parse(LOGIN_CSRF_PREFIX, c.value()).ok())
+        .map_or_else(
+            || (PlainSecret::generate(LOGIN_CSRF_PREFIX), true),
+            |s| (s, false),
+        )
+}
+
+fn login_csrf_cookie(settings: &Settings, value: &PlainSecret) -> Cookie<'static> {
+    Cookie::build(login_csrf_cookie_name(settings), value.expose().to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(settings.secure_cookies())
+        .same_site(SameSite::Strict)
+        .finish()
+}
+
+fn login_csrf_valid(req: &HttpRequest, state: &AppState, presented: &str) -> bool {
+    req.cookie(login_csrf_cookie_name(&state.settings))
+        .and_then(|c| PlainSecret::parse(LOGIN_CSRF_PREFIX, c.value()).ok())
+        .is_some_and(|c| csrf_matches(&login_csrf_token(&state.csrf_pepper, c.expose()), presented))
+}
+
+fn client_info(req: &HttpRequest) -> ClientInfo {
+    ClientInfo {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> HttpResponse {
+    if let Err(e) = response.add_cookie(cookie) {
+        log::error!("cannot set cookie: {e}");
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    nav: Option<Nav>,
+    csrf_token: String,
+    next: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    signup_enabled: bool,
+}
+
+/// The login page with a (possibly fresh) CSRF cookie.
+fn login_form(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (cookie_value, fresh) = login_csrf(req, &state.settings);
+    let page = LoginPage {
+        nav: None,
+        csrf_token: login_csrf_token(&state.csrf_pepper, cookie_value.expose()),
+        next,
+        email,
+        error,
+        signup_enabled: state.settings.signup_enabled,
+    };
+    let response = render(status, &page);
+    if fresh {
+        with_cookie(response, &login_csrf_cookie(&state.settings, &cookie_value))
+    } else {
+        response
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn safe_next(next: Option<&str>) -> String {
+    next.and_then(ReturnPath::parse)
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
+}
+
+pub async fn login_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> HttpResponse {
+    let next = safe_next(query.next.as_deref());
+    login_form(&req, &state, StatusCode::OK, &next, "", None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let LoginForm {
+        csrf_token,
+        email,
+        password,
+        next,
+    } = form.into_inner();
+    let next = safe_next(Some(&next));
+    if !login_csrf_valid(&req, &state, &csrf_token) {
+        let message = "This sign-in form has expired. Please try again.";
+        return login_form(
+            &req,
+            &state,
+            StatusCode::FORBIDDEN,
+            &next,
+            &email,
+            Some(message),
+        );
+    }
+    let email_shown: String = email.chars().take(254).collect();
+    match log_in(&state, &email, password, client_info(&req)).await {
+        Ok(LoginOutcome::SignedIn { token }) => {
+            // No fixation: whatever session the browser had ends; the new one has a new secret.
+            if let Some(old) = req.cookie(session_cookie_name(&state.settings)) {
+                let (pepper, value, idle) = (
+                    state.digest_pepper.clone(),
+                    old.value().to_owned(),
+                    state.settings.session_idle,
+                );
+                let ended = state
+                    .db(move |c| {
+                        match sessions::find_live_session(c, &pepper, &value, now(), idle)? {
+                            Some((s, _)) => sessions::delete_session(c, &s.id),
+                            None => Ok(()),
+                        }
+                    })
+                    .await;
+                if let Err(e) = ended {
+                    log::warn!("could not end the previous session at login: {e}");
+                }
+            }
+            let mut response = see_other(&next);
+            let _ = response.add_cookie(&session_cookie(&state.settings, &token));
+            let mut csrf =
+                login_csrf_cookie(&state.settings, &PlainSecret::generate(LOGIN_CSRF_PREFIX));
+            csrf.make_removal();
+            let _ = response.add_cookie(&csrf);
+            response
+        }
+        Ok(LoginOutcome::Refused) => login_form(
+            &req,
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &next,
+            &email_shown,
+            Some("Incorrect email or password."),
+        ),
+        Ok(LoginOutcome::Throttled { retry_after }) => {
+            let message =
+                format!("Too many failed sign-in attempts. Try again in {retry_after} seconds.");
+            let mut response = login_form(
+                &req,
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                &email_shown,
+                Some(&message),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            response
+        }
+        Err(e) => {
+            log::error!("login failed: {e}");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in unavailable",
+                "Gatehouse cannot reach its database. Try again in a moment.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+fn csrf_refused() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form has expired or did not come from Gatehouse. Go back, reload the page and try again.",
+    )
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let id = signed_in.session.id.clone();
+    if let Err(e) = state.db(move |c| sessions::delete_session(c, &id)).await {
+        log::error!("logout could not delete the session: {e}");
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-out failed",
+            "Try again in a moment.",
+        );
+    }
+    with_cookie(
+        see_other("/login"),
+        &expired_session_cookie(&state.settings),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    nav: Option<Nav>,
+    user: UserView,
+}
+
+pub async fn home(signed_in: SignedIn) -> HttpResponse {
+    render(
+        StatusCode::OK,
+        &HomePage {
+            nav: Some(signed_in.nav("home")),
+            user: signed_in.user.view(),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage<'a> {
+    nav: Option<Nav>,
+    csrf_token: String,
+    email: &'a str,
+    display_name: &'a str,
+    error: Option<&'a str>,
+}
+
+fn signup_form(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    email: &str,
+    display_name: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (cookie_value, fresh) = login_csrf(req, &state.settings);
+    let page = SignupPage {
+        nav: None,
+        csrf_token: login_csrf_token(&state.csrf_pepper, cookie_value.expose()),
+        email,
+        display_name,
+        error,
+    };
+    let response = render(status, &page);
+    if fresh {
+        with_cookie(response, &login_csrf_cookie(&state.settings, &cookie_value))
+    } else {
+        response
+    }
+}
+
+pub async fn signup_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !state.settings.signup_enabled {
+        return pages::not_found().await;
+    }
+    signup_form(&req, &state, StatusCode::OK, "", "", None)
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn signup_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SignupForm>,
+) -> HttpResponse {
+    if !state.settings.signup_enabled {
+        return pages::not_found().await;
+    }
+    let form = form.into_inner();
+    let refuse = |status, message: &str| {
+        signup_form(
+            &req,
+            &state,
+            status,
+            &form.email,
+            &form.display_name,
+            Some(message),
+        )
+    };
+    if !login_csrf_valid(&req, &state, &form.csrf_token) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please try again.",
+        );
+    }
+    let email = match Email::parse(&form.email) {
+        Ok(e) => e,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let display_name = match model::normalize_display_name(&form.display_name, &email) {
+        Ok(n) => n,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let password = match NewPassword::parse(&form.password) {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let account = NewAccount {
+        email,
+        display_name,
+        password,
+        role: Role::Member,
+        password_change_required: false,
+    };
+    let (pepper, lifetime, client) = (
+        state.digest_pepper.clone(),
+        state.settings.session_absolute,
+        client_info(&req),
+    );
+    let created = state
+        .db(move |c| match model::create_user(c, &account, now()) {
+            Ok(user) => Ok(Ok(sessions::create_session(
+                c,
+                &pepper,
+                &user.id,
+                &client,
+                now(),
+                lifetime,
+            )?
+            .0)),
+            Err(CreateUserError::DuplicateEmail(_)) => Ok(Err(())),
+            Err(CreateUserError::Db(e)) => Err(e),
+        })
+        .await;
+    match created {
+        Ok(Ok(token)) => with_cookie(see_other("/"), &session_cookie(&state.settings, &token)),
+        Ok(Err(())) => refuse(
+            StatusCode::CONFLICT,
+            "An account with this email already exists. Sign in instead.",
+        ),
+        Err(e) => {
+            log::error!("sign-up failed: {e}");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-up unavailable",
+                "Try again in a moment.",
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    nav: Option<Nav>,
+    email: &'a str,
+    csrf_token: &'a str,
+    must_change: bool,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    changed: Option<String>,
+}
+
+fn account_page(
+    signed_in: &SignedIn,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    render(
+        status,
+        &AccountPage {
+            nav: Some(signed_in.nav("account")),
+            email: &signed_in.user.email,
+            csrf_token: &signed_in.csrf_token,
+            must_change: signed_in.user.password_change_required,
+            notice,
+            error,
+        },
+    )
+}
+
+pub async fn account(signed_in: SignedIn, query: web::Query<AccountQuery>) -> HttpResponse {
+    let notice = query
+        .changed
+        .is_some()
+        .then_some("Password changed. Your other sessions have been signed out.");
+    account_page(&signed_in, StatusCode::OK, notice, None)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+pub async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let form = form.into_inner();
+    let refuse = |status, message: &str| account_page(&signed_in, status, None, Some(message));
+    let new_password = match NewPassword::parse(&form.new_password) {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    if form.new_password != form.confirm_password {
+        return refuse(StatusCode::BAD_REQUEST, "The two new passwords differ.");
+    }
+    if form.new_password == form.current_password {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Choose a password different from the current one.",
+        );
+    }
+    // Guessing the current password through this form is throttled like the login form.
+    let key = signed_in.user.email.clone();
+    let ip = client_info(&req).ip.unwrap_or_else(|| "unknown".into());
+    let limits = state.settings.login_limits;
+    let wait = {
+        let (key, ip) = (key.clone(), ip.clone());
+        state
+            .db(move |c| throttle::retry_after(c, &key, &ip, now(), &limits))
+            .await
+    };
+    match wait {
+        Ok(None) => {}
+        Ok(Some(seconds)) => {
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many wrong passwords. Wait a minute and try again.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+            return response;
+        }
+        Err(e) => {
+            log::error!("password change: {e}");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.");
+        }
+    }
+    let stored = signed_in.user.password_hash.clone();
+    let current = form.current_password;
+    let checked = web::block(move || {
+        password::verify_password(Some(&stored), &current)
+            .then(|| password::hash_password(&new_password))
+    })
+    .await;
+    let new_hash = match checked {
+        Ok(Some(hash)) => hash,
+        Ok(None) => {
+            let _ = state
+                .db(move |c| throttle::record_failure(c, &key, &ip, now()))
+                .await;
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "The current password is not correct.",
+            );
+        }
+        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment."),
+    };
+    let (user_id, session_id) = (signed_in.user.id.clone(), signed_in.session.id.clone());
+    let saved = state
+        .db(move |c| {
+            c.transaction(|c| {
+                model::set_password_hash(c, &user_id, &new_hash, now())?;
+                sessions::delete_other_sessions(c, &user_id, Some(&session_id))
+            })
+        })
+        .await;
+    match saved {
+        Ok(_) => see_other("/account?changed=1"),
+        Err(e) => {
+            log::error!("password change: {e}");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct AdminUsersPage<'a> {
+    nav: Option<Nav>,
+    users: Vec<UserView>,
+    self_id: &'a str,
+    csrf_token: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+fn admins_only(signed_in: &SignedIn) -> Result<(), HttpResponse> {
+    if signed_in.user.is_admin() {
+        Ok(())
+    } else {
+        Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Admins only",
+            "This page is for administrators.",
+        ))
+    }
+}
+
+async fn users_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    match state.db(model::list_users).await {
+        Ok(users) => render(
+            status,
+            &AdminUsersPage {
+                nav: Some(signed_in.nav("users")),
+                users: users.iter().map(model::User::view).collect(),
+                self_id: &signed_in.user.id,
+                csrf_token: &signed_in.csrf_token,
+                notice,
+                error,
+            },
+        ),
+        Err(e) => {
+            log::error!("listing users: {e}");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Users unavailable",
+                "Try again in a moment.",
+            )
+        }
+    }
+}
+
+pub async fn admin_users(state: web::Data<AppState>, signed_in: SignedIn) -> HttpResponse {
+    if let Err(refused) = admins_only(&signed_in) {
+        return refused;
+    }
+    users_page(&state, &signed_in, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CreateUserForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_user_created.html")]
+struct UserCreatedPage<'a> {
+    nav: Option<Nav>,
+    email: &'a str,
+    password: Option<&'a str>,
+}
+
+pub async fn admin_create_user(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<CreateUserForm>,
+) -> HttpResponse {
+    if let Err(refused) = admins_only(&signed_in) {
+        return refused;
+    }
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let form = form.into_inner();
+    let account = match account_from_form(&form) {
+        Ok(a) => a,
+        Err(message) => {
+            return users_page(
+                &state,
+                &signed_in,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&message),
+            )
+            .await;
+        }
+    };
+    let generated = form.password.is_empty().then(|| account.password.clone());
+    let email = account.email.to_string();
+    match state
+        .db(move |c| Ok(model::create_user(c, &account, now())))
+        .await
+    {
+        Ok(Ok(_)) => render(
+            StatusCode::CREATED,
+            &UserCreatedPage {
+                nav: Some(signed_in.nav("users")),
+                email: &email,
+                password: generated.as_ref().map(NewPassword::expose),
+            },
+        ),
+        Ok(Err(CreateUserError::DuplicateEmail(_))) => {
+            let message = format!("A user with email {email} already exists.");
+            users_page(
+                &state,
+                &signed_in,
+                StatusCode::CONFLICT,
+                None,
+                Some(&message),
+            )
+            .await
+        }
+        Ok(Err(CreateUserError::Db(e))) | Err(e) => {
+            log::error!("creating a user: {e}");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "User not created",
+                "Try again in a moment.",
+            )
+        }
+    }
+}
+
+fn account_from_form(form: &CreateUserForm) -> Result<NewAccount, String> {
+    let email = Email::parse(&form.email).map_err(|e| e.to_string())?;
+    let display_name = model::normalize_display_name(&form.display_name, &email)?;
+    let role = Role::parse(&form.role).ok_or("Choose the role admin or member.")?;
+    let (password, password_change_required) = if form.password.is_empty() {
+        (NewPassword::generate(), true)
+    } else {
+        (
+            NewPassword::parse(&form.password).map_err(|e| e.to_string())?,
+            true,
+        )
+    };
+    Ok(NewAccount {
+        email,
+        display_name,
+        password,
+        role,
+        password_change_required,
+    })
+}
+
+pub async fn admin_set_disabled(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    if let Err(refused) = admins_only(&signed_in) {
+        return refused;
+    }
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let (user_id, action) = path.into_inner();
+    let disable = match action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return pages::not_found().await,
+    };
+    if user_id == signed_in.user.id {
+        return users_page(
+            &state,
+            &signed_in,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("You cannot disable your own account."),
+        )
+        .await;
+    }
+    match state
+        .db(move |c| model::set_disabled(c, &user_id, disable, now()))
+        .await
+    {
+        Ok(true) => see_other("/admin/users"),
+        Ok(false) => pages::not_found().await,
+        Err(e) => {
+            log::error!("changing a user's status: {e}");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not changed",
+                "Try again in a moment.",
+            )
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Settings from the environment (`GATEHOUSE_*`), overridable by command-line flags.
+//! Secrets (the server secret, the bootstrap admin password, database passwords) are
+//! redacted wherever `Debug` would show them.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+
+use crate::db::DatabaseUrl;
+use crate::secrets::random_base62;
+
+/// Flags shared by every subcommand. Each falls back to its `GATEHOUSE_*` variable.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// Database URL: `sqlite://PATH` (default) or `postgres://USER:PASS@HOST/DB`.
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATABASE_URL",
+        default_value = "sqlite://gatehouse.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "GATEHOUSE_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+    /// Public base URL (default `http://<bind>`); `https://` makes cookies `Secure`.
+    #[arg(long, env = "GATEHOUSE_ISSUER", global = true)]
+    pub issuer: Option<String>,
+    /// Server secret (≥ 32 characters): HMAC pepper and key source. Required on PostgreSQL;
+    /// on SQLite one is generated into `<database>.secret` when unset.
+    #[arg(long, env = "GATEHOUSE_SECRET", global = true, hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Allow self-service sign-up at `/signup`.
+    #[arg(long, env = "GATEHOUSE_SIGNUP", global = true, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub signup: bool,
+    /// Minutes of inactivity after which a browser session ends.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SESSION_IDLE_MINUTES",
+        default_value_t = 120,
+        global = true
+    )]
+    pub session_idle_minutes: u32,
+    /// Hours after login at which a browser session ends regardless of activity.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SESSION_MAX_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub session_max_hours: u32,
+    /// Email of the admin created on first start (default admin@gatehouse.local).
+    #[arg(long, env = "GATEHOUSE_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+    /// Password of the admin created on first start (default: generated and printed once).
+    #[arg(
+        long,
+        env = "GATEHOUSE_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "GATEHOUSE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted<T>(pub T);
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Failed login attempts tolerated per window before answering 429.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub per_account: u32,
+    pub per_ip: u32,
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            per_account: 5,
+            per_ip: 20,
+            window: Duration::minutes(1),
+        }
+    }
+}
+
+/// Everything the server needs to start, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseUrl,
+    pub bind: String,
+    /// Public base URL without a trailing slash.
+    pub issuer: String,
+    pub secret: Redacted<Vec<u8>>,
+    pub signup_enabled: bool,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Redacted<String>>,
+    pub workers: Option<usize>,
+    pub login_limits: LoginLimits,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid database URL: {0}")]
+    Database(#[from] crate::db::DatabaseUrlError),
+    #[error(
+        "invalid issuer {0:?}: it must be an http:// or https:// origin with an optional path, without query or fragment"
+    )]
+    Issuer(String),
+    #[error("GATEHOUSE_SECRET must be at least 32 characters long")]
+    SecretTooShort,
+    #[error(
+        "GATEHOUSE_SECRET is required with PostgreSQL: every instance must share the same secret"
+    )]
+    SecretRequired,
+    #[error("cannot read or create the secret file {path}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("session lifetimes must be positive")]
+    SessionLifetime,
+}
+
+impl Settings {
+    pub fn from_args(args: &ConfigArgs) -> Result<Settings, ConfigError> {
+        let database: DatabaseUrl = args.database_url.parse()?;
+        let issuer = match &args.issuer {
+            Some(issuer) => parse_issuer(issuer)?,
+            None => format!("http://{}", args.bind),
+        };
+        let secret = match (&args.secret, &database) {
+            (Some(s), _) if s.len() < 32 => return Err(ConfigError::SecretTooShort),
+            (Some(s), _) => s.as_bytes().to_vec(),
+            (None, DatabaseUrl::Sqlite { path }) => {
+                load_or_create_secret_file(&secret_path_for(path))?
+            }
+            (None, DatabaseUrl::Postgres { .. }) => return Err(ConfigError::SecretRequired),
+        };
+        if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
+            return Err(ConfigError::SessionLifetime);
+        }
+        Ok(Settings {
+            database,
+            bind: args.bind.clone(),
+            issuer,
+            secret: Redacted(secret),
+            signup_enabled: args.signup,
+            session_idle: Duration::minutes(i64::from(args.session_idle_minutes)),
+            session_absolute: Duration::hours(i64::from(args.session_max_hours)),
+            admin_email: args.admin_email.clone(),
+            admin_password: args.admin_password.clone().map(Redacted),
+            workers: args.workers,
+            login_limits: LoginLimits::default(),
+            body_limit: 64 * 1024,
+        })
+    }
+
+    /// Settings for an embedded test or tool: the given database and secret, a free port.
+    pub fn for_tests(database: DatabaseUrl, secret: &[u8]) -> Settings {
+        Settings {
+            database,
+            bind: "127.0.0.1:0".into(),
+            issuer: "http://127.0.0.1".into(),
+            secret: Redacted(secret.to_vec()),
+            signup_enabled: false,
+            session_idle: Duration::minutes(120),
+            session_absolute: Duration::hours(24),
+            admin_email: None,
+            admin_password: None,
+            workers: Some(1),
+            login_limits: LoginLimits::default(),
+            body_limit: 64 * 1024,
+        }
+    }
+
+    /// Cookies carry `Secure` (and the `__Host-` prefix) only when the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| ConfigError::Issuer(raw.into()))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    let ok = !host.is_empty()
+        && !rest.contains(['?', '#', '@'])
+        && rest.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ConfigError::Issuer(raw.into()))
+    }
+}
+
+/// `gatehouse.db` keeps its generated secret in `gatehouse.db.secret`, beside it.
+pub fn secret_path_for(database_path: &Path) -> PathBuf {
+    let mut name = database_path.as_os_str().to_owned();
+    name.push(".secret");
+    PathBuf::from(name)
+}
+
+fn load_or_create_secret_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let wrap = |source| ConfigError::SecretFile {
+        path: path.to_owned(),
+        source,
+    };
+    match fs::read_to_string(path) {
+        Ok(existing) => {
+            let existing = existing.trim();
+            if existing.len() < 32 {
+                return Err(ConfigError::SecretTooShort);
+            }
+            return Ok(existing.as_bytes().to_vec());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(wrap(e)),
+    }
+    let secret = random_base62(64);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(wrap)?;
+    file.write_all(secret.as_bytes()).map_err(wrap)?;
+    file.sync_all().map_err(wrap)?;
+    log::warn!(
+        "GATEHOUSE_SECRET is not set: generated one into {} (mode 0600). Back it up with the \
+         database; losing it invalidates every stored key, session and token.",
+        path.display()
+    );
+    Ok(secret.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_must_be_an_http_origin() {
+        assert_eq!(
+            parse_issuer("https://auth.example.com/").unwrap(),
+            "https://auth.example.com"
+        );
+        assert_eq!(
+            parse_issuer("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://a.test?x=1",
+            "https://u@a.test",
+            "auth.example.com",
+        ] {
+            assert!(parse_issuer(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn generated_secret_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db.secret");
+        let first = load_or_create_secret_file(&path).unwrap();
+        let second = load_or_create_secret_file(&path).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn settings_debug_redacts_secrets() {
+        let settings = Settings::for_tests(
+            "postgres://gh:hunter2hunter2@db.internal/gh"
+                .parse()
+                .unwrap(),
+            b"a-very-secret-server-secret-value-123",
+        );
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("a-very-secret"));
+    }
+
+    #[test]
+    fn postgres_without_secret_is_refused() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        let cli = Cli::try_parse_from(["x", "--database-url", "postgres://localhost/gh"]).unwrap();
+        let mut args = cli.config;
+        args.secret = None;
+        assert!(matches!(
+            Settings::from_args(&args),
+            Err(ConfigError::SecretRequired)
+        ));
+    }
+}

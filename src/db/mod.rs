@@ -1,0 +1,220 @@
+//! Database plumbing shared by every capability: one connection type over SQLite and
+//! PostgreSQL, a pool whose backend is chosen from the URL scheme, per-connection settings,
+//! and the embedded migrations. No capability's queries live here.
+
+pub mod schema;
+mod url;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use url::{DatabaseUrl, DatabaseUrlError};
+
+/// One connection to whichever backend the URL named.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(diesel::SqliteConnection),
+    Pg(diesel::PgConnection),
+}
+
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Arbitrary constant naming Gatehouse's migration lock among PostgreSQL advisory locks.
+const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_686f_7573; // "gatehous"
+
+/// SQLite settings applied to every new connection.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA busy_timeout = 5000;";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database query: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("the blocking task was cancelled")]
+    Cancelled,
+}
+
+impl DbError {
+    /// True for a unique-index violation (e.g. a duplicate email).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// The r2d2 manager: establishes the backend the URL names, never guessing by trial.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        ConnectionManager { url }
+    }
+
+    fn establish(&self) -> Result<DbConn, DbError> {
+        let connect_error = |e: diesel::ConnectionError| DbError::Connect {
+            target: self.url.describe(),
+            reason: e.to_string().trim().to_owned(),
+        };
+        match &self.url {
+            DatabaseUrl::Sqlite { path } => {
+                let path = path.to_string_lossy();
+                let mut conn = diesel::SqliteConnection::establish(&path).map_err(connect_error)?;
+                conn.batch_execute(SQLITE_PRAGMAS)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres { url } => {
+                let conn = diesel::PgConnection::establish(url).map_err(connect_error)?;
+                Ok(DbConn::Pg(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// Connect once (so a wrong URL or a database that is down fails fast with a clear message),
+/// then build the pool. Checkouts are not tested with `SELECT 1`: that round trip would halve
+/// PostgreSQL read throughput; a broken connection surfaces as a query error instead.
+pub fn connect_pool(url: &DatabaseUrl) -> Result<DbPool, DbError> {
+    let manager = ConnectionManager::new(url.clone());
+    drop(manager.establish()?);
+    let max_size = match url {
+        DatabaseUrl::Sqlite { .. } => 8,
+        DatabaseUrl::Postgres { .. } => 16,
+    };
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .test_on_check_out(false)
+        .connection_timeout(Duration::from_secs(5))
+        .build(manager)
+        .map_err(DbError::Pool)
+}
+
+/// Run pending migrations and then `then`, while holding the migration lock, so that several
+/// instances starting together migrate once and bootstrap once. Returns the versions applied.
+pub fn migrate_then<T>(
+    conn: &mut DbConn,
+    then: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<(Vec<String>, T), DbError> {
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        DbConn::Sqlite(inner) => {
+            // SQLite serialises writers itself; busy_timeout makes a second instance wait.
+            let applied = inner
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            Ok((applied, then(conn)?))
+        }
+        DbConn::Pg(inner) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(inner)?;
+            let result = inner
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .map_err(migration_error)
+                .and_then(|applied| Ok((applied, then(conn)?)));
+            if let DbConn::Pg(inner) = conn {
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(inner)?;
+            }
+            result
+        }
+    }
+}
+
+/// Whether the database answers a trivial query (for `/readyz`).
+pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
+    conn.batch_execute("SELECT 1").map_err(DbError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_connections_get_wal_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite {
+            path: dir.path().join("t.db"),
+        };
+        let mut conn = ConnectionManager::new(url).connect().unwrap();
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        let DbConn::Sqlite(inner) = &mut conn else {
+            panic!("expected SQLite")
+        };
+        let mode: Vec<Row> = diesel::sql_query("PRAGMA journal_mode")
+            .load(inner)
+            .unwrap();
+        assert_eq!(mode[0].journal_mode, "wal");
+        #[derive(QueryableByName)]
+        struct Fk {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            foreign_keys: i32,
+        }
+        let fk: Vec<Fk> = diesel::sql_query("PRAGMA foreign_keys")
+            .load(inner)
+            .unwrap();
+        assert_eq!(fk[0].foreign_keys, 1);
+    }
+
+    #[test]
+    fn migrations_apply_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite {
+            path: dir.path().join("t.db"),
+        };
+        let mut conn = ConnectionManager::new(url).connect().unwrap();
+        let (first, ()) = migrate_then(&mut conn, |_| Ok(())).unwrap();
+        assert!(!first.is_empty());
+        let (second, ()) = migrate_then(&mut conn, |_| Ok(())).unwrap();
+        assert!(second.is_empty());
+    }
+}

@@ -1,0 +1,218 @@
+//! The `/v1` error catalogue and `ApiError`, which renders the seeds' error envelope:
+//! `{"success": false, "error": {"code", "message", "doc_url"}, "meta": {"request_id", "timestamp"}}`.
+//! Every code here has a section in `docs/errors.md` (a unit test checks it).
+
+use std::borrow::Cow;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use super::context;
+
+macro_rules! error_codes {
+    ($($variant:ident => ($code:literal, $status:ident, $title:literal)),* $(,)?) => {
+        /// A stable, documented error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($variant),* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code),* }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$variant => StatusCode::$status),* }
+            }
+
+            /// The default message when a handler gives none.
+            pub const fn title(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $title),* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    NotAuthenticated => ("AUTH_001", UNAUTHORIZED, "User is not authenticated"),
+    InvalidCredential => ("AUTH_002", UNAUTHORIZED, "Invalid or expired credentials"),
+    MalformedCredential => ("AUTH_003", UNAUTHORIZED, "Malformed credentials"),
+    Forbidden => ("AUTH_004", FORBIDDEN, "Insufficient permissions for this operation"),
+    IpNotAllowed => ("AUTH_005", FORBIDDEN, "Requests from this IP address are not allowed"),
+    RateLimited => ("RATE_001", TOO_MANY_REQUESTS, "Too many requests"),
+    Validation => ("VALIDATION_001", BAD_REQUEST, "A field has an invalid value"),
+    MalformedBody => ("REQUEST_001", BAD_REQUEST, "The request body could not be parsed"),
+    BodyTooLarge => ("REQUEST_002", PAYLOAD_TOO_LARGE, "The request body is too large"),
+    UnsupportedMediaType => ("REQUEST_003", UNSUPPORTED_MEDIA_TYPE, "Unsupported content type"),
+    NotFound => ("RESOURCE_001", NOT_FOUND, "Resource not found"),
+    Conflict => ("RESOURCE_002", CONFLICT, "The resource already exists"),
+    MethodNotAllowed => ("METHOD_001", METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
+    Internal => ("SERVER_001", INTERNAL_SERVER_ERROR, "Internal server error"),
+    Unavailable => ("SERVER_002", SERVICE_UNAVAILABLE, "The service is temporarily unavailable"),
+}
+
+/// An error answered to a `/v1` caller.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+    /// For validation errors: which field.
+    pub field: Option<&'static str>,
+    pub retry_after: Option<u64>,
+    pub allow: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+            allow: None,
+        }
+    }
+
+    pub fn of(code: ErrorCode) -> Self {
+        Self::new(code, code.title())
+    }
+
+    pub fn validation(field: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError {
+            field: Some(field),
+            ..Self::new(ErrorCode::Validation, message)
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// A failure that is ours, not the caller's: logged with its cause, answered generically.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let request_id = context::current()
+            .map(|c| c.request_id.to_string())
+            .unwrap_or_default();
+        log::error!("internal error (request {request_id}): {cause}");
+        Self::of(ErrorCode::Internal)
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// The JSON body of the envelope.
+    pub fn body(&self) -> serde_json::Value {
+        let ctx = context::current();
+        let issuer = ctx
+            .as_ref()
+            .map(|c| c.issuer.to_string())
+            .unwrap_or_default();
+        let request_id = ctx
+            .as_ref()
+            .map(|c| c.request_id.to_string())
+            .unwrap_or_default();
+        let mut error = json!({
+            "code": self.code.as_str(),
+            "message": self.message,
+            "doc_url": format!("{issuer}/docs/errors#{}", self.code.as_str()),
+        });
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        json!({
+            "success": false,
+            "error": error,
+            "meta": {
+                "request_id": request_id,
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if self.code == ErrorCode::NotAuthenticated {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"gatehouse\""));
+        }
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        response.json(self.body())
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            crate::db::DbError::Pool(_) | crate::db::DbError::Connect { .. } => {
+                log::error!("database unavailable: {e}");
+                ApiError::of(ErrorCode::Unavailable)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented_in_the_catalogue() {
+        let catalogue = include_str!("../../docs/errors.md");
+        for code in ErrorCode::ALL {
+            let heading = format!("## {} {{#{}}}", code.as_str(), code.as_str());
+            assert!(
+                catalogue.contains(&heading),
+                "docs/errors.md lacks the heading `{heading}`"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(
+                seen.insert(code.as_str()),
+                "{} appears twice",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn envelope_has_the_seed_shape() {
+        let body = ApiError::of(ErrorCode::InvalidCredential).body();
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["code"], "AUTH_002");
+        assert!(
+            body["error"]["doc_url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/docs/errors#AUTH_002")
+        );
+        assert!(body["meta"]["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,155 @@
+//! Headers every response carries: `X-Request-Id` (a sane inbound one is echoed),
+//! `X-Response-Time`, `X-API-Version` on `/v1`, and the security headers; plus the extractor
+//! configurations that turn bad bodies into envelope errors.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, HttpResponse, web};
+
+use super::context::{self, RequestContext, is_acceptable_request_id};
+use super::{ApiError, ErrorCode};
+use crate::ids::{IdKind, new_id};
+
+/// What the plumbing needs to know about the server (registered as app data).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub issuer: Arc<str>,
+}
+
+const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+pub const API_VERSION: &str = "v1";
+
+pub fn is_api_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The outermost middleware: sets the request context for the inner services, then stamps
+/// the response headers.
+pub async fn plumbing(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let issuer = req
+        .app_data::<web::Data<HttpConfig>>()
+        .map(|c| c.issuer.clone())
+        .unwrap_or_else(|| Arc::from(""));
+    let request_id: Arc<str> = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_acceptable_request_id(v))
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(new_id(IdKind::Request)));
+    let api = is_api_path(req.path());
+    let static_asset = req.path().starts_with("/static/");
+    let ctx = RequestContext {
+        request_id: request_id.clone(),
+        issuer,
+    };
+
+    let mut res = context::scope(ctx, next.call(req)).await?;
+
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if is_html { PAGE_CSP } else { API_CSP }),
+    );
+    if !static_asset && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if api {
+        headers.insert(
+            HeaderName::from_static("x-api-version"),
+            HeaderValue::from_static(API_VERSION),
+        );
+    }
+    let elapsed = started.elapsed();
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.2}ms", elapsed.as_secs_f64() * 1000.0)) {
+        headers.insert(HeaderName::from_static("x-response-time"), v);
+    }
+    Ok(res)
+}
+
+/// JSON bodies: size limit and envelope errors (413, 415, 400).
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| json_error(&err).into())
+}
+
+fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("The request body exceeds {limit} bytes"),
+        ),
+        E::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as application/json",
+        ),
+        E::Deserialize(e) if e.is_data() => {
+            let mut message = format!("Invalid request body: {e}");
+            message.truncate(200);
+            ApiError::new(ErrorCode::Validation, message)
+        }
+        E::Deserialize(_) => ApiError::new(
+            ErrorCode::MalformedBody,
+            "The request body is not valid JSON",
+        ),
+        _ => ApiError::of(ErrorCode::MalformedBody),
+    }
+}
+
+/// Query strings on `/v1`: a bad parameter is a validation error, not a bare 400.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let mut message = format!("Invalid query parameter: {err}");
+        message.truncate(200);
+        ApiError::new(ErrorCode::Validation, message).into()
+    })
+}
+
+/// Unknown `/v1` routes.
+pub async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let mut path: String = req.path().chars().take(100).collect();
+    path.retain(|c| !c.is_control());
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("No route for {} {path}", req.method()),
+    ))
+}
+
+/// A `/v1` resource that answers 405 (with `Allow`) to methods it does not route.
+pub fn api_resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError {
+            allow: Some(allow),
+            ..ApiError::of(ErrorCode::MethodNotAllowed)
+        })
+    }))
+}

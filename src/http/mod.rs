@@ -1,0 +1,10 @@
+//! Web plumbing that knows no capability: the request context, the `/v1` JSON envelope and
+//! its error catalogue, the header middleware and the body-parsing limits.
+
+pub mod context;
+pub mod envelope;
+pub mod errors;
+pub mod middleware;
+
+pub use envelope::{ApiResult, ok};
+pub use errors::{ApiError, ErrorCode};

@@ -1,0 +1,18 @@
+//! Gatehouse: an OAuth 2.0 authorization server and API-key service in one binary.
+//!
+//! The crate is split into capabilities (`accounts`, later `api_keys`, `oauth`, `jwt`) over
+//! shared plumbing (`db`, `http`, `secrets`, `ids`); `app` wires them together.
+
+pub mod accounts;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ids;
+pub mod pages;
+pub mod principal;
+pub mod secrets;
+pub mod state;
+
+pub use app::Application;
+pub use config::Settings;
