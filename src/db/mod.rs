@@ -31,10 +31,11 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_686f_7573; // "gatehous"
 
 /// SQLite settings applied to every new connection.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+/// `busy_timeout` comes first: switching to WAL needs a lock that another instance may hold.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
+     PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; \
-     PRAGMA busy_timeout = 5000;";
+     PRAGMA foreign_keys = ON;";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -140,13 +141,14 @@ pub fn migrate_then<T>(
         |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
     match conn {
         DbConn::Sqlite(inner) => {
-            // SQLite serialises writers itself; busy_timeout makes a second instance wait.
-            let applied = inner
-                .run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(migration_error)?
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            // BEGIN IMMEDIATE takes SQLite's write lock up front (waiting on busy_timeout), so
+            // a second instance waits here instead of failing with "database is locked".
+            let applied = inner.immediate_transaction(|inner| {
+                inner
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+                    .map_err(migration_error)
+            })?;
             Ok((applied, then(conn)?))
         }
         DbConn::Pg(inner) => {

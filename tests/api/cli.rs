@@ -1,0 +1,331 @@
+//! The `gatehouse` command and start-up: bad configuration, the first admin, concurrent
+//! starts, user administration, graceful shutdown.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gatehouse::Application;
+
+use crate::helpers::{Backend, TestDatabase, test_settings};
+
+const SECRET: &str = "cli-test-secret-that-is-long-enough-0123";
+
+fn gatehouse() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("GATEHOUSE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+fn gatehouse_on(db: &TestDatabase) -> Command {
+    let mut cmd = gatehouse();
+    cmd.env("GATEHOUSE_DATABASE_URL", &db.raw_url)
+        .env("GATEHOUSE_SECRET", SECRET);
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("gatehouse runs")
+}
+
+#[test]
+fn unknown_database_scheme_is_a_clear_error() {
+    let out = run(gatehouse().args(["migrate", "--database-url", "mysql://root@localhost/gh"]));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown database URL scheme \"mysql\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreachable_postgres_names_host_and_database_but_not_the_password() {
+    let out = run(gatehouse()
+        .args(["migrate"])
+        .env(
+            "GATEHOUSE_DATABASE_URL",
+            "postgres://gh:hunter2secret@127.0.0.1:1/gatehouse_prod",
+        )
+        .env("GATEHOUSE_SECRET", SECRET));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(err.contains("gatehouse_prod"), "{err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
+}
+
+#[test]
+fn postgres_without_a_server_secret_is_refused() {
+    let out = run(gatehouse()
+        .args(["migrate"])
+        .env("GATEHOUSE_DATABASE_URL", "postgres://127.0.0.1:1/gh"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("GATEHOUSE_SECRET is required"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "create", "--help"],
+        vec!["user", "list", "--help"],
+        vec!["user", "disable", "--help"],
+    ] {
+        let out = run(gatehouse().args(&args));
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage"), "{args:?}");
+    }
+}
+
+fn user_commands(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else {
+        return;
+    };
+    let migrate = run(gatehouse_on(&db).arg("migrate"));
+    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+    assert!(
+        text(&migrate.stdout).contains("Created the first admin account: admin@gatehouse.local")
+    );
+    let again = run(gatehouse_on(&db).arg("migrate"));
+    assert!(text(&again.stdout).contains("0 migration(s) applied"));
+    assert!(
+        !text(&again.stdout).contains("first admin"),
+        "the admin is created once"
+    );
+
+    let created =
+        run(gatehouse_on(&db).args(["user", "create", "--email", "Kim@Example.com", "--json"]));
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert!(json["id"].as_str().unwrap().starts_with("usr_"));
+    assert_eq!(json["email"], "kim@example.com");
+    assert_eq!(json["role"], "member");
+    assert_eq!(
+        json["password"].as_str().unwrap().len(),
+        20,
+        "a generated password is printed"
+    );
+
+    let mut child = gatehouse_on(&db)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "lee@example.com",
+            "--admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"lee's password 1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).trim().starts_with("usr_"));
+    assert!(
+        !text(&out.stderr).contains("lee's password"),
+        "a given password is not echoed"
+    );
+
+    let duplicate = run(gatehouse_on(&db).args(["user", "create", "--email", "KIM@example.com"]));
+    assert_eq!(duplicate.status.code(), Some(3));
+    assert!(text(&duplicate.stderr).contains("already exists"));
+    let invalid = run(gatehouse_on(&db).args(["user", "create", "--email", "not-an-email"]));
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(text(&invalid.stderr).contains("--email"));
+
+    let disabled = run(gatehouse_on(&db).args(["user", "disable", "--email", "kim@example.com"]));
+    assert!(disabled.status.success());
+    let missing = run(gatehouse_on(&db).args(["user", "disable", "--email", "ghost@example.com"]));
+    assert_eq!(missing.status.code(), Some(3));
+
+    let list = run(gatehouse_on(&db).args(["user", "list", "--json"]));
+    let users: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(users.len(), 3);
+    let kim = users
+        .iter()
+        .find(|u| u["email"] == "kim@example.com")
+        .unwrap();
+    assert_eq!(kim["disabled"], true);
+    let lee = users
+        .iter()
+        .find(|u| u["email"] == "lee@example.com")
+        .unwrap();
+    assert_eq!(lee["role"], "admin");
+    assert!(users.iter().all(|u| u.get("password_hash").is_none()));
+}
+
+#[test]
+fn user_commands_sqlite() {
+    user_commands(Backend::Sqlite);
+}
+
+#[test]
+fn user_commands_postgres() {
+    user_commands(Backend::Postgres);
+}
+
+#[test]
+fn sqlite_without_secret_generates_a_private_secret_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gatehouse().current_dir(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let secret = dir.path().join("gatehouse.db.secret");
+    assert!(secret.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[test]
+fn sigterm_finishes_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gatehouse()
+        .current_dir(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let port = loop {
+        let line = lines.next().expect("server log").unwrap();
+        if let Some((_, port)) = line.split_once("listening on: 127.0.0.1:") {
+            break port.trim().to_owned();
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+    };
+    // Once it answers a request, it is running (and handling signals).
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("Gatehouse stopped")),
+        "{rest:?}"
+    );
+}
+
+#[actix_web::test]
+async fn shutdown_hooks_run_after_the_server_stops() {
+    let Some(db) = TestDatabase::create(Backend::Sqlite) else {
+        return;
+    };
+    let app = Application::build(test_settings(&db)).unwrap();
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ran.clone();
+    app.shutdown_hooks().register("test flush", move || {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst)
+    });
+    let handle = app.handle();
+    let server = actix_web::rt::spawn(app.run_until_stopped());
+    handle.stop(true).await;
+    server.await.unwrap().unwrap();
+    assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+fn first_start_bootstrap(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else {
+        return;
+    };
+    let mut generated = test_settings(&db);
+    generated.admin_email = None;
+    generated.admin_password = None;
+    let (_, applied, admin) = gatehouse::app::prepare_database(&generated).unwrap();
+    assert!(!applied.is_empty());
+    let admin = admin.expect("an admin on an empty database");
+    assert_eq!(admin.email.as_str(), "admin@gatehouse.local");
+    assert!(admin.generated_password.is_some());
+    let (_, applied, admin) = gatehouse::app::prepare_database(&generated).unwrap();
+    assert!(applied.is_empty());
+    assert!(admin.is_none(), "a second start creates nobody");
+}
+
+#[test]
+fn first_start_creates_one_admin_sqlite() {
+    first_start_bootstrap(Backend::Sqlite);
+}
+
+#[test]
+fn first_start_creates_one_admin_postgres() {
+    first_start_bootstrap(Backend::Postgres);
+}
+
+fn concurrent_starts(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else {
+        return;
+    };
+    let settings = test_settings(&db);
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let settings = settings.clone();
+            std::thread::spawn(move || {
+                gatehouse::app::prepare_database(&settings)
+                    .map(|(_, applied, admin)| (applied.len(), admin.is_some()))
+            })
+        })
+        .collect();
+    let results: Vec<(usize, bool)> = starts
+        .into_iter()
+        .map(|t| t.join().unwrap().expect("every instance starts"))
+        .collect();
+    assert_eq!(
+        results.iter().filter(|(_, made_admin)| *made_admin).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|(applied, _)| *applied > 0).count(),
+        1,
+        "migrated once: {results:?}"
+    );
+}
+
+#[test]
+fn concurrent_starts_migrate_once_and_create_one_admin_sqlite() {
+    concurrent_starts(Backend::Sqlite);
+}
+
+#[test]
+fn concurrent_starts_migrate_once_and_create_one_admin_postgres() {
+    concurrent_starts(Backend::Postgres);
+}

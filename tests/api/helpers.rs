@@ -1,0 +1,307 @@
+//! `spawn_app(backend)`: a Gatehouse on a free port with a fresh database (a new SQLite file,
+//! or a new PostgreSQL database that is dropped afterwards), and a `TestApp` with one helper per
+//! endpoint. Set `TEST_LOG=1` to see the server's logs.
+
+use std::io::Write;
+use std::sync::Once;
+
+use diesel::Connection;
+use diesel::RunQueryDsl;
+use gatehouse::Application;
+use gatehouse::config::{Redacted, Settings};
+use gatehouse::db::DatabaseUrl;
+use reqwest::StatusCode;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin password 123";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Say loudly, past the test harness's output capture, that something was not tested.
+pub fn announce_skip(what: &str, how: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "\n*** SKIPPED: {what} — {how} ***\n");
+}
+
+/// The PostgreSQL server to create test databases on, or `None` (announced) when unset.
+/// With `GATEHOUSE_REQUIRE_POSTGRES=1` (as in CI) a missing server is a failure.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("GATEHOUSE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_POSTGRES_URL is not set"
+            );
+            announce_skip(
+                "PostgreSQL test",
+                "set GATEHOUSE_TEST_POSTGRES_URL=postgres://… to run it",
+            );
+            None
+        }
+    }
+}
+
+/// `postgres://u:p@h/db?x` with another database name.
+fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("URL has a scheme");
+    let (before_query, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(a, q)| (a, Some(q)));
+    let authority = before_query
+        .split_once('/')
+        .map_or(before_query, |(a, _)| a);
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{database}?{q}"),
+        None => format!("{scheme}://{authority}/{database}"),
+    }
+}
+
+/// A fresh, empty database of the given backend, dropped with the guard.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    pub raw_url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let raw_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+                Some(TestDatabase {
+                    url: raw_url.parse().unwrap(),
+                    raw_url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url()?;
+                let name = format!(
+                    "gh_test_{}",
+                    gatehouse::secrets::random_base62(12).to_lowercase()
+                );
+                let mut conn = diesel::PgConnection::establish(&admin)
+                    .expect("connect to GATEHOUSE_TEST_POSTGRES_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let raw_url = with_database(&admin, &name);
+                Some(TestDatabase {
+                    url: raw_url.parse().unwrap(),
+                    raw_url,
+                    _dir: None,
+                    postgres: Some((admin, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    /// A client that keeps cookies and does not follow redirects.
+    pub client: reqwest::Client,
+    pub state: gatehouse::state::AppState,
+    handle: actix_web::dev::ServerHandle,
+    _db: TestDatabase,
+}
+
+fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = env_logger::builder()
+                .is_test(true)
+                .filter_level(log::LevelFilter::Info)
+                .try_init();
+        }
+    });
+}
+
+pub fn test_settings(db: &TestDatabase) -> Settings {
+    let mut settings =
+        Settings::for_tests(db.url.clone(), b"test-server-secret-of-at-least-32-bytes");
+    settings.admin_email = Some(ADMIN_EMAIL.into());
+    settings.admin_password = Some(Redacted(ADMIN_PASSWORD.into()));
+    settings
+}
+
+/// Start Gatehouse on a fresh database of `backend`; `None` when that backend is not available
+/// here (already announced).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    init_logging();
+    let db = TestDatabase::create(backend)?;
+    let mut settings = test_settings(&db);
+    adjust(&mut settings);
+    let app = Application::build(settings).expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        backend,
+        client: new_client(),
+        state,
+        handle,
+        _db: db,
+    })
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+/// The value of `<input … name="NAME" value="…">` in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The CSRF token of the login form (fetching it sets the pre-session cookie).
+    pub async fn login_csrf(&self) -> String {
+        let page = self.get("/login").await.text().await.unwrap();
+        hidden_field(&page, "csrf_token").expect("login form has a CSRF token")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        let csrf = self.login_csrf().await;
+        self.post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login_admin(&self) {
+        let response = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "admin login");
+    }
+
+    /// The CSRF token of the signed-in session, read from a page's forms.
+    pub async fn session_csrf(&self) -> String {
+        let page = self.get("/account").await.text().await.unwrap();
+        hidden_field(&page, "csrf_token").expect("signed-in page has a CSRF token")
+    }
+
+    pub async fn me(&self) -> reqwest::Response {
+        self.get("/v1/users/me").await
+    }
+
+    /// Create a user through the CLI's code path (directly in the database).
+    pub async fn create_user(&self, email: &str, password: &str, admin: bool) -> String {
+        use gatehouse::accounts::{Email, NewAccount, NewPassword, Role, model, now};
+        let account = NewAccount {
+            email: Email::parse(email).unwrap(),
+            display_name: String::new(),
+            password: NewPassword::parse(password).unwrap(),
+            role: if admin { Role::Admin } else { Role::Member },
+            password_change_required: false,
+        };
+        let mut account = account;
+        account.display_name = model::normalize_display_name("", &account.email).unwrap();
+        self.state
+            .db(move |c| Ok(model::create_user(c, &account, now()).map(|u| u.id)))
+            .await
+            .unwrap()
+            .expect("user created")
+    }
+
+    /// Stop the server (without waiting for idle keep-alive connections).
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// Define a test that runs once per backend: `both_backends!(name, |app| async move { … });`
+/// expands to `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::helpers::{Backend, spawn_app};
+
+            async fn run(backend: Backend) {
+                let Some(owned) = spawn_app(backend).await else {
+                    return;
+                };
+                {
+                    let $app = &owned;
+                    $body.await;
+                }
+                owned.stop().await;
+            }
+
+            #[actix_web::test]
+            async fn sqlite() {
+                run(Backend::Sqlite).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                run(Backend::Postgres).await;
+            }
+        }
+    };
+}

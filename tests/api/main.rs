@@ -1,0 +1,12 @@
+//! Gatehouse's integration tests: one binary. Every test that touches the database runs on
+//! SQLite and, when `GATEHOUSE_TEST_POSTGRES_URL` is set, on PostgreSQL (see `helpers`).
+
+mod helpers;
+
+mod api_envelope;
+mod browser;
+mod cli;
+mod health;
+mod login;
+mod pages;
+mod sessions;
