@@ -269,9 +269,9 @@ pub async fn logout(
     )
 }
 
-#[derive(Template)]
+#[derive(Template, askama_web::WebTemplate)]
 #[template(path = "home.html")]
-struct HomePage {
+pub struct HomePage {
     nav: Option<Nav>,
     user: UserView,
 }
