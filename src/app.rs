@@ -11,6 +11,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use askama::Template;
 
 use crate::accounts::{self, BootstrapAdmin, BootstrapError};
+use crate::api_keys::api as keys;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbError};
 use crate::http::middleware::{self as mw, HttpConfig, api_resource};
@@ -59,33 +61,47 @@ pub struct Application {
     state: AppState,
     hooks: ShutdownHooks,
     bootstrap_admin: Option<BootstrapAdmin>,
+    housekeeping: actix_web::rt::task::JoinHandle<()>,
 }
 
-/// Connect, migrate (under the migration lock) and create the first admin if there is none.
+/// Periodic work of this instance: write buffered last-used times, trim rate-limit state.
+async fn housekeeping(state: AppState) {
+    let mut interval = actix_web::rt::time::interval(state.settings.keys.usage_flush_every);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Err(e) = crate::api_keys::flush_usage(&state).await {
+            log::warn!("could not write API keys' last-used times (will retry): {e}");
+        }
+        state.rate_limits.shrink();
+    }
+}
+
+/// Connect, migrate and seed the scope registry and the first admin, all under the migration
+/// lock, so that instances starting together do each once.
 pub fn prepare_database(
     settings: &Settings,
 ) -> Result<(db::DbPool, Vec<String>, Option<BootstrapAdmin>), StartError> {
     let pool = db::connect_pool(&settings.database)?;
     let mut conn = pool.get().map_err(DbError::from)?;
-    let mut bootstrap_error = None;
     let (applied, admin) = db::migrate_then(&mut conn, |c| {
-        match accounts::bootstrap_admin(c, settings) {
-            Ok(admin) => Ok(admin),
-            Err(BootstrapError::Db(e)) => Err(e),
-            Err(other) => {
-                bootstrap_error = Some(other);
-                Ok(None)
-            }
-        }
+        crate::scopes::registry::ensure_defaults(c, crate::clock::SystemClock.now())?;
+        // A configuration error (bad admin email) is reported after the lock is released.
+        Ok(accounts::bootstrap_admin(c, settings))
     })?;
-    if let Some(e) = bootstrap_error {
-        return Err(e.into());
-    }
-    Ok((pool, applied, admin))
+    Ok((pool, applied, admin?))
 }
 
 impl Application {
     pub fn build(settings: Settings) -> Result<Application, StartError> {
+        Self::build_with_clock(settings, Arc::new(crate::clock::SystemClock))
+    }
+
+    /// As `build`, with another clock (tests move time forward without sleeping).
+    pub fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Result<Application, StartError> {
         let (pool, applied, bootstrap_admin) = prepare_database(&settings)?;
         for version in &applied {
             log::info!("applied migration {version}");
@@ -108,7 +124,7 @@ impl Application {
             settings.issuer = format!("http://127.0.0.1:{port}");
         }
         let workers = settings.workers;
-        let state = AppState::new(pool, settings);
+        let state = AppState::new(pool, settings, clock);
         let http_config = HttpConfig {
             issuer: Arc::from(state.settings.issuer.as_str()),
         };
@@ -131,12 +147,14 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
+        let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
         Ok(Application {
             port,
             server: server.run(),
             state,
             hooks: ShutdownHooks::default(),
             bootstrap_admin,
+            housekeeping,
         })
     }
 
@@ -166,6 +184,11 @@ impl Application {
     /// the shutdown hooks run.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.housekeeping.abort();
+        match crate::api_keys::flush_usage(&self.state).await {
+            Ok(n) => log::info!("shutdown: wrote last-used times of {n} API key(s)"),
+            Err(e) => log::error!("shutdown: could not write last-used times: {e}"),
+        }
         let hooks = self.hooks.clone();
         let _ = web::block(move || hooks.run_all()).await;
         result
@@ -202,10 +225,43 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         )
         .service(
             web::scope("/v1")
+                .wrap(from_fn(crate::http::rate_limit::headers))
                 .service(
                     api_resource("/users/me", "GET, PATCH")
                         .route(web::get().to(accounts::api::get_me))
                         .route(web::patch().to(accounts::api::update_me)),
+                )
+                .service(
+                    api_resource("/users", "GET, POST")
+                        .route(web::get().to(accounts::api::list_users))
+                        .route(web::post().to(accounts::api::create_user)),
+                )
+                .service(
+                    api_resource("/users/{id}", "GET")
+                        .route(web::get().to(accounts::api::get_user)),
+                )
+                .service(
+                    api_resource("/users/{id}/api-keys", "GET, POST")
+                        .route(web::get().to(keys::list_for_user))
+                        .route(web::post().to(keys::create_for_user)),
+                )
+                .service(
+                    api_resource("/api-keys", "GET, POST")
+                        .route(web::get().to(keys::list_own))
+                        .route(web::post().to(keys::create_own)),
+                )
+                .service(
+                    api_resource("/api-keys/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(keys::get_key))
+                        .route(web::patch().to(keys::update_key))
+                        .route(web::delete().to(keys::revoke_key)),
+                )
+                .service(
+                    api_resource("/api-keys/{id}/roll", "POST")
+                        .route(web::post().to(keys::roll_key)),
+                )
+                .service(
+                    api_resource("/audit-events", "GET").route(web::get().to(keys::audit_events)),
                 )
                 .default_service(web::to(mw::api_not_found)),
         )

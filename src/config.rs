@@ -72,6 +72,77 @@ pub struct ConfigArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "GATEHOUSE_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Lifetime of a new API key when the request names none, in days.
+    #[arg(
+        long,
+        env = "GATEHOUSE_KEY_DEFAULT_DAYS",
+        default_value_t = 365,
+        global = true
+    )]
+    pub key_default_days: u32,
+    /// Longest lifetime an API key may be given, in days.
+    #[arg(
+        long,
+        env = "GATEHOUSE_KEY_MAX_DAYS",
+        default_value_t = 730,
+        global = true
+    )]
+    pub key_max_days: u32,
+    /// Allow API keys that never expire.
+    #[arg(long, env = "GATEHOUSE_KEY_ALLOW_NO_EXPIRY", default_value_t = false, global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub key_allow_no_expiry: bool,
+    /// Requests per minute per credential (or per IP without one) on /v1.
+    #[arg(
+        long,
+        env = "GATEHOUSE_RATE_LIMIT",
+        default_value_t = 200,
+        global = true
+    )]
+    pub rate_limit: u32,
+    /// Requests per minute per credential on sensitive endpoints (create, roll, revoke keys).
+    #[arg(
+        long,
+        env = "GATEHOUSE_SENSITIVE_RATE_LIMIT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub sensitive_rate_limit: u32,
+    /// Seconds between flushes of API keys' last-used times to the database.
+    #[arg(
+        long,
+        env = "GATEHOUSE_USAGE_FLUSH_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub usage_flush_seconds: u32,
+}
+
+/// API-key policy and limits.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    pub default_lifetime: Duration,
+    pub max_lifetime: Duration,
+    pub allow_no_expiry: bool,
+    pub rate_limit_per_minute: u32,
+    pub sensitive_rate_limit_per_minute: u32,
+    pub usage_flush_every: std::time::Duration,
+    /// How long a verified key may be answered from memory: the bound on how late another
+    /// instance sees a revocation.
+    pub cache_ttl: std::time::Duration,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        KeyPolicy {
+            default_lifetime: Duration::days(365),
+            max_lifetime: Duration::days(730),
+            allow_no_expiry: false,
+            rate_limit_per_minute: 200,
+            sensitive_rate_limit_per_minute: 10,
+            usage_flush_every: std::time::Duration::from_secs(60),
+            cache_ttl: std::time::Duration::from_secs(1),
+        }
+    }
 }
 
 /// A value that must never be printed.
@@ -119,6 +190,7 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    pub keys: KeyPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +247,19 @@ impl Settings {
             workers: args.workers,
             login_limits: LoginLimits::default(),
             body_limit: 64 * 1024,
+            keys: KeyPolicy {
+                default_lifetime: Duration::days(i64::from(args.key_default_days.max(1))),
+                max_lifetime: Duration::days(i64::from(
+                    args.key_max_days.max(args.key_default_days).max(1),
+                )),
+                allow_no_expiry: args.key_allow_no_expiry,
+                rate_limit_per_minute: args.rate_limit.max(1),
+                sensitive_rate_limit_per_minute: args.sensitive_rate_limit.max(1),
+                usage_flush_every: std::time::Duration::from_secs(u64::from(
+                    args.usage_flush_seconds.max(1),
+                )),
+                ..KeyPolicy::default()
+            },
         })
     }
 
@@ -193,6 +278,12 @@ impl Settings {
             workers: Some(1),
             login_limits: LoginLimits::default(),
             body_limit: 64 * 1024,
+            // Tests create many keys quickly; the rate-limit tests set their own limits.
+            keys: KeyPolicy {
+                rate_limit_per_minute: 10_000,
+                sensitive_rate_limit_per_minute: 1_000,
+                ..KeyPolicy::default()
+            },
         }
     }
 

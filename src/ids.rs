@@ -10,6 +10,8 @@ pub enum IdKind {
     Session,
     LoginFailure,
     Request,
+    ApiKey,
+    AuditEvent,
 }
 
 impl IdKind {
@@ -19,6 +21,8 @@ impl IdKind {
             IdKind::Session => "ses",
             IdKind::LoginFailure => "lfl",
             IdKind::Request => "req",
+            IdKind::ApiKey => "key",
+            IdKind::AuditEvent => "evt",
         }
     }
 }

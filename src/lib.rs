@@ -4,13 +4,17 @@
 //! shared plumbing (`db`, `http`, `secrets`, `ids`); `app` wires them together.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod app;
+pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod ids;
 pub mod pages;
 pub mod principal;
+pub mod scopes;
 pub mod secrets;
 pub mod state;
 

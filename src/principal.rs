@@ -8,23 +8,112 @@ use std::pin::Pin;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 
+use std::net::IpAddr;
+
+use actix_web::HttpMessage;
+
 use crate::accounts::model::User;
 use crate::accounts::sessions::{Session, find_live_session};
 use crate::accounts::{now, session_cookie_name};
+use crate::api_keys::format::{Kind, Mode};
+use crate::api_keys::{self, Refusal, Requester, Verified};
+use crate::config::KeyPolicy;
 use crate::http::{ApiError, ErrorCode};
 use crate::pages::{Nav, session_csrf_token};
+use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    Session { session_id: String },
+    Session {
+        session_id: String,
+    },
+    ApiKey {
+        key_id: String,
+        mode: Mode,
+        kind: Kind,
+        scopes: ScopeSet,
+        rate_limit_per_minute: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
     pub credential: Credential,
+}
+
+impl Principal {
+    /// Sessions and secret keys act with the full rights of their user (handlers still check
+    /// roles); a restricted key only within its scopes.
+    pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
+        match &self.credential {
+            Credential::ApiKey {
+                kind: Kind::Restricted,
+                scopes,
+                ..
+            } if !scopes.contains(scope) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("This key lacks the scope {scope}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.user.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "Only administrators may do this",
+            ))
+        }
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::ApiKey { key_id, .. } => Some(key_id),
+            Credential::Session { .. } => None,
+        }
+    }
+
+    /// What limits the keys this caller may create.
+    pub fn requester(&self) -> Requester {
+        Requester {
+            user_id: self.user.id.clone(),
+            key: match &self.credential {
+                Credential::ApiKey {
+                    kind, mode, scopes, ..
+                } => Some((*kind, *mode, scopes.clone())),
+                Credential::Session { .. } => None,
+            },
+        }
+    }
+
+    /// The rate-limit subject and per-minute allowance of this caller.
+    fn rate_subject(&self, policy: &KeyPolicy, sensitive: bool) -> (String, u32) {
+        let (subject, override_limit) = match &self.credential {
+            Credential::ApiKey {
+                key_id,
+                rate_limit_per_minute,
+                ..
+            } => (format!("key:{key_id}"), *rate_limit_per_minute),
+            Credential::Session { .. } => (format!("user:{}", self.user.id), None),
+        };
+        if sensitive {
+            (
+                format!("{subject}:sensitive"),
+                policy.sensitive_rate_limit_per_minute,
+            )
+        } else {
+            let limit = override_limit.map_or(policy.rate_limit_per_minute, |l| {
+                u32::try_from(l).unwrap_or(u32::MAX)
+            });
+            (subject, limit)
+        }
+    }
 }
 
 fn app_state(req: &HttpRequest) -> Option<web::Data<AppState>> {
@@ -70,18 +159,107 @@ fn same_origin_or_safe(req: &HttpRequest, issuer: &str) -> bool {
     }
 }
 
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+/// Query parameters that would carry a credential in the URL.
+const URL_CREDENTIAL_PARAMS: &[&str] = &["api_key", "key", "access_token", "apikey", "token"];
 
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = app_state(&req).ok_or_else(|| ApiError::internal("AppState missing"))?;
-            let Some((session, user)) = session_of(&state, &req).await? else {
+/// What credential the request carries in its headers.
+enum Presented {
+    Nothing,
+    Key(String),
+    Malformed(&'static str),
+}
+
+fn presented_credential(req: &HttpRequest) -> Presented {
+    let in_url = req
+        .query_string()
+        .split('&')
+        .filter_map(|kv| kv.split('=').next())
+        .any(|name| {
+            URL_CREDENTIAL_PARAMS
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name))
+        });
+    if in_url {
+        return Presented::Malformed(
+            "Credentials in the URL are refused: send the key in the Authorization header (Bearer or ApiKey) or in X-API-Key",
+        );
+    }
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let Ok(value) = value.to_str() else {
+            return Presented::Malformed("The Authorization header is not valid text");
+        };
+        let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+        let token = token.trim();
+        if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")) {
+            return Presented::Malformed(
+                "Use Authorization: Bearer <key> or Authorization: ApiKey <key>",
+            );
+        }
+        if token.is_empty() {
+            return Presented::Malformed(
+                "The Authorization header has no credential after its scheme",
+            );
+        }
+        return Presented::Key(token.to_owned());
+    }
+    if let Some(value) = req.headers().get("x-api-key") {
+        return match value.to_str().map(str::trim) {
+            Ok(v) if !v.is_empty() => Presented::Key(v.to_owned()),
+            _ => Presented::Malformed("The X-API-Key header is empty or not valid text"),
+        };
+    }
+    Presented::Nothing
+}
+
+/// Creating, rolling and revoking keys get the stricter allowance.
+fn is_sensitive(req: &HttpRequest) -> bool {
+    let path = req.path();
+    let keys_path = path.starts_with("/v1/api-keys")
+        || (path.starts_with("/v1/users/") && path.ends_with("/api-keys"));
+    keys_path && matches!(*req.method(), Method::POST | Method::DELETE)
+}
+
+async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    ip: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
+    match presented_credential(req) {
+        Presented::Malformed(message) => {
+            Err(ApiError::new(ErrorCode::MalformedCredential, message))
+        }
+        Presented::Key(key) => match api_keys::verify(state, &key, ip).await? {
+            Verified::Valid(record) => Ok(Principal {
+                user: record.user.clone(),
+                credential: Credential::ApiKey {
+                    key_id: record.key.id.clone(),
+                    mode: record.key.mode(),
+                    kind: record.key.kind(),
+                    scopes: record.scopes.clone(),
+                    rate_limit_per_minute: record.key.rate_limit_per_minute,
+                },
+            }),
+            Verified::NotAKey => Err(ApiError::new(
+                ErrorCode::MalformedCredential,
+                "The credential is not a Gatehouse API key",
+            )),
+            Verified::BadChecksum | Verified::Unknown => Err(ApiError::new(
+                ErrorCode::InvalidCredential,
+                "Invalid or expired API key",
+            )),
+            Verified::Refused(_, Refusal::IpNotAllowed) => {
+                Err(ApiError::of(ErrorCode::IpNotAllowed))
+            }
+            Verified::Refused(_, _) => Err(ApiError::new(
+                ErrorCode::InvalidCredential,
+                "Invalid or expired API key",
+            )),
+        },
+        Presented::Nothing => {
+            let Some((session, user)) = session_of(state, req).await? else {
                 return Err(ApiError::of(ErrorCode::NotAuthenticated));
             };
-            if !same_origin_or_safe(&req, &state.settings.issuer) {
+            if !same_origin_or_safe(req, &state.settings.issuer) {
                 return Err(ApiError::new(
                     ErrorCode::Forbidden,
                     "A browser session cannot be used from another origin",
@@ -93,6 +271,44 @@ impl FromRequest for Principal {
                     session_id: session.id,
                 },
             })
+        }
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req).ok_or_else(|| ApiError::internal("AppState missing"))?;
+            let ip = req.peer_addr().map(|a| a.ip());
+            let result = authenticate(&state, &req, ip).await;
+            let policy = &state.settings.keys;
+            let sensitive = is_sensitive(&req);
+            let (subject, per_minute) = match &result {
+                Ok(principal) => principal.rate_subject(policy, sensitive),
+                Err(_) => {
+                    let ip = ip.map(|i| i.to_canonical().to_string()).unwrap_or_default();
+                    let limit = if sensitive {
+                        policy.sensitive_rate_limit_per_minute
+                    } else {
+                        policy.rate_limit_per_minute
+                    };
+                    (format!("ip:{ip}"), limit)
+                }
+            };
+            let decision = state.rate_limits.check(&subject, per_minute);
+            req.extensions_mut().insert(decision);
+            if let Some(retry_after) = decision.retry_after {
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!("Too many requests: retry in {retry_after} s"),
+                )
+                .with_retry_after(retry_after));
+            }
+            result
         })
     }
 }

@@ -760,7 +760,11 @@ pub async fn admin_set_disabled(
         .db(move |c| model::set_disabled(c, &user_id, disable, now()))
         .await
     {
-        Ok(true) => see_other("/admin/users"),
+        Ok(true) => {
+            // Their keys stop here at once; other instances see it within the cache's TTL.
+            state.key_cache.invalidate_all();
+            see_other("/admin/users")
+        }
         Ok(false) => pages::not_found().await,
         Err(e) => {
             log::error!("changing a user's status: {e}");

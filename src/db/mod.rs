@@ -7,7 +7,7 @@ mod url;
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -31,11 +31,43 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_686f_7573; // "gatehous"
 
 /// SQLite settings applied to every new connection.
-/// `busy_timeout` comes first: switching to WAL needs a lock that another instance may hold.
+/// SQLite settings applied to every new connection (WAL is set separately: it is a property
+/// of the file, changed once).
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
-     PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON;";
+
+#[derive(QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
+}
+
+/// Switch the file to WAL unless it already is. Two processes creating the same new file may
+/// both try; SQLite answers the loser "locked" without waiting, so that one step (and only
+/// it) is tried again for up to ~5 s.
+fn ensure_wal(conn: &mut diesel::SqliteConnection) -> Result<(), DbError> {
+    let mut attempts = 0;
+    loop {
+        let current: Vec<JournalMode> = diesel::sql_query("PRAGMA journal_mode").load(conn)?;
+        if current
+            .first()
+            .is_some_and(|m| m.journal_mode.eq_ignore_ascii_case("wal"))
+        {
+            return Ok(());
+        }
+        match conn.batch_execute("PRAGMA journal_mode = WAL") {
+            Ok(()) => return Ok(()),
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && attempts < 50 =>
+            {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -85,6 +117,7 @@ impl ConnectionManager {
                 let path = path.to_string_lossy();
                 let mut conn = diesel::SqliteConnection::establish(&path).map_err(connect_error)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
+                ensure_wal(&mut conn)?;
                 Ok(DbConn::Sqlite(conn))
             }
             DatabaseUrl::Postgres { url } => {
@@ -141,15 +174,22 @@ pub fn migrate_then<T>(
         |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
     match conn {
         DbConn::Sqlite(inner) => {
-            // BEGIN IMMEDIATE takes SQLite's write lock up front (waiting on busy_timeout), so
-            // a second instance waits here instead of failing with "database is locked".
-            let applied = inner.immediate_transaction(|inner| {
-                inner
-                    .run_pending_migrations(SQLITE_MIGRATIONS)
-                    .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
-                    .map_err(migration_error)
-            })?;
-            Ok((applied, then(conn)?))
+            // BEGIN IMMEDIATE takes SQLite's write lock up front (waiting on busy_timeout), so a
+            // second instance waits here instead of failing with "database is locked"; the
+            // migrations and `then` run inside it (as savepoints).
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            let result = inner
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .map_err(migration_error)
+                .and_then(|applied| Ok((applied, then(conn)?)));
+            if let DbConn::Sqlite(inner) = conn {
+                match &result {
+                    Ok(_) => AnsiTransactionManager::commit_transaction(inner)?,
+                    Err(_) => AnsiTransactionManager::rollback_transaction(inner)?,
+                }
+            }
+            result
         }
         DbConn::Pg(inner) => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))

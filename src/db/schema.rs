@@ -38,4 +38,63 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_failures);
+
+diesel::table! {
+    scopes (name) {
+        name -> Text,
+        description -> Text,
+        admin_only -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        user_id -> Text,
+        issued_by -> Text,
+        name -> Text,
+        description -> Text,
+        mode -> Text,
+        kind -> Text,
+        key_digest -> Text,
+        display_prefix -> Text,
+        last4 -> Text,
+        scopes -> Text,
+        allowed_ips -> Text,
+        rate_limit_per_minute -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+        rolled_from -> Nullable<Text>,
+        rolled_to -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        action -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_key_id -> Nullable<Text>,
+        subject_user_id -> Nullable<Text>,
+        key_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::joinable!(api_keys -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    login_failures,
+    api_keys,
+    scopes,
+    audit_events
+);

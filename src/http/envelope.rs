@@ -18,3 +18,31 @@ pub fn ok<T: Serialize>(data: T) -> ApiResult {
 pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> ApiResult {
     Ok(HttpResponse::build(status).json(json!({ "success": true, "data": data })))
 }
+
+/// A page of a list: `{"success": true, "data": [...], "pagination": {"has_more", "next_cursor"}}`.
+pub fn page<T: Serialize>(items: Vec<T>, next_cursor: Option<String>) -> ApiResult {
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": items,
+        "pagination": { "has_more": next_cursor.is_some(), "next_cursor": next_cursor },
+    })))
+}
+
+/// Opaque list cursors: a (time, id) position, base64url-encoded.
+pub mod cursor {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use chrono::{DateTime, NaiveDateTime};
+
+    pub fn encode(at: NaiveDateTime, id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{id}", at.and_utc().timestamp_micros()))
+    }
+
+    pub fn decode(raw: &str) -> Option<(NaiveDateTime, String)> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (micros, id) = text.split_once(':')?;
+        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+        (!id.is_empty() && id.len() <= 64).then(|| (at, id.to_owned()))
+    }
+}

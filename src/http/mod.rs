@@ -5,6 +5,7 @@ pub mod context;
 pub mod envelope;
 pub mod errors;
 pub mod middleware;
+pub mod rate_limit;
 
-pub use envelope::{ApiResult, ok};
+pub use envelope::{ApiResult, ok, page};
 pub use errors::{ApiError, ErrorCode};

@@ -122,18 +122,49 @@ pub struct TestApp {
     /// A client that keeps cookies and does not follow redirects.
     pub client: reqwest::Client,
     pub state: gatehouse::state::AppState,
+    /// The server's clock: `clock.advance(…)` moves time without sleeping.
+    pub clock: std::sync::Arc<gatehouse::clock::ManualClock>,
     handle: actix_web::dev::ServerHandle,
     _db: TestDatabase,
+}
+
+/// Every log line the servers in this test binary wrote (tests check that no secret leaks
+/// into them); printed too when `TEST_LOG` is set.
+static LOG_LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct CapturingLogger {
+    echo: bool,
+}
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        let line = format!("{} {} {}", record.level(), record.target(), record.args());
+        if self.echo {
+            eprintln!("{line}");
+        }
+        LOG_LINES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+pub fn captured_logs() -> Vec<String> {
+    LOG_LINES.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            let _ = env_logger::builder()
-                .is_test(true)
-                .filter_level(log::LevelFilter::Info)
-                .try_init();
+        let echo = std::env::var("TEST_LOG").is_ok();
+        if log::set_boxed_logger(Box::new(CapturingLogger { echo })).is_ok() {
+            log::set_max_level(log::LevelFilter::Debug);
         }
     });
 }
@@ -160,8 +191,15 @@ pub async fn spawn_app_with(
     let db = TestDatabase::create(backend)?;
     let mut settings = test_settings(&db);
     adjust(&mut settings);
-    let app = Application::build(settings).expect("application starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let bind = settings.bind.clone();
+    let clock = std::sync::Arc::new(gatehouse::clock::ManualClock::starting_now());
+    let app = Application::build_with_clock(settings, clock.clone()).expect("application starts");
+    let host = if bind.starts_with("[::1]") {
+        "[::1]"
+    } else {
+        "127.0.0.1"
+    };
+    let address = format!("http://{host}:{}", app.port());
     let state = app.state().clone();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -170,6 +208,7 @@ pub async fn spawn_app_with(
         backend,
         client: new_client(),
         state,
+        clock,
         handle,
         _db: db,
     })
@@ -264,6 +303,33 @@ impl TestApp {
             .await
             .unwrap()
             .expect("user created")
+    }
+
+    /// Create a key through `POST /v1/api-keys` with the signed-in session; returns (id, key).
+    pub async fn create_key(&self, body: serde_json::Value) -> (String, String) {
+        let response = self
+            .client
+            .post(self.url("/v1/api-keys"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "creating a key");
+        let created: serde_json::Value = response.json().await.unwrap();
+        (
+            created["data"]["id"].as_str().unwrap().to_owned(),
+            created["data"]["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `GET path` with `Authorization: Bearer key` and no cookies.
+    pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Stop the server (without waiting for idle keep-alive connections).

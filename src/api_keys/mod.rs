@@ -1,0 +1,404 @@
+//! API keys: the format, issuing, verifying (the hot path), rolling, revoking, last-used
+//! bookkeeping, and the `/v1/api-keys` routes and settings pages.
+
+pub mod api;
+pub mod cache;
+pub mod format;
+pub mod model;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime};
+use ipnet::IpNet;
+
+use self::cache::KeyRecord;
+use self::format::{KeyFormatError, Kind, Mode};
+use self::model::{NewKey, Status};
+use crate::accounts::model::User;
+use crate::audit::{self, Action, NewEvent};
+use crate::config::KeyPolicy;
+use crate::db::DbError;
+use crate::http::ErrorCode;
+use crate::scopes::ScopeSet;
+use crate::scopes::registry::{self, RegisteredScope};
+use crate::state::AppState;
+
+/// Why an existing key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Revoked,
+    Expired,
+    UserDisabled,
+    IpNotAllowed,
+}
+
+impl Refusal {
+    fn action(self) -> Action {
+        match self {
+            Refusal::Revoked => Action::KeyRefusedRevoked,
+            Refusal::Expired => Action::KeyRefusedExpired,
+            Refusal::UserDisabled => Action::KeyRefusedUserDisabled,
+            Refusal::IpNotAllowed => Action::KeyRefusedIp,
+        }
+    }
+}
+
+pub enum Verified {
+    Valid(Arc<KeyRecord>),
+    NotAKey,
+    BadChecksum,
+    Unknown,
+    Refused(Arc<KeyRecord>, Refusal),
+}
+
+/// The hot path: shape and checksum (no I/O) → HMAC digest → cache or one indexed query →
+/// revoked / expired / owner disabled / IP checks. A valid use is recorded in memory only.
+pub async fn verify(
+    state: &AppState,
+    presented: &str,
+    ip: Option<IpAddr>,
+) -> Result<Verified, DbError> {
+    let key = match format::parse(presented) {
+        Ok(k) => k,
+        Err(KeyFormatError::NotAKey) => return Ok(Verified::NotAKey),
+        Err(KeyFormatError::BadChecksum) => return Ok(Verified::BadChecksum),
+    };
+    let digest = state.digest_pepper.digest_secret(&key.secret);
+    let record = match state.key_cache.get(&digest) {
+        Some(cached) => cached,
+        None => {
+            let lookup_digest = digest.clone();
+            let found = state
+                .db(move |c| model::find_by_digest(c, &lookup_digest))
+                .await?;
+            let record = found.map(|(k, u)| Arc::new(KeyRecord::new(k, u)));
+            state.key_cache.put(digest, record.clone());
+            record
+        }
+    };
+    let Some(record) = record else {
+        return Ok(Verified::Unknown);
+    };
+    let now = state.now();
+    let refusal = match record.key.status(now) {
+        Status::Revoked => Some(Refusal::Revoked),
+        Status::Expired => Some(Refusal::Expired),
+        Status::Active if record.user.is_disabled() => Some(Refusal::UserDisabled),
+        Status::Active if !model::ip_allowed(&record.nets, ip) => Some(Refusal::IpNotAllowed),
+        Status::Active => None,
+    };
+    if let Some(refusal) = refusal {
+        audit_refusal(state, &record, refusal, ip);
+        return Ok(Verified::Refused(record, refusal));
+    }
+    state.usage.record(&record.key.id, now, ip);
+    Ok(Verified::Valid(record))
+}
+
+/// Refused uses of an existing key go to the audit log, written off the request's path.
+fn audit_refusal(state: &AppState, record: &KeyRecord, refusal: Refusal, ip: Option<IpAddr>) {
+    log::info!("API key {} refused: {:?}", record.key.id, refusal);
+    let mut event = NewEvent::new(refusal.action());
+    event.key_id = Some(record.key.id.clone());
+    event.subject_user_id = Some(record.user.id.clone());
+    event.ip = ip.map(|i| i.to_canonical().to_string());
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let now = state.now();
+        if let Err(e) = state.db(move |c| audit::record(c, &event, now)).await {
+            log::warn!("could not record a refused key use: {e}");
+        }
+    });
+}
+
+/// Write the buffered last-used times now.
+pub async fn flush_usage(state: &AppState) -> Result<usize, DbError> {
+    let batch = state.usage.drain();
+    let count = batch.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    let retry = batch.clone();
+    match state.db(move |c| model::record_usage(c, &batch)).await {
+        Ok(()) => Ok(count),
+        Err(e) => {
+            state.usage.restore(retry);
+            Err(e)
+        }
+    }
+}
+
+/// When a new key expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Default,
+    In(Duration),
+    At(NaiveDateTime),
+    Never,
+}
+
+/// Parse `90d`, `12h`, `30m`, `45s`, `1y`, or a number of seconds.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: i64 = digits.parse().ok().filter(|n| *n > 0 && *n < 100_000_000)?;
+    match unit {
+        "" | "s" => Some(Duration::seconds(n)),
+        "m" => Some(Duration::minutes(n)),
+        "h" => Some(Duration::hours(n)),
+        "d" => Some(Duration::days(n)),
+        "w" => Some(Duration::weeks(n)),
+        "y" => Some(Duration::days(365 * n)),
+        _ => None,
+    }
+}
+
+/// A refused key request: which field, which code, what to tell the person.
+#[derive(Debug, Clone)]
+pub struct KeyInputError {
+    pub code: ErrorCode,
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+impl KeyInputError {
+    fn field(field: &'static str, message: impl Into<String>) -> Self {
+        KeyInputError {
+            code: ErrorCode::Validation,
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    fn forbidden(message: impl Into<String>) -> Self {
+        KeyInputError {
+            code: ErrorCode::Forbidden,
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<KeyInputError> for crate::http::ApiError {
+    fn from(e: KeyInputError) -> Self {
+        crate::http::ApiError {
+            field: e.field,
+            ..crate::http::ApiError::new(e.code, e.message)
+        }
+    }
+}
+
+/// A request for a new key, before validation.
+#[derive(Debug, Clone)]
+pub struct KeyRequest {
+    pub name: String,
+    pub description: String,
+    pub mode: Mode,
+    /// `Some` makes a restricted key with exactly these scopes.
+    pub scopes: Option<ScopeSet>,
+    pub allowed_ips: Vec<IpNet>,
+    pub expiry: Expiry,
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+/// Who asks for a key: a restricted or test-mode key can only create keys within itself.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub user_id: String,
+    pub key: Option<(Kind, Mode, ScopeSet)>,
+}
+
+pub fn validate_name(raw: &str) -> Result<String, KeyInputError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(KeyInputError::field("name", "Give the key a name"));
+    }
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(KeyInputError::field(
+            "name",
+            "The name must be at most 100 characters, without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn validate_description(raw: &str) -> Result<String, KeyInputError> {
+    let d = raw.trim();
+    if d.chars().count() > 500 || d.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(KeyInputError::field(
+            "description",
+            "The description must be at most 500 characters",
+        ));
+    }
+    Ok(d.to_owned())
+}
+
+fn expiry_time(
+    expiry: Expiry,
+    policy: &KeyPolicy,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, KeyInputError> {
+    let latest = now + policy.max_lifetime;
+    match expiry {
+        Expiry::Default => Ok(Some(now + policy.default_lifetime.min(policy.max_lifetime))),
+        Expiry::In(d) if d <= Duration::zero() => Err(KeyInputError::field(
+            "expires_in",
+            "The lifetime must be positive",
+        )),
+        Expiry::In(d) if now + d > latest => Err(KeyInputError::field(
+            "expires_in",
+            format!(
+                "Keys may live at most {} days",
+                policy.max_lifetime.num_days()
+            ),
+        )),
+        Expiry::In(d) => Ok(Some(now + d)),
+        Expiry::At(t) if t <= now => Err(KeyInputError::field(
+            "expires_at",
+            "The expiry must be in the future",
+        )),
+        Expiry::At(t) if t > latest => Err(KeyInputError::field(
+            "expires_at",
+            format!(
+                "Keys may live at most {} days",
+                policy.max_lifetime.num_days()
+            ),
+        )),
+        Expiry::At(t) => Ok(Some(t)),
+        Expiry::Never if policy.allow_no_expiry => Ok(None),
+        Expiry::Never => Err(KeyInputError::field(
+            "expires_in",
+            "Keys without expiry are not allowed on this server",
+        )),
+    }
+}
+
+/// Check a key request against the registry, the owner's role, the requester's own key and
+/// the policy, and turn it into a row to insert.
+pub fn build_new_key(
+    request: &KeyRequest,
+    owner: &User,
+    requester: &Requester,
+    registry: &[RegisteredScope],
+    policy: &KeyPolicy,
+    now: NaiveDateTime,
+) -> Result<NewKey, KeyInputError> {
+    let name = validate_name(&request.name)?;
+    let description = validate_description(&request.description)?;
+    if owner.is_disabled() {
+        return Err(KeyInputError::field("user", "This user is disabled"));
+    }
+    let kind = if request.scopes.is_some() {
+        Kind::Restricted
+    } else {
+        Kind::Secret
+    };
+    let scopes = request.scopes.clone().unwrap_or_default();
+    if kind == Kind::Restricted {
+        if scopes.is_empty() {
+            return Err(KeyInputError::field(
+                "scopes",
+                "A restricted key needs at least one scope",
+            ));
+        }
+        let known: ScopeSet = registry
+            .iter()
+            .filter_map(|s| crate::scopes::Scope::parse(&s.name).ok())
+            .collect();
+        if let Some(unknown) = scopes.difference(&known).first() {
+            return Err(KeyInputError::field(
+                "scopes",
+                format!("Unknown scope {unknown}"),
+            ));
+        }
+        if let Some(denied) = scopes
+            .difference(&registry::grantable(registry, owner.is_admin()))
+            .first()
+        {
+            return Err(KeyInputError::forbidden(format!(
+                "The key's owner may not hold the scope {denied}"
+            )));
+        }
+    }
+    if let Some((requester_kind, requester_mode, requester_scopes)) = &requester.key {
+        if *requester_mode == Mode::Test && request.mode == Mode::Live {
+            return Err(KeyInputError::forbidden(
+                "A test-mode key cannot create a live key",
+            ));
+        }
+        if *requester_kind == Kind::Restricted {
+            if kind == Kind::Secret {
+                return Err(KeyInputError::forbidden(
+                    "A restricted key can only create restricted keys",
+                ));
+            }
+            if let Some(wider) = scopes.difference(requester_scopes).first() {
+                return Err(KeyInputError::forbidden(format!(
+                    "A restricted key cannot grant {wider}, which it lacks"
+                )));
+            }
+        }
+    }
+    if let Some(limit) = request.rate_limit_per_minute
+        && !(1..=100_000).contains(&limit)
+    {
+        return Err(KeyInputError::field(
+            "rate_limit_per_minute",
+            "The rate limit must be between 1 and 100000 per minute",
+        ));
+    }
+    if request.allowed_ips.len() > 100 {
+        return Err(KeyInputError::field(
+            "allowed_ips",
+            "At most 100 addresses or blocks",
+        ));
+    }
+    Ok(NewKey {
+        user_id: owner.id.clone(),
+        issued_by: requester.user_id.clone(),
+        name,
+        description,
+        mode: request.mode,
+        kind,
+        scopes,
+        allowed_ips: request.allowed_ips.clone(),
+        rate_limit_per_minute: request.rate_limit_per_minute,
+        expires_at: expiry_time(request.expiry, policy, now)?,
+        rolled_from: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("90d"), Some(Duration::days(90)));
+        assert_eq!(parse_duration("12h"), Some(Duration::hours(12)));
+        assert_eq!(parse_duration("3600"), Some(Duration::seconds(3600)));
+        assert_eq!(parse_duration("1y"), Some(Duration::days(365)));
+        for bad in ["", "d", "0d", "-1d", "5x", "1.5d"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expiry_respects_the_policy() {
+        let policy = KeyPolicy::default();
+        let now = chrono::Utc::now().naive_utc();
+        assert_eq!(
+            expiry_time(Expiry::Default, &policy, now).unwrap(),
+            Some(now + Duration::days(365))
+        );
+        assert!(expiry_time(Expiry::In(Duration::days(800)), &policy, now).is_err());
+        assert!(expiry_time(Expiry::At(now - Duration::seconds(1)), &policy, now).is_err());
+        assert!(expiry_time(Expiry::Never, &policy, now).is_err());
+        let lenient = KeyPolicy {
+            allow_no_expiry: true,
+            ..policy
+        };
+        assert_eq!(expiry_time(Expiry::Never, &lenient, now).unwrap(), None);
+    }
+}

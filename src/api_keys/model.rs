@@ -1,0 +1,510 @@
+//! The `api_keys` table: the only place that queries it.
+
+use std::net::IpAddr;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::format::{self, Kind, Mode};
+use crate::accounts::model::{User, utc};
+use crate::db::schema::{api_keys, users};
+use crate::db::{DbConn, DbError};
+use crate::ids::{IdKind, new_id};
+use crate::scopes::ScopeSet;
+use crate::secrets::{Pepper, PlainSecret};
+
+/// Keys expiring within this window are flagged in lists.
+pub const EXPIRING_SOON: Duration = Duration::days(30);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub issued_by: String,
+    pub name: String,
+    pub description: String,
+    pub mode: String,
+    pub kind: String,
+    pub key_digest: String,
+    pub display_prefix: String,
+    pub last4: String,
+    pub scopes: String,
+    pub allowed_ips: String,
+    pub rate_limit_per_minute: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_by: Option<String>,
+    pub rolled_from: Option<String>,
+    pub rolled_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "active" => Some(Status::Active),
+            "expired" => Some(Status::Expired),
+            "revoked" => Some(Status::Revoked),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Expired => "expired",
+            Status::Revoked => "revoked",
+        }
+    }
+}
+
+impl ApiKey {
+    pub fn status(&self, now: NaiveDateTime) -> Status {
+        if self.revoked_at.is_some() {
+            Status::Revoked
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            Status::Expired
+        } else {
+            Status::Active
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        Mode::parse(&self.mode).unwrap_or(Mode::Test)
+    }
+
+    pub fn kind(&self) -> Kind {
+        Kind::parse(&self.kind).unwrap_or(Kind::Restricted)
+    }
+
+    pub fn scope_set(&self) -> ScopeSet {
+        ScopeSet::parse(&self.scopes).unwrap_or_default()
+    }
+
+    pub fn allowed_nets(&self) -> Vec<IpNet> {
+        parse_allowed_ips(&self.allowed_ips).unwrap_or_default()
+    }
+
+    pub fn view(&self, now: NaiveDateTime) -> ApiKeyView {
+        let status = self.status(now);
+        ApiKeyView {
+            id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            issued_by: self.issued_by.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            prefix: self.display_prefix.clone(),
+            last4: self.last4.clone(),
+            mode: self.mode(),
+            kind: self.kind(),
+            scopes: self.scope_set().iter().map(|s| s.to_string()).collect(),
+            allowed_ips: self
+                .allowed_nets()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            created_at: utc(self.created_at),
+            expires_at: self.expires_at.map(utc),
+            last_used_at: self.last_used_at.map(utc),
+            last_used_ip: self.last_used_ip.clone(),
+            revoked_at: self.revoked_at.map(utc),
+            rolled_from: self.rolled_from.clone(),
+            rolled_to: self.rolled_to.clone(),
+            status,
+            expiring_soon: status == Status::Active
+                && self.expires_at.is_some_and(|e| e <= now + EXPIRING_SOON),
+        }
+    }
+}
+
+/// What `/v1` and the CLI show of a key: never the key or its digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub user_id: String,
+    pub issued_by: String,
+    pub name: String,
+    pub description: String,
+    pub prefix: String,
+    pub last4: String,
+    pub mode: Mode,
+    pub kind: Kind,
+    pub scopes: Vec<String>,
+    pub allowed_ips: Vec<String>,
+    pub rate_limit_per_minute: Option<i64>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<String>,
+    pub rolled_from: Option<String>,
+    pub rolled_to: Option<String>,
+    pub status: Status,
+    pub expiring_soon: bool,
+}
+
+/// IPs and CIDR blocks, separated by commas, spaces or newlines; a bare address is a /32 or /128.
+pub fn parse_allowed_ips(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split([',', ' ', '\n', '\r', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .map(|n| n.trunc())
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "{:?} is not an IP address or CIDR block",
+                        item.chars().take(64).collect::<String>()
+                    )
+                })
+        })
+        .collect()
+}
+
+pub fn nets_to_storage(nets: &[IpNet]) -> String {
+    nets.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether `ip` may use a key with this allowlist (empty: any address). IPv4-mapped IPv6
+/// addresses count as their IPv4 address.
+pub fn ip_allowed(nets: &[IpNet], ip: Option<IpAddr>) -> bool {
+    if nets.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip.map(|ip| ip.to_canonical()) else {
+        return false;
+    };
+    nets.iter().any(|n| n.contains(&ip))
+}
+
+/// Everything a new key needs but its secret.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub user_id: String,
+    pub issued_by: String,
+    pub name: String,
+    pub description: String,
+    pub mode: Mode,
+    pub kind: Kind,
+    pub scopes: ScopeSet,
+    pub allowed_ips: Vec<IpNet>,
+    pub rate_limit_per_minute: Option<i64>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub rolled_from: Option<String>,
+}
+
+/// Mint a key and store its digest; the returned secret is shown once and then forgotten.
+pub fn insert(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    new: &NewKey,
+    now: NaiveDateTime,
+) -> Result<(ApiKey, PlainSecret), DbError> {
+    insert_with_id(conn, &new_id(IdKind::ApiKey), pepper, new, now)
+}
+
+fn insert_with_id(
+    conn: &mut DbConn,
+    id: &str,
+    pepper: &Pepper,
+    new: &NewKey,
+    now: NaiveDateTime,
+) -> Result<(ApiKey, PlainSecret), DbError> {
+    let secret = format::generate(new.kind, new.mode);
+    let (display_prefix, last4) = format::display_parts(&secret);
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::id.eq(id),
+            api_keys::user_id.eq(&new.user_id),
+            api_keys::issued_by.eq(&new.issued_by),
+            api_keys::name.eq(&new.name),
+            api_keys::description.eq(&new.description),
+            api_keys::mode.eq(new.mode.as_str()),
+            api_keys::kind.eq(new.kind.as_str()),
+            api_keys::key_digest.eq(pepper.digest_secret(&secret)),
+            api_keys::display_prefix.eq(display_prefix),
+            api_keys::last4.eq(last4),
+            api_keys::scopes.eq(new.scopes.to_storage()),
+            api_keys::allowed_ips.eq(nets_to_storage(&new.allowed_ips)),
+            api_keys::rate_limit_per_minute.eq(new.rate_limit_per_minute),
+            api_keys::created_at.eq(now),
+            api_keys::updated_at.eq(now),
+            api_keys::expires_at.eq(new.expires_at),
+            api_keys::rolled_from.eq(&new.rolled_from),
+        ))
+        .execute(conn)?;
+    let key = api_keys::table
+        .find(id)
+        .select(ApiKey::as_select())
+        .first(conn)?;
+    Ok((key, secret))
+}
+
+/// The key with this digest and its owner: the one indexed lookup of the hot path.
+pub fn find_by_digest(conn: &mut DbConn, digest: &str) -> Result<Option<(ApiKey, User)>, DbError> {
+    Ok(api_keys::table
+        .inner_join(users::table)
+        .filter(api_keys::key_digest.eq(digest))
+        .select((ApiKey::as_select(), User::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<ApiKey>, DbError> {
+    Ok(api_keys::table
+        .find(id)
+        .select(ApiKey::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    pub expiring_within: Option<Duration>,
+    /// Only keys strictly older than this (created_at, id): the page cursor.
+    pub before: Option<(NaiveDateTime, String)>,
+    pub limit: i64,
+}
+
+/// A user's keys, newest first.
+pub fn list_for_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    filter: &ListFilter,
+    now: NaiveDateTime,
+) -> Result<Vec<ApiKey>, DbError> {
+    let mut query = api_keys::table
+        .filter(api_keys::user_id.eq(user_id.to_owned()))
+        .select(ApiKey::as_select())
+        .into_boxed();
+    let active = api_keys::revoked_at.is_null().and(
+        api_keys::expires_at
+            .is_null()
+            .or(api_keys::expires_at.gt(now)),
+    );
+    match filter.status {
+        Some(Status::Active) => query = query.filter(active),
+        Some(Status::Expired) => {
+            query = query.filter(
+                api_keys::revoked_at
+                    .is_null()
+                    .and(api_keys::expires_at.le(now)),
+            )
+        }
+        Some(Status::Revoked) => query = query.filter(api_keys::revoked_at.is_not_null()),
+        None => {}
+    }
+    if let Some(within) = filter.expiring_within {
+        query = query
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::expires_at.gt(now))
+            .filter(api_keys::expires_at.le(now + within));
+    }
+    if let Some((at, id)) = &filter.before {
+        query = query.filter(
+            api_keys::created_at.lt(*at).or(api_keys::created_at
+                .eq(*at)
+                .and(api_keys::id.lt(id.clone()))),
+        );
+    }
+    Ok(query
+        .order((api_keys::created_at.desc(), api_keys::id.desc()))
+        .limit(filter.limit)
+        .load(conn)?)
+}
+
+/// Change the descriptive fields and the allowlist.
+pub fn update(
+    conn: &mut DbConn,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    allowed_ips: Option<&[IpNet]>,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    conn.transaction(|conn| {
+        if let Some(name) = name {
+            diesel::update(api_keys::table.find(id))
+                .set(api_keys::name.eq(name))
+                .execute(conn)?;
+        }
+        if let Some(description) = description {
+            diesel::update(api_keys::table.find(id))
+                .set(api_keys::description.eq(description))
+                .execute(conn)?;
+        }
+        if let Some(nets) = allowed_ips {
+            diesel::update(api_keys::table.find(id))
+                .set(api_keys::allowed_ips.eq(nets_to_storage(nets)))
+                .execute(conn)?;
+        }
+        diesel::update(api_keys::table.find(id))
+            .set(api_keys::updated_at.eq(now))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Revoke now. `false` when the key was already revoked (nothing changes).
+pub fn revoke(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let changed = diesel::update(
+        api_keys::table
+            .find(id)
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set((
+        api_keys::revoked_at.eq(now),
+        api_keys::revoked_by.eq(by),
+        api_keys::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub enum RollOutcome {
+    Rolled {
+        old: Box<ApiKey>,
+        new: Box<ApiKey>,
+        secret: PlainSecret,
+    },
+    /// The key was rolled before (to this key): nothing was minted.
+    AlreadyRolled { successor: String },
+}
+
+/// Replace `old_id` by a new key with the same owner, mode, kind, scopes and allowlist. The old
+/// key keeps working until `now + grace` (or its own expiry, if sooner). Claiming the old key
+/// and inserting the new one happen in one transaction, so two concurrent rolls mint one key.
+pub fn roll(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    old_id: &str,
+    template: &NewKey,
+    grace: Duration,
+    now: NaiveDateTime,
+) -> Result<RollOutcome, DbError> {
+    conn.transaction(|conn| {
+        let new_id_reserved = new_id(IdKind::ApiKey);
+        let claimed = diesel::update(
+            api_keys::table
+                .find(old_id)
+                .filter(api_keys::rolled_to.is_null()),
+        )
+        .set(api_keys::rolled_to.eq(&new_id_reserved))
+        .execute(conn)?;
+        if claimed == 0 {
+            let successor = api_keys::table
+                .find(old_id)
+                .select(api_keys::rolled_to)
+                .first::<Option<String>>(conn)?;
+            return Ok(RollOutcome::AlreadyRolled {
+                successor: successor.unwrap_or_default(),
+            });
+        }
+        let (new, secret) = insert_with_id(conn, &new_id_reserved, pepper, template, now)?;
+        let old: ApiKey = api_keys::table
+            .find(old_id)
+            .select(ApiKey::as_select())
+            .first(conn)?;
+        let grace_end = now + grace;
+        let old_expiry = old.expires_at.map_or(grace_end, |e| e.min(grace_end));
+        diesel::update(api_keys::table.find(old_id))
+            .set((
+                api_keys::expires_at.eq(old_expiry),
+                api_keys::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let old = api_keys::table
+            .find(old_id)
+            .select(ApiKey::as_select())
+            .first(conn)?;
+        Ok(RollOutcome::Rolled {
+            old: Box::new(old),
+            new: Box::new(new),
+            secret,
+        })
+    })
+}
+
+/// Write buffered last-used times: one statement per key, in one transaction. A time older
+/// than the stored one (another instance saw a later use) is skipped.
+pub fn record_usage(
+    conn: &mut DbConn,
+    batch: &[(String, NaiveDateTime, String)],
+) -> Result<(), DbError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    conn.transaction(|conn| {
+        for (id, at, ip) in batch {
+            diesel::update(
+                api_keys::table.find(id).filter(
+                    api_keys::last_used_at
+                        .is_null()
+                        .or(api_keys::last_used_at.lt(*at)),
+                ),
+            )
+            .set((
+                api_keys::last_used_at.eq(*at),
+                api_keys::last_used_ip.eq(ip),
+            ))
+            .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlists_take_addresses_and_cidr_blocks_of_both_families() {
+        let nets = parse_allowed_ips("10.0.0.0/8, 192.168.1.7\n2001:db8::/32 ::1").unwrap();
+        assert_eq!(
+            nets_to_storage(&nets),
+            "10.0.0.0/8,192.168.1.7/32,2001:db8::/32,::1/128"
+        );
+        assert!(ip_allowed(&nets, Some("10.1.2.3".parse().unwrap())));
+        assert!(ip_allowed(&nets, Some("192.168.1.7".parse().unwrap())));
+        assert!(!ip_allowed(&nets, Some("192.168.1.8".parse().unwrap())));
+        assert!(ip_allowed(&nets, Some("2001:db8::42".parse().unwrap())));
+        assert!(ip_allowed(&nets, Some("::1".parse().unwrap())));
+        assert!(!ip_allowed(&nets, Some("2001:db9::1".parse().unwrap())));
+        assert!(
+            ip_allowed(&nets, Some("::ffff:10.9.9.9".parse().unwrap())),
+            "IPv4-mapped counts as IPv4"
+        );
+        assert!(!ip_allowed(&nets, None));
+        assert!(ip_allowed(&[], None), "no allowlist: any address");
+    }
+
+    #[test]
+    fn host_bits_are_cleared_and_garbage_refused() {
+        assert_eq!(
+            nets_to_storage(&parse_allowed_ips("10.1.2.3/8").unwrap()),
+            "10.0.0.0/8"
+        );
+        assert!(parse_allowed_ips("10.0.0.0/33").is_err());
+        assert!(parse_allowed_ips("example.com").is_err());
+        assert!(parse_allowed_ips("").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,164 @@
+//! The append-only audit log: who did what to which key or user, and refused uses of
+//! existing keys. It never holds a secret: keys appear by id only.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::audit_events;
+use crate::db::{DbConn, DbError};
+use crate::ids::{IdKind, new_id};
+
+/// What happened. The stored name is stable (filters use it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    KeyCreated,
+    KeyUpdated,
+    KeyRolled,
+    KeyRevoked,
+    KeyRefusedExpired,
+    KeyRefusedRevoked,
+    KeyRefusedIp,
+    KeyRefusedUserDisabled,
+}
+
+impl Action {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::KeyCreated => "api_key.created",
+            Action::KeyUpdated => "api_key.updated",
+            Action::KeyRolled => "api_key.rolled",
+            Action::KeyRevoked => "api_key.revoked",
+            Action::KeyRefusedExpired => "api_key.refused.expired",
+            Action::KeyRefusedRevoked => "api_key.refused.revoked",
+            Action::KeyRefusedIp => "api_key.refused.ip_not_allowed",
+            Action::KeyRefusedUserDisabled => "api_key.refused.user_disabled",
+        }
+    }
+}
+
+/// One event to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub action: Action,
+    pub actor_user_id: Option<String>,
+    pub actor_key_id: Option<String>,
+    pub subject_user_id: Option<String>,
+    pub key_id: Option<String>,
+    pub ip: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(action: Action) -> NewEvent {
+        NewEvent {
+            action,
+            actor_user_id: None,
+            actor_key_id: None,
+            subject_user_id: None,
+            key_id: None,
+            ip: None,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+}
+
+pub fn record(conn: &mut DbConn, event: &NewEvent, now: NaiveDateTime) -> Result<(), DbError> {
+    let id = new_id(IdKind::AuditEvent);
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::id.eq(&id),
+            audit_events::occurred_at.eq(now),
+            audit_events::action.eq(event.action.as_str()),
+            audit_events::actor_user_id.eq(&event.actor_user_id),
+            audit_events::actor_key_id.eq(&event.actor_key_id),
+            audit_events::subject_user_id.eq(&event.subject_user_id),
+            audit_events::key_id.eq(&event.key_id),
+            audit_events::ip.eq(&event.ip),
+            audit_events::details.eq(event.details.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub action: String,
+    pub actor_user_id: Option<String>,
+    pub actor_key_id: Option<String>,
+    pub subject_user_id: Option<String>,
+    pub key_id: Option<String>,
+    pub ip: Option<String>,
+    pub details: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditEventView {
+    pub id: String,
+    pub occurred_at: String,
+    pub action: String,
+    pub actor_user_id: Option<String>,
+    pub actor_key_id: Option<String>,
+    pub subject_user_id: Option<String>,
+    pub key_id: Option<String>,
+    pub ip: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn view(&self) -> AuditEventView {
+        AuditEventView {
+            id: self.id.clone(),
+            occurred_at: crate::accounts::model::utc(self.occurred_at),
+            action: self.action.clone(),
+            actor_user_id: self.actor_user_id.clone(),
+            actor_key_id: self.actor_key_id.clone(),
+            subject_user_id: self.subject_user_id.clone(),
+            key_id: self.key_id.clone(),
+            ip: self.ip.clone(),
+            details: serde_json::from_str(&self.details).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub actor_user_id: Option<String>,
+    pub key_id: Option<String>,
+    pub action: Option<String>,
+    /// Only events strictly older than this (occurred_at, id): the page cursor.
+    pub before: Option<(NaiveDateTime, String)>,
+    pub limit: i64,
+}
+
+/// Newest first.
+pub fn list(conn: &mut DbConn, filter: &EventFilter) -> Result<Vec<AuditEvent>, DbError> {
+    let mut query = audit_events::table
+        .select(AuditEvent::as_select())
+        .into_boxed();
+    if let Some(actor) = &filter.actor_user_id {
+        query = query.filter(audit_events::actor_user_id.eq(actor.clone()));
+    }
+    if let Some(key) = &filter.key_id {
+        query = query.filter(audit_events::key_id.eq(key.clone()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_events::action.eq(action.clone()));
+    }
+    if let Some((at, id)) = &filter.before {
+        query = query.filter(
+            audit_events::occurred_at
+                .lt(*at)
+                .or(audit_events::occurred_at
+                    .eq(*at)
+                    .and(audit_events::id.lt(id.clone()))),
+        );
+    }
+    Ok(query
+        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        .limit(filter.limit)
+        .load(conn)?)
+}
