@@ -87,7 +87,7 @@ both_backends!(
             assert_eq!(me["data"]["authentication"]["livemode"], true);
         }
 
-        let again = key_status(&app, &id).await;
+        let again = key_status(app, &id).await;
         assert!(again.get("key").is_none(), "the key is never shown again");
         let listed = app
             .client
@@ -107,7 +107,7 @@ both_backends!(
             .create_key(json!({ "name": "CI", "mode": "test" }))
             .await;
         assert!(test_key.starts_with("sk_test_"));
-        let me: Value = me_with_key(&app, &test_key).await.json().await.unwrap();
+        let me: Value = me_with_key(app, &test_key).await.json().await.unwrap();
         assert_eq!(me["data"]["authentication"]["mode"], "test");
         assert_eq!(me["data"]["authentication"]["livemode"], false);
     }
@@ -165,7 +165,7 @@ both_backends!(
             refusal(empty).await,
             (StatusCode::UNAUTHORIZED, "AUTH_003".into())
         );
-        let not_a_key = me_with_key(&app, "hello-world").await;
+        let not_a_key = me_with_key(app, "hello-world").await;
         assert_eq!(
             refusal(not_a_key).await,
             (StatusCode::UNAUTHORIZED, "AUTH_003".into())
@@ -175,7 +175,7 @@ both_backends!(
             gatehouse::api_keys::format::Mode::Live,
         );
         assert_eq!(
-            refusal(me_with_key(&app, unknown.expose()).await).await,
+            refusal(me_with_key(app, unknown.expose()).await).await,
             (StatusCode::UNAUTHORIZED, "AUTH_002".into())
         );
     }
@@ -190,7 +190,7 @@ both_backends!(
         typo[30] = if typo[30] == 'a' { 'b' } else { 'a' };
         let typo: String = typo.into_iter().collect();
         let before = app.state.db_calls();
-        let response = me_with_key(&app, &typo).await;
+        let response = me_with_key(app, &typo).await;
         assert_eq!(
             refusal(response).await,
             (StatusCode::UNAUTHORIZED, "AUTH_002".into())
@@ -204,7 +204,7 @@ both_backends!(
             gatehouse::api_keys::format::Kind::Secret,
             gatehouse::api_keys::format::Mode::Live,
         );
-        let _ = me_with_key(&app, unknown.expose()).await;
+        let _ = me_with_key(app, unknown.expose()).await;
         assert!(
             app.state.db_calls() > before,
             "a well-formed unknown key is looked up (the counter works)"
@@ -217,7 +217,7 @@ both_backends!(
     |app| async move {
         app.login_admin().await;
         let (id, key) = app.create_key(json!({ "name": "to revoke" })).await;
-        assert_eq!(me_with_key(&app, &key).await.status(), StatusCode::OK);
+        assert_eq!(me_with_key(app, &key).await.status(), StatusCode::OK);
         let revoked = app
             .client
             .delete(app.url(&format!("/v1/api-keys/{id}")))
@@ -231,10 +231,10 @@ both_backends!(
             json!({ "success": true, "message": "API key revoked successfully" })
         );
         assert_eq!(
-            refusal(me_with_key(&app, &key).await).await,
+            refusal(me_with_key(app, &key).await).await,
             (StatusCode::UNAUTHORIZED, "AUTH_002".into())
         );
-        assert_eq!(key_status(&app, &id).await["status"], "revoked");
+        assert_eq!(key_status(app, &id).await["status"], "revoked");
         let revoked_list: Value = app
             .client
             .get(app.url("/v1/api-keys?status=revoked"))
@@ -270,13 +270,13 @@ both_backends!(an_expired_key_fails, |app| async move {
     let (id, key) = app
         .create_key(json!({ "name": "short", "expires_in": "1h" }))
         .await;
-    assert_eq!(me_with_key(&app, &key).await.status(), StatusCode::OK);
+    assert_eq!(me_with_key(app, &key).await.status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::minutes(61));
     assert_eq!(
-        refusal(me_with_key(&app, &key).await).await,
+        refusal(me_with_key(app, &key).await).await,
         (StatusCode::UNAUTHORIZED, "AUTH_002".into())
     );
-    assert_eq!(key_status(&app, &id).await["status"], "expired");
+    assert_eq!(key_status(app, &id).await["status"], "expired");
     let expired: Value = app
         .client
         .get(app.url("/v1/api-keys?status=expired"))
@@ -292,7 +292,7 @@ both_backends!(an_expired_key_fails, |app| async move {
 both_backends!(expiry_is_bounded_by_policy, |app| async move {
     app.login_admin().await;
     let (id, _) = app.create_key(json!({ "name": "default" })).await;
-    let default = key_status(&app, &id).await;
+    let default = key_status(app, &id).await;
     let expires =
         chrono::DateTime::parse_from_rfc3339(default["expires_at"].as_str().unwrap()).unwrap();
     let days = (expires.naive_utc() - app.state.now()).num_days();
@@ -353,7 +353,7 @@ both_backends!(expiry_is_bounded_by_policy, |app| async move {
         .collect();
     assert_eq!(ids, vec![soon_id.as_str()]);
     assert_eq!(expiring["data"][0]["expiring_soon"], true);
-    assert_eq!(key_status(&app, &id).await["expiring_soon"], false);
+    assert_eq!(key_status(app, &id).await["expiring_soon"], false);
 });
 
 both_backends!(
@@ -376,11 +376,11 @@ both_backends!(
         assert_eq!(rolled["data"]["rolled_from"], old_id.as_str());
         assert_eq!(rolled["data"]["previous_key"]["rolled_to"], new_id.as_str());
         assert_eq!(
-            me_with_key(&app, &old_key).await.status(),
+            me_with_key(app, &old_key).await.status(),
             StatusCode::OK,
             "old key works during grace"
         );
-        assert_eq!(me_with_key(&app, &new_key).await.status(), StatusCode::OK);
+        assert_eq!(me_with_key(app, &new_key).await.status(), StatusCode::OK);
 
         let again = app
             .client
@@ -411,10 +411,10 @@ both_backends!(
 
         app.clock.advance(chrono::Duration::minutes(61));
         assert_eq!(
-            refusal(me_with_key(&app, &old_key).await).await,
+            refusal(me_with_key(app, &old_key).await).await,
             (StatusCode::UNAUTHORIZED, "AUTH_002".into())
         );
-        assert_eq!(me_with_key(&app, &new_key).await.status(), StatusCode::OK);
+        assert_eq!(me_with_key(app, &new_key).await.status(), StatusCode::OK);
 
         let too_long = app
             .client
@@ -440,7 +440,7 @@ both_backends!(
             (StatusCode::BAD_REQUEST, "REQUEST_001".into())
         );
         assert_eq!(
-            me_with_key(&app, &new_key).await.status(),
+            me_with_key(app, &new_key).await.status(),
             StatusCode::OK,
             "refused rolls change nothing"
         );
@@ -455,12 +455,12 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(
-            refusal(me_with_key(&app, &new_key).await).await,
+            refusal(me_with_key(app, &new_key).await).await,
             (StatusCode::UNAUTHORIZED, "AUTH_002".into()),
             "no grace: the old key stops now"
         );
         assert_eq!(
-            me_with_key(&app, immediate["data"]["key"].as_str().unwrap())
+            me_with_key(app, immediate["data"]["key"].as_str().unwrap())
                 .await
                 .status(),
             StatusCode::OK
@@ -562,7 +562,7 @@ both_backends!(
         assert_eq!(issued["data"]["user_id"], member_id.as_str());
         assert_eq!(issued["data"]["issued_by"], admin_id.as_str());
         let member_key = issued["data"]["key"].as_str().unwrap().to_owned();
-        let as_member: Value = me_with_key(&app, &member_key).await.json().await.unwrap();
+        let as_member: Value = me_with_key(app, &member_key).await.json().await.unwrap();
         assert_eq!(as_member["data"]["email"], "mel@example.com");
         let listed: Value = app
             .client
@@ -672,7 +672,7 @@ both_backends!(
             .unwrap();
         assert_eq!(member["data"]["disabled"], true, "{member}");
         assert_eq!(
-            refusal(me_with_key(&app, &member_key).await).await,
+            refusal(me_with_key(app, &member_key).await).await,
             (StatusCode::UNAUTHORIZED, "AUTH_002".into())
         );
     }
@@ -686,13 +686,13 @@ both_backends!(
             .create_key(json!({ "name": "office", "allowed_ips": ["10.0.0.0/8", "2001:db8::/32"] }))
             .await;
         assert_eq!(
-            refusal(me_with_key(&app, &elsewhere).await).await,
+            refusal(me_with_key(app, &elsewhere).await).await,
             (StatusCode::FORBIDDEN, "AUTH_005".into())
         );
         let (_, loopback) = app
             .create_key(json!({ "name": "local", "allowed_ips": "127.0.0.0/8" }))
             .await;
-        assert_eq!(me_with_key(&app, &loopback).await.status(), StatusCode::OK);
+        assert_eq!(me_with_key(app, &loopback).await.status(), StatusCode::OK);
         let patched = app
             .client
             .patch(app.url(&format!("/v1/api-keys/{id}")))
@@ -705,7 +705,7 @@ both_backends!(
         assert_eq!(patched["data"]["allowed_ips"], json!(["127.0.0.1/32"]));
         assert_eq!(patched["data"]["name"], "office (moved)");
         assert_eq!(
-            me_with_key(&app, &elsewhere).await.status(),
+            me_with_key(app, &elsewhere).await.status(),
             StatusCode::OK,
             "the new allowlist applies at once"
         );
@@ -760,23 +760,23 @@ async fn ipv6_allowlists_postgres() {
 both_backends!(last_used_appears_after_a_flush, |app| async move {
     app.login_admin().await;
     let (id, key) = app.create_key(json!({ "name": "used" })).await;
-    assert_eq!(key_status(&app, &id).await["last_used_at"], Value::Null);
+    assert_eq!(key_status(app, &id).await["last_used_at"], Value::Null);
     let before = app.state.db_calls();
     for _ in 0..3 {
-        assert_eq!(me_with_key(&app, &key).await.status(), StatusCode::OK);
+        assert_eq!(me_with_key(app, &key).await.status(), StatusCode::OK);
     }
     assert!(
         app.state.db_calls() - before <= 1,
         "one lookup at most; uses are not written per request"
     );
     assert_eq!(
-        key_status(&app, &id).await["last_used_at"],
+        key_status(app, &id).await["last_used_at"],
         Value::Null,
         "not written yet"
     );
     let flushed = gatehouse::api_keys::flush_usage(&app.state).await.unwrap();
     assert_eq!(flushed, 1);
-    let status = key_status(&app, &id).await;
+    let status = key_status(app, &id).await;
     assert!(status["last_used_at"].is_string());
     assert_eq!(status["last_used_ip"], "127.0.0.1");
 });
@@ -838,7 +838,7 @@ both_backends!(key_events_are_audited_without_secrets, |app| async move {
     let (id, key) = app
         .create_key(json!({ "name": "audited", "allowed_ips": ["10.0.0.0/8"] }))
         .await;
-    let _ = me_with_key(&app, &key).await; // refused: IP
+    let _ = me_with_key(app, &key).await; // refused: IP
     app.client
         .patch(app.url(&format!("/v1/api-keys/{id}")))
         .json(&json!({ "name": "renamed" }))
@@ -850,7 +850,7 @@ both_backends!(key_events_are_audited_without_secrets, |app| async move {
         .send()
         .await
         .unwrap();
-    let _ = me_with_key(&app, &key).await; // refused: revoked
+    let _ = me_with_key(app, &key).await; // refused: revoked
     // Refusals are written off the request path; give them a moment.
     let mut actions: Vec<String> = Vec::new();
     for _ in 0..50 {
@@ -920,7 +920,7 @@ both_backends!(no_key_or_digest_appears_in_the_logs, |app| async move {
     let (id, key) = app
         .create_key(json!({ "name": "quiet", "allowed_ips": ["10.0.0.0/8"] }))
         .await;
-    let _ = me_with_key(&app, &key).await;
+    let _ = me_with_key(app, &key).await;
     let _ = reqwest::Client::new()
         .get(app.url(&format!("/v1/users/me?api_key={key}")))
         .send()
@@ -931,7 +931,7 @@ both_backends!(no_key_or_digest_appears_in_the_logs, |app| async move {
         .send()
         .await
         .unwrap();
-    let _ = me_with_key(&app, &key).await;
+    let _ = me_with_key(app, &key).await;
     let digest = app
         .state
         .digest_pepper
