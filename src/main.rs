@@ -31,6 +31,71 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage the scope registry.
+    #[command(subcommand)]
+    Scope(ScopeCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issue a key for a user; prints it once.
+    Create {
+        /// The owner's email.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Lifetime such as 90d, 12h or 1y (default: the server's default, one year).
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// A test-mode key (sk_test_/rk_test_).
+        #[arg(long)]
+        test: bool,
+        /// Make a restricted key with these scopes (comma- or space-separated).
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Allowed source address or CIDR block; repeat for more.
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<String>,
+        /// Requests per minute for this key instead of the server's default.
+        #[arg(long = "rate-limit-per-minute")]
+        per_minute: Option<i64>,
+        /// Print JSON (with `id` and `key`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id, at once.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ScopeCommand {
+    /// Register a scope (e.g. read:invoices).
+    Add {
+        name: String,
+        #[arg(long)]
+        description: String,
+        /// Only admins may hold it.
+        #[arg(long)]
+        admin_only: bool,
+    },
+    /// List registered scopes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +162,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::User(command) => user_command(&settings, command),
+        Command::Key(command) => key_command(&settings, command),
+        Command::Scope(command) => scope_command(&settings, command),
     }
 }
 
@@ -218,4 +285,189 @@ fn read_password_stdin() -> Result<NewPassword, Failure> {
     stdin.lock().take(4096).read_to_string(&mut input)?;
     let line = input.lines().next().unwrap_or_default();
     NewPassword::parse(line).map_err(|e| Failure(format!("password: {e}"), 2))
+}
+
+fn find_user(conn: &mut gatehouse::db::DbConn, raw_email: &str) -> Result<model::User, Failure> {
+    let email = Email::parse(raw_email).map_err(|e| Failure(format!("--user: {e}"), 2))?;
+    model::find_by_email(conn, &email)?
+        .ok_or_else(|| Failure(format!("no user with email {email}"), 3))
+}
+
+fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failure> {
+    use gatehouse::api_keys::format::Mode;
+    use gatehouse::api_keys::{
+        Expiry, KeyRequest, Requester, build_new_key, model as keys, parse_duration,
+    };
+    use gatehouse::audit::{self, Action, NewEvent};
+    use gatehouse::clock::{Clock, SystemClock};
+    use gatehouse::scopes::{ScopeSet, registry};
+
+    let (pool, _, _) = prepare_database(settings)?;
+    let mut conn = pool.get()?;
+    let now = SystemClock.now();
+    match command {
+        KeyCommand::Create {
+            user,
+            name,
+            description,
+            expires_in,
+            test,
+            scopes,
+            allow_ip,
+            per_minute,
+            json,
+        } => {
+            let owner = find_user(&mut conn, &user)?;
+            let expiry = match expires_in.as_deref() {
+                None => Expiry::Default,
+                Some("never") => Expiry::Never,
+                Some(d) => Expiry::In(parse_duration(d).ok_or_else(|| {
+                    Failure(format!("--expires-in: {d:?} is not a duration like 90d"), 2)
+                })?),
+            };
+            let scopes = scopes
+                .as_deref()
+                .map(ScopeSet::parse)
+                .transpose()
+                .map_err(|e| Failure(format!("--scopes: {e}"), 2))?;
+            let allowed_ips = keys::parse_allowed_ips(&allow_ip.join(","))
+                .map_err(|e| Failure(format!("--allow-ip: {e}"), 2))?;
+            let request = KeyRequest {
+                name,
+                description,
+                mode: if test { Mode::Test } else { Mode::Live },
+                scopes,
+                allowed_ips,
+                expiry,
+                rate_limit_per_minute: per_minute,
+            };
+            // The operator acts with the owner's rights, as an admin issuing the key would.
+            let requester = Requester {
+                user_id: owner.id.clone(),
+                key: None,
+            };
+            let registry = registry::all(&mut conn)?;
+            let new = build_new_key(&request, &owner, &requester, &registry, &settings.keys, now)
+                .map_err(|e| {
+                Failure(
+                    format!(
+                        "{}{}",
+                        e.field.map(|f| format!("{f}: ")).unwrap_or_default(),
+                        e.message
+                    ),
+                    2,
+                )
+            })?;
+            let pepper = gatehouse::secrets::Pepper::derive(&settings.secret.0, "secret-digest");
+            let (key, secret) = keys::insert(&mut conn, &pepper, &new, now)?;
+            let mut event = NewEvent::new(Action::KeyCreated);
+            event.subject_user_id = Some(owner.id.clone());
+            event.key_id = Some(key.id.clone());
+            event.details = serde_json::json!({ "via": "cli", "name": key.name });
+            audit::record(&mut conn, &event, now)?;
+            if json {
+                let mut out = serde_json::to_value(key.view(now))?;
+                out["key"] = serde_json::json!(secret.expose());
+                println!("{out}");
+            } else {
+                println!("{}", secret.expose());
+                eprintln!(
+                    "Created {} ({}) for {}. The key is shown only now.",
+                    key.id, key.name, owner.email
+                );
+            }
+            Ok(())
+        }
+        KeyCommand::List { user, json } => {
+            let owner = find_user(&mut conn, &user)?;
+            let filter = keys::ListFilter {
+                limit: 10_000,
+                ..Default::default()
+            };
+            let list = keys::list_for_user(&mut conn, &owner.id, &filter, now)?;
+            if json {
+                let views: Vec<_> = list.iter().map(|k| k.view(now)).collect();
+                println!("{}", serde_json::to_string(&views)?);
+            } else {
+                for k in list {
+                    let v = k.view(now);
+                    let last_used = v.last_used_at.unwrap_or_else(|| "never".into());
+                    let expires = v.expires_at.unwrap_or_else(|| "never".into());
+                    println!(
+                        "{}\t{}…{}\t{}\t{}\tlast used {last_used}\texpires {expires}",
+                        v.id,
+                        v.prefix,
+                        v.last4,
+                        v.status.as_str(),
+                        v.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke { id } => {
+            let key = keys::find(&mut conn, &id)?
+                .ok_or_else(|| Failure(format!("no API key {id}"), 3))?;
+            if keys::revoke(&mut conn, &key.id, "cli", now)? {
+                let mut event = NewEvent::new(Action::KeyRevoked);
+                event.subject_user_id = Some(key.user_id.clone());
+                event.key_id = Some(key.id.clone());
+                event.details = serde_json::json!({ "via": "cli" });
+                audit::record(&mut conn, &event, now)?;
+                println!("revoked {}", key.id);
+            } else {
+                println!("{} was already revoked", key.id);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn scope_command(settings: &Settings, command: ScopeCommand) -> Result<(), Failure> {
+    use gatehouse::clock::{Clock, SystemClock};
+    use gatehouse::scopes::{Scope, registry};
+
+    let (pool, _, _) = prepare_database(settings)?;
+    let mut conn = pool.get()?;
+    match command {
+        ScopeCommand::Add {
+            name,
+            description,
+            admin_only,
+        } => {
+            let scope = Scope::parse(&name).map_err(|e| Failure(e.to_string(), 2))?;
+            let description = description.trim();
+            if description.is_empty() || description.len() > 200 {
+                return Err(Failure("--description: 1 to 200 characters".into(), 2));
+            }
+            if registry::add(
+                &mut conn,
+                &scope,
+                description,
+                admin_only,
+                SystemClock.now(),
+            )? {
+                println!("added {scope}");
+                Ok(())
+            } else {
+                Err(Failure(format!("the scope {scope} already exists"), 3))
+            }
+        }
+        ScopeCommand::List { json } => {
+            let all = registry::all(&mut conn)?;
+            if json {
+                println!("{}", serde_json::to_string(&all)?);
+            } else {
+                for s in all {
+                    println!(
+                        "{}\t{}{}",
+                        s.name,
+                        s.description,
+                        if s.admin_only { " (admins only)" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
 }

@@ -83,6 +83,11 @@ fn every_command_has_help() {
         vec!["user", "create", "--help"],
         vec!["user", "list", "--help"],
         vec!["user", "disable", "--help"],
+        vec!["key", "create", "--help"],
+        vec!["key", "list", "--help"],
+        vec!["key", "revoke", "--help"],
+        vec!["scope", "add", "--help"],
+        vec!["scope", "list", "--help"],
     ] {
         let out = run(gatehouse().args(&args));
         assert!(out.status.success(), "{args:?}");
@@ -328,4 +333,174 @@ fn concurrent_starts_migrate_once_and_create_one_admin_sqlite() {
 #[test]
 fn concurrent_starts_migrate_once_and_create_one_admin_postgres() {
     concurrent_starts(Backend::Postgres);
+}
+
+fn key_and_scope_commands(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else {
+        return;
+    };
+    assert!(
+        run(gatehouse_on(&db).args(["user", "create", "--email", "ops@example.com"]))
+            .status
+            .success()
+    );
+
+    let added = run(gatehouse_on(&db).args([
+        "scope",
+        "add",
+        "read:invoices",
+        "--description",
+        "Read invoices",
+    ]));
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let again = run(gatehouse_on(&db).args([
+        "scope",
+        "add",
+        "read:invoices",
+        "--description",
+        "Read invoices",
+    ]));
+    assert_eq!(again.status.code(), Some(3));
+    let bad_scope = run(gatehouse_on(&db).args(["scope", "add", "Invoices", "--description", "x"]));
+    assert_eq!(bad_scope.status.code(), Some(2));
+    let scopes: Vec<serde_json::Value> =
+        serde_json::from_slice(&run(gatehouse_on(&db).args(["scope", "list", "--json"])).stdout)
+            .unwrap();
+    assert!(scopes.iter().any(|s| s["name"] == "read:invoices"));
+    assert!(
+        scopes.iter().any(|s| s["name"] == "write:api_keys"),
+        "the defaults are seeded"
+    );
+
+    let created = run(gatehouse_on(&db).args([
+        "key",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "billing",
+        "--expires-in",
+        "90d",
+        "--test",
+        "--scopes",
+        "read:invoices,read:orders",
+        "--allow-ip",
+        "10.0.0.0/8",
+        "--allow-ip",
+        "2001:db8::/32",
+        "--json",
+    ]));
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let key: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert!(key["id"].as_str().unwrap().starts_with("key_"));
+    assert!(key["key"].as_str().unwrap().starts_with("rk_test_"));
+    assert_eq!(
+        key["scopes"],
+        serde_json::json!(["read:invoices", "read:orders"])
+    );
+    assert_eq!(
+        key["allowed_ips"],
+        serde_json::json!(["10.0.0.0/8", "2001:db8::/32"])
+    );
+    let id = key["id"].as_str().unwrap().to_owned();
+
+    let plain = run(gatehouse_on(&db).args([
+        "key",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "plain",
+    ]));
+    assert!(
+        text(&plain.stdout).trim().starts_with("sk_live_"),
+        "without --json the key alone goes to stdout"
+    );
+
+    for (args, code) in [
+        (
+            vec![
+                "key",
+                "create",
+                "--user",
+                "nobody@example.com",
+                "--name",
+                "x",
+            ],
+            3,
+        ),
+        (
+            vec![
+                "key",
+                "create",
+                "--user",
+                "ops@example.com",
+                "--name",
+                "x",
+                "--scopes",
+                "read:nothing",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "key",
+                "create",
+                "--user",
+                "ops@example.com",
+                "--name",
+                "x",
+                "--expires-in",
+                "5000d",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "key",
+                "create",
+                "--user",
+                "ops@example.com",
+                "--name",
+                "x",
+                "--allow-ip",
+                "nowhere",
+            ],
+            2,
+        ),
+        (vec!["key", "revoke", "key_doesnotexist"], 3),
+    ] {
+        assert_eq!(
+            run(gatehouse_on(&db).args(&args)).status.code(),
+            Some(code),
+            "{args:?}"
+        );
+    }
+
+    let revoked = run(gatehouse_on(&db).args(["key", "revoke", &id]));
+    assert!(revoked.status.success());
+    let list: Vec<serde_json::Value> = serde_json::from_slice(
+        &run(gatehouse_on(&db).args(["key", "list", "--user", "ops@example.com", "--json"])).stdout,
+    )
+    .unwrap();
+    assert_eq!(list.len(), 2);
+    let billing = list.iter().find(|k| k["id"] == id.as_str()).unwrap();
+    assert_eq!(billing["status"], "revoked");
+    assert!(
+        list.iter().all(|k| k.get("key").is_none()),
+        "lists never show keys"
+    );
+    let human =
+        text(&run(gatehouse_on(&db).args(["key", "list", "--user", "ops@example.com"])).stdout);
+    assert!(human.contains("never"), "{human}");
+}
+
+#[test]
+fn key_and_scope_commands_sqlite() {
+    key_and_scope_commands(Backend::Sqlite);
+}
+
+#[test]
+fn key_and_scope_commands_postgres() {
+    key_and_scope_commands(Backend::Postgres);
 }
