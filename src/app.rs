@@ -203,6 +203,7 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .route("/readyz", web::get().to(readyz))
         .route("/docs/errors", web::get().to(error_catalogue))
         .route("/static/app.css", web::get().to(stylesheet))
+        .route("/static/app.js", web::get().to(script))
         .route("/", web::get().to(accounts::pages::home))
         .route("/login", web::get().to(accounts::pages::login_page))
         .route("/login", web::post().to(accounts::pages::login_submit))
@@ -218,6 +219,38 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .route(
             "/admin/users",
             web::post().to(accounts::pages::admin_create_user),
+        )
+        .route(
+            "/admin/users/{id}/api-keys",
+            web::get().to(crate::api_keys::pages::user_keys),
+        )
+        .route(
+            "/admin/users/{id}/api-keys",
+            web::post().to(crate::api_keys::pages::create_for_user),
+        )
+        .route(
+            "/settings/api-keys",
+            web::get().to(crate::api_keys::pages::own_keys),
+        )
+        .route(
+            "/settings/api-keys",
+            web::post().to(crate::api_keys::pages::create_own),
+        )
+        .route(
+            "/settings/api-keys/{id}",
+            web::get().to(crate::api_keys::pages::detail),
+        )
+        .route(
+            "/settings/api-keys/{id}/revoke",
+            web::get().to(crate::api_keys::pages::confirm_revoke),
+        )
+        .route(
+            "/settings/api-keys/{id}/revoke",
+            web::post().to(crate::api_keys::pages::do_revoke),
+        )
+        .route(
+            "/settings/api-keys/{id}/roll",
+            web::post().to(crate::api_keys::pages::do_roll),
         )
         .route(
             "/admin/users/{id}/{action}",
@@ -314,6 +347,13 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("cache-control", "public, max-age=3600"))
         .body(include_str!("../static/app.css"))
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(include_str!("../static/app.js"))
 }
 
 #[derive(Template)]

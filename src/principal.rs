@@ -322,6 +322,16 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
+    /// The page's user as a caller of the shared key operations.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user: self.user.clone(),
+            credential: Credential::Session {
+                session_id: self.session.id.clone(),
+            },
+        }
+    }
+
     pub fn nav(&self, current: &'static str) -> Nav {
         Nav {
             display_name: self.user.display_name.clone(),

@@ -20,6 +20,7 @@ use crate::http::{ApiError, ApiResult, ErrorCode, ok, page};
 use crate::principal::Principal;
 use crate::scopes::ScopeSet;
 use crate::scopes::registry;
+use crate::secrets::PlainSecret;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -127,19 +128,19 @@ fn key_request(body: &CreateKeyBody) -> Result<KeyRequest, ApiError> {
     })
 }
 
-fn client_ip(req: &HttpRequest) -> Option<String> {
+pub(crate) fn client_ip(req: &HttpRequest) -> Option<String> {
     req.peer_addr().map(|a| a.ip().to_canonical().to_string())
 }
 
-/// Validate, insert and audit a new key for `owner`; answers 201 with the key, once.
-async fn issue(
+/// Validate, insert and audit a new key for `owner` on behalf of `principal`. Shared by the
+/// API and the settings pages.
+pub async fn issue(
     state: &AppState,
     principal: &Principal,
     owner: User,
-    body: &CreateKeyBody,
+    request: KeyRequest,
     ip: Option<String>,
-) -> ApiResult {
-    let request = key_request(body)?;
+) -> Result<(ApiKey, PlainSecret), ApiError> {
     let requester: Requester = principal.requester();
     let actor_key = principal.key_id().map(str::to_owned);
     let (pepper, policy, now) = (
@@ -147,7 +148,7 @@ async fn issue(
         state.settings.keys,
         state.now(),
     );
-    let (key, secret) = state
+    let issued = state
         .db(move |c| {
             let registry = registry::all(c)?;
             let new = match build_new_key(&request, &owner, &requester, &registry, &policy, now) {
@@ -166,7 +167,19 @@ async fn issue(
             Ok(Ok((key, secret)))
         })
         .await??;
-    let mut data = serde_json::to_value(key.view(now)).map_err(ApiError::internal)?;
+    Ok(issued)
+}
+
+/// 201 with the new key, shown this once.
+async fn issue_response(
+    state: &AppState,
+    principal: &Principal,
+    owner: User,
+    body: &CreateKeyBody,
+    ip: Option<String>,
+) -> ApiResult {
+    let (key, secret) = issue(state, principal, owner, key_request(body)?, ip).await?;
+    let mut data = serde_json::to_value(key.view(state.now())).map_err(ApiError::internal)?;
     data["key"] = json!(secret.expose());
     with_status(StatusCode::CREATED, data)
 }
@@ -179,7 +192,7 @@ pub async fn create_own(
 ) -> ApiResult {
     principal.require_scope("write:api_keys")?;
     let owner = principal.user.clone();
-    issue(&state, &principal, owner, &body, client_ip(&req)).await
+    issue_response(&state, &principal, owner, &body, client_ip(&req)).await
 }
 
 pub async fn create_for_user(
@@ -194,11 +207,11 @@ pub async fn create_for_user(
     if owner.id != principal.user.id {
         principal.require_admin()?;
     }
-    issue(&state, &principal, owner, &body, client_ip(&req)).await
+    issue_response(&state, &principal, owner, &body, client_ip(&req)).await
 }
 
 /// A user the caller may see: themselves, or anyone for admins. Others are "not found".
-async fn visible_user(
+pub(crate) async fn visible_user(
     state: &AppState,
     principal: &Principal,
     id: String,
@@ -291,7 +304,7 @@ pub async fn list_for_user(
 }
 
 /// A key the caller may manage: their own, or any for admins. Others are "not found".
-async fn visible_key(
+pub(crate) async fn visible_key(
     state: &AppState,
     principal: &Principal,
     id: String,
@@ -349,7 +362,7 @@ pub async fn update_key(
         ),
     };
     let now = state.now();
-    let mut event = actor_event(Action::KeyUpdated, &principal, &key, &req);
+    let mut event = actor_event(Action::KeyUpdated, &principal, &key, client_ip(&req));
     event.details = json!({ "name": name.is_some(), "description": description.is_some(), "allowed_ips": nets.as_ref().map(|n| model::nets_to_storage(n)) });
     let id = key.id.clone();
     let updated = state
@@ -371,13 +384,42 @@ pub async fn update_key(
     ok(updated.view(now))
 }
 
-fn actor_event(action: Action, principal: &Principal, key: &ApiKey, req: &HttpRequest) -> NewEvent {
+/// Revoke `key` now (a no-op for a revoked key) and forget it on this instance at once.
+/// Shared by the API and the settings pages.
+pub async fn revoke(
+    state: &AppState,
+    principal: &Principal,
+    key: ApiKey,
+    ip: Option<String>,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let mut event = actor_event(Action::KeyRevoked, principal, &key, ip);
+    event.details = json!({ "name": key.name });
+    let by = principal.user.id.clone();
+    state
+        .db(move |c| {
+            if model::revoke(c, &key.id, &by, now)? {
+                audit::record(c, &event, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    state.key_cache.invalidate_all();
+    Ok(())
+}
+
+fn actor_event(
+    action: Action,
+    principal: &Principal,
+    key: &ApiKey,
+    ip: Option<String>,
+) -> NewEvent {
     let mut event = NewEvent::new(action);
     event.actor_user_id = Some(principal.user.id.clone());
     event.actor_key_id = principal.key_id().map(str::to_owned);
     event.subject_user_id = Some(key.user_id.clone());
     event.key_id = Some(key.id.clone());
-    event.ip = client_ip(req);
+    event.ip = ip;
     event
 }
 
@@ -389,18 +431,7 @@ pub async fn revoke_key(
 ) -> ApiResult {
     principal.require_scope("write:api_keys")?;
     let key = visible_key(&state, &principal, path.into_inner()).await?;
-    let now = state.now();
-    let event = actor_event(Action::KeyRevoked, &principal, &key, &req);
-    let by = principal.user.id.clone();
-    state
-        .db(move |c| {
-            if model::revoke(c, &key.id, &by, now)? {
-                audit::record(c, &event, now)?;
-            }
-            Ok(())
-        })
-        .await?;
-    state.key_cache.invalidate_all();
+    revoke(&state, &principal, key, client_ip(&req)).await?;
     Ok(HttpResponse::Ok()
         .json(json!({ "success": true, "message": "API key revoked successfully" })))
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cache;
 pub mod format;
 pub mod model;
+pub mod pages;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -178,3 +178,144 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
     browser.close().await;
     app.stop().await;
 }
+
+async fn sign_in(c: &Client, app: &crate::helpers::TestApp) {
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_EMAIL)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("welcome")).await.unwrap();
+}
+
+#[actix_web::test]
+async fn create_a_key_copy_it_revoke_it_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let c = &browser.client;
+    sign_in(c, &app).await;
+
+    c.find(Locator::LinkText("API keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("no-keys")).await.unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Browser key")
+        .await
+        .unwrap();
+    c.find(Locator::Id("create"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let shown = c
+        .wait()
+        .for_element(Locator::Id("new-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shown.starts_with("sk_live_") && shown.len() == 46,
+        "{shown}"
+    );
+    let warning = c
+        .find(Locator::Id("shown-once"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(warning.contains("will not be shown again"));
+    let copy = c.find(Locator::Id("copy-key")).await.unwrap();
+    copy.click().await.unwrap();
+    // Over plain http the page falls back to selecting the key for the user to copy.
+    let after = copy.text().await.unwrap();
+    let selected = c
+        .execute("return window.getSelection().toString();", vec![])
+        .await
+        .unwrap();
+    assert!(
+        after == "Copied" || selected.as_str() == Some(shown.as_str()),
+        "copy did nothing: {after:?} / {selected:?}"
+    );
+    assert_eq!(
+        app.get_with_key("/v1/users/me", &shown).await.status(),
+        reqwest::StatusCode::OK
+    );
+
+    c.find(Locator::Id("done"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let table = c
+        .wait()
+        .for_element(Locator::Id("keys"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains("Browser key") && table.contains("never"),
+        "{table}"
+    );
+    assert!(!table.contains(&shown), "the key is not shown again");
+    c.find(Locator::LinkText("Revoke"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("confirm-revoke"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = c
+        .wait()
+        .for_element(Locator::Id("notice"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("revoked"));
+    assert_eq!(
+        app.get_with_key("/v1/users/me", &shown).await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+
+    browser.close().await;
+    app.stop().await;
+}

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api_envelope;
+mod api_key_pages;
 mod api_keys;
 mod browser;
 mod cli;

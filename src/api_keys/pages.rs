@@ -1,0 +1,502 @@
+//! Settings → API keys, and the admin's view of a user's keys: list, create (the key is shown
+//! once, with a copy button), details, roll with a grace period, revoke after confirmation.
+//! Every form carries the session's CSRF token.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::Duration;
+use serde::Deserialize;
+
+use super::api::{client_ip, issue, parse_grace, revoke, roll, visible_key, visible_user};
+use super::format::Mode;
+use super::model::{self, ApiKeyView, ListFilter};
+use super::{Expiry, KeyRequest};
+use crate::accounts::model::User;
+use crate::http::ApiError;
+use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
+use crate::principal::SignedIn;
+use crate::scopes::registry::{self, RegisteredScope};
+use crate::scopes::{Scope, ScopeSet};
+use crate::state::AppState;
+
+/// Where a list of keys lives: the caller's own settings, or an admin's view of a user.
+fn base_path(owner: &User, signed_in: &SignedIn) -> String {
+    if owner.id == signed_in.user.id {
+        "/settings/api-keys".to_owned()
+    } else {
+        format!("/admin/users/{}/api-keys", owner.id)
+    }
+}
+
+fn failure(e: &ApiError) -> HttpResponse {
+    let status = e.code.status();
+    if status.is_server_error() {
+        return error_page(
+            status,
+            "Something went wrong",
+            "Gatehouse could not complete this request. Try again in a moment.",
+        );
+    }
+    error_page(status, "Not possible", &e.message)
+}
+
+fn csrf_refused() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form has expired or did not come from Gatehouse. Go back, reload the page and try again.",
+    )
+}
+
+#[derive(Template)]
+#[template(path = "api_keys/list.html")]
+struct ListPage<'a> {
+    nav: Option<Nav>,
+    owner_email: &'a str,
+    own: bool,
+    base: &'a str,
+    keys: Vec<ApiKeyView>,
+    scopes: Vec<RegisteredScope>,
+    allow_no_expiry: bool,
+    csrf_token: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+async fn list_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    owner: &User,
+    status: StatusCode,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> HttpResponse {
+    let (owner_id, now, is_admin) = (owner.id.clone(), state.now(), owner.is_admin());
+    let loaded = state
+        .db(move |c| {
+            let keys = model::list_for_user(
+                c,
+                &owner_id,
+                &ListFilter {
+                    limit: 500,
+                    ..Default::default()
+                },
+                now,
+            )?;
+            let all = registry::all(c)?;
+            Ok((keys, all))
+        })
+        .await;
+    let (keys, all) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return failure(&e.into()),
+    };
+    let grantable = registry::grantable(&all, is_admin);
+    let base = base_path(owner, signed_in);
+    let own = owner.id == signed_in.user.id;
+    render(
+        status,
+        &ListPage {
+            nav: Some(signed_in.nav(if own { "keys" } else { "users" })),
+            owner_email: &owner.email,
+            own,
+            base: &base,
+            keys: keys.iter().map(|k| k.view(now)).collect(),
+            scopes: all
+                .into_iter()
+                .filter(|s| grantable.contains(&s.name))
+                .collect(),
+            allow_no_expiry: state.settings.keys.allow_no_expiry,
+            csrf_token: &signed_in.csrf_token,
+            error,
+            notice,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    revoked: Option<String>,
+}
+
+pub async fn own_keys(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    let notice = query
+        .revoked
+        .is_some()
+        .then_some("The key was revoked. It no longer works.");
+    let owner = signed_in.user.clone();
+    list_page(&state, &signed_in, &owner, StatusCode::OK, None, notice).await
+}
+
+async fn owner_for_admin(
+    state: &AppState,
+    signed_in: &SignedIn,
+    user_id: String,
+) -> Result<User, HttpResponse> {
+    if !signed_in.user.is_admin() {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Admins only",
+            "This page is for administrators.",
+        ));
+    }
+    visible_user(state, &signed_in.principal(), user_id)
+        .await
+        .map_err(|e| failure(&e))
+}
+
+pub async fn user_keys(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    let owner = match owner_for_admin(&state, &signed_in, path.into_inner()).await {
+        Ok(o) => o,
+        Err(page) => return page,
+    };
+    let notice = query
+        .revoked
+        .is_some()
+        .then_some("The key was revoked. It no longer works.");
+    list_page(&state, &signed_in, &owner, StatusCode::OK, None, notice).await
+}
+
+/// The create form's fields (scopes come as repeated `scope` fields).
+struct CreateForm {
+    csrf_token: String,
+    request: Result<KeyRequest, String>,
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+fn parse_create_form(pairs: &[(String, String)], now: chrono::NaiveDateTime) -> CreateForm {
+    let csrf_token = field(pairs, "csrf_token").to_owned();
+    let request = (|| {
+        let expiry = match field(pairs, "expires") {
+            "30d" => Expiry::In(Duration::days(30)),
+            "90d" => Expiry::In(Duration::days(90)),
+            "" | "1y" => Expiry::In(Duration::days(365)),
+            "never" => Expiry::Never,
+            "date" => {
+                let day = chrono::NaiveDate::parse_from_str(field(pairs, "expires_on"), "%Y-%m-%d")
+                    .map_err(|_| "Pick the expiry date".to_owned())?;
+                let at = day.and_hms_opt(0, 0, 0).ok_or("Pick the expiry date")?;
+                if at <= now {
+                    return Err("The expiry date must be in the future".to_owned());
+                }
+                Expiry::At(at)
+            }
+            _ => return Err("Choose when the key expires".to_owned()),
+        };
+        let mode = Mode::parse(field(pairs, "mode")).unwrap_or(Mode::Live);
+        let scopes = if field(pairs, "access") == "restricted" {
+            let chosen: Result<ScopeSet, _> = pairs
+                .iter()
+                .filter(|(k, _)| k == "scope")
+                .map(|(_, v)| Scope::parse(v))
+                .collect();
+            Some(chosen.map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let allowed_ips = model::parse_allowed_ips(field(pairs, "allowed_ips"))?;
+        Ok(KeyRequest {
+            name: field(pairs, "name").to_owned(),
+            description: field(pairs, "description").to_owned(),
+            mode,
+            scopes,
+            allowed_ips,
+            expiry,
+            rate_limit_per_minute: None,
+        })
+    })();
+    CreateForm {
+        csrf_token,
+        request,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "api_keys/created.html")]
+struct CreatedPage<'a> {
+    nav: Option<Nav>,
+    title: &'a str,
+    key: ApiKeyView,
+    secret: &'a str,
+    back: &'a str,
+    note: Option<&'a str>,
+}
+
+async fn create_for(
+    state: &AppState,
+    signed_in: &SignedIn,
+    req: &HttpRequest,
+    owner: User,
+    pairs: &[(String, String)],
+) -> HttpResponse {
+    let form = parse_create_form(pairs, state.now());
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let request = match form.request {
+        Ok(r) => r,
+        Err(message) => {
+            return list_page(
+                state,
+                signed_in,
+                &owner,
+                StatusCode::BAD_REQUEST,
+                Some(&message),
+                None,
+            )
+            .await;
+        }
+    };
+    let back = base_path(&owner, signed_in);
+    match issue(
+        state,
+        &signed_in.principal(),
+        owner.clone(),
+        request,
+        client_ip(req),
+    )
+    .await
+    {
+        Ok((key, secret)) => render(
+            StatusCode::CREATED,
+            &CreatedPage {
+                nav: Some(signed_in.nav("keys")),
+                title: "Your new API key",
+                key: key.view(state.now()),
+                secret: secret.expose(),
+                back: &back,
+                note: None,
+            },
+        ),
+        Err(e) if e.code.status().is_client_error() => {
+            list_page(
+                state,
+                signed_in,
+                &owner,
+                e.code.status(),
+                Some(&e.message),
+                None,
+            )
+            .await
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+pub async fn create_own(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let owner = signed_in.user.clone();
+    create_for(&state, &signed_in, &req, owner, &form).await
+}
+
+pub async fn create_for_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let owner = match owner_for_admin(&state, &signed_in, path.into_inner()).await {
+        Ok(o) => o,
+        Err(page) => return page,
+    };
+    create_for(&state, &signed_in, &req, owner, &form).await
+}
+
+#[derive(Template)]
+#[template(path = "api_keys/detail.html")]
+struct DetailPage<'a> {
+    nav: Option<Nav>,
+    key: ApiKeyView,
+    csrf_token: &'a str,
+    back: String,
+    error: Option<&'a str>,
+}
+
+async fn key_and_back(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: String,
+) -> Result<(model::ApiKey, String), HttpResponse> {
+    let key = visible_key(state, &signed_in.principal(), id)
+        .await
+        .map_err(|e| failure(&e))?;
+    let back = if key.user_id == signed_in.user.id {
+        "/settings/api-keys".to_owned()
+    } else {
+        format!("/admin/users/{}/api-keys", key.user_id)
+    };
+    Ok((key, back))
+}
+
+pub async fn detail(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let (key, back) = match key_and_back(&state, &signed_in, path.into_inner()).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    render(
+        StatusCode::OK,
+        &DetailPage {
+            nav: Some(signed_in.nav("keys")),
+            key: key.view(state.now()),
+            csrf_token: &signed_in.csrf_token,
+            back,
+            error: None,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "api_keys/revoke.html")]
+struct RevokePage<'a> {
+    nav: Option<Nav>,
+    key: ApiKeyView,
+    csrf_token: &'a str,
+    back: String,
+}
+
+/// The confirmation step before revoking.
+pub async fn confirm_revoke(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let (key, back) = match key_and_back(&state, &signed_in, path.into_inner()).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    render(
+        StatusCode::OK,
+        &RevokePage {
+            nav: Some(signed_in.nav("keys")),
+            key: key.view(state.now()),
+            csrf_token: &signed_in.csrf_token,
+            back,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn do_revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let (key, back) = match key_and_back(&state, &signed_in, path.into_inner()).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    match revoke(&state, &signed_in.principal(), key, client_ip(&req)).await {
+        Ok(()) => see_other(&format!("{back}?revoked=1")),
+        Err(e) => failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RollForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    grace: String,
+}
+
+pub async fn do_roll(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    form: web::Form<RollForm>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let (key, back) = match key_and_back(&state, &signed_in, path.into_inner()).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let grace = match parse_grace(Some(&serde_json::Value::String(if form.grace.is_empty() {
+        "0".into()
+    } else {
+        form.grace.clone()
+    }))) {
+        Ok(g) => g,
+        Err(e) => return failure(&e),
+    };
+    let principal = signed_in.principal();
+    let rolled = roll(&state, &principal, key.clone(), grace, client_ip(&req)).await;
+    match rolled {
+        Ok((old, new, secret)) => {
+            let note = format!(
+                "The previous key ({}…{}) {}.",
+                old.display_prefix,
+                old.last4,
+                if grace.is_zero() {
+                    "stopped working now".to_owned()
+                } else {
+                    format!(
+                        "keeps working until {} UTC",
+                        old.expires_at
+                            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_default()
+                    )
+                }
+            );
+            render(
+                StatusCode::CREATED,
+                &CreatedPage {
+                    nav: Some(signed_in.nav("keys")),
+                    title: "Your rolled API key",
+                    key: new.view(state.now()),
+                    secret: &secret,
+                    back: &back,
+                    note: Some(&note),
+                },
+            )
+        }
+        Err(e) if e.code.status().is_client_error() => render(
+            e.code.status(),
+            &DetailPage {
+                nav: Some(signed_in.nav("keys")),
+                key: key.view(state.now()),
+                csrf_token: &signed_in.csrf_token,
+                back,
+                error: Some(&e.message),
+            },
+        ),
+        Err(e) => failure(&e),
+    }
+}
