@@ -201,6 +201,41 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .app_data(form_config(settings.body_limit))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        // The API first: the router tries routes in order, and page patterns with {id}
+        // segments cost a regex match each.
+        .service(
+            api_resource("/v1/users/me", "GET, PATCH")
+                .route(web::get().to(accounts::api::get_me))
+                .route(web::patch().to(accounts::api::update_me)),
+        )
+        .service(
+            api_resource("/v1/users", "GET, POST")
+                .route(web::get().to(accounts::api::list_users))
+                .route(web::post().to(accounts::api::create_user)),
+        )
+        .service(
+            api_resource("/v1/users/{id}", "GET").route(web::get().to(accounts::api::get_user)),
+        )
+        .service(
+            api_resource("/v1/users/{id}/api-keys", "GET, POST")
+                .route(web::get().to(keys::list_for_user))
+                .route(web::post().to(keys::create_for_user)),
+        )
+        .service(
+            api_resource("/v1/api-keys", "GET, POST")
+                .route(web::get().to(keys::list_own))
+                .route(web::post().to(keys::create_own)),
+        )
+        .service(
+            api_resource("/v1/api-keys/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(keys::get_key))
+                .route(web::patch().to(keys::update_key))
+                .route(web::delete().to(keys::revoke_key)),
+        )
+        .service(
+            api_resource("/v1/api-keys/{id}/roll", "POST").route(web::post().to(keys::roll_key)),
+        )
+        .service(api_resource("/v1/audit-events", "GET").route(web::get().to(keys::audit_events)))
         .route("/docs/errors", web::get().to(error_catalogue))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))
@@ -256,49 +291,19 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             "/admin/users/{id}/{action}",
             web::post().to(accounts::pages::admin_set_disabled),
         )
-        .service(
-            web::scope("/v1")
-                .wrap(from_fn(crate::http::rate_limit::headers))
-                .service(
-                    api_resource("/users/me", "GET, PATCH")
-                        .route(web::get().to(accounts::api::get_me))
-                        .route(web::patch().to(accounts::api::update_me)),
-                )
-                .service(
-                    api_resource("/users", "GET, POST")
-                        .route(web::get().to(accounts::api::list_users))
-                        .route(web::post().to(accounts::api::create_user)),
-                )
-                .service(
-                    api_resource("/users/{id}", "GET")
-                        .route(web::get().to(accounts::api::get_user)),
-                )
-                .service(
-                    api_resource("/users/{id}/api-keys", "GET, POST")
-                        .route(web::get().to(keys::list_for_user))
-                        .route(web::post().to(keys::create_for_user)),
-                )
-                .service(
-                    api_resource("/api-keys", "GET, POST")
-                        .route(web::get().to(keys::list_own))
-                        .route(web::post().to(keys::create_own)),
-                )
-                .service(
-                    api_resource("/api-keys/{id}", "GET, PATCH, DELETE")
-                        .route(web::get().to(keys::get_key))
-                        .route(web::patch().to(keys::update_key))
-                        .route(web::delete().to(keys::revoke_key)),
-                )
-                .service(
-                    api_resource("/api-keys/{id}/roll", "POST")
-                        .route(web::post().to(keys::roll_key)),
-                )
-                .service(
-                    api_resource("/audit-events", "GET").route(web::get().to(keys::audit_events)),
-                )
-                .default_service(web::to(mw::api_not_found)),
-        )
-        .default_service(web::to(pages::not_found));
+        .default_service(web::to(not_found));
+}
+
+/// Unmatched paths: the envelope under `/v1`, a page elsewhere.
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    if mw::is_api_path(req.path()) {
+        match mw::api_not_found(req).await {
+            Ok(r) => r,
+            Err(e) => actix_web::ResponseError::error_response(&e),
+        }
+    } else {
+        pages::not_found().await
+    }
 }
 
 /// Form bodies (pages): too large → 413 page, unparsable → 400 page.

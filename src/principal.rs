@@ -9,10 +9,11 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::HttpMessage;
 
-use crate::accounts::model::User;
+use crate::accounts::model::{User, UserView};
 use crate::accounts::sessions::{Session, find_live_session};
 use crate::accounts::{now, session_cookie_name};
 use crate::api_keys::format::{Kind, Mode};
@@ -33,18 +34,28 @@ pub enum Credential {
         key_id: String,
         mode: Mode,
         kind: Kind,
-        scopes: ScopeSet,
+        scopes: Arc<ScopeSet>,
         rate_limit_per_minute: Option<i64>,
     },
 }
 
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user: User,
+    /// Shared with the key cache: a request costs no copy of the user.
+    pub user: Arc<User>,
     pub credential: Credential,
+    /// The user as `/v1` shows them, when already rendered (the key cache keeps one).
+    rendered: Option<Arc<UserView>>,
 }
 
 impl Principal {
+    /// The caller as `/v1` shows users.
+    pub fn user_view(&self) -> Arc<UserView> {
+        self.rendered
+            .clone()
+            .unwrap_or_else(|| Arc::new(self.user.view()))
+    }
+
     /// Sessions and secret keys act with the full rights of their user (handlers still check
     /// roles); a restricted key only within its scopes.
     pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
@@ -86,7 +97,7 @@ impl Principal {
             key: match &self.credential {
                 Credential::ApiKey {
                     kind, mode, scopes, ..
-                } => Some((*kind, *mode, scopes.clone())),
+                } => Some((*kind, *mode, (**scopes).clone())),
                 Credential::Session { .. } => None,
             },
         }
@@ -231,6 +242,7 @@ async fn authenticate(
         Presented::Key(key) => match api_keys::verify(state, &key, ip).await? {
             Verified::Valid(record) => Ok(Principal {
                 user: record.user.clone(),
+                rendered: Some(record.user_view.clone()),
                 credential: Credential::ApiKey {
                     key_id: record.key.id.clone(),
                     mode: record.key.mode(),
@@ -266,10 +278,11 @@ async fn authenticate(
                 ));
             }
             Ok(Principal {
-                user,
+                user: Arc::new(user),
                 credential: Credential::Session {
                     session_id: session.id,
                 },
+                rendered: None,
             })
         }
     }
@@ -299,7 +312,7 @@ impl FromRequest for Principal {
                     (format!("ip:{ip}"), limit)
                 }
             };
-            let decision = state.rate_limits.check(&subject, per_minute);
+            let decision = state.rate_limits.check(subject, per_minute);
             req.extensions_mut().insert(decision);
             if let Some(retry_after) = decision.retry_after {
                 return Err(ApiError::new(
@@ -325,10 +338,11 @@ impl SignedIn {
     /// The page's user as a caller of the shared key operations.
     pub fn principal(&self) -> Principal {
         Principal {
-            user: self.user.clone(),
+            user: Arc::new(self.user.clone()),
             credential: Credential::Session {
                 session_id: self.session.id.clone(),
             },
+            rendered: None,
         }
     }
 

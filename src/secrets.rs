@@ -28,13 +28,18 @@ pub fn random_base62(n: usize) -> String {
 
 /// The CRC32 of `random`, written as exactly six base62 characters.
 pub fn checksum(random: &str) -> String {
+    String::from_utf8_lossy(&checksum_bytes(random)).into_owned()
+}
+
+/// The checksum without an allocation (checked on every presented key).
+fn checksum_bytes(random: &str) -> [u8; CHECKSUM_LEN] {
     let mut value = u64::from(crc32fast::hash(random.as_bytes()));
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
         *slot = BASE62[(value % 62) as usize];
         value /= 62;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// A secret in clear text: shown once to its owner, never logged (`Debug` redacts it).
@@ -62,7 +67,7 @@ impl PlainSecret {
             return Err(SecretFormatError::BadCharacter);
         }
         let (random, sum) = body.split_at(RANDOM_LEN);
-        if !constant_time_eq(checksum(random).as_bytes(), sum.as_bytes()) {
+        if !constant_time_eq(&checksum_bytes(random), sum.as_bytes()) {
             return Err(SecretFormatError::BadChecksum);
         }
         Ok(PlainSecret(candidate.to_owned()))
@@ -98,7 +103,13 @@ type HmacSha256 = Hmac<Sha256>;
 /// The server-wide key for HMAC digests of secrets and for CSRF tokens, derived from the
 /// configured server secret. `Debug` never shows it.
 #[derive(Clone)]
-pub struct Pepper([u8; 32]);
+pub struct Pepper {
+    /// HMAC keyed once: cloning the keyed state saves re-hashing the key pads per digest.
+    keyed: HmacSha256,
+}
+
+/// A raw digest: the key of in-memory lookups (no hex encoding on the hot path).
+pub type Digest = [u8; 32];
 
 impl Pepper {
     /// Derive the pepper for `purpose` from the server secret, so that digests, CSRF tokens and
@@ -108,24 +119,37 @@ impl Pepper {
             HmacSha256::new_from_slice(server_secret).expect("HMAC accepts any key length");
         mac.update(b"gatehouse/v1/");
         mac.update(purpose.as_bytes());
-        Pepper(mac.finalize().into_bytes().into())
+        let key: [u8; 32] = mac.finalize().into_bytes().into();
+        Pepper {
+            keyed: HmacSha256::new_from_slice(&key).expect("HMAC accepts any key length"),
+        }
     }
 
-    /// Lower-case hex HMAC-SHA256 of `parts`, each length-prefixed so that ("ab","c") and
-    /// ("a","bc") never collide.
-    pub fn digest(&self, parts: &[&str]) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC accepts any key length");
+    /// HMAC-SHA256 of `parts`, each length-prefixed so that ("ab","c") and ("a","bc") never
+    /// collide.
+    pub fn digest_raw(&self, parts: &[&str]) -> Digest {
+        let mut mac = self.keyed.clone();
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
-        hex(&mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Lower-case hex of `digest_raw`: the stored form.
+    pub fn digest(&self, parts: &[&str]) -> String {
+        hex(&self.digest_raw(parts))
     }
 
     /// The storage digest of a secret.
     pub fn digest_secret(&self, secret: &PlainSecret) -> String {
         self.digest(&[secret.expose()])
     }
+}
+
+/// The stored (hex) form of a raw digest.
+pub fn digest_hex(digest: &Digest) -> String {
+    hex(digest)
 }
 
 impl fmt::Debug for Pepper {

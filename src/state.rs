@@ -35,6 +35,10 @@ impl AppState {
         let digest_pepper = Pepper::derive(&settings.secret.0, "secret-digest");
         let csrf_pepper = Pepper::derive(&settings.secret.0, "csrf");
         let key_cache = Arc::new(KeyCache::new(settings.keys.cache_ttl));
+        let rate_limits = Arc::new(RateLimits::new(
+            settings.keys.rate_limit_per_minute,
+            settings.keys.sensitive_rate_limit_per_minute,
+        ));
         AppState {
             pool,
             settings: Arc::new(settings),
@@ -43,7 +47,7 @@ impl AppState {
             clock,
             key_cache,
             usage: Arc::new(UsageBuffer::default()),
-            rate_limits: Arc::new(RateLimits::default()),
+            rate_limits,
             db_calls: Arc::new(AtomicU64::new(0)),
         }
     }

@@ -1,6 +1,8 @@
 //! `/v1/users`: who the caller is (`/me`), changing one's display name, and for holders of
 //! `read:users` / `write:users` listing, reading and creating users.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::{Deserialize, Serialize};
@@ -12,35 +14,41 @@ use crate::api_keys::format::{Kind, Mode};
 use crate::http::envelope::with_status;
 use crate::http::{ApiError, ApiResult, ErrorCode, ok};
 use crate::principal::{Credential, Principal};
+use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
+/// `/v1/users/me`: the user's fields and how they authenticated (for a key: which key, its
+/// mode and scopes). Fields are listed, not `#[serde(flatten)]`ed: this is a hot path.
 #[derive(Serialize)]
-struct Me {
-    #[serde(flatten)]
-    user: UserView,
-    authentication: Authentication,
+struct Me<'a> {
+    id: &'a str,
+    email: &'a str,
+    display_name: &'a str,
+    role: Role,
+    created_at: &'a str,
+    disabled: bool,
+    disabled_at: Option<&'a str>,
+    authentication: Authentication<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Authentication {
+enum Authentication<'a> {
     Session {
-        session_id: String,
+        session_id: &'a str,
     },
     ApiKey {
-        key_id: String,
+        key_id: &'a str,
         mode: Mode,
         kind: Kind,
         livemode: bool,
-        scopes: Vec<String>,
+        scopes: &'a ScopeSet,
     },
 }
 
-fn me_view(principal: &Principal) -> Me {
+fn me_view<'a>(principal: &'a Principal, user: &'a UserView) -> Me<'a> {
     let authentication = match &principal.credential {
-        Credential::Session { session_id } => Authentication::Session {
-            session_id: session_id.clone(),
-        },
+        Credential::Session { session_id } => Authentication::Session { session_id },
         Credential::ApiKey {
             key_id,
             mode,
@@ -48,21 +56,28 @@ fn me_view(principal: &Principal) -> Me {
             scopes,
             ..
         } => Authentication::ApiKey {
-            key_id: key_id.clone(),
+            key_id,
             mode: *mode,
             kind: *kind,
             livemode: *mode == Mode::Live,
-            scopes: scopes.iter().map(ToString::to_string).collect(),
+            scopes,
         },
     };
     Me {
-        user: principal.user.view(),
+        id: &user.id,
+        email: &user.email,
+        display_name: &user.display_name,
+        role: user.role,
+        created_at: &user.created_at,
+        disabled: user.disabled,
+        disabled_at: user.disabled_at.as_deref(),
         authentication,
     }
 }
 
 pub async fn get_me(principal: Principal) -> ApiResult {
-    ok(me_view(&principal))
+    let view = principal.user_view();
+    ok(me_view(&principal, &view))
 }
 
 #[derive(Deserialize)]
@@ -78,7 +93,7 @@ pub async fn update_me(
 ) -> ApiResult {
     principal.require_scope("write:users")?;
     let Some(raw) = body.into_inner().display_name else {
-        return ok(me_view(&principal));
+        return ok(me_view(&principal, &principal.user_view()));
     };
     if raw.trim().is_empty() {
         return Err(ApiError::validation(
@@ -92,9 +107,11 @@ pub async fn update_me(
     state
         .db(move |c| model::set_display_name(c, &id, &saved, now))
         .await?;
-    principal.user.display_name = name;
-    principal.user.updated_at = now;
-    ok(me_view(&principal))
+    let user = Arc::make_mut(&mut principal.user);
+    user.display_name = name;
+    user.updated_at = now;
+    // Rendered afresh: the name just changed.
+    ok(me_view(&principal, &principal.user.view()))
 }
 
 /// Admins see everyone; members see themselves.

@@ -191,7 +191,7 @@ pub async fn create_own(
     body: web::Json<CreateKeyBody>,
 ) -> ApiResult {
     principal.require_scope("write:api_keys")?;
-    let owner = principal.user.clone();
+    let owner = (*principal.user).clone();
     issue_response(&state, &principal, owner, &body, client_ip(&req)).await
 }
 
@@ -217,7 +217,7 @@ pub(crate) async fn visible_user(
     id: String,
 ) -> Result<User, ApiError> {
     if id == principal.user.id {
-        return Ok(principal.user.clone());
+        return Ok((*principal.user).clone());
     }
     if !principal.user.is_admin() {
         return Err(ApiError::not_found("User"));

@@ -11,25 +11,29 @@ use chrono::NaiveDateTime;
 use ipnet::IpNet;
 
 use super::model::ApiKey;
-use crate::accounts::model::User;
+use crate::accounts::model::{User, UserView};
 use crate::scopes::ScopeSet;
+use crate::secrets::Digest;
 
 /// A key as the hot path needs it, with its owner and parsed scopes and allowlist.
 #[derive(Debug)]
 pub struct KeyRecord {
     pub key: ApiKey,
-    pub user: User,
-    pub scopes: ScopeSet,
+    pub user: Arc<User>,
+    /// The owner as `/v1` shows them, rendered once per cache fill rather than per request.
+    pub user_view: Arc<UserView>,
+    pub scopes: Arc<ScopeSet>,
     pub nets: Vec<IpNet>,
 }
 
 impl KeyRecord {
     pub fn new(key: ApiKey, user: User) -> KeyRecord {
-        let scopes = key.scope_set();
+        let scopes = Arc::new(key.scope_set());
         let nets = key.allowed_nets();
         KeyRecord {
             key,
-            user,
+            user_view: Arc::new(user.view()),
+            user: Arc::new(user),
             scopes,
             nets,
         }
@@ -42,22 +46,49 @@ const MAX_ENTRIES: usize = 50_000;
 /// When an answer was cached, and the answer (`None`: the digest matches no key).
 type Entry = (Instant, Option<Arc<KeyRecord>>);
 
+/// Hashes a digest by its first eight bytes. Digests are HMAC outputs under a secret key,
+/// so nobody can choose colliding ones, and SipHash over 32 bytes would be wasted work.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHasher>>;
+
 /// Verified keys by digest.
 pub struct KeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<DigestMap<Entry>>,
+    /// When a refused use of a key was last audited, per key and reason.
+    refusals_audited: Mutex<HashMap<String, Vec<(&'static str, Instant)>>>,
 }
+
+/// A key hammered after its revocation is audited once per this period, not once per request.
+const REFUSAL_AUDIT_EVERY: Duration = Duration::from_secs(60);
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> KeyCache {
         KeyCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(DigestMap::default()),
+            refusals_audited: Mutex::new(HashMap::new()),
         }
     }
 
     /// `Some(entry)` when a fresh answer is cached.
-    pub fn get(&self, digest: &str) -> Option<Option<Arc<KeyRecord>>> {
+    pub fn get(&self, digest: &Digest) -> Option<Option<Arc<KeyRecord>>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(digest)
@@ -65,7 +96,7 @@ impl KeyCache {
             .map(|(_, record)| record.clone())
     }
 
-    pub fn put(&self, digest: String, record: Option<Arc<KeyRecord>>) {
+    pub fn put(&self, digest: Digest, record: Option<Arc<KeyRecord>>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -77,6 +108,37 @@ impl KeyCache {
             }
         }
         entries.insert(digest, (Instant::now(), record));
+    }
+
+    /// Whether this refused use should be written to the audit log (the first in a minute).
+    pub fn should_audit_refusal(&self, key_id: &str, reason: &'static str) -> bool {
+        let mut seen = self
+            .refusals_audited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_ENTRIES {
+            seen.retain(|_, reasons| {
+                reasons
+                    .iter()
+                    .any(|(_, at)| at.elapsed() < REFUSAL_AUDIT_EVERY)
+            });
+        }
+        // Looked up by &str: a refused request allocates nothing here.
+        if let Some(reasons) = seen.get_mut(key_id) {
+            return match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, at)) if at.elapsed() < REFUSAL_AUDIT_EVERY => false,
+                Some((_, at)) => {
+                    *at = Instant::now();
+                    true
+                }
+                None => {
+                    reasons.push((reason, Instant::now()));
+                    true
+                }
+            };
+        }
+        seen.insert(key_id.to_owned(), vec![(reason, Instant::now())]);
+        true
     }
 
     /// Forget everything: after a revocation, roll, update or a user being disabled here.
@@ -91,12 +153,12 @@ impl KeyCache {
 /// Last-used times by key id, flushed to the database in batches.
 #[derive(Default)]
 pub struct UsageBuffer {
-    pending: Mutex<HashMap<String, (NaiveDateTime, String)>>,
+    pending: Mutex<HashMap<String, (NaiveDateTime, Option<IpAddr>)>>,
 }
 
 impl UsageBuffer {
     pub fn record(&self, key_id: &str, at: NaiveDateTime, ip: Option<IpAddr>) {
-        let ip = ip.map(|i| i.to_canonical().to_string()).unwrap_or_default();
+        let ip = ip.map(|i| i.to_canonical());
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         match pending.get_mut(key_id) {
             Some(entry) if entry.0 >= at => {}
@@ -110,7 +172,10 @@ impl UsageBuffer {
     /// Take everything recorded so far.
     pub fn drain(&self) -> Vec<(String, NaiveDateTime, String)> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.drain().map(|(id, (at, ip))| (id, at, ip)).collect()
+        pending
+            .drain()
+            .map(|(id, (at, ip))| (id, at, ip.map(|i| i.to_string()).unwrap_or_default()))
+            .collect()
     }
 
     /// Put back a batch whose write failed, so it is tried again at the next flush.

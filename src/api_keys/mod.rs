@@ -65,11 +65,11 @@ pub async fn verify(
         Err(KeyFormatError::NotAKey) => return Ok(Verified::NotAKey),
         Err(KeyFormatError::BadChecksum) => return Ok(Verified::BadChecksum),
     };
-    let digest = state.digest_pepper.digest_secret(&key.secret);
+    let digest = state.digest_pepper.digest_raw(&[key.secret.expose()]);
     let record = match state.key_cache.get(&digest) {
         Some(cached) => cached,
         None => {
-            let lookup_digest = digest.clone();
+            let lookup_digest = crate::secrets::digest_hex(&digest);
             let found = state
                 .db(move |c| model::find_by_digest(c, &lookup_digest))
                 .await?;
@@ -97,8 +97,16 @@ pub async fn verify(
     Ok(Verified::Valid(record))
 }
 
-/// Refused uses of an existing key go to the audit log, written off the request's path.
+/// Refused uses of an existing key go to the audit log, written off the request's path, at
+/// most once a minute per key and reason (a revoked key in a retry loop is one event, not a
+/// write per request).
 fn audit_refusal(state: &AppState, record: &KeyRecord, refusal: Refusal, ip: Option<IpAddr>) {
+    if !state
+        .key_cache
+        .should_audit_refusal(&record.key.id, refusal.action().as_str())
+    {
+        return;
+    }
     log::info!("API key {} refused: {:?}", record.key.id, refusal);
     let mut event = NewEvent::new(refusal.action());
     event.key_id = Some(record.key.id.clone());

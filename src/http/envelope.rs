@@ -14,9 +14,20 @@ pub fn ok<T: Serialize>(data: T) -> ApiResult {
     with_status(StatusCode::OK, data)
 }
 
+/// Serialised straight to bytes (no intermediate `serde_json::Value`): this is on every
+/// `/v1` response.
+#[derive(Serialize)]
+struct Success<T> {
+    success: bool,
+    data: T,
+}
+
 /// `{"success": true, "data": data}` with another success status (e.g. 201).
 pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> ApiResult {
-    Ok(HttpResponse::build(status).json(json!({ "success": true, "data": data })))
+    Ok(HttpResponse::build(status).json(Success {
+        success: true,
+        data,
+    }))
 }
 
 /// A page of a list: `{"success": true, "data": [...], "pagination": {"has_more", "next_cursor"}}`.

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
 
 use super::context;
 
@@ -106,33 +106,51 @@ impl ApiError {
     }
 
     /// The JSON body of the envelope.
+    /// The JSON body of the envelope.
     pub fn body(&self) -> serde_json::Value {
-        let ctx = context::current();
-        let issuer = ctx
-            .as_ref()
-            .map(|c| c.issuer.to_string())
-            .unwrap_or_default();
-        let request_id = ctx
-            .as_ref()
-            .map(|c| c.request_id.to_string())
-            .unwrap_or_default();
-        let mut error = json!({
-            "code": self.code.as_str(),
-            "message": self.message,
-            "doc_url": format!("{issuer}/docs/errors#{}", self.code.as_str()),
-        });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        json!({
-            "success": false,
-            "error": error,
-            "meta": {
-                "request_id": request_id,
-                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            }
-        })
+        serde_json::to_value(self.envelope(&context::current())).unwrap_or_default()
     }
+
+    fn envelope<'a>(&'a self, ctx: &'a Option<context::RequestContext>) -> ErrorEnvelope<'a> {
+        let issuer = ctx.as_ref().map_or("", |c| &c.issuer);
+        ErrorEnvelope {
+            success: false,
+            error: ErrorBody {
+                code: self.code.as_str(),
+                message: &self.message,
+                doc_url: format!("{issuer}/docs/errors#{}", self.code.as_str()),
+                field: self.field,
+            },
+            meta: Meta {
+                request_id: ctx.as_ref().map_or("", |c| &c.request_id),
+                timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            },
+        }
+    }
+}
+
+/// The error envelope, serialised without an intermediate `Value` (refusals are a hot path
+/// too: a revoked key in a retry loop must cost no more than a valid one).
+#[derive(Serialize)]
+struct ErrorEnvelope<'a> {
+    success: bool,
+    error: ErrorBody<'a>,
+    meta: Meta<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: &'a str,
+    doc_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    request_id: &'a str,
+    timestamp: String,
 }
 
 impl std::fmt::Display for ApiError {
@@ -158,7 +176,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"gatehouse\""));
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        response.json(self.body())
+        response.json(self.envelope(&context::current()))
     }
 }
 

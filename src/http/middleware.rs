@@ -9,9 +9,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpRequest, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::context::{self, RequestContext, is_acceptable_request_id};
+use super::rate_limit::RateDecision;
 use super::{ApiError, ErrorCode};
 use crate::ids::{IdKind, new_id};
 
@@ -56,6 +57,8 @@ pub async fn plumbing(
     };
 
     let mut res = context::scope(ctx, next.call(req)).await?;
+    // A request counted by the rate limiter (see `principal`) reports its allowance.
+    let rate = res.request().extensions().get::<RateDecision>().copied();
 
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -85,6 +88,20 @@ pub async fn plumbing(
         headers.insert(
             HeaderName::from_static("x-api-version"),
             HeaderValue::from_static(API_VERSION),
+        );
+    }
+    if let Some(d) = rate {
+        headers.insert(
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderValue::from(d.limit),
+        );
+        headers.insert(
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderValue::from(d.remaining),
+        );
+        headers.insert(
+            HeaderName::from_static("x-ratelimit-reset"),
+            HeaderValue::from(d.reset_at),
         );
     }
     let elapsed = started.elapsed();

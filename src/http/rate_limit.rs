@@ -7,11 +7,6 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -31,12 +26,17 @@ pub struct RateDecision {
     pub retry_after: Option<u64>,
 }
 
-/// One keyed limiter per distinct per-minute quota (the default, the sensitive one, and any
-/// per-key overrides).
-#[derive(Default)]
+/// One keyed limiter per distinct per-minute quota: the two configured ones are built up
+/// front (no lock on the common path), per-key overrides on first use.
 pub struct RateLimits {
-    limiters: Mutex<HashMap<u32, Arc<Keyed>>>,
+    common: [(u32, Arc<Keyed>); 2],
+    overrides: Mutex<HashMap<u32, Arc<Keyed>>>,
     clock: DefaultClock,
+}
+
+fn keyed(per_minute: u32) -> Arc<Keyed> {
+    let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+    Arc::new(RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>())
 }
 
 fn unix_now() -> u64 {
@@ -46,25 +46,33 @@ fn unix_now() -> u64 {
 }
 
 impl RateLimits {
+    /// Limiters for the default and the sensitive per-minute allowances.
+    pub fn new(default_per_minute: u32, sensitive_per_minute: u32) -> RateLimits {
+        let (a, b) = (default_per_minute.max(1), sensitive_per_minute.max(1));
+        RateLimits {
+            common: [(a, keyed(a)), (b, keyed(b))],
+            overrides: Mutex::new(HashMap::new()),
+            clock: DefaultClock::default(),
+        }
+    }
+
     fn limiter(&self, per_minute: u32) -> Arc<Keyed> {
-        let per_minute = per_minute.max(1);
-        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        limiters
+        if let Some((_, limiter)) = self.common.iter().find(|(n, _)| *n == per_minute) {
+            return limiter.clone();
+        }
+        let mut overrides = self.overrides.lock().unwrap_or_else(|p| p.into_inner());
+        overrides
             .entry(per_minute)
-            .or_insert_with(|| {
-                let quota =
-                    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
-                Arc::new(RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>())
-            })
+            .or_insert_with(|| keyed(per_minute))
             .clone()
     }
 
     /// Count one request of `subject` against `per_minute`.
-    pub fn check(&self, subject: &str, per_minute: u32) -> RateDecision {
+    pub fn check(&self, subject: String, per_minute: u32) -> RateDecision {
         let per_minute = per_minute.max(1);
         let limiter = self.limiter(per_minute);
         let replenish = Duration::from_secs(60) / per_minute;
-        match limiter.check_key(&subject.to_owned()) {
+        match limiter.check_key(&subject) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let refill = replenish * (per_minute - remaining);
@@ -90,41 +98,12 @@ impl RateLimits {
 
     /// Drop the state of subjects that are back to a full allowance (bounded memory).
     pub fn shrink(&self) {
-        for limiter in self
-            .limiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
+        let overrides = self.overrides.lock().unwrap_or_else(|p| p.into_inner());
+        for limiter in self.common.iter().map(|(_, l)| l).chain(overrides.values()) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
     }
-}
-
-/// Adds `X-RateLimit-*` to a response whose request was counted.
-pub async fn headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let mut res = next.call(req).await?;
-    let decision = res.request().extensions().get::<RateDecision>().copied();
-    if let Some(d) = decision {
-        let headers = res.headers_mut();
-        headers.insert(
-            HeaderName::from_static("x-ratelimit-limit"),
-            HeaderValue::from(d.limit),
-        );
-        headers.insert(
-            HeaderName::from_static("x-ratelimit-remaining"),
-            HeaderValue::from(d.remaining),
-        );
-        headers.insert(
-            HeaderName::from_static("x-ratelimit-reset"),
-            HeaderValue::from(d.reset_at),
-        );
-    }
-    Ok(res)
 }
 
 #[cfg(test)]
@@ -133,21 +112,21 @@ mod tests {
 
     #[test]
     fn allowance_counts_down_then_refuses_with_retry_after() {
-        let limits = RateLimits::default();
-        let first = limits.check("key:a", 3);
+        let limits = RateLimits::new(200, 10);
+        let first = limits.check("key:a".into(), 3);
         assert_eq!(
             (first.limit, first.remaining, first.retry_after),
             (3, 2, None)
         );
-        assert_eq!(limits.check("key:a", 3).remaining, 1);
-        assert_eq!(limits.check("key:a", 3).remaining, 0);
-        let refused = limits.check("key:a", 3);
+        assert_eq!(limits.check("key:a".into(), 3).remaining, 1);
+        assert_eq!(limits.check("key:a".into(), 3).remaining, 0);
+        let refused = limits.check("key:a".into(), 3);
         assert!(
             refused.retry_after.is_some_and(|s| (1..=20).contains(&s)),
             "{refused:?}"
         );
         assert_eq!(
-            limits.check("key:b", 3).remaining,
+            limits.check("key:b".into(), 3).remaining,
             2,
             "subjects are counted apart"
         );
