@@ -70,11 +70,23 @@ impl Browser {
                 Err(_) => actix_web::rt::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        // Wide enough for the tables, so screenshots show pages as people see them.
+        let _ = client.set_window_size(1280, 900).await;
         Some(Browser {
             client,
             driver,
             _profile: profile,
         })
+    }
+
+    /// With `GATEHOUSE_SCREENSHOTS=DIR`, save what the browser shows as `DIR/NAME.png`
+    /// (for a person to look at; the assertions do not depend on it).
+    pub async fn screenshot(&self, name: &str) {
+        if let Ok(dir) = std::env::var("GATEHOUSE_SCREENSHOTS") {
+            let png = self.client.screenshot().await.expect("screenshot");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+        }
     }
 
     pub async fn close(mut self) {
@@ -127,6 +139,7 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
         .for_element(Locator::Id("login-error"))
         .await
         .unwrap();
+    browser.screenshot("login-error").await;
     assert_eq!(error.text().await.unwrap(), "Incorrect email or password.");
 
     c.find(Locator::Id("password"))
@@ -148,6 +161,7 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
 
     c.goto(&app.url("/")).await.unwrap();
     let welcome = c.wait().for_element(Locator::Id("welcome")).await.unwrap();
+    browser.screenshot("home").await;
     assert_eq!(welcome.text().await.unwrap(), "Welcome, Administrator");
     let who = c
         .find(Locator::Id("signed-in-as"))
@@ -241,6 +255,7 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
         .text()
         .await
         .unwrap();
+    browser.screenshot("key-created").await;
     assert!(
         shown.starts_with("sk_live_") && shown.len() == 46,
         "{shown}"
@@ -284,6 +299,7 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
         .text()
         .await
         .unwrap();
+    browser.screenshot("keys-list").await;
     assert!(
         table.contains("Browser key") && table.contains("never"),
         "{table}"
