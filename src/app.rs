@@ -199,6 +199,7 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     cfg.app_data(mw::json_config(settings.body_limit))
         .app_data(mw::query_config())
         .app_data(form_config(settings.body_limit))
+        .app_data(web::PayloadConfig::new(settings.body_limit))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         // The API first: the router tries routes in order, and page patterns with {id}

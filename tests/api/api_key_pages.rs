@@ -258,25 +258,9 @@ both_backends!(
             .create_key(serde_json::json!({ "name": "admin only" }))
             .await;
 
-        let max = crate::helpers::new_client();
-        let page = max
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = hidden_field(&page, "csrf_token").unwrap();
-        max.post(app.url("/login"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("email", "max@example.com"),
-                ("password", "max password 1"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let (max, _) = app
+            .login_in_new_browser("max@example.com", "max password 1")
+            .await;
         let own = max
             .get(app.url("/settings/api-keys"))
             .send()

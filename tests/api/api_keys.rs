@@ -637,6 +637,48 @@ both_backends!(
         );
 
         // Admins revoke anyone's key; a disabled owner's keys stop at once.
+        let (_, other_member_key) = {
+            let issued: Value = app
+                .client
+                .post(app.url(&format!("/v1/users/{member_id}/api-keys")))
+                .json(&json!({ "name": "to be revoked by the admin" }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                issued["data"]["id"].as_str().unwrap().to_owned(),
+                issued["data"]["key"].as_str().unwrap().to_owned(),
+            )
+        };
+        let other_id = {
+            let me: Value = me_with_key(app, &other_member_key)
+                .await
+                .json()
+                .await
+                .unwrap();
+            me["data"]["authentication"]["key_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let revoked = app
+            .client
+            .delete(app.url(&format!("/v1/api-keys/{other_id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            revoked.status(),
+            StatusCode::OK,
+            "an admin revokes a member's key"
+        );
+        assert_eq!(
+            refusal(me_with_key(app, &other_member_key).await).await,
+            (StatusCode::UNAUTHORIZED, "AUTH_002".into())
+        );
         let admin_created: Value = app
             .client
             .post(app.url("/v1/users"))

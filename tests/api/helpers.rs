@@ -276,6 +276,35 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "admin login");
     }
 
+    /// Sign in from a second, separate browser (its own cookies); returns it and the answer.
+    pub async fn login_in_new_browser(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> (reqwest::Client, reqwest::Response) {
+        let browser = new_client();
+        let page = browser
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden_field(&page, "csrf_token").expect("login form has a CSRF token");
+        let response = browser
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (browser, response)
+    }
+
     /// The CSRF token of the signed-in session, read from a page's forms.
     pub async fn session_csrf(&self) -> String {
         let page = self.get("/account").await.text().await.unwrap();

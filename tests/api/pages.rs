@@ -135,26 +135,7 @@ both_backends!(
         assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
 
         // Neo signs in and is held at the account page until the password is changed.
-        let neo = crate::helpers::new_client();
-        let page = neo
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let login_csrf = hidden_field(&page, "csrf_token").unwrap();
-        let login = neo
-            .post(app.url("/login"))
-            .form(&[
-                ("csrf_token", login_csrf.as_str()),
-                ("email", "neo@example.com"),
-                ("password", password.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let (neo, login) = app.login_in_new_browser("neo@example.com", &password).await;
         assert_eq!(login.status(), StatusCode::SEE_OTHER);
         let home = neo.get(app.url("/")).send().await.unwrap();
         assert_eq!(home.headers().get("location").unwrap(), "/account");

@@ -155,26 +155,7 @@ both_backends!(sessions_are_stored_only_as_digests, |app| async move {
 both_backends!(
     changing_the_password_ends_other_sessions_but_not_this_one,
     |app| async move {
-        let other_browser = new_client();
-        let page = other_browser
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = crate::helpers::hidden_field(&page, "csrf_token").unwrap();
-        let other = other_browser
-            .post(app.url("/login"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("email", ADMIN_EMAIL),
-                ("password", ADMIN_PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let (_other_browser, other) = app.login_in_new_browser(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         let other_cookie = session_cookie_of(&other).unwrap();
         app.login_admin().await;
         let csrf = app.session_csrf().await;
