@@ -16,6 +16,8 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbError};
 use crate::http::middleware::{self as mw, HttpConfig, api_resource};
+use crate::jwt::KeyRing;
+use crate::jwt::keys::{self as signing_keys, KeyVault};
 use crate::pages::{self, Nav, error_page, render};
 use crate::state::AppState;
 
@@ -25,6 +27,8 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
+    #[error(transparent)]
+    Keys(#[from] crate::jwt::keys::KeyError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -66,14 +70,26 @@ pub struct Application {
 
 /// Periodic work of this instance: write buffered last-used times, trim rate-limit state.
 async fn housekeeping(state: AppState) {
-    let mut interval = actix_web::rt::time::interval(state.settings.keys.usage_flush_every);
+    // Signing keys are re-read every 30 s, so a rotation made elsewhere is seen well before a
+    // new key starts signing (rotations publish first and sign after a delay).
+    const KEY_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+    let flush_every = state.settings.keys.usage_flush_every;
+    let mut since_flush = std::time::Duration::ZERO;
+    let mut interval = actix_web::rt::time::interval(KEY_RELOAD_EVERY.min(flush_every));
     interval.tick().await;
     loop {
         interval.tick().await;
-        if let Err(e) = crate::api_keys::flush_usage(&state).await {
-            log::warn!("could not write API keys' last-used times (will retry): {e}");
+        since_flush += interval.period();
+        if since_flush >= flush_every {
+            since_flush = std::time::Duration::ZERO;
+            if let Err(e) = crate::api_keys::flush_usage(&state).await {
+                log::warn!("could not write API keys' last-used times (will retry): {e}");
+            }
+            state.rate_limits.shrink();
         }
-        state.rate_limits.shrink();
+        if let Err(e) = state.reload_keys().await {
+            log::warn!("could not reload signing keys: {e}");
+        }
     }
 }
 
@@ -82,13 +98,26 @@ async fn housekeeping(state: AppState) {
 pub fn prepare_database(
     settings: &Settings,
 ) -> Result<(db::DbPool, Vec<String>, Option<BootstrapAdmin>), StartError> {
+    prepare_database_at(settings, crate::clock::SystemClock.now())
+}
+
+/// As `prepare_database`, with the time the seeded rows are stamped with.
+pub fn prepare_database_at(
+    settings: &Settings,
+    now: chrono::NaiveDateTime,
+) -> Result<(db::DbPool, Vec<String>, Option<BootstrapAdmin>), StartError> {
     let pool = db::connect_pool(&settings.database)?;
     let mut conn = pool.get().map_err(DbError::from)?;
-    let (applied, admin) = db::migrate_then(&mut conn, |c| {
-        crate::scopes::registry::ensure_defaults(c, crate::clock::SystemClock.now())?;
-        // A configuration error (bad admin email) is reported after the lock is released.
-        Ok(accounts::bootstrap_admin(c, settings))
+    let vault = KeyVault::new(&settings.secret.0);
+    let (applied, (admin, signing)) = db::migrate_then(&mut conn, |c| {
+        crate::scopes::registry::ensure_defaults(c, now)?;
+        // Configuration and key errors are reported after the lock is released.
+        Ok((
+            accounts::bootstrap_admin(c, settings),
+            signing_keys::ensure_one(c, &vault, now),
+        ))
     })?;
+    signing?;
     Ok((pool, applied, admin?))
 }
 
@@ -102,7 +131,7 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<Application, StartError> {
-        let (pool, applied, bootstrap_admin) = prepare_database(&settings)?;
+        let (pool, applied, bootstrap_admin) = prepare_database_at(&settings, clock.now())?;
         for version in &applied {
             log::info!("applied migration {version}");
         }
@@ -124,7 +153,13 @@ impl Application {
             settings.issuer = format!("http://127.0.0.1:{port}");
         }
         let workers = settings.workers;
-        let state = AppState::new(pool, settings, clock);
+        let ring = {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            let now = clock.now();
+            let rows = signing_keys::published(&mut conn, now)?;
+            KeyRing::from_rows(&rows, &KeyVault::new(&settings.secret.0), now)?
+        };
+        let state = AppState::new(pool, settings, clock, ring);
         let http_config = HttpConfig {
             issuer: Arc::from(state.settings.issuer.as_str()),
         };
@@ -237,6 +272,7 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             api_resource("/v1/api-keys/{id}/roll", "POST").route(web::post().to(keys::roll_key)),
         )
         .service(api_resource("/v1/audit-events", "GET").route(web::get().to(keys::audit_events)))
+        .route("/.well-known/jwks.json", web::get().to(jwks))
         .route("/docs/errors", web::get().to(error_catalogue))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))
@@ -346,6 +382,15 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable", "database": state.settings.database.backend_name() }))
         }
     }
+}
+
+/// The public keys that verify our access tokens (RFC 7517). Caches may keep it five minutes:
+/// a rotated key is published well before it signs.
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .body(state.key_ring().jwks().to_string())
 }
 
 async fn stylesheet() -> HttpResponse {

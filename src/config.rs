@@ -107,6 +107,14 @@ pub struct ConfigArgs {
         global = true
     )]
     pub sensitive_rate_limit: u32,
+    /// Lifetime of JWT access tokens, in minutes.
+    #[arg(
+        long,
+        env = "GATEHOUSE_ACCESS_TOKEN_MINUTES",
+        default_value_t = 15,
+        global = true
+    )]
+    pub access_token_minutes: u32,
     /// Seconds between flushes of API keys' last-used times to the database.
     #[arg(
         long,
@@ -191,6 +199,8 @@ pub struct Settings {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub keys: KeyPolicy,
+    /// Lifetime of JWT access tokens.
+    pub access_token_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +270,9 @@ impl Settings {
                 )),
                 ..KeyPolicy::default()
             },
+            access_token_ttl: Duration::minutes(i64::from(
+                args.access_token_minutes.clamp(1, 24 * 60),
+            )),
         })
     }
 
@@ -284,6 +297,7 @@ impl Settings {
                 sensitive_rate_limit_per_minute: 1_000,
                 ..KeyPolicy::default()
             },
+            access_token_ttl: Duration::minutes(15),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ids;
+pub mod jwt;
 pub mod pages;
 pub mod principal;
 pub mod scopes;

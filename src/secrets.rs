@@ -108,6 +108,15 @@ pub struct Pepper {
     keyed: HmacSha256,
 }
 
+/// A 256-bit key for `purpose`, derived from the server secret (HMAC-SHA256 as a KDF), so that
+/// digests, CSRF tokens and the encryption of signing keys never share key material.
+pub fn derive_key(server_secret: &[u8], purpose: &str) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(server_secret).expect("HMAC accepts any key length");
+    mac.update(b"gatehouse/v1/");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 /// A raw digest: the key of in-memory lookups (no hex encoding on the hot path).
 pub type Digest = [u8; 32];
 
@@ -115,11 +124,7 @@ impl Pepper {
     /// Derive the pepper for `purpose` from the server secret, so that digests, CSRF tokens and
     /// (later) encryption keys never share key material.
     pub fn derive(server_secret: &[u8], purpose: &str) -> Self {
-        let mut mac =
-            HmacSha256::new_from_slice(server_secret).expect("HMAC accepts any key length");
-        mac.update(b"gatehouse/v1/");
-        mac.update(purpose.as_bytes());
-        let key: [u8; 32] = mac.finalize().into_bytes().into();
+        let key = derive_key(server_secret, purpose);
         Pepper {
             keyed: HmacSha256::new_from_slice(&key).expect("HMAC accepts any key length"),
         }

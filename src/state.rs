@@ -2,17 +2,19 @@
 //! secret, the clock, and the per-instance memory of the hot path (key cache, last-used
 //! buffer, rate-limit counters). Nothing here is needed by another instance to be correct.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use actix_web::web;
 use chrono::NaiveDateTime;
 
 use crate::api_keys::cache::{KeyCache, UsageBuffer};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{DbConn, DbError, DbPool};
 use crate::http::rate_limit::RateLimits;
+use crate::jwt::KeyRing;
+use crate::jwt::keys::{self, KeyError, KeyVault};
 use crate::secrets::Pepper;
 
 #[derive(Clone)]
@@ -27,12 +29,17 @@ pub struct AppState {
     pub key_cache: Arc<KeyCache>,
     pub usage: Arc<UsageBuffer>,
     pub rate_limits: Arc<RateLimits>,
+    /// Protects private signing keys at rest.
+    pub key_vault: Arc<KeyVault>,
+    /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
+    key_ring: Arc<RwLock<Arc<KeyRing>>>,
     db_calls: Arc<AtomicU64>,
 }
 
 impl AppState {
-    pub fn new(pool: DbPool, settings: Settings, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(pool: DbPool, settings: Settings, clock: Arc<dyn Clock>, key_ring: KeyRing) -> Self {
         let digest_pepper = Pepper::derive(&settings.secret.0, "secret-digest");
+        let key_vault = Arc::new(KeyVault::new(&settings.secret.0));
         let csrf_pepper = Pepper::derive(&settings.secret.0, "csrf");
         let key_cache = Arc::new(KeyCache::new(settings.keys.cache_ttl));
         let rate_limits = Arc::new(RateLimits::new(
@@ -48,12 +55,27 @@ impl AppState {
             key_cache,
             usage: Arc::new(UsageBuffer::default()),
             rate_limits,
+            key_vault,
+            key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),
             db_calls: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    pub fn with_system_clock(pool: DbPool, settings: Settings) -> Self {
-        Self::new(pool, settings, Arc::new(SystemClock))
+    /// The signing keys in force.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        self.key_ring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Read the signing keys again (after a rotation here or on another instance).
+    pub async fn reload_keys(&self) -> Result<(), KeyError> {
+        let (vault, now) = (self.key_vault.clone(), self.now());
+        let rows = self.db(move |c| keys::published(c, now)).await?;
+        let ring = KeyRing::from_rows(&rows, &vault, now)?;
+        *self.key_ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        Ok(())
     }
 
     pub fn now(&self) -> NaiveDateTime {

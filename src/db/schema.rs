@@ -90,11 +90,46 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(clients -> users (owner_user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     login_failures,
     api_keys,
     scopes,
-    audit_events
+    audit_events,
+    clients,
+    signing_keys
 );
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        owner_user_id -> Text,
+        client_type -> Text,
+        secret_digest -> Nullable<Text>,
+        previous_secret_digest -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        redirect_uris -> Text,
+        allowed_scopes -> Text,
+        grant_types -> Text,
+        first_party -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        alg -> Text,
+        private_key_encrypted -> Text,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        activates_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+    }
+}

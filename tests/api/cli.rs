@@ -323,6 +323,13 @@ fn concurrent_starts(backend: Backend) {
         1,
         "migrated once: {results:?}"
     );
+    let keys = run(gatehouse_on(&db).args(["signing-key", "list", "--json"]));
+    let keys: Vec<serde_json::Value> = serde_json::from_slice(&keys.stdout).unwrap();
+    assert_eq!(
+        keys.len(),
+        1,
+        "every instance signs with the same key: {keys:?}"
+    );
 }
 
 #[test]

@@ -12,3 +12,4 @@ mod health;
 mod login;
 mod pages;
 mod sessions;
+mod signing_keys;

@@ -1,0 +1,280 @@
+//! JWT access tokens (RFC 9068): the key ring built from the signing keys, the JWKS it
+//! publishes, and minting and verifying `at+jwt` tokens. Verification accepts only our
+//! algorithm and our key ids: `alg: none`, HMAC algorithms and unknown `kid`s are refused.
+
+pub mod keys;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use self::keys::{KeyError, KeyVault, SigningKeyRow};
+
+/// The media type RFC 9068 puts in `typ`.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Make aws-lc-rs jsonwebtoken's crypto backend (idempotent).
+pub fn ensure_crypto_provider() {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+}
+
+/// The claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("no signing key is active")]
+    NoSigningKey,
+    #[error("signing failed")]
+    Sign,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token's type is not at+jwt")]
+    WrongType,
+    #[error("the token's algorithm is not accepted")]
+    WrongAlgorithm,
+    #[error("the token was signed by a key this server does not know")]
+    UnknownKey,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+}
+
+/// The keys this instance signs and verifies with, and the JWKS it publishes.
+pub struct KeyRing {
+    signing: Option<(String, EncodingKey)>,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Arc<str>,
+}
+
+impl KeyRing {
+    /// Build from the published keys: the newest key whose activation time has come and that
+    /// is not retired signs; every published key verifies.
+    pub fn from_rows(
+        rows: &[SigningKeyRow],
+        vault: &KeyVault,
+        now: NaiveDateTime,
+    ) -> Result<KeyRing, KeyError> {
+        ensure_crypto_provider();
+        let mut verifying = HashMap::new();
+        let mut jwks = Vec::new();
+        let mut signing = None;
+        for row in rows {
+            let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk)
+                .map_err(|_| KeyError::Decrypt(row.id.clone()))?;
+            let (x, y) = (
+                jwk["x"].as_str().unwrap_or_default(),
+                jwk["y"].as_str().unwrap_or_default(),
+            );
+            let decoding = DecodingKey::from_ec_components(x, y)
+                .map_err(|_| KeyError::Decrypt(row.id.clone()))?;
+            verifying.insert(row.id.clone(), decoding);
+            jwks.push(jwk);
+            let signs_now = row.activates_at <= now && row.retired_at.is_none_or(|r| r > now);
+            if signs_now {
+                let pkcs8 = vault.open(&row.id, &row.private_key_encrypted)?;
+                signing = Some((row.id.clone(), EncodingKey::from_ec_der(&pkcs8)));
+            }
+        }
+        let jwks = serde_json::json!({ "keys": jwks }).to_string();
+        Ok(KeyRing {
+            signing,
+            verifying,
+            jwks: Arc::from(jwks),
+        })
+    }
+
+    /// `{"keys": [...]}` as served at `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> Arc<str> {
+        self.jwks.clone()
+    }
+
+    pub fn signing_kid(&self) -> Option<&str> {
+        self.signing.as_ref().map(|(kid, _)| kid.as_str())
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, JwtError> {
+        let (kid, key) = self.signing.as_ref().ok_or(JwtError::NoSigningKey)?;
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, key).map_err(|_| JwtError::Sign)
+    }
+
+    /// Verify signature, `typ`, `iss`, `aud`, `exp` and `nbf` (30 s leeway).
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<AccessClaims, JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(JwtError::WrongType);
+        }
+        if header.alg != Algorithm::ES256 {
+            return Err(JwtError::WrongAlgorithm);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or(JwtError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
+        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| JwtError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+
+    fn ring() -> (KeyRing, NaiveDateTime) {
+        let vault = KeyVault::new(b"a server secret that is long enough...");
+        let now = chrono::Utc::now().naive_utc();
+        let (pkcs8, jwk) = keys::generate_es256("sig_test").unwrap();
+        let row = SigningKeyRow {
+            id: "sig_test".into(),
+            alg: "ES256".into(),
+            private_key_encrypted: vault.seal("sig_test", &pkcs8).unwrap(),
+            public_jwk: jwk.to_string(),
+            created_at: now,
+            activates_at: now,
+            retired_at: None,
+            expires_at: None,
+        };
+        (KeyRing::from_rows(&[row], &vault, now).unwrap(), now)
+    }
+
+    fn claims(now: NaiveDateTime) -> AccessClaims {
+        let t = now.and_utc().timestamp();
+        AccessClaims {
+            iss: "https://auth.test".into(),
+            sub: "usr_1".into(),
+            aud: "https://api.test".into(),
+            client_id: "cli_1".into(),
+            scope: "read:users".into(),
+            iat: t,
+            exp: t + 900,
+            jti: "jti_1".into(),
+            auth_time: Some(t),
+        }
+    }
+
+    fn forge(header: serde_json::Value, claims: &AccessClaims, signature: &str) -> String {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let c = URL_SAFE_NO_PAD.encode(serde_json::to_string(claims).unwrap());
+        format!("{h}.{c}.{signature}")
+    }
+
+    #[test]
+    fn a_minted_token_verifies_with_its_claims() {
+        let (ring, now) = ring();
+        let token = ring.sign(&claims(now)).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some("sig_test"));
+        assert_eq!(
+            ring.verify(&token, "https://auth.test", "https://api.test")
+                .unwrap(),
+            claims(now)
+        );
+    }
+
+    #[test]
+    fn confused_or_foreign_tokens_are_refused() {
+        let (ring, now) = ring();
+        let c = claims(now);
+        let none = forge(
+            serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": "sig_test"}),
+            &c,
+            "",
+        );
+        assert!(
+            ring.verify(&none, "https://auth.test", "https://api.test")
+                .is_err()
+        );
+        let hs256 = forge(
+            serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": "sig_test"}),
+            &c,
+            "c2ln",
+        );
+        assert_eq!(
+            ring.verify(&hs256, "https://auth.test", "https://api.test"),
+            Err(JwtError::WrongAlgorithm)
+        );
+        let token = ring.sign(&c).unwrap();
+        assert!(matches!(
+            ring.verify(&token, "https://other.test", "https://api.test"),
+            Err(JwtError::Invalid(_))
+        ));
+        assert!(matches!(
+            ring.verify(&token, "https://auth.test", "https://other.test"),
+            Err(JwtError::Invalid(_))
+        ));
+        let (other_ring, _) = self::ring();
+        assert!(
+            matches!(
+                other_ring.verify(&token, "https://auth.test", "https://api.test"),
+                Err(JwtError::Invalid(_))
+            ),
+            "same kid, other key"
+        );
+        let expired = AccessClaims {
+            exp: c.iat - 120,
+            ..c.clone()
+        };
+        let token = ring.sign(&expired).unwrap();
+        assert!(matches!(
+            ring.verify(&token, "https://auth.test", "https://api.test"),
+            Err(JwtError::Invalid(_))
+        ));
+        let mut parts: Vec<String> = ring
+            .sign(&c)
+            .unwrap()
+            .split('.')
+            .map(str::to_owned)
+            .collect();
+        parts[0] = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"JWT","kid":"sig_test"}"#);
+        assert_eq!(
+            ring.verify(&parts.join("."), "https://auth.test", "https://api.test"),
+            Err(JwtError::WrongType)
+        );
+        parts[0] = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"at+jwt","kid":"sig_unknown"}"#);
+        assert_eq!(
+            ring.verify(&parts.join("."), "https://auth.test", "https://api.test"),
+            Err(JwtError::UnknownKey)
+        );
+        assert_eq!(
+            ring.verify("garbage", "https://auth.test", "https://api.test"),
+            Err(JwtError::Malformed)
+        );
+    }
+}
