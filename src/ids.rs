@@ -12,6 +12,7 @@ pub enum IdKind {
     Request,
     ApiKey,
     AuditEvent,
+    Client,
 }
 
 impl IdKind {
@@ -23,6 +24,7 @@ impl IdKind {
             IdKind::Request => "req",
             IdKind::ApiKey => "key",
             IdKind::AuditEvent => "evt",
+            IdKind::Client => "cli",
         }
     }
 }

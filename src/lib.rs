@@ -13,6 +13,7 @@ pub mod db;
 pub mod http;
 pub mod ids;
 pub mod jwt;
+pub mod oauth;
 pub mod pages;
 pub mod principal;
 pub mod scopes;

@@ -88,6 +88,9 @@ fn every_command_has_help() {
         vec!["key", "revoke", "--help"],
         vec!["scope", "add", "--help"],
         vec!["scope", "list", "--help"],
+        vec!["client", "create", "--help"],
+        vec!["signing-key", "rotate", "--help"],
+        vec!["signing-key", "list", "--help"],
     ] {
         let out = run(gatehouse().args(&args));
         assert!(out.status.success(), "{args:?}");
@@ -510,4 +513,131 @@ fn key_and_scope_commands_sqlite() {
 #[test]
 fn key_and_scope_commands_postgres() {
     key_and_scope_commands(Backend::Postgres);
+}
+
+fn client_commands(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else {
+        return;
+    };
+    let created = run(gatehouse_on(&db).args([
+        "client",
+        "create",
+        "--name",
+        "Orders app",
+        "--redirect-uri",
+        "https://orders.example.com/callback",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--scopes",
+        "read:users write:orders",
+        "--json",
+    ]));
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let client: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert!(client["client_id"].as_str().unwrap().starts_with("cli_"));
+    assert!(
+        client["client_secret"].as_str().unwrap().starts_with("cs_"),
+        "a confidential client's secret, once"
+    );
+    assert_eq!(client["client_type"], "confidential");
+    assert_eq!(
+        client["scopes"],
+        serde_json::json!(["read:users", "write:orders"])
+    );
+    assert_eq!(
+        client["redirect_uris"],
+        serde_json::json!(["https://orders.example.com/callback", "http://127.0.0.1/cb"])
+    );
+
+    let public = run(gatehouse_on(&db).args([
+        "client",
+        "create",
+        "--name",
+        "CLI tool",
+        "--redirect-uri",
+        "http://[::1]/done",
+        "--public",
+        "--json",
+    ]));
+    let public: serde_json::Value = serde_json::from_slice(&public.stdout).unwrap();
+    assert_eq!(public["client_type"], "public");
+    assert!(
+        public.get("client_secret").is_none(),
+        "public clients have no secret"
+    );
+    assert!(
+        public["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s != "write:users"),
+        "defaults exclude admin-only scopes"
+    );
+
+    for (args, code) in [
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "http://orders.example.com/cb",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://orders.example.com/cb#f",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://o.example.com/cb",
+                "--scopes",
+                "read:nothing",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://o.example.com/cb",
+                "--owner",
+                "ghost@example.com",
+            ],
+            3,
+        ),
+    ] {
+        assert_eq!(
+            run(gatehouse_on(&db).args(&args)).status.code(),
+            Some(code),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn client_commands_sqlite() {
+    client_commands(Backend::Sqlite);
+}
+
+#[test]
+fn client_commands_postgres() {
+    client_commands(Backend::Postgres);
 }

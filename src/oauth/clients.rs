@@ -1,0 +1,243 @@
+//! The `clients` table: OAuth clients, their redirect URIs, scopes and (for confidential
+//! clients) the digest of their `cs_…` secret, shown once at creation.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::redirect::RedirectUri;
+use crate::accounts::model::utc;
+use crate::db::schema::clients;
+use crate::db::{DbConn, DbError};
+use crate::ids::{IdKind, new_id};
+use crate::scopes::ScopeSet;
+use crate::secrets::{Pepper, PlainSecret, constant_time_eq};
+
+pub const CLIENT_SECRET_PREFIX: &str = "cs_";
+pub const DEFAULT_GRANT_TYPES: &str = "authorization_code refresh_token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// Can keep a secret (a server-side app).
+    Confidential,
+    /// Cannot (a browser or native app): PKCE is mandatory.
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Confidential => "confidential",
+            ClientType::Public => "public",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = clients)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub owner_user_id: String,
+    pub client_type: String,
+    pub secret_digest: Option<String>,
+    pub previous_secret_digest: Option<String>,
+    pub previous_secret_expires_at: Option<NaiveDateTime>,
+    pub redirect_uris: String,
+    pub allowed_scopes: String,
+    pub grant_types: String,
+    pub first_party: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub disabled_at: Option<NaiveDateTime>,
+}
+
+impl Client {
+    pub fn client_type(&self) -> ClientType {
+        if self.client_type == "confidential" {
+            ClientType::Confidential
+        } else {
+            ClientType::Public
+        }
+    }
+
+    pub fn redirect_uris(&self) -> Vec<RedirectUri> {
+        self.redirect_uris
+            .lines()
+            .filter_map(|l| RedirectUri::parse(l).ok())
+            .collect()
+    }
+
+    /// The registered URI that `requested` matches, if any.
+    pub fn redirect_for(&self, requested: &str) -> Option<RedirectUri> {
+        self.redirect_uris()
+            .into_iter()
+            .find(|r| r.matches(requested))
+    }
+
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::parse(&self.allowed_scopes).unwrap_or_default()
+    }
+
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.split(' ').any(|g| g == grant)
+    }
+
+    /// Whether `presented` is the client's secret (or its previous one, during the grace
+    /// period after a rotation). Constant-time on the digests.
+    pub fn secret_matches(&self, pepper: &Pepper, presented: &str, now: NaiveDateTime) -> bool {
+        let Ok(secret) = PlainSecret::parse(CLIENT_SECRET_PREFIX, presented) else {
+            return false;
+        };
+        let digest = pepper.digest_secret(&secret);
+        let current = self
+            .secret_digest
+            .as_deref()
+            .is_some_and(|d| constant_time_eq(d.as_bytes(), digest.as_bytes()));
+        let previous = self
+            .previous_secret_expires_at
+            .is_some_and(|until| now < until)
+            && self
+                .previous_secret_digest
+                .as_deref()
+                .is_some_and(|d| constant_time_eq(d.as_bytes(), digest.as_bytes()));
+        current || previous
+    }
+
+    pub fn view(&self) -> ClientView {
+        ClientView {
+            client_id: self.id.clone(),
+            name: self.name.clone(),
+            owner_user_id: self.owner_user_id.clone(),
+            client_type: self.client_type(),
+            redirect_uris: self.redirect_uris.lines().map(str::to_owned).collect(),
+            scopes: self.scopes().iter().map(ToString::to_string).collect(),
+            grant_types: self.grant_types.split(' ').map(str::to_owned).collect(),
+            first_party: self.first_party,
+            created_at: utc(self.created_at),
+            disabled: self.disabled_at.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub owner_user_id: String,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub first_party: bool,
+    pub created_at: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub owner_user_id: String,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub scopes: ScopeSet,
+    pub first_party: bool,
+}
+
+/// Register a client; a confidential one gets a secret, returned here once.
+pub fn create(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    new: &NewClient,
+    now: NaiveDateTime,
+) -> Result<(Client, Option<PlainSecret>), DbError> {
+    let id = new_id(IdKind::Client);
+    let secret = (new.client_type == ClientType::Confidential)
+        .then(|| PlainSecret::generate(CLIENT_SECRET_PREFIX));
+    let uris: Vec<&str> = new.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    diesel::insert_into(clients::table)
+        .values((
+            clients::id.eq(&id),
+            clients::name.eq(&new.name),
+            clients::owner_user_id.eq(&new.owner_user_id),
+            clients::client_type.eq(new.client_type.as_str()),
+            clients::secret_digest.eq(secret.as_ref().map(|s| pepper.digest_secret(s))),
+            clients::redirect_uris.eq(uris.join("\n")),
+            clients::allowed_scopes.eq(new.scopes.to_storage()),
+            clients::grant_types.eq(DEFAULT_GRANT_TYPES),
+            clients::first_party.eq(new.first_party),
+            clients::created_at.eq(now),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let client = clients::table
+        .find(&id)
+        .select(Client::as_select())
+        .first(conn)?;
+    Ok((client, secret))
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Client>, DbError> {
+    Ok(clients::table
+        .find(id)
+        .select(Client::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(secret: &PlainSecret, pepper: &Pepper) -> Client {
+        let now = chrono::Utc::now().naive_utc();
+        Client {
+            id: "cli_x".into(),
+            name: "x".into(),
+            owner_user_id: "usr_x".into(),
+            client_type: "confidential".into(),
+            secret_digest: Some(pepper.digest_secret(secret)),
+            previous_secret_digest: None,
+            previous_secret_expires_at: None,
+            redirect_uris: "https://app.example.com/cb\nhttp://127.0.0.1/cb".into(),
+            allowed_scopes: "read:users".into(),
+            grant_types: DEFAULT_GRANT_TYPES.into(),
+            first_party: false,
+            created_at: now,
+            updated_at: now,
+            disabled_at: None,
+        }
+    }
+
+    #[test]
+    fn secrets_are_checked_against_digests_with_a_grace_for_the_previous_one() {
+        let pepper = Pepper::derive(b"k", "secret-digest");
+        let secret = PlainSecret::generate(CLIENT_SECRET_PREFIX);
+        let now = chrono::Utc::now().naive_utc();
+        let mut c = client(&secret, &pepper);
+        assert!(c.secret_matches(&pepper, secret.expose(), now));
+        assert!(!c.secret_matches(
+            &pepper,
+            PlainSecret::generate(CLIENT_SECRET_PREFIX).expose(),
+            now
+        ));
+        assert!(!c.secret_matches(&pepper, "cs_short", now));
+        let old = PlainSecret::generate(CLIENT_SECRET_PREFIX);
+        c.previous_secret_digest = Some(pepper.digest_secret(&old));
+        c.previous_secret_expires_at = Some(now + chrono::Duration::minutes(5));
+        assert!(c.secret_matches(&pepper, old.expose(), now));
+        assert!(!c.secret_matches(&pepper, old.expose(), now + chrono::Duration::minutes(6)));
+    }
+
+    #[test]
+    fn redirects_are_looked_up_among_the_registered_ones() {
+        let pepper = Pepper::derive(b"k", "secret-digest");
+        let c = client(&PlainSecret::generate(CLIENT_SECRET_PREFIX), &pepper);
+        assert!(c.redirect_for("https://app.example.com/cb").is_some());
+        assert!(c.redirect_for("http://127.0.0.1:9999/cb").is_some());
+        assert!(c.redirect_for("https://app.example.com/cb/").is_none());
+        assert!(c.allows_grant("refresh_token"));
+        assert!(!c.allows_grant("client_credentials"));
+    }
+}

@@ -1,0 +1,5 @@
+//! OAuth 2.0: clients and their redirect URIs (more to come: authorization, tokens, refresh
+//! families, revocation, introspection, metadata).
+
+pub mod clients;
+pub mod redirect;
