@@ -273,6 +273,19 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         )
         .service(api_resource("/v1/audit-events", "GET").route(web::get().to(keys::audit_events)))
         .route("/.well-known/jwks.json", web::get().to(jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(crate::oauth::metadata::metadata),
+        )
+        .route(
+            "/oauth/authorize",
+            web::get().to(crate::oauth::authorize::authorize),
+        )
+        .route(
+            "/oauth/authorize",
+            web::post().to(crate::oauth::authorize::decide),
+        )
+        .route("/oauth/token", web::post().to(crate::oauth::token::token))
         .route("/docs/errors", web::get().to(error_catalogue))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))

@@ -13,6 +13,11 @@ pub enum IdKind {
     ApiKey,
     AuditEvent,
     Client,
+    Consent,
+    AuthCode,
+    RefreshFamily,
+    RefreshToken,
+    TokenId,
 }
 
 impl IdKind {
@@ -25,6 +30,11 @@ impl IdKind {
             IdKind::ApiKey => "key",
             IdKind::AuditEvent => "evt",
             IdKind::Client => "cli",
+            IdKind::Consent => "cns",
+            IdKind::AuthCode => "acd",
+            IdKind::RefreshFamily => "fam",
+            IdKind::RefreshToken => "rtk",
+            IdKind::TokenId => "jti",
         }
     }
 }

@@ -37,6 +37,11 @@ pub enum Credential {
         scopes: Arc<ScopeSet>,
         rate_limit_per_minute: Option<i64>,
     },
+    /// A JWT access token issued to an OAuth client on the user's behalf.
+    AccessToken {
+        client_id: String,
+        scopes: Arc<ScopeSet>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +73,12 @@ impl Principal {
                 ErrorCode::Forbidden,
                 format!("This key lacks the scope {scope}"),
             )),
+            Credential::AccessToken { scopes, .. } if !scopes.contains(scope) => {
+                Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("This access token lacks the scope {scope}"),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -86,7 +97,7 @@ impl Principal {
     pub fn key_id(&self) -> Option<&str> {
         match &self.credential {
             Credential::ApiKey { key_id, .. } => Some(key_id),
-            Credential::Session { .. } => None,
+            Credential::Session { .. } | Credential::AccessToken { .. } => None,
         }
     }
 
@@ -98,6 +109,10 @@ impl Principal {
                 Credential::ApiKey {
                     kind, mode, scopes, ..
                 } => Some((*kind, *mode, (**scopes).clone())),
+                // An app acting for the user creates keys no wider than its token.
+                Credential::AccessToken { scopes, .. } => {
+                    Some((Kind::Restricted, Mode::Live, (**scopes).clone()))
+                }
                 Credential::Session { .. } => None,
             },
         }
@@ -112,6 +127,9 @@ impl Principal {
                 ..
             } => (format!("key:{key_id}"), *rate_limit_per_minute),
             Credential::Session { .. } => (format!("user:{}", self.user.id), None),
+            Credential::AccessToken { client_id, .. } => {
+                (format!("token:{client_id}:{}", self.user.id), None)
+            }
         };
         if sensitive {
             (
@@ -222,6 +240,47 @@ fn presented_credential(req: &HttpRequest) -> Presented {
     Presented::Nothing
 }
 
+/// A JWT has three base64url parts, the first a JSON object (`eyJ`); API keys have no dots.
+fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Verify an access token against our keys (signature, `typ`, `iss`, `aud`, expiry) and load
+/// its user, who must still be enabled.
+async fn access_token_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let issuer = &state.settings.issuer;
+    let claims = state
+        .key_ring()
+        .verify(token, issuer, issuer)
+        .map_err(|e| {
+            log::debug!("access token refused: {e}");
+            ApiError::new(
+                ErrorCode::InvalidCredential,
+                "Invalid or expired access token",
+            )
+        })?;
+    let sub = claims.sub.clone();
+    let user = state
+        .db(move |c| crate::accounts::model::find_by_id(c, &sub))
+        .await?
+        .filter(|u| !u.is_disabled())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidCredential,
+                "Invalid or expired access token",
+            )
+        })?;
+    let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
+    Ok(Principal {
+        user: Arc::new(user),
+        credential: Credential::AccessToken {
+            client_id: claims.client_id,
+            scopes: Arc::new(scopes),
+        },
+        rendered: None,
+    })
+}
+
 /// Creating, rolling and revoking keys get the stricter allowance.
 fn is_sensitive(req: &HttpRequest) -> bool {
     let path = req.path();
@@ -238,6 +297,9 @@ async fn authenticate(
     match presented_credential(req) {
         Presented::Malformed(message) => {
             Err(ApiError::new(ErrorCode::MalformedCredential, message))
+        }
+        Presented::Key(token) if looks_like_jwt(&token) => {
+            access_token_principal(state, &token).await
         }
         Presented::Key(key) => match api_keys::verify(state, &key, ip).await? {
             Verified::Valid(record) => Ok(Principal {

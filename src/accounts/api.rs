@@ -44,6 +44,10 @@ enum Authentication<'a> {
         livemode: bool,
         scopes: &'a ScopeSet,
     },
+    AccessToken {
+        client_id: &'a str,
+        scopes: &'a ScopeSet,
+    },
 }
 
 fn me_view<'a>(principal: &'a Principal, user: &'a UserView) -> Me<'a> {
@@ -62,6 +66,9 @@ fn me_view<'a>(principal: &'a Principal, user: &'a UserView) -> Me<'a> {
             livemode: *mode == Mode::Live,
             scopes,
         },
+        Credential::AccessToken { client_id, scopes } => {
+            Authentication::AccessToken { client_id, scopes }
+        }
     };
     Me {
         id: &user.id,

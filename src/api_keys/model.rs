@@ -401,7 +401,7 @@ pub fn roll(
     grace: Duration,
     now: NaiveDateTime,
 ) -> Result<RollOutcome, DbError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let new_id_reserved = new_id(IdKind::ApiKey);
         let claimed = diesel::update(
             api_keys::table

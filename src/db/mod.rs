@@ -208,6 +208,31 @@ pub fn migrate_then<T>(
     }
 }
 
+/// A transaction that will write. On SQLite it takes the write lock up front (`BEGIN
+/// IMMEDIATE`, waiting on `busy_timeout`): a deferred transaction that reads and then writes
+/// fails at once with "database is locked" when another writer got there first, which would
+/// turn a lost race (two refreshes of one token) into an error instead of a clean refusal.
+pub fn write_transaction<T, E, F>(conn: &mut DbConn, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            let result = work(conn);
+            if let DbConn::Sqlite(inner) = conn {
+                match &result {
+                    Ok(_) => AnsiTransactionManager::commit_transaction(inner)?,
+                    Err(_) => AnsiTransactionManager::rollback_transaction(inner)?,
+                }
+            }
+            result
+        }
+        DbConn::Pg(_) => conn.transaction(work),
+    }
+}
+
 /// Whether the database answers a trivial query (for `/readyz`).
 pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
     conn.batch_execute("SELECT 1").map_err(DbError::from)

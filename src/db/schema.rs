@@ -91,16 +91,6 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(clients -> users (owner_user_id));
-diesel::allow_tables_to_appear_in_same_query!(
-    users,
-    sessions,
-    login_failures,
-    api_keys,
-    scopes,
-    audit_events,
-    clients,
-    signing_keys
-);
 
 diesel::table! {
     clients (id) {
@@ -133,3 +123,74 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    consents (id) {
+        id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auth_codes (id) {
+        id -> Text,
+        code_digest -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scopes -> Text,
+        code_challenge -> Nullable<Text>,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_families (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        code_id -> Nullable<Text>,
+        scopes -> Text,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        token_digest -> Text,
+        family_id -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> refresh_families (family_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    login_failures,
+    api_keys,
+    scopes,
+    audit_events,
+    clients,
+    signing_keys,
+    consents,
+    auth_codes,
+    refresh_families,
+    refresh_tokens,
+);

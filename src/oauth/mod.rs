@@ -1,5 +1,9 @@
 //! OAuth 2.0: clients and their redirect URIs (more to come: authorization, tokens, refresh
 //! families, revocation, introspection, metadata).
 
+pub mod authorize;
 pub mod clients;
+pub mod grants;
+pub mod metadata;
 pub mod redirect;
+pub mod token;

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod health;
 mod login;
+mod oauth;
 mod pages;
 mod sessions;
 mod signing_keys;

@@ -1,0 +1,4 @@
+DROP TABLE refresh_tokens;
+DROP TABLE refresh_families;
+DROP TABLE auth_codes;
+DROP TABLE consents;

@@ -1,0 +1,461 @@
+//! `POST /oauth/token` (RFC 6749 §3.2): the authorization-code grant (with PKCE) and the
+//! refresh-token grant (rotation with reuse detection). Bodies may be form-encoded or JSON;
+//! clients authenticate with `client_secret_basic`, `client_secret_post` or, if public,
+//! `none`. Errors are RFC 6749 JSON.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::clients::{self, Client, ClientType};
+use super::grants::{self, FamilyPolicy, Redemption, Refresh};
+use crate::accounts::model;
+use crate::ids::{IdKind, new_id};
+use crate::jwt::AccessClaims;
+use crate::scopes::ScopeSet;
+use crate::secrets::constant_time_eq;
+use crate::state::AppState;
+
+/// An RFC 6749 §5.2 error.
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        let status = match error {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    fn grant(description: &str) -> Self {
+        Self::new("invalid_grant", description)
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gatehouse\""),
+            ));
+        }
+        response.json(json!({ "error": self.error, "error_description": self.description }))
+    }
+}
+
+impl From<crate::db::DbError> for OAuthError {
+    fn from(e: crate::db::DbError) -> Self {
+        log::error!("token endpoint: {e}");
+        OAuthError::new(
+            "temporarily_unavailable",
+            "The server cannot complete the request now",
+        )
+    }
+}
+
+/// The body as name → value, from a form or a JSON object.
+fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| OAuthError::new("invalid_request", "The body is not valid JSON"))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| OAuthError::new("invalid_request", "The body must be a JSON object"))?;
+        Ok(object
+            .iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+                _ => None,
+            })
+            .collect())
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| OAuthError::new("invalid_request", "The form body cannot be parsed"))?;
+        let mut map = HashMap::new();
+        for (k, v) in pairs {
+            if map.insert(k.clone(), v).is_some() {
+                return Err(OAuthError::new(
+                    "invalid_request",
+                    format!("The parameter {k} appears twice"),
+                ));
+            }
+        }
+        Ok(map)
+    } else {
+        Err(OAuthError::new(
+            "invalid_request",
+            "Send the body as application/x-www-form-urlencoded or application/json",
+        ))
+    }
+}
+
+/// `client_secret_basic`: `Basic base64(urlencoded id ":" urlencoded secret)`.
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || {
+        OAuthError::new(
+            "invalid_client",
+            "The Authorization header is not valid Basic credentials",
+        )
+    };
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(bad());
+    };
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).map_err(|_| bad())?)
+        .map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let decode = |s: &str| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .map(|(_, v)| v)
+    };
+    Ok(Some((
+        decode(id).ok_or_else(bad)?,
+        decode(secret).ok_or_else(bad)?,
+    )))
+}
+
+/// Authenticate the client by exactly one method.
+async fn authenticate_client(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &HashMap<String, String>,
+) -> Result<Client, OAuthError> {
+    let basic = basic_credentials(req)?;
+    let post_secret = body.get("client_secret").cloned();
+    if basic.is_some() && post_secret.is_some() {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "Use one client authentication method, not two",
+        ));
+    }
+    let (client_id, secret) = match basic {
+        Some((id, secret)) => (id, Some(secret)),
+        None => (
+            body.get("client_id").cloned().ok_or_else(|| {
+                OAuthError::new("invalid_client", "Client authentication is required")
+            })?,
+            post_secret,
+        ),
+    };
+    if let (Some(body_id), Some(_)) = (body.get("client_id"), &secret)
+        && body_id != &client_id
+    {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "client_id does not match the authenticated client",
+        ));
+    }
+    let unknown = || OAuthError::new("invalid_client", "Client authentication failed");
+    let lookup = client_id.clone();
+    let client = state
+        .db(move |c| clients::find(c, &lookup))
+        .await?
+        .filter(|c| c.disabled_at.is_none())
+        .ok_or_else(unknown)?;
+    match (client.client_type(), secret) {
+        (ClientType::Confidential, Some(secret))
+            if client.secret_matches(&state.digest_pepper, &secret, state.now()) =>
+        {
+            Ok(client)
+        }
+        (ClientType::Public, None) => Ok(client),
+        _ => Err(unknown()),
+    }
+}
+
+fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// An access token and a refresh token, as RFC 6749 §5.1 answers them.
+fn token_response(
+    access: String,
+    expires_in: i64,
+    refresh: &str,
+    scopes: &ScopeSet,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "refresh_token": refresh,
+            "scope": scopes.to_storage(),
+        }))
+}
+
+fn mint(
+    state: &AppState,
+    client: &Client,
+    user_id: &str,
+    scopes: &ScopeSet,
+    auth_time: chrono::NaiveDateTime,
+) -> Result<(String, i64), OAuthError> {
+    let now = state.now().and_utc().timestamp();
+    let ttl = state.settings.access_token_ttl.num_seconds();
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub: user_id.to_owned(),
+        aud: state.settings.issuer.clone(),
+        client_id: client.id.clone(),
+        scope: scopes.to_storage(),
+        iat: now,
+        exp: now + ttl,
+        jti: new_id(IdKind::TokenId),
+        auth_time: Some(auth_time.and_utc().timestamp()),
+    };
+    let token = state.key_ring().sign(&claims).map_err(|e| {
+        log::error!("signing an access token: {e}");
+        OAuthError::new("server_error", "The token could not be signed")
+    })?;
+    Ok((token, ttl))
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: Client,
+    body: &HashMap<String, String>,
+) -> Result<HttpResponse, OAuthError> {
+    let code = body
+        .get("code")
+        .cloned()
+        .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
+    let (pepper, now) = (state.digest_pepper.clone(), state.now());
+    let redeemed = match state
+        .db(move |c| grants::redeem_code(c, &pepper, &code, now))
+        .await?
+    {
+        Redemption::Redeemed(code) => code,
+        Redemption::Replayed => {
+            log::warn!(
+                "authorization code replay detected for client {}: its tokens are revoked",
+                client.id
+            );
+            return Err(OAuthError::grant(
+                "The code was already used; the tokens issued from it are revoked",
+            ));
+        }
+        Redemption::Expired => return Err(OAuthError::grant("The code has expired")),
+        Redemption::Unknown => return Err(OAuthError::grant("The code is not valid")),
+    };
+    if redeemed.client_id != client.id {
+        return Err(OAuthError::grant("The code was issued to another client"));
+    }
+    if body.get("redirect_uri") != Some(&redeemed.redirect_uri) {
+        return Err(OAuthError::grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (
+        redeemed.code_challenge.as_deref(),
+        body.get("code_verifier"),
+    ) {
+        (Some(challenge), Some(verifier))
+            if valid_verifier(verifier)
+                && constant_time_eq(pkce_s256(verifier).as_bytes(), challenge.as_bytes()) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::grant(
+                "The code_verifier does not match the code_challenge",
+            ));
+        }
+        (Some(_), None) => return Err(OAuthError::grant("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(OAuthError::grant(
+                "A code_verifier was sent for a code issued without a challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user_id = redeemed.user_id.clone();
+    let user = state.db(move |c| model::find_by_id(c, &user_id)).await?;
+    if user.as_ref().is_none_or(|u| u.is_disabled()) {
+        return Err(OAuthError::grant("The user can no longer sign in"));
+    }
+    let scopes = ScopeSet::parse(&redeemed.scopes).unwrap_or_default();
+    let (access, ttl) = mint(
+        state,
+        &client,
+        &redeemed.user_id,
+        &scopes,
+        redeemed.auth_time,
+    )?;
+    let (pepper, now, policy) = (
+        state.digest_pepper.clone(),
+        state.now(),
+        FamilyPolicy::default(),
+    );
+    let (client_id, user_id, code_id, family_scopes, auth_time) = (
+        client.id.clone(),
+        redeemed.user_id.clone(),
+        redeemed.id.clone(),
+        scopes.clone(),
+        redeemed.auth_time,
+    );
+    let refresh = state
+        .db(move |c| {
+            grants::start_family(
+                c,
+                &pepper,
+                &client_id,
+                &user_id,
+                Some(&code_id),
+                &family_scopes,
+                auth_time,
+                policy,
+                now,
+            )
+        })
+        .await?;
+    Ok(token_response(access, ttl, refresh.expose(), &scopes))
+}
+
+async fn refresh_token(
+    state: &AppState,
+    client: Client,
+    body: &HashMap<String, String>,
+) -> Result<HttpResponse, OAuthError> {
+    let presented = body
+        .get("refresh_token")
+        .cloned()
+        .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
+    let requested = match body
+        .get("scope")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        Some(raw) => Some(
+            ScopeSet::parse(raw).map_err(|e| OAuthError::new("invalid_scope", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let (pepper, now, client_id) = (state.digest_pepper.clone(), state.now(), client.id.clone());
+    let outcome = state
+        .db(move |c| {
+            grants::rotate(
+                c,
+                &pepper,
+                &presented,
+                &client_id,
+                requested.as_ref(),
+                FamilyPolicy::default(),
+                now,
+            )
+        })
+        .await?;
+    match outcome {
+        Refresh::Rotated {
+            family,
+            token,
+            scopes,
+        } => {
+            let user_id = family.user_id.clone();
+            let user = state.db(move |c| model::find_by_id(c, &user_id)).await?;
+            if user.as_ref().is_none_or(|u| u.is_disabled()) {
+                return Err(OAuthError::grant("The user can no longer sign in"));
+            }
+            let (access, ttl) = mint(state, &client, &family.user_id, &scopes, family.auth_time)?;
+            Ok(token_response(access, ttl, token.expose(), &scopes))
+        }
+        Refresh::Reused => {
+            log::warn!(
+                "refresh token reuse detected for client {}: the family is revoked",
+                client.id
+            );
+            Err(OAuthError::grant(
+                "The refresh token was already used; every token of this authorization is revoked",
+            ))
+        }
+        Refresh::Invalid => Err(OAuthError::grant("The refresh token is not valid")),
+        Refresh::ScopeWidened => Err(OAuthError::new(
+            "invalid_scope",
+            "A refresh may narrow the scope, never widen it",
+        )),
+    }
+}
+
+pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let result = async {
+        let body = parse_body(&req, &body)?;
+        let grant = body
+            .get("grant_type")
+            .cloned()
+            .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required"))?;
+        let client = authenticate_client(&state, &req, &body).await?;
+        if !client.allows_grant(&grant)
+            && matches!(grant.as_str(), "authorization_code" | "refresh_token")
+        {
+            return Err(OAuthError::new(
+                "unauthorized_client",
+                "This client may not use this grant",
+            ));
+        }
+        match grant.as_str() {
+            "authorization_code" => authorization_code(&state, client, &body).await,
+            "refresh_token" => refresh_token(&state, client, &body).await,
+            _ => Err(OAuthError::new(
+                "unsupported_grant_type",
+                "Supported: authorization_code, refresh_token",
+            )),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| e.response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(valid_verifier(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!valid_verifier("short"));
+        assert!(!valid_verifier(&"a+".repeat(30)));
+    }
+}

@@ -1,0 +1,906 @@
+//! The authorization-code flow with PKCE over HTTP (login and consent form posts with a cookie
+//! jar, as a browser would), the token endpoint, refresh rotation, and the attacks on each.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::both_backends;
+use crate::helpers::{TestApp, hidden_field};
+
+const REDIRECT: &str = "https://app.example.com/callback";
+
+struct TestClient {
+    id: String,
+    secret: Option<String>,
+}
+
+async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient {
+    use gatehouse::oauth::clients::{self, ClientType, NewClient};
+    use gatehouse::oauth::redirect::RedirectUri;
+    let me: Value = app.me().await.json().await.unwrap();
+    let owner = me["data"]["id"].as_str().unwrap().to_owned();
+    let new = NewClient {
+        name: "Orders app".into(),
+        owner_user_id: owner,
+        client_type: if public {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        },
+        redirect_uris: vec![
+            RedirectUri::parse(REDIRECT).unwrap(),
+            RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
+        ],
+        scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders write:orders").unwrap(),
+        first_party,
+    };
+    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+    let (client, secret) = app
+        .state
+        .db(move |c| clients::create(c, &pepper, &new, now))
+        .await
+        .unwrap();
+    TestClient {
+        id: client.id,
+        secret: secret.map(|s| s.expose().to_owned()),
+    }
+}
+
+fn pkce() -> (String, String) {
+    let verifier = gatehouse::secrets::random_base62(64);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn authorize_url(client: &TestClient, scope: &str, challenge: Option<&str>, extra: &str) -> String {
+    let mut url = format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state=st4te",
+        client.id,
+        urlencode(REDIRECT),
+        urlencode(scope)
+    );
+    if let Some(c) = challenge {
+        url.push_str(&format!("&code_challenge={c}&code_challenge_method=S256"));
+    }
+    url.push_str(extra);
+    url
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+/// Follow the authorize request through the consent page (approving or denying) and return
+/// the redirect's query.
+async fn authorize(
+    app: &TestApp,
+    url: &str,
+    decision: &str,
+) -> std::collections::HashMap<String, String> {
+    let response = app.get(url).await;
+    let location = if response.status() == StatusCode::OK {
+        let page = response.text().await.unwrap();
+        assert!(page.contains("id=\"consent-title\""), "a consent page");
+        // The consent form's own fields (the page's sign-out form has a CSRF token too).
+        let page = &page[page.find("id=\"consent-form\"").unwrap()..];
+        let fields: Vec<(String, String)> = [
+            "csrf_token",
+            "client_id",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+        ]
+        .iter()
+        .map(|f| (f.to_string(), hidden_field(page, f).unwrap_or_default()))
+        .chain([("decision".to_string(), decision.to_string())])
+        .collect();
+        let decided = app
+            .client
+            .post(app.url("/oauth/authorize"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        if decided.status() != StatusCode::SEE_OTHER {
+            panic!(
+                "{:?} {:?}: {}",
+                fields,
+                decided.status(),
+                decided.text().await.unwrap()
+            );
+        }
+        decided.headers()["location"].to_str().unwrap().to_owned()
+    } else {
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        response.headers()["location"].to_str().unwrap().to_owned()
+    };
+    assert!(
+        location.starts_with(REDIRECT),
+        "back to the client: {location}"
+    );
+    query_of(&location)
+}
+
+async fn exchange(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(app.url("/oauth/token"));
+    if let Some(secret) = &client.secret {
+        request = request.basic_auth(&client.id, Some(secret))
+    }
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    if client.secret.is_none() {
+        form.push(("client_id", &client.id));
+    }
+    request.form(&form).send().await.unwrap()
+}
+
+async fn oauth_error(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+both_backends!(
+    the_full_flow_gives_a_jwt_that_calls_the_api_and_a_rotating_refresh_token,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let (verifier, challenge) = pkce();
+        let answer = authorize(
+            app,
+            &authorize_url(&client, "read:users read:orders", Some(&challenge), ""),
+            "approve",
+        )
+        .await;
+        assert_eq!(answer["state"], "st4te");
+        assert_eq!(answer["iss"], app.state.settings.issuer);
+        let code = answer["code"].clone();
+        assert!(code.starts_with("ac_"));
+
+        let tokens = exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+        assert_eq!(tokens.status(), StatusCode::OK);
+        assert_eq!(tokens.headers()["cache-control"], "no-store");
+        let tokens: Value = tokens.json().await.unwrap();
+        assert_eq!(tokens["token_type"], "Bearer");
+        assert_eq!(tokens["scope"], "read:orders read:users");
+        assert_eq!(tokens["expires_in"], 900);
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        assert!(refresh.starts_with("rt_"));
+        let header = jsonwebtoken::decode_header(&access).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+
+        let me = app.get_with_key("/v1/users/me", &access).await;
+        assert_eq!(me.status(), StatusCode::OK);
+        let me: Value = me.json().await.unwrap();
+        assert_eq!(me["data"]["email"], crate::helpers::ADMIN_EMAIL);
+        assert_eq!(me["data"]["authentication"]["type"], "access_token");
+        assert_eq!(
+            me["data"]["authentication"]["client_id"],
+            client.id.as_str()
+        );
+        assert_eq!(
+            app.get_with_key("/v1/api-keys", &access).await.status(),
+            StatusCode::FORBIDDEN,
+            "scopes gate the token"
+        );
+
+        // The consent is remembered: no page the second time.
+        let again = app
+            .get(&authorize_url(&client, "read:users", Some(&challenge), ""))
+            .await;
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+        assert!(query_of(again.headers()["location"].to_str().unwrap()).contains_key("code"));
+        // A new scope asks again, showing only what is new.
+        let wider = app
+            .get(&authorize_url(
+                &client,
+                "read:users write:orders",
+                Some(&challenge),
+                "",
+            ))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(wider.contains("It now also asks to"));
+        assert!(wider.contains("write:orders"));
+
+        // Rotation: the new refresh token works, the old one is reuse and kills the family.
+        let rotated = exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("scope", "read:users"),
+            ],
+        )
+        .await;
+        assert_eq!(rotated.status(), StatusCode::OK);
+        let rotated: Value = rotated.json().await.unwrap();
+        assert_eq!(rotated["scope"], "read:users", "narrowed");
+        let next = rotated["refresh_token"].as_str().unwrap().to_owned();
+        let widened = exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &next),
+                ("scope", "write:orders"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(widened).await,
+            (StatusCode::BAD_REQUEST, "invalid_scope".into())
+        );
+        let reused = exchange(
+            app,
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(reused).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+        let after_reuse = exchange(
+            app,
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &next)],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(after_reuse).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+            "the whole family is revoked"
+        );
+    }
+);
+
+both_backends!(
+    a_replayed_code_is_refused_and_revokes_what_it_issued,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let answer = authorize(
+            app,
+            &authorize_url(&client, "read:users", None, ""),
+            "approve",
+        )
+        .await;
+        let code = answer["code"].clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ];
+        let first: Value = exchange(app, &client, &form).await.json().await.unwrap();
+        let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+        let replay = exchange(app, &client, &form).await;
+        assert_eq!(
+            oauth_error(replay).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+        let refreshed = exchange(
+            app,
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(refreshed).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+            "tokens from a replayed code are revoked"
+        );
+    }
+);
+
+both_backends!(
+    of_sixteen_concurrent_redemptions_and_refreshes_exactly_one_wins,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let code = authorize(
+            app,
+            &authorize_url(&client, "read:users", None, ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ];
+        let attempts = (0..16).map(|_| exchange(app, &client, &form));
+        let results = futures_join(attempts).await;
+        let winners: Vec<&reqwest::Response> = results
+            .iter()
+            .filter(|r| r.status() == StatusCode::OK)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{:?}",
+            results.iter().map(|r| r.status()).collect::<Vec<_>>()
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| r.status() == StatusCode::OK || r.status() == StatusCode::BAD_REQUEST)
+        );
+
+        let code = authorize(
+            app,
+            &authorize_url(&client, "read:users", None, ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let tokens: Value = exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let attempts = (0..16).map(|_| exchange(app, &client, &form));
+        let results = futures_join(attempts).await;
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| r.status() == StatusCode::OK)
+                .count(),
+            1,
+            "{:?}",
+            results.iter().map(|r| r.status()).collect::<Vec<_>>()
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| r.status() == StatusCode::OK || r.status() == StatusCode::BAD_REQUEST)
+        );
+    }
+);
+
+async fn futures_join<F: std::future::Future<Output = reqwest::Response>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<reqwest::Response> {
+    let handles: Vec<_> = futures.map(|f| Box::pin(f)).collect();
+    let mut out = Vec::new();
+    // Poll all together so the requests are in flight at the same time.
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for slot in pending.iter_mut() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => {
+                        out.push(r);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out
+}
+
+both_backends!(
+    bad_clients_and_redirect_uris_get_a_page_never_a_redirect,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let base = |redirect: &str| {
+            format!(
+                "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&state=s",
+                client.id,
+                urlencode(redirect)
+            )
+        };
+        for redirect in [
+            "https://app.example.com/callback/extra",
+            "https://app.example.com/callback?x=1",
+            "https://app.example.com/callback/",
+            "https://app.example.com:8443/callback",
+            "https://user@app.example.com/callback",
+            "https://app.example.com/callback#frag",
+            "https://app.example.com/Callback",
+            "http://app.example.com/callback",
+            "https://evil.test/callback",
+        ] {
+            let response = app.get(&base(redirect)).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{redirect}");
+            assert!(
+                response.headers().get("location").is_none(),
+                "{redirect} must not be redirected to"
+            );
+        }
+        let loopback = app
+            .get(&format!(
+                "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read:users",
+                client.id,
+                urlencode("http://127.0.0.1:51234/cb")
+            ))
+            .await;
+        assert_eq!(
+            loopback.status(),
+            StatusCode::OK,
+            "loopback redirect with any port is accepted"
+        );
+        for url in [
+            "/oauth/authorize?response_type=code&client_id=cli_unknown&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback",
+            "/oauth/authorize?response_type=code",
+        ] {
+            let response = app.get(url).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert!(response.headers().get("location").is_none());
+        }
+        let no_redirect = app
+            .get(&format!(
+                "/oauth/authorize?response_type=code&client_id={}",
+                client.id
+            ))
+            .await;
+        assert_eq!(no_redirect.status(), StatusCode::BAD_REQUEST);
+    }
+);
+
+both_backends!(
+    protocol_errors_go_back_to_the_client_with_state_and_iss,
+    |app| async move {
+        app.login_admin().await;
+        let confidential = register(app, false, false).await;
+        let public = register(app, true, false).await;
+        let (verifier, challenge) = pkce();
+        let expect = |location: &str, error: &str| {
+            assert!(location.starts_with(REDIRECT), "{location}");
+            let q = query_of(location);
+            assert_eq!(
+                q.get("error").map(String::as_str),
+                Some(error),
+                "{location}"
+            );
+            assert_eq!(q.get("state").map(String::as_str), Some("st4te"));
+            assert!(q.contains_key("iss"));
+        };
+        let cases = [
+            (
+                authorize_url(&confidential, "read:users", None, "")
+                    .replace("response_type=code", "response_type=token"),
+                "unsupported_response_type",
+            ),
+            (
+                authorize_url(&confidential, "write:users", None, ""),
+                "invalid_scope",
+            ),
+            (
+                authorize_url(&confidential, "not a scope!", None, ""),
+                "invalid_scope",
+            ),
+            (
+                authorize_url(&public, "read:users", None, ""),
+                "invalid_request",
+            ),
+            (
+                authorize_url(&public, "read:users", Some(&challenge), "").replace("S256", "plain"),
+                "invalid_request",
+            ),
+            (
+                authorize_url(&public, "read:users", Some("short"), ""),
+                "invalid_request",
+            ),
+        ];
+        for (url, error) in cases {
+            let response = app.get(&url).await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{url}");
+            expect(response.headers()["location"].to_str().unwrap(), error);
+        }
+        let denied = authorize(
+            app,
+            &authorize_url(&public, "read:users", Some(&challenge), ""),
+            "deny",
+        )
+        .await;
+        assert_eq!(
+            denied.get("error").map(String::as_str),
+            Some("access_denied")
+        );
+        assert_eq!(denied.get("iss"), Some(&app.state.settings.issuer));
+
+        // PKCE at the token endpoint.
+        let code = authorize(
+            app,
+            &authorize_url(&public, "read:users", Some(&challenge), ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let wrong = exchange(
+            app,
+            &public,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce().0),
+            ],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(wrong).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+        let code = authorize(
+            app,
+            &authorize_url(&public, "read:users", Some(&challenge), ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let missing = exchange(
+            app,
+            &public,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(missing).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+        let code = authorize(
+            app,
+            &authorize_url(&public, "read:users", Some(&challenge), ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let ok = exchange(
+            app,
+            &public,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+        assert_eq!(
+            ok.status(),
+            StatusCode::OK,
+            "a public client with the right verifier"
+        );
+        let code = authorize(
+            app,
+            &authorize_url(&confidential, "read:users", None, ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let downgrade = exchange(
+            app,
+            &confidential,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(downgrade).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+            "a verifier for a code without a challenge"
+        );
+        let code = authorize(
+            app,
+            &authorize_url(&confidential, "read:users", None, ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let other_redirect = exchange(
+            app,
+            &confidential,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1/cb"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(other_redirect).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+    }
+);
+
+both_backends!(
+    client_authentication_and_grant_errors_follow_rfc_6749,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let code = authorize(
+            app,
+            &authorize_url(&client, "read:users", None, ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let http = reqwest::Client::new();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ];
+        let wrong_secret = http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&client.id, Some("cs_wrong"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            wrong_secret.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
+        assert_eq!(
+            oauth_error(wrong_secret).await,
+            (StatusCode::UNAUTHORIZED, "invalid_client".into())
+        );
+        let no_auth = http
+            .post(app.url("/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            oauth_error(no_auth).await,
+            (StatusCode::UNAUTHORIZED, "invalid_client".into())
+        );
+        let secret = client.secret.clone().unwrap();
+        let post_auth = http
+        .post(app.url("/oauth/token"))
+        .json(&serde_json::json!({ "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client.id, "client_secret": secret }))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(
+            post_auth.status(),
+            StatusCode::OK,
+            "client_secret_post with a JSON body"
+        );
+        let unsupported = http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&client.id, Some(&secret))
+            .form(&[("grant_type", "password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            oauth_error(unsupported).await,
+            (StatusCode::BAD_REQUEST, "unsupported_grant_type".into())
+        );
+        let no_grant = http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&client.id, Some(&secret))
+            .form(&[("code", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            oauth_error(no_grant).await,
+            (StatusCode::BAD_REQUEST, "invalid_request".into())
+        );
+        let garbage = http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&client.id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "ac_nope"),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            oauth_error(garbage).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+        let code = authorize(
+            app,
+            &authorize_url(&client, "read:users", None, ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        app.clock.advance(chrono::Duration::seconds(61));
+        let late = http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&client.id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            oauth_error(late).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+            "codes live 60 s"
+        );
+    }
+);
+
+both_backends!(
+    consent_needs_its_csrf_token_and_a_signed_in_user,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let page = app
+            .get(&authorize_url(&client, "read:users", None, ""))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let mut fields: Vec<(String, String)> = [
+            "client_id",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state",
+        ]
+        .iter()
+        .map(|f| (f.to_string(), hidden_field(&page, f).unwrap_or_default()))
+        .chain([("decision".to_string(), "approve".to_string())])
+        .collect();
+        let missing = app
+            .client
+            .post(app.url("/oauth/authorize"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+        fields.push(("csrf_token".into(), "123.forged".into()));
+        let forged = app
+            .client
+            .post(app.url("/oauth/authorize"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        // Another session's token does not fit this session.
+        let (other, _) = app
+            .login_in_new_browser(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+            .await;
+        let other_page = other
+            .get(app.url(&authorize_url(&client, "read:users", None, "")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        fields.pop();
+        let other_form = &other_page[other_page.find("id=\"consent-form\"").unwrap()..];
+        fields.push((
+            "csrf_token".into(),
+            hidden_field(other_form, "csrf_token").unwrap(),
+        ));
+        let crossed = app
+            .client
+            .post(app.url("/oauth/authorize"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(crossed.status(), StatusCode::FORBIDDEN);
+
+        // Not signed in: to the login page and back; with prompt=none, login_required.
+        let stranger = crate::helpers::new_client();
+        let url = authorize_url(&client, "read:users", None, "");
+        let to_login = stranger.get(app.url(&url)).send().await.unwrap();
+        assert_eq!(to_login.status(), StatusCode::SEE_OTHER);
+        assert!(
+            to_login.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next=/oauth/authorize")
+        );
+        let none = stranger
+            .get(app.url(&format!("{url}&prompt=none")))
+            .send()
+            .await
+            .unwrap();
+        let q = query_of(none.headers()["location"].to_str().unwrap());
+        assert_eq!(q.get("error").map(String::as_str), Some("login_required"));
+        let consent_needed = app.get(&format!("{url}&prompt=none")).await;
+        let q = query_of(consent_needed.headers()["location"].to_str().unwrap());
+        assert_eq!(q.get("error").map(String::as_str), Some("consent_required"));
+    }
+);
+
+both_backends!(metadata_lists_what_is_supported, |app| async move {
+    let metadata: Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], app.state.settings.issuer);
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{}/oauth/token", app.state.settings.issuer)
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    assert!(
+        metadata["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "read:users")
+    );
+});
