@@ -335,3 +335,111 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
     browser.close().await;
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn approve_an_app_on_the_consent_page_in_chromium() {
+    use gatehouse::oauth::clients::{self, ClientType, NewClient};
+    use gatehouse::oauth::redirect::RedirectUri;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let c = &browser.client;
+    // The app's redirect URI is a loopback one (any port matches), here our own /healthz.
+    let owner = app
+        .create_user("dev@example.com", "developer password", false)
+        .await;
+    let new = NewClient {
+        name: "Orders app".into(),
+        owner_user_id: owner,
+        client_type: ClientType::Public,
+        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
+        scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders").unwrap(),
+        first_party: false,
+    };
+    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+    let (client, _) = app
+        .state
+        .db(move |conn| clients::create(conn, &pepper, &new, now))
+        .await
+        .unwrap();
+    let redirect = format!("{}/healthz", app.address);
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let url = app.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read%3Ausers+read%3Aorders&state=xyz123&code_challenge={challenge}&code_challenge_method=S256",
+        client.id,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    ));
+
+    c.goto(&url).await.unwrap();
+    // Not signed in: the login page first, then straight back to the request.
+    c.wait()
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_EMAIL)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let title = c
+        .wait()
+        .for_element(Locator::Id("consent-title"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(title.contains("Orders app"), "{title}");
+    let scopes = c
+        .find(Locator::Id("new-scopes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        scopes.contains("read:orders") && scopes.contains("Read order information"),
+        "{scopes}"
+    );
+    browser.screenshot("consent").await;
+    c.find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let landed = loop {
+        let current = c.current_url().await.unwrap();
+        if current.path() == "/healthz" {
+            break current;
+        }
+        assert!(Instant::now() < deadline, "never redirected: {current}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    let query: std::collections::HashMap<String, String> =
+        landed.query_pairs().into_owned().collect();
+    assert!(query["code"].starts_with("ac_"), "{landed}");
+    assert_eq!(query["state"], "xyz123");
+    assert_eq!(query["iss"], app.state.settings.issuer);
+
+    browser.close().await;
+    app.stop().await;
+}

@@ -904,3 +904,224 @@ both_backends!(metadata_lists_what_is_supported, |app| async move {
             .any(|s| s == "read:users")
     );
 });
+
+/// A token with this header and these claims, signed by `sign` over `header.claims`.
+fn token_with(header: Value, claims: &Value, signature: &str) -> String {
+    format!(
+        "{}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+both_backends!(
+    forged_or_confused_jwts_are_refused_at_the_api,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let code = authorize(
+            app,
+            &authorize_url(&client, "read:users", None, ""),
+            "approve",
+        )
+        .await["code"]
+            .clone();
+        let tokens: Value = exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let good = tokens["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.get_with_key("/v1/users/me", &good).await.status(),
+            StatusCode::OK
+        );
+        let parts: Vec<&str> = good.split('.').collect();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let kid = header["kid"].as_str().unwrap();
+
+        // HS256 "signed" with our public key, the classic confusion attack.
+        let jwks: Value = app
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let public = jwks["keys"][0].to_string();
+        let hs_header = serde_json::json!({ "alg": "HS256", "typ": "at+jwt", "kid": kid });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(hs_header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mac = {
+            use hmac::{Hmac, Mac};
+            let mut mac = Hmac::<Sha256>::new_from_slice(public.as_bytes()).unwrap();
+            mac.update(signing_input.as_bytes());
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        };
+        let mut tampered = claims.clone();
+        tampered["scope"] = Value::from("read:users write:users read:api_keys");
+        let now = app.state.now().and_utc().timestamp();
+        let mut expired = claims.clone();
+        expired["exp"] = Value::from(now - 3600);
+        let mut other_iss = claims.clone();
+        other_iss["iss"] = Value::from("https://evil.test");
+        let mut other_aud = claims.clone();
+        other_aud["aud"] = Value::from("https://elsewhere.test");
+        let cases = vec![
+            (
+                "alg none",
+                token_with(
+                    serde_json::json!({ "alg": "none", "typ": "at+jwt", "kid": kid }),
+                    &claims,
+                    "",
+                ),
+            ),
+            (
+                "HS256 with the public key",
+                format!("{signing_input}.{mac}"),
+            ),
+            (
+                "unknown kid",
+                token_with(
+                    serde_json::json!({ "alg": "ES256", "typ": "at+jwt", "kid": "sig_nope" }),
+                    &claims,
+                    parts[2],
+                ),
+            ),
+            (
+                "wrong typ",
+                token_with(
+                    serde_json::json!({ "alg": "ES256", "typ": "JWT", "kid": kid }),
+                    &claims,
+                    parts[2],
+                ),
+            ),
+            (
+                "tampered scope",
+                token_with(header.clone(), &tampered, parts[2]),
+            ),
+            ("expired (re-signed by us)", sign_as_server(app, &expired)),
+            (
+                "other issuer (re-signed by us)",
+                sign_as_server(app, &other_iss),
+            ),
+            (
+                "other audience (re-signed by us)",
+                sign_as_server(app, &other_aud),
+            ),
+        ];
+        for (label, token) in cases {
+            let response = app.get_with_key("/v1/users/me", &token).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{label}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "AUTH_002", "{label}");
+        }
+    }
+);
+
+fn sign_as_server(app: &TestApp, claims: &Value) -> String {
+    let claims: gatehouse::jwt::AccessClaims = serde_json::from_value(claims.clone()).unwrap();
+    app.state.key_ring().sign(&claims).unwrap()
+}
+
+/// An `oauth2` crate HTTP client over reqwest (the crate's own reqwest feature pins another
+/// reqwest major version).
+async fn oauth2_http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let (parts, body) = request.into_parts();
+    let response = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut builder = http::Response::builder().status(response.status());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = response.headers().clone();
+    }
+    let bytes = response.bytes().await?;
+    Ok(builder
+        .body(bytes.to_vec())
+        .expect("a response from its parts"))
+}
+
+both_backends!(
+    the_oauth2_crate_completes_the_flow_as_a_real_client,
+    |app| async move {
+        use oauth2::basic::BasicClient;
+        use oauth2::{
+            AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+            RedirectUrl, Scope, TokenResponse, TokenUrl,
+        };
+        app.login_admin().await;
+        let registered = register(app, false, false).await;
+        let client = BasicClient::new(ClientId::new(registered.id.clone()))
+            .set_client_secret(ClientSecret::new(registered.secret.clone().unwrap()))
+            .set_auth_uri(AuthUrl::new(app.url("/oauth/authorize")).unwrap())
+            .set_token_uri(TokenUrl::new(app.url("/oauth/token")).unwrap())
+            .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (auth_url, csrf) = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scope(Scope::new("read:users".into()))
+            .add_scope(Scope::new("read:orders".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        // The user's browser: follow the authorization URL through the consent page.
+        let path = format!("{}?{}", auth_url.path(), auth_url.query().unwrap());
+        let answer = authorize(app, &path, "approve").await;
+        assert_eq!(
+            answer["state"],
+            *csrf.secret(),
+            "state comes back unchanged"
+        );
+        let token = client
+            .exchange_code(AuthorizationCode::new(answer["code"].clone()))
+            .set_pkce_verifier(verifier)
+            .request_async(&oauth2_http)
+            .await
+            .expect("the code exchange succeeds");
+        let access = token.access_token().secret().clone();
+        let me: Value = app
+            .get_with_key("/v1/users/me", &access)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["data"]["email"], crate::helpers::ADMIN_EMAIL);
+        let refresh = token.refresh_token().expect("a refresh token").clone();
+        let refreshed = client
+            .exchange_refresh_token(&refresh)
+            .request_async(&oauth2_http)
+            .await
+            .expect("the refresh succeeds");
+        assert_ne!(
+            refreshed.refresh_token().unwrap().secret(),
+            refresh.secret(),
+            "rotated"
+        );
+        assert!(
+            client
+                .exchange_refresh_token(&refresh)
+                .request_async(&oauth2_http)
+                .await
+                .is_err(),
+            "the old refresh token is spent"
+        );
+    }
+);
