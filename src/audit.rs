@@ -20,6 +20,9 @@ pub enum Action {
     KeyRefusedRevoked,
     KeyRefusedIp,
     KeyRefusedUserDisabled,
+    ConsentGranted,
+    CodeReplayDetected,
+    RefreshReuseDetected,
 }
 
 impl Action {
@@ -33,6 +36,9 @@ impl Action {
             Action::KeyRefusedRevoked => "api_key.refused.revoked",
             Action::KeyRefusedIp => "api_key.refused.ip_not_allowed",
             Action::KeyRefusedUserDisabled => "api_key.refused.user_disabled",
+            Action::ConsentGranted => "oauth.consent.granted",
+            Action::CodeReplayDetected => "oauth.code.replay_detected",
+            Action::RefreshReuseDetected => "oauth.refresh.reuse_detected",
         }
     }
 }

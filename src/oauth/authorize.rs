@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::clients::{self, Client, ClientType};
 use super::grants::{self, NewCode};
 use crate::accounts::model;
+use crate::audit::{self, Action, NewEvent};
 use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
 use crate::principal::{PageAccess, SignedIn, urlencode};
 use crate::scopes::ScopeSet;
@@ -480,10 +481,15 @@ pub async fn decide(
         v.scopes.clone(),
         state.now(),
     );
-    if let Err(e) = state
-        .db(move |c| grants::remember_consent(c, &user_id, &client_id, &scopes, now))
-        .await
-    {
+    let mut event = NewEvent::new(Action::ConsentGranted);
+    event.actor_user_id = Some(user_id.clone());
+    event.subject_user_id = Some(user_id.clone());
+    event.details = serde_json::json!({ "client_id": client_id, "scopes": scopes.to_storage() });
+    let remembered = state.db(move |c| {
+        grants::remember_consent(c, &user_id, &client_id, &scopes, now)?;
+        audit::record(c, &event, now)
+    });
+    if let Err(e) = remembered.await {
         log::error!("remembering consent: {e}");
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -124,7 +124,11 @@ pub enum Redemption {
     /// This call consumed the code; nobody else will.
     Redeemed(Box<AuthCode>),
     /// The code was consumed before: a replay. Its families have been revoked.
-    Replayed,
+    Replayed {
+        client_id: String,
+        user_id: String,
+        families_revoked: usize,
+    },
     Expired,
     Unknown,
 }
@@ -157,8 +161,12 @@ pub fn redeem_code(
         return Ok(Redemption::Unknown);
     };
     if claimed == 0 {
-        revoke_families_of_code(conn, &found.id, now, "code_replay")?;
-        return Ok(Redemption::Replayed);
+        let families_revoked = revoke_families_of_code(conn, &found.id, now, "code_replay")?;
+        return Ok(Redemption::Replayed {
+            client_id: found.client_id,
+            user_id: found.user_id,
+            families_revoked,
+        });
     }
     if found.expires_at <= now {
         return Ok(Redemption::Expired);
@@ -275,7 +283,7 @@ pub enum Refresh {
         scopes: ScopeSet,
     },
     /// An already-rotated token: the family is revoked now.
-    Reused,
+    Reused { family_id: String, user_id: String },
     /// Unknown, revoked, expired or another client's.
     Invalid,
     /// Asked for a scope the family was never granted.
@@ -343,7 +351,10 @@ pub fn rotate(
                     refresh_families::revoked_reason.eq("refresh_reuse"),
                 ))
                 .execute(conn)?;
-            return Ok(Refresh::Reused);
+            return Ok(Refresh::Reused {
+                family_id: family.id,
+                user_id: family.user_id,
+            });
         }
         diesel::update(refresh_families::table.find(&family.id))
             .set(refresh_families::last_used_at.eq(now))

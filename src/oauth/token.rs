@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::clients::{self, Client, ClientType};
 use super::grants::{self, FamilyPolicy, Redemption, Refresh};
 use crate::accounts::model;
+use crate::audit::{self, Action, NewEvent};
 use crate::ids::{IdKind, new_id};
 use crate::jwt::AccessClaims;
 use crate::scopes::ScopeSet;
@@ -266,11 +267,16 @@ async fn authorization_code(
         .await?
     {
         Redemption::Redeemed(code) => code,
-        Redemption::Replayed => {
+        Redemption::Replayed {
+            client_id,
+            user_id,
+            families_revoked,
+        } => {
             log::warn!(
-                "authorization code replay detected for client {}: its tokens are revoked",
-                client.id
+                "authorization code replay detected for client {client_id}: its tokens are revoked"
             );
+            let details = json!({ "client_id": client_id, "presented_by": client.id, "families_revoked": families_revoked });
+            record(state, Action::CodeReplayDetected, &user_id, details).await;
             return Err(OAuthError::grant(
                 "The code was already used; the tokens issued from it are revoked",
             ));
@@ -396,11 +402,18 @@ async fn refresh_token(
             let (access, ttl) = mint(state, &client, &family.user_id, &scopes, family.auth_time)?;
             Ok(token_response(access, ttl, token.expose(), &scopes))
         }
-        Refresh::Reused => {
+        Refresh::Reused { family_id, user_id } => {
             log::warn!(
                 "refresh token reuse detected for client {}: the family is revoked",
                 client.id
             );
+            record(
+                state,
+                Action::RefreshReuseDetected,
+                &user_id,
+                json!({ "client_id": client.id, "family_id": family_id }),
+            )
+            .await;
             Err(OAuthError::grant(
                 "The refresh token was already used; every token of this authorization is revoked",
             ))
@@ -410,6 +423,17 @@ async fn refresh_token(
             "invalid_scope",
             "A refresh may narrow the scope, never widen it",
         )),
+    }
+}
+
+/// An OAuth security event for the audit log (a failure to write it is logged, not fatal).
+async fn record(state: &AppState, action: Action, user_id: &str, details: serde_json::Value) {
+    let mut event = NewEvent::new(action);
+    event.subject_user_id = Some(user_id.to_owned());
+    event.details = details;
+    let now = state.now();
+    if let Err(e) = state.db(move |c| audit::record(c, &event, now)).await {
+        log::error!("could not audit {}: {e}", action.as_str());
     }
 }
 

@@ -279,6 +279,22 @@ both_backends!(
             (StatusCode::BAD_REQUEST, "invalid_grant".into()),
             "the whole family is revoked"
         );
+        for action in ["oauth.consent.granted", "oauth.refresh.reuse_detected"] {
+            let events: Value = app
+                .get(&format!("/v1/audit-events?action={action}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert!(
+                !events["data"].as_array().unwrap().is_empty(),
+                "{action} is audited"
+            );
+            assert!(
+                !events.to_string().contains(&refresh),
+                "no token in the audit log"
+            );
+        }
     }
 );
 
@@ -317,6 +333,18 @@ both_backends!(
             (StatusCode::BAD_REQUEST, "invalid_grant".into()),
             "tokens from a replayed code are revoked"
         );
+        let events: Value = app
+            .get("/v1/audit-events?action=oauth.code.replay_detected")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            events["data"].as_array().unwrap().len(),
+            1,
+            "the replay is audited"
+        );
+        assert_eq!(events["data"][0]["details"]["families_revoked"], 1);
     }
 );
 
