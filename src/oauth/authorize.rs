@@ -327,6 +327,9 @@ pub async fn authorize(
         }
         Err(other) => return actix_web::ResponseError::error_response(&other),
     };
+    if let Some(refusal) = beyond_the_user(&state, &signed_in, &v).await {
+        return refuse(&state, refusal);
+    }
     let now = state.now();
     if v.prompts.iter().any(|p| p == "login")
         && now - signed_in.session.created_at > chrono::Duration::seconds(60)
@@ -359,6 +362,33 @@ pub async fn authorize(
         );
     }
     consent_page(&state, &signed_in, &v, &prior).await
+}
+
+/// An app can be granted only what the user may hold: admin-only scopes (e.g. `write:users`)
+/// are refused for members.
+async fn beyond_the_user(state: &AppState, signed_in: &SignedIn, v: &Valid) -> Option<Refusal> {
+    let all = match state.db(registry::all).await {
+        Ok(all) => all,
+        Err(e) => {
+            log::error!("reading the scope registry: {e}");
+            return Some(Refusal::Redirect {
+                redirect_uri: v.redirect_uri.clone(),
+                state: v.state.clone(),
+                error: "server_error",
+                description: "Try again".into(),
+            });
+        }
+    };
+    let allowed = registry::grantable(&all, signed_in.user.is_admin());
+    v.scopes
+        .difference(&allowed)
+        .first()
+        .map(|scope| Refusal::Redirect {
+            redirect_uri: v.redirect_uri.clone(),
+            state: v.state.clone(),
+            error: "invalid_scope",
+            description: format!("This user may not grant {scope}"),
+        })
 }
 
 /// This request's path and query, optionally without `prompt=login`.
@@ -463,6 +493,9 @@ pub async fn decide(
             "Form expired",
             "This approval form has expired or did not come from Gatehouse. Start again from the application.",
         );
+    }
+    if let Some(refusal) = beyond_the_user(&state, &signed_in, &v).await {
+        return refuse(&state, refusal);
     }
     if form.decision.as_deref() != Some("approve") {
         return refuse(

@@ -1153,3 +1153,54 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_member_cannot_grant_an_app_admin_only_scopes,
+    |app| async move {
+        use gatehouse::oauth::clients::{self, ClientType, NewClient};
+        use gatehouse::oauth::redirect::RedirectUri;
+        let owner = app
+            .create_user("dev@example.com", "developer password", false)
+            .await;
+        let new = NewClient {
+            name: "Admin tool".into(),
+            owner_user_id: owner,
+            client_type: ClientType::Confidential,
+            redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+            scopes: gatehouse::scopes::ScopeSet::parse("read:users write:users").unwrap(),
+            first_party: false,
+        };
+        let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+        let (client, secret) = app
+            .state
+            .db(move |c| clients::create(c, &pepper, &new, now))
+            .await
+            .unwrap();
+        let client = TestClient {
+            id: client.id,
+            secret: secret.map(|s| s.expose().to_owned()),
+        };
+        app.create_user("mo@example.com", "member password", false)
+            .await;
+        assert_eq!(
+            app.login("mo@example.com", "member password")
+                .await
+                .status(),
+            StatusCode::SEE_OTHER
+        );
+        let response = app
+            .get(&authorize_url(&client, "read:users write:users", None, ""))
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let q = query_of(response.headers()["location"].to_str().unwrap());
+        assert_eq!(q.get("error").map(String::as_str), Some("invalid_scope"));
+        let allowed = app
+            .get(&authorize_url(&client, "read:users", None, ""))
+            .await;
+        assert_eq!(
+            allowed.status(),
+            StatusCode::OK,
+            "scopes a member may hold get the consent page"
+        );
+    }
+);
