@@ -259,25 +259,34 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
                 "Invalid or expired access token",
             )
         })?;
-    let sub = claims.sub.clone();
-    let user = state
-        .db(move |c| crate::accounts::model::find_by_id(c, &sub))
-        .await?
-        .filter(|u| !u.is_disabled())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidCredential,
-                "Invalid or expired access token",
-            )
-        })?;
+    let refused = || {
+        ApiError::new(
+            ErrorCode::InvalidCredential,
+            "Invalid or expired access token",
+        )
+    };
+    let (user, view) = match state.key_cache.get_user(&claims.sub) {
+        Some(cached) => cached,
+        None => {
+            let sub = claims.sub.clone();
+            let user = state
+                .db(move |c| crate::accounts::model::find_by_id(c, &sub))
+                .await?
+                .ok_or_else(refused)?;
+            state.key_cache.put_user(user)
+        }
+    };
+    if user.is_disabled() {
+        return Err(refused());
+    }
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
     Ok(Principal {
-        user: Arc::new(user),
+        user,
         credential: Credential::AccessToken {
             client_id: claims.client_id,
             scopes: Arc::new(scopes),
         },
-        rendered: None,
+        rendered: Some(view),
     })
 }
 

@@ -46,6 +46,9 @@ const MAX_ENTRIES: usize = 50_000;
 /// When an answer was cached, and the answer (`None`: the digest matches no key).
 type Entry = (Instant, Option<Arc<KeyRecord>>);
 
+/// A user as access-token requests need them, and when they were read.
+type CachedUser = (Instant, Arc<User>, Arc<UserView>);
+
 /// Hashes a digest by its first eight bytes. Digests are HMAC outputs under a secret key,
 /// so nobody can choose colliding ones, and SipHash over 32 bytes would be wasted work.
 #[derive(Default)]
@@ -71,6 +74,8 @@ type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHashe
 pub struct KeyCache {
     ttl: Duration,
     entries: Mutex<DigestMap<Entry>>,
+    /// Users behind access tokens, by id, with the same time-to-live as keys.
+    users: Mutex<HashMap<String, CachedUser>>,
     /// When a refused use of a key was last audited, per key and reason.
     refusals_audited: Mutex<HashMap<String, Vec<(&'static str, Instant)>>>,
 }
@@ -84,6 +89,7 @@ impl KeyCache {
             ttl,
             entries: Mutex::new(DigestMap::default()),
             refusals_audited: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,12 +147,38 @@ impl KeyCache {
         true
     }
 
+    /// A fresh cached user (for access tokens: one read per user per TTL, not per request).
+    pub fn get_user(&self, id: &str) -> Option<(Arc<User>, Arc<UserView>)> {
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users
+            .get(id)
+            .filter(|(at, _, _)| at.elapsed() < self.ttl)
+            .map(|(_, u, v)| (u.clone(), v.clone()))
+    }
+
+    pub fn put_user(&self, user: User) -> (Arc<User>, Arc<UserView>) {
+        let view = Arc::new(user.view());
+        let user = Arc::new(user);
+        if !self.ttl.is_zero() {
+            let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+            if users.len() >= MAX_ENTRIES {
+                users.clear();
+            }
+            users.insert(
+                user.id.clone(),
+                (Instant::now(), user.clone(), view.clone()),
+            );
+        }
+        (user, view)
+    }
+
     /// Forget everything: after a revocation, roll, update or a user being disabled here.
     pub fn invalidate_all(&self) {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        self.users.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 

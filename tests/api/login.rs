@@ -270,7 +270,15 @@ both_backends!(
     an_oversized_or_malformed_login_form_is_a_clean_4xx,
     |app| async move {
         let big = "x".repeat(100 * 1024);
-        let response = app.post_form("/login", &[("email", big.as_str())]).await;
+        // The server answers before reading the body and closes the connection: do not reuse it.
+        let response = app
+            .client
+            .post(app.url("/login"))
+            .header("connection", "close")
+            .form(&[("email", big.as_str())])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let wrong_type = app
             .client
