@@ -270,16 +270,24 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
     assert!(warning.contains("will not be shown again"));
     let copy = c.find(Locator::Id("copy-key")).await.unwrap();
     copy.click().await.unwrap();
-    // Over plain http the page falls back to selecting the key for the user to copy.
-    let after = copy.text().await.unwrap();
-    let selected = c
-        .execute("return window.getSelection().toString();", vec![])
-        .await
-        .unwrap();
-    assert!(
-        after == "Copied" || selected.as_str() == Some(shown.as_str()),
-        "copy did nothing: {after:?} / {selected:?}"
-    );
+    // The clipboard API answers asynchronously; where it is refused (headless, no permission)
+    // the page selects the key for the user to copy instead. Either must happen.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let after = copy.text().await.unwrap();
+        let selected = c
+            .execute("return window.getSelection().toString();", vec![])
+            .await
+            .unwrap();
+        if after == "Copied" || selected.as_str() == Some(shown.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "copy did nothing: {after:?} / {selected:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         app.get_with_key("/v1/users/me", &shown).await.status(),
         reqwest::StatusCode::OK
