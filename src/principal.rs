@@ -249,16 +249,26 @@ fn looks_like_jwt(token: &str) -> bool {
 /// its user, who must still be enabled.
 async fn access_token_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let issuer = &state.settings.issuer;
-    let claims = state
-        .key_ring()
-        .verify(token, issuer, issuer)
-        .map_err(|e| {
-            log::debug!("access token refused: {e}");
-            ApiError::new(
-                ErrorCode::InvalidCredential,
-                "Invalid or expired access token",
-            )
-        })?;
+    // Verified once, then answered from memory until it expires.
+    let digest = state.digest_pepper.digest_raw(&["access-token", token]);
+    let now = state.now().and_utc().timestamp();
+    let claims =
+        match state.key_cache.get_token(&digest, now) {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(state.key_ring().verify(token, issuer, issuer).map_err(
+                    |e| {
+                        log::debug!("access token refused: {e}");
+                        ApiError::new(
+                            ErrorCode::InvalidCredential,
+                            "Invalid or expired access token",
+                        )
+                    },
+                )?);
+                state.key_cache.put_token(digest, claims.clone(), now);
+                claims
+            }
+        };
     let refused = || {
         ApiError::new(
             ErrorCode::InvalidCredential,
@@ -283,7 +293,7 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
     Ok(Principal {
         user,
         credential: Credential::AccessToken {
-            client_id: claims.client_id,
+            client_id: claims.client_id.clone(),
             scopes: Arc::new(scopes),
         },
         rendered: Some(view),

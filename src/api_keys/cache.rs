@@ -12,6 +12,7 @@ use ipnet::IpNet;
 
 use super::model::ApiKey;
 use crate::accounts::model::{User, UserView};
+use crate::jwt::AccessClaims;
 use crate::scopes::ScopeSet;
 use crate::secrets::Digest;
 
@@ -74,6 +75,9 @@ type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHashe
 pub struct KeyCache {
     ttl: Duration,
     entries: Mutex<DigestMap<Entry>>,
+    /// Access tokens already verified, by digest, until they expire: ECDSA verification costs
+    /// more than the rest of a request, so a token is verified once, not per request.
+    tokens: Mutex<DigestMap<(i64, Arc<AccessClaims>)>>,
     /// Users behind access tokens, by id, with the same time-to-live as keys.
     users: Mutex<HashMap<String, CachedUser>>,
     /// When a refused use of a key was last audited, per key and reason.
@@ -90,6 +94,7 @@ impl KeyCache {
             entries: Mutex::new(DigestMap::default()),
             refusals_audited: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(DigestMap::default()),
         }
     }
 
@@ -145,6 +150,26 @@ impl KeyCache {
         }
         seen.insert(key_id.to_owned(), vec![(reason, Instant::now())]);
         true
+    }
+
+    /// Claims of a token verified before, if it has not expired (`now` in Unix seconds).
+    pub fn get_token(&self, digest: &Digest, now: i64) -> Option<Arc<AccessClaims>> {
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens
+            .get(digest)
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, claims)| claims.clone())
+    }
+
+    pub fn put_token(&self, digest: Digest, claims: Arc<AccessClaims>, now: i64) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if tokens.len() >= MAX_ENTRIES {
+            tokens.retain(|_, (exp, _)| *exp > now);
+            if tokens.len() >= MAX_ENTRIES {
+                tokens.clear();
+            }
+        }
+        tokens.insert(digest, (claims.exp, claims));
     }
 
     /// A fresh cached user (for access tokens: one read per user per TTL, not per request).

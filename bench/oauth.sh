@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# OAuth figures on one server, same run (release build, SQLite by default):
+#   - GET /v1/users/me with a JWT access token vs GET /healthz   (wrk -t1 -c4)
+#   - refresh grants with rotation: 4 chains in parallel, each wrk -t1 -c1 (a chain must
+#     present the token the previous answer returned)
+#   bench/oauth.sh [seconds]      GATEHOUSE_DATABASE_URL=postgres://… for PostgreSQL
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-15}
+WORK=/tmp/gatehouse-bench-oauth
+PORT=${PORT:-18081}
+BASE="http://127.0.0.1:$PORT"
+rm -rf "$WORK" && mkdir -p "$WORK"
+cargo build --release --quiet
+BIN=$PWD/target/release/gatehouse
+export GATEHOUSE_DATABASE_URL=${GATEHOUSE_DATABASE_URL:-"sqlite://$WORK/gatehouse.db"}
+export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
+export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"
+export GATEHOUSE_RATE_LIMIT=1000000000 RUST_LOG=warn
+"$BIN" migrate >/dev/null
+CLIENT_JSON=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1/cb --first-party --scopes read:users --json)
+CLIENT_ID=$(echo "$CLIENT_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+CLIENT_SECRET=$(echo "$CLIENT_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+BASIC=$(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)
+
+"$BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+
+# Sign in once (cookie jar), then run the flow: authorize (first-party: no consent) → code → tokens.
+JAR=$WORK/cookies
+CSRF=$(curl -s -c "$JAR" "$BASE/login" | grep -o 'name="csrf_token" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//')
+curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "csrf_token=$CSRF" --data-urlencode "email=bench@example.com" --data-urlencode "password=bench password 1" "$BASE/login"
+tokens() {
+  local location code
+  location=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' "$BASE/oauth/authorize?response_type=code&client_id=$CLIENT_ID&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=read%3Ausers&state=s")
+  code=$(echo "$location" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=authorization_code -d "code=$code" --data-urlencode "redirect_uri=http://127.0.0.1/cb" "$BASE/oauth/token"
+}
+ACCESS=$(tokens | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me")" = 200 ]
+
+run() {
+  local label=$1; shift
+  local out rss
+  wrk -t1 -c4 -d3s "$@" >/dev/null
+  out=$(wrk -t1 -c4 -d"${DURATION}s" --latency "$@")
+  rss=$(ps -o rss= -p "$SERVER" | tr -d ' ')
+  printf '%-34s %10s req/s  p50 %-8s p99 %-8s RSS %s kB\n' "$label" "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+    "$(echo "$out" | awk '$1=="50%" {print $2}')" "$(echo "$out" | awk '$1=="99%" {print $2}')" "$rss"
+}
+
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, database: ${GATEHOUSE_DATABASE_URL%%://*}, ${DURATION}s per case"
+run "GET /healthz" "$BASE/healthz"
+run "/v1/users/me with a JWT" -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me"
+run "GET /healthz (again)" "$BASE/healthz"
+
+# Refresh with rotation: four independent chains.
+pids=()
+for i in 1 2 3 4; do
+  RT=$(tokens | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+  REFRESH_TOKEN=$RT BASIC=$BASIC wrk -t1 -c1 -d"${DURATION}s" -s bench/refresh.lua "$BASE/oauth/token" >"$WORK/refresh.$i" &
+  pids+=($!)
+done
+wait "${pids[@]}"
+total=$(cat "$WORK"/refresh.* | awk '/Requests\/sec/ {s += $2} END {printf "%.0f", s}')
+failures=$(cat "$WORK"/refresh.* | awk '/refresh failures/ {s += $3} END {print s}')
+printf '%-34s %10s grants/s (4 chains), failures %s, RSS %s kB\n' "refresh_token with rotation" "$total" "$failures" "$(ps -o rss= -p "$SERVER" | tr -d ' ')"
