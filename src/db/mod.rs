@@ -208,6 +208,10 @@ pub fn migrate_then<T>(
     }
 }
 
+/// The in-process queue of SQLite write transactions (one writer at a time is all SQLite
+/// allows anyway).
+static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A transaction that will write. On SQLite it takes the write lock up front (`BEGIN
 /// IMMEDIATE`, waiting on `busy_timeout`): a deferred transaction that reads and then writes
 /// fails at once with "database is locked" when another writer got there first, which would
@@ -219,6 +223,9 @@ where
 {
     match conn {
         DbConn::Sqlite(inner) => {
+            // Writers of this process queue here rather than in SQLite's busy handler, whose
+            // back-off sleeps (1, 2, 5, 10 … ms) would dominate a short transaction's latency.
+            let _queue = SQLITE_WRITERS.lock().unwrap_or_else(|p| p.into_inner());
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let result = work(conn);
             if let DbConn::Sqlite(inner) = conn {

@@ -375,9 +375,10 @@ async fn refresh_token(
         None => None,
     };
     let (pepper, now, client_id) = (state.digest_pepper.clone(), state.now(), client.id.clone());
-    let outcome = state
+    // One trip to the database: the rotation and the user it is for.
+    let (outcome, user) = state
         .db(move |c| {
-            grants::rotate(
+            let outcome = grants::rotate(
                 c,
                 &pepper,
                 &presented,
@@ -385,7 +386,12 @@ async fn refresh_token(
                 requested.as_ref(),
                 FamilyPolicy::default(),
                 now,
-            )
+            )?;
+            let user = match &outcome {
+                Refresh::Rotated { family, .. } => model::find_by_id(c, &family.user_id)?,
+                _ => None,
+            };
+            Ok((outcome, user))
         })
         .await?;
     match outcome {
@@ -394,8 +400,6 @@ async fn refresh_token(
             token,
             scopes,
         } => {
-            let user_id = family.user_id.clone();
-            let user = state.db(move |c| model::find_by_id(c, &user_id)).await?;
             if user.as_ref().is_none_or(|u| u.is_disabled()) {
                 return Err(OAuthError::grant("The user can no longer sign in"));
             }
