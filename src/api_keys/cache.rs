@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use super::model::ApiKey;
 use crate::accounts::model::{User, UserView};
 use crate::jwt::AccessClaims;
+use crate::oauth::clients::Client;
 use crate::scopes::ScopeSet;
 use crate::secrets::Digest;
 
@@ -78,6 +79,9 @@ pub struct KeyCache {
     /// Access tokens already verified, by digest, until they expire: ECDSA verification costs
     /// more than the rest of a request, so a token is verified once, not per request.
     tokens: Mutex<DigestMap<(i64, Arc<AccessClaims>)>>,
+    /// OAuth clients by id, with the same time-to-live as keys (a disabled client or a new
+    /// secret is seen by other instances within it).
+    clients: Mutex<HashMap<String, (Instant, Arc<Client>)>>,
     /// Users behind access tokens, by id, with the same time-to-live as keys.
     users: Mutex<HashMap<String, CachedUser>>,
     /// When a refused use of a key was last audited, per key and reason.
@@ -94,6 +98,7 @@ impl KeyCache {
             entries: Mutex::new(DigestMap::default()),
             refusals_audited: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
             tokens: Mutex::new(DigestMap::default()),
         }
     }
@@ -172,6 +177,26 @@ impl KeyCache {
         tokens.insert(digest, (claims.exp, claims));
     }
 
+    pub fn get_client(&self, id: &str) -> Option<Arc<Client>> {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, c)| c.clone())
+    }
+
+    pub fn put_client(&self, client: Client) -> Arc<Client> {
+        let client = Arc::new(client);
+        if !self.ttl.is_zero() {
+            let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+            if clients.len() >= MAX_ENTRIES {
+                clients.clear();
+            }
+            clients.insert(client.id.clone(), (Instant::now(), client.clone()));
+        }
+        client
+    }
+
     /// A fresh cached user (for access tokens: one read per user per TTL, not per request).
     pub fn get_user(&self, id: &str) -> Option<(Arc<User>, Arc<UserView>)> {
         let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
@@ -204,6 +229,10 @@ impl KeyCache {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         self.users.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 

@@ -4,6 +4,7 @@
 //! `none`. Errors are RFC 6749 JSON.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -152,7 +153,7 @@ async fn authenticate_client(
     state: &AppState,
     req: &HttpRequest,
     body: &HashMap<String, String>,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let basic = basic_credentials(req)?;
     let post_secret = body.get("client_secret").cloned();
     if basic.is_some() && post_secret.is_some() {
@@ -179,12 +180,20 @@ async fn authenticate_client(
         ));
     }
     let unknown = || OAuthError::new("invalid_client", "Client authentication failed");
-    let lookup = client_id.clone();
-    let client = state
-        .db(move |c| clients::find(c, &lookup))
-        .await?
-        .filter(|c| c.disabled_at.is_none())
-        .ok_or_else(unknown)?;
+    let client = match state.key_cache.get_client(&client_id) {
+        Some(cached) => cached,
+        None => {
+            let lookup = client_id.clone();
+            let found = state
+                .db(move |c| clients::find(c, &lookup))
+                .await?
+                .ok_or_else(unknown)?;
+            state.key_cache.put_client(found)
+        }
+    };
+    if client.disabled_at.is_some() {
+        return Err(unknown());
+    }
     match (client.client_type(), secret) {
         (ClientType::Confidential, Some(secret))
             if client.secret_matches(&state.digest_pepper, &secret, state.now()) =>
@@ -254,7 +263,7 @@ fn mint(
 
 async fn authorization_code(
     state: &AppState,
-    client: Client,
+    client: Arc<Client>,
     body: &HashMap<String, String>,
 ) -> Result<HttpResponse, OAuthError> {
     let code = body
@@ -357,7 +366,7 @@ async fn authorization_code(
 
 async fn refresh_token(
     state: &AppState,
-    client: Client,
+    client: Arc<Client>,
     body: &HashMap<String, String>,
 ) -> Result<HttpResponse, OAuthError> {
     let presented = body
