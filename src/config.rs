@@ -107,6 +107,15 @@ pub struct ConfigArgs {
         global = true
     )]
     pub sensitive_rate_limit: u32,
+    /// Seconds after a rotation in which the rotated refresh token may be presented once more
+    /// (for apps open in several tabs); 0 turns it off.
+    #[arg(
+        long,
+        env = "GATEHOUSE_REFRESH_GRACE_SECONDS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub refresh_grace_seconds: u32,
     /// Lifetime of JWT access tokens, in minutes.
     #[arg(
         long,
@@ -201,6 +210,8 @@ pub struct Settings {
     pub keys: KeyPolicy,
     /// Lifetime of JWT access tokens.
     pub access_token_ttl: Duration,
+    /// How long a rotated refresh token may be presented once more.
+    pub refresh_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -273,6 +284,7 @@ impl Settings {
             access_token_ttl: Duration::minutes(i64::from(
                 args.access_token_minutes.clamp(1, 24 * 60),
             )),
+            refresh_grace: Duration::seconds(i64::from(args.refresh_grace_seconds.min(300))),
         })
     }
 
@@ -298,6 +310,7 @@ impl Settings {
                 ..KeyPolicy::default()
             },
             access_token_ttl: Duration::minutes(15),
+            refresh_grace: Duration::zero(),
         }
     }
 

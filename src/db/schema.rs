@@ -173,8 +173,9 @@ diesel::table! {
         token_digest -> Text,
         family_id -> Text,
         scopes -> Text,
-        created_at -> Timestamp,
+                created_at -> Timestamp,
         rotated_at -> Nullable<Timestamp>,
+        grace_used -> Bool,
     }
 }
 

@@ -213,6 +213,8 @@ pub struct RefreshFamily {
 pub struct FamilyPolicy {
     pub absolute: Duration,
     pub idle: Duration,
+    /// How long after a rotation the rotated token may be presented once more (0: never).
+    pub reuse_grace: Duration,
 }
 
 impl Default for FamilyPolicy {
@@ -220,6 +222,7 @@ impl Default for FamilyPolicy {
         FamilyPolicy {
             absolute: Duration::days(30),
             idle: Duration::days(14),
+            reuse_grace: Duration::zero(),
         }
     }
 }
@@ -333,16 +336,25 @@ pub fn rotate(
             Some(asked) => asked.clone(),
             None => ScopeSet::parse(&token_scopes).unwrap_or_default(),
         };
-        let claimed = if rotated_at.is_none() {
-            diesel::update(
+        let claimed = match rotated_at {
+            None => diesel::update(
                 refresh_tokens::table
                     .find(&token_id)
                     .filter(refresh_tokens::rotated_at.is_null()),
             )
             .set(refresh_tokens::rotated_at.eq(now))
-            .execute(conn)?
-        } else {
-            0
+            .execute(conn)?,
+            // Within the grace window, once: the tab that lost the race gets a token too.
+            Some(at) if now - at <= policy.reuse_grace && !policy.reuse_grace.is_zero() => {
+                diesel::update(
+                    refresh_tokens::table
+                        .find(&token_id)
+                        .filter(refresh_tokens::grace_used.eq(false)),
+                )
+                .set(refresh_tokens::grace_used.eq(true))
+                .execute(conn)?
+            }
+            Some(_) => 0,
         };
         if claimed == 0 {
             diesel::update(refresh_families::table.find(&family.id))

@@ -337,7 +337,7 @@ async fn authorization_code(
     let (pepper, now, policy) = (
         state.digest_pepper.clone(),
         state.now(),
-        FamilyPolicy::default(),
+        family_policy(state),
     );
     let (client_id, user_id, code_id, family_scopes, auth_time) = (
         client.id.clone(),
@@ -383,7 +383,12 @@ async fn refresh_token(
         ),
         None => None,
     };
-    let (pepper, now, client_id) = (state.digest_pepper.clone(), state.now(), client.id.clone());
+    let (pepper, now, client_id, policy) = (
+        state.digest_pepper.clone(),
+        state.now(),
+        client.id.clone(),
+        family_policy(state),
+    );
     // One trip to the database: the rotation and the user it is for.
     let (outcome, user) = state
         .db(move |c| {
@@ -393,7 +398,7 @@ async fn refresh_token(
                 &presented,
                 &client_id,
                 requested.as_ref(),
-                FamilyPolicy::default(),
+                policy,
                 now,
             )?;
             let user = match &outcome {
@@ -436,6 +441,13 @@ async fn refresh_token(
             "invalid_scope",
             "A refresh may narrow the scope, never widen it",
         )),
+    }
+}
+
+fn family_policy(state: &AppState) -> FamilyPolicy {
+    FamilyPolicy {
+        reuse_grace: state.settings.refresh_grace,
+        ..FamilyPolicy::default()
     }
 }
 

@@ -1204,3 +1204,108 @@ both_backends!(
         );
     }
 );
+
+async fn refresh_grace(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| {
+        s.refresh_grace = chrono::Duration::seconds(10)
+    })
+    .await
+    else {
+        return;
+    };
+    app.login_admin().await;
+    let client = register(&app, false, true).await;
+    let code = authorize(
+        &app,
+        &authorize_url(&client, "read:users", None, ""),
+        "approve",
+    )
+    .await["code"]
+        .clone();
+    let tokens: Value = exchange(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        let app = &app;
+        let client = &client;
+        async move {
+            exchange(
+                app,
+                client,
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+            )
+            .await
+        }
+    };
+    // Tab A rotates; tab B, a moment later, presents the same token: inside the window, once.
+    assert_eq!(refresh(first.clone()).await.status(), StatusCode::OK);
+    app.clock.advance(chrono::Duration::seconds(3));
+    let tab_b = refresh(first.clone()).await;
+    assert_eq!(
+        tab_b.status(),
+        StatusCode::OK,
+        "the grace window admits one retry"
+    );
+    let tab_b: Value = tab_b.json().await.unwrap();
+    let from_b = tab_b["refresh_token"].as_str().unwrap().to_owned();
+    // A third presentation is reuse: the family is revoked.
+    assert_eq!(
+        oauth_error(refresh(first.clone()).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    assert_eq!(
+        oauth_error(refresh(from_b).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+
+    // After the window, even the first retry is reuse.
+    let code = authorize(
+        &app,
+        &authorize_url(&client, "read:users", None, ""),
+        "approve",
+    )
+    .await["code"]
+        .clone();
+    let tokens: Value = exchange(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(refresh(token.clone()).await.status(), StatusCode::OK);
+    app.clock.advance(chrono::Duration::seconds(11));
+    assert_eq!(
+        oauth_error(refresh(token).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_refresh_grace_window_admits_one_retry_sqlite() {
+    refresh_grace(crate::helpers::Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn a_refresh_grace_window_admits_one_retry_postgres() {
+    refresh_grace(crate::helpers::Backend::Postgres).await;
+}
