@@ -116,6 +116,9 @@ pub struct ConfigArgs {
         global = true
     )]
     pub refresh_grace_seconds: u32,
+    /// The `aud` of access tokens: the resource servers' identifier (default: the issuer).
+    #[arg(long, env = "GATEHOUSE_AUDIENCE", global = true)]
+    pub audience: Option<String>,
     /// Lifetime of JWT access tokens, in minutes.
     #[arg(
         long,
@@ -212,6 +215,8 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     /// How long a rotated refresh token may be presented once more.
     pub refresh_grace: Duration,
+    /// The `aud` of access tokens; `None`: the issuer.
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +290,7 @@ impl Settings {
                 args.access_token_minutes.clamp(1, 24 * 60),
             )),
             refresh_grace: Duration::seconds(i64::from(args.refresh_grace_seconds.min(300))),
+            audience: args.audience.clone().filter(|a| !a.trim().is_empty()),
         })
     }
 
@@ -311,7 +317,13 @@ impl Settings {
             },
             access_token_ttl: Duration::minutes(15),
             refresh_grace: Duration::zero(),
+            audience: None,
         }
+    }
+
+    /// The audience access tokens are issued for and checked against.
+    pub fn token_audience(&self) -> &str {
+        self.audience.as_deref().unwrap_or(&self.issuer)
     }
 
     /// Cookies carry `Secure` (and the `__Host-` prefix) only when the issuer is https.

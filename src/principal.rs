@@ -252,23 +252,25 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
     // Verified once, then answered from memory until it expires.
     let digest = state.digest_pepper.digest_raw(&["access-token", token]);
     let now = state.now().and_utc().timestamp();
-    let claims =
-        match state.key_cache.get_token(&digest, now) {
-            Some(claims) => claims,
-            None => {
-                let claims = Arc::new(state.key_ring().verify(token, issuer, issuer).map_err(
-                    |e| {
+    let claims = match state.key_cache.get_token(&digest, now) {
+        Some(claims) => claims,
+        None => {
+            let claims = Arc::new(
+                state
+                    .key_ring()
+                    .verify(token, issuer, state.settings.token_audience())
+                    .map_err(|e| {
                         log::debug!("access token refused: {e}");
                         ApiError::new(
                             ErrorCode::InvalidCredential,
                             "Invalid or expired access token",
                         )
-                    },
-                )?);
-                state.key_cache.put_token(digest, claims.clone(), now);
-                claims
-            }
-        };
+                    })?,
+            );
+            state.key_cache.put_token(digest, claims.clone(), now);
+            claims
+        }
+    };
     let refused = || {
         ApiError::new(
             ErrorCode::InvalidCredential,

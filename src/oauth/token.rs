@@ -246,7 +246,7 @@ fn mint(
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
         sub: user_id.to_owned(),
-        aud: state.settings.issuer.clone(),
+        aud: state.settings.token_audience().to_owned(),
         client_id: client.id.clone(),
         scope: scopes.to_storage(),
         iat: now,

@@ -1309,3 +1309,50 @@ async fn a_refresh_grace_window_admits_one_retry_sqlite() {
 async fn a_refresh_grace_window_admits_one_retry_postgres() {
     refresh_grace(crate::helpers::Backend::Postgres).await;
 }
+
+#[actix_web::test]
+async fn tokens_carry_the_configured_audience() {
+    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| {
+        s.audience = Some("https://api.example.com".into())
+    })
+    .await
+    else {
+        return;
+    };
+    app.login_admin().await;
+    let client = register(&app, false, true).await;
+    let code = authorize(
+        &app,
+        &authorize_url(&client, "read:users", None, ""),
+        "approve",
+    )
+    .await["code"]
+        .clone();
+    let tokens: Value = exchange(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "https://api.example.com");
+    assert_eq!(claims["iss"], app.state.settings.issuer);
+    assert_eq!(
+        app.get_with_key("/v1/users/me", access).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
