@@ -49,6 +49,30 @@ async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient 
     }
 }
 
+/// A first-party flow for `read:users`: the token endpoint's answer.
+async fn obtain_tokens(app: &TestApp, client: &TestClient) -> Value {
+    let code = authorize(
+        app,
+        &authorize_url(client, "read:users", None, ""),
+        "approve",
+    )
+    .await["code"]
+        .clone();
+    exchange(
+        app,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 fn pkce() -> (String, String) {
     let verifier = gatehouse::secrets::random_base62(64);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -383,26 +407,7 @@ both_backends!(
                 .all(|r| r.status() == StatusCode::OK || r.status() == StatusCode::BAD_REQUEST)
         );
 
-        let code = authorize(
-            app,
-            &authorize_url(&client, "read:users", None, ""),
-            "approve",
-        )
-        .await["code"]
-            .clone();
-        let tokens: Value = exchange(
-            app,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let tokens = obtain_tokens(app, &client).await;
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
         let form = [
             ("grant_type", "refresh_token"),
@@ -947,26 +952,7 @@ both_backends!(
     |app| async move {
         app.login_admin().await;
         let client = register(app, false, true).await;
-        let code = authorize(
-            app,
-            &authorize_url(&client, "read:users", None, ""),
-            "approve",
-        )
-        .await["code"]
-            .clone();
-        let tokens: Value = exchange(
-            app,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let tokens = obtain_tokens(app, &client).await;
         let good = tokens["access_token"].as_str().unwrap().to_owned();
         assert_eq!(
             app.get_with_key("/v1/users/me", &good).await.status(),
@@ -1215,26 +1201,7 @@ async fn refresh_grace(backend: crate::helpers::Backend) {
     };
     app.login_admin().await;
     let client = register(&app, false, true).await;
-    let code = authorize(
-        &app,
-        &authorize_url(&client, "read:users", None, ""),
-        "approve",
-    )
-    .await["code"]
-        .clone();
-    let tokens: Value = exchange(
-        &app,
-        &client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let tokens = obtain_tokens(&app, &client).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let refresh = |token: String| {
         let app = &app;
@@ -1270,26 +1237,7 @@ async fn refresh_grace(backend: crate::helpers::Backend) {
     );
 
     // After the window, even the first retry is reuse.
-    let code = authorize(
-        &app,
-        &authorize_url(&client, "read:users", None, ""),
-        "approve",
-    )
-    .await["code"]
-        .clone();
-    let tokens: Value = exchange(
-        &app,
-        &client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let tokens = obtain_tokens(&app, &client).await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(refresh(token.clone()).await.status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::seconds(11));
@@ -1321,26 +1269,7 @@ async fn tokens_carry_the_configured_audience() {
     };
     app.login_admin().await;
     let client = register(&app, false, true).await;
-    let code = authorize(
-        &app,
-        &authorize_url(&client, "read:users", None, ""),
-        "approve",
-    )
-    .await["code"]
-        .clone();
-    let tokens: Value = exchange(
-        &app,
-        &client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let tokens = obtain_tokens(&app, &client).await;
     let access = tokens["access_token"].as_str().unwrap();
     let claims: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
