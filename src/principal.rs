@@ -20,6 +20,7 @@ use crate::api_keys::format::{Kind, Mode};
 use crate::api_keys::{self, Refusal, Requester, Verified};
 use crate::config::KeyPolicy;
 use crate::http::{ApiError, ErrorCode};
+use crate::jwt::VerifiedToken;
 use crate::pages::{Nav, session_csrf_token};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
@@ -252,10 +253,10 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
     // Verified once, then answered from memory until it expires.
     let digest = state.digest_pepper.digest_raw(&["access-token", token]);
     let now = state.now().and_utc().timestamp();
-    let claims = match state.key_cache.get_token(&digest, now) {
-        Some(claims) => claims,
+    let verified = match state.key_cache.get_token(&digest, now) {
+        Some(verified) => verified,
         None => {
-            let claims = Arc::new(
+            let verified = Arc::new(VerifiedToken::new(
                 state
                     .key_ring()
                     .verify(token, issuer, state.settings.token_audience())
@@ -266,11 +267,12 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
                             "Invalid or expired access token",
                         )
                     })?,
-            );
-            state.key_cache.put_token(digest, claims.clone(), now);
-            claims
+            ));
+            state.key_cache.put_token(digest, verified.clone(), now);
+            verified
         }
     };
+    let claims = &verified.claims;
     let refused = || {
         ApiError::new(
             ErrorCode::InvalidCredential,
@@ -291,12 +293,11 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
     if user.is_disabled() {
         return Err(refused());
     }
-    let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
     Ok(Principal {
         user,
         credential: Credential::AccessToken {
             client_id: claims.client_id.clone(),
-            scopes: Arc::new(scopes),
+            scopes: verified.scopes.clone(),
         },
         rendered: Some(view),
     })

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 
 use super::model::ApiKey;
 use crate::accounts::model::{User, UserView};
-use crate::jwt::AccessClaims;
+use crate::jwt::VerifiedToken;
 use crate::oauth::clients::Client;
 use crate::scopes::ScopeSet;
 use crate::secrets::Digest;
@@ -78,7 +78,7 @@ pub struct KeyCache {
     entries: Mutex<DigestMap<Entry>>,
     /// Access tokens already verified, by digest, until they expire: ECDSA verification costs
     /// more than the rest of a request, so a token is verified once, not per request.
-    tokens: Mutex<DigestMap<(i64, Arc<AccessClaims>)>>,
+    tokens: Mutex<DigestMap<(i64, Arc<VerifiedToken>)>>,
     /// OAuth clients by id, with the same time-to-live as keys (a disabled client or a new
     /// secret is seen by other instances within it).
     clients: Mutex<HashMap<String, (Instant, Arc<Client>)>>,
@@ -158,7 +158,7 @@ impl KeyCache {
     }
 
     /// Claims of a token verified before, if it has not expired (`now` in Unix seconds).
-    pub fn get_token(&self, digest: &Digest, now: i64) -> Option<Arc<AccessClaims>> {
+    pub fn get_token(&self, digest: &Digest, now: i64) -> Option<Arc<VerifiedToken>> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens
             .get(digest)
@@ -166,7 +166,7 @@ impl KeyCache {
             .map(|(_, claims)| claims.clone())
     }
 
-    pub fn put_token(&self, digest: Digest, claims: Arc<AccessClaims>, now: i64) {
+    pub fn put_token(&self, digest: Digest, token: Arc<VerifiedToken>, now: i64) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if tokens.len() >= MAX_ENTRIES {
             tokens.retain(|_, (exp, _)| *exp > now);
@@ -174,7 +174,7 @@ impl KeyCache {
                 tokens.clear();
             }
         }
-        tokens.insert(digest, (claims.exp, claims));
+        tokens.insert(digest, (token.claims.exp, token));
     }
 
     pub fn get_client(&self, id: &str) -> Option<Arc<Client>> {

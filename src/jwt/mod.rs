@@ -36,6 +36,20 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
 }
 
+/// A token that passed verification, with its scopes parsed once.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    pub claims: AccessClaims,
+    pub scopes: Arc<crate::scopes::ScopeSet>,
+}
+
+impl VerifiedToken {
+    pub fn new(claims: AccessClaims) -> VerifiedToken {
+        let scopes = Arc::new(crate::scopes::ScopeSet::parse(&claims.scope).unwrap_or_default());
+        VerifiedToken { claims, scopes }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
     #[error("no signing key is active")]
