@@ -328,9 +328,7 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), Failure
             Ok(())
         }
         UserCommand::Disable { email } => {
-            let email = Email::parse(&email).map_err(|e| Failure(format!("--email: {e}"), 2))?;
-            let user = model::find_by_email(&mut conn, &email)?
-                .ok_or_else(|| Failure(format!("no user with email {email}"), 3))?;
+            let user = find_user(&mut conn, "--email", &email)?;
             model::set_disabled(&mut conn, &user.id, true, now())?;
             println!("disabled {} ({})", user.email, user.id);
             Ok(())
@@ -349,8 +347,13 @@ fn read_password_stdin() -> Result<NewPassword, Failure> {
     NewPassword::parse(line).map_err(|e| Failure(format!("password: {e}"), 2))
 }
 
-fn find_user(conn: &mut gatehouse::db::DbConn, raw_email: &str) -> Result<model::User, Failure> {
-    let email = Email::parse(raw_email).map_err(|e| Failure(format!("--user: {e}"), 2))?;
+/// The user named by an email flag: exit 2 for an invalid email, 3 for nobody.
+fn find_user(
+    conn: &mut gatehouse::db::DbConn,
+    flag: &str,
+    raw_email: &str,
+) -> Result<model::User, Failure> {
+    let email = Email::parse(raw_email).map_err(|e| Failure(format!("{flag}: {e}"), 2))?;
     model::find_by_email(conn, &email)?
         .ok_or_else(|| Failure(format!("no user with email {email}"), 3))
 }
@@ -379,7 +382,7 @@ fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failure> 
             per_minute,
             json,
         } => {
-            let owner = find_user(&mut conn, &user)?;
+            let owner = find_user(&mut conn, "--user", &user)?;
             let expiry = match expires_in.as_deref() {
                 None => Expiry::Default,
                 Some("never") => Expiry::Never,
@@ -420,7 +423,7 @@ fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failure> 
                     2,
                 )
             })?;
-            let pepper = gatehouse::secrets::Pepper::derive(&settings.secret.0, "secret-digest");
+            let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let (key, secret) = keys::insert(&mut conn, &pepper, &new, now)?;
             let mut event = NewEvent::new(Action::KeyCreated);
             event.subject_user_id = Some(owner.id.clone());
@@ -441,7 +444,7 @@ fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failure> 
             Ok(())
         }
         KeyCommand::List { user, json } => {
-            let owner = find_user(&mut conn, &user)?;
+            let owner = find_user(&mut conn, "--user", &user)?;
             let filter = keys::ListFilter {
                 limit: 10_000,
                 ..Default::default()
@@ -623,7 +626,7 @@ fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), Fai
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let owner = match owner {
-                Some(email) => find_user(&mut conn, &email)?,
+                Some(email) => find_user(&mut conn, "--owner", &email)?,
                 None => model::list_users(&mut conn)?
                     .into_iter()
                     .find(|u| u.is_admin() && !u.is_disabled())
@@ -655,7 +658,7 @@ fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), Fai
                 scopes,
                 first_party,
             };
-            let pepper = gatehouse::secrets::Pepper::derive(&settings.secret.0, "secret-digest");
+            let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let (client, secret) = clients::create(&mut conn, &pepper, &new, SystemClock.now())?;
             if json {
                 let mut out = serde_json::to_value(client.view())?;

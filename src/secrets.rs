@@ -130,6 +130,17 @@ impl Pepper {
         }
     }
 
+    /// The pepper of stored secret digests (keys, sessions, codes, tokens, client secrets).
+    /// Every process that reads or writes a digest must use this one.
+    pub fn for_digests(server_secret: &[u8]) -> Self {
+        Self::derive(server_secret, "secret-digest")
+    }
+
+    /// The key of CSRF tokens.
+    pub fn for_csrf(server_secret: &[u8]) -> Self {
+        Self::derive(server_secret, "csrf")
+    }
+
     /// HMAC-SHA256 of `parts`, each length-prefixed so that ("ab","c") and ("a","bc") never
     /// collide.
     pub fn digest_raw(&self, parts: &[&str]) -> Digest {

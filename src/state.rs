@@ -38,9 +38,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: DbPool, settings: Settings, clock: Arc<dyn Clock>, key_ring: KeyRing) -> Self {
-        let digest_pepper = Pepper::derive(&settings.secret.0, "secret-digest");
+        let digest_pepper = Pepper::for_digests(&settings.secret.0);
         let key_vault = Arc::new(KeyVault::new(&settings.secret.0));
-        let csrf_pepper = Pepper::derive(&settings.secret.0, "csrf");
+        let csrf_pepper = Pepper::for_csrf(&settings.secret.0);
         let key_cache = Arc::new(KeyCache::new(settings.keys.cache_ttl));
         let rate_limits = Arc::new(RateLimits::new(
             settings.keys.rate_limit_per_minute,

@@ -181,20 +181,12 @@ pub async fn create_user(
             Role::parse(r).ok_or_else(|| ApiError::validation("role", "role is admin or member"))?
         }
     };
-    let (password, generated) = match body.password.as_deref() {
-        Some(p) => (
-            NewPassword::parse(p).map_err(|e| ApiError::validation("password", e.to_string()))?,
-            false,
-        ),
-        None => (NewPassword::generate(), true),
-    };
-    let account = NewAccount {
-        email,
-        display_name,
-        password: password.clone(),
-        role,
-        password_change_required: generated,
-    };
+    let password = body
+        .password
+        .as_deref()
+        .map(|p| NewPassword::parse(p).map_err(|e| ApiError::validation("password", e.to_string())))
+        .transpose()?;
+    let (account, generated) = NewAccount::issued_by_admin(email, display_name, role, password);
     let now = state.now();
     let created = state
         .db(move |c| Ok(model::create_user(c, &account, now)))
@@ -202,7 +194,7 @@ pub async fn create_user(
     match created {
         Ok(user) => {
             let mut data = serde_json::to_value(user.view()).map_err(ApiError::internal)?;
-            if generated {
+            if let Some(password) = &generated {
                 data["password"] = json!(password.expose());
             }
             with_status(StatusCode::CREATED, data)

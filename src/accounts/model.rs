@@ -115,6 +115,36 @@ pub struct NewAccount {
     pub password_change_required: bool,
 }
 
+impl NewAccount {
+    /// An account an admin creates for someone else: with the password the admin chose, or a
+    /// generated one (returned, to show once). Either way the user must choose their own at
+    /// first sign-in: a password someone else knows is not theirs.
+    pub fn issued_by_admin(
+        email: Email,
+        display_name: String,
+        role: Role,
+        password: Option<NewPassword>,
+    ) -> (NewAccount, Option<NewPassword>) {
+        let (password, generated) = match password {
+            Some(chosen) => (chosen, None),
+            None => {
+                let generated = NewPassword::generate();
+                (generated.clone(), Some(generated))
+            }
+        };
+        (
+            NewAccount {
+                email,
+                display_name,
+                password,
+                role,
+                password_change_required: true,
+            },
+            generated,
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
     #[error("a user with email {0} already exists")]

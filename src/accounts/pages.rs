@@ -96,16 +96,30 @@ fn login_form(
     email: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (cookie_value, fresh) = login_csrf(req, &state.settings);
-    let page = LoginPage {
+    let signup_enabled = state.settings.signup_enabled;
+    pre_session_form(req, state, status, |csrf_token| LoginPage {
         nav: None,
-        csrf_token: login_csrf_token(&state.csrf_pepper, cookie_value.expose()),
+        csrf_token,
         next,
         email,
         error,
-        signup_enabled: state.settings.signup_enabled,
-    };
-    let response = render(status, &page);
+        signup_enabled,
+    })
+}
+
+/// A form shown before sign-in (login, sign-up): its CSRF token is bound to the pre-session
+/// cookie, which is set here when the browser has none yet.
+fn pre_session_form<T: Template>(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    page: impl FnOnce(String) -> T,
+) -> HttpResponse {
+    let (cookie_value, fresh) = login_csrf(req, &state.settings);
+    let response = render(
+        status,
+        &page(login_csrf_token(&state.csrf_pepper, cookie_value.expose())),
+    );
     if fresh {
         with_cookie(response, &login_csrf_cookie(&state.settings, &cookie_value))
     } else {
@@ -304,20 +318,13 @@ fn signup_form(
     display_name: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (cookie_value, fresh) = login_csrf(req, &state.settings);
-    let page = SignupPage {
+    pre_session_form(req, state, status, |csrf_token| SignupPage {
         nav: None,
-        csrf_token: login_csrf_token(&state.csrf_pepper, cookie_value.expose()),
+        csrf_token,
         email,
         display_name,
         error,
-    };
-    let response = render(status, &page);
-    if fresh {
-        with_cookie(response, &login_csrf_cookie(&state.settings, &cookie_value))
-    } else {
-        response
-    }
+    })
 }
 
 pub async fn signup_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -658,7 +665,7 @@ pub async fn admin_create_user(
         return csrf_refused();
     }
     let form = form.into_inner();
-    let account = match account_from_form(&form) {
+    let (account, generated) = match account_from_form(&form) {
         Ok(a) => a,
         Err(message) => {
             return users_page(
@@ -671,7 +678,6 @@ pub async fn admin_create_user(
             .await;
         }
     };
-    let generated = form.password.is_empty().then(|| account.password.clone());
     let email = account.email.to_string();
     match state
         .db(move |c| Ok(model::create_user(c, &account, now())))
@@ -707,25 +713,19 @@ pub async fn admin_create_user(
     }
 }
 
-fn account_from_form(form: &CreateUserForm) -> Result<NewAccount, String> {
+fn account_from_form(form: &CreateUserForm) -> Result<(NewAccount, Option<NewPassword>), String> {
     let email = Email::parse(&form.email).map_err(|e| e.to_string())?;
     let display_name = model::normalize_display_name(&form.display_name, &email)?;
     let role = Role::parse(&form.role).ok_or("Choose the role admin or member.")?;
-    let (password, password_change_required) = if form.password.is_empty() {
-        (NewPassword::generate(), true)
-    } else {
-        (
-            NewPassword::parse(&form.password).map_err(|e| e.to_string())?,
-            true,
-        )
-    };
-    Ok(NewAccount {
+    let password = (!form.password.is_empty())
+        .then(|| NewPassword::parse(&form.password).map_err(|e| e.to_string()))
+        .transpose()?;
+    Ok(NewAccount::issued_by_admin(
         email,
         display_name,
-        password,
         role,
-        password_change_required,
-    })
+        password,
+    ))
 }
 
 pub async fn admin_set_disabled(

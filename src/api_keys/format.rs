@@ -91,11 +91,6 @@ pub struct PresentedKey {
     pub secret: PlainSecret,
 }
 
-/// True when the value is shaped like one of our keys (prefix and length), checksum aside.
-pub fn looks_like_key(candidate: &str) -> bool {
-    candidate.len() == KEY_LEN && (candidate.starts_with("sk_") || candidate.starts_with("rk_"))
-}
-
 pub fn parse(candidate: &str) -> Result<PresentedKey, KeyFormatError> {
     let (kind, mode) = match candidate.get(..PREFIX_LEN) {
         Some("sk_live_") => (Kind::Secret, Mode::Live),

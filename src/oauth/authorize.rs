@@ -45,6 +45,18 @@ struct Valid {
     prompts: Vec<String>,
 }
 
+impl Valid {
+    /// An error sent back to the client, with its `state`.
+    fn refusal(&self, error: &'static str, description: &str) -> Refusal {
+        Refusal::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+            description: description.to_owned(),
+        }
+    }
+}
+
 /// Where an invalid request is answered.
 enum Refusal {
     /// Shown to the user: the client or redirect URI cannot be trusted with a redirect.
@@ -266,15 +278,7 @@ async fn approve(state: &AppState, signed_in: &SignedIn, v: &Valid) -> HttpRespo
         }
         Err(e) => {
             log::error!("issuing an authorization code: {e}");
-            refuse(
-                state,
-                Refusal::Redirect {
-                    redirect_uri: v.redirect_uri.clone(),
-                    state: v.state.clone(),
-                    error: "server_error",
-                    description: "Try again".into(),
-                },
-            )
+            refuse(state, v.refusal("server_error", "Try again"))
         }
     }
 }
@@ -307,12 +311,7 @@ pub async fn authorize(
         Ok(v) => v,
         Err(refusal) => return refuse(&state, refusal),
     };
-    let back = |error: &'static str, description: &str| Refusal::Redirect {
-        redirect_uri: v.redirect_uri.clone(),
-        state: v.state.clone(),
-        error,
-        description: description.to_owned(),
-    };
+    let back = |error, description| v.refusal(error, description);
     let prompt_none = v.prompts.iter().any(|p| p == "none");
     let signed_in = match signed_in {
         Ok(s) => s,
@@ -371,24 +370,14 @@ async fn beyond_the_user(state: &AppState, signed_in: &SignedIn, v: &Valid) -> O
         Ok(all) => all,
         Err(e) => {
             log::error!("reading the scope registry: {e}");
-            return Some(Refusal::Redirect {
-                redirect_uri: v.redirect_uri.clone(),
-                state: v.state.clone(),
-                error: "server_error",
-                description: "Try again".into(),
-            });
+            return Some(v.refusal("server_error", "Try again"));
         }
     };
     let allowed = registry::grantable(&all, signed_in.user.is_admin());
     v.scopes
         .difference(&allowed)
         .first()
-        .map(|scope| Refusal::Redirect {
-            redirect_uri: v.redirect_uri.clone(),
-            state: v.state.clone(),
-            error: "invalid_scope",
-            description: format!("This user may not grant {scope}"),
-        })
+        .map(|scope| v.refusal("invalid_scope", &format!("This user may not grant {scope}")))
 }
 
 /// This request's path and query, optionally without `prompt=login`.
@@ -500,12 +489,7 @@ pub async fn decide(
     if form.decision.as_deref() != Some("approve") {
         return refuse(
             &state,
-            Refusal::Redirect {
-                redirect_uri: v.redirect_uri.clone(),
-                state: v.state.clone(),
-                error: "access_denied",
-                description: "The user denied the request".into(),
-            },
+            v.refusal("access_denied", "The user denied the request"),
         );
     }
     let (user_id, client_id, scopes, now) = (

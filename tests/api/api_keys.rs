@@ -145,26 +145,23 @@ both_backends!(
             refusal(even_with_header).await,
             (StatusCode::UNAUTHORIZED, "AUTH_003".into())
         );
-        let basic = plain
-            .get(app.url("/v1/users/me"))
-            .header("authorization", "Basic dXNlcjpwYXNz")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            refusal(basic).await,
-            (StatusCode::UNAUTHORIZED, "AUTH_003".into())
-        );
-        let empty = plain
-            .get(app.url("/v1/users/me"))
-            .header("authorization", "Bearer ")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            refusal(empty).await,
-            (StatusCode::UNAUTHORIZED, "AUTH_003".into())
-        );
+        for (header, value) in [
+            ("authorization", "Basic dXNlcjpwYXNz"),
+            ("authorization", "Bearer "),
+            ("x-api-key", " "),
+        ] {
+            let response = plain
+                .get(app.url("/v1/users/me"))
+                .header(header, value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                refusal(response).await,
+                (StatusCode::UNAUTHORIZED, "AUTH_003".into()),
+                "{header}: {value:?}"
+            );
+        }
         let not_a_key = me_with_key(app, "hello-world").await;
         assert_eq!(
             refusal(not_a_key).await,

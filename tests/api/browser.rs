@@ -116,24 +116,7 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
     );
 
     // A wrong password first: the page says so and keeps the email.
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_EMAIL)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("wrong password")
-        .await
-        .unwrap();
-    c.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_login(c, ADMIN_EMAIL, "wrong password").await;
     let error = c
         .wait()
         .for_element(Locator::Id("login-error"))
@@ -142,18 +125,8 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
     browser.screenshot("login-error").await;
     assert_eq!(error.text().await.unwrap(), "Incorrect email or password.");
 
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(c, "password", ADMIN_PASSWORD).await;
+    click(c, "sign-in").await;
     c.wait()
         .for_url(&url::Url::parse(&app.url("/account")).unwrap())
         .await
@@ -172,12 +145,7 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
         .unwrap();
     assert_eq!(who, "Administrator");
 
-    c.find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "logout").await;
     c.wait()
         .for_element(Locator::Id("login-form"))
         .await
@@ -193,26 +161,35 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
     app.stop().await;
 }
 
-async fn sign_in(c: &Client, app: &crate::helpers::TestApp) {
-    c.goto(&app.url("/login")).await.unwrap();
-    c.find(Locator::Id("email"))
+/// Type into the field with this id.
+async fn fill(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
         .await
         .unwrap()
-        .send_keys(ADMIN_EMAIL)
+        .send_keys(text)
         .await
         .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Id("sign-in"))
+}
+
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+}
+
+/// Submit the login form on the current page.
+async fn submit_login(c: &Client, email: &str, password: &str) {
+    fill(c, "email", email).await;
+    fill(c, "password", password).await;
+    click(c, "sign-in").await;
+}
+
+async fn sign_in(c: &Client, app: &crate::helpers::TestApp) {
+    c.goto(&app.url("/login")).await.unwrap();
+    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     c.wait().for_element(Locator::Id("welcome")).await.unwrap();
 }
 
@@ -234,18 +211,8 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
         .await
         .unwrap();
     c.wait().for_element(Locator::Id("no-keys")).await.unwrap();
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Browser key")
-        .await
-        .unwrap();
-    c.find(Locator::Id("create"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(c, "name", "Browser key").await;
+    click(c, "create").await;
 
     let shown = c
         .wait()
@@ -293,12 +260,7 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
         reqwest::StatusCode::OK
     );
 
-    c.find(Locator::Id("done"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "done").await;
     let table = c
         .wait()
         .for_element(Locator::Id("keys"))
@@ -387,24 +349,7 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         .for_element(Locator::Id("login-form"))
         .await
         .unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_EMAIL)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let title = c
         .wait()
         .for_element(Locator::Id("consent-title"))
@@ -426,12 +371,7 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         "{scopes}"
     );
     browser.screenshot("consent").await;
-    c.find(Locator::Id("approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "approve").await;
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let landed = loop {

@@ -559,7 +559,8 @@ both_backends!(
                 "invalid_request",
             ),
             (
-                authorize_url(&public, "read:users", Some(&challenge), "").replace("S256", "plain"),
+                authorize_url(&public, "read:users", Some(challenge.as_str()), "")
+                    .replace("S256", "plain"),
                 "invalid_request",
             ),
             (
@@ -584,117 +585,77 @@ both_backends!(
         );
         assert_eq!(denied.get("iss"), Some(&app.state.settings.issuer));
 
-        // PKCE at the token endpoint.
-        let code = authorize(
-            app,
-            &authorize_url(&public, "read:users", Some(&challenge), ""),
-            "approve",
-        )
-        .await["code"]
-            .clone();
-        let wrong = exchange(
-            app,
-            &public,
-            &[
+        // PKCE and redirect binding at the token endpoint: each case with a fresh code.
+        let wrong_verifier = pkce().0;
+        let cases = [
+            (
+                &public,
+                Some(challenge.as_str()),
+                REDIRECT,
+                Some(wrong_verifier.as_str()),
+                StatusCode::BAD_REQUEST,
+                "wrong verifier",
+            ),
+            (
+                &public,
+                Some(challenge.as_str()),
+                REDIRECT,
+                None,
+                StatusCode::BAD_REQUEST,
+                "missing verifier",
+            ),
+            (
+                &public,
+                Some(challenge.as_str()),
+                REDIRECT,
+                Some(verifier.as_str()),
+                StatusCode::OK,
+                "public client, right verifier",
+            ),
+            (
+                &confidential,
+                None,
+                REDIRECT,
+                Some(verifier.as_str()),
+                StatusCode::BAD_REQUEST,
+                "verifier without a challenge (downgrade)",
+            ),
+            (
+                &confidential,
+                None,
+                "http://127.0.0.1/cb",
+                None,
+                StatusCode::BAD_REQUEST,
+                "another redirect_uri",
+            ),
+        ];
+        for (client, code_challenge, redirect_uri, code_verifier, expected, label) in cases {
+            let code = authorize(
+                app,
+                &authorize_url(client, "read:users", code_challenge, ""),
+                "approve",
+            )
+            .await["code"]
+                .clone();
+            let mut form = vec![
                 ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &pkce().0),
-            ],
-        )
-        .await;
-        assert_eq!(
-            oauth_error(wrong).await,
-            (StatusCode::BAD_REQUEST, "invalid_grant".into())
-        );
-        let code = authorize(
-            app,
-            &authorize_url(&public, "read:users", Some(&challenge), ""),
-            "approve",
-        )
-        .await["code"]
-            .clone();
-        let missing = exchange(
-            app,
-            &public,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await;
-        assert_eq!(
-            oauth_error(missing).await,
-            (StatusCode::BAD_REQUEST, "invalid_grant".into())
-        );
-        let code = authorize(
-            app,
-            &authorize_url(&public, "read:users", Some(&challenge), ""),
-            "approve",
-        )
-        .await["code"]
-            .clone();
-        let ok = exchange(
-            app,
-            &public,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-        assert_eq!(
-            ok.status(),
-            StatusCode::OK,
-            "a public client with the right verifier"
-        );
-        let code = authorize(
-            app,
-            &authorize_url(&confidential, "read:users", None, ""),
-            "approve",
-        )
-        .await["code"]
-            .clone();
-        let downgrade = exchange(
-            app,
-            &confidential,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-        assert_eq!(
-            oauth_error(downgrade).await,
-            (StatusCode::BAD_REQUEST, "invalid_grant".into()),
-            "a verifier for a code without a challenge"
-        );
-        let code = authorize(
-            app,
-            &authorize_url(&confidential, "read:users", None, ""),
-            "approve",
-        )
-        .await["code"]
-            .clone();
-        let other_redirect = exchange(
-            app,
-            &confidential,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "http://127.0.0.1/cb"),
-            ],
-        )
-        .await;
-        assert_eq!(
-            oauth_error(other_redirect).await,
-            (StatusCode::BAD_REQUEST, "invalid_grant".into())
-        );
+                ("code", code.as_str()),
+                ("redirect_uri", redirect_uri),
+            ];
+            if let Some(v) = code_verifier {
+                form.push(("code_verifier", v));
+            }
+            let response = exchange(app, client, &form).await;
+            if expected == StatusCode::OK {
+                assert_eq!(response.status(), StatusCode::OK, "{label}");
+            } else {
+                assert_eq!(
+                    oauth_error(response).await,
+                    (expected, "invalid_grant".into()),
+                    "{label}"
+                );
+            }
+        }
     }
 );
 

@@ -183,26 +183,9 @@ both_backends!(admin_disables_and_enables_a_user, |app| async move {
     assert_eq!(disable.status(), StatusCode::SEE_OTHER);
     let list = app.get("/admin/users").await.text().await.unwrap();
     assert!(list.contains("disabled"));
-    let tom = crate::helpers::new_client();
-    let page = tom
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let login_csrf = hidden_field(&page, "csrf_token").unwrap();
-    let refused = tom
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", login_csrf.as_str()),
-            ("email", "tom@example.com"),
-            ("password", "tom password 1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (_, refused) = app
+        .login_in_new_browser("tom@example.com", "tom password 1")
+        .await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let enable = app
         .post_form(
@@ -211,16 +194,9 @@ both_backends!(admin_disables_and_enables_a_user, |app| async move {
         )
         .await;
     assert_eq!(enable.status(), StatusCode::SEE_OTHER);
-    let allowed = tom
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", login_csrf.as_str()),
-            ("email", "tom@example.com"),
-            ("password", "tom password 1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (_, allowed) = app
+        .login_in_new_browser("tom@example.com", "tom password 1")
+        .await;
     assert_eq!(allowed.status(), StatusCode::SEE_OTHER);
     let unknown = app
         .post_form("/admin/users/usr_nobody/disable", &[("csrf_token", &csrf)])
@@ -344,3 +320,33 @@ both_backends!(unknown_pages_are_404_pages, |app| async move {
             .starts_with("text/html")
     );
 });
+
+both_backends!(
+    a_password_an_admin_chose_must_be_changed_at_first_sign_in,
+    |app| async move {
+        app.login_admin().await;
+        let created = app
+        .client
+        .post(app.url("/v1/users"))
+        .json(&serde_json::json!({ "email": "ida@example.com", "password": "chosen by the admin" }))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let body: serde_json::Value = created.json().await.unwrap();
+        assert!(
+            body["data"].get("password").is_none(),
+            "a chosen password is not echoed"
+        );
+        let (ida, login) = app
+            .login_in_new_browser("ida@example.com", "chosen by the admin")
+            .await;
+        assert_eq!(login.status(), StatusCode::SEE_OTHER);
+        let home = ida.get(app.url("/")).send().await.unwrap();
+        assert_eq!(
+            home.headers()["location"],
+            "/account",
+            "held at the account page"
+        );
+    }
+);
