@@ -68,29 +68,49 @@ pub struct Application {
     housekeeping: actix_web::rt::task::JoinHandle<()>,
 }
 
-/// Periodic work of this instance: write buffered last-used times, trim rate-limit state.
+/// Periodic work of this instance: read other instances' token revocations, reload signing
+/// keys, write buffered last-used times, trim rate-limit state and expired revocations.
 async fn housekeeping(state: AppState) {
-    // Signing keys are re-read every 30 s, so a rotation made elsewhere is seen well before a
-    // new key starts signing (rotations publish first and sign after a delay).
+    // Revocations made elsewhere are seen within 5 s; signing keys are re-read every 30 s, so a
+    // rotation made elsewhere is seen well before a new key starts signing (rotations publish
+    // first and sign after a delay).
+    const TICK: std::time::Duration = std::time::Duration::from_secs(5);
     const KEY_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
     let flush_every = state.settings.keys.usage_flush_every;
-    let mut since_flush = std::time::Duration::ZERO;
-    let mut interval = actix_web::rt::time::interval(KEY_RELOAD_EVERY.min(flush_every));
+    let (mut since_flush, mut since_reload) =
+        (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let mut interval = actix_web::rt::time::interval(TICK.min(flush_every));
     interval.tick().await;
     loop {
         interval.tick().await;
         since_flush += interval.period();
+        since_reload += interval.period();
+        if let Err(e) = sync_denylist(&state).await {
+            log::warn!("could not read revoked access tokens (will retry): {e}");
+        }
         if since_flush >= flush_every {
             since_flush = std::time::Duration::ZERO;
             if let Err(e) = crate::api_keys::flush_usage(&state).await {
                 log::warn!("could not write API keys' last-used times (will retry): {e}");
             }
             state.rate_limits.shrink();
+            let now = state.now();
+            if let Err(e) = state.db(move |c| crate::jwt::denylist::purge(c, now)).await {
+                log::warn!("could not purge expired revocations: {e}");
+            }
         }
-        if let Err(e) = state.reload_keys().await {
-            log::warn!("could not reload signing keys: {e}");
+        if since_reload >= KEY_RELOAD_EVERY {
+            since_reload = std::time::Duration::ZERO;
+            if let Err(e) = state.reload_keys().await {
+                log::warn!("could not reload signing keys: {e}");
+            }
         }
     }
+}
+
+async fn sync_denylist(state: &AppState) -> Result<(), DbError> {
+    let (list, now) = (state.denylist.clone(), state.now());
+    state.db(move |c| list.sync(c, now)).await
 }
 
 /// Connect, migrate and seed the scope registry and the first admin, all under the migration
@@ -114,7 +134,7 @@ pub fn prepare_database_at(
         // Configuration and key errors are reported after the lock is released.
         Ok((
             accounts::bootstrap_admin(c, settings),
-            signing_keys::ensure_one(c, &vault, now),
+            signing_keys::ensure_one(c, &vault, settings.signing_alg, now),
         ))
     })?;
     signing?;
@@ -157,9 +177,24 @@ impl Application {
             let mut conn = pool.get().map_err(DbError::from)?;
             let now = clock.now();
             let rows = signing_keys::published(&mut conn, now)?;
+            let wanted = settings.signing_alg.as_str();
+            if let Some(key) = rows.iter().rev().find(|k| k.retired_at.is_none())
+                && key.alg != wanted
+            {
+                log::warn!(
+                    "GATEHOUSE_SIGNING_ALG is {wanted} but the current signing key {} is {}: \
+                     run `gatehouse signing-key rotate` to switch",
+                    key.id,
+                    key.alg
+                );
+            }
             KeyRing::from_rows(&rows, &KeyVault::new(&settings.secret.0), now)?
         };
         let state = AppState::new(pool, settings, clock, ring);
+        {
+            let mut conn = state.pool.get().map_err(DbError::from)?;
+            state.denylist.sync(&mut conn, state.now())?;
+        }
         let http_config = HttpConfig {
             issuer: Arc::from(state.settings.issuer.as_str()),
         };

@@ -116,6 +116,15 @@ pub struct ConfigArgs {
         global = true
     )]
     pub refresh_grace_seconds: u32,
+    /// Algorithm of new signing keys: ES256 (default), RS256 or EdDSA. The first key is made
+    /// with it; switch an existing server with `gatehouse signing-key rotate`.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SIGNING_ALG",
+        default_value = "ES256",
+        global = true
+    )]
+    pub signing_alg: String,
     /// The `aud` of access tokens: the resource servers' identifier (default: the issuer).
     #[arg(long, env = "GATEHOUSE_AUDIENCE", global = true)]
     pub audience: Option<String>,
@@ -217,10 +226,14 @@ pub struct Settings {
     pub refresh_grace: Duration,
     /// The `aud` of access tokens; `None`: the issuer.
     pub audience: Option<String>,
+    /// Algorithm of newly made signing keys.
+    pub signing_alg: crate::jwt::keys::SigningAlg,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("GATEHOUSE_SIGNING_ALG {0:?} is not one of ES256, RS256, EdDSA")]
+    SigningAlg(String),
     #[error("invalid database URL: {0}")]
     Database(#[from] crate::db::DatabaseUrlError),
     #[error(
@@ -291,6 +304,8 @@ impl Settings {
             )),
             refresh_grace: Duration::seconds(i64::from(args.refresh_grace_seconds.min(300))),
             audience: args.audience.clone().filter(|a| !a.trim().is_empty()),
+            signing_alg: crate::jwt::keys::SigningAlg::parse(&args.signing_alg)
+                .ok_or_else(|| ConfigError::SigningAlg(args.signing_alg.clone()))?,
         })
     }
 
@@ -318,6 +333,7 @@ impl Settings {
             access_token_ttl: Duration::minutes(15),
             refresh_grace: Duration::zero(),
             audience: None,
+            signing_alg: crate::jwt::keys::SigningAlg::default(),
         }
     }
 

@@ -79,6 +79,9 @@ enum SigningKeyCommand {
         /// How long resource servers get to fetch the new key before it signs (e.g. 10m).
         #[arg(long, default_value = "10m")]
         delay: String,
+        /// Algorithm of the new key: ES256, RS256 or EdDSA (default: GATEHOUSE_SIGNING_ALG).
+        #[arg(long)]
+        alg: Option<String>,
     },
     /// List the published keys.
     List {
@@ -545,7 +548,16 @@ fn signing_key_command(settings: &Settings, command: SigningKeyCommand) -> Resul
     let mut conn = pool.get()?;
     let now = SystemClock.now();
     match command {
-        SigningKeyCommand::Rotate { delay } => {
+        SigningKeyCommand::Rotate { delay, alg } => {
+            let alg = match alg {
+                Some(name) => keys::SigningAlg::parse(&name).ok_or_else(|| {
+                    Failure(
+                        format!("--alg: {name:?} is not one of ES256, RS256, EdDSA"),
+                        2,
+                    )
+                })?,
+                None => settings.signing_alg,
+            };
             let delay = if delay == "0" {
                 chrono::Duration::zero()
             } else {
@@ -554,11 +566,19 @@ fn signing_key_command(settings: &Settings, command: SigningKeyCommand) -> Resul
                 })?
             };
             let vault = KeyVault::new(&settings.secret.0);
-            let key = keys::rotate(&mut conn, &vault, now, delay, settings.access_token_ttl)?;
+            let key = keys::rotate(
+                &mut conn,
+                &vault,
+                alg,
+                now,
+                delay,
+                settings.access_token_ttl,
+            )?;
             println!("{}", key.id);
             eprintln!(
-                "Published {}; it signs from {} UTC.",
+                "Published {} ({}); it signs from {} UTC.",
                 key.id,
+                key.alg,
                 key.activates_at.format("%Y-%m-%d %H:%M:%S")
             );
             Ok(())

@@ -279,6 +279,13 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
             "Invalid or expired access token",
         )
     };
+    // Checked on every use, cached or not: a revocation takes effect at once.
+    if state.denylist.is_revoked(&claims.jti, now) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredential,
+            "This access token has been revoked",
+        ));
+    }
     let (user, view) = match state.key_cache.get_user(&claims.sub) {
         Some(cached) => cached,
         None => {

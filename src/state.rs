@@ -31,6 +31,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Protects private signing keys at rest.
     pub key_vault: Arc<KeyVault>,
+    /// Access tokens revoked before they expire.
+    pub denylist: Arc<crate::jwt::denylist::Denylist>,
     /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
     key_ring: Arc<RwLock<Arc<KeyRing>>>,
     db_calls: Arc<AtomicU64>,
@@ -56,6 +58,7 @@ impl AppState {
             usage: Arc::new(UsageBuffer::default()),
             rate_limits,
             key_vault,
+            denylist: Arc::default(),
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),
             db_calls: Arc::new(AtomicU64::new(0)),
         }

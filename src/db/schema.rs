@@ -181,6 +181,14 @@ diesel::table! {
 
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 
+diesel::table! {
+    revoked_access_tokens (id) {
+        id -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -194,4 +202,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_codes,
     refresh_families,
     refresh_tokens,
+    revoked_access_tokens,
 );

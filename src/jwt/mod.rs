@@ -2,6 +2,7 @@
 //! publishes, and minting and verifying `at+jwt` tokens. Verification accepts only our
 //! algorithm and our key ids: `alg: none`, HMAC algorithms and unknown `kid`s are refused.
 
+pub mod denylist;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use chrono::NaiveDateTime;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use self::keys::{KeyError, KeyVault, SigningKeyRow};
+use self::keys::{KeyError, KeyVault, SigningAlg, SigningKeyRow};
 
 /// The media type RFC 9068 puts in `typ`.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -70,8 +71,8 @@ pub enum JwtError {
 
 /// The keys this instance signs and verifies with, and the JWKS it publishes.
 pub struct KeyRing {
-    signing: Option<(String, EncodingKey)>,
-    verifying: HashMap<String, DecodingKey>,
+    signing: Option<(String, Algorithm, EncodingKey)>,
+    verifying: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: Arc<str>,
 }
 
@@ -88,20 +89,28 @@ impl KeyRing {
         let mut jwks = Vec::new();
         let mut signing = None;
         for row in rows {
-            let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk)
-                .map_err(|_| KeyError::Decrypt(row.id.clone()))?;
-            let (x, y) = (
-                jwk["x"].as_str().unwrap_or_default(),
-                jwk["y"].as_str().unwrap_or_default(),
-            );
-            let decoding = DecodingKey::from_ec_components(x, y)
-                .map_err(|_| KeyError::Decrypt(row.id.clone()))?;
-            verifying.insert(row.id.clone(), decoding);
+            let bad = || KeyError::Decrypt(row.id.clone());
+            let jwk: serde_json::Value =
+                serde_json::from_str(&row.public_jwk).map_err(|_| bad())?;
+            let alg = SigningAlg::parse(&row.alg).ok_or_else(bad)?;
+            let member = |name: &str| jwk[name].as_str().unwrap_or_default().to_owned();
+            let decoding = match alg {
+                SigningAlg::Es256 => DecodingKey::from_ec_components(&member("x"), &member("y")),
+                SigningAlg::Rs256 => DecodingKey::from_rsa_components(&member("n"), &member("e")),
+                SigningAlg::EdDsa => DecodingKey::from_ed_components(&member("x")),
+            }
+            .map_err(|_| bad())?;
+            verifying.insert(row.id.clone(), (alg.jwt_algorithm(), decoding));
             jwks.push(jwk);
             let signs_now = row.activates_at <= now && row.retired_at.is_none_or(|r| r > now);
             if signs_now {
-                let pkcs8 = vault.open(&row.id, &row.private_key_encrypted)?;
-                signing = Some((row.id.clone(), EncodingKey::from_ec_der(&pkcs8)));
+                let der = vault.open(&row.id, &row.private_key_encrypted)?;
+                let encoding = match alg {
+                    SigningAlg::Es256 => EncodingKey::from_ec_der(&der),
+                    SigningAlg::Rs256 => EncodingKey::from_rsa_der(&der),
+                    SigningAlg::EdDsa => EncodingKey::from_ed_der(&der),
+                };
+                signing = Some((row.id.clone(), alg.jwt_algorithm(), encoding));
             }
         }
         let jwks = serde_json::json!({ "keys": jwks }).to_string();
@@ -118,12 +127,12 @@ impl KeyRing {
     }
 
     pub fn signing_kid(&self) -> Option<&str> {
-        self.signing.as_ref().map(|(kid, _)| kid.as_str())
+        self.signing.as_ref().map(|(kid, _, _)| kid.as_str())
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, JwtError> {
-        let (kid, key) = self.signing.as_ref().ok_or(JwtError::NoSigningKey)?;
-        let mut header = Header::new(Algorithm::ES256);
+        let (kid, alg, key) = self.signing.as_ref().ok_or(JwtError::NoSigningKey)?;
+        let mut header = Header::new(*alg);
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
         header.kid = Some(kid.clone());
         jsonwebtoken::encode(&header, claims, key).map_err(|_| JwtError::Sign)
@@ -143,15 +152,17 @@ impl KeyRing {
         if !typ_ok {
             return Err(JwtError::WrongType);
         }
-        if header.alg != Algorithm::ES256 {
-            return Err(JwtError::WrongAlgorithm);
-        }
-        let key = header
+        // The key decides the algorithm: a token naming another one (none, HS256 keyed with
+        // our public key, RS256 against an EC key…) is refused before any verification.
+        let (alg, key) = header
             .kid
             .as_deref()
             .and_then(|kid| self.verifying.get(kid))
             .ok_or(JwtError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::ES256);
+        if header.alg != *alg {
+            return Err(JwtError::WrongAlgorithm);
+        }
+        let mut validation = Validation::new(*alg);
         validation.leeway = 30;
         validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
@@ -171,20 +182,94 @@ mod tests {
     use super::*;
 
     fn ring() -> (KeyRing, NaiveDateTime) {
+        ring_of(SigningAlg::Es256, "sig_test")
+    }
+
+    fn ring_of(alg: SigningAlg, kid: &str) -> (KeyRing, NaiveDateTime) {
+        let (row, vault, now) = row_of(alg, kid);
+        (KeyRing::from_rows(&[row], &vault, now).unwrap(), now)
+    }
+
+    fn row_of(alg: SigningAlg, kid: &str) -> (SigningKeyRow, KeyVault, NaiveDateTime) {
         let vault = KeyVault::new(b"a server secret that is long enough...");
         let now = chrono::Utc::now().naive_utc();
-        let (pkcs8, jwk) = keys::generate_es256("sig_test").unwrap();
+        let (der, jwk) = keys::generate(alg, kid).unwrap();
         let row = SigningKeyRow {
-            id: "sig_test".into(),
-            alg: "ES256".into(),
-            private_key_encrypted: vault.seal("sig_test", &pkcs8).unwrap(),
+            id: kid.into(),
+            alg: alg.as_str().into(),
+            private_key_encrypted: vault.seal(kid, &der).unwrap(),
             public_jwk: jwk.to_string(),
             created_at: now,
             activates_at: now,
             retired_at: None,
             expires_at: None,
         };
-        (KeyRing::from_rows(&[row], &vault, now).unwrap(), now)
+        (row, vault, now)
+    }
+
+    #[test]
+    fn every_signing_algorithm_round_trips_and_verifies_from_its_jwk_alone() {
+        for alg in SigningAlg::ALL {
+            let (ring, now) = ring_of(alg, "sig_alg");
+            let token = ring.sign(&claims(now)).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, alg.jwt_algorithm(), "{alg}");
+            // What a resource server does: build the key from the published JWK only.
+            let jwks: serde_json::Value = serde_json::from_str(&ring.jwks()).unwrap();
+            let jwk: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+            let key = DecodingKey::from_jwk(&jwk).unwrap();
+            let mut validation = Validation::new(alg.jwt_algorithm());
+            validation.set_audience(&["https://api.test"]);
+            let decoded = jsonwebtoken::decode::<AccessClaims>(&token, &key, &validation);
+            assert_eq!(decoded.unwrap().claims, claims(now), "{alg}");
+            assert_eq!(
+                ring.verify(&token, "https://auth.test", "https://api.test")
+                    .unwrap(),
+                claims(now)
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_naming_another_algorithm_than_its_key_is_refused() {
+        // Keys of every kind under one ring; each token re-labelled with another's algorithm.
+        let (es, vault, now) = row_of(SigningAlg::Es256, "sig_es");
+        let (rs, _, _) = row_of(SigningAlg::Rs256, "sig_rs");
+        let (ed, _, _) = row_of(SigningAlg::EdDsa, "sig_ed");
+        let (rs, ed) = (
+            SigningKeyRow {
+                private_key_encrypted: vault.seal("sig_rs", &[]).unwrap(),
+                activates_at: now + chrono::Duration::hours(1),
+                ..rs
+            },
+            SigningKeyRow {
+                private_key_encrypted: vault.seal("sig_ed", &[]).unwrap(),
+                activates_at: now + chrono::Duration::hours(1),
+                ..ed
+            },
+        );
+        let ring = KeyRing::from_rows(&[es, rs, ed], &vault, now).unwrap();
+        assert_eq!(ring.signing_kid(), Some("sig_es"));
+        let token = ring.sign(&claims(now)).unwrap();
+        let signature = token.rsplit('.').next().unwrap();
+        for (alg, kid) in [
+            ("RS256", "sig_es"),
+            ("EdDSA", "sig_es"),
+            ("ES256", "sig_rs"),
+            ("ES256", "sig_ed"),
+        ] {
+            let forged = forge(
+                serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": kid}),
+                &claims(now),
+                signature,
+            );
+            assert_eq!(
+                ring.verify(&forged, "https://auth.test", "https://api.test"),
+                Err(JwtError::WrongAlgorithm),
+                "{alg} with {kid}"
+            );
+        }
     }
 
     fn claims(now: NaiveDateTime) -> AccessClaims {

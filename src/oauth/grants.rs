@@ -127,7 +127,8 @@ pub enum Redemption {
     Replayed {
         client_id: String,
         user_id: String,
-        families_revoked: usize,
+        /// The refresh families (grants) revoked now.
+        families: Vec<String>,
     },
     Expired,
     Unknown,
@@ -161,11 +162,11 @@ pub fn redeem_code(
         return Ok(Redemption::Unknown);
     };
     if claimed == 0 {
-        let families_revoked = revoke_families_of_code(conn, &found.id, now, "code_replay")?;
+        let families = revoke_families_of_code(conn, &found.id, now, "code_replay")?;
         return Ok(Redemption::Replayed {
             client_id: found.client_id,
             user_id: found.user_id,
-            families_revoked,
+            families,
         });
     }
     if found.expires_at <= now {
@@ -174,13 +175,15 @@ pub fn redeem_code(
     Ok(Redemption::Redeemed(Box::new(found)))
 }
 
+/// Revoke the families a code started; their ids (every grant the code led to, revoked now or
+/// before, so their access tokens can be denied too).
 pub fn revoke_families_of_code(
     conn: &mut DbConn,
     code_id: &str,
     now: NaiveDateTime,
     reason: &str,
-) -> Result<usize, DbError> {
-    Ok(diesel::update(
+) -> Result<Vec<String>, DbError> {
+    diesel::update(
         refresh_families::table
             .filter(refresh_families::code_id.eq(code_id))
             .filter(refresh_families::revoked_at.is_null()),
@@ -189,7 +192,11 @@ pub fn revoke_families_of_code(
         refresh_families::revoked_at.eq(now),
         refresh_families::revoked_reason.eq(reason),
     ))
-    .execute(conn)?)
+    .execute(conn)?;
+    Ok(refresh_families::table
+        .filter(refresh_families::code_id.eq(code_id))
+        .select(refresh_families::id)
+        .load(conn)?)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -252,6 +259,7 @@ fn insert_token(
 pub fn start_family(
     conn: &mut DbConn,
     pepper: &Pepper,
+    family_id: &str,
     client_id: &str,
     user_id: &str,
     code_id: Option<&str>,
@@ -261,10 +269,9 @@ pub fn start_family(
     now: NaiveDateTime,
 ) -> Result<PlainSecret, DbError> {
     conn.transaction(|conn| {
-        let family_id = new_id(IdKind::RefreshFamily);
         diesel::insert_into(refresh_families::table)
             .values((
-                refresh_families::id.eq(&family_id),
+                refresh_families::id.eq(family_id),
                 refresh_families::client_id.eq(client_id),
                 refresh_families::user_id.eq(user_id),
                 refresh_families::code_id.eq(code_id),
@@ -275,7 +282,7 @@ pub fn start_family(
                 refresh_families::expires_at.eq(now + policy.absolute),
             ))
             .execute(conn)?;
-        insert_token(conn, pepper, &family_id, scopes, now)
+        insert_token(conn, pepper, family_id, scopes, now)
     })
 }
 

@@ -19,7 +19,7 @@ use super::grants::{self, FamilyPolicy, Redemption, Refresh};
 use crate::accounts::model;
 use crate::audit::{self, Action, NewEvent};
 use crate::ids::{IdKind, new_id};
-use crate::jwt::AccessClaims;
+use crate::jwt::{AccessClaims, denylist};
 use crate::scopes::ScopeSet;
 use crate::secrets::constant_time_eq;
 use crate::state::AppState;
@@ -234,25 +234,28 @@ fn token_response(
         }))
 }
 
+/// Sign an access token for `sub`; `grant` (the refresh family) goes into its `jti`, so that
+/// revoking the grant revokes the token.
 fn mint(
     state: &AppState,
     client: &Client,
-    user_id: &str,
+    sub: &str,
     scopes: &ScopeSet,
-    auth_time: chrono::NaiveDateTime,
+    auth_time: Option<chrono::NaiveDateTime>,
+    grant: Option<&str>,
 ) -> Result<(String, i64), OAuthError> {
     let now = state.now().and_utc().timestamp();
     let ttl = state.settings.access_token_ttl.num_seconds();
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
-        sub: user_id.to_owned(),
+        sub: sub.to_owned(),
         aud: state.settings.token_audience().to_owned(),
         client_id: client.id.clone(),
         scope: scopes.to_storage(),
         iat: now,
         exp: now + ttl,
-        jti: new_id(IdKind::TokenId),
-        auth_time: Some(auth_time.and_utc().timestamp()),
+        jti: denylist::new_jti(grant),
+        auth_time: auth_time.map(|t| t.and_utc().timestamp()),
     };
     let token = state.key_ring().sign(&claims).map_err(|e| {
         log::error!("signing an access token: {e}");
@@ -279,12 +282,13 @@ async fn authorization_code(
         Redemption::Replayed {
             client_id,
             user_id,
-            families_revoked,
+            families,
         } => {
             log::warn!(
                 "authorization code replay detected for client {client_id}: its tokens are revoked"
             );
-            let details = json!({ "client_id": client_id, "presented_by": client.id, "families_revoked": families_revoked });
+            deny_grants(state, &families).await;
+            let details = json!({ "client_id": client_id, "presented_by": client.id, "families_revoked": families.len() });
             record(state, Action::CodeReplayDetected, &user_id, details).await;
             return Err(OAuthError::grant(
                 "The code was already used; the tokens issued from it are revoked",
@@ -327,12 +331,14 @@ async fn authorization_code(
         return Err(OAuthError::grant("The user can no longer sign in"));
     }
     let scopes = ScopeSet::parse(&redeemed.scopes).unwrap_or_default();
+    let family_id = new_id(IdKind::RefreshFamily);
     let (access, ttl) = mint(
         state,
         &client,
         &redeemed.user_id,
         &scopes,
-        redeemed.auth_time,
+        Some(redeemed.auth_time),
+        Some(&family_id),
     )?;
     let (pepper, now, policy) = (
         state.digest_pepper.clone(),
@@ -351,6 +357,7 @@ async fn authorization_code(
             grants::start_family(
                 c,
                 &pepper,
+                &family_id,
                 &client_id,
                 &user_id,
                 Some(&code_id),
@@ -417,7 +424,14 @@ async fn refresh_token(
             if user.as_ref().is_none_or(|u| u.is_disabled()) {
                 return Err(OAuthError::grant("The user can no longer sign in"));
             }
-            let (access, ttl) = mint(state, &client, &family.user_id, &scopes, family.auth_time)?;
+            let (access, ttl) = mint(
+                state,
+                &client,
+                &family.user_id,
+                &scopes,
+                Some(family.auth_time),
+                Some(&family.id),
+            )?;
             Ok(token_response(access, ttl, token.expose(), &scopes))
         }
         Refresh::Reused { family_id, user_id } => {
@@ -425,6 +439,7 @@ async fn refresh_token(
                 "refresh token reuse detected for client {}: the family is revoked",
                 client.id
             );
+            deny_grants(state, std::slice::from_ref(&family_id)).await;
             record(
                 state,
                 Action::RefreshReuseDetected,
@@ -441,6 +456,23 @@ async fn refresh_token(
             "invalid_scope",
             "A refresh may narrow the scope, never widen it",
         )),
+    }
+}
+
+/// Revoke the access tokens issued under these grants: each is denied until the last token it
+/// can have issued expires (a failure is logged; the refresh side is already revoked).
+pub async fn deny_grants(state: &AppState, grants: &[String]) {
+    if grants.is_empty() {
+        return;
+    }
+    let now = state.now();
+    let until = now + state.settings.access_token_ttl + chrono::Duration::minutes(1);
+    let entries: Vec<(String, chrono::NaiveDateTime)> =
+        grants.iter().map(|g| (g.clone(), until)).collect();
+    // This instance refuses them at once, whatever the database says.
+    state.denylist.remember(entries.clone());
+    if let Err(e) = state.db(move |c| denylist::revoke(c, &entries, now)).await {
+        log::error!("could not record revoked grants: {e}");
     }
 }
 

@@ -299,6 +299,11 @@ both_backends!(
         )
         .await;
         assert_eq!(
+            app.get_with_key("/v1/users/me", &access).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "reuse revokes the grant's access tokens too"
+        );
+        assert_eq!(
             oauth_error(after_reuse).await,
             (StatusCode::BAD_REQUEST, "invalid_grant".into()),
             "the whole family is revoked"
@@ -341,10 +346,21 @@ both_backends!(
         ];
         let first: Value = exchange(app, &client, &form).await.json().await.unwrap();
         let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+        let access = first["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.get_with_key("/v1/users/me", &access).await.status(),
+            StatusCode::OK
+        );
         let replay = exchange(app, &client, &form).await;
         assert_eq!(
             oauth_error(replay).await,
             (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+        let refused = app.get_with_key("/v1/users/me", &access).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNAUTHORIZED,
+            "the access token issued from the code is revoked too (and was cached as valid)"
         );
         let refreshed = exchange(
             app,
@@ -1245,4 +1261,99 @@ async fn tokens_carry_the_configured_audience() {
         StatusCode::OK
     );
     app.stop().await;
+}
+
+/// A token revoked by another instance: this one learns of it at its next sync.
+both_backends!(
+    revocations_made_by_another_instance_are_seen_at_the_next_sync,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let tokens = obtain_tokens(app, &client).await;
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.get_with_key("/v1/users/me", &access).await.status(),
+            StatusCode::OK
+        );
+        let claims: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(access.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let jti = claims["jti"].as_str().unwrap().to_owned();
+        let grant = gatehouse::jwt::denylist::grant_of(&jti).unwrap().to_owned();
+        assert!(grant.starts_with("fam_"), "the jti names its grant: {jti}");
+        // What another instance writes when it revokes the grant.
+        let now = app.state.now();
+        let until = now + chrono::Duration::minutes(20);
+        app.state
+            .db(move |c| gatehouse::jwt::denylist::revoke(c, &[(grant, until)], now))
+            .await
+            .unwrap();
+        assert_eq!(
+            app.get_with_key("/v1/users/me", &access).await.status(),
+            StatusCode::OK,
+            "not yet synced"
+        );
+        let (list, now) = (app.state.denylist.clone(), app.state.now());
+        app.state.db(move |c| list.sync(c, now)).await.unwrap();
+        assert_eq!(
+            app.get_with_key("/v1/users/me", &access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+);
+
+async fn other_algorithm(alg: gatehouse::jwt::keys::SigningAlg, kty: &str) {
+    let Some(app) =
+        crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| s.signing_alg = alg)
+            .await
+    else {
+        return;
+    };
+    app.login_admin().await;
+    let client = register(&app, false, true).await;
+    let tokens = obtain_tokens(&app, &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(access).unwrap();
+    assert_eq!(header.alg, alg.jwt_algorithm());
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jwk = &jwks["keys"][0];
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["alg"].as_str()),
+        (Some(kty), Some(alg.as_str()))
+    );
+    // A resource server with nothing but the JWKS.
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(alg.jwt_algorithm());
+    validation.set_audience(&[app.state.settings.issuer.as_str()]);
+    validation.set_issuer(&[app.state.settings.issuer.as_str()]);
+    let decoded = jsonwebtoken::decode::<Value>(
+        access,
+        &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+        &validation,
+    )
+    .unwrap();
+    assert_eq!(decoded.claims["client_id"], client.id.as_str());
+    assert_eq!(
+        app.get_with_key("/v1/users/me", access).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn rs256_can_be_chosen_for_signing() {
+    other_algorithm(gatehouse::jwt::keys::SigningAlg::Rs256, "RSA").await;
+}
+
+#[actix_web::test]
+async fn eddsa_can_be_chosen_for_signing() {
+    other_algorithm(gatehouse::jwt::keys::SigningAlg::EdDsa, "OKP").await;
 }

@@ -50,12 +50,18 @@ both_backends!(
         let new = app
             .state
             .db(move |c| {
-                keys::rotate(c, &vault, now, chrono::Duration::minutes(10), ttl).map_err(
-                    |e| match e {
-                        keys::KeyError::Db(e) => e,
-                        other => panic!("{other}"),
-                    },
+                keys::rotate(
+                    c,
+                    &vault,
+                    keys::SigningAlg::Es256,
+                    now,
+                    chrono::Duration::minutes(10),
+                    ttl,
                 )
+                .map_err(|e| match e {
+                    keys::KeyError::Db(e) => e,
+                    other => panic!("{other}"),
+                })
             })
             .await
             .unwrap();
