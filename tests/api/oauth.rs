@@ -1263,7 +1263,7 @@ async fn tokens_carry_the_configured_audience() {
     app.stop().await;
 }
 
-/// A token revoked by another instance: this one learns of it at its next sync.
+// A token revoked by another instance: this one learns of it at its next sync.
 both_backends!(
     revocations_made_by_another_instance_are_seen_at_the_next_sync,
     |app| async move {
