@@ -321,6 +321,14 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             web::post().to(crate::oauth::authorize::decide),
         )
         .route("/oauth/token", web::post().to(crate::oauth::token::token))
+        .route(
+            "/oauth/introspect",
+            web::post().to(crate::oauth::introspect::introspect),
+        )
+        .route(
+            "/oauth/revoke",
+            web::post().to(crate::oauth::introspect::revoke),
+        )
         .route("/docs/errors", web::get().to(error_catalogue))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))

@@ -63,6 +63,9 @@ enum ClientCommand {
         /// A first-party client: users are not asked to consent.
         #[arg(long)]
         first_party: bool,
+        /// May also use the client_credentials grant (confidential clients only).
+        #[arg(long)]
+        client_credentials: bool,
         /// The owner's email (default: the oldest admin).
         #[arg(long)]
         owner: Option<String>,
@@ -631,9 +634,16 @@ fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), Fai
             public,
             scopes,
             first_party,
+            client_credentials,
             owner,
             json,
         } => {
+            if client_credentials && public {
+                return Err(Failure(
+                    "--client-credentials needs a confidential client (not --public)".into(),
+                    2,
+                ));
+            }
             let name = name.trim().to_owned();
             if name.is_empty() || name.chars().count() > 100 {
                 return Err(Failure("--name: 1 to 100 characters".into(), 2));
@@ -677,6 +687,13 @@ fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), Fai
                 redirect_uris,
                 scopes,
                 first_party,
+                grant_types: {
+                    let mut grants = clients::default_grant_types();
+                    if client_credentials {
+                        grants.push("client_credentials".into());
+                    }
+                    grants
+                },
             };
             let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let (client, secret) = clients::create(&mut conn, &pepper, &new, SystemClock.now())?;

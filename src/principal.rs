@@ -279,6 +279,12 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
             "Invalid or expired access token",
         )
     };
+    if claims.sub.starts_with("cli_") {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "A client_credentials token acts for an app, not a user: the Gatehouse API needs a user's token",
+        ));
+    }
     // Checked on every use, cached or not: a revocation takes effect at once.
     if state.denylist.is_revoked(&claims.jti, now) {
         return Err(ApiError::new(
@@ -318,7 +324,7 @@ fn is_sensitive(req: &HttpRequest) -> bool {
     keys_path && matches!(*req.method(), Method::POST | Method::DELETE)
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
     ip: Option<IpAddr>,

@@ -145,6 +145,26 @@ impl KeyRing {
         issuer: &str,
         audience: &str,
     ) -> Result<AccessClaims, JwtError> {
+        self.verify_with(token, issuer, audience, true)
+    }
+
+    /// As [`KeyRing::verify`] but an expired token passes (revocation: it is ours, and dead).
+    pub fn verify_ignoring_expiry(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<AccessClaims, JwtError> {
+        self.verify_with(token, issuer, audience, false)
+    }
+
+    fn verify_with(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        check_expiry: bool,
+    ) -> Result<AccessClaims, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
@@ -165,6 +185,7 @@ impl KeyRing {
         let mut validation = Validation::new(*alg);
         validation.leeway = 30;
         validation.validate_nbf = true;
+        validation.validate_exp = check_expiry;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);

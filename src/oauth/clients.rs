@@ -14,7 +14,13 @@ use crate::scopes::ScopeSet;
 use crate::secrets::{Pepper, PlainSecret, constant_time_eq};
 
 pub const CLIENT_SECRET_PREFIX: &str = "cs_";
-pub const DEFAULT_GRANT_TYPES: &str = "authorization_code refresh_token";
+/// The grants a client may use; `client_credentials` only for confidential clients that ask.
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+/// What a client registered without saying gets.
+pub fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +149,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<RedirectUri>,
     pub scopes: ScopeSet,
     pub first_party: bool,
+    /// From [`GRANT_TYPES`]; `client_credentials` needs a confidential client.
+    pub grant_types: Vec<String>,
 }
 
 /// Register a client; a confidential one gets a secret, returned here once.
@@ -165,7 +173,7 @@ pub fn create(
             clients::secret_digest.eq(secret.as_ref().map(|s| pepper.digest_secret(s))),
             clients::redirect_uris.eq(uris.join("\n")),
             clients::allowed_scopes.eq(new.scopes.to_storage()),
-            clients::grant_types.eq(DEFAULT_GRANT_TYPES),
+            clients::grant_types.eq(new.grant_types.join(" ")),
             clients::first_party.eq(new.first_party),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
@@ -202,7 +210,7 @@ mod tests {
             previous_secret_expires_at: None,
             redirect_uris: "https://app.example.com/cb\nhttp://127.0.0.1/cb".into(),
             allowed_scopes: "read:users".into(),
-            grant_types: DEFAULT_GRANT_TYPES.into(),
+            grant_types: default_grant_types().join(" "),
             first_party: false,
             created_at: now,
             updated_at: now,

@@ -386,3 +386,96 @@ pub fn rotate(
         })
     })
 }
+
+/// A refresh token as introspection and revocation see it.
+pub struct RefreshLookup {
+    pub created_at: NaiveDateTime,
+    pub rotated_at: Option<NaiveDateTime>,
+    pub scopes: String,
+    pub family: RefreshFamily,
+}
+
+impl RefreshLookup {
+    /// When it stops working if nobody uses it: the family's end or its idle limit.
+    pub fn expires_at(&self, policy: FamilyPolicy) -> NaiveDateTime {
+        self.family
+            .expires_at
+            .min(self.family.last_used_at + policy.idle)
+    }
+
+    /// Would a refresh with it succeed now (rotated tokens are spent)?
+    pub fn is_active(&self, policy: FamilyPolicy, now: NaiveDateTime) -> bool {
+        self.rotated_at.is_none()
+            && self.family.revoked_at.is_none()
+            && self.expires_at(policy) > now
+    }
+}
+
+pub fn find_refresh(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    presented: &str,
+) -> Result<Option<RefreshLookup>, DbError> {
+    let Ok(token) = PlainSecret::parse(REFRESH_PREFIX, presented) else {
+        return Ok(None);
+    };
+    let digest = pepper.digest_secret(&token);
+    let found: Option<(NaiveDateTime, Option<NaiveDateTime>, String, RefreshFamily)> =
+        refresh_tokens::table
+            .inner_join(refresh_families::table)
+            .filter(refresh_tokens::token_digest.eq(&digest))
+            .select((
+                refresh_tokens::created_at,
+                refresh_tokens::rotated_at,
+                refresh_tokens::scopes,
+                RefreshFamily::as_select(),
+            ))
+            .first(conn)
+            .optional()?;
+    Ok(
+        found.map(|(created_at, rotated_at, scopes, family)| RefreshLookup {
+            created_at,
+            rotated_at,
+            scopes,
+            family,
+        }),
+    )
+}
+
+/// Revoke these families (those already revoked keep their first reason); how many changed.
+pub fn revoke_families(
+    conn: &mut DbConn,
+    family_ids: &[String],
+    now: NaiveDateTime,
+    reason: &str,
+) -> Result<usize, DbError> {
+    if family_ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(
+        refresh_families::table
+            .filter(refresh_families::id.eq_any(family_ids))
+            .filter(refresh_families::revoked_at.is_null()),
+    )
+    .set((
+        refresh_families::revoked_at.eq(now),
+        refresh_families::revoked_reason.eq(reason),
+    ))
+    .execute(conn)?)
+}
+
+/// The ids of the live families of a user and client.
+pub fn live_families(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
+    Ok(refresh_families::table
+        .filter(refresh_families::user_id.eq(user_id))
+        .filter(refresh_families::client_id.eq(client_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .filter(refresh_families::expires_at.gt(now))
+        .select(refresh_families::id)
+        .load(conn)?)
+}

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod clients;
 pub mod grants;
+pub mod introspect;
 pub mod metadata;
 pub mod redirect;
 pub mod token;

@@ -35,6 +35,7 @@ impl OAuthError {
     pub fn new(error: &'static str, description: impl Into<String>) -> Self {
         let status = match error {
             "invalid_client" => StatusCode::UNAUTHORIZED,
+            "insufficient_scope" => StatusCode::FORBIDDEN,
             "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
@@ -74,7 +75,10 @@ impl From<crate::db::DbError> for OAuthError {
 }
 
 /// The body as name → value, from a form or a JSON object.
-fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+pub(crate) fn parse_body(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -149,7 +153,7 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
 }
 
 /// Authenticate the client by exactly one method.
-async fn authenticate_client(
+pub(crate) async fn authenticate_client(
     state: &AppState,
     req: &HttpRequest,
     body: &HashMap<String, String>,
@@ -180,17 +184,7 @@ async fn authenticate_client(
         ));
     }
     let unknown = || OAuthError::new("invalid_client", "Client authentication failed");
-    let client = match state.key_cache.get_client(&client_id) {
-        Some(cached) => cached,
-        None => {
-            let lookup = client_id.clone();
-            let found = state
-                .db(move |c| clients::find(c, &lookup))
-                .await?
-                .ok_or_else(unknown)?;
-            state.key_cache.put_client(found)
-        }
-    };
+    let client = load_client(state, &client_id).await?.ok_or_else(unknown)?;
     if client.disabled_at.is_some() {
         return Err(unknown());
     }
@@ -203,6 +197,19 @@ async fn authenticate_client(
         (ClientType::Public, None) => Ok(client),
         _ => Err(unknown()),
     }
+}
+
+/// A client from the cache or the database.
+pub(crate) async fn load_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Arc<Client>>, crate::db::DbError> {
+    if let Some(cached) = state.key_cache.get_client(client_id) {
+        return Ok(Some(cached));
+    }
+    let lookup = client_id.to_owned();
+    let found = state.db(move |c| clients::find(c, &lookup)).await?;
+    Ok(found.map(|client| state.key_cache.put_client(client)))
 }
 
 fn pkce_s256(verifier: &str) -> String {
@@ -476,7 +483,51 @@ pub async fn deny_grants(state: &AppState, grants: &[String]) {
     }
 }
 
-fn family_policy(state: &AppState) -> FamilyPolicy {
+/// RFC 6749 §4.4: a confidential client acting for itself. `sub` is the client id; no refresh
+/// token (the client can always ask again).
+fn client_credentials(
+    state: &AppState,
+    client: Arc<Client>,
+    body: &HashMap<String, String>,
+) -> Result<HttpResponse, OAuthError> {
+    if client.client_type() != ClientType::Confidential {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "Only confidential clients may use client_credentials",
+        ));
+    }
+    let allowed = client.scopes();
+    let scopes = match body
+        .get("scope")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        None => allowed,
+        Some(raw) => {
+            let asked = ScopeSet::parse(raw)
+                .map_err(|e| OAuthError::new("invalid_scope", e.to_string()))?;
+            if let Some(extra) = asked.difference(&allowed).first() {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    format!("This client may not ask for {extra}"),
+                ));
+            }
+            asked
+        }
+    };
+    let (access, ttl) = mint(state, &client, &client.id, &scopes, None, None)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": scopes.to_storage(),
+        })))
+}
+
+pub(crate) fn family_policy(state: &AppState) -> FamilyPolicy {
     FamilyPolicy {
         reuse_grace: state.settings.refresh_grace,
         ..FamilyPolicy::default()
@@ -501,10 +552,14 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             .get("grant_type")
             .cloned()
             .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required"))?;
+        if !clients::GRANT_TYPES.contains(&grant.as_str()) {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                "Supported: authorization_code, refresh_token, client_credentials",
+            ));
+        }
         let client = authenticate_client(&state, &req, &body).await?;
-        if !client.allows_grant(&grant)
-            && matches!(grant.as_str(), "authorization_code" | "refresh_token")
-        {
+        if !client.allows_grant(&grant) {
             return Err(OAuthError::new(
                 "unauthorized_client",
                 "This client may not use this grant",
@@ -513,10 +568,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         match grant.as_str() {
             "authorization_code" => authorization_code(&state, client, &body).await,
             "refresh_token" => refresh_token(&state, client, &body).await,
-            _ => Err(OAuthError::new(
-                "unsupported_grant_type",
-                "Supported: authorization_code, refresh_token",
-            )),
+            _ => client_credentials(&state, client, &body),
         }
     }
     .await;

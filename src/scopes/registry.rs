@@ -20,6 +20,23 @@ pub const DEFAULT_SCOPES: &[(&str, &str, bool)] = &[
     ("write:orders", "Create and manage orders", false),
     ("read:api_keys", "List and inspect API keys", false),
     ("write:api_keys", "Create, roll and revoke API keys", false),
+    ("read:clients", "List and inspect your OAuth apps", false),
+    (
+        "write:clients",
+        "Register and change your OAuth apps and rotate their secrets",
+        false,
+    ),
+    ("read:consents", "See which apps you have connected", false),
+    (
+        "write:consents",
+        "Disconnect apps you have connected",
+        false,
+    ),
+    (
+        "introspect",
+        "Ask /oauth/introspect about any token or API key",
+        true,
+    ),
 ];
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]

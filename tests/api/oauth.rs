@@ -36,6 +36,7 @@ async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient 
         ],
         scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders write:orders").unwrap(),
         first_party,
+        grant_types: gatehouse::oauth::clients::default_grant_types(),
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, secret) = app
@@ -1132,6 +1133,7 @@ both_backends!(
             redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
             scopes: gatehouse::scopes::ScopeSet::parse("read:users write:users").unwrap(),
             first_party: false,
+            grant_types: gatehouse::oauth::clients::default_grant_types(),
         };
         let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
         let (client, secret) = app

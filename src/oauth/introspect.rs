@@ -1,0 +1,421 @@
+//! `POST /oauth/introspect` (RFC 7662) and `POST /oauth/revoke` (RFC 7009), for every credential
+//! Gatehouse issues: JWT access tokens, refresh tokens and API keys. A resource server asks one
+//! question whatever the caller presented.
+//!
+//! Who may ask:
+//! - a confidential client, about the tokens issued to it; a client whose allowed scopes include
+//!   the admin-only `introspect` scope (a trusted resource server) about every credential;
+//! - a Bearer credential of an admin that carries `introspect` (a restricted key or an access
+//!   token with that scope, or an admin's unrestricted secret key).
+//!
+//! Who may revoke: a client, the tokens issued to it (and, with `introspect`, API keys); a user
+//! (any Bearer credential of theirs), their own access tokens, refresh tokens and API keys;
+//! an admin, any. Unknown, malformed or already-dead tokens: 200, as RFC 7009 asks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::clients::{Client, ClientType};
+use super::grants;
+use super::token::{OAuthError, authenticate_client, deny_grants, family_policy, parse_body};
+use crate::accounts::model::{self as users, User};
+use crate::api_keys::format::{Kind, Mode};
+use crate::api_keys::{self, Refusal, Verified};
+use crate::audit::{self, Action, NewEvent};
+use crate::jwt::{AccessClaims, denylist};
+use crate::principal::{Credential, Principal, authenticate};
+use crate::scopes::ScopeSet;
+use crate::state::AppState;
+
+pub const INTROSPECT_SCOPE: &str = "introspect";
+
+/// Who is asking.
+enum Caller {
+    Client(Arc<Client>),
+    User(Principal),
+}
+
+impl Caller {
+    /// May ask about (or revoke) credentials that are not its own.
+    fn sees_everything(&self) -> bool {
+        match self {
+            Caller::Client(client) => client.scopes().contains(INTROSPECT_SCOPE),
+            Caller::User(p) => {
+                p.user.is_admin()
+                    && match &p.credential {
+                        Credential::ApiKey {
+                            kind: Kind::Secret, ..
+                        } => true,
+                        Credential::ApiKey { scopes, .. }
+                        | Credential::AccessToken { scopes, .. } => {
+                            scopes.contains(INTROSPECT_SCOPE)
+                        }
+                        Credential::Session { .. } => false,
+                    }
+            }
+        }
+    }
+}
+
+/// A credential, whoever it belongs to.
+enum Presented {
+    AccessToken(Box<AccessClaims>),
+    Refresh(Box<grants::RefreshLookup>),
+    ApiKey(Arc<api_keys::cache::KeyRecord>, Option<Refusal>),
+    /// Not ours, malformed, unknown, or expired beyond recognition.
+    Nothing,
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+async fn identify(
+    state: &AppState,
+    token: &str,
+    allow_expired: bool,
+) -> Result<Presented, OAuthError> {
+    if looks_like_jwt(token) {
+        let ring = state.key_ring();
+        let verified = if allow_expired {
+            ring.verify_ignoring_expiry(
+                token,
+                &state.settings.issuer,
+                state.settings.token_audience(),
+            )
+        } else {
+            ring.verify(
+                token,
+                &state.settings.issuer,
+                state.settings.token_audience(),
+            )
+        };
+        return Ok(match verified {
+            Ok(claims) => Presented::AccessToken(Box::new(claims)),
+            Err(_) => Presented::Nothing,
+        });
+    }
+    if token.starts_with(grants::REFRESH_PREFIX) {
+        let (pepper, presented) = (state.digest_pepper.clone(), token.to_owned());
+        let found = state
+            .db(move |c| grants::find_refresh(c, &pepper, &presented))
+            .await?;
+        return Ok(found.map_or(Presented::Nothing, |r| Presented::Refresh(Box::new(r))));
+    }
+    Ok(match api_keys::verify(state, token, None).await? {
+        Verified::Valid(record) => Presented::ApiKey(record, None),
+        Verified::Refused(record, why) => Presented::ApiKey(record, Some(why)),
+        _ => Presented::Nothing,
+    })
+}
+
+/// The caller: Bearer credentials (an API key or access token of a user), else client
+/// authentication as at the token endpoint.
+async fn caller(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &HashMap<String, String>,
+) -> Result<Caller, OAuthError> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
+    if bearer || req.headers().contains_key("x-api-key") {
+        let ip = req.peer_addr().map(|a| a.ip());
+        return authenticate(state, req, ip)
+            .await
+            .map(Caller::User)
+            .map_err(|_| OAuthError::new("invalid_client", "The Bearer credential is not valid"));
+    }
+    authenticate_client(state, req, body)
+        .await
+        .map(Caller::Client)
+}
+
+fn inactive() -> HttpResponse {
+    answer(json!({ "active": false }))
+}
+
+fn answer(body: Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+fn utc_seconds(t: chrono::NaiveDateTime) -> i64 {
+    t.and_utc().timestamp()
+}
+
+async fn user(state: &AppState, id: &str) -> Result<Option<Arc<User>>, OAuthError> {
+    if let Some((user, _)) = state.key_cache.get_user(id) {
+        return Ok(Some(user));
+    }
+    let lookup = id.to_owned();
+    let found = state.db(move |c| users::find_by_id(c, &lookup)).await?;
+    Ok(found.map(|u| state.key_cache.put_user(u).0))
+}
+
+pub async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let result = async {
+        let body = parse_body(&req, &body)?;
+        let caller = caller(&state, &req, &body).await?;
+        if let Caller::Client(client) = &caller
+            && client.client_type() != ClientType::Confidential
+        {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "Introspection needs a confidential client",
+            ));
+        }
+        if let Caller::User(_) = &caller
+            && !caller.sees_everything()
+        {
+            return Err(OAuthError::new(
+                "insufficient_scope",
+                "Introspection needs an admin's key or token with the introspect scope",
+            ));
+        }
+        let token = body
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+        let everything = caller.sees_everything();
+        let own_client = match &caller {
+            Caller::Client(c) => Some(c.id.as_str()),
+            Caller::User(_) => None,
+        };
+        let visible = |client_id: &str| everything || own_client == Some(client_id);
+        let now = state.now();
+        match identify(&state, token, false).await? {
+            Presented::AccessToken(claims) => {
+                if !visible(&claims.client_id) {
+                    return Ok(inactive());
+                }
+                let (jti, at) = (claims.jti.clone(), now);
+                let revoked = state.denylist.is_revoked(&jti, utc_seconds(now))
+                    || state
+                        .db(move |c| denylist::is_revoked_in_db(c, &jti, at))
+                        .await?;
+                if revoked {
+                    return Ok(inactive());
+                }
+                let mut out = json!({
+                    "active": true,
+                    "token_type": "access_token",
+                    "scope": claims.scope,
+                    "client_id": claims.client_id,
+                    "sub": claims.sub,
+                    "iss": claims.iss,
+                    "aud": claims.aud,
+                    "exp": claims.exp,
+                    "iat": claims.iat,
+                    "jti": claims.jti,
+                });
+                if claims.sub.starts_with("cli_") {
+                    let live = super::token::load_client(&state, &claims.sub).await?;
+                    if live.is_none_or(|c| c.disabled_at.is_some()) {
+                        return Ok(inactive());
+                    }
+                } else {
+                    match user(&state, &claims.sub).await? {
+                        Some(u) if !u.is_disabled() => out["username"] = json!(u.email),
+                        _ => return Ok(inactive()),
+                    }
+                }
+                Ok(answer(out))
+            }
+            Presented::Refresh(found) => {
+                if !visible(&found.family.client_id) || !found.is_active(family_policy(&state), now)
+                {
+                    return Ok(inactive());
+                }
+                let Some(u) = user(&state, &found.family.user_id)
+                    .await?
+                    .filter(|u| !u.is_disabled())
+                else {
+                    return Ok(inactive());
+                };
+                Ok(answer(json!({
+                    "active": true,
+                    "token_type": "refresh_token",
+                    "scope": found.scopes,
+                    "client_id": found.family.client_id,
+                    "sub": found.family.user_id,
+                    "username": u.email,
+                    "exp": utc_seconds(found.expires_at(family_policy(&state))),
+                    "iat": utc_seconds(found.created_at),
+                })))
+            }
+            Presented::ApiKey(record, refusal) => {
+                // The caller's address is not the key's: an allowlist does not make it inactive.
+                if !everything || refusal.is_some_and(|r| r != Refusal::IpNotAllowed) {
+                    return Ok(inactive());
+                }
+                let key = &record.key;
+                let scope = match key.kind() {
+                    Kind::Restricted => record.scopes.to_storage(),
+                    Kind::Secret => ScopeSet::default().to_storage(),
+                };
+                let mut out = json!({
+                    "active": true,
+                    "token_type": "api_key",
+                    "key_id": key.id,
+                    "livemode": key.mode() == Mode::Live,
+                    "restricted": key.kind() == Kind::Restricted,
+                    "sub": key.user_id,
+                    "username": record.user.email,
+                    "iat": utc_seconds(key.created_at),
+                    "name": key.name,
+                });
+                if key.kind() == Kind::Restricted {
+                    out["scope"] = json!(scope);
+                }
+                if let Some(exp) = key.expires_at {
+                    out["exp"] = json!(utc_seconds(exp));
+                }
+                if !record.nets.is_empty() {
+                    out["allowed_ips"] = json!(
+                        record
+                            .nets
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                    );
+                }
+                Ok(answer(out))
+            }
+            Presented::Nothing => Ok(inactive()),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| e.response())
+}
+
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let result = async {
+        let body = parse_body(&req, &body)?;
+        let caller = caller(&state, &req, &body).await?;
+        let token = body
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+        if let Some(hint) = body.get("token_type_hint")
+            && !matches!(hint.as_str(), "access_token" | "refresh_token" | "api_key")
+        {
+            return Err(OAuthError::new(
+                "unsupported_token_type",
+                "token_type_hint is access_token, refresh_token or api_key",
+            ));
+        }
+        let everything = caller.sees_everything();
+        let may = |client_id: &str, user_id: &str| {
+            everything
+                || match &caller {
+                    Caller::Client(c) => c.id == client_id,
+                    Caller::User(p) => p.user.id == user_id || p.user.is_admin(),
+                }
+        };
+        let not_yours = || {
+            OAuthError::new(
+                "unauthorized_client",
+                "The token was not issued to the caller",
+            )
+        };
+        let now = state.now();
+        match identify(&state, token, true).await? {
+            Presented::AccessToken(claims) => {
+                if !may(&claims.client_id, &claims.sub) {
+                    return Err(not_yours());
+                }
+                let exp = chrono::DateTime::from_timestamp(claims.exp + 60, 0)
+                    .map(|t| t.naive_utc())
+                    .unwrap_or(now);
+                if exp > now {
+                    let entries = vec![(claims.jti.clone(), exp)];
+                    state.denylist.remember(entries.clone());
+                    state
+                        .db(move |c| denylist::revoke(c, &entries, now))
+                        .await?;
+                }
+            }
+            Presented::Refresh(found) => {
+                let family = found.family;
+                if !may(&family.client_id, &family.user_id) {
+                    return Err(not_yours());
+                }
+                let ids = vec![family.id.clone()];
+                let stored = ids.clone();
+                state
+                    .db(move |c| grants::revoke_families(c, &stored, now, "revoked"))
+                    .await?;
+                deny_grants(&state, &ids).await;
+            }
+            Presented::ApiKey(record, _) => {
+                let key = record.key.clone();
+                let allowed = match &caller {
+                    Caller::Client(_) => everything,
+                    Caller::User(p) => p.user.id == key.user_id || p.user.is_admin(),
+                };
+                if !allowed {
+                    return Err(not_yours());
+                }
+                if key.revoked_at.is_none() {
+                    revoke_key(&state, &caller, key, &req).await?;
+                }
+            }
+            Presented::Nothing => {}
+        }
+        Ok(answer(json!({})))
+    }
+    .await;
+    result.unwrap_or_else(|e| e.response())
+}
+
+async fn revoke_key(
+    state: &AppState,
+    caller: &Caller,
+    key: crate::api_keys::model::ApiKey,
+    req: &HttpRequest,
+) -> Result<(), OAuthError> {
+    let mut event = NewEvent::new(Action::KeyRevoked);
+    event.subject_user_id = Some(key.user_id.clone());
+    event.key_id = Some(key.id.clone());
+    event.ip = req.peer_addr().map(|a| a.ip().to_canonical().to_string());
+    let by = match caller {
+        Caller::Client(c) => {
+            event.details = json!({ "name": key.name, "via": "oauth_revoke", "client_id": c.id });
+            c.owner_user_id.clone()
+        }
+        Caller::User(p) => {
+            event.actor_user_id = Some(p.user.id.clone());
+            event.actor_key_id = p.key_id().map(str::to_owned);
+            event.details = json!({ "name": key.name, "via": "oauth_revoke" });
+            p.user.id.clone()
+        }
+    };
+    let now = state.now();
+    state
+        .db(move |c| {
+            if crate::api_keys::model::revoke(c, &key.id, &by, now)? {
+                audit::record(c, &event, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    state.key_cache.invalidate_all();
+    Ok(())
+}
