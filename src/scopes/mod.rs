@@ -22,10 +22,12 @@ impl Scope {
                 && p.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
+        // `resource:action` (`read:users`), or one word (`introspect`, `openid`).
         let ok = raw.len() <= 64
-            && raw
-                .split_once(':')
-                .is_some_and(|(a, r)| valid_part(a) && valid_part(r));
+            && match raw.split_once(':') {
+                Some((a, r)) => valid_part(a) && valid_part(r),
+                None => valid_part(raw),
+            };
         if ok {
             Ok(Scope(raw.to_owned()))
         } else {
@@ -112,9 +114,10 @@ mod tests {
     fn scope_names_have_an_action_and_a_resource() {
         assert!(Scope::parse("read:users").is_ok());
         assert!(Scope::parse("write:api_keys").is_ok());
+        assert!(Scope::parse("introspect").is_ok(), "one word");
         for bad in [
             "",
-            "read",
+            "Read",
             "read:",
             ":users",
             "Read:users",
@@ -138,6 +141,6 @@ mod tests {
                 .len(),
             2
         );
-        assert!(ScopeSet::parse("read:users bogus").is_err());
+        assert!(ScopeSet::parse("read:users Bogus!").is_err());
     }
 }

@@ -10,14 +10,14 @@ use sha2::{Digest, Sha256};
 use crate::both_backends;
 use crate::helpers::{TestApp, hidden_field};
 
-const REDIRECT: &str = "https://app.example.com/callback";
+pub(crate) const REDIRECT: &str = "https://app.example.com/callback";
 
-struct TestClient {
-    id: String,
-    secret: Option<String>,
+pub(crate) struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
 }
 
-async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient {
+pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient {
     use gatehouse::oauth::clients::{self, ClientType, NewClient};
     use gatehouse::oauth::redirect::RedirectUri;
     let me: Value = app.me().await.json().await.unwrap();
@@ -51,7 +51,7 @@ async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient 
 }
 
 /// A first-party flow for `read:users`: the token endpoint's answer.
-async fn obtain_tokens(app: &TestApp, client: &TestClient) -> Value {
+pub(crate) async fn obtain_tokens(app: &TestApp, client: &TestClient) -> Value {
     let code = authorize(
         app,
         &authorize_url(client, "read:users", None, ""),
@@ -157,7 +157,11 @@ async fn authorize(
     query_of(&location)
 }
 
-async fn exchange(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn exchange(
+    app: &TestApp,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = reqwest::Client::new().post(app.url("/oauth/token"));
     if let Some(secret) = &client.secret {
         request = request.basic_auth(&client.id, Some(secret))
@@ -169,7 +173,7 @@ async fn exchange(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> 
     request.form(&form).send().await.unwrap()
 }
 
-async fn oauth_error(response: reqwest::Response) -> (StatusCode, String) {
+pub(crate) async fn oauth_error(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     (
