@@ -307,6 +307,29 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             api_resource("/v1/api-keys/{id}/roll", "POST").route(web::post().to(keys::roll_key)),
         )
         .service(api_resource("/v1/audit-events", "GET").route(web::get().to(keys::audit_events)))
+        .service(
+            api_resource("/v1/clients", "GET, POST")
+                .route(web::get().to(crate::oauth::api::list_clients))
+                .route(web::post().to(crate::oauth::api::create_client)),
+        )
+        .service(
+            api_resource("/v1/clients/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(crate::oauth::api::get_client))
+                .route(web::patch().to(crate::oauth::api::update_client))
+                .route(web::delete().to(crate::oauth::api::delete_client)),
+        )
+        .service(
+            api_resource("/v1/clients/{id}/secret", "POST")
+                .route(web::post().to(crate::oauth::api::rotate_secret)),
+        )
+        .service(
+            api_resource("/v1/consents", "GET")
+                .route(web::get().to(crate::oauth::api::list_consents)),
+        )
+        .service(
+            api_resource("/v1/consents/{id}", "DELETE")
+                .route(web::delete().to(crate::oauth::api::revoke_consent)),
+        )
         .route("/.well-known/jwks.json", web::get().to(jwks))
         .route(
             "/.well-known/oauth-authorization-server",

@@ -23,6 +23,12 @@ pub enum Action {
     ConsentGranted,
     CodeReplayDetected,
     RefreshReuseDetected,
+    ConsentRevoked,
+    ClientCreated,
+    ClientUpdated,
+    ClientSecretRotated,
+    ClientDisabled,
+    ClientDeleted,
 }
 
 impl Action {
@@ -39,6 +45,12 @@ impl Action {
             Action::ConsentGranted => "oauth.consent.granted",
             Action::CodeReplayDetected => "oauth.code.replay_detected",
             Action::RefreshReuseDetected => "oauth.refresh.reuse_detected",
+            Action::ConsentRevoked => "oauth.consent.revoked",
+            Action::ClientCreated => "oauth.client.created",
+            Action::ClientUpdated => "oauth.client.updated",
+            Action::ClientSecretRotated => "oauth.client.secret_rotated",
+            Action::ClientDisabled => "oauth.client.disabled",
+            Action::ClientDeleted => "oauth.client.deleted",
         }
     }
 }

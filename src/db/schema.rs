@@ -91,6 +91,7 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(clients -> users (owner_user_id));
+diesel::joinable!(consents -> clients (client_id));
 
 diesel::table! {
     clients (id) {

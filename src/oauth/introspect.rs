@@ -225,12 +225,12 @@ pub async fn introspect(
                     "iat": claims.iat,
                     "jti": claims.jti,
                 });
-                if claims.sub.starts_with("cli_") {
-                    let live = super::token::load_client(&state, &claims.sub).await?;
-                    if live.is_none_or(|c| c.disabled_at.is_some()) {
-                        return Ok(inactive());
-                    }
-                } else {
+                // The app must still exist and be enabled.
+                let app = super::token::load_client(&state, &claims.client_id).await?;
+                if app.is_none_or(|c| c.disabled_at.is_some()) {
+                    return Ok(inactive());
+                }
+                if !claims.sub.starts_with("cli_") {
                     match user(&state, &claims.sub).await? {
                         Some(u) if !u.is_disabled() => out["username"] = json!(u.email),
                         _ => return Ok(inactive()),
@@ -241,6 +241,10 @@ pub async fn introspect(
             Presented::Refresh(found) => {
                 if !visible(&found.family.client_id) || !found.is_active(family_policy(&state), now)
                 {
+                    return Ok(inactive());
+                }
+                let app = super::token::load_client(&state, &found.family.client_id).await?;
+                if app.is_none_or(|c| c.disabled_at.is_some()) {
                     return Ok(inactive());
                 }
                 let Some(u) = user(&state, &found.family.user_id)

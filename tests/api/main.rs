@@ -11,6 +11,7 @@ mod cli;
 mod health;
 mod login;
 mod oauth;
+mod oauth_apps;
 mod oauth_complete;
 mod pages;
 mod sessions;

@@ -1,0 +1,560 @@
+//! Managing apps: developers register and change their OAuth clients and rotate secrets,
+//! admins list and disable any, users see and disconnect the apps they approved. The REST API
+//! (`/v1/clients`, `/v1/consents`) and the pages share these functions.
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+
+use super::clients::{self, CLIENT_SECRET_PREFIX, Client, ClientType, GRANT_TYPES, NewClient};
+use super::grants;
+use super::redirect::RedirectUri;
+use crate::accounts::model::{User, utc};
+use crate::audit::{self, Action, NewEvent};
+use crate::db::schema::{clients as clients_t, consents, refresh_families};
+use crate::db::{DbConn, DbError};
+use crate::http::{ApiError, ErrorCode};
+use crate::scopes::{ScopeSet, registry};
+use crate::secrets::PlainSecret;
+use crate::state::AppState;
+
+/// Who acts, for permission checks and the audit log.
+pub struct Actor {
+    pub user: Arc<User>,
+    pub key_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    fn event(&self, action: Action, client: &Client) -> NewEvent {
+        let mut event = NewEvent::new(action);
+        event.actor_user_id = Some(self.user.id.clone());
+        event.actor_key_id = self.key_id.clone();
+        event.subject_user_id = Some(client.owner_user_id.clone());
+        event.ip = self.ip.clone();
+        event.details = json!({ "client_id": client.id, "name": client.name });
+        event
+    }
+}
+
+/// What a developer sends to register or change an app (absent: unchanged / the default).
+#[derive(Debug, Default, Clone)]
+pub struct ClientInput {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub client_type: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+}
+
+pub const MAX_REDIRECT_URIS: usize = 10;
+/// Longest overlap of an old and a new secret.
+pub const MAX_SECRET_GRACE: Duration = Duration::days(7);
+
+fn validate_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name",
+            "The name is 1 to 100 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_redirects(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {
+    if raw.is_empty() || raw.len() > MAX_REDIRECT_URIS {
+        return Err(ApiError::validation(
+            "redirect_uris",
+            "Register 1 to 10 redirect URIs",
+        ));
+    }
+    raw.iter()
+        .map(|u| {
+            RedirectUri::parse(u.trim())
+                .map_err(|e| ApiError::validation("redirect_uris", format!("{}: {e}", u.trim())))
+        })
+        .collect()
+}
+
+async fn validate_scopes(
+    state: &AppState,
+    actor: &Actor,
+    raw: &[String],
+) -> Result<ScopeSet, ApiError> {
+    let asked =
+        ScopeSet::from_list(raw).map_err(|e| ApiError::validation("scopes", format!("{e}")))?;
+    let all = state.db(registry::all).await?;
+    let grantable = registry::grantable(&all, actor.user.is_admin());
+    if let Some(extra) = asked.difference(&grantable).first() {
+        return Err(ApiError::validation(
+            "scopes",
+            format!("{extra} is not a scope you may give an app (see GET /v1/scopes)"),
+        ));
+    }
+    if asked.is_empty() {
+        return Err(ApiError::validation(
+            "scopes",
+            "Give the app at least one scope",
+        ));
+    }
+    Ok(asked)
+}
+
+fn validate_grants(raw: &[String], client_type: ClientType) -> Result<Vec<String>, ApiError> {
+    let mut grants = Vec::new();
+    for g in raw {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(ApiError::validation(
+                "grant_types",
+                format!("{g} is not one of authorization_code, refresh_token, client_credentials"),
+            ));
+        }
+        if !grants.contains(g) {
+            grants.push(g.clone());
+        }
+    }
+    if grants.is_empty() {
+        return Err(ApiError::validation(
+            "grant_types",
+            "Give at least one grant type",
+        ));
+    }
+    if client_type == ClientType::Public && grants.iter().any(|g| g == "client_credentials") {
+        return Err(ApiError::validation(
+            "grant_types",
+            "client_credentials needs a confidential client",
+        ));
+    }
+    Ok(grants)
+}
+
+fn parse_type(raw: Option<&str>) -> Result<ClientType, ApiError> {
+    match raw.unwrap_or("confidential") {
+        "confidential" => Ok(ClientType::Confidential),
+        "public" => Ok(ClientType::Public),
+        _ => Err(ApiError::validation(
+            "client_type",
+            "client_type is confidential or public",
+        )),
+    }
+}
+
+fn first_party(actor: &Actor, wanted: Option<bool>) -> Result<bool, ApiError> {
+    match wanted {
+        Some(true) if !actor.user.is_admin() => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only administrators may mark an app first-party (no consent page)",
+        )),
+        Some(v) => Ok(v),
+        None => Ok(false),
+    }
+}
+
+/// Register an app; a confidential one's secret is returned here, once.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    input: ClientInput,
+) -> Result<(Client, Option<PlainSecret>), ApiError> {
+    let name = validate_name(input.name.as_deref().unwrap_or(""))?;
+    let redirect_uris = validate_redirects(input.redirect_uris.as_deref().unwrap_or(&[]))?;
+    let client_type = parse_type(input.client_type.as_deref())?;
+    let scopes = match &input.scopes {
+        Some(s) => validate_scopes(state, actor, s).await?,
+        None => {
+            let all = state.db(registry::all).await?;
+            registry::grantable(&all, false)
+        }
+    };
+    let grant_types = match &input.grant_types {
+        Some(g) => validate_grants(g, client_type)?,
+        None => clients::default_grant_types(),
+    };
+    let new = NewClient {
+        name,
+        owner_user_id: actor.user.id.clone(),
+        client_type,
+        redirect_uris,
+        scopes,
+        first_party: first_party(actor, input.first_party)?,
+        grant_types,
+    };
+    let (pepper, now) = (state.digest_pepper.clone(), state.now());
+    let actor_event = |client: &Client| actor.event(Action::ClientCreated, client);
+    let (client, secret) = state
+        .db(move |c| clients::create(c, &pepper, &new, now))
+        .await?;
+    let event = actor_event(&client);
+    state.db(move |c| audit::record(c, &event, now)).await?;
+    Ok((client, secret))
+}
+
+/// A client the actor may see and change: their own, or any for admins; else "not found".
+pub async fn visible(state: &AppState, actor: &Actor, id: String) -> Result<Client, ApiError> {
+    let found = state.db(move |c| clients::find(c, &id)).await?;
+    match found {
+        Some(client) if client.owner_user_id == actor.user.id || actor.user.is_admin() => {
+            Ok(client)
+        }
+        _ => Err(ApiError::not_found("Client")),
+    }
+}
+
+/// The actor's apps, or with `everyone` (admins) every app; newest first.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    everyone: bool,
+) -> Result<Vec<Client>, ApiError> {
+    if everyone && !actor.user.is_admin() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only administrators may list every app",
+        ));
+    }
+    let owner = (!everyone).then(|| actor.user.id.clone());
+    Ok(state
+        .db(move |c| {
+            let mut query = clients_t::table
+                .select(Client::as_select())
+                .order((clients_t::created_at.desc(), clients_t::id.desc()))
+                .into_boxed();
+            if let Some(owner) = owner {
+                query = query.filter(clients_t::owner_user_id.eq(owner));
+            }
+            Ok(query.limit(500).load(c)?)
+        })
+        .await?)
+}
+
+/// Change name, redirect URIs, scopes, grants or first-party; `disabled` switches the app off
+/// (its users' grants end, their access tokens are refused) or on again.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    client: Client,
+    input: ClientInput,
+    disabled: Option<bool>,
+) -> Result<Client, ApiError> {
+    if input
+        .client_type
+        .as_deref()
+        .is_some_and(|t| t != client.client_type)
+    {
+        return Err(ApiError::validation(
+            "client_type",
+            "The type of an app cannot change: register a new one",
+        ));
+    }
+    let name = input.name.as_deref().map(validate_name).transpose()?;
+    let redirects = input
+        .redirect_uris
+        .as_deref()
+        .map(validate_redirects)
+        .transpose()?
+        .map(|uris| {
+            uris.iter()
+                .map(|u| u.as_str().to_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    let scopes = match &input.scopes {
+        Some(s) => Some(validate_scopes(state, actor, s).await?.to_storage()),
+        None => None,
+    };
+    let grants = input
+        .grant_types
+        .as_deref()
+        .map(|g| validate_grants(g, client.client_type()))
+        .transpose()?
+        .map(|g| g.join(" "));
+    let first = match input.first_party {
+        Some(v) => Some(first_party(actor, Some(v))?),
+        None => None,
+    };
+    let now = state.now();
+    let disabling = disabled == Some(true) && client.disabled_at.is_none();
+    let mut events = Vec::new();
+    if name.is_some()
+        || redirects.is_some()
+        || scopes.is_some()
+        || grants.is_some()
+        || first.is_some()
+    {
+        let mut event = actor.event(Action::ClientUpdated, &client);
+        event.details["changed"] = json!(
+            [
+                ("name", name.is_some()),
+                ("redirect_uris", redirects.is_some()),
+                ("scopes", scopes.is_some()),
+                ("grant_types", grants.is_some()),
+                ("first_party", first.is_some()),
+            ]
+            .iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(field, _)| *field)
+            .collect::<Vec<_>>()
+        );
+        events.push(event);
+    }
+    if disabling {
+        events.push(actor.event(Action::ClientDisabled, &client));
+    } else if disabled == Some(false) && client.disabled_at.is_some() {
+        let mut event = actor.event(Action::ClientUpdated, &client);
+        event.details["changed"] = json!(["enabled"]);
+        events.push(event);
+    }
+    let id = client.id.clone();
+    let (updated, families) = state
+        .db(move |c| {
+            c.transaction(|c| {
+                let target = clients_t::table.find(&id);
+                if let Some(v) = &name {
+                    diesel::update(target)
+                        .set(clients_t::name.eq(v))
+                        .execute(c)?;
+                }
+                if let Some(v) = &redirects {
+                    diesel::update(target)
+                        .set(clients_t::redirect_uris.eq(v))
+                        .execute(c)?;
+                }
+                if let Some(v) = &scopes {
+                    diesel::update(target)
+                        .set(clients_t::allowed_scopes.eq(v))
+                        .execute(c)?;
+                }
+                if let Some(v) = &grants {
+                    diesel::update(target)
+                        .set(clients_t::grant_types.eq(v))
+                        .execute(c)?;
+                }
+                if let Some(v) = first {
+                    diesel::update(target)
+                        .set(clients_t::first_party.eq(v))
+                        .execute(c)?;
+                }
+                match disabled {
+                    Some(true) => {
+                        diesel::update(target.filter(clients_t::disabled_at.is_null()))
+                            .set(clients_t::disabled_at.eq(now))
+                            .execute(c)?;
+                    }
+                    Some(false) => {
+                        diesel::update(target)
+                            .set(clients_t::disabled_at.eq(None::<NaiveDateTime>))
+                            .execute(c)?;
+                    }
+                    None => {}
+                }
+                diesel::update(target)
+                    .set(clients_t::updated_at.eq(now))
+                    .execute(c)?;
+                let families = if disabling {
+                    revoke_client_families(c, &id, now, "client_disabled")?
+                } else {
+                    Vec::new()
+                };
+                for event in &events {
+                    audit::record(c, event, now)?;
+                }
+                let updated = target.select(Client::as_select()).first(c)?;
+                Ok((updated, families))
+            })
+        })
+        .await?;
+    super::token::deny_grants(state, &families).await;
+    state.key_cache.invalidate_all();
+    Ok(updated)
+}
+
+fn revoke_client_families(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: NaiveDateTime,
+    reason: &str,
+) -> Result<Vec<String>, DbError> {
+    let live: Vec<String> = refresh_families::table
+        .filter(refresh_families::client_id.eq(client_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .filter(refresh_families::expires_at.gt(now))
+        .select(refresh_families::id)
+        .load(conn)?;
+    grants::revoke_families(conn, &live, now, reason)?;
+    Ok(live)
+}
+
+/// Delete an app: its consents, codes and refresh tokens go with it, its access tokens are
+/// refused from now on.
+pub async fn delete(state: &AppState, actor: &Actor, client: Client) -> Result<(), ApiError> {
+    let event = actor.event(Action::ClientDeleted, &client);
+    let (id, now) = (client.id.clone(), state.now());
+    let families = state
+        .db(move |c| {
+            c.transaction(|c| {
+                let families = revoke_client_families(c, &id, now, "client_deleted")?;
+                diesel::delete(clients_t::table.find(&id)).execute(c)?;
+                audit::record(c, &event, now)?;
+                Ok(families)
+            })
+        })
+        .await?;
+    super::token::deny_grants(state, &families).await;
+    state.key_cache.invalidate_all();
+    Ok(())
+}
+
+/// A new secret; the old one keeps working for `grace` (0: stops now). Public apps have none.
+pub async fn rotate_secret(
+    state: &AppState,
+    actor: &Actor,
+    client: Client,
+    grace: Duration,
+) -> Result<(Client, PlainSecret), ApiError> {
+    if client.client_type() != ClientType::Confidential {
+        return Err(ApiError::validation(
+            "client_type",
+            "A public app has no secret to rotate",
+        ));
+    }
+    let secret = PlainSecret::generate(CLIENT_SECRET_PREFIX);
+    let digest = state.digest_pepper.digest_secret(&secret);
+    let mut event = actor.event(Action::ClientSecretRotated, &client);
+    event.details["grace_seconds"] = json!(grace.num_seconds());
+    let (id, now, old) = (client.id.clone(), state.now(), client.secret_digest.clone());
+    let updated = state
+        .db(move |c| {
+            c.transaction(|c| {
+                let target = clients_t::table.find(&id);
+                diesel::update(target)
+                    .set((
+                        clients_t::secret_digest.eq(Some(digest)),
+                        clients_t::previous_secret_digest.eq(old.filter(|_| !grace.is_zero())),
+                        clients_t::previous_secret_expires_at
+                            .eq((!grace.is_zero()).then_some(now + grace)),
+                        clients_t::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+                audit::record(c, &event, now)?;
+                Ok(target.select(Client::as_select()).first(c)?)
+            })
+        })
+        .await?;
+    state.key_cache.invalidate_all();
+    Ok((updated, secret))
+}
+
+/// A client as the API and pages show it, with when its previous secret stops working.
+pub fn client_json(client: &Client, now: NaiveDateTime) -> serde_json::Value {
+    let mut view = serde_json::to_value(client.view()).unwrap_or_default();
+    view["updated_at"] = json!(utc(client.updated_at));
+    view["previous_secret_expires_at"] = json!(
+        client
+            .previous_secret_expires_at
+            .filter(|at| *at > now)
+            .map(utc)
+    );
+    view
+}
+
+/// An app a user connected: what they approved and when it was last used.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentView {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub approved_at: String,
+    pub updated_at: String,
+    pub last_used_at: Option<String>,
+}
+
+pub async fn list_consents(
+    state: &AppState,
+    user_id: String,
+) -> Result<Vec<ConsentView>, ApiError> {
+    Ok(state
+        .db(move |c| {
+            let rows: Vec<(String, String, String, String, NaiveDateTime, NaiveDateTime)> =
+                consents::table
+                    .inner_join(clients_t::table)
+                    .filter(consents::user_id.eq(&user_id))
+                    .order((consents::created_at.desc(), consents::id.desc()))
+                    .select((
+                        consents::id,
+                        consents::client_id,
+                        clients_t::name,
+                        consents::scopes,
+                        consents::created_at,
+                        consents::updated_at,
+                    ))
+                    .load(c)?;
+            let mut views = Vec::with_capacity(rows.len());
+            for (id, client_id, client_name, scopes, created, updated) in rows {
+                let last_used: Option<NaiveDateTime> = refresh_families::table
+                    .filter(refresh_families::user_id.eq(&user_id))
+                    .filter(refresh_families::client_id.eq(&client_id))
+                    .select(diesel::dsl::max(refresh_families::last_used_at))
+                    .first(c)?;
+                views.push(ConsentView {
+                    id,
+                    client_id,
+                    client_name,
+                    scopes: scopes
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    approved_at: utc(created),
+                    updated_at: utc(updated),
+                    last_used_at: last_used.map(utc),
+                });
+            }
+            Ok(views)
+        })
+        .await?)
+}
+
+/// Disconnect an app: forget the approval (the next authorization asks again) and end every
+/// grant made under it — refresh tokens at once, access tokens too.
+pub async fn revoke_consent(
+    state: &AppState,
+    actor: &Actor,
+    consent_id: String,
+) -> Result<(), ApiError> {
+    let (user_id, now) = (actor.user.id.clone(), state.now());
+    let mut event = NewEvent::new(Action::ConsentRevoked);
+    event.actor_user_id = Some(actor.user.id.clone());
+    event.actor_key_id = actor.key_id.clone();
+    event.subject_user_id = Some(actor.user.id.clone());
+    event.ip = actor.ip.clone();
+    let families = state
+        .db(move |c| {
+            c.transaction(|c| {
+                let found: Option<String> = consents::table
+                    .find(&consent_id)
+                    .filter(consents::user_id.eq(&user_id))
+                    .select(consents::client_id)
+                    .first(c)
+                    .optional()?;
+                let Some(client_id) = found else {
+                    return Ok(None);
+                };
+                let live = grants::live_families(c, &user_id, &client_id, now)?;
+                grants::revoke_families(c, &live, now, "consent_revoked")?;
+                diesel::delete(consents::table.find(&consent_id)).execute(c)?;
+                event.details = json!({ "client_id": client_id, "consent_id": consent_id, "families_revoked": live.len() });
+                audit::record(c, &event, now)?;
+                Ok(Some(live))
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("Consent"))?;
+    super::token::deny_grants(state, &families).await;
+    Ok(())
+}
