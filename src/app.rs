@@ -366,6 +366,31 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             "/account/password",
             web::post().to(accounts::pages::change_password),
         )
+        .route(
+            "/settings/apps",
+            web::get().to(crate::oauth::pages::own_apps),
+        )
+        .route(
+            "/settings/apps",
+            web::post().to(crate::oauth::pages::register),
+        )
+        .route(
+            "/settings/apps/{id}/secret",
+            web::post().to(crate::oauth::pages::rotate_secret),
+        )
+        .route(
+            "/settings/apps/{id}/{action}",
+            web::post().to(crate::oauth::pages::act),
+        )
+        .route(
+            "/settings/connected-apps",
+            web::get().to(crate::oauth::pages::connected),
+        )
+        .route(
+            "/settings/connected-apps/{id}/revoke",
+            web::post().to(crate::oauth::pages::disconnect),
+        )
+        .route("/admin/apps", web::get().to(crate::oauth::pages::all_apps))
         .route("/admin/users", web::get().to(accounts::pages::admin_users))
         .route(
             "/admin/users",

@@ -8,5 +8,6 @@ pub mod grants;
 pub mod introspect;
 pub mod manage;
 pub mod metadata;
+pub mod pages;
 pub mod redirect;
 pub mod token;

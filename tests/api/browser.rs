@@ -389,6 +389,102 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
     assert_eq!(query["state"], "xyz123");
     assert_eq!(query["iss"], app.state.settings.issuer);
 
+    // Connected apps lists it; disconnecting forgets the approval.
+    c.goto(&app.url("/settings/connected-apps")).await.unwrap();
+    let row = c
+        .wait()
+        .for_element(Locator::Css("#connected-apps tr[data-consent-id] td"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(row, "Orders app");
+    browser.screenshot("connected-apps").await;
+    c.find(Locator::Css("button.disconnect"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = c
+        .wait()
+        .for_element(Locator::Id("notice"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("disconnected"), "{notice}");
+    c.find(Locator::Id("no-connected-apps")).await.unwrap();
+    // The next authorization asks again.
+    c.goto(&url).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("consent-title"))
+        .await
+        .unwrap();
+
+    browser.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn register_an_app_and_see_its_secret_once_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let c = &browser.client;
+    sign_in(c, &app).await;
+    c.goto(&app.url("/settings/apps")).await.unwrap();
+    c.wait().for_element(Locator::Id("no-apps")).await.unwrap();
+    fill(c, "app-name", "Nightly billing").await;
+    fill(c, "redirect-uris", "https://billing.example.com/callback").await;
+    click(c, "client-credentials").await;
+    c.find(Locator::Css("input[name=scope][value='read:orders']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(c, "register").await;
+    let secret = c
+        .wait()
+        .for_element(Locator::Id("client-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser.screenshot("app-registered").await;
+    assert!(secret.starts_with("cs_"), "{secret}");
+    let client_id = c
+        .find(Locator::Id("client-id"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The secret works, once copied.
+    let token = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = token.json().await.unwrap();
+    assert_eq!(body["scope"], "read:orders");
+    // And it is never shown again.
+    click(c, "done").await;
+    c.wait().for_element(Locator::Id("apps")).await.unwrap();
+    let source = c.source().await.unwrap();
+    assert!(source.contains(&client_id));
+    assert!(!source.contains(&secret), "the secret is shown once");
+
     browser.close().await;
     app.stop().await;
 }

@@ -446,3 +446,62 @@ both_backends!(
         assert_eq!(events["data"][0]["details"]["families_revoked"], 1);
     }
 );
+
+both_backends!(
+    app_pages_refuse_forged_forms_and_other_users,
+    |app| async move {
+        app.login_admin().await;
+        let web_app = register(app, false, false).await;
+        obtain_tokens(app, &web_app).await;
+        let (_, consents) =
+            send(&app.client, app, reqwest::Method::GET, "/v1/consents", None).await;
+        let consent_id = consents["data"][0]["id"].as_str().unwrap().to_owned();
+        let page = app
+            .get("/settings/connected-apps")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Orders app"));
+        let forged = app
+            .post_form(
+                &format!("/settings/connected-apps/{consent_id}/revoke"),
+                &[("csrf_token", "forged")],
+            )
+            .await;
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        let all = app.get("/admin/apps").await.text().await.unwrap();
+        assert!(all.contains(&web_app.id), "admins see every app");
+
+        app.create_user(MEMBER.0, MEMBER.1, false).await;
+        let (member, _) = app.login_in_new_browser(MEMBER.0, MEMBER.1).await;
+        let page = member
+            .get(app.url("/settings/apps"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains(&web_app.id), "not someone else's app");
+        let csrf = crate::helpers::hidden_field(&page, "csrf_token").unwrap();
+        let disable = member
+            .post(app.url(&format!("/settings/apps/{}/disable", web_app.id)))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(disable.status(), StatusCode::NOT_FOUND);
+        let steal = member
+            .post(app.url(&format!("/settings/connected-apps/{consent_id}/revoke")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(steal.status(), StatusCode::NOT_FOUND);
+        let admin_page = member.get(app.url("/admin/apps")).send().await.unwrap();
+        assert_eq!(admin_page.status(), StatusCode::FORBIDDEN);
+        let (_, still) = send(&app.client, app, reqwest::Method::GET, "/v1/consents", None).await;
+        assert_eq!(still["data"].as_array().unwrap().len(), 1);
+    }
+);

@@ -1,0 +1,376 @@
+//! Settings → Your apps (register an app, its secret shown once; rotate the secret; disable,
+//! enable, delete), Settings → Connected apps (disconnect), and the admins' All apps (disable
+//! any). Every form carries the session's CSRF token; the work is `manage`'s, shared with the
+//! REST API.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::clients::ClientView;
+use super::manage::{self, Actor, ClientInput, ConsentView};
+use crate::api_keys::api::{client_ip, parse_grace};
+use crate::http::ApiError;
+use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
+use crate::principal::SignedIn;
+use crate::scopes::registry::{self, RegisteredScope};
+use crate::state::AppState;
+
+fn actor(signed_in: &SignedIn, req: &HttpRequest) -> Actor {
+    Actor {
+        user: std::sync::Arc::new(signed_in.user.clone()),
+        key_id: None,
+        ip: client_ip(req),
+    }
+}
+
+fn failure(e: &ApiError) -> HttpResponse {
+    let status = e.code.status();
+    if status.is_server_error() {
+        return error_page(
+            status,
+            "Something went wrong",
+            "Gatehouse could not complete this request. Try again in a moment.",
+        );
+    }
+    error_page(status, "Not possible", &e.message)
+}
+
+fn csrf_refused() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form has expired or did not come from Gatehouse. Go back, reload the page and try again.",
+    )
+}
+
+#[derive(Template)]
+#[template(path = "apps/list.html")]
+struct AppsPage<'a> {
+    nav: Option<Nav>,
+    title: &'a str,
+    everyone: bool,
+    back: &'a str,
+    apps: Vec<ClientView>,
+    scopes: Vec<RegisteredScope>,
+    csrf_token: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+async fn apps_page(
+    state: &AppState,
+    req: &HttpRequest,
+    signed_in: &SignedIn,
+    everyone: bool,
+    status: StatusCode,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> HttpResponse {
+    let actor = actor(signed_in, req);
+    let apps = match manage::list(state, &actor, everyone).await {
+        Ok(apps) => apps,
+        Err(e) => return failure(&e),
+    };
+    let all = match state.db(registry::all).await {
+        Ok(all) => all,
+        Err(e) => return failure(&e.into()),
+    };
+    let grantable = registry::grantable(&all, signed_in.user.is_admin());
+    render(
+        status,
+        &AppsPage {
+            nav: Some(signed_in.nav(if everyone { "all-apps" } else { "apps" })),
+            title: if everyone { "All apps" } else { "Your apps" },
+            everyone,
+            back: if everyone {
+                "/admin/apps"
+            } else {
+                "/settings/apps"
+            },
+            apps: apps.iter().map(|a| a.view()).collect(),
+            scopes: all
+                .into_iter()
+                .filter(|s| grantable.contains(&s.name))
+                .collect(),
+            csrf_token: &signed_in.csrf_token,
+            error,
+            notice,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    done: Option<String>,
+}
+
+fn notice_for(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "disabled" => Some("The app is disabled: its users' tokens no longer work."),
+        "enabled" => Some("The app is enabled again."),
+        "deleted" => Some("The app was deleted and its users disconnected."),
+        "disconnected" => Some("The app was disconnected. It can no longer act for you."),
+        _ => None,
+    }
+}
+
+pub async fn own_apps(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    let notice = notice_for(query.done.as_deref());
+    apps_page(
+        &state,
+        &req,
+        &signed_in,
+        false,
+        StatusCode::OK,
+        None,
+        notice,
+    )
+    .await
+}
+
+pub async fn all_apps(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    if !signed_in.user.is_admin() {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Administrators only",
+            "Only administrators can see every app.",
+        );
+    }
+    let notice = notice_for(query.done.as_deref());
+    apps_page(&state, &req, &signed_in, true, StatusCode::OK, None, notice).await
+}
+
+#[derive(Template)]
+#[template(path = "apps/secret.html")]
+struct SecretPage<'a> {
+    nav: Option<Nav>,
+    title: &'a str,
+    app: ClientView,
+    secret: Option<&'a str>,
+    note: Option<String>,
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let pairs = form.into_inner();
+    if !csrf_matches(&signed_in.csrf_token, field(&pairs, "csrf_token")) {
+        return csrf_refused();
+    }
+    let scopes: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut grants = super::clients::default_grant_types();
+    if field(&pairs, "client_credentials") == "1" {
+        grants.push("client_credentials".into());
+    }
+    let input = ClientInput {
+        name: Some(field(&pairs, "name").to_owned()),
+        redirect_uris: Some(
+            field(&pairs, "redirect_uris")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        client_type: Some(field(&pairs, "client_type").to_owned()).filter(|t| !t.is_empty()),
+        scopes: Some(scopes),
+        grant_types: Some(grants),
+        first_party: None,
+    };
+    match manage::create(&state, &actor(&signed_in, &req), input).await {
+        Ok((client, secret)) => render(
+            StatusCode::CREATED,
+            &SecretPage {
+                nav: Some(signed_in.nav("apps")),
+                title: "App registered",
+                app: client.view(),
+                secret: secret.as_ref().map(|s| s.expose()),
+                note: None,
+            },
+        ),
+        Err(e) if e.code.status().is_client_error() => {
+            apps_page(
+                &state,
+                &req,
+                &signed_in,
+                false,
+                StatusCode::BAD_REQUEST,
+                Some(&e.message),
+                None,
+            )
+            .await
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    grace: String,
+    #[serde(default)]
+    back: String,
+}
+
+pub async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let grace = match parse_grace(Some(&serde_json::Value::String(form.grace.clone()))) {
+        Ok(g) => g,
+        Err(e) => return failure(&e),
+    };
+    let actor = actor(&signed_in, &req);
+    let result = async {
+        let client = manage::visible(&state, &actor, path.into_inner()).await?;
+        manage::rotate_secret(&state, &actor, client, grace).await
+    }
+    .await;
+    match result {
+        Ok((client, secret)) => render(
+            StatusCode::OK,
+            &SecretPage {
+                nav: Some(signed_in.nav("apps")),
+                title: "New client secret",
+                app: client.view(),
+                secret: Some(secret.expose()),
+                note: Some(if grace.is_zero() {
+                    "The old secret no longer works.".to_owned()
+                } else {
+                    format!(
+                        "The old secret keeps working for {} more hour(s).",
+                        grace.num_hours()
+                    )
+                }),
+            },
+        ),
+        Err(e) => failure(&e),
+    }
+}
+
+/// Disable, enable or delete an app (admins: any app).
+pub async fn act(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<(String, String)>,
+    form: web::Form<ActionForm>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    let (id, action) = path.into_inner();
+    let back = if form.back == "/admin/apps" {
+        "/admin/apps"
+    } else {
+        "/settings/apps"
+    };
+    let actor = actor(&signed_in, &req);
+    let result = async {
+        let client = manage::visible(&state, &actor, id).await?;
+        match action.as_str() {
+            "disable" | "enable" => manage::update(
+                &state,
+                &actor,
+                client,
+                ClientInput::default(),
+                Some(action == "disable"),
+            )
+            .await
+            .map(|_| ()),
+            "delete" => manage::delete(&state, &actor, client).await,
+            _ => Err(ApiError::not_found("Action")),
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let done = match action.as_str() {
+                "disable" => "disabled",
+                "enable" => "enabled",
+                _ => "deleted",
+            };
+            see_other(&format!("{back}?done={done}"))
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "apps/connected.html")]
+struct ConnectedPage<'a> {
+    nav: Option<Nav>,
+    consents: Vec<ConsentView>,
+    csrf_token: &'a str,
+    notice: Option<&'a str>,
+}
+
+pub async fn connected(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    match manage::list_consents(&state, signed_in.user.id.clone()).await {
+        Ok(consents) => render(
+            StatusCode::OK,
+            &ConnectedPage {
+                nav: Some(signed_in.nav("connected")),
+                consents,
+                csrf_token: &signed_in.csrf_token,
+                notice: notice_for(query.done.as_deref()),
+            },
+        ),
+        Err(e) => failure(&e),
+    }
+}
+
+pub async fn disconnect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return csrf_refused();
+    }
+    match manage::revoke_consent(&state, &actor(&signed_in, &req), path.into_inner()).await {
+        Ok(()) => see_other("/settings/connected-apps?done=disconnected"),
+        Err(e) => failure(&e),
+    }
+}
