@@ -36,7 +36,18 @@ pub struct AppState {
     /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
     key_ring: Arc<RwLock<Arc<KeyRing>>>,
     db_calls: Arc<AtomicU64>,
+    /// The scope registry as last read (it changes rarely: re-read after 10 s).
+    scope_registry: ScopeRegistryCache,
 }
+
+type ScopeRegistryCache = Arc<
+    RwLock<
+        Option<(
+            std::time::Instant,
+            Arc<Vec<crate::scopes::registry::RegisteredScope>>,
+        )>,
+    >,
+>;
 
 impl AppState {
     pub fn new(pool: DbPool, settings: Settings, clock: Arc<dyn Clock>, key_ring: KeyRing) -> Self {
@@ -61,6 +72,7 @@ impl AppState {
             denylist: Arc::default(),
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),
             db_calls: Arc::new(AtomicU64::new(0)),
+            scope_registry: Arc::default(),
         }
     }
 
@@ -70,6 +82,27 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The registered scopes, from memory when read in the last 10 seconds.
+    pub async fn scope_registry(
+        &self,
+    ) -> Result<Arc<Vec<crate::scopes::registry::RegisteredScope>>, crate::db::DbError> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+        if let Some((at, all)) = &*self
+            .scope_registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < FRESH
+        {
+            return Ok(all.clone());
+        }
+        let all = Arc::new(self.db(crate::scopes::registry::all).await?);
+        *self
+            .scope_registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), all.clone()));
+        Ok(all)
     }
 
     /// Read the signing keys again (after a rotation here or on another instance).

@@ -5,6 +5,7 @@
 pub mod schema;
 mod url;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -96,6 +97,28 @@ impl DbError {
     }
 }
 
+/// Statements this process sent to each database (by URL): how benchmarks and tests count the
+/// queries a flow costs. One relaxed atomic add per statement.
+static QUERY_COUNTERS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The statement counter of the database at `url` (every connection to it adds to it).
+pub fn query_counter(url: &DatabaseUrl) -> Arc<std::sync::atomic::AtomicU64> {
+    let mut counters = QUERY_COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+    counters.entry(url.describe()).or_default().clone()
+}
+
+fn counting(
+    counter: Arc<std::sync::atomic::AtomicU64>,
+) -> impl diesel::connection::Instrumentation {
+    move |event: diesel::connection::InstrumentationEvent<'_>| {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// The r2d2 manager: establishes the backend the URL names, never guessing by trial.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
@@ -118,10 +141,12 @@ impl ConnectionManager {
                 let mut conn = diesel::SqliteConnection::establish(&path).map_err(connect_error)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
                 ensure_wal(&mut conn)?;
+                conn.set_instrumentation(counting(query_counter(&self.url)));
                 Ok(DbConn::Sqlite(conn))
             }
             DatabaseUrl::Postgres { url } => {
-                let conn = diesel::PgConnection::establish(url).map_err(connect_error)?;
+                let mut conn = diesel::PgConnection::establish(url).map_err(connect_error)?;
+                conn.set_instrumentation(counting(query_counter(&self.url)));
                 Ok(DbConn::Pg(conn))
             }
         }

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::clients::{self, Client, ClientType};
+use super::clients::{Client, ClientType};
 use super::grants::{self, NewCode};
 use crate::accounts::model;
 use crate::audit::{self, Action, NewEvent};
@@ -122,11 +122,11 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusa
         .clone()
         .filter(|c| !c.is_empty())
         .ok_or(Refusal::Page("The request names no client (client_id)."))?;
-    let client = state
-        .db(move |c| clients::find(c, &client_id))
+    let client = super::token::load_client(state, &client_id)
         .await
         .map_err(|_| Refusal::Page("Gatehouse cannot reach its database. Try again in a moment."))?
         .filter(|c| c.disabled_at.is_none())
+        .map(|c| (*c).clone())
         .ok_or(Refusal::Page(
             "The application asking you to sign in is not registered here, or was disabled.",
         ))?;
@@ -366,7 +366,7 @@ pub async fn authorize(
 /// An app can be granted only what the user may hold: admin-only scopes (e.g. `write:users`)
 /// are refused for members.
 async fn beyond_the_user(state: &AppState, signed_in: &SignedIn, v: &Valid) -> Option<Refusal> {
-    let all = match state.db(registry::all).await {
+    let all = match state.scope_registry().await {
         Ok(all) => all,
         Err(e) => {
             log::error!("reading the scope registry: {e}");

@@ -268,7 +268,9 @@ pub fn start_family(
     policy: FamilyPolicy,
     now: NaiveDateTime,
 ) -> Result<PlainSecret, DbError> {
-    conn.transaction(|conn| {
+    // No transaction: a family whose first token failed to insert is never reachable (its
+    // only way in is that token), and the flow saves a BEGIN and a COMMIT.
+    {
         diesel::insert_into(refresh_families::table)
             .values((
                 refresh_families::id.eq(family_id),
@@ -283,7 +285,7 @@ pub fn start_family(
             ))
             .execute(conn)?;
         insert_token(conn, pepper, family_id, scopes, now)
-    })
+    }
 }
 
 pub enum Refresh {

@@ -332,8 +332,14 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
-    let user_id = redeemed.user_id.clone();
-    let user = state.db(move |c| model::find_by_id(c, &user_id)).await?;
+    let user = match state.key_cache.get_user(&redeemed.user_id) {
+        Some((user, _)) => Some(user),
+        None => {
+            let user_id = redeemed.user_id.clone();
+            let found = state.db(move |c| model::find_by_id(c, &user_id)).await?;
+            found.map(|u| state.key_cache.put_user(u).0)
+        }
+    };
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
     }

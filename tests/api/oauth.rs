@@ -1363,3 +1363,47 @@ async fn rs256_can_be_chosen_for_signing() {
 async fn eddsa_can_be_chosen_for_signing() {
     other_algorithm(gatehouse::jwt::keys::SigningAlg::EdDsa, "OKP").await;
 }
+
+/// What a full flow costs the database once the user is signed in and has approved the app
+/// before (the benchmark's case): statements sent, counted by the connections themselves.
+both_backends!(
+    a_full_flow_with_remembered_consent_costs_few_queries,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let (verifier, challenge) = pkce();
+        let url = authorize_url(&client, "read:users", Some(&challenge), "");
+        authorize(app, &url, "approve").await; // approves once
+        let counter = gatehouse::db::query_counter(&app.state.settings.database);
+        let mut costs = Vec::new();
+        for _ in 0..3 {
+            let before = counter.load(std::sync::atomic::Ordering::SeqCst);
+            let answer = authorize(app, &url, "approve").await;
+            let after_code = counter.load(std::sync::atomic::Ordering::SeqCst);
+            let tokens = exchange(
+                app,
+                &client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &answer["code"]),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await;
+            assert_eq!(tokens.status(), StatusCode::OK);
+            let after = counter.load(std::sync::atomic::Ordering::SeqCst);
+            costs.push((after_code - before, after - after_code));
+        }
+        eprintln!(
+            "queries per flow ({:?}): (authorize, token) = {costs:?}",
+            app.backend
+        );
+        for (authorize, token) in &costs {
+            assert!(
+                authorize + token <= 10,
+                "a flow must cost at most 10 statements: {costs:?}"
+            );
+        }
+    }
+);
