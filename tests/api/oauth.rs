@@ -1364,8 +1364,8 @@ async fn eddsa_can_be_chosen_for_signing() {
     other_algorithm(gatehouse::jwt::keys::SigningAlg::EdDsa, "OKP").await;
 }
 
-/// What a full flow costs the database once the user is signed in and has approved the app
-/// before (the benchmark's case): statements sent, counted by the connections themselves.
+// What a full flow costs the database once the user is signed in and has approved the app
+// before (the benchmark's case): statements sent, counted by the connections themselves.
 both_backends!(
     a_full_flow_with_remembered_consent_costs_few_queries,
     |app| async move {
