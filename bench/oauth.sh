@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # OAuth figures on one server, same run (release build, SQLite by default):
 #   - GET /v1/users/me with a JWT access token vs GET /healthz   (wrk -t1 -c4)
+#   - full authorization-code flows (signed-in user, consent remembered): authorize → code →
+#     token with PKCE, bench/flow.lua (wrk -t1 -c4)
 #   - refresh grants with rotation: 4 chains in parallel, each wrk -t1 -c1 (a chain must
 #     present the token the previous answer returned)
 #   bench/oauth.sh [seconds]      GATEHOUSE_DATABASE_URL=postgres://… for PostgreSQL
@@ -18,7 +20,7 @@ export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
 export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"
 export GATEHOUSE_RATE_LIMIT=1000000000 RUST_LOG=warn
 "$BIN" migrate >/dev/null
-CLIENT_JSON=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1/cb --first-party --scopes read:users --json)
+CLIENT_JSON=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1/cb --scopes read:users --json)
 CLIENT_ID=$(echo "$CLIENT_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 CLIENT_SECRET=$(echo "$CLIENT_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 BASIC=$(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)
@@ -32,11 +34,21 @@ for _ in $(seq 1 50); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1
 JAR=$WORK/cookies
 CSRF=$(curl -s -c "$JAR" "$BASE/login" | grep -o 'name="csrf_token" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//')
 curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "csrf_token=$CSRF" --data-urlencode "email=bench@example.com" --data-urlencode "password=bench password 1" "$BASE/login"
+# PKCE pair of RFC 7636 appendix B.
+VERIFIER=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+CHALLENGE=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+AUTHORIZE_PATH="/oauth/authorize?response_type=code&client_id=$CLIENT_ID&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=read%3Ausers&state=s&code_challenge=$CHALLENGE&code_challenge_method=S256"
+# Approve once on the consent page; every later flow skips it (remembered consent).
+PAGE=$(curl -s -b "$JAR" "$BASE$AUTHORIZE_PATH")
+field() { python3 -c 'import sys,re,html; p=sys.argv[2]; p=p[p.find("id=\"consent-form\""):]; m=re.search(r"name=\"%s\" value=\"([^\"]*)\"" % sys.argv[1], p); print(html.unescape(m.group(1)))' "$1" "$PAGE"; }
+curl -s -b "$JAR" -o /dev/null --data-urlencode "csrf_token=$(field csrf_token)" --data-urlencode "client_id=$CLIENT_ID" \
+  --data-urlencode "redirect_uri=http://127.0.0.1/cb" -d response_type=code --data-urlencode "scope=read:users" -d state=s \
+  -d "code_challenge=$CHALLENGE" -d code_challenge_method=S256 -d decision=approve "$BASE/oauth/authorize"
 tokens() {
   local location code
-  location=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' "$BASE/oauth/authorize?response_type=code&client_id=$CLIENT_ID&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=read%3Ausers&state=s")
+  location=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' "$BASE$AUTHORIZE_PATH")
   code=$(echo "$location" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
-  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=authorization_code -d "code=$code" --data-urlencode "redirect_uri=http://127.0.0.1/cb" "$BASE/oauth/token"
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=authorization_code -d "code=$code" --data-urlencode "redirect_uri=http://127.0.0.1/cb" -d "code_verifier=$VERIFIER" "$BASE/oauth/token"
 }
 ACCESS=$(tokens | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me")" = 200 ]
@@ -55,6 +67,15 @@ echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, database: ${GATEHOUSE_DATABAS
 run "GET /healthz" "$BASE/healthz"
 run "/v1/users/me with a JWT" -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me"
 run "GET /healthz (again)" "$BASE/healthz"
+
+# Full flows: the session cookie from the jar, the code queue in bench/flow.lua.
+COOKIE=$(awk '$7 ~ /^ses_/ {print $6 "=" $7}' "$JAR" | tail -1)
+export COOKIE BASIC AUTHORIZE_PATH VERIFIER REDIRECT_URI=http://127.0.0.1/cb
+wrk -t1 -c4 -d3s -s bench/flow.lua "$BASE" >/dev/null
+FLOW=$(wrk -t1 -c4 -d"${DURATION}s" --latency -s bench/flow.lua "$BASE")
+printf '%-34s %s  (p99 per request %s, RSS %s kB)\n' "full authorization-code flows" \
+  "$(echo "$FLOW" | awk '/^flows:/ {print $0}')" "$(echo "$FLOW" | awk '$1=="99%" {print $2}')" \
+  "$(ps -o rss= -p "$SERVER" | tr -d ' ')"
 
 # Refresh with rotation: four independent chains.
 pids=()

@@ -3,7 +3,13 @@
 -- Needs env REFRESH_TOKEN (the first token) and BASIC (base64 client_id:secret).
 local token = os.getenv("REFRESH_TOKEN")
 local basic = os.getenv("BASIC")
-local failures = 0
+failures = 0
+local threads = {}
+
+-- done() runs in another Lua state: it reads each thread's counter.
+setup = function(thread)
+  table.insert(threads, thread)
+end
 
 request = function()
   return wrk.format("POST", "/oauth/token", {
@@ -22,5 +28,7 @@ response = function(status, headers, body)
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("refresh failures: %d\n", failures))
+  local failed = 0
+  for _, thread in ipairs(threads) do failed = failed + thread:get("failures") end
+  io.write(string.format("refresh failures: %d\n", failed))
 end

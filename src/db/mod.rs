@@ -265,6 +265,22 @@ where
     }
 }
 
+/// Writes outside a transaction (each statement commits on its own). On SQLite the writers of
+/// this process take turns here instead of colliding in SQLite's busy handler, whose back-off
+/// sleeps turn a collision into milliseconds; on PostgreSQL, nothing to do.
+pub fn serialized_write<T, E, F>(conn: &mut DbConn, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+{
+    match conn {
+        DbConn::Sqlite(_) => {
+            let _queue = SQLITE_WRITERS.lock().unwrap_or_else(|p| p.into_inner());
+            work(conn)
+        }
+        DbConn::Pg(_) => work(conn),
+    }
+}
+
 /// Whether the database answers a trivial query (for `/readyz`).
 pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
     conn.batch_execute("SELECT 1").map_err(DbError::from)

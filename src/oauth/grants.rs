@@ -103,20 +103,22 @@ pub fn issue_code(
     now: NaiveDateTime,
 ) -> Result<PlainSecret, DbError> {
     let code = PlainSecret::generate(CODE_PREFIX);
-    diesel::insert_into(auth_codes::table)
-        .values((
-            auth_codes::id.eq(new_id(IdKind::AuthCode)),
-            auth_codes::code_digest.eq(pepper.digest_secret(&code)),
-            auth_codes::client_id.eq(&new.client_id),
-            auth_codes::user_id.eq(&new.user_id),
-            auth_codes::redirect_uri.eq(&new.redirect_uri),
-            auth_codes::scopes.eq(new.scopes.to_storage()),
-            auth_codes::code_challenge.eq(&new.code_challenge),
-            auth_codes::auth_time.eq(new.auth_time),
-            auth_codes::created_at.eq(now),
-            auth_codes::expires_at.eq(now + CODE_LIFETIME),
-        ))
-        .execute(conn)?;
+    crate::db::serialized_write(conn, |conn| {
+        diesel::insert_into(auth_codes::table)
+            .values((
+                auth_codes::id.eq(new_id(IdKind::AuthCode)),
+                auth_codes::code_digest.eq(pepper.digest_secret(&code)),
+                auth_codes::client_id.eq(&new.client_id),
+                auth_codes::user_id.eq(&new.user_id),
+                auth_codes::redirect_uri.eq(&new.redirect_uri),
+                auth_codes::scopes.eq(new.scopes.to_storage()),
+                auth_codes::code_challenge.eq(&new.code_challenge),
+                auth_codes::auth_time.eq(new.auth_time),
+                auth_codes::created_at.eq(now),
+                auth_codes::expires_at.eq(now + CODE_LIFETIME),
+            ))
+            .execute(conn)
+    })?;
     Ok(code)
 }
 
@@ -146,13 +148,15 @@ pub fn redeem_code(
         return Ok(Redemption::Unknown);
     };
     let digest = pepper.digest_secret(&code);
-    let claimed = diesel::update(
-        auth_codes::table
-            .filter(auth_codes::code_digest.eq(&digest))
-            .filter(auth_codes::consumed_at.is_null()),
-    )
-    .set(auth_codes::consumed_at.eq(now))
-    .execute(conn)?;
+    let claimed = crate::db::serialized_write(conn, |conn| {
+        diesel::update(
+            auth_codes::table
+                .filter(auth_codes::code_digest.eq(&digest))
+                .filter(auth_codes::consumed_at.is_null()),
+        )
+        .set(auth_codes::consumed_at.eq(now))
+        .execute(conn)
+    })?;
     let found: Option<AuthCode> = auth_codes::table
         .filter(auth_codes::code_digest.eq(&digest))
         .select(AuthCode::as_select())
@@ -270,7 +274,7 @@ pub fn start_family(
 ) -> Result<PlainSecret, DbError> {
     // No transaction: a family whose first token failed to insert is never reachable (its
     // only way in is that token), and the flow saves a BEGIN and a COMMIT.
-    {
+    crate::db::serialized_write(conn, |conn| {
         diesel::insert_into(refresh_families::table)
             .values((
                 refresh_families::id.eq(family_id),
@@ -285,7 +289,7 @@ pub fn start_family(
             ))
             .execute(conn)?;
         insert_token(conn, pepper, family_id, scopes, now)
-    }
+    })
 }
 
 pub enum Refresh {
