@@ -72,13 +72,76 @@ impl std::hash::Hasher for DigestHasher {
 
 type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHasher>>;
 
+/// Most verified access tokens kept (each entry holds its token, ~0.5 kB).
+const MAX_TOKENS: usize = 10_000;
+
+/// Verified access tokens, found by the token itself. Buckets are chosen by a keyed SipHash of
+/// the token's last 43 characters (part of its signature: unpredictable, and unknown to anyone
+/// who has not seen the token), and an entry matches only on the whole token, compared in
+/// full. Cheaper than a digest of the whole ~550-byte token, which the request would pay on
+/// every call.
+#[derive(Default)]
+struct TokenMap {
+    hasher: std::hash::RandomState,
+    buckets: HashMap<u64, Vec<TokenEntry>, std::hash::BuildHasherDefault<DigestHasher>>,
+    len: usize,
+}
+
+struct TokenEntry {
+    token: Box<str>,
+    exp: i64,
+    verified: Arc<VerifiedToken>,
+}
+
+impl TokenMap {
+    fn bucket_of(&self, token: &str) -> u64 {
+        use std::hash::BuildHasher;
+        let tail = &token.as_bytes()[token.len().saturating_sub(43)..];
+        self.hasher.hash_one(tail)
+    }
+
+    fn get(&self, token: &str, now: i64) -> Option<Arc<VerifiedToken>> {
+        self.buckets
+            .get(&self.bucket_of(token))?
+            .iter()
+            .find(|e| *e.token == *token)
+            .filter(|e| e.exp > now)
+            .map(|e| e.verified.clone())
+    }
+
+    fn put(&mut self, token: &str, verified: Arc<VerifiedToken>, now: i64) {
+        if self.len >= MAX_TOKENS {
+            for bucket in self.buckets.values_mut() {
+                bucket.retain(|e| e.exp > now);
+            }
+            self.buckets.retain(|_, b| !b.is_empty());
+            self.len = self.buckets.values().map(Vec::len).sum();
+            if self.len >= MAX_TOKENS {
+                self.buckets.clear();
+                self.len = 0;
+            }
+        }
+        let bucket = self.bucket_of(token);
+        let entries = self.buckets.entry(bucket).or_default();
+        let before = entries.len();
+        entries.retain(|e| *e.token != *token);
+        let replaced = before - entries.len();
+        entries.push(TokenEntry {
+            token: token.into(),
+            exp: verified.claims.exp,
+            verified,
+        });
+        self.len = self.len - replaced + 1;
+    }
+}
+
 /// Verified keys by digest.
 pub struct KeyCache {
     ttl: Duration,
     entries: Mutex<DigestMap<Entry>>,
-    /// Access tokens already verified, by digest, until they expire: ECDSA verification costs
-    /// more than the rest of a request, so a token is verified once, not per request.
-    tokens: Mutex<DigestMap<(i64, Arc<VerifiedToken>)>>,
+    /// Access tokens already verified, until they expire: ECDSA verification costs more than
+    /// the rest of a request, so a token is verified once, not per request.
+    tokens: Mutex<TokenMap>,
     /// OAuth clients by id, with the same time-to-live as keys (a disabled client or a new
     /// secret is seen by other instances within it).
     clients: Mutex<HashMap<String, (Instant, Arc<Client>)>>,
@@ -99,7 +162,7 @@ impl KeyCache {
             refusals_audited: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(DigestMap::default()),
+            tokens: Mutex::new(TokenMap::default()),
         }
     }
 
@@ -158,23 +221,14 @@ impl KeyCache {
     }
 
     /// Claims of a token verified before, if it has not expired (`now` in Unix seconds).
-    pub fn get_token(&self, digest: &Digest, now: i64) -> Option<Arc<VerifiedToken>> {
+    pub fn get_token(&self, token: &str, now: i64) -> Option<Arc<VerifiedToken>> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens
-            .get(digest)
-            .filter(|(exp, _)| *exp > now)
-            .map(|(_, claims)| claims.clone())
+        tokens.get(token, now)
     }
 
-    pub fn put_token(&self, digest: Digest, token: Arc<VerifiedToken>, now: i64) {
+    pub fn put_token(&self, token: &str, verified: Arc<VerifiedToken>, now: i64) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.len() >= MAX_ENTRIES {
-            tokens.retain(|_, (exp, _)| *exp > now);
-            if tokens.len() >= MAX_ENTRIES {
-                tokens.clear();
-            }
-        }
-        tokens.insert(digest, (token.claims.exp, token));
+        tokens.put(token, verified, now);
     }
 
     pub fn get_client(&self, id: &str) -> Option<Arc<Client>> {
@@ -269,5 +323,55 @@ impl UsageBuffer {
         for (id, at, ip) in batch {
             self.record(&id, at, ip.parse().ok());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::AccessClaims;
+
+    fn verified(sub: &str, exp: i64) -> Arc<VerifiedToken> {
+        Arc::new(VerifiedToken::new(AccessClaims {
+            iss: "https://auth.test".into(),
+            sub: sub.into(),
+            aud: "https://auth.test".into(),
+            client_id: "cli_1".into(),
+            scope: "read:users".into(),
+            iat: exp - 900,
+            exp,
+            jti: format!("jti_{sub}"),
+            auth_time: None,
+        }))
+    }
+
+    #[test]
+    fn tokens_match_only_in_full_even_when_their_tails_agree() {
+        let cache = KeyCache::new(Duration::from_secs(1));
+        let tail = "S".repeat(43);
+        let (a, b) = (format!("eyJa.one.{tail}"), format!("eyJb.two.{tail}"));
+        cache.put_token(&a, verified("usr_a", 2_000), 1_000);
+        assert_eq!(cache.get_token(&a, 1_000).unwrap().claims.sub, "usr_a");
+        assert!(
+            cache.get_token(&b, 1_000).is_none(),
+            "same tail, other token"
+        );
+        cache.put_token(&b, verified("usr_b", 2_000), 1_000);
+        assert_eq!(cache.get_token(&b, 1_000).unwrap().claims.sub, "usr_b");
+        assert_eq!(cache.get_token(&a, 1_000).unwrap().claims.sub, "usr_a");
+        assert!(cache.get_token(&a, 2_000).is_none(), "expired");
+        assert!(cache.get_token(&a[..a.len() - 1], 1_000).is_none());
+        cache.put_token(&a, verified("usr_a", 2_000), 1_000);
+        let tokens = cache.tokens.lock().unwrap();
+        assert_eq!(tokens.len, 2, "a token stored again replaces itself");
+    }
+
+    #[test]
+    fn the_token_cache_stays_bounded() {
+        let cache = KeyCache::new(Duration::from_secs(1));
+        for i in 0..MAX_TOKENS + 10 {
+            cache.put_token(&format!("eyJ.x.{i:050}"), verified("usr", 2_000), 1_000);
+        }
+        assert!(cache.tokens.lock().unwrap().len <= MAX_TOKENS);
     }
 }

@@ -381,9 +381,13 @@ pub fn rotate(
                 user_id: family.user_id,
             });
         }
-        diesel::update(refresh_families::table.find(&family.id))
-            .set(refresh_families::last_used_at.eq(now))
-            .execute(conn)?;
+        // Minute precision is plenty for a 14-day idle limit and "last used": a family in
+        // steady use is not rewritten at every refresh.
+        if now - family.last_used_at >= Duration::minutes(1) {
+            diesel::update(refresh_families::table.find(&family.id))
+                .set(refresh_families::last_used_at.eq(now))
+                .execute(conn)?;
+        }
         let token = insert_token(conn, pepper, &family.id, &scopes, now)?;
         Ok(Refresh::Rotated {
             family: Box::new(family),

@@ -409,7 +409,8 @@ async fn refresh_token(
         client.id.clone(),
         family_policy(state),
     );
-    // One trip to the database: the rotation and the user it is for.
+    // One trip to the database: the rotation, and the user it is for unless cached.
+    let cache = state.key_cache.clone();
     let (outcome, user) = state
         .db(move |c| {
             let outcome = grants::rotate(
@@ -422,7 +423,10 @@ async fn refresh_token(
                 now,
             )?;
             let user = match &outcome {
-                Refresh::Rotated { family, .. } => model::find_by_id(c, &family.user_id)?,
+                Refresh::Rotated { family, .. } => match cache.get_user(&family.user_id) {
+                    Some((user, _)) => Some(user),
+                    None => model::find_by_id(c, &family.user_id)?.map(|u| cache.put_user(u).0),
+                },
                 _ => None,
             };
             Ok((outcome, user))
