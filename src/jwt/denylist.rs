@@ -120,17 +120,6 @@ pub fn revoke(
     Ok(())
 }
 
-/// Is this `jti` revoked, asking the table (the answer every instance agrees on at once).
-pub fn is_revoked_in_db(conn: &mut DbConn, jti: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-    let ids: Vec<&str> = std::iter::once(jti).chain(grant_of(jti)).collect();
-    let found: i64 = revoked_access_tokens::table
-        .filter(revoked_access_tokens::id.eq_any(ids))
-        .filter(revoked_access_tokens::expires_at.gt(now))
-        .count()
-        .get_result(conn)?;
-    Ok(found > 0)
-}
-
 /// Delete entries whose tokens have all expired.
 pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
     Ok(diesel::delete(
