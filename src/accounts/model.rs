@@ -84,7 +84,18 @@ impl User {
             created_at: utc(self.created_at),
             disabled: self.is_disabled(),
             disabled_at: self.disabled_at.map(utc),
+            rendered: std::sync::OnceLock::new(),
         }
+    }
+}
+
+impl UserView {
+    /// `"id":…,"email":…,…` — the object's members as JSON, for embedding in a larger object.
+    pub fn json_members(&self) -> &str {
+        self.rendered.get_or_init(|| {
+            let object = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned());
+            object[1..object.len() - 1].into()
+        })
     }
 }
 
@@ -95,6 +106,10 @@ pub fn utc(t: NaiveDateTime) -> String {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UserView {
+    /// Its JSON members (without the braces), rendered once: `/v1/users/me` answers many
+    /// times from one cached view.
+    #[serde(skip)]
+    rendered: std::sync::OnceLock<Box<str>>,
     pub id: String,
     pub email: String,
     pub display_name: String,
@@ -297,4 +312,27 @@ pub fn set_display_name(
         .set((users::display_name.eq(name), users::updated_at.eq(now)))
         .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pre_rendered_members_are_the_view_serialised() {
+        let view = UserView {
+            rendered: std::sync::OnceLock::new(),
+            id: "usr_1".into(),
+            email: "a\"b@example.com".into(),
+            display_name: "Ann \\ <Admin>".into(),
+            role: Role::Admin,
+            created_at: "2026-11-22T00:00:00Z".into(),
+            disabled: false,
+            disabled_at: None,
+        };
+        let embedded: serde_json::Value =
+            serde_json::from_str(&format!("{{{}}}", view.json_members())).unwrap();
+        assert_eq!(embedded, serde_json::to_value(&view).unwrap());
+        assert_eq!(embedded["email"], "a\"b@example.com");
+    }
 }

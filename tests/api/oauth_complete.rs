@@ -285,6 +285,13 @@ both_backends!(
             json!({"active": false}),
             "an expired key"
         );
+        assert_eq!(introspect(app, &web_app, next).await["active"], true);
+        app.clock.advance(chrono::Duration::days(15));
+        assert_eq!(
+            introspect(app, &web_app, next).await,
+            json!({"active": false}),
+            "a refresh token past its idle limit"
+        );
     }
 );
 
