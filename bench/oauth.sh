@@ -64,9 +64,23 @@ run() {
 }
 
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, database: ${GATEHOUSE_DATABASE_URL%%://*}, ${DURATION}s per case"
-run "GET /healthz" "$BASE/healthz"
-run "/v1/users/me with a JWT" -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me"
-run "GET /healthz (again)" "$BASE/healthz"
+# The machine is shared and noisy (±5 % between identical runs): /healthz and /me alternate,
+# three rounds, each /me run compared with the mean of the /healthz runs around it.
+rps() { wrk -t1 -c4 -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+wrk -t1 -c4 -d3s "$BASE/healthz" >/dev/null
+wrk -t1 -c4 -d3s -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me" >/dev/null
+H=("$(rps "$BASE/healthz")")
+RATIOS=()
+for round in 1 2 3; do
+  M=$(rps -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me")
+  H+=("$(rps "$BASE/healthz")")
+  R=$(awk -v m="$M" -v a="${H[$((round - 1))]}" -v b="${H[$round]}" 'BEGIN {printf "%.3f", m / ((a + b) / 2)}')
+  RATIOS+=("$R")
+  printf 'round %d: /healthz %s, /v1/users/me with a JWT %s, then /healthz %s req/s: ratio %s\n' \
+    "$round" "${H[$((round - 1))]}" "$M" "${H[$round]}" "$R"
+done
+printf '%-34s %s (median of %s)  RSS %s kB\n' "JWT /me vs /healthz" \
+  "$(printf '%s\n' "${RATIOS[@]}" | sort -n | sed -n 2p)" "${RATIOS[*]}" "$(ps -o rss= -p "$SERVER" | tr -d ' ')"
 
 # Full flows: the session cookie from the jar, the code queue in bench/flow.lua.
 COOKIE=$(awk '$7 ~ /^ses_/ {print $6 "=" $7}' "$JAR" | tail -1)
