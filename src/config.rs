@@ -125,6 +125,10 @@ pub struct ConfigArgs {
         global = true
     )]
     pub signing_alg: String,
+    /// Further resource servers (RFC 8707 resource indicators, absolute URIs, space- or
+    /// comma-separated) a token request may name in `resource` to get a token for them alone.
+    #[arg(long, env = "GATEHOUSE_RESOURCES", global = true)]
+    pub resources: Option<String>,
     /// The `aud` of access tokens: the resource servers' identifier (default: the issuer).
     #[arg(long, env = "GATEHOUSE_AUDIENCE", global = true)]
     pub audience: Option<String>,
@@ -228,12 +232,34 @@ pub struct Settings {
     pub audience: Option<String>,
     /// Algorithm of newly made signing keys.
     pub signing_alg: crate::jwt::keys::SigningAlg,
+    /// Resource indicators (RFC 8707) tokens may be issued for, besides the default audience.
+    pub resources: Vec<String>,
+}
+
+/// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
+pub fn valid_resource(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+}
+
+fn parse_resources(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split([' ', ','])
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            if valid_resource(r) {
+                Ok(r.to_owned())
+            } else {
+                Err(ConfigError::Resource(r.to_owned()))
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("GATEHOUSE_SIGNING_ALG {0:?} is not one of ES256, RS256, EdDSA")]
     SigningAlg(String),
+    #[error("GATEHOUSE_RESOURCES: {0:?} is not an absolute URI without a fragment")]
+    Resource(String),
     #[error("invalid database URL: {0}")]
     Database(#[from] crate::db::DatabaseUrlError),
     #[error(
@@ -306,6 +332,7 @@ impl Settings {
             audience: args.audience.clone().filter(|a| !a.trim().is_empty()),
             signing_alg: crate::jwt::keys::SigningAlg::parse(&args.signing_alg)
                 .ok_or_else(|| ConfigError::SigningAlg(args.signing_alg.clone()))?,
+            resources: parse_resources(args.resources.as_deref().unwrap_or(""))?,
         })
     }
 
@@ -334,12 +361,20 @@ impl Settings {
             refresh_grace: Duration::zero(),
             audience: None,
             signing_alg: crate::jwt::keys::SigningAlg::default(),
+            resources: Vec::new(),
         }
     }
 
     /// The audience access tokens are issued for and checked against.
     pub fn token_audience(&self) -> &str {
         self.audience.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// Every audience this server issues tokens for: the default one and the resources.
+    pub fn audiences(&self) -> Vec<&str> {
+        std::iter::once(self.token_audience())
+            .chain(self.resources.iter().map(String::as_str))
+            .collect()
     }
 
     /// Cookies carry `Secure` (and the `__Host-` prefix) only when the issuer is https.

@@ -145,7 +145,7 @@ impl KeyRing {
         issuer: &str,
         audience: &str,
     ) -> Result<AccessClaims, JwtError> {
-        self.verify_with(token, issuer, audience, true)
+        self.verify_with(token, issuer, &[audience], true)
     }
 
     /// As [`KeyRing::verify`] but an expired token passes (revocation: it is ours, and dead).
@@ -153,16 +153,26 @@ impl KeyRing {
         &self,
         token: &str,
         issuer: &str,
-        audience: &str,
+        audiences: &[&str],
     ) -> Result<AccessClaims, JwtError> {
-        self.verify_with(token, issuer, audience, false)
+        self.verify_with(token, issuer, audiences, false)
+    }
+
+    /// Verify for any of `audiences` (introspection answers for every resource server).
+    pub fn verify_for_any(
+        &self,
+        token: &str,
+        issuer: &str,
+        audiences: &[&str],
+    ) -> Result<AccessClaims, JwtError> {
+        self.verify_with(token, issuer, audiences, true)
     }
 
     fn verify_with(
         &self,
         token: &str,
         issuer: &str,
-        audience: &str,
+        audiences: &[&str],
         check_expiry: bool,
     ) -> Result<AccessClaims, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
@@ -187,7 +197,7 @@ impl KeyRing {
         validation.validate_nbf = true;
         validation.validate_exp = check_expiry;
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
         jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
             .map(|data| data.claims)

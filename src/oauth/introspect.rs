@@ -87,17 +87,9 @@ async fn identify(
         }
         let ring = state.key_ring();
         let verified = if allow_expired {
-            ring.verify_ignoring_expiry(
-                token,
-                &state.settings.issuer,
-                state.settings.token_audience(),
-            )
+            ring.verify_ignoring_expiry(token, &state.settings.issuer, &state.settings.audiences())
         } else {
-            ring.verify(
-                token,
-                &state.settings.issuer,
-                state.settings.token_audience(),
-            )
+            ring.verify_for_any(token, &state.settings.issuer, &state.settings.audiences())
         };
         // Expiry against this server's clock too (the library reads the system's).
         return Ok(match verified {

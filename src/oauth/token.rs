@@ -104,6 +104,12 @@ pub(crate) fn parse_body(
         let mut map = HashMap::new();
         for (k, v) in pairs {
             if map.insert(k.clone(), v).is_some() {
+                if k == "resource" {
+                    return Err(OAuthError::new(
+                        "invalid_target",
+                        "Gatehouse issues a token for one resource at a time",
+                    ));
+                }
                 return Err(OAuthError::new(
                     "invalid_request",
                     format!("The parameter {k} appears twice"),
@@ -241,8 +247,30 @@ fn token_response(
         }))
 }
 
+/// RFC 8707: the audience a token request names in `resource` (one of the configured
+/// resource servers), or the default audience.
+fn audience_for(state: &AppState, body: &HashMap<String, String>) -> Result<String, OAuthError> {
+    let Some(resource) = body.get("resource") else {
+        return Ok(state.settings.token_audience().to_owned());
+    };
+    if !crate::config::valid_resource(resource) {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "resource must be an absolute URI without a fragment",
+        ));
+    }
+    if !state.settings.audiences().contains(&resource.as_str()) {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "This server issues no tokens for that resource",
+        ));
+    }
+    Ok(resource.clone())
+}
+
 /// Sign an access token for `sub`; `grant` (the refresh family) goes into its `jti`, so that
 /// revoking the grant revokes the token.
+#[allow(clippy::too_many_arguments)]
 fn mint(
     state: &AppState,
     client: &Client,
@@ -250,13 +278,14 @@ fn mint(
     scopes: &ScopeSet,
     auth_time: Option<chrono::NaiveDateTime>,
     grant: Option<&str>,
+    aud: String,
 ) -> Result<(String, i64), OAuthError> {
     let now = state.now().and_utc().timestamp();
     let ttl = state.settings.access_token_ttl.num_seconds();
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
         sub: sub.to_owned(),
-        aud: state.settings.token_audience().to_owned(),
+        aud,
         client_id: client.id.clone(),
         scope: scopes.to_storage(),
         iat: now,
@@ -280,6 +309,7 @@ async fn authorization_code(
         .get("code")
         .cloned()
         .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
+    let aud = audience_for(state, body)?;
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let redeemed = match state
         .db(move |c| grants::redeem_code(c, &pepper, &code, now))
@@ -352,6 +382,7 @@ async fn authorization_code(
         &scopes,
         Some(redeemed.auth_time),
         Some(&family_id),
+        aud,
     )?;
     let (pepper, now, policy) = (
         state.digest_pepper.clone(),
@@ -393,6 +424,7 @@ async fn refresh_token(
         .get("refresh_token")
         .cloned()
         .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
+    let aud = audience_for(state, body)?;
     let requested = match body
         .get("scope")
         .map(|s| s.trim())
@@ -448,6 +480,7 @@ async fn refresh_token(
                 &scopes,
                 Some(family.auth_time),
                 Some(&family.id),
+                aud,
             )?;
             Ok(token_response(access, ttl, token.expose(), &scopes))
         }
@@ -525,7 +558,8 @@ fn client_credentials(
             asked
         }
     };
-    let (access, ttl) = mint(state, &client, &client.id, &scopes, None, None)?;
+    let aud = audience_for(state, body)?;
+    let (access, ttl) = mint(state, &client, &client.id, &scopes, None, None, aud)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

@@ -500,3 +500,96 @@ both_backends!(
         assert_eq!(introspect(app, &web_app, refresh).await["active"], true);
     }
 );
+
+// RFC 8707: a token for one named resource server, refused by the others (and by /v1).
+#[actix_web::test]
+async fn resource_indicators_pick_the_audience() {
+    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| {
+        s.resources = vec!["https://orders.example.com".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let app = &app;
+    app.login_admin().await;
+    let machine = register_confidential(app, "read:orders introspect", true).await;
+    let cc = ("grant_type", "client_credentials");
+    let response = exchange(
+        app,
+        &machine,
+        &[cc, ("resource", "https://orders.example.com")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(access)["aud"], "https://orders.example.com");
+    let about = introspect(app, &machine, access).await;
+    assert_eq!(
+        (about["active"].as_bool(), about["aud"].as_str()),
+        (Some(true), Some("https://orders.example.com"))
+    );
+    // Without `resource`: the default audience.
+    let plain: Value = exchange(app, &machine, &[cc]).await.json().await.unwrap();
+    assert_eq!(
+        claims_of(plain["access_token"].as_str().unwrap())["aud"],
+        app.state.settings.issuer.as_str()
+    );
+
+    for (resource, why) in [
+        (
+            "https://billing.example.com",
+            "not a resource of this server",
+        ),
+        ("https://orders.example.com#x", "a fragment"),
+        ("orders", "not absolute"),
+    ] {
+        assert_eq!(
+            oauth_error(exchange(app, &machine, &[cc, ("resource", resource)]).await).await,
+            (StatusCode::BAD_REQUEST, "invalid_target".into()),
+            "{why}"
+        );
+    }
+    let twice = exchange(
+        app,
+        &machine,
+        &[
+            cc,
+            ("resource", "https://orders.example.com"),
+            ("resource", "https://orders.example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        oauth_error(twice).await,
+        (StatusCode::BAD_REQUEST, "invalid_target".into())
+    );
+
+    // A user's token for the orders service is not a token for Gatehouse's own API.
+    let web_app = register(app, false, true).await;
+    let code = {
+        let tokens = obtain_tokens(app, &web_app).await;
+        tokens["refresh_token"].as_str().unwrap().to_owned()
+    };
+    let for_orders: Value = exchange(
+        app,
+        &web_app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &code),
+            ("resource", "https://orders.example.com"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let access = for_orders["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(access)["aud"], "https://orders.example.com");
+    assert_eq!(
+        app.get_with_key("/v1/users/me", access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
