@@ -14,7 +14,7 @@ use super::grants;
 use super::redirect::RedirectUri;
 use crate::accounts::model::{User, utc};
 use crate::audit::{self, Action, NewEvent};
-use crate::db::schema::{clients as clients_t, consents, refresh_families};
+use crate::db::schema::{auth_codes, clients as clients_t, consents, refresh_families};
 use crate::db::{DbConn, DbError};
 use crate::http::{ApiError, ErrorCode};
 use crate::scopes::{ScopeSet, registry};
@@ -547,6 +547,14 @@ pub async fn revoke_consent(
                 };
                 let live = grants::live_families(c, &user_id, &client_id, now)?;
                 grants::revoke_families(c, &live, now, "consent_revoked")?;
+                // A code issued a moment ago must not outlive the approval either.
+                diesel::delete(
+                    auth_codes::table
+                        .filter(auth_codes::user_id.eq(&user_id))
+                        .filter(auth_codes::client_id.eq(&client_id))
+                        .filter(auth_codes::consumed_at.is_null()),
+                )
+                .execute(c)?;
                 diesel::delete(consents::table.find(&consent_id)).execute(c)?;
                 event.details = json!({ "client_id": client_id, "consent_id": consent_id, "families_revoked": live.len() });
                 audit::record(c, &event, now)?;

@@ -473,6 +473,20 @@ async fn refresh_token(
             if user.as_ref().is_none_or(|u| u.is_disabled()) {
                 return Err(OAuthError::grant("The user can no longer sign in"));
             }
+            // An app whose allowed scopes were narrowed since the approval gets only what it
+            // may still have.
+            let allowed = client.scopes();
+            let scopes: ScopeSet = scopes
+                .iter()
+                .filter(|s| allowed.contains(s.as_str()))
+                .cloned()
+                .collect();
+            if scopes.is_empty() {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    "The app may no longer ask for any of the scopes this grant holds",
+                ));
+            }
             let (access, ttl) = mint(
                 state,
                 &client,

@@ -52,13 +52,17 @@ pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> 
 
 /// A first-party flow for `read:users`: the token endpoint's answer.
 pub(crate) async fn obtain_tokens(app: &TestApp, client: &TestClient) -> Value {
-    let code = authorize(
-        app,
-        &authorize_url(client, "read:users", None, ""),
-        "approve",
-    )
-    .await["code"]
-        .clone();
+    obtain_tokens_for(app, client, "read:users").await
+}
+
+/// A code for `scope`, approving on the consent page if it is shown.
+pub(crate) async fn code_for(app: &TestApp, client: &TestClient, scope: &str) -> String {
+    authorize(app, &authorize_url(client, scope, None, ""), "approve").await["code"].clone()
+}
+
+/// A flow for `scope` (approving if asked): the token endpoint's answer.
+pub(crate) async fn obtain_tokens_for(app: &TestApp, client: &TestClient, scope: &str) -> Value {
+    let code = code_for(app, client, scope).await;
     exchange(
         app,
         client,

@@ -505,3 +505,66 @@ both_backends!(
         assert_eq!(still["data"].as_array().unwrap().len(), 1);
     }
 );
+
+both_backends!(
+    narrowing_an_app_or_disconnecting_it_takes_effect_at_once,
+    |app| async move {
+        use reqwest::Method;
+        app.login_admin().await;
+        let web_app = register(app, false, false).await;
+        // Approve read:users and read:orders.
+        let (status, _) = send(&app.client, app, Method::GET, "/v1/consents", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let tokens = crate::oauth::obtain_tokens_for(app, &web_app, "read:users read:orders").await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(tokens["scope"], "read:orders read:users");
+        // The app may now only ask for read:orders: refreshed tokens lose read:users.
+        let (status, _) = send(
+            &app.client,
+            app,
+            Method::PATCH,
+            &format!("/v1/clients/{}", web_app.id),
+            Some(json!({"scopes": ["read:orders"]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let refreshed: Value = exchange(
+            app,
+            &web_app,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(refreshed["scope"], "read:orders");
+
+        // A code issued just before the user disconnects the app cannot be redeemed after.
+        let code = crate::oauth::code_for(app, &web_app, "read:orders").await;
+        let (_, consents) = send(&app.client, app, Method::GET, "/v1/consents", None).await;
+        let consent_id = consents["data"][0]["id"].as_str().unwrap().to_owned();
+        let (status, _) = send(
+            &app.client,
+            app,
+            Method::DELETE,
+            &format!("/v1/consents/{consent_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let late = exchange(
+            app,
+            &web_app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", crate::oauth::REDIRECT),
+            ],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(late).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+    }
+);
