@@ -64,6 +64,29 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// A redirect after a form post (303 See Other: the browser follows it with GET).
+/// The page for an operation that failed: the refusal's own message for a 4xx, a generic one
+/// (details only in the log) for a 5xx.
+pub fn failure_page(e: &crate::http::ApiError) -> HttpResponse {
+    let status = e.code.status();
+    if status.is_server_error() {
+        return error_page(
+            status,
+            "Something went wrong",
+            "Gatehouse could not complete this request. Try again in a moment.",
+        );
+    }
+    error_page(status, "Not possible", &e.message)
+}
+
+/// The page for a form whose CSRF token did not match.
+pub fn form_expired() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form has expired or did not come from Gatehouse. Go back, reload the page and try again.",
+    )
+}
+
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))

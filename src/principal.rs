@@ -245,7 +245,7 @@ fn presented_credential(req: &HttpRequest) -> Presented {
 
 /// A JWT's first part is a base64url JSON object (`eyJ`); API keys start with their prefix.
 /// (The rest of its shape is the verifier's business, on a cache miss.)
-fn looks_like_jwt(token: &str) -> bool {
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("eyJ")
 }
 

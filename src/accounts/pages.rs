@@ -252,21 +252,13 @@ pub struct CsrfForm {
     csrf_token: String,
 }
 
-fn csrf_refused() -> HttpResponse {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form has expired or did not come from Gatehouse. Go back, reload the page and try again.",
-    )
-}
-
 pub async fn logout(
     state: web::Data<AppState>,
     signed_in: SignedIn,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return crate::pages::form_expired();
     }
     let id = signed_in.session.id.clone();
     if let Err(e) = state.db(move |c| sessions::delete_session(c, &id)).await {
@@ -489,7 +481,7 @@ pub async fn change_password(
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return crate::pages::form_expired();
     }
     let form = form.into_inner();
     let refuse = |status, message: &str| account_page(&signed_in, status, None, Some(message));
@@ -662,7 +654,7 @@ pub async fn admin_create_user(
         return refused;
     }
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return crate::pages::form_expired();
     }
     let form = form.into_inner();
     let (account, generated) = match account_from_form(&form) {
@@ -738,7 +730,7 @@ pub async fn admin_set_disabled(
         return refused;
     }
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return crate::pages::form_expired();
     }
     let (user_id, action) = path.into_inner();
     let disable = match action.as_str() {

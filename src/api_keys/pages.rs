@@ -13,8 +13,7 @@ use super::format::Mode;
 use super::model::{self, ApiKeyView, ListFilter};
 use super::{Expiry, KeyRequest};
 use crate::accounts::model::User;
-use crate::http::ApiError;
-use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
+use crate::pages::{Nav, csrf_matches, error_page, failure_page, form_expired, render, see_other};
 use crate::principal::SignedIn;
 use crate::scopes::registry::{self, RegisteredScope};
 use crate::scopes::{Scope, ScopeSet};
@@ -27,26 +26,6 @@ fn base_path(owner: &User, signed_in: &SignedIn) -> String {
     } else {
         format!("/admin/users/{}/api-keys", owner.id)
     }
-}
-
-fn failure(e: &ApiError) -> HttpResponse {
-    let status = e.code.status();
-    if status.is_server_error() {
-        return error_page(
-            status,
-            "Something went wrong",
-            "Gatehouse could not complete this request. Try again in a moment.",
-        );
-    }
-    error_page(status, "Not possible", &e.message)
-}
-
-fn csrf_refused() -> HttpResponse {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form has expired or did not come from Gatehouse. Go back, reload the page and try again.",
-    )
 }
 
 #[derive(Template)]
@@ -90,7 +69,7 @@ async fn list_page(
         .await;
     let (keys, all) = match loaded {
         Ok(loaded) => loaded,
-        Err(e) => return failure(&e.into()),
+        Err(e) => return failure_page(&e.into()),
     };
     let grantable = registry::grantable(&all, is_admin);
     let base = base_path(owner, signed_in);
@@ -147,7 +126,7 @@ async fn owner_for_admin(
     }
     visible_user(state, &signed_in.principal(), user_id)
         .await
-        .map_err(|e| failure(&e))
+        .map_err(|e| failure_page(&e))
 }
 
 pub async fn user_keys(
@@ -247,7 +226,7 @@ async fn create_for(
 ) -> HttpResponse {
     let form = parse_create_form(pairs, state.now());
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return form_expired();
     }
     let request = match form.request {
         Ok(r) => r,
@@ -295,7 +274,7 @@ async fn create_for(
             )
             .await
         }
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }
 
@@ -340,7 +319,7 @@ async fn key_and_back(
 ) -> Result<(model::ApiKey, String), HttpResponse> {
     let key = visible_key(state, &signed_in.principal(), id)
         .await
-        .map_err(|e| failure(&e))?;
+        .map_err(|e| failure_page(&e))?;
     let back = if key.user_id == signed_in.user.id {
         "/settings/api-keys".to_owned()
     } else {
@@ -414,7 +393,7 @@ pub async fn do_revoke(
     form: web::Form<CsrfOnly>,
 ) -> HttpResponse {
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return form_expired();
     }
     let (key, back) = match key_and_back(&state, &signed_in, path.into_inner()).await {
         Ok(found) => found,
@@ -422,7 +401,7 @@ pub async fn do_revoke(
     };
     match revoke(&state, &signed_in.principal(), key, client_ip(&req)).await {
         Ok(()) => see_other(&format!("{back}?revoked=1")),
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }
 
@@ -442,7 +421,7 @@ pub async fn do_roll(
     form: web::Form<RollForm>,
 ) -> HttpResponse {
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return form_expired();
     }
     let (key, back) = match key_and_back(&state, &signed_in, path.into_inner()).await {
         Ok(found) => found,
@@ -454,7 +433,7 @@ pub async fn do_roll(
         form.grace.clone()
     }))) {
         Ok(g) => g,
-        Err(e) => return failure(&e),
+        Err(e) => return failure_page(&e),
     };
     let principal = signed_in.principal();
     let rolled = roll(&state, &principal, key.clone(), grace, client_ip(&req)).await;
@@ -497,6 +476,6 @@ pub async fn do_roll(
                 error: Some(&e.message),
             },
         ),
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }

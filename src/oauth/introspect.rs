@@ -27,7 +27,7 @@ use crate::api_keys::format::{Kind, Mode};
 use crate::api_keys::{self, Refusal, Verified};
 use crate::audit::{self, Action, NewEvent};
 use crate::jwt::{AccessClaims, denylist};
-use crate::principal::{Credential, Principal, authenticate};
+use crate::principal::{Credential, Principal, authenticate, looks_like_jwt};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
@@ -68,10 +68,6 @@ enum Presented {
     ApiKey(Arc<api_keys::cache::KeyRecord>, Option<Refusal>),
     /// Not ours, malformed, unknown, or expired beyond recognition.
     Nothing,
-}
-
-fn looks_like_jwt(token: &str) -> bool {
-    token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
 async fn identify(
@@ -141,6 +137,13 @@ async fn caller(
         .map(Caller::Client)
 }
 
+fn required_token(body: &HashMap<String, String>) -> Result<&str, OAuthError> {
+    body.get("token")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))
+}
+
 fn inactive() -> HttpResponse {
     answer(json!({ "active": false }))
 }
@@ -189,10 +192,7 @@ pub async fn introspect(
                 "Introspection needs an admin's key or token with the introspect scope",
             ));
         }
-        let token = body
-            .get("token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+        let token = required_token(&body)?;
         let everything = caller.sees_everything();
         let own_client = match &caller {
             Caller::Client(c) => Some(c.id.as_str()),
@@ -314,10 +314,7 @@ pub async fn revoke(
     let result = async {
         let body = parse_body(&req, &body)?;
         let caller = caller(&state, &req, &body).await?;
-        let token = body
-            .get("token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+        let token = required_token(&body)?;
         if let Some(hint) = body.get("token_type_hint")
             && !matches!(hint.as_str(), "access_token" | "refresh_token" | "api_key")
         {

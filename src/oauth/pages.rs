@@ -12,7 +12,7 @@ use super::clients::ClientView;
 use super::manage::{self, Actor, ClientInput, ConsentView};
 use crate::api_keys::api::{client_ip, parse_grace};
 use crate::http::ApiError;
-use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
+use crate::pages::{Nav, csrf_matches, error_page, failure_page, form_expired, render, see_other};
 use crate::principal::SignedIn;
 use crate::scopes::registry::{self, RegisteredScope};
 use crate::state::AppState;
@@ -23,26 +23,6 @@ fn actor(signed_in: &SignedIn, req: &HttpRequest) -> Actor {
         key_id: None,
         ip: client_ip(req),
     }
-}
-
-fn failure(e: &ApiError) -> HttpResponse {
-    let status = e.code.status();
-    if status.is_server_error() {
-        return error_page(
-            status,
-            "Something went wrong",
-            "Gatehouse could not complete this request. Try again in a moment.",
-        );
-    }
-    error_page(status, "Not possible", &e.message)
-}
-
-fn csrf_refused() -> HttpResponse {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form has expired or did not come from Gatehouse. Go back, reload the page and try again.",
-    )
 }
 
 #[derive(Template)]
@@ -71,11 +51,11 @@ async fn apps_page(
     let actor = actor(signed_in, req);
     let apps = match manage::list(state, &actor, everyone).await {
         Ok(apps) => apps,
-        Err(e) => return failure(&e),
+        Err(e) => return failure_page(&e),
     };
     let all = match state.db(registry::all).await {
         Ok(all) => all,
-        Err(e) => return failure(&e.into()),
+        Err(e) => return failure_page(&e.into()),
     };
     let grantable = registry::grantable(&all, signed_in.user.is_admin());
     render(
@@ -178,7 +158,7 @@ pub async fn register(
 ) -> HttpResponse {
     let pairs = form.into_inner();
     if !csrf_matches(&signed_in.csrf_token, field(&pairs, "csrf_token")) {
-        return csrf_refused();
+        return form_expired();
     }
     let scopes: Vec<String> = pairs
         .iter()
@@ -227,7 +207,7 @@ pub async fn register(
             )
             .await
         }
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }
 
@@ -249,11 +229,11 @@ pub async fn rotate_secret(
     form: web::Form<ActionForm>,
 ) -> HttpResponse {
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return form_expired();
     }
     let grace = match parse_grace(Some(&serde_json::Value::String(form.grace.clone()))) {
         Ok(g) => g,
-        Err(e) => return failure(&e),
+        Err(e) => return failure_page(&e),
     };
     let actor = actor(&signed_in, &req);
     let result = async {
@@ -279,7 +259,7 @@ pub async fn rotate_secret(
                 }),
             },
         ),
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }
 
@@ -292,7 +272,7 @@ pub async fn act(
     form: web::Form<ActionForm>,
 ) -> HttpResponse {
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return form_expired();
     }
     let (id, action) = path.into_inner();
     let back = if form.back == "/admin/apps" {
@@ -327,7 +307,7 @@ pub async fn act(
             };
             see_other(&format!("{back}?done={done}"))
         }
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }
 
@@ -355,7 +335,7 @@ pub async fn connected(
                 notice: notice_for(query.done.as_deref()),
             },
         ),
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }
 
@@ -367,10 +347,10 @@ pub async fn disconnect(
     form: web::Form<ActionForm>,
 ) -> HttpResponse {
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return csrf_refused();
+        return form_expired();
     }
     match manage::revoke_consent(&state, &actor(&signed_in, &req), path.into_inner()).await {
         Ok(()) => see_other("/settings/connected-apps?done=disconnected"),
-        Err(e) => failure(&e),
+        Err(e) => failure_page(&e),
     }
 }
