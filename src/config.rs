@@ -125,6 +125,10 @@ pub struct ConfigArgs {
         global = true
     )]
     pub signing_alg: String,
+    /// Reverse proxies (addresses or CIDRs, space- or comma-separated) whose
+    /// `X-Forwarded-For` is believed; empty: the TCP peer is the client.
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
     /// Further resource servers (RFC 8707 resource indicators, absolute URIs, space- or
     /// comma-separated) a token request may name in `resource` to get a token for them alone.
     #[arg(long, env = "GATEHOUSE_RESOURCES", global = true)]
@@ -234,6 +238,8 @@ pub struct Settings {
     pub signing_alg: crate::jwt::keys::SigningAlg,
     /// Resource indicators (RFC 8707) tokens may be issued for, besides the default audience.
     pub resources: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
@@ -260,6 +266,8 @@ pub enum ConfigError {
     SigningAlg(String),
     #[error("GATEHOUSE_RESOURCES: {0:?} is not an absolute URI without a fragment")]
     Resource(String),
+    #[error("GATEHOUSE_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(String),
     #[error("invalid database URL: {0}")]
     Database(#[from] crate::db::DatabaseUrlError),
     #[error(
@@ -333,6 +341,10 @@ impl Settings {
             signing_alg: crate::jwt::keys::SigningAlg::parse(&args.signing_alg)
                 .ok_or_else(|| ConfigError::SigningAlg(args.signing_alg.clone()))?,
             resources: parse_resources(args.resources.as_deref().unwrap_or(""))?,
+            trusted_proxies: crate::api_keys::model::parse_allowed_ips(
+                args.trusted_proxies.as_deref().unwrap_or(""),
+            )
+            .map_err(ConfigError::TrustedProxies)?,
         })
     }
 
@@ -362,6 +374,7 @@ impl Settings {
             audience: None,
             signing_alg: crate::jwt::keys::SigningAlg::default(),
             resources: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 

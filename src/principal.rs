@@ -395,7 +395,7 @@ impl FromRequest for Principal {
         let req = req.clone();
         Box::pin(async move {
             let state = app_state(&req).ok_or_else(|| ApiError::internal("AppState missing"))?;
-            let ip = req.peer_addr().map(|a| a.ip());
+            let ip = crate::http::client_ip::client_ip(&req);
             let result = authenticate(&state, &req, ip).await;
             let policy = &state.settings.keys;
             let sensitive = is_sensitive(&req);

@@ -60,7 +60,7 @@ fn login_csrf_valid(req: &HttpRequest, state: &AppState, presented: &str) -> boo
 
 fn client_info(req: &HttpRequest) -> ClientInfo {
     ClientInfo {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: crate::http::client_ip::client_ip(req).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

@@ -129,7 +129,7 @@ fn key_request(body: &CreateKeyBody) -> Result<KeyRequest, ApiError> {
 }
 
 pub(crate) fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_canonical().to_string())
+    crate::http::client_ip::client_ip(req).map(|ip| ip.to_string())
 }
 
 /// Validate, insert and audit a new key for `owner` on behalf of `principal`. Shared by the

@@ -1,6 +1,7 @@
 //! Web plumbing that knows no capability: the request context, the `/v1` JSON envelope and
 //! its error catalogue, the header middleware and the body-parsing limits.
 
+pub mod client_ip;
 pub mod context;
 pub mod envelope;
 pub mod errors;

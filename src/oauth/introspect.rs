@@ -126,7 +126,7 @@ async fn caller(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     if bearer || req.headers().contains_key("x-api-key") {
-        let ip = req.peer_addr().map(|a| a.ip());
+        let ip = crate::http::client_ip::client_ip(req);
         return authenticate(state, req, ip)
             .await
             .map(Caller::User)
@@ -396,7 +396,7 @@ async fn revoke_key(
     let mut event = NewEvent::new(Action::KeyRevoked);
     event.subject_user_id = Some(key.user_id.clone());
     event.key_id = Some(key.id.clone());
-    event.ip = req.peer_addr().map(|a| a.ip().to_canonical().to_string());
+    event.ip = crate::http::client_ip::client_ip(req).map(|ip| ip.to_string());
     let by = match caller {
         Caller::Client(c) => {
             event.details = json!({ "name": key.name, "via": "oauth_revoke", "client_id": c.id });

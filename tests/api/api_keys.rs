@@ -1092,3 +1092,62 @@ async fn rate_limits_answer_429_with_headers_sqlite() {
 async fn rate_limits_answer_429_with_headers_postgres() {
     rate_limited(crate::helpers::Backend::Postgres).await;
 }
+
+// Behind a trusted reverse proxy the client is the address it forwards; a client's own
+// `X-Forwarded-For` is never believed.
+#[actix_web::test]
+async fn allowlists_see_the_client_behind_a_trusted_proxy() {
+    async fn me_from(
+        app: &crate::helpers::TestApp,
+        key: &str,
+        forwarded: Option<&str>,
+    ) -> StatusCode {
+        let mut request = reqwest::Client::new()
+            .get(app.url("/v1/users/me"))
+            .bearer_auth(key);
+        if let Some(f) = forwarded {
+            request = request.header("X-Forwarded-For", f);
+        }
+        request.send().await.unwrap().status()
+    }
+    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    app.login_admin().await;
+    let (_, key) = app
+        .create_key(json!({"name": "office", "allowed_ips": ["203.0.113.0/24"]}))
+        .await;
+    assert_eq!(
+        me_from(&app, &key, Some("203.0.113.7")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        me_from(&app, &key, None).await,
+        StatusCode::FORBIDDEN,
+        "the proxy itself"
+    );
+    assert_eq!(
+        me_from(&app, &key, Some("203.0.113.7, 198.51.100.9")).await,
+        StatusCode::FORBIDDEN,
+        "the hop the proxy saw is 198.51.100.9, whatever the client wrote before it"
+    );
+    app.stop().await;
+
+    // Without trusted proxies the header counts for nothing.
+    let Some(plain) = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await else {
+        return;
+    };
+    plain.login_admin().await;
+    let (_, key) = plain
+        .create_key(json!({"name": "office", "allowed_ips": ["203.0.113.0/24"]}))
+        .await;
+    assert_eq!(
+        me_from(&plain, &key, Some("203.0.113.7")).await,
+        StatusCode::FORBIDDEN
+    );
+    plain.stop().await;
+}
