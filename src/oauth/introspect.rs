@@ -171,10 +171,10 @@ async fn user(state: &AppState, id: &str) -> Result<Option<Arc<User>>, OAuthErro
 pub async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let result = async {
-        let body = parse_body(&req, &body)?;
+        let body = parse_body(&req, &body?)?;
         let caller = caller(&state, &req, &body).await?;
         if let Caller::Client(client) = &caller
             && client.client_type() != ClientType::Confidential
@@ -309,10 +309,10 @@ pub async fn introspect(
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let result = async {
-        let body = parse_body(&req, &body)?;
+        let body = parse_body(&req, &body?)?;
         let caller = caller(&state, &req, &body).await?;
         let token = required_token(&body)?;
         if let Some(hint) = body.get("token_type_hint")

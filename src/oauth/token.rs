@@ -64,6 +64,20 @@ impl OAuthError {
     }
 }
 
+/// The body could not be read (too large, or the connection failed): RFC 6749 JSON, not the
+/// `/v1` envelope.
+impl From<actix_web::Error> for OAuthError {
+    fn from(e: actix_web::Error) -> Self {
+        let status = e.as_response_error().status_code();
+        let mut error = OAuthError::new("invalid_request", "The request body cannot be read");
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            error.description = "The request body is too large".into();
+            error.status = status;
+        }
+        error
+    }
+}
+
 impl From<crate::db::DbError> for OAuthError {
     fn from(e: crate::db::DbError) -> Self {
         log::error!("token endpoint: {e}");
@@ -603,9 +617,13 @@ async fn record(state: &AppState, action: Action, user_id: &str, details: serde_
     }
 }
 
-pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> HttpResponse {
     let result = async {
-        let body = parse_body(&req, &body)?;
+        let body = parse_body(&req, &body?)?;
         let grant = body
             .get("grant_type")
             .cloned()

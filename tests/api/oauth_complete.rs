@@ -593,3 +593,22 @@ async fn resource_indicators_pick_the_audience() {
     );
     app.stop().await;
 }
+
+both_backends!(oversized_bodies_get_rfc_6749_errors, |app| async move {
+    let big = format!(
+        "grant_type=client_credentials&pad={}",
+        "x".repeat(100 * 1024)
+    );
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let response = reqwest::Client::new()
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+    }
+});
