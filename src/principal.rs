@@ -14,8 +14,8 @@ use std::sync::Arc;
 use actix_web::HttpMessage;
 
 use crate::accounts::model::{User, UserView};
+use crate::accounts::session_cookie_name;
 use crate::accounts::sessions::{Session, find_live_session};
-use crate::accounts::{now, session_cookie_name};
 use crate::api_keys::format::{Kind, Mode};
 use crate::api_keys::{self, Refusal, Requester, Verified};
 use crate::config::KeyPolicy;
@@ -161,8 +161,9 @@ async fn session_of(
     let value = cookie.value().to_owned();
     let pepper = state.digest_pepper.clone();
     let idle = state.settings.session_idle;
+    let at = state.now();
     Ok(state
-        .db(move |c| find_live_session(c, &pepper, &value, now(), idle))
+        .db(move |c| find_live_session(c, &pepper, &value, at, idle))
         .await?)
 }
 

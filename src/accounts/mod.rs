@@ -89,7 +89,7 @@ pub async fn log_in(
     let ip = client.ip.clone().unwrap_or_else(|| "unknown".into());
     let limits = state.settings.login_limits;
     let email = Email::parse(email_raw).ok();
-    let started = now();
+    let started = state.now();
     let (wait, user) = {
         let (key, ip) = (key.clone(), ip.clone());
         state
@@ -120,7 +120,7 @@ pub async fn log_in(
             let token = state
                 .db(move |c| {
                     throttle::clear_account(c, &key)?;
-                    sessions::create_session(c, &pepper, &user.id, &client, now(), lifetime)
+                    sessions::create_session(c, &pepper, &user.id, &client, started, lifetime)
                 })
                 .await?
                 .0;
@@ -128,7 +128,7 @@ pub async fn log_in(
         }
         _ => {
             state
-                .db(move |c| throttle::record_failure(c, &key, &ip, now()))
+                .db(move |c| throttle::record_failure(c, &key, &ip, started))
                 .await?;
             Ok(LoginOutcome::Refused)
         }

@@ -12,7 +12,7 @@ use super::model::{self, CreateUserError, NewAccount, Role, UserView};
 use super::password::{self, NewPassword};
 use super::sessions::{self, ClientInfo};
 use super::{
-    Email, LoginOutcome, expired_session_cookie, log_in, now, session_cookie, session_cookie_name,
+    Email, LoginOutcome, expired_session_cookie, log_in, session_cookie, session_cookie_name,
     throttle,
 };
 use crate::config::Settings;
@@ -191,9 +191,10 @@ pub async fn login_submit(
                     old.value().to_owned(),
                     state.settings.session_idle,
                 );
+                let clock = state.clock.clone();
                 let ended = state
                     .db(move |c| {
-                        match sessions::find_live_session(c, &pepper, &value, now(), idle)? {
+                        match sessions::find_live_session(c, &pepper, &value, clock.now(), idle)? {
                             Some((s, _)) => sessions::delete_session(c, &s.id),
                             None => Ok(()),
                         }
@@ -387,15 +388,11 @@ pub async fn signup_submit(
         state.settings.session_absolute,
         client_info(&req),
     );
+    let at = state.now();
     let created = state
-        .db(move |c| match model::create_user(c, &account, now()) {
+        .db(move |c| match model::create_user(c, &account, at) {
             Ok(user) => Ok(Ok(sessions::create_session(
-                c,
-                &pepper,
-                &user.id,
-                &client,
-                now(),
-                lifetime,
+                c, &pepper, &user.id, &client, at, lifetime,
             )?
             .0)),
             Err(CreateUserError::DuplicateEmail(_)) => Ok(Err(())),
@@ -502,10 +499,11 @@ pub async fn change_password(
     let key = signed_in.user.email.clone();
     let ip = client_info(&req).ip.unwrap_or_else(|| "unknown".into());
     let limits = state.settings.login_limits;
+    let at = state.now();
     let wait = {
         let (key, ip) = (key.clone(), ip.clone());
         state
-            .db(move |c| throttle::retry_after(c, &key, &ip, now(), &limits))
+            .db(move |c| throttle::retry_after(c, &key, &ip, at, &limits))
             .await
     };
     match wait {
@@ -536,7 +534,7 @@ pub async fn change_password(
         Ok(Some(hash)) => hash,
         Ok(None) => {
             let _ = state
-                .db(move |c| throttle::record_failure(c, &key, &ip, now()))
+                .db(move |c| throttle::record_failure(c, &key, &ip, at))
                 .await;
             return refuse(
                 StatusCode::BAD_REQUEST,
@@ -549,7 +547,7 @@ pub async fn change_password(
     let saved = state
         .db(move |c| {
             c.transaction(|c| {
-                model::set_password_hash(c, &user_id, &new_hash, now())?;
+                model::set_password_hash(c, &user_id, &new_hash, at)?;
                 sessions::delete_other_sessions(c, &user_id, Some(&session_id))
             })
         })
@@ -671,8 +669,9 @@ pub async fn admin_create_user(
         }
     };
     let email = account.email.to_string();
+    let at = state.now();
     match state
-        .db(move |c| Ok(model::create_user(c, &account, now())))
+        .db(move |c| Ok(model::create_user(c, &account, at)))
         .await
     {
         Ok(Ok(_)) => render(
@@ -748,8 +747,9 @@ pub async fn admin_set_disabled(
         )
         .await;
     }
+    let at = state.now();
     match state
-        .db(move |c| model::set_disabled(c, &user_id, disable, now()))
+        .db(move |c| model::set_disabled(c, &user_id, disable, at))
         .await
     {
         Ok(true) => {

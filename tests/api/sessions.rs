@@ -234,3 +234,40 @@ both_backends!(
         );
     }
 );
+
+// Sessions read the server's clock: the idle limit (2 h) and the absolute one (24 h) pass
+// without touching the rows.
+both_backends!(sessions_end_on_the_servers_clock, |app| async move {
+    let cookie = session_cookie_of(&app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await).unwrap();
+    app.clock.advance(chrono::Duration::minutes(110));
+    assert_eq!(
+        me_with(app, &cookie).await,
+        StatusCode::OK,
+        "within the idle limit"
+    );
+    app.clock.advance(chrono::Duration::minutes(110));
+    assert_eq!(
+        me_with(app, &cookie).await,
+        StatusCode::OK,
+        "used: idle time starts again"
+    );
+    app.clock.advance(chrono::Duration::minutes(121));
+    assert_eq!(
+        me_with(app, &cookie).await,
+        StatusCode::UNAUTHORIZED,
+        "idle too long"
+    );
+
+    let cookie = session_cookie_of(&app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await).unwrap();
+    for _ in 0..24 {
+        app.clock.advance(chrono::Duration::minutes(61));
+        if me_with(app, &cookie).await != StatusCode::OK {
+            break;
+        }
+    }
+    assert_eq!(
+        me_with(app, &cookie).await,
+        StatusCode::UNAUTHORIZED,
+        "24 h at most, however used"
+    );
+});
