@@ -134,7 +134,15 @@ impl AppState {
         let pool = self.pool.clone();
         web::block(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            let result = work(&mut conn);
+            if let Err(e) = &result
+                && e.is_lost_connection()
+            {
+                // The pool drops it instead of handing it out again (a restarted PostgreSQL
+                // would otherwise leave every pooled connection dead for good).
+                crate::db::mark_broken(&mut conn);
+            }
+            result
         })
         .await
         .map_err(|_| DbError::Cancelled)?

@@ -85,6 +85,18 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The connection itself failed (the server went away or closed it).
+    pub fn is_lost_connection(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                    | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                _
+            ))
+        )
+    }
+
     /// True for a unique-index violation (e.g. a duplicate email).
     pub fn is_unique_violation(&self) -> bool {
         matches!(
@@ -165,8 +177,13 @@ impl ManageConnection for ConnectionManager {
         conn.batch_execute("SELECT 1").map_err(DbError::from)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// Checked when a connection goes back to the pool (no round trip): one whose server went
+    /// away, or left inside a transaction, is dropped and replaced.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Sqlite(inner) => AnsiTransactionManager::is_broken_transaction_manager(inner),
+            DbConn::Pg(inner) => AnsiTransactionManager::is_broken_transaction_manager(inner),
+        }
     }
 }
 
@@ -278,6 +295,18 @@ where
             work(conn)
         }
         DbConn::Pg(_) => work(conn),
+    }
+}
+
+/// Mark a connection that lost its server, so the pool replaces it.
+pub fn mark_broken(conn: &mut DbConn) {
+    match conn {
+        DbConn::Sqlite(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner).set_in_error()
+        }
+        DbConn::Pg(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner).set_in_error()
+        }
     }
 }
 

@@ -182,8 +182,13 @@ impl ResponseError for ApiError {
 
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
+        let lost = e.is_lost_connection();
         match e {
             crate::db::DbError::Pool(_) | crate::db::DbError::Connect { .. } => {
+                log::error!("database unavailable: {e}");
+                ApiError::of(ErrorCode::Unavailable)
+            }
+            _ if lost => {
                 log::error!("database unavailable: {e}");
                 ApiError::of(ErrorCode::Unavailable)
             }

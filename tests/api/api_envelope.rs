@@ -234,3 +234,110 @@ both_backends!(error_catalogue_documents_every_code, |app| async move {
         );
     }
 });
+
+// A failing query answers 500 SERVER_001 in the envelope, with nothing of the SQL or the
+// database's message.
+both_backends!(
+    a_database_failure_is_a_clean_server_error,
+    |app| async move {
+        use diesel::RunQueryDsl;
+        app.login_admin().await;
+        assert_eq!(app.get("/v1/audit-events").await.status(), StatusCode::OK);
+        app.state
+            .db(|c| Ok(diesel::sql_query("DROP TABLE audit_events").execute(c)?))
+            .await
+            .unwrap();
+        let response = app.get("/v1/audit-events").await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["code"], "SERVER_001");
+        assert!(body["meta"]["request_id"].is_string());
+        let text = body.to_string().to_lowercase();
+        assert!(
+            !text.contains("audit_events") && !text.contains("table"),
+            "{text}"
+        );
+    }
+);
+
+// PostgreSQL restarted under a running server: the requests that meet a dead pooled
+// connection get 503 SERVER_002, the dead connections are replaced, and service resumes.
+#[actix_web::test]
+async fn service_resumes_after_postgresql_drops_every_connection() {
+    use diesel::{Connection, RunQueryDsl};
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    app.login_admin().await;
+    // Several pooled connections, all alive.
+    let busy: Vec<_> = (0..4).map(|_| app.get("/v1/audit-events")).collect();
+    for r in crate::oauth::futures_join(busy.into_iter()).await {
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let gatehouse::db::DatabaseUrl::Postgres { url } = &app.state.settings.database else {
+        unreachable!()
+    };
+    let name = url
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut admin =
+        diesel::PgConnection::establish(&crate::helpers::postgres_admin_url().unwrap()).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Backend {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let pids: Vec<i32> = diesel::sql_query(format!(
+        "SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .load::<Backend>(&mut admin)
+    .unwrap()
+    .into_iter()
+    .map(|b| b.pid)
+    .collect();
+    assert!(!pids.is_empty(), "the server holds connections");
+    let list = pids
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({list})"
+    ))
+    .execute(&mut admin)
+    .unwrap();
+    // Termination is asynchronous: wait until those backends are gone.
+    for _ in 0..100 {
+        let left = diesel::sql_query(format!(
+            "SELECT pid FROM pg_stat_activity WHERE pid IN ({list})"
+        ))
+        .load::<Backend>(&mut admin)
+        .unwrap();
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut failures = 0;
+    let mut recovered = false;
+    for _ in 0..20 {
+        let response = app.get("/v1/audit-events").await;
+        if response.status() == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "SERVER_002");
+        failures += 1;
+    }
+    assert!(recovered, "still failing after {failures} requests");
+    assert_eq!(app.get("/v1/audit-events").await.status(), StatusCode::OK);
+    app.stop().await;
+}

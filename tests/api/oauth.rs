@@ -457,7 +457,7 @@ both_backends!(
     }
 );
 
-async fn futures_join<F: std::future::Future<Output = reqwest::Response>>(
+pub(crate) async fn futures_join<F: std::future::Future<Output = reqwest::Response>>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<reqwest::Response> {
     let handles: Vec<_> = futures.map(|f| Box::pin(f)).collect();
