@@ -915,6 +915,40 @@ both_backends!(metadata_lists_what_is_supported, |app| async move {
         metadata["authorization_response_iss_parameter_supported"],
         true
     );
+    let issuer = &app.state.settings.issuer;
+    assert_eq!(
+        metadata["revocation_endpoint"],
+        format!("{issuer}/oauth/revoke")
+    );
+    assert_eq!(
+        metadata["introspection_endpoint"],
+        format!("{issuer}/oauth/introspect")
+    );
+    assert_eq!(
+        metadata["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    // Every endpoint it names answers (a POST without credentials is refused, not a 404).
+    for endpoint in [
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "token_endpoint",
+    ] {
+        let response = reqwest::Client::new()
+            .post(metadata[endpoint].as_str().unwrap())
+            .form(&[("token", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                response.status(),
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
+            ),
+            "{endpoint}: {}",
+            response.status()
+        );
+    }
     assert!(
         metadata["scopes_supported"]
             .as_array()
