@@ -30,6 +30,7 @@ pub struct AuthorizeParams {
     state: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
+    resource: Option<String>,
     prompt: Option<String>,
     csrf_token: Option<String>,
     decision: Option<String>,
@@ -42,6 +43,8 @@ struct Valid {
     scopes: ScopeSet,
     state: Option<String>,
     challenge: Option<String>,
+    /// RFC 8707: the one resource server the tokens of this grant will be for.
+    resource: Option<String>,
     prompts: Vec<String>,
 }
 
@@ -215,12 +218,29 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusa
             "prompt=none cannot be combined with other values",
         ));
     }
+    let resource = match p.resource.as_deref().filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) if !crate::config::valid_resource(r) => {
+            return Err(back(
+                "invalid_target",
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        Some(r) if !state.settings.audiences().contains(&r) => {
+            return Err(back(
+                "invalid_target",
+                "This server issues no tokens for that resource",
+            ));
+        }
+        Some(r) => Some(r.to_owned()),
+    };
     Ok(Valid {
         client,
         redirect_uri: requested,
         scopes,
         state: p.state.clone(),
         challenge,
+        resource,
         prompts,
     })
 }
@@ -236,6 +256,7 @@ fn consent_token(state: &AppState, session_id: &str, v: &Valid, issued: i64) -> 
         &v.scopes.to_storage(),
         v.state.as_deref().unwrap_or(""),
         v.challenge.as_deref().unwrap_or(""),
+        v.resource.as_deref().unwrap_or(""),
         &issued.to_string(),
     ]);
     format!("{issued}.{digest}")
@@ -262,6 +283,7 @@ async fn approve(state: &AppState, signed_in: &SignedIn, v: &Valid) -> HttpRespo
         scopes: v.scopes.clone(),
         code_challenge: v.challenge.clone(),
         auth_time: signed_in.session.created_at,
+        resource: v.resource.clone(),
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     match state
@@ -299,6 +321,7 @@ struct ConsentPage<'a> {
     state: &'a str,
     code_challenge: &'a str,
     code_challenge_method: &'a str,
+    resource: &'a str,
 }
 
 pub async fn authorize(
@@ -450,6 +473,7 @@ async fn consent_page(
             state: v.state.as_deref().unwrap_or(""),
             code_challenge: v.challenge.as_deref().unwrap_or(""),
             code_challenge_method: if v.challenge.is_some() { "S256" } else { "" },
+            resource: v.resource.as_deref().unwrap_or(""),
         },
     )
 }

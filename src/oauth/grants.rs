@@ -83,6 +83,8 @@ pub struct AuthCode {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub consumed_at: Option<NaiveDateTime>,
+    /// The resource (RFC 8707) the authorization request named.
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +96,7 @@ pub struct NewCode {
     /// The S256 PKCE challenge, when the client sent one.
     pub code_challenge: Option<String>,
     pub auth_time: NaiveDateTime,
+    pub resource: Option<String>,
 }
 
 pub fn issue_code(
@@ -116,6 +119,7 @@ pub fn issue_code(
                 auth_codes::auth_time.eq(new.auth_time),
                 auth_codes::created_at.eq(now),
                 auth_codes::expires_at.eq(now + CODE_LIFETIME),
+                auth_codes::resource.eq(&new.resource),
             ))
             .execute(conn)
     })?;
@@ -217,6 +221,8 @@ pub struct RefreshFamily {
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoked_reason: Option<String>,
+    /// The resource every token of the grant is for, when the authorization named one.
+    pub resource: Option<String>,
 }
 
 /// How long a family lives: in all, and without being used.
@@ -267,6 +273,7 @@ pub fn start_family(
     client_id: &str,
     user_id: &str,
     code_id: Option<&str>,
+    resource: Option<&str>,
     scopes: &ScopeSet,
     auth_time: NaiveDateTime,
     policy: FamilyPolicy,
@@ -281,6 +288,7 @@ pub fn start_family(
                 refresh_families::client_id.eq(client_id),
                 refresh_families::user_id.eq(user_id),
                 refresh_families::code_id.eq(code_id),
+                refresh_families::resource.eq(resource),
                 refresh_families::scopes.eq(scopes.to_storage()),
                 refresh_families::auth_time.eq(auth_time),
                 refresh_families::created_at.eq(now),

@@ -282,6 +282,23 @@ fn audience_for(state: &AppState, body: &HashMap<String, String>) -> Result<Stri
     Ok(resource.clone())
 }
 
+/// The audience of a grant bound to a resource at authorization: that resource, which the
+/// token request may repeat but not change.
+fn bound_audience(
+    bound: Option<&str>,
+    body: &HashMap<String, String>,
+    requested: String,
+) -> Result<String, OAuthError> {
+    match (bound, body.get("resource")) {
+        (None, _) => Ok(requested),
+        (Some(bound), Some(asked)) if asked != bound => Err(OAuthError::new(
+            "invalid_target",
+            "The authorization was for another resource",
+        )),
+        (Some(bound), _) => Ok(bound.to_owned()),
+    }
+}
+
 /// Sign an access token for `sub`; `grant` (the refresh family) goes into its `jti`, so that
 /// revoking the grant revokes the token.
 #[allow(clippy::too_many_arguments)]
@@ -388,6 +405,7 @@ async fn authorization_code(
         return Err(OAuthError::grant("The user can no longer sign in"));
     }
     let scopes = ScopeSet::parse(&redeemed.scopes).unwrap_or_default();
+    let aud = bound_audience(redeemed.resource.as_deref(), body, aud)?;
     let family_id = new_id(IdKind::RefreshFamily);
     let (access, ttl) = mint(
         state,
@@ -403,12 +421,13 @@ async fn authorization_code(
         state.now(),
         family_policy(state),
     );
-    let (client_id, user_id, code_id, family_scopes, auth_time) = (
+    let (client_id, user_id, code_id, family_scopes, auth_time, resource) = (
         client.id.clone(),
         redeemed.user_id.clone(),
         redeemed.id.clone(),
         scopes.clone(),
         redeemed.auth_time,
+        redeemed.resource.clone(),
     );
     let refresh = state
         .db(move |c| {
@@ -419,6 +438,7 @@ async fn authorization_code(
                 &client_id,
                 &user_id,
                 Some(&code_id),
+                resource.as_deref(),
                 &family_scopes,
                 auth_time,
                 policy,
@@ -501,6 +521,7 @@ async fn refresh_token(
                     "The app may no longer ask for any of the scopes this grant holds",
                 ));
             }
+            let aud = bound_audience(family.resource.as_deref(), body, aud)?;
             let (access, ttl) = mint(
                 state,
                 &client,

@@ -84,7 +84,12 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn authorize_url(client: &TestClient, scope: &str, challenge: Option<&str>, extra: &str) -> String {
+pub(crate) fn authorize_url(
+    client: &TestClient,
+    scope: &str,
+    challenge: Option<&str>,
+    extra: &str,
+) -> String {
     let mut url = format!(
         "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state=st4te",
         client.id,
@@ -109,7 +114,7 @@ fn query_of(location: &str) -> std::collections::HashMap<String, String> {
 
 /// Follow the authorize request through the consent page (approving or denying) and return
 /// the redirect's query.
-async fn authorize(
+pub(crate) async fn authorize(
     app: &TestApp,
     url: &str,
     decision: &str,
@@ -129,6 +134,7 @@ async fn authorize(
             "state",
             "code_challenge",
             "code_challenge_method",
+            "resource",
         ]
         .iter()
         .map(|f| (f.to_string(), hidden_field(page, f).unwrap_or_default()))

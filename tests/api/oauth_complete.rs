@@ -591,6 +591,92 @@ async fn resource_indicators_pick_the_audience() {
         app.get_with_key("/v1/users/me", access).await.status(),
         StatusCode::UNAUTHORIZED
     );
+
+    // Named at authorization: the code and the grant are bound to it.
+    let orders = "https%3A%2F%2Forders.example.com";
+    let url =
+        crate::oauth::authorize_url(&web_app, "read:users", None, &format!("&resource={orders}"));
+    let code = crate::oauth::authorize(app, &url, "approve").await["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", crate::oauth::REDIRECT),
+    ];
+    let tokens: Value = exchange(app, &web_app, &form).await.json().await.unwrap();
+    assert_eq!(
+        claims_of(tokens["access_token"].as_str().unwrap())["aud"],
+        "https://orders.example.com",
+        "no resource at the token endpoint: the bound one"
+    );
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let elsewhere = exchange(
+        app,
+        &web_app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("resource", app.state.settings.issuer.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        oauth_error(elsewhere).await,
+        (StatusCode::BAD_REQUEST, "invalid_target".into()),
+        "a grant for the orders service cannot mint tokens for another"
+    );
+    let code = crate::oauth::authorize(app, &url, "approve").await["code"].clone();
+    let switched = exchange(
+        app,
+        &web_app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", crate::oauth::REDIRECT),
+            ("resource", app.state.settings.issuer.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        oauth_error(switched).await,
+        (StatusCode::BAD_REQUEST, "invalid_target".into())
+    );
+    // Through the consent page: the form carries the resource, its CSRF token binds it.
+    let third_party = register(app, false, false).await;
+    let url = crate::oauth::authorize_url(
+        &third_party,
+        "read:users",
+        None,
+        &format!("&resource={orders}"),
+    );
+    let code = crate::oauth::authorize(app, &url, "approve").await["code"].clone();
+    let tokens: Value = exchange(
+        app,
+        &third_party,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", crate::oauth::REDIRECT),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        claims_of(tokens["access_token"].as_str().unwrap())["aud"],
+        "https://orders.example.com"
+    );
+    // An unknown resource at authorization goes back to the app as invalid_target.
+    let unknown = crate::oauth::authorize_url(
+        &web_app,
+        "read:users",
+        None,
+        "&resource=https%3A%2F%2Fbilling.example.com",
+    );
+    let response = app.get(&unknown).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("error=invalid_target"), "{location}");
     app.stop().await;
 }
 

@@ -1,0 +1,2 @@
+ALTER TABLE refresh_families DROP COLUMN resource;
+ALTER TABLE auth_codes DROP COLUMN resource;
