@@ -525,7 +525,8 @@ async fn error_catalogue() -> HttpResponse {
         let markdown = include_str!("../docs/errors.md");
         let parser = pulldown_cmark::Parser::new_ext(
             markdown,
-            pulldown_cmark::Options::ENABLE_HEADING_ATTRIBUTES,
+            pulldown_cmark::Options::ENABLE_HEADING_ATTRIBUTES
+                | pulldown_cmark::Options::ENABLE_TABLES,
         );
         let mut html = String::new();
         pulldown_cmark::html::push_html(&mut html, parser);

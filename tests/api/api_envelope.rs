@@ -233,6 +233,8 @@ both_backends!(error_catalogue_documents_every_code, |app| async move {
             code.as_str()
         );
     }
+    // The OAuth errors are listed too, as a table.
+    assert!(html.contains("<table>") && html.contains("<code>invalid_target</code>"));
 });
 
 // A failing query answers 500 SERVER_001 in the envelope, with nothing of the SQL or the
