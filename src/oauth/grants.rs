@@ -409,6 +409,7 @@ pub fn rotate(
 pub struct RefreshLookup {
     pub created_at: NaiveDateTime,
     pub rotated_at: Option<NaiveDateTime>,
+    pub grace_used: bool,
     pub scopes: String,
     pub family: RefreshFamily,
 }
@@ -421,11 +422,16 @@ impl RefreshLookup {
             .min(self.family.last_used_at + policy.idle)
     }
 
-    /// Would a refresh with it succeed now (rotated tokens are spent)?
+    /// Would a refresh with it succeed now? A rotated token is spent, unless it is inside the
+    /// grace window and its one retry is unused.
     pub fn is_active(&self, policy: FamilyPolicy, now: NaiveDateTime) -> bool {
-        self.rotated_at.is_none()
-            && self.family.revoked_at.is_none()
-            && self.expires_at(policy) > now
+        let usable = match self.rotated_at {
+            None => true,
+            Some(at) => {
+                !policy.reuse_grace.is_zero() && now - at <= policy.reuse_grace && !self.grace_used
+            }
+        };
+        usable && self.family.revoked_at.is_none() && self.expires_at(policy) > now
     }
 }
 
@@ -438,26 +444,34 @@ pub fn find_refresh(
         return Ok(None);
     };
     let digest = pepper.digest_secret(&token);
-    let found: Option<(NaiveDateTime, Option<NaiveDateTime>, String, RefreshFamily)> =
-        refresh_tokens::table
-            .inner_join(refresh_families::table)
-            .filter(refresh_tokens::token_digest.eq(&digest))
-            .select((
-                refresh_tokens::created_at,
-                refresh_tokens::rotated_at,
-                refresh_tokens::scopes,
-                RefreshFamily::as_select(),
-            ))
-            .first(conn)
-            .optional()?;
-    Ok(
-        found.map(|(created_at, rotated_at, scopes, family)| RefreshLookup {
+    type Found = (
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        bool,
+        String,
+        RefreshFamily,
+    );
+    let found: Option<Found> = refresh_tokens::table
+        .inner_join(refresh_families::table)
+        .filter(refresh_tokens::token_digest.eq(&digest))
+        .select((
+            refresh_tokens::created_at,
+            refresh_tokens::rotated_at,
+            refresh_tokens::grace_used,
+            refresh_tokens::scopes,
+            RefreshFamily::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(
+        |(created_at, rotated_at, grace_used, scopes, family)| RefreshLookup {
             created_at,
             rotated_at,
+            grace_used,
             scopes,
             family,
-        }),
-    )
+        },
+    ))
 }
 
 /// Revoke these families (those already revoked keep their first reason); how many changed.

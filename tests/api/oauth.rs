@@ -1242,9 +1242,30 @@ async fn refresh_grace(backend: crate::helpers::Backend) {
             .await
         }
     };
+    let active = |token: String| {
+        let app = &app;
+        let client = &client;
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .post(app.url("/oauth/introspect"))
+                .basic_auth(&client.id, client.secret.as_ref())
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["active"].as_bool().unwrap()
+        }
+    };
     // Tab A rotates; tab B, a moment later, presents the same token: inside the window, once.
     assert_eq!(refresh(first.clone()).await.status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::seconds(3));
+    assert!(
+        active(first.clone()).await,
+        "introspection agrees: one retry is left"
+    );
     let tab_b = refresh(first.clone()).await;
     assert_eq!(
         tab_b.status(),
@@ -1253,6 +1274,7 @@ async fn refresh_grace(backend: crate::helpers::Backend) {
     );
     let tab_b: Value = tab_b.json().await.unwrap();
     let from_b = tab_b["refresh_token"].as_str().unwrap().to_owned();
+    assert!(!active(first.clone()).await, "the retry is spent");
     // A third presentation is reuse: the family is revoked.
     assert_eq!(
         oauth_error(refresh(first.clone()).await).await,
