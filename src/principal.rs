@@ -295,17 +295,7 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
             "This access token has been revoked",
         ));
     }
-    let (user, view) = match state.key_cache.get_user(&claims.sub) {
-        Some(cached) => cached,
-        None => {
-            let sub = claims.sub.clone();
-            let user = state
-                .db(move |c| crate::accounts::model::find_by_id(c, &sub))
-                .await?
-                .ok_or_else(refused)?;
-            state.key_cache.put_user(user)
-        }
-    };
+    let (user, view) = state.user(&claims.sub).await?.ok_or_else(refused)?;
     if user.is_disabled() {
         return Err(refused());
     }

@@ -84,6 +84,28 @@ impl AppState {
             .clone()
     }
 
+    /// A user by id, from the key cache (1 s) or the database: the users behind access tokens,
+    /// codes and introspected credentials.
+    pub async fn user(
+        &self,
+        id: &str,
+    ) -> Result<
+        Option<(
+            Arc<crate::accounts::model::User>,
+            Arc<crate::accounts::model::UserView>,
+        )>,
+        crate::db::DbError,
+    > {
+        if let Some(cached) = self.key_cache.get_user(id) {
+            return Ok(Some(cached));
+        }
+        let lookup = id.to_owned();
+        let found = self
+            .db(move |c| crate::accounts::model::find_by_id(c, &lookup))
+            .await?;
+        Ok(found.map(|u| self.key_cache.put_user(u)))
+    }
+
     /// The registered scopes, from memory when read in the last 10 seconds.
     pub async fn scope_registry(
         &self,

@@ -22,11 +22,11 @@ use serde_json::{Value, json};
 use super::clients::{Client, ClientType};
 use super::grants;
 use super::token::{OAuthError, authenticate_client, deny_grants, family_policy, parse_body};
-use crate::accounts::model::{self as users, User};
+use crate::accounts::model::User;
 use crate::api_keys::format::{Kind, Mode};
 use crate::api_keys::{self, Refusal, Verified};
 use crate::audit::{self, Action, NewEvent};
-use crate::jwt::{AccessClaims, denylist};
+use crate::jwt::AccessClaims;
 use crate::principal::{Credential, Principal, authenticate, looks_like_jwt};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
@@ -160,12 +160,7 @@ fn utc_seconds(t: chrono::NaiveDateTime) -> i64 {
 }
 
 async fn user(state: &AppState, id: &str) -> Result<Option<Arc<User>>, OAuthError> {
-    if let Some((user, _)) = state.key_cache.get_user(id) {
-        return Ok(Some(user));
-    }
-    let lookup = id.to_owned();
-    let found = state.db(move |c| users::find_by_id(c, &lookup)).await?;
-    Ok(found.map(|u| state.key_cache.put_user(u).0))
+    Ok(state.user(id).await?.map(|(user, _)| user))
 }
 
 pub async fn introspect(
@@ -347,11 +342,7 @@ pub async fn revoke(
                     .map(|t| t.naive_utc())
                     .unwrap_or(now);
                 if exp > now {
-                    let entries = vec![(claims.jti.clone(), exp)];
-                    state.denylist.remember(entries.clone());
-                    state
-                        .db(move |c| denylist::revoke(c, &entries, now))
-                        .await?;
+                    super::token::deny(&state, vec![(claims.jti.clone(), exp)]).await?;
                 }
             }
             Presented::Refresh(found) => {

@@ -88,7 +88,7 @@ async fn validate_scopes(
 ) -> Result<ScopeSet, ApiError> {
     let asked =
         ScopeSet::from_list(raw).map_err(|e| ApiError::validation("scopes", format!("{e}")))?;
-    let all = state.db(registry::all).await?;
+    let all = state.scope_registry().await?;
     let grantable = registry::grantable(&all, actor.user.is_admin());
     if let Some(extra) = asked.difference(&grantable).first() {
         return Err(ApiError::validation(
@@ -167,7 +167,7 @@ pub async fn create(
     let scopes = match &input.scopes {
         Some(s) => validate_scopes(state, actor, s).await?,
         None => {
-            let all = state.db(registry::all).await?;
+            let all = state.scope_registry().await?;
             registry::grantable(&all, false)
         }
     };

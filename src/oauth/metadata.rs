@@ -3,13 +3,12 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::scopes::registry;
 use crate::state::AppState;
 
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.settings.issuer;
-    let scopes: Vec<String> = match state.db(registry::all).await {
-        Ok(all) => all.into_iter().map(|s| s.name).collect(),
+    let scopes: Vec<String> = match state.scope_registry().await {
+        Ok(all) => all.iter().map(|s| s.name.clone()).collect(),
         Err(e) => {
             log::error!("metadata: {e}");
             return HttpResponse::ServiceUnavailable().finish();

@@ -53,7 +53,7 @@ async fn apps_page(
         Ok(apps) => apps,
         Err(e) => return failure_page(&e),
     };
-    let all = match state.db(registry::all).await {
+    let all = match state.scope_registry().await {
         Ok(all) => all,
         Err(e) => return failure_page(&e.into()),
     };
@@ -71,8 +71,9 @@ async fn apps_page(
             },
             apps: apps.iter().map(|a| a.view()).collect(),
             scopes: all
-                .into_iter()
+                .iter()
                 .filter(|s| grantable.contains(&s.name))
+                .cloned()
                 .collect(),
             csrf_token: &signed_in.csrf_token,
             error,

@@ -393,14 +393,7 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
-    let user = match state.key_cache.get_user(&redeemed.user_id) {
-        Some((user, _)) => Some(user),
-        None => {
-            let user_id = redeemed.user_id.clone();
-            let found = state.db(move |c| model::find_by_id(c, &user_id)).await?;
-            found.map(|u| state.key_cache.put_user(u).0)
-        }
-    };
+    let user = state.user(&redeemed.user_id).await?.map(|(user, _)| user);
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
     }
@@ -564,15 +557,22 @@ pub async fn deny_grants(state: &AppState, grants: &[String]) {
     if grants.is_empty() {
         return;
     }
-    let now = state.now();
-    let until = now + state.settings.access_token_ttl + chrono::Duration::minutes(1);
-    let entries: Vec<(String, chrono::NaiveDateTime)> =
-        grants.iter().map(|g| (g.clone(), until)).collect();
-    // This instance refuses them at once, whatever the database says.
-    state.denylist.remember(entries.clone());
-    if let Err(e) = state.db(move |c| denylist::revoke(c, &entries, now)).await {
+    let until = state.now() + state.settings.access_token_ttl + chrono::Duration::minutes(1);
+    let entries = grants.iter().map(|g| (g.clone(), until)).collect();
+    if let Err(e) = deny(state, entries).await {
         log::error!("could not record revoked grants: {e}");
     }
+}
+
+/// Put `jti`s or grant ids on the denylist until the given times: this instance refuses them
+/// at once, whatever the database says; the others when they next read the table.
+pub async fn deny(
+    state: &AppState,
+    entries: Vec<(String, chrono::NaiveDateTime)>,
+) -> Result<(), crate::db::DbError> {
+    state.denylist.remember(entries.clone());
+    let now = state.now();
+    state.db(move |c| denylist::revoke(c, &entries, now)).await
 }
 
 /// RFC 6749 §4.4: a confidential client acting for itself. `sub` is the client id; no refresh
