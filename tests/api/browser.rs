@@ -485,6 +485,37 @@ async fn register_an_app_and_see_its_secret_once_in_chromium() {
     assert!(source.contains(&client_id));
     assert!(!source.contains(&secret), "the secret is shown once");
 
+    // Rotate it from the list (no overlap chosen): a new secret, shown once; the old one ends.
+    c.find(Locator::Css("button.rotate-secret"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let rotated = c
+        .wait()
+        .for_element(Locator::Id("client-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rotated.starts_with("cs_") && rotated != secret, "{rotated}");
+    browser.screenshot("app-secret-rotated").await;
+    for (presented, expected) in [
+        (&rotated, reqwest::StatusCode::OK),
+        (&secret, reqwest::StatusCode::UNAUTHORIZED),
+    ] {
+        let answer = reqwest::Client::new()
+            .post(app.url("/oauth/token"))
+            .basic_auth(&client_id, Some(presented))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), expected);
+    }
+
     browser.close().await;
     app.stop().await;
 }

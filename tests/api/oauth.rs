@@ -1378,10 +1378,20 @@ both_backends!(
 );
 
 async fn other_algorithm(alg: gatehouse::jwt::keys::SigningAlg, kty: &str) {
-    let Some(app) =
-        crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| s.signing_alg = alg)
-            .await
-    else {
+    for backend in [
+        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::Postgres,
+    ] {
+        other_algorithm_on(backend, alg, kty).await;
+    }
+}
+
+async fn other_algorithm_on(
+    backend: crate::helpers::Backend,
+    alg: gatehouse::jwt::keys::SigningAlg,
+    kty: &str,
+) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| s.signing_alg = alg).await else {
         return;
     };
     app.login_admin().await;

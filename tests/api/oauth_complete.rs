@@ -503,8 +503,17 @@ both_backends!(
 
 // RFC 8707: a token for one named resource server, refused by the others (and by /v1).
 #[actix_web::test]
-async fn resource_indicators_pick_the_audience() {
-    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| {
+async fn resource_indicators_pick_the_audience_sqlite() {
+    resource_indicators(crate::helpers::Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn resource_indicators_pick_the_audience_postgres() {
+    resource_indicators(crate::helpers::Backend::Postgres).await;
+}
+
+async fn resource_indicators(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| {
         s.resources = vec!["https://orders.example.com".into()];
     })
     .await
