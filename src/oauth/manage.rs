@@ -310,51 +310,24 @@ pub async fn update(
         events.push(event);
     }
     let id = client.id.clone();
+    let changes = ClientChanges {
+        name,
+        redirect_uris: redirects,
+        allowed_scopes: scopes,
+        grant_types: grants,
+        first_party: first,
+        disabled_at: match disabled {
+            Some(true) if disabling => Some(Some(now)),
+            Some(false) => Some(None),
+            _ => None,
+        },
+        updated_at: now,
+    };
     let (updated, families) = state
         .db(move |c| {
             c.transaction(|c| {
                 let target = clients_t::table.find(&id);
-                if let Some(v) = &name {
-                    diesel::update(target)
-                        .set(clients_t::name.eq(v))
-                        .execute(c)?;
-                }
-                if let Some(v) = &redirects {
-                    diesel::update(target)
-                        .set(clients_t::redirect_uris.eq(v))
-                        .execute(c)?;
-                }
-                if let Some(v) = &scopes {
-                    diesel::update(target)
-                        .set(clients_t::allowed_scopes.eq(v))
-                        .execute(c)?;
-                }
-                if let Some(v) = &grants {
-                    diesel::update(target)
-                        .set(clients_t::grant_types.eq(v))
-                        .execute(c)?;
-                }
-                if let Some(v) = first {
-                    diesel::update(target)
-                        .set(clients_t::first_party.eq(v))
-                        .execute(c)?;
-                }
-                match disabled {
-                    Some(true) => {
-                        diesel::update(target.filter(clients_t::disabled_at.is_null()))
-                            .set(clients_t::disabled_at.eq(now))
-                            .execute(c)?;
-                    }
-                    Some(false) => {
-                        diesel::update(target)
-                            .set(clients_t::disabled_at.eq(None::<NaiveDateTime>))
-                            .execute(c)?;
-                    }
-                    None => {}
-                }
-                diesel::update(target)
-                    .set(clients_t::updated_at.eq(now))
-                    .execute(c)?;
+                diesel::update(target).set(&changes).execute(c)?;
                 let families = if disabling {
                     revoke_client_families(c, &id, now, "client_disabled")?
                 } else {
@@ -371,6 +344,19 @@ pub async fn update(
     super::token::deny_grants(state, &families).await;
     state.key_cache.invalidate_all();
     Ok(updated)
+}
+
+/// The columns a PATCH changes (`None`: left as it is; `disabled_at: Some(None)`: enabled).
+#[derive(AsChangeset)]
+#[diesel(table_name = clients_t)]
+struct ClientChanges {
+    name: Option<String>,
+    redirect_uris: Option<String>,
+    allowed_scopes: Option<String>,
+    grant_types: Option<String>,
+    first_party: Option<bool>,
+    disabled_at: Option<Option<NaiveDateTime>>,
+    updated_at: NaiveDateTime,
 }
 
 fn revoke_client_families(
