@@ -20,6 +20,9 @@ pub enum Action {
     KeyRefusedRevoked,
     KeyRefusedIp,
     KeyRefusedUserDisabled,
+    UserCreated,
+    UserDisabled,
+    UserEnabled,
     ConsentGranted,
     CodeReplayDetected,
     RefreshReuseDetected,
@@ -42,6 +45,9 @@ impl Action {
             Action::KeyRefusedRevoked => "api_key.refused.revoked",
             Action::KeyRefusedIp => "api_key.refused.ip_not_allowed",
             Action::KeyRefusedUserDisabled => "api_key.refused.user_disabled",
+            Action::UserCreated => "user.created",
+            Action::UserDisabled => "user.disabled",
+            Action::UserEnabled => "user.enabled",
             Action::ConsentGranted => "oauth.consent.granted",
             Action::CodeReplayDetected => "oauth.code.replay_detected",
             Action::RefreshReuseDetected => "oauth.refresh.reuse_detected",
@@ -61,6 +67,8 @@ pub struct NewEvent {
     pub action: Action,
     pub actor_user_id: Option<String>,
     pub actor_key_id: Option<String>,
+    /// The app whose access token the actor used (recorded in `details.actor_client_id`).
+    pub actor_client_id: Option<String>,
     pub subject_user_id: Option<String>,
     pub key_id: Option<String>,
     pub ip: Option<String>,
@@ -73,6 +81,7 @@ impl NewEvent {
             action,
             actor_user_id: None,
             actor_key_id: None,
+            actor_client_id: None,
             subject_user_id: None,
             key_id: None,
             ip: None,
@@ -81,8 +90,33 @@ impl NewEvent {
     }
 }
 
+/// Who acted, as every event they cause records it: the user, and the key or the app's token
+/// they used, and from where.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub key_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn event(&self, action: Action) -> NewEvent {
+        let mut event = NewEvent::new(action);
+        event.actor_user_id = self.user_id.clone();
+        event.actor_key_id = self.key_id.clone();
+        event.actor_client_id = self.client_id.clone();
+        event.ip = self.ip.clone();
+        event
+    }
+}
+
 pub fn record(conn: &mut DbConn, event: &NewEvent, now: NaiveDateTime) -> Result<(), DbError> {
     let id = new_id(IdKind::AuditEvent);
+    let mut details = event.details.clone();
+    if let (Some(client), Some(map)) = (&event.actor_client_id, details.as_object_mut()) {
+        map.insert("actor_client_id".into(), serde_json::json!(client));
+    }
     diesel::insert_into(audit_events::table)
         .values((
             audit_events::id.eq(&id),
@@ -93,7 +127,7 @@ pub fn record(conn: &mut DbConn, event: &NewEvent, now: NaiveDateTime) -> Result
             audit_events::subject_user_id.eq(&event.subject_user_id),
             audit_events::key_id.eq(&event.key_id),
             audit_events::ip.eq(&event.ip),
-            audit_events::details.eq(event.details.to_string()),
+            audit_events::details.eq(details.to_string()),
         ))
         .execute(conn)?;
     Ok(())

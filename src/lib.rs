@@ -15,6 +15,7 @@ pub mod ids;
 pub mod jwt;
 pub mod oauth;
 pub mod pages;
+pub mod policy;
 pub mod principal;
 pub mod scopes;
 pub mod secrets;

@@ -66,6 +66,10 @@ enum ClientCommand {
         /// May also use the client_credentials grant (confidential clients only).
         #[arg(long)]
         client_credentials: bool,
+        /// A resource server (one of GATEHOUSE_RESOURCES) the client may ask tokens for;
+        /// repeatable. Without one, its tokens are for Gatehouse's own API only.
+        #[arg(long = "resource")]
+        resource: Vec<String>,
         /// The owner's email (default: the oldest admin).
         #[arg(long)]
         owner: Option<String>,
@@ -366,9 +370,7 @@ fn find_user(
 
 fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failure> {
     use gatehouse::api_keys::format::Mode;
-    use gatehouse::api_keys::{
-        Expiry, KeyRequest, Requester, build_new_key, model as keys, parse_duration,
-    };
+    use gatehouse::api_keys::{Expiry, KeyRequest, build_new_key, model as keys, parse_duration};
     use gatehouse::audit::{self, Action, NewEvent};
     use gatehouse::clock::{Clock, SystemClock};
     use gatehouse::scopes::{ScopeSet, registry};
@@ -412,14 +414,19 @@ fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failure> 
                 expiry,
                 rate_limit_per_minute: per_minute,
             };
-            // The operator acts with the owner's rights, as an admin issuing the key would.
-            let requester = Requester {
-                user_id: owner.id.clone(),
-                key: None,
-            };
+            // The operator is bounded by nothing but the server's policy and the owner's role.
             let registry = registry::all(&mut conn)?;
-            let new = build_new_key(&request, &owner, &requester, &registry, &settings.keys, now)
-                .map_err(|e| {
+            let bounds = gatehouse::policy::attenuate::Bounds::default();
+            let new = build_new_key(
+                &request,
+                &owner,
+                "operator",
+                &bounds,
+                &registry,
+                &settings.keys,
+                now,
+            )
+            .map_err(|e| {
                 Failure(
                     format!(
                         "{}{}",
@@ -635,9 +642,16 @@ fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), Fai
             scopes,
             first_party,
             client_credentials,
+            resource,
             owner,
             json,
         } => {
+            if let Some(unknown) = resource.iter().find(|r| !settings.resources.contains(r)) {
+                return Err(Failure(
+                    format!("--resource {unknown}: not one of GATEHOUSE_RESOURCES"),
+                    2,
+                ));
+            }
             if client_credentials && public {
                 return Err(Failure(
                     "--client-credentials needs a confidential client (not --public)".into(),
@@ -694,6 +708,7 @@ fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), Fai
                     }
                     grants
                 },
+                resources: resource,
             };
             let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let (client, secret) = clients::create(&mut conn, &pepper, &new, SystemClock.now())?;

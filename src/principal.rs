@@ -16,32 +16,30 @@ use actix_web::HttpMessage;
 use crate::accounts::model::{User, UserView};
 use crate::accounts::session_cookie_name;
 use crate::accounts::sessions::{Session, find_live_session};
-use crate::api_keys::format::{Kind, Mode};
-use crate::api_keys::{self, Refusal, Requester, Verified};
+use crate::api_keys::cache::KeyRecord;
+use crate::api_keys::{self, Refusal, Verified};
 use crate::config::KeyPolicy;
 use crate::http::{ApiError, ErrorCode};
 use crate::jwt::VerifiedToken;
 use crate::pages::{Nav, session_csrf_token};
+use crate::policy::{self, Action, Allowed, Caller, KeyBounds, Role, Via};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
 /// How the caller proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Credential {
     Session {
         session_id: String,
     },
-    ApiKey {
-        key_id: String,
-        mode: Mode,
-        kind: Kind,
-        scopes: Arc<ScopeSet>,
-        rate_limit_per_minute: Option<i64>,
-    },
+    /// A verified API key with its owner, shared with the verification cache.
+    ApiKey(Arc<KeyRecord>),
     /// A JWT access token issued to an OAuth client on the user's behalf.
     AccessToken {
         client_id: String,
         scopes: Arc<ScopeSet>,
+        /// Unix time.
+        expires_at: i64,
     },
 }
 
@@ -62,71 +60,78 @@ impl Principal {
             .unwrap_or_else(|| Arc::new(self.user.view()))
     }
 
-    /// Sessions and secret keys act with the full rights of their user (handlers still check
-    /// roles); a restricted key only within its scopes.
-    pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
-        match &self.credential {
-            Credential::ApiKey {
-                kind: Kind::Restricted,
+    /// The caller as the policy weighs it.
+    pub fn caller(&self) -> Caller<'_> {
+        let via = match &self.credential {
+            Credential::Session { .. } => Via::Session,
+            Credential::ApiKey(record) => Via::Key(KeyBounds {
+                key_id: &record.key.id,
+                kind: record.key.kind(),
+                mode: record.key.mode(),
+                scopes: &record.scopes,
+                expires_at: record.key.expires_at,
+                nets: &record.nets,
+                rate_limit_per_minute: record.key.rate_limit_per_minute,
+            }),
+            Credential::AccessToken {
+                client_id,
                 scopes,
-                ..
-            } if !scopes.contains(scope) => Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!("This key lacks the scope {scope}"),
-            )),
-            Credential::AccessToken { scopes, .. } if !scopes.contains(scope) => {
-                Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    format!("This access token lacks the scope {scope}"),
-                ))
-            }
-            _ => Ok(()),
+                expires_at,
+            } => Via::AppToken {
+                client_id,
+                scopes,
+                expires_at: chrono::DateTime::from_timestamp(*expires_at, 0)
+                    .map_or(chrono::NaiveDateTime::MIN, |t| t.naive_utc()),
+            },
+        };
+        Caller {
+            user_id: Some(&self.user.id),
+            role: if self.user.is_admin() {
+                Role::Admin
+            } else {
+                Role::Member
+            },
+            via,
         }
     }
 
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.user.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "Only administrators may do this",
-            ))
-        }
+    /// Ask the policy whether this caller may do `action`.
+    pub fn authorize(&self, action: Action<'_>) -> Result<Allowed, ApiError> {
+        policy::authorize(&self.caller(), action).map_err(ApiError::from)
     }
 
     pub fn key_id(&self) -> Option<&str> {
         match &self.credential {
-            Credential::ApiKey { key_id, .. } => Some(key_id),
+            Credential::ApiKey(record) => Some(&record.key.id),
             Credential::Session { .. } | Credential::AccessToken { .. } => None,
         }
     }
 
-    /// What limits the keys this caller may create.
-    pub fn requester(&self) -> Requester {
-        Requester {
-            user_id: self.user.id.clone(),
-            key: match &self.credential {
-                Credential::ApiKey {
-                    kind, mode, scopes, ..
-                } => Some((*kind, *mode, (**scopes).clone())),
-                // An app acting for the user creates keys no wider than its token.
-                Credential::AccessToken { scopes, .. } => {
-                    Some((Kind::Restricted, Mode::Live, (**scopes).clone()))
-                }
-                Credential::Session { .. } => None,
-            },
+    /// Who acts, for the audit log.
+    pub fn actor(&self, ip: Option<String>) -> crate::audit::Actor {
+        crate::audit::Actor {
+            user_id: Some(self.user.id.clone()),
+            key_id: self.key_id().map(str::to_owned),
+            client_id: self.client_id().map(str::to_owned),
+            ip,
+        }
+    }
+
+    /// The app acting for the user, when the caller is an app's access token.
+    pub fn client_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::AccessToken { client_id, .. } => Some(client_id),
+            Credential::Session { .. } | Credential::ApiKey(_) => None,
         }
     }
 
     /// The rate-limit subject and per-minute allowance of this caller.
     fn rate_subject(&self, policy: &KeyPolicy, sensitive: bool) -> (String, u32) {
         let (subject, override_limit) = match &self.credential {
-            Credential::ApiKey {
-                key_id,
-                rate_limit_per_minute,
-                ..
-            } => (format!("key:{key_id}"), *rate_limit_per_minute),
+            Credential::ApiKey(record) => (
+                format!("key:{}", record.key.id),
+                record.key.rate_limit_per_minute,
+            ),
             Credential::Session { .. } => (format!("user:{}", self.user.id), None),
             Credential::AccessToken { client_id, .. } => {
                 (format!("token:{client_id}:{}", self.user.id), None)
@@ -276,6 +281,14 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
         }
     };
     let claims = &verified.claims;
+    // The cache holds tokens verified for any of this server's audiences (introspection
+    // fills it too): `/v1` accepts only its own, on every hit.
+    if claims.aud != state.settings.token_audience() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredential,
+            "This access token is for another resource server",
+        ));
+    }
     let refused = || {
         ApiError::new(
             ErrorCode::InvalidCredential,
@@ -304,6 +317,7 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
         credential: Credential::AccessToken {
             client_id: claims.client_id.clone(),
             scopes: verified.scopes.clone(),
+            expires_at: claims.exp,
         },
         rendered: Some(view),
     })
@@ -329,34 +343,30 @@ pub(crate) async fn authenticate(
         Presented::Key(token) if looks_like_jwt(&token) => {
             access_token_principal(state, &token).await
         }
-        Presented::Key(key) => match api_keys::verify(state, &key, ip).await? {
-            Verified::Valid(record) => Ok(Principal {
-                user: record.user.clone(),
-                rendered: Some(record.user_view.clone()),
-                credential: Credential::ApiKey {
-                    key_id: record.key.id.clone(),
-                    mode: record.key.mode(),
-                    kind: record.key.kind(),
-                    scopes: record.scopes.clone(),
-                    rate_limit_per_minute: record.key.rate_limit_per_minute,
-                },
-            }),
-            Verified::NotAKey => Err(ApiError::new(
-                ErrorCode::MalformedCredential,
-                "The credential is not a Gatehouse API key",
-            )),
-            Verified::BadChecksum | Verified::Unknown => Err(ApiError::new(
-                ErrorCode::InvalidCredential,
-                "Invalid or expired API key",
-            )),
-            Verified::Refused(_, Refusal::IpNotAllowed) => {
-                Err(ApiError::of(ErrorCode::IpNotAllowed))
+        Presented::Key(key) => {
+            match api_keys::verify(state, &key, api_keys::KeyUse::Request(ip)).await? {
+                Verified::Valid(record) => Ok(Principal {
+                    user: record.user.clone(),
+                    rendered: Some(record.user_view.clone()),
+                    credential: Credential::ApiKey(record),
+                }),
+                Verified::NotAKey => Err(ApiError::new(
+                    ErrorCode::MalformedCredential,
+                    "The credential is not a Gatehouse API key",
+                )),
+                Verified::BadChecksum | Verified::Unknown => Err(ApiError::new(
+                    ErrorCode::InvalidCredential,
+                    "Invalid or expired API key",
+                )),
+                Verified::Refused(_, Refusal::IpNotAllowed) => {
+                    Err(ApiError::of(ErrorCode::IpNotAllowed))
+                }
+                Verified::Refused(_, _) => Err(ApiError::new(
+                    ErrorCode::InvalidCredential,
+                    "Invalid or expired API key",
+                )),
             }
-            Verified::Refused(_, _) => Err(ApiError::new(
-                ErrorCode::InvalidCredential,
-                "Invalid or expired API key",
-            )),
-        },
+        }
         Presented::Nothing => {
             let Some((session, user)) = session_of(state, req).await? else {
                 return Err(ApiError::of(ErrorCode::NotAuthenticated));
@@ -366,6 +376,9 @@ pub(crate) async fn authenticate(
                     ErrorCode::Forbidden,
                     "A browser session cannot be used from another origin",
                 ));
+            }
+            if user.password_change_required {
+                return Err(ApiError::of(ErrorCode::PasswordChangeRequired));
             }
             Ok(Principal {
                 user: Arc::new(user),

@@ -13,6 +13,7 @@ use super::{Email, NewPassword};
 use crate::api_keys::format::{Kind, Mode};
 use crate::http::envelope::with_status;
 use crate::http::{ApiError, ApiResult, ErrorCode, ok};
+use crate::policy::Action;
 use crate::principal::{Credential, Principal};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
@@ -53,22 +54,16 @@ enum Authentication<'a> {
 fn me_view<'a>(principal: &'a Principal, user: &'a UserView) -> Me<'a> {
     let authentication = match &principal.credential {
         Credential::Session { session_id } => Authentication::Session { session_id },
-        Credential::ApiKey {
-            key_id,
-            mode,
-            kind,
-            scopes,
-            ..
-        } => Authentication::ApiKey {
-            key_id,
-            mode: *mode,
-            kind: *kind,
-            livemode: *mode == Mode::Live,
-            scopes,
+        Credential::ApiKey(record) => Authentication::ApiKey {
+            key_id: &record.key.id,
+            mode: record.key.mode(),
+            kind: record.key.kind(),
+            livemode: record.key.mode() == Mode::Live,
+            scopes: &record.scopes,
         },
-        Credential::AccessToken { client_id, scopes } => {
-            Authentication::AccessToken { client_id, scopes }
-        }
+        Credential::AccessToken {
+            client_id, scopes, ..
+        } => Authentication::AccessToken { client_id, scopes },
     };
     Me {
         id: &user.id,
@@ -86,6 +81,7 @@ fn me_view<'a>(principal: &'a Principal, user: &'a UserView) -> Me<'a> {
 /// pre-rendered from the cached view, only `authentication` is serialised per request. The
 /// answer is byte for byte what `me_view` serialises to.
 pub async fn get_me(principal: Principal) -> ApiResult {
+    principal.authorize(Action::ReadProfile)?;
     let view = principal.user_view();
     let me = me_view(&principal, &view);
     let authentication = serde_json::to_string(&me.authentication).map_err(ApiError::internal)?;
@@ -112,7 +108,7 @@ pub async fn update_me(
     mut principal: Principal,
     body: web::Json<UpdateMe>,
 ) -> ApiResult {
-    principal.require_scope("write:users")?;
+    principal.authorize(Action::UpdateProfile)?;
     let Some(raw) = body.into_inner().display_name else {
         return ok(me_view(&principal, &principal.user_view()));
     };
@@ -135,10 +131,9 @@ pub async fn update_me(
     ok(me_view(&principal, &principal.user.view()))
 }
 
-/// Admins see everyone; members see themselves.
+/// Admins holding `admin:users` see everyone; everyone else sees themselves.
 pub async fn list_users(state: web::Data<AppState>, principal: Principal) -> ApiResult {
-    principal.require_scope("read:users")?;
-    if !principal.user.is_admin() {
+    if !principal.authorize(Action::ListUsers)?.everyone {
         return ok(vec![principal.user.view()]);
     }
     let users = state.db(model::list_users).await?;
@@ -150,13 +145,10 @@ pub async fn get_user(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    principal.require_scope("read:users")?;
     let id = path.into_inner();
+    principal.authorize(Action::ReadUser { id: &id })?;
     if id == principal.user.id {
         return ok(principal.user.view());
-    }
-    if !principal.user.is_admin() {
-        return Err(ApiError::not_found("User"));
     }
     let user = state
         .db(move |c| model::find_by_id(c, &id))
@@ -178,12 +170,12 @@ pub struct CreateUserBody {
 /// Admins create users; a generated password is returned once and must be changed at first
 /// sign-in.
 pub async fn create_user(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     body: web::Json<CreateUserBody>,
 ) -> ApiResult {
-    principal.require_scope("write:users")?;
-    principal.require_admin()?;
+    principal.authorize(Action::CreateUser)?;
     let body = body.into_inner();
     let email =
         Email::parse(&body.email).map_err(|e| ApiError::validation("email", e.to_string()))?;
@@ -202,8 +194,9 @@ pub async fn create_user(
         .transpose()?;
     let (account, generated) = NewAccount::issued_by_admin(email, display_name, role, password);
     let now = state.now();
+    let actor = principal.actor(crate::api_keys::api::client_ip(&req));
     let created = state
-        .db(move |c| Ok(model::create_user(c, &account, now)))
+        .db(move |c| Ok(super::create_audited(c, &account, &actor, now)))
         .await?;
     match created {
         Ok(user) => {

@@ -190,3 +190,19 @@ pub fn bootstrap_admin(
         Err(model::CreateUserError::Db(e)) => Err(e.into()),
     }
 }
+
+/// Create a user for an administrator (API or page) and audit it, in one step. Hashes the
+/// password: call from a blocking context.
+pub fn create_audited(
+    conn: &mut DbConn,
+    account: &model::NewAccount,
+    actor: &crate::audit::Actor,
+    now: NaiveDateTime,
+) -> Result<model::User, model::CreateUserError> {
+    let user = model::create_user(conn, account, now)?;
+    let mut event = actor.event(crate::audit::Action::UserCreated);
+    event.subject_user_id = Some(user.id.clone());
+    event.details = serde_json::json!({ "role": user.role, "email": user.email });
+    crate::audit::record(conn, &event, now).map_err(model::CreateUserError::Db)?;
+    Ok(user)
+}

@@ -15,10 +15,13 @@ use super::{
     Email, LoginOutcome, expired_session_cookie, log_in, session_cookie, session_cookie_name,
     throttle,
 };
+use crate::audit::{self, Action as AuditAction};
 use crate::config::Settings;
+use crate::http::client_ip::client_ip as peer_ip;
 use crate::pages::{
     self, Nav, ReturnPath, csrf_matches, error_page, login_csrf_token, render, see_other,
 };
+use crate::policy::Action;
 use crate::principal::SignedIn;
 use crate::secrets::PlainSecret;
 use crate::state::AppState;
@@ -572,15 +575,15 @@ struct AdminUsersPage<'a> {
     error: Option<&'a str>,
 }
 
-fn admins_only(signed_in: &SignedIn) -> Result<(), HttpResponse> {
-    if signed_in.user.is_admin() {
-        Ok(())
-    } else {
-        Err(error_page(
+/// The admin pages: the policy decides (an administrator's session holds every admin scope).
+fn admins_only(signed_in: &SignedIn, action: Action<'_>) -> Result<(), HttpResponse> {
+    match signed_in.principal().authorize(action) {
+        Ok(allowed) if allowed.everyone || !matches!(action, Action::ListUsers) => Ok(()),
+        _ => Err(error_page(
             StatusCode::FORBIDDEN,
             "Admins only",
             "This page is for administrators.",
-        ))
+        )),
     }
 }
 
@@ -615,7 +618,7 @@ async fn users_page(
 }
 
 pub async fn admin_users(state: web::Data<AppState>, signed_in: SignedIn) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in) {
+    if let Err(refused) = admins_only(&signed_in, Action::ListUsers) {
         return refused;
     }
     users_page(&state, &signed_in, StatusCode::OK, None, None).await
@@ -644,11 +647,12 @@ struct UserCreatedPage<'a> {
 }
 
 pub async fn admin_create_user(
+    req: HttpRequest,
     state: web::Data<AppState>,
     signed_in: SignedIn,
     form: web::Form<CreateUserForm>,
 ) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in) {
+    if let Err(refused) = admins_only(&signed_in, Action::CreateUser) {
         return refused;
     }
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
@@ -670,8 +674,11 @@ pub async fn admin_create_user(
     };
     let email = account.email.to_string();
     let at = state.now();
+    let actor = signed_in
+        .principal()
+        .actor(peer_ip(&req).map(|ip| ip.to_string()));
     match state
-        .db(move |c| Ok(model::create_user(c, &account, at)))
+        .db(move |c| Ok(super::create_audited(c, &account, &actor, at)))
         .await
     {
         Ok(Ok(_)) => render(
@@ -720,12 +727,13 @@ fn account_from_form(form: &CreateUserForm) -> Result<(NewAccount, Option<NewPas
 }
 
 pub async fn admin_set_disabled(
+    req: HttpRequest,
     state: web::Data<AppState>,
     signed_in: SignedIn,
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in) {
+    if let Err(refused) = admins_only(&signed_in, Action::CreateUser) {
         return refused;
     }
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
@@ -748,8 +756,23 @@ pub async fn admin_set_disabled(
         .await;
     }
     let at = state.now();
+    let mut event = signed_in
+        .principal()
+        .actor(peer_ip(&req).map(|ip| ip.to_string()))
+        .event(if disable {
+            AuditAction::UserDisabled
+        } else {
+            AuditAction::UserEnabled
+        });
+    event.subject_user_id = Some(user_id.clone());
     match state
-        .db(move |c| model::set_disabled(c, &user_id, disable, at))
+        .db(move |c| {
+            let changed = model::set_disabled(c, &user_id, disable, at)?;
+            if changed {
+                audit::record(c, &event, at)?;
+            }
+            Ok(changed)
+        })
         .await
     {
         Ok(true) => {

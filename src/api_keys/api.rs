@@ -1,5 +1,6 @@
-//! `/v1/api-keys` (the caller's own keys), `/v1/users/{id}/api-keys` (admins for anyone) and
-//! `/v1/audit-events` (admins).
+//! `/v1/api-keys` (the caller's own keys), `/v1/users/{id}/api-keys` (admins holding
+//! `admin:users` for anyone) and `/v1/audit-events` (admins holding `read:audit`). Handlers
+//! parse, ask the policy, and call `service`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -8,19 +9,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::format::Mode;
-use super::model::{self, ApiKey, ListFilter, NewKey, RollOutcome, Status};
-use super::{
-    Expiry, KeyRequest, Requester, build_new_key, parse_duration, validate_description,
-    validate_name,
-};
+use super::model::{self, ApiKey, ListFilter, ParsedRights, Status};
+use super::service;
+use super::{Expiry, KeyRequest, parse_duration, validate_description, validate_name};
 use crate::accounts::model::{self as users, User};
-use crate::audit::{self, Action, EventFilter, NewEvent};
+use crate::audit::{self, EventFilter};
 use crate::http::envelope::{cursor, with_status};
+use crate::http::nullable;
 use crate::http::{ApiError, ApiResult, ErrorCode, ok, page};
+use crate::policy::{self, Action, Allowed, Denied};
 use crate::principal::Principal;
 use crate::scopes::ScopeSet;
-use crate::scopes::registry;
-use crate::secrets::PlainSecret;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -132,53 +131,25 @@ pub(crate) fn client_ip(req: &HttpRequest) -> Option<String> {
     crate::http::client_ip::client_ip(req).map(|ip| ip.to_string())
 }
 
-/// Validate, insert and audit a new key for `owner` on behalf of `principal`. Shared by the
-/// API and the settings pages.
-pub async fn issue(
-    state: &AppState,
-    principal: &Principal,
-    owner: User,
-    request: KeyRequest,
-    ip: Option<String>,
-) -> Result<(ApiKey, PlainSecret), ApiError> {
-    let requester: Requester = principal.requester();
-    let actor_key = principal.key_id().map(str::to_owned);
-    let (pepper, policy, now) = (
-        state.digest_pepper.clone(),
-        state.settings.keys,
-        state.now(),
-    );
-    let issued = state
-        .db(move |c| {
-            let registry = registry::all(c)?;
-            let new = match build_new_key(&request, &owner, &requester, &registry, &policy, now) {
-                Ok(new) => new,
-                Err(e) => return Ok(Err(e)),
-            };
-            let (key, secret) = model::insert(c, &pepper, &new, now)?;
-            let mut event = NewEvent::new(Action::KeyCreated);
-            event.actor_user_id = Some(requester.user_id.clone());
-            event.actor_key_id = actor_key;
-            event.subject_user_id = Some(owner.id.clone());
-            event.key_id = Some(key.id.clone());
-            event.ip = ip;
-            event.details = json!({ "name": key.name, "mode": key.mode, "kind": key.kind, "scopes": key.scopes });
-            audit::record(c, &event, now)?;
-            Ok(Ok((key, secret)))
-        })
-        .await??;
-    Ok(issued)
-}
-
 /// 201 with the new key, shown this once.
 async fn issue_response(
     state: &AppState,
     principal: &Principal,
+    allowed: Allowed,
     owner: User,
     body: &CreateKeyBody,
     ip: Option<String>,
 ) -> ApiResult {
-    let (key, secret) = issue(state, principal, owner, key_request(body)?, ip).await?;
+    let request = key_request(body)?;
+    let (key, secret) = service::issue(
+        state,
+        allowed,
+        &principal.caller(),
+        &principal.actor(ip),
+        owner,
+        request,
+    )
+    .await?;
     let mut data = serde_json::to_value(key.view(state.now())).map_err(ApiError::internal)?;
     data["key"] = json!(secret.expose());
     with_status(StatusCode::CREATED, data)
@@ -190,9 +161,11 @@ pub async fn create_own(
     principal: Principal,
     body: web::Json<CreateKeyBody>,
 ) -> ApiResult {
-    principal.require_scope("write:api_keys")?;
+    let allowed = principal.authorize(Action::MintKey {
+        owner: &principal.user.id,
+    })?;
     let owner = (*principal.user).clone();
-    issue_response(&state, &principal, owner, &body, client_ip(&req)).await
+    issue_response(&state, &principal, allowed, owner, &body, client_ip(&req)).await
 }
 
 pub async fn create_for_user(
@@ -202,25 +175,21 @@ pub async fn create_for_user(
     path: web::Path<String>,
     body: web::Json<CreateKeyBody>,
 ) -> ApiResult {
-    principal.require_scope("write:api_keys")?;
-    let owner = visible_user(&state, &principal, path.into_inner()).await?;
-    if owner.id != principal.user.id {
-        principal.require_admin()?;
-    }
-    issue_response(&state, &principal, owner, &body, client_ip(&req)).await
+    let id = path.into_inner();
+    let allowed = principal.authorize(Action::MintKey { owner: &id })?;
+    let owner = load_user(&state, &principal, id).await?;
+    issue_response(&state, &principal, allowed, owner, &body, client_ip(&req)).await
 }
 
-/// A user the caller may see: themselves, or anyone for admins. Others are "not found".
-pub(crate) async fn visible_user(
+/// The user named by a path the policy already let the caller act on (themselves, or anyone
+/// for administrators holding `admin:users`).
+pub(crate) async fn load_user(
     state: &AppState,
     principal: &Principal,
     id: String,
 ) -> Result<User, ApiError> {
     if id == principal.user.id {
         return Ok((*principal.user).clone());
-    }
-    if !principal.user.is_admin() {
-        return Err(ApiError::not_found("User"));
     }
     state
         .db(move |c| users::find_by_id(c, &id))
@@ -288,7 +257,9 @@ pub async fn list_own(
     principal: Principal,
     query: web::Query<ListQuery>,
 ) -> ApiResult {
-    principal.require_scope("read:api_keys")?;
+    principal.authorize(Action::ReadKeys {
+        owner: &principal.user.id,
+    })?;
     list_keys_of(&state, principal.user.id.clone(), &query).await
 }
 
@@ -298,26 +269,39 @@ pub async fn list_for_user(
     path: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> ApiResult {
-    principal.require_scope("read:api_keys")?;
-    let owner = visible_user(&state, &principal, path.into_inner()).await?;
+    let id = path.into_inner();
+    principal.authorize(Action::ReadKeys { owner: &id })?;
+    let owner = load_user(&state, &principal, id).await?;
     list_keys_of(&state, owner.id, &query).await
 }
 
-/// A key the caller may manage: their own, or any for admins. Others are "not found".
-pub(crate) async fn visible_key(
-    state: &AppState,
-    principal: &Principal,
-    id: String,
-) -> Result<ApiKey, ApiError> {
-    let key = state
+/// A stored key, whoever owns it; the caller's right to it is the policy's to decide.
+pub(crate) async fn load_key(state: &AppState, id: String) -> Result<ApiKey, ApiError> {
+    state
         .db(move |c| model::find(c, &id))
         .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
-    if key.user_id == principal.user.id || principal.user.is_admin() {
-        Ok(key)
-    } else {
-        Err(ApiError::not_found("API key"))
+        .ok_or_else(|| ApiError::not_found("API key"))
+}
+
+/// Another user's key is "not found" to whoever may not know it exists.
+pub(crate) fn key_denied(denied: Denied) -> ApiError {
+    match denied {
+        Denied::NotFound(_) => ApiError::not_found("API key"),
+        other => other.into(),
     }
+}
+
+/// May the caller change (PATCH, roll) this key? Never one broader than itself.
+pub(crate) fn may_change(principal: &Principal, key: &ApiKey) -> Result<Allowed, ApiError> {
+    let rights = ParsedRights::of(key);
+    policy::authorize(
+        &principal.caller(),
+        Action::ChangeKey {
+            owner: &key.user_id,
+            key: rights.shape(),
+        },
+    )
+    .map_err(key_denied)
 }
 
 pub async fn get_key(
@@ -325,17 +309,59 @@ pub async fn get_key(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    principal.require_scope("read:api_keys")?;
-    let key = visible_key(&state, &principal, path.into_inner()).await?;
+    let key = load_key(&state, path.into_inner()).await?;
+    policy::authorize(
+        &principal.caller(),
+        Action::ReadKeys {
+            owner: &key.user_id,
+        },
+    )
+    .map_err(key_denied)?;
     ok(key.view(state.now()))
 }
 
+/// A PATCH: an absent field is left as it is; `null` clears a field that may be empty
+/// (`description`, `allowed_ips`) and is refused for one that may not (`name`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyBody {
-    name: Option<String>,
-    description: Option<String>,
-    allowed_ips: Option<Value>,
+    #[serde(default, deserialize_with = "nullable")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    allowed_ips: Option<Option<Value>>,
+}
+
+fn key_changes(body: UpdateKeyBody) -> Result<service::KeyChanges, ApiError> {
+    let name = match body.name {
+        None => None,
+        Some(None) => {
+            return Err(ApiError::validation(
+                "name",
+                "A key's name cannot be removed, only changed",
+            ));
+        }
+        Some(Some(n)) => Some(validate_name(&n)?),
+    };
+    let description = match body.description {
+        None => None,
+        Some(None) => Some(String::new()),
+        Some(Some(d)) => Some(validate_description(&d)?),
+    };
+    let allowed_ips = match body.allowed_ips {
+        None => None,
+        Some(None) => Some(Vec::new()),
+        Some(Some(v)) => Some(
+            model::parse_allowed_ips(&string_list("allowed_ips", &v)?)
+                .map_err(|m| ApiError::validation("allowed_ips", m))?,
+        ),
+    };
+    Ok(service::KeyChanges {
+        name,
+        description,
+        allowed_ips,
+    })
 }
 
 pub async fn update_key(
@@ -345,82 +371,19 @@ pub async fn update_key(
     path: web::Path<String>,
     body: web::Json<UpdateKeyBody>,
 ) -> ApiResult {
-    principal.require_scope("write:api_keys")?;
-    let key = visible_key(&state, &principal, path.into_inner()).await?;
-    let name = body.name.as_deref().map(validate_name).transpose()?;
-    let description = body
-        .description
-        .as_deref()
-        .map(validate_description)
-        .transpose()?;
-    let nets = match &body.allowed_ips {
-        None => None,
-        Some(Value::Null) => Some(Vec::new()),
-        Some(v) => Some(
-            model::parse_allowed_ips(&string_list("allowed_ips", v)?)
-                .map_err(|m| ApiError::validation("allowed_ips", m))?,
-        ),
-    };
-    let now = state.now();
-    let mut event = actor_event(Action::KeyUpdated, &principal, &key, client_ip(&req));
-    event.details = json!({ "name": name.is_some(), "description": description.is_some(), "allowed_ips": nets.as_ref().map(|n| model::nets_to_storage(n)) });
-    let id = key.id.clone();
-    let updated = state
-        .db(move |c| {
-            model::update(
-                c,
-                &id,
-                name.as_deref(),
-                description.as_deref(),
-                nets.as_deref(),
-                now,
-            )?;
-            audit::record(c, &event, now)?;
-            model::find(c, &id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
-    state.key_cache.invalidate_all();
-    ok(updated.view(now))
-}
-
-/// Revoke `key` now (a no-op for a revoked key) and forget it on this instance at once.
-/// Shared by the API and the settings pages.
-pub async fn revoke(
-    state: &AppState,
-    principal: &Principal,
-    key: ApiKey,
-    ip: Option<String>,
-) -> Result<(), ApiError> {
-    let now = state.now();
-    let mut event = actor_event(Action::KeyRevoked, principal, &key, ip);
-    event.details = json!({ "name": key.name });
-    let by = principal.user.id.clone();
-    state
-        .db(move |c| {
-            if model::revoke(c, &key.id, &by, now)? {
-                audit::record(c, &event, now)?;
-            }
-            Ok(())
-        })
-        .await?;
-    state.key_cache.invalidate_all();
-    Ok(())
-}
-
-fn actor_event(
-    action: Action,
-    principal: &Principal,
-    key: &ApiKey,
-    ip: Option<String>,
-) -> NewEvent {
-    let mut event = NewEvent::new(action);
-    event.actor_user_id = Some(principal.user.id.clone());
-    event.actor_key_id = principal.key_id().map(str::to_owned);
-    event.subject_user_id = Some(key.user_id.clone());
-    event.key_id = Some(key.id.clone());
-    event.ip = ip;
-    event
+    let changes = key_changes(body.into_inner())?;
+    let key = load_key(&state, path.into_inner()).await?;
+    let allowed = may_change(&principal, &key)?;
+    let updated = service::update(
+        &state,
+        allowed,
+        &principal.caller(),
+        &principal.actor(client_ip(&req)),
+        key,
+        changes,
+    )
+    .await?;
+    ok(updated.view(state.now()))
 }
 
 pub async fn revoke_key(
@@ -429,9 +392,15 @@ pub async fn revoke_key(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    principal.require_scope("write:api_keys")?;
-    let key = visible_key(&state, &principal, path.into_inner()).await?;
-    revoke(&state, &principal, key, client_ip(&req)).await?;
+    let key = load_key(&state, path.into_inner()).await?;
+    let allowed = policy::authorize(
+        &principal.caller(),
+        Action::RevokeKey {
+            owner: &key.user_id,
+        },
+    )
+    .map_err(key_denied)?;
+    service::revoke(&state, allowed, &principal.actor(client_ip(&req)), key).await?;
     Ok(HttpResponse::Ok()
         .json(json!({ "success": true, "message": "API key revoked successfully" })))
 }
@@ -474,85 +443,6 @@ fn bad_grace() -> ApiError {
     )
 }
 
-/// Roll `key`: a new key with the same owner and rights; the old one works until the grace
-/// period ends. Shared by the API and the settings page.
-pub async fn roll(
-    state: &AppState,
-    principal: &Principal,
-    key: ApiKey,
-    grace: Duration,
-    ip: Option<String>,
-) -> Result<(ApiKey, ApiKey, String), ApiError> {
-    let now = state.now();
-    match key.status(now) {
-        Status::Revoked => {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "A revoked key cannot be rolled; create a new key",
-            ));
-        }
-        Status::Expired => {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "An expired key cannot be rolled; create a new key",
-            ));
-        }
-        Status::Active => {}
-    }
-    if let Some(successor) = &key.rolled_to {
-        return Err(already_rolled(successor));
-    }
-    let template = NewKey {
-        user_id: key.user_id.clone(),
-        issued_by: principal.user.id.clone(),
-        name: key.name.clone(),
-        description: key.description.clone(),
-        mode: key.mode(),
-        kind: key.kind(),
-        scopes: key.scope_set(),
-        allowed_ips: key.allowed_nets(),
-        rate_limit_per_minute: key.rate_limit_per_minute,
-        expires_at: Some(
-            now + state
-                .settings
-                .keys
-                .default_lifetime
-                .min(state.settings.keys.max_lifetime),
-        ),
-        rolled_from: Some(key.id.clone()),
-    };
-    let mut event = NewEvent::new(Action::KeyRolled);
-    event.actor_user_id = Some(principal.user.id.clone());
-    event.actor_key_id = principal.key_id().map(str::to_owned);
-    event.subject_user_id = Some(key.user_id.clone());
-    event.key_id = Some(key.id.clone());
-    event.ip = ip;
-    let pepper = state.digest_pepper.clone();
-    let outcome = state
-        .db(move |c| {
-            let outcome = model::roll(c, &pepper, &key.id, &template, grace, now)?;
-            if let RollOutcome::Rolled { new, .. } = &outcome {
-                event.details =
-                    json!({ "new_key_id": new.id, "grace_seconds": grace.num_seconds() });
-                audit::record(c, &event, now)?;
-            }
-            Ok(outcome)
-        })
-        .await?;
-    state.key_cache.invalidate_all();
-    match outcome {
-        RollOutcome::Rolled { old, new, secret } => Ok((*old, *new, secret.expose().to_owned())),
-        RollOutcome::AlreadyRolled { successor } => Err(already_rolled(&successor)),
-    }
-}
-
-fn already_rolled(successor: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::Conflict,
-        format!("This key was already rolled to {successor}; roll that key instead"),
-    )
-}
-
 pub async fn roll_key(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -560,7 +450,6 @@ pub async fn roll_key(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult {
-    principal.require_scope("write:api_keys")?;
     // The body is optional, but a body that does not parse must not silently mean "no grace".
     let body: RollBody = if body.iter().all(u8::is_ascii_whitespace) {
         RollBody::default()
@@ -577,8 +466,17 @@ pub async fn roll_key(
         })?
     };
     let grace = parse_grace(body.grace_period.as_ref())?;
-    let key = visible_key(&state, &principal, path.into_inner()).await?;
-    let (old, new, secret) = roll(&state, &principal, key, grace, client_ip(&req)).await?;
+    let key = load_key(&state, path.into_inner()).await?;
+    let allowed = may_change(&principal, &key)?;
+    let (old, new, secret) = service::roll(
+        &state,
+        allowed,
+        &principal.caller(),
+        &principal.actor(client_ip(&req)),
+        key,
+        grace,
+    )
+    .await?;
     let now = state.now();
     let mut data = serde_json::to_value(new.view(now)).map_err(ApiError::internal)?;
     data["key"] = json!(secret);
@@ -602,7 +500,7 @@ pub async fn audit_events(
     principal: Principal,
     query: web::Query<AuditQuery>,
 ) -> ApiResult {
-    principal.require_admin()?;
+    principal.authorize(Action::ReadAuditLog)?;
     let query = query.into_inner();
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

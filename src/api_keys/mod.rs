@@ -6,6 +6,7 @@ pub mod cache;
 pub mod format;
 pub mod model;
 pub mod pages;
+pub mod service;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::audit::{self, Action, NewEvent};
 use crate::config::KeyPolicy;
 use crate::db::DbError;
 use crate::http::ErrorCode;
+use crate::policy::attenuate::{self, Bounds};
 use crate::scopes::ScopeSet;
 use crate::scopes::registry::{self, RegisteredScope};
 use crate::state::AppState;
@@ -53,13 +55,22 @@ pub enum Verified {
     Refused(Arc<KeyRecord>, Refusal),
 }
 
+/// Who presents a key: a request from an address (its allowlist applies), or introspection
+/// (a resource server asks about a key its own caller sent: the allowlist is the key's, to be
+/// reported, not the asker's address to be checked).
+#[derive(Debug, Clone, Copy)]
+pub enum KeyUse {
+    Request(Option<IpAddr>),
+    Introspection,
+}
+
 /// The hot path: shape and checksum (no I/O) → HMAC digest → cache or one indexed query →
 /// revoked / expired / owner disabled / IP checks. A valid use is recorded in memory only.
-pub async fn verify(
-    state: &AppState,
-    presented: &str,
-    ip: Option<IpAddr>,
-) -> Result<Verified, DbError> {
+pub async fn verify(state: &AppState, presented: &str, used: KeyUse) -> Result<Verified, DbError> {
+    let ip = match used {
+        KeyUse::Request(ip) => ip,
+        KeyUse::Introspection => None,
+    };
     let key = match format::parse(presented) {
         Ok(k) => k,
         Err(KeyFormatError::NotAKey) => return Ok(Verified::NotAKey),
@@ -86,7 +97,11 @@ pub async fn verify(
         Status::Revoked => Some(Refusal::Revoked),
         Status::Expired => Some(Refusal::Expired),
         Status::Active if record.user.is_disabled() => Some(Refusal::UserDisabled),
-        Status::Active if !model::ip_allowed(&record.nets, ip) => Some(Refusal::IpNotAllowed),
+        Status::Active
+            if matches!(used, KeyUse::Request(_)) && !model::ip_allowed(&record.nets, ip) =>
+        {
+            Some(Refusal::IpNotAllowed)
+        }
         Status::Active => None,
     };
     if let Some(refusal) = refusal {
@@ -211,13 +226,6 @@ pub struct KeyRequest {
     pub rate_limit_per_minute: Option<i64>,
 }
 
-/// Who asks for a key: a restricted or test-mode key can only create keys within itself.
-#[derive(Debug, Clone)]
-pub struct Requester {
-    pub user_id: String,
-    pub key: Option<(Kind, Mode, ScopeSet)>,
-}
-
 pub fn validate_name(raw: &str) -> Result<String, KeyInputError> {
     let name = raw.trim();
     if name.is_empty() {
@@ -283,12 +291,13 @@ fn expiry_time(
     }
 }
 
-/// Check a key request against the registry, the owner's role, the requester's own key and
-/// the policy, and turn it into a row to insert.
+/// Check a key request against the registry, the owner's role, the bounds of the caller's own
+/// credential and the server's policy, and turn it into a row to insert.
 pub fn build_new_key(
     request: &KeyRequest,
     owner: &User,
-    requester: &Requester,
+    issued_by: &str,
+    bounds: &Bounds,
     registry: &[RegisteredScope],
     policy: &KeyPolicy,
     now: NaiveDateTime,
@@ -330,31 +339,15 @@ pub fn build_new_key(
             )));
         }
     }
-    if let Some((requester_kind, requester_mode, requester_scopes)) = &requester.key {
-        if *requester_mode == Mode::Test && request.mode == Mode::Live {
-            return Err(KeyInputError::forbidden(
-                "A test-mode key cannot create a live key",
-            ));
-        }
-        if *requester_kind == Kind::Restricted {
-            if kind == Kind::Secret {
-                return Err(KeyInputError::forbidden(
-                    "A restricted key can only create restricted keys",
-                ));
-            }
-            if let Some(wider) = scopes.difference(requester_scopes).first() {
-                return Err(KeyInputError::forbidden(format!(
-                    "A restricted key cannot grant {wider}, which it lacks"
-                )));
-            }
-        }
-    }
     if let Some(limit) = request.rate_limit_per_minute
-        && !(1..=100_000).contains(&limit)
+        && !(1..=i64::from(policy.rate_limit_per_minute)).contains(&limit)
     {
         return Err(KeyInputError::field(
             "rate_limit_per_minute",
-            "The rate limit must be between 1 and 100000 per minute",
+            format!(
+                "The rate limit is between 1 and this server's {} per minute",
+                policy.rate_limit_per_minute
+            ),
         ));
     }
     if request.allowed_ips.len() > 100 {
@@ -363,19 +356,35 @@ pub fn build_new_key(
             "At most 100 addresses or blocks",
         ));
     }
-    Ok(NewKey {
+    // Attenuation: what the request leaves open comes from the caller's own credential, and
+    // the result must fit inside it.
+    let inherited = attenuate::inherit(bounds, &request.allowed_ips, request.rate_limit_per_minute);
+    let expires_at = match (request.expiry, inherited.latest_expiry) {
+        // The default lifetime is clipped to the caller's own expiry (documented).
+        (Expiry::Default, Some(latest)) => {
+            expiry_time(Expiry::Default, policy, now)?.map(|t| t.min(latest))
+        }
+        (expiry, _) => expiry_time(expiry, policy, now)?,
+    };
+    let new = NewKey {
         user_id: owner.id.clone(),
-        issued_by: requester.user_id.clone(),
+        issued_by: issued_by.to_owned(),
         name,
         description,
         mode: request.mode,
         kind,
         scopes,
-        allowed_ips: request.allowed_ips.clone(),
-        rate_limit_per_minute: request.rate_limit_per_minute,
-        expires_at: expiry_time(request.expiry, policy, now)?,
+        allowed_ips: inherited.nets,
+        rate_limit_per_minute: inherited.rate_limit_per_minute,
+        expires_at,
         rolled_from: None,
-    })
+    };
+    attenuate::admits(bounds, &new.shape()).map_err(|why| KeyInputError {
+        code: ErrorCode::Broader,
+        field: None,
+        message: format!("The new key would have {why}"),
+    })?;
+    Ok(new)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::accounts::model::{User, utc};
 use crate::db::schema::{api_keys, users};
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
+use crate::policy::attenuate::KeyShape;
 use crate::scopes::ScopeSet;
 use crate::secrets::{Pepper, PlainSecret};
 
@@ -209,6 +210,59 @@ pub struct NewKey {
     pub rate_limit_per_minute: Option<i64>,
     pub expires_at: Option<NaiveDateTime>,
     pub rolled_from: Option<String>,
+}
+
+impl NewKey {
+    /// The key as attenuation weighs it.
+    pub fn shape(&self) -> KeyShape<'_> {
+        KeyShape {
+            kind: self.kind,
+            mode: self.mode,
+            scopes: &self.scopes,
+            expires_at: self.expires_at,
+            nets: &self.allowed_ips,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+        }
+    }
+}
+
+/// A stored key's parsed scopes and allowlist, for weighing it (`shape`).
+pub struct ParsedRights {
+    kind: Kind,
+    mode: Mode,
+    scopes: ScopeSet,
+    nets: Vec<IpNet>,
+    expires_at: Option<NaiveDateTime>,
+    rate_limit_per_minute: Option<i64>,
+}
+
+impl ParsedRights {
+    pub fn of(key: &ApiKey) -> ParsedRights {
+        ParsedRights {
+            kind: key.kind(),
+            mode: key.mode(),
+            scopes: key.scope_set(),
+            nets: key.allowed_nets(),
+            expires_at: key.expires_at,
+            rate_limit_per_minute: key.rate_limit_per_minute,
+        }
+    }
+
+    /// The same rights with another allowlist (a PATCH about to be applied).
+    pub fn set_nets(&mut self, nets: Vec<IpNet>) {
+        self.nets = nets;
+    }
+
+    pub fn shape(&self) -> KeyShape<'_> {
+        KeyShape {
+            kind: self.kind,
+            mode: self.mode,
+            scopes: &self.scopes,
+            expires_at: self.expires_at,
+            nets: &self.nets,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+        }
+    }
 }
 
 /// Mint a key and store its digest; the returned secret is shown once and then forgotten.

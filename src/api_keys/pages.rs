@@ -8,12 +8,14 @@ use askama::Template;
 use chrono::Duration;
 use serde::Deserialize;
 
-use super::api::{client_ip, issue, parse_grace, revoke, roll, visible_key, visible_user};
+use super::api::{client_ip, key_denied, load_key, load_user, may_change, parse_grace};
 use super::format::Mode;
 use super::model::{self, ApiKeyView, ListFilter};
+use super::service;
 use super::{Expiry, KeyRequest};
 use crate::accounts::model::User;
 use crate::pages::{Nav, csrf_matches, error_page, failure_page, form_expired, render, see_other};
+use crate::policy::{self, Action, Allowed};
 use crate::principal::SignedIn;
 use crate::scopes::registry::{self, RegisteredScope};
 use crate::scopes::{Scope, ScopeSet};
@@ -112,21 +114,35 @@ pub async fn own_keys(
     list_page(&state, &signed_in, &owner, StatusCode::OK, None, notice).await
 }
 
+/// Another user's keys, for an administrator: the policy decides, the page shows its answer.
 async fn owner_for_admin(
     state: &AppState,
     signed_in: &SignedIn,
     user_id: String,
-) -> Result<User, HttpResponse> {
-    if !signed_in.user.is_admin() {
+    mint: bool,
+) -> Result<(User, Allowed), HttpResponse> {
+    let principal = signed_in.principal();
+    // The admin pages are for those who see every user.
+    if !principal
+        .authorize(Action::ListUsers)
+        .is_ok_and(|a| a.everyone)
+    {
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "Admins only",
             "This page is for administrators.",
         ));
     }
-    visible_user(state, &signed_in.principal(), user_id)
+    let action = if mint {
+        Action::MintKey { owner: &user_id }
+    } else {
+        Action::ReadKeys { owner: &user_id }
+    };
+    let allowed = principal.authorize(action).map_err(|e| failure_page(&e))?;
+    let owner = load_user(state, &principal, user_id)
         .await
-        .map_err(|e| failure_page(&e))
+        .map_err(|e| failure_page(&e))?;
+    Ok((owner, allowed))
 }
 
 pub async fn user_keys(
@@ -135,8 +151,8 @@ pub async fn user_keys(
     path: web::Path<String>,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
-    let owner = match owner_for_admin(&state, &signed_in, path.into_inner()).await {
-        Ok(o) => o,
+    let owner = match owner_for_admin(&state, &signed_in, path.into_inner(), false).await {
+        Ok((o, _)) => o,
         Err(page) => return page,
     };
     let notice = query
@@ -222,6 +238,7 @@ async fn create_for(
     signed_in: &SignedIn,
     req: &HttpRequest,
     owner: User,
+    allowed: Allowed,
     pairs: &[(String, String)],
 ) -> HttpResponse {
     let form = parse_create_form(pairs, state.now());
@@ -243,12 +260,14 @@ async fn create_for(
         }
     };
     let back = base_path(&owner, signed_in);
-    match issue(
+    let principal = signed_in.principal();
+    match service::issue(
         state,
-        &signed_in.principal(),
+        allowed,
+        &principal.caller(),
+        &principal.actor(client_ip(req)),
         owner.clone(),
         request,
-        client_ip(req),
     )
     .await
     {
@@ -285,7 +304,14 @@ pub async fn create_own(
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let owner = signed_in.user.clone();
-    create_for(&state, &signed_in, &req, owner, &form).await
+    let allowed = match signed_in
+        .principal()
+        .authorize(Action::MintKey { owner: &owner.id })
+    {
+        Ok(allowed) => allowed,
+        Err(e) => return failure_page(&e),
+    };
+    create_for(&state, &signed_in, &req, owner, allowed, &form).await
 }
 
 pub async fn create_for_user(
@@ -295,11 +321,12 @@ pub async fn create_for_user(
     path: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let owner = match owner_for_admin(&state, &signed_in, path.into_inner()).await {
-        Ok(o) => o,
+    let (owner, allowed) = match owner_for_admin(&state, &signed_in, path.into_inner(), true).await
+    {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    create_for(&state, &signed_in, &req, owner, &form).await
+    create_for(&state, &signed_in, &req, owner, allowed, &form).await
 }
 
 #[derive(Template)]
@@ -312,14 +339,20 @@ struct DetailPage<'a> {
     error: Option<&'a str>,
 }
 
+/// A key the signed-in user may see (the policy decides), and the list it belongs to.
 async fn key_and_back(
     state: &AppState,
     signed_in: &SignedIn,
     id: String,
 ) -> Result<(model::ApiKey, String), HttpResponse> {
-    let key = visible_key(state, &signed_in.principal(), id)
-        .await
-        .map_err(|e| failure_page(&e))?;
+    let key = load_key(state, id).await.map_err(|e| failure_page(&e))?;
+    policy::authorize(
+        &signed_in.principal().caller(),
+        Action::ReadKeys {
+            owner: &key.user_id,
+        },
+    )
+    .map_err(|d| failure_page(&key_denied(d)))?;
     let back = if key.user_id == signed_in.user.id {
         "/settings/api-keys".to_owned()
     } else {
@@ -399,7 +432,17 @@ pub async fn do_revoke(
         Ok(found) => found,
         Err(page) => return page,
     };
-    match revoke(&state, &signed_in.principal(), key, client_ip(&req)).await {
+    let principal = signed_in.principal();
+    let allowed = match policy::authorize(
+        &principal.caller(),
+        Action::RevokeKey {
+            owner: &key.user_id,
+        },
+    ) {
+        Ok(allowed) => allowed,
+        Err(d) => return failure_page(&key_denied(d)),
+    };
+    match service::revoke(&state, allowed, &principal.actor(client_ip(&req)), key).await {
         Ok(()) => see_other(&format!("{back}?revoked=1")),
         Err(e) => failure_page(&e),
     }
@@ -436,7 +479,20 @@ pub async fn do_roll(
         Err(e) => return failure_page(&e),
     };
     let principal = signed_in.principal();
-    let rolled = roll(&state, &principal, key.clone(), grace, client_ip(&req)).await;
+    let rolled = match may_change(&principal, &key) {
+        Ok(allowed) => {
+            service::roll(
+                &state,
+                allowed,
+                &principal.caller(),
+                &principal.actor(client_ip(&req)),
+                key.clone(),
+                grace,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     match rolled {
         Ok((old, new, secret)) => {
             let note = format!(

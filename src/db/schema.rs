@@ -109,6 +109,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         disabled_at -> Nullable<Timestamp>,
+        admin_locked -> Bool,
+        resources -> Text,
     }
 }
 

@@ -42,6 +42,8 @@ error_codes! {
     MalformedCredential => ("AUTH_003", UNAUTHORIZED, "Malformed credentials"),
     Forbidden => ("AUTH_004", FORBIDDEN, "Insufficient permissions for this operation"),
     IpNotAllowed => ("AUTH_005", FORBIDDEN, "Requests from this IP address are not allowed"),
+    Broader => ("AUTH_006", FORBIDDEN, "The result would be broader than the credential you are using"),
+    PasswordChangeRequired => ("AUTH_007", FORBIDDEN, "Change your password before using the API"),
     RateLimited => ("RATE_001", TOO_MANY_REQUESTS, "Too many requests"),
     Validation => ("VALIDATION_001", BAD_REQUEST, "A field has an invalid value"),
     MalformedBody => ("REQUEST_001", BAD_REQUEST, "The request body could not be parsed"),

@@ -10,3 +10,13 @@ pub mod rate_limit;
 
 pub use envelope::{ApiResult, ok, page};
 pub use errors::{ApiError, ErrorCode};
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`),
+/// so that `null` is never silently read as "leave it as it is".
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

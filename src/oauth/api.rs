@@ -9,40 +9,67 @@ use serde_json::{Value, json};
 use super::manage::{self, Actor, ClientInput};
 use crate::api_keys::api::{client_ip, parse_grace};
 use crate::http::envelope::with_status;
-use crate::http::{ApiResult, ok, page};
+use crate::http::{ApiError, ApiResult, nullable, ok, page};
+use crate::policy::Action;
 use crate::principal::Principal;
 use crate::state::AppState;
 
-fn actor(principal: &Principal, req: &HttpRequest) -> Actor {
-    Actor {
-        user: principal.user.clone(),
-        key_id: principal.key_id().map(str::to_owned),
-        ip: client_ip(req),
-    }
+fn actor<'a>(principal: &'a Principal, req: &HttpRequest) -> Actor<'a> {
+    Actor::of(principal, client_ip(req))
 }
 
+/// A registration or a PATCH. No field of an app may be empty, so an explicit `null` is
+/// refused (400) rather than read as "unchanged".
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientBody {
-    name: Option<String>,
-    redirect_uris: Option<Vec<String>>,
-    client_type: Option<String>,
-    scopes: Option<Vec<String>>,
-    grant_types: Option<Vec<String>>,
-    first_party: Option<bool>,
-    disabled: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    redirect_uris: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    client_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    scopes: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    grant_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    first_party: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "nullable")]
+    resources: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    disabled: Option<Option<bool>>,
+}
+
+fn not_null<T: Clone>(
+    field: &'static str,
+    value: &Option<Option<T>>,
+) -> Result<Option<T>, ApiError> {
+    match value {
+        Some(None) => Err(ApiError::validation(
+            field,
+            format!("{field} cannot be null: leave it out to keep it as it is"),
+        )),
+        Some(Some(v)) => Ok(Some(v.clone())),
+        None => Ok(None),
+    }
 }
 
 impl ClientBody {
-    fn input(&self) -> ClientInput {
-        ClientInput {
-            name: self.name.clone(),
-            redirect_uris: self.redirect_uris.clone(),
-            client_type: self.client_type.clone(),
-            scopes: self.scopes.clone(),
-            grant_types: self.grant_types.clone(),
-            first_party: self.first_party,
-        }
+    fn input(&self) -> Result<ClientInput, ApiError> {
+        Ok(ClientInput {
+            name: not_null("name", &self.name)?,
+            redirect_uris: not_null("redirect_uris", &self.redirect_uris)?,
+            client_type: not_null("client_type", &self.client_type)?,
+            scopes: not_null("scopes", &self.scopes)?,
+            grant_types: not_null("grant_types", &self.grant_types)?,
+            first_party: not_null("first_party", &self.first_party)?,
+            resources: not_null("resources", &self.resources)?,
+        })
+    }
+
+    fn disabled(&self) -> Result<Option<bool>, ApiError> {
+        not_null("disabled", &self.disabled)
     }
 }
 
@@ -60,7 +87,6 @@ pub async fn list_clients(
     principal: Principal,
     query: web::Query<ListQuery>,
 ) -> ApiResult {
-    principal.require_scope("read:clients")?;
     let clients = manage::list(&state, &actor(&principal, &req), query.all).await?;
     let now = state.now();
     page(
@@ -78,14 +104,13 @@ pub async fn create_client(
     principal: Principal,
     body: web::Json<ClientBody>,
 ) -> ApiResult {
-    principal.require_scope("write:clients")?;
     if body.disabled.is_some() {
-        return Err(crate::http::ApiError::validation(
+        return Err(ApiError::validation(
             "disabled",
             "A new app cannot start disabled",
         ));
     }
-    let (client, secret) = manage::create(&state, &actor(&principal, &req), body.input()).await?;
+    let (client, secret) = manage::create(&state, &actor(&principal, &req), body.input()?).await?;
     let mut data = manage::client_json(&client, state.now());
     if let Some(secret) = secret {
         data["client_secret"] = json!(secret.expose());
@@ -99,8 +124,8 @@ pub async fn get_client(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    principal.require_scope("read:clients")?;
-    let client = manage::visible(&state, &actor(&principal, &req), path.into_inner()).await?;
+    let client =
+        manage::visible(&state, &actor(&principal, &req), path.into_inner(), false).await?;
     ok(manage::client_json(&client, state.now()))
 }
 
@@ -111,10 +136,11 @@ pub async fn update_client(
     path: web::Path<String>,
     body: web::Json<ClientBody>,
 ) -> ApiResult {
-    principal.require_scope("write:clients")?;
+    let input = body.input()?;
+    let disabled = body.disabled()?;
     let actor = actor(&principal, &req);
-    let client = manage::visible(&state, &actor, path.into_inner()).await?;
-    let updated = manage::update(&state, &actor, client, body.input(), body.disabled).await?;
+    let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
+    let updated = manage::update(&state, &actor, client, input, disabled).await?;
     ok(manage::client_json(&updated, state.now()))
 }
 
@@ -124,9 +150,8 @@ pub async fn delete_client(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    principal.require_scope("write:clients")?;
     let actor = actor(&principal, &req);
-    let client = manage::visible(&state, &actor, path.into_inner()).await?;
+    let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
     manage::delete(&state, &actor, client).await?;
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "Client deleted" })))
 }
@@ -145,10 +170,9 @@ pub async fn rotate_secret(
     path: web::Path<String>,
     body: Option<web::Json<RotateBody>>,
 ) -> ApiResult {
-    principal.require_scope("write:clients")?;
     let grace = parse_grace(body.as_ref().and_then(|b| b.grace_period.as_ref()))?;
     let actor = actor(&principal, &req);
-    let client = manage::visible(&state, &actor, path.into_inner()).await?;
+    let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
     let (client, secret) = manage::rotate_secret(&state, &actor, client, grace).await?;
     let mut data = manage::client_json(&client, state.now());
     data["client_secret"] = json!(secret.expose());
@@ -156,7 +180,7 @@ pub async fn rotate_secret(
 }
 
 pub async fn list_consents(state: web::Data<AppState>, principal: Principal) -> ApiResult {
-    principal.require_scope("read:consents")?;
+    principal.authorize(Action::ReadConsents)?;
     page(
         manage::list_consents(&state, principal.user.id.clone()).await?,
         None,
@@ -169,7 +193,7 @@ pub async fn revoke_consent(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    principal.require_scope("write:consents")?;
+    principal.authorize(Action::WriteConsents)?;
     manage::revoke_consent(&state, &actor(&principal, &req), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "App disconnected" })))
 }

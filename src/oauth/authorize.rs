@@ -232,6 +232,12 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusa
                 "This server issues no tokens for that resource",
             ));
         }
+        Some(r) if r != state.settings.token_audience() && !client.may_ask_for(r) => {
+            return Err(back(
+                "invalid_target",
+                "This app may not ask for tokens for that resource",
+            ));
+        }
         Some(r) => Some(r.to_owned()),
     };
     Ok(Valid {

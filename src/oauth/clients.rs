@@ -57,9 +57,19 @@ pub struct Client {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub disabled_at: Option<NaiveDateTime>,
+    /// Disabled by an administrator: only an administrator enables it again.
+    pub admin_locked: bool,
+    /// The resource servers (RFC 8707) an administrator let this app ask tokens for,
+    /// space-separated; empty: Gatehouse's own API only.
+    pub resources: String,
 }
 
 impl Client {
+    /// Whether an administrator bound the resource server `uri` to this app.
+    pub fn may_ask_for(&self, uri: &str) -> bool {
+        self.resources.split(' ').any(|r| r == uri)
+    }
+
     pub fn client_type(&self) -> ClientType {
         if self.client_type == "confidential" {
             ClientType::Confidential
@@ -123,6 +133,13 @@ impl Client {
             first_party: self.first_party,
             created_at: utc(self.created_at),
             disabled: self.disabled_at.is_some(),
+            admin_locked: self.admin_locked,
+            resources: self
+                .resources
+                .split(' ')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }
@@ -137,6 +154,8 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     pub grant_types: Vec<String>,
     pub first_party: bool,
+    pub admin_locked: bool,
+    pub resources: Vec<String>,
     pub created_at: String,
     pub disabled: bool,
 }
@@ -151,6 +170,8 @@ pub struct NewClient {
     pub first_party: bool,
     /// From [`GRANT_TYPES`]; `client_credentials` needs a confidential client.
     pub grant_types: Vec<String>,
+    /// Resource servers an administrator bound to the app.
+    pub resources: Vec<String>,
 }
 
 /// Register a client; a confidential one gets a secret, returned here once.
@@ -175,6 +196,7 @@ pub fn create(
             clients::allowed_scopes.eq(new.scopes.to_storage()),
             clients::grant_types.eq(new.grant_types.join(" ")),
             clients::first_party.eq(new.first_party),
+            clients::resources.eq(new.resources.join(" ")),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))
@@ -215,6 +237,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             disabled_at: None,
+            admin_locked: false,
+            resources: String::new(),
         }
     }
 

@@ -8,9 +8,9 @@
 //! - a Bearer credential of an admin that carries `introspect` (a restricted key or an access
 //!   token with that scope, or an admin's unrestricted secret key).
 //!
-//! Who may revoke: a client, the tokens issued to it (and, with `introspect`, API keys); a user
+//! Who may revoke (the policy's `RevokeCredential`): a client, the tokens issued to it; a user
 //! (any Bearer credential of theirs), their own access tokens, refresh tokens and API keys;
-//! an admin, any. Unknown, malformed or already-dead tokens: 200, as RFC 7009 asks.
+//! holders of `introspect` (admins' credentials, trusted resource servers), any. Unknown, malformed or already-dead tokens: 200, as RFC 7009 asks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,14 +24,13 @@ use super::grants;
 use super::token::{OAuthError, authenticate_client, deny_grants, family_policy, parse_body};
 use crate::accounts::model::User;
 use crate::api_keys::format::{Kind, Mode};
-use crate::api_keys::{self, Refusal, Verified};
-use crate::audit::{self, Action, NewEvent};
+use crate::api_keys::{self, KeyUse, Refusal, Verified};
+use crate::audit;
 use crate::jwt::AccessClaims;
-use crate::principal::{Credential, Principal, authenticate, looks_like_jwt};
+use crate::policy::{self, Allowed, Denied, Role, Via};
+use crate::principal::{Principal, authenticate, looks_like_jwt};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
-
-pub const INTROSPECT_SCOPE: &str = "introspect";
 
 /// Who is asking.
 enum Caller {
@@ -40,23 +39,40 @@ enum Caller {
 }
 
 impl Caller {
+    /// Ask the policy about this caller.
+    fn authorize(&self, action: policy::Action<'_>) -> Result<Allowed, Denied> {
+        match self {
+            Caller::Client(client) => {
+                let scopes = client.scopes();
+                let caller = policy::Caller {
+                    user_id: None,
+                    role: Role::Member,
+                    via: Via::App {
+                        client_id: &client.id,
+                        scopes: &scopes,
+                    },
+                };
+                policy::authorize(&caller, action)
+            }
+            Caller::User(p) => policy::authorize(&p.caller(), action),
+        }
+    }
+
     /// May ask about (or revoke) credentials that are not its own.
     fn sees_everything(&self) -> bool {
+        self.authorize(policy::Action::InspectAnyCredential).is_ok()
+    }
+
+    /// Who acts, for the audit log.
+    fn actor(&self, req: &HttpRequest) -> audit::Actor {
+        let ip = crate::http::client_ip::client_ip(req).map(|ip| ip.to_string());
         match self {
-            Caller::Client(client) => client.scopes().contains(INTROSPECT_SCOPE),
-            Caller::User(p) => {
-                p.user.is_admin()
-                    && match &p.credential {
-                        Credential::ApiKey {
-                            kind: Kind::Secret, ..
-                        } => true,
-                        Credential::ApiKey { scopes, .. }
-                        | Credential::AccessToken { scopes, .. } => {
-                            scopes.contains(INTROSPECT_SCOPE)
-                        }
-                        Credential::Session { .. } => false,
-                    }
-            }
+            Caller::Client(c) => audit::Actor {
+                client_id: Some(c.id.clone()),
+                ip,
+                ..audit::Actor::default()
+            },
+            Caller::User(p) => p.actor(ip),
         }
     }
 }
@@ -106,11 +122,13 @@ async fn identify(
             .await?;
         return Ok(found.map_or(Presented::Nothing, |r| Presented::Refresh(Box::new(r))));
     }
-    Ok(match api_keys::verify(state, token, None).await? {
-        Verified::Valid(record) => Presented::ApiKey(record, None),
-        Verified::Refused(record, why) => Presented::ApiKey(record, Some(why)),
-        _ => Presented::Nothing,
-    })
+    Ok(
+        match api_keys::verify(state, token, KeyUse::Introspection).await? {
+            Verified::Valid(record) => Presented::ApiKey(record, None),
+            Verified::Refused(record, why) => Presented::ApiKey(record, Some(why)),
+            _ => Presented::Nothing,
+        },
+    )
 }
 
 /// The caller: Bearer credentials (an API key or access token of a user), else client
@@ -318,13 +336,13 @@ pub async fn revoke(
                 "token_type_hint is access_token, refresh_token or api_key",
             ));
         }
-        let everything = caller.sees_everything();
         let may = |client_id: &str, user_id: &str| {
-            everything
-                || match &caller {
-                    Caller::Client(c) => c.id == client_id,
-                    Caller::User(p) => p.user.id == user_id || p.user.is_admin(),
-                }
+            caller
+                .authorize(policy::Action::RevokeCredential {
+                    user_id,
+                    client_id: Some(client_id),
+                })
+                .is_ok()
         };
         let not_yours = || {
             OAuthError::new(
@@ -359,15 +377,22 @@ pub async fn revoke(
             }
             Presented::ApiKey(record, _) => {
                 let key = record.key.clone();
-                let allowed = match &caller {
-                    Caller::Client(_) => everything,
-                    Caller::User(p) => p.user.id == key.user_id || p.user.is_admin(),
-                };
-                if !allowed {
-                    return Err(not_yours());
-                }
+                let allowed = caller
+                    .authorize(policy::Action::RevokeCredential {
+                        user_id: &key.user_id,
+                        client_id: None,
+                    })
+                    .map_err(|_| not_yours())?;
                 if key.revoked_at.is_none() {
-                    revoke_key(&state, &caller, key, &req).await?;
+                    crate::api_keys::service::revoke(&state, allowed, &caller.actor(&req), key)
+                        .await
+                        .map_err(|e| {
+                            log::error!("revocation of an API key failed: {}", e.message);
+                            OAuthError::new(
+                                "temporarily_unavailable",
+                                "The server cannot complete the request now",
+                            )
+                        })?;
                 }
             }
             Presented::Nothing => {}
@@ -376,39 +401,4 @@ pub async fn revoke(
     }
     .await;
     result.unwrap_or_else(|e| e.response())
-}
-
-async fn revoke_key(
-    state: &AppState,
-    caller: &Caller,
-    key: crate::api_keys::model::ApiKey,
-    req: &HttpRequest,
-) -> Result<(), OAuthError> {
-    let mut event = NewEvent::new(Action::KeyRevoked);
-    event.subject_user_id = Some(key.user_id.clone());
-    event.key_id = Some(key.id.clone());
-    event.ip = crate::http::client_ip::client_ip(req).map(|ip| ip.to_string());
-    let by = match caller {
-        Caller::Client(c) => {
-            event.details = json!({ "name": key.name, "via": "oauth_revoke", "client_id": c.id });
-            c.owner_user_id.clone()
-        }
-        Caller::User(p) => {
-            event.actor_user_id = Some(p.user.id.clone());
-            event.actor_key_id = p.key_id().map(str::to_owned);
-            event.details = json!({ "name": key.name, "via": "oauth_revoke" });
-            p.user.id.clone()
-        }
-    };
-    let now = state.now();
-    state
-        .db(move |c| {
-            if crate::api_keys::model::revoke(c, &key.id, &by, now)? {
-                audit::record(c, &event, now)?;
-            }
-            Ok(())
-        })
-        .await?;
-    state.key_cache.invalidate_all();
-    Ok(())
 }

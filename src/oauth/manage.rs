@@ -2,8 +2,6 @@
 //! admins list and disable any, users see and disconnect the apps they approved. The REST API
 //! (`/v1/clients`, `/v1/consents`) and the pages share these functions.
 
-use std::sync::Arc;
-
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -12,29 +10,45 @@ use serde_json::json;
 use super::clients::{self, CLIENT_SECRET_PREFIX, Client, ClientType, GRANT_TYPES, NewClient};
 use super::grants;
 use super::redirect::RedirectUri;
-use crate::accounts::model::{User, utc};
+use crate::accounts::model::utc;
 use crate::audit::{self, Action, NewEvent};
 use crate::db::schema::{auth_codes, clients as clients_t, consents, refresh_families};
 use crate::db::{DbConn, DbError};
 use crate::http::{ApiError, ErrorCode};
+use crate::policy::{self, Action as PolicyAction, Allowed, Caller, Denied};
+use crate::principal::Principal;
 use crate::scopes::{ScopeSet, registry};
 use crate::secrets::PlainSecret;
 use crate::state::AppState;
 
-/// Who acts, for permission checks and the audit log.
-pub struct Actor {
-    pub user: Arc<User>,
-    pub key_id: Option<String>,
-    pub ip: Option<String>,
+/// Who acts: the caller the policy weighs, and who the audit log names.
+pub struct Actor<'a> {
+    pub caller: Caller<'a>,
+    pub audit: audit::Actor,
 }
 
-impl Actor {
+impl<'a> Actor<'a> {
+    pub fn of(principal: &'a Principal, ip: Option<String>) -> Actor<'a> {
+        Actor {
+            caller: principal.caller(),
+            audit: principal.actor(ip),
+        }
+    }
+
+    fn user_id(&self) -> &str {
+        self.caller.user_id.unwrap_or_default()
+    }
+
+    fn authorize(&self, action: PolicyAction<'_>) -> Result<Allowed, ApiError> {
+        policy::authorize(&self.caller, action).map_err(|denied| match denied {
+            Denied::NotFound(_) => ApiError::not_found("Client"),
+            other => other.into(),
+        })
+    }
+
     fn event(&self, action: Action, client: &Client) -> NewEvent {
-        let mut event = NewEvent::new(action);
-        event.actor_user_id = Some(self.user.id.clone());
-        event.actor_key_id = self.key_id.clone();
+        let mut event = self.audit.event(action);
         event.subject_user_id = Some(client.owner_user_id.clone());
-        event.ip = self.ip.clone();
         event.details = json!({ "client_id": client.id, "name": client.name });
         event
     }
@@ -49,6 +63,8 @@ pub struct ClientInput {
     pub scopes: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub first_party: Option<bool>,
+    /// Resource servers the app may ask tokens for (administrators only).
+    pub resources: Option<Vec<String>>,
 }
 
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -83,17 +99,27 @@ fn validate_redirects(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {
 
 async fn validate_scopes(
     state: &AppState,
-    actor: &Actor,
+    actor: &Actor<'_>,
     raw: &[String],
 ) -> Result<ScopeSet, ApiError> {
     let asked =
         ScopeSet::from_list(raw).map_err(|e| ApiError::validation("scopes", format!("{e}")))?;
     let all = state.scope_registry().await?;
-    let grantable = registry::grantable(&all, actor.user.is_admin());
+    let grantable = registry::grantable(&all, actor.caller.is_admin());
     if let Some(extra) = asked.difference(&grantable).first() {
         return Err(ApiError::validation(
             "scopes",
             format!("{extra} is not a scope you may give an app (see GET /v1/scopes)"),
+        ));
+    }
+    // Attenuation: an app gets no scope the credential registering it lacks.
+    if let Some(lacking) = asked
+        .iter()
+        .find(|s| !actor.caller.holds_name(s.as_str(), false))
+    {
+        return Err(ApiError::new(
+            ErrorCode::Broader,
+            format!("You cannot give an app {lacking}: the credential you are using lacks it"),
         ));
     }
     if asked.is_empty() {
@@ -144,32 +170,65 @@ fn parse_type(raw: Option<&str>) -> Result<ClientType, ApiError> {
     }
 }
 
-fn first_party(actor: &Actor, wanted: Option<bool>) -> Result<bool, ApiError> {
+/// Marking an app first-party (no consent page) is an administrator's, with `admin:clients`.
+fn first_party(actor: &Actor<'_>, wanted: Option<bool>) -> Result<bool, ApiError> {
     match wanted {
-        Some(true) if !actor.user.is_admin() => Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "Only administrators may mark an app first-party (no consent page)",
-        )),
+        Some(true) => {
+            actor.authorize(PolicyAction::AdministerClients)?;
+            Ok(true)
+        }
         Some(v) => Ok(v),
         None => Ok(false),
     }
 }
 
+/// Binding resource servers to an app is an administrator's; each must be configured.
+fn validate_resources(
+    state: &AppState,
+    actor: &Actor<'_>,
+    raw: &[String],
+) -> Result<Vec<String>, ApiError> {
+    actor.authorize(PolicyAction::AdministerClients)?;
+    let mut resources: Vec<String> = Vec::new();
+    for r in raw {
+        if !state.settings.resources.iter().any(|known| known == r) {
+            return Err(ApiError::validation(
+                "resources",
+                format!("{r} is not a resource server this Gatehouse knows (GATEHOUSE_RESOURCES)"),
+            ));
+        }
+        if !resources.contains(r) {
+            resources.push(r.clone());
+        }
+    }
+    Ok(resources)
+}
+
 /// Register an app; a confidential one's secret is returned here, once.
 pub async fn create(
     state: &AppState,
-    actor: &Actor,
+    actor: &Actor<'_>,
     input: ClientInput,
 ) -> Result<(Client, Option<PlainSecret>), ApiError> {
     let name = validate_name(input.name.as_deref().unwrap_or(""))?;
     let redirect_uris = validate_redirects(input.redirect_uris.as_deref().unwrap_or(&[]))?;
     let client_type = parse_type(input.client_type.as_deref())?;
+    actor.authorize(PolicyAction::RegisterClient)?;
     let scopes = match &input.scopes {
         Some(s) => validate_scopes(state, actor, s).await?,
         None => {
+            // Every scope a member may hold, within what the registering credential holds.
             let all = state.scope_registry().await?;
             registry::grantable(&all, false)
+                .iter()
+                .filter(|s| actor.caller.holds_name(s.as_str(), false))
+                .cloned()
+                .collect()
         }
+    };
+    let resources = match &input.resources {
+        Some(r) => validate_resources(state, actor, r)?,
+        None => Vec::new(),
     };
     let grant_types = match &input.grant_types {
         Some(g) => validate_grants(g, client_type)?,
@@ -177,12 +236,13 @@ pub async fn create(
     };
     let new = NewClient {
         name,
-        owner_user_id: actor.user.id.clone(),
+        owner_user_id: actor.user_id().to_owned(),
         client_type,
         redirect_uris,
         scopes,
         first_party: first_party(actor, input.first_party)?,
         grant_types,
+        resources,
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let actor_event = |client: &Client| actor.event(Action::ClientCreated, client);
@@ -194,30 +254,41 @@ pub async fn create(
     Ok((client, secret))
 }
 
-/// A client the actor may see and change: their own, or any for admins; else "not found".
-pub async fn visible(state: &AppState, actor: &Actor, id: String) -> Result<Client, ApiError> {
-    let found = state.db(move |c| clients::find(c, &id)).await?;
-    match found {
-        Some(client) if client.owner_user_id == actor.user.id || actor.user.is_admin() => {
-            Ok(client)
-        }
-        _ => Err(ApiError::not_found("Client")),
-    }
+/// A client the actor may see (`change`: and change): their own, or any for administrators
+/// holding `admin:clients`; else "not found".
+pub async fn visible(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: String,
+    change: bool,
+) -> Result<Client, ApiError> {
+    let client = state
+        .db(move |c| clients::find(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Client"))?;
+    let owner = client.owner_user_id.as_str();
+    actor.authorize(if change {
+        PolicyAction::ChangeClient { owner }
+    } else {
+        PolicyAction::ReadClients { owner }
+    })?;
+    Ok(client)
 }
 
 /// The actor's apps, or with `everyone` (admins) every app; newest first.
 pub async fn list(
     state: &AppState,
-    actor: &Actor,
+    actor: &Actor<'_>,
     everyone: bool,
 ) -> Result<Vec<Client>, ApiError> {
-    if everyone && !actor.user.is_admin() {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "Only administrators may list every app",
-        ));
+    if everyone {
+        actor.authorize(PolicyAction::ListAllClients)?;
+    } else {
+        actor.authorize(PolicyAction::ReadClients {
+            owner: actor.user_id(),
+        })?;
     }
-    let owner = (!everyone).then(|| actor.user.id.clone());
+    let owner = (!everyone).then(|| actor.user_id().to_owned());
     Ok(state
         .db(move |c| {
             let mut query = clients_t::table
@@ -236,7 +307,7 @@ pub async fn list(
 /// (its users' grants end, their access tokens are refused) or on again.
 pub async fn update(
     state: &AppState,
-    actor: &Actor,
+    actor: &Actor<'_>,
     client: Client,
     input: ClientInput,
     disabled: Option<bool>,
@@ -277,14 +348,34 @@ pub async fn update(
         Some(v) => Some(first_party(actor, Some(v))?),
         None => None,
     };
+    let resources = input
+        .resources
+        .as_deref()
+        .map(|r| validate_resources(state, actor, r))
+        .transpose()?
+        .map(|r| r.join(" "));
     let now = state.now();
     let disabling = disabled == Some(true) && client.disabled_at.is_none();
+    // An administrator's disable of someone else's app is a lock only an administrator lifts.
+    let by_admin = actor.user_id() != client.owner_user_id;
+    let enabling = disabled == Some(false) && client.disabled_at.is_some();
+    if enabling && client.admin_locked {
+        actor
+            .authorize(PolicyAction::AdministerClients)
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::Forbidden,
+                    "An administrator disabled this app: only an administrator can enable it again",
+                )
+            })?;
+    }
     let mut events = Vec::new();
     if name.is_some()
         || redirects.is_some()
         || scopes.is_some()
         || grants.is_some()
         || first.is_some()
+        || resources.is_some()
     {
         let mut event = actor.event(Action::ClientUpdated, &client);
         event.details["changed"] = json!(
@@ -294,6 +385,7 @@ pub async fn update(
                 ("scopes", scopes.is_some()),
                 ("grant_types", grants.is_some()),
                 ("first_party", first.is_some()),
+                ("resources", resources.is_some()),
             ]
             .iter()
             .filter(|(_, changed)| *changed)
@@ -316,10 +408,18 @@ pub async fn update(
         allowed_scopes: scopes,
         grant_types: grants,
         first_party: first,
+        resources,
         disabled_at: match disabled {
             Some(true) if disabling => Some(Some(now)),
             Some(false) => Some(None),
             _ => None,
+        },
+        admin_locked: if disabling {
+            Some(by_admin)
+        } else if enabling {
+            Some(false)
+        } else {
+            None
         },
         updated_at: now,
     };
@@ -355,7 +455,9 @@ struct ClientChanges {
     allowed_scopes: Option<String>,
     grant_types: Option<String>,
     first_party: Option<bool>,
+    resources: Option<String>,
     disabled_at: Option<Option<NaiveDateTime>>,
+    admin_locked: Option<bool>,
     updated_at: NaiveDateTime,
 }
 
@@ -377,7 +479,7 @@ fn revoke_client_families(
 
 /// Delete an app: its consents, codes and refresh tokens go with it, its access tokens are
 /// refused from now on.
-pub async fn delete(state: &AppState, actor: &Actor, client: Client) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, actor: &Actor<'_>, client: Client) -> Result<(), ApiError> {
     let event = actor.event(Action::ClientDeleted, &client);
     let (id, now) = (client.id.clone(), state.now());
     let families = state
@@ -398,7 +500,7 @@ pub async fn delete(state: &AppState, actor: &Actor, client: Client) -> Result<(
 /// A new secret; the old one keeps working for `grace` (0: stops now). Public apps have none.
 pub async fn rotate_secret(
     state: &AppState,
-    actor: &Actor,
+    actor: &Actor<'_>,
     client: Client,
     grace: Duration,
 ) -> Result<(Client, PlainSecret), ApiError> {
@@ -510,15 +612,12 @@ pub async fn list_consents(
 /// grant made under it — refresh tokens at once, access tokens too.
 pub async fn revoke_consent(
     state: &AppState,
-    actor: &Actor,
+    actor: &Actor<'_>,
     consent_id: String,
 ) -> Result<(), ApiError> {
-    let (user_id, now) = (actor.user.id.clone(), state.now());
-    let mut event = NewEvent::new(Action::ConsentRevoked);
-    event.actor_user_id = Some(actor.user.id.clone());
-    event.actor_key_id = actor.key_id.clone();
-    event.subject_user_id = Some(actor.user.id.clone());
-    event.ip = actor.ip.clone();
+    let (user_id, now) = (actor.user_id().to_owned(), state.now());
+    let mut event = actor.audit.event(Action::ConsentRevoked);
+    event.subject_user_id = Some(user_id.clone());
     let families = state
         .db(move |c| {
             c.transaction(|c| {

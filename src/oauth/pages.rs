@@ -13,17 +13,10 @@ use super::manage::{self, Actor, ClientInput, ConsentView};
 use crate::api_keys::api::{client_ip, parse_grace};
 use crate::http::ApiError;
 use crate::pages::{Nav, csrf_matches, error_page, failure_page, form_expired, render, see_other};
+use crate::policy::Action;
 use crate::principal::SignedIn;
 use crate::scopes::registry::{self, RegisteredScope};
 use crate::state::AppState;
-
-fn actor(signed_in: &SignedIn, req: &HttpRequest) -> Actor {
-    Actor {
-        user: std::sync::Arc::new(signed_in.user.clone()),
-        key_id: None,
-        ip: client_ip(req),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "apps/list.html")]
@@ -48,7 +41,8 @@ async fn apps_page(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> HttpResponse {
-    let actor = actor(signed_in, req);
+    let principal = signed_in.principal();
+    let actor = Actor::of(&principal, client_ip(req));
     let apps = match manage::list(state, &actor, everyone).await {
         Ok(apps) => apps,
         Err(e) => return failure_page(&e),
@@ -57,7 +51,7 @@ async fn apps_page(
         Ok(all) => all,
         Err(e) => return failure_page(&e.into()),
     };
-    let grantable = registry::grantable(&all, signed_in.user.is_admin());
+    let grantable = registry::grantable(&all, actor.caller.is_admin());
     render(
         status,
         &AppsPage {
@@ -122,7 +116,11 @@ pub async fn all_apps(
     signed_in: SignedIn,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
-    if !signed_in.user.is_admin() {
+    if signed_in
+        .principal()
+        .authorize(Action::ListAllClients)
+        .is_err()
+    {
         return error_page(
             StatusCode::FORBIDDEN,
             "Administrators only",
@@ -184,8 +182,15 @@ pub async fn register(
         scopes: Some(scopes),
         grant_types: Some(grants),
         first_party: None,
+        resources: None,
     };
-    match manage::create(&state, &actor(&signed_in, &req), input).await {
+    match manage::create(
+        &state,
+        &Actor::of(&signed_in.principal(), client_ip(&req)),
+        input,
+    )
+    .await
+    {
         Ok((client, secret)) => render(
             StatusCode::CREATED,
             &SecretPage {
@@ -236,9 +241,10 @@ pub async fn rotate_secret(
         Ok(g) => g,
         Err(e) => return failure_page(&e),
     };
-    let actor = actor(&signed_in, &req);
+    let principal = signed_in.principal();
+    let actor = Actor::of(&principal, client_ip(&req));
     let result = async {
-        let client = manage::visible(&state, &actor, path.into_inner()).await?;
+        let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
         manage::rotate_secret(&state, &actor, client, grace).await
     }
     .await;
@@ -281,9 +287,10 @@ pub async fn act(
     } else {
         "/settings/apps"
     };
-    let actor = actor(&signed_in, &req);
+    let principal = signed_in.principal();
+    let actor = Actor::of(&principal, client_ip(&req));
     let result = async {
-        let client = manage::visible(&state, &actor, id).await?;
+        let client = manage::visible(&state, &actor, id, true).await?;
         match action.as_str() {
             "disable" | "enable" => manage::update(
                 &state,
@@ -350,7 +357,13 @@ pub async fn disconnect(
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
         return form_expired();
     }
-    match manage::revoke_consent(&state, &actor(&signed_in, &req), path.into_inner()).await {
+    match manage::revoke_consent(
+        &state,
+        &Actor::of(&signed_in.principal(), client_ip(&req)),
+        path.into_inner(),
+    )
+    .await
+    {
         Ok(()) => see_other("/settings/connected-apps?done=disconnected"),
         Err(e) => failure_page(&e),
     }

@@ -263,7 +263,12 @@ fn token_response(
 
 /// RFC 8707: the audience a token request names in `resource` (one of the configured
 /// resource servers), or the default audience.
-fn audience_for(state: &AppState, body: &HashMap<String, String>) -> Result<String, OAuthError> {
+/// An app may name only the resource servers an administrator bound to it.
+fn audience_for(
+    state: &AppState,
+    client: &Client,
+    body: &HashMap<String, String>,
+) -> Result<String, OAuthError> {
     let Some(resource) = body.get("resource") else {
         return Ok(state.settings.token_audience().to_owned());
     };
@@ -277,6 +282,12 @@ fn audience_for(state: &AppState, body: &HashMap<String, String>) -> Result<Stri
         return Err(OAuthError::new(
             "invalid_target",
             "This server issues no tokens for that resource",
+        ));
+    }
+    if resource != state.settings.token_audience() && !client.may_ask_for(resource) {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "This app may not ask for tokens for that resource: an administrator binds resource servers to apps",
         ));
     }
     Ok(resource.clone())
@@ -340,7 +351,7 @@ async fn authorization_code(
         .get("code")
         .cloned()
         .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
-    let aud = audience_for(state, body)?;
+    let aud = audience_for(state, &client, body)?;
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let redeemed = match state
         .db(move |c| grants::redeem_code(c, &pepper, &code, now))
@@ -451,7 +462,7 @@ async fn refresh_token(
         .get("refresh_token")
         .cloned()
         .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
-    let aud = audience_for(state, body)?;
+    let aud = audience_for(state, &client, body)?;
     let requested = match body
         .get("scope")
         .map(|s| s.trim())
@@ -607,7 +618,7 @@ fn client_credentials(
             asked
         }
     };
-    let aud = audience_for(state, body)?;
+    let aud = audience_for(state, &client, body)?;
     let (access, ttl) = mint(state, &client, &client.id, &scopes, None, None, aud)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

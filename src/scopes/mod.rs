@@ -1,7 +1,10 @@
 //! Scopes: the names (`read:users`) that API keys and OAuth grants carry. `Scope` and
 //! `ScopeSet` are pure values; `registry` owns the `scopes` table that says which exist.
 
+pub mod builtin;
 pub mod registry;
+
+pub use builtin::Builtin;
 
 use std::collections::BTreeSet;
 use std::fmt;

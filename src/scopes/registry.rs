@@ -6,38 +6,26 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::{Scope, ScopeSet};
+use super::{Builtin, Scope, ScopeSet};
 use crate::db::schema::scopes;
 use crate::db::{DbConn, DbError};
 
-/// (name, description, admin only)
-pub const DEFAULT_SCOPES: &[(&str, &str, bool)] = &[
-    ("read:users", "Read user information", false),
-    ("write:users", "Create and update users", true),
+/// Product scopes registered on a new server beside the built-in ones (name, description,
+/// admin only): examples a resource server gives meaning to.
+pub const PRODUCT_SCOPES: &[(&str, &str, bool)] = &[
     ("read:products", "Read product data", false),
     ("write:products", "Create and update products", false),
     ("read:orders", "Read order information", false),
     ("write:orders", "Create and manage orders", false),
-    ("read:api_keys", "List and inspect API keys", false),
-    ("write:api_keys", "Create, roll and revoke API keys", false),
-    ("read:clients", "List and inspect your OAuth apps", false),
-    (
-        "write:clients",
-        "Register and change your OAuth apps and rotate their secrets",
-        false,
-    ),
-    ("read:consents", "See which apps you have connected", false),
-    (
-        "write:consents",
-        "Disconnect apps you have connected",
-        false,
-    ),
-    (
-        "introspect",
-        "Ask /oauth/introspect about any token or API key",
-        true,
-    ),
 ];
+
+/// Every default scope: the built-in ones, then the product examples.
+pub fn default_scopes() -> impl Iterator<Item = (&'static str, &'static str, bool)> {
+    Builtin::ALL
+        .iter()
+        .map(|b| (b.as_str(), b.description(), b.admin_only()))
+        .chain(PRODUCT_SCOPES.iter().copied())
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = scopes)]
@@ -49,10 +37,17 @@ pub struct RegisteredScope {
     pub created_at: NaiveDateTime,
 }
 
+impl RegisteredScope {
+    /// Whether only administrators may hold it (a built-in admin scope always is).
+    pub fn is_admin_only(&self) -> bool {
+        self.admin_only || Builtin::parse(&self.name).is_some_and(Builtin::admin_only)
+    }
+}
+
 /// Insert the default scopes that are missing.
 pub fn ensure_defaults(conn: &mut DbConn, now: NaiveDateTime) -> Result<(), DbError> {
     let existing: Vec<String> = scopes::table.select(scopes::name).load(conn)?;
-    for (name, description, admin_only) in DEFAULT_SCOPES {
+    for (name, description, admin_only) in default_scopes() {
         if !existing.iter().any(|e| e == name) {
             diesel::insert_into(scopes::table)
                 .values((
@@ -64,6 +59,16 @@ pub fn ensure_defaults(conn: &mut DbConn, now: NaiveDateTime) -> Result<(), DbEr
                 .execute(conn)?;
         }
     }
+    // A built-in scope that only admins may hold stays so whatever the table says.
+    let admin_only: Vec<&str> = Builtin::ALL
+        .iter()
+        .filter(|b| b.admin_only())
+        .map(|b| b.as_str())
+        .collect();
+    diesel::update(scopes::table.filter(scopes::name.eq_any(admin_only)))
+        .filter(scopes::admin_only.eq(false))
+        .set(scopes::admin_only.eq(true))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -102,7 +107,7 @@ pub fn add(
 /// scopes for members.
 pub fn grantable(all: &[RegisteredScope], is_admin: bool) -> ScopeSet {
     all.iter()
-        .filter(|s| is_admin || !s.admin_only)
+        .filter(|s| is_admin || !s.is_admin_only())
         .filter_map(|s| Scope::parse(&s.name).ok())
         .collect()
 }

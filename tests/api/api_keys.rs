@@ -510,11 +510,11 @@ both_backends!(restricted_keys_stay_within_their_scopes, |app| async move {
     };
     assert_eq!(
         refusal(post(json!({ "name": "wider", "scopes": ["read:users"] })).await).await,
-        (StatusCode::FORBIDDEN, "AUTH_004".into())
+        (StatusCode::FORBIDDEN, "AUTH_006".into())
     );
     assert_eq!(
         refusal(post(json!({ "name": "secret" })).await).await,
-        (StatusCode::FORBIDDEN, "AUTH_004".into())
+        (StatusCode::FORBIDDEN, "AUTH_006".into())
     );
     let narrower = post(json!({ "name": "narrower", "scopes": ["read:api_keys"] })).await;
     assert_eq!(narrower.status(), StatusCode::CREATED);
@@ -531,7 +531,7 @@ both_backends!(restricted_keys_stay_within_their_scopes, |app| async move {
         .unwrap();
     assert_eq!(
         refusal(live_from_test).await,
-        (StatusCode::FORBIDDEN, "AUTH_004".into())
+        (StatusCode::FORBIDDEN, "AUTH_006".into())
     );
 });
 
@@ -1039,23 +1039,27 @@ async fn rate_limited(backend: crate::helpers::Backend) {
         (StatusCode::TOO_MANY_REQUESTS, "RATE_001".into())
     );
 
-    // Another credential has its own allowance; the per-key override raises this one's.
-    let (_, roomy) = app
-        .create_key(json!({ "name": "roomy", "rate_limit_per_minute": 50 }))
+    // Another credential has its own allowance; a per-key limit lowers this one's, and can
+    // never rise above the server's.
+    let (_, frugal) = app
+        .create_key(json!({ "name": "frugal", "rate_limit_per_minute": 2 }))
         .await;
-    let response = me_with_key(&app, &roomy).await;
-    assert_eq!(response.headers()["x-ratelimit-limit"], "50");
-
-    // Sensitive endpoints: the session already created two keys; the third is the last.
-    let third = app
+    let response = me_with_key(&app, &frugal).await;
+    assert_eq!(response.headers()["x-ratelimit-limit"], "2");
+    let above = app
         .client
         .post(app.url("/v1/api-keys"))
-        .json(&json!({ "name": "third" }))
+        .json(&json!({ "name": "roomy", "rate_limit_per_minute": 50 }))
         .send()
         .await
         .unwrap();
-    assert_eq!(third.status(), StatusCode::CREATED);
-    assert_eq!(third.headers()["x-ratelimit-limit"], "3");
+    assert_eq!(
+        refusal(above).await,
+        (StatusCode::BAD_REQUEST, "VALIDATION_001".into())
+    );
+
+    // Sensitive endpoints (allowance 3): the session already made three key requests
+    // ("busy", "frugal", the refused "roomy"); no fourth this minute.
     let fourth = app
         .client
         .post(app.url("/v1/api-keys"))

@@ -329,6 +329,7 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders").unwrap(),
         first_party: false,
         grant_types: gatehouse::oauth::clients::default_grant_types(),
+        resources: Vec::new(),
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, _) = app

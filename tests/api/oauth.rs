@@ -37,6 +37,7 @@ pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> 
         scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders write:orders").unwrap(),
         first_party,
         grant_types: gatehouse::oauth::clients::default_grant_types(),
+        resources: Vec::new(),
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, secret) = app
@@ -1182,6 +1183,7 @@ both_backends!(
             scopes: gatehouse::scopes::ScopeSet::parse("read:users write:users").unwrap(),
             first_party: false,
             grant_types: gatehouse::oauth::clients::default_grant_types(),
+            resources: Vec::new(),
         };
         let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
         let (client, secret) = app

@@ -25,6 +25,7 @@ async fn register_confidential(app: &TestApp, scopes: &str, machine: bool) -> Te
         scopes: gatehouse::scopes::ScopeSet::parse(scopes).unwrap(),
         first_party: true,
         grant_types,
+        resources: Vec::new(),
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, secret) = app
@@ -178,6 +179,7 @@ both_backends!(
     |app| async move {
         app.login_admin().await;
         let web_app = register(app, false, true).await;
+        crate::integrity::bind_resources(app, &web_app.id, &["https://orders.example.com"]).await;
         let tokens = obtain_tokens(app, &web_app).await;
         let access = tokens["access_token"].as_str().unwrap().to_owned();
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
@@ -300,6 +302,7 @@ both_backends!(
     |app| async move {
         app.login_admin().await;
         let web_app = register(app, false, true).await;
+        crate::integrity::bind_resources(app, &web_app.id, &["https://orders.example.com"]).await;
         let tokens = obtain_tokens(app, &web_app).await;
         let access = tokens["access_token"].as_str().unwrap();
         let anonymous = post_as(app, "/oauth/introspect", None, &[("token", access)]).await;
@@ -369,6 +372,7 @@ both_backends!(
     |app| async move {
         app.login_admin().await;
         let web_app = register(app, false, true).await;
+        crate::integrity::bind_resources(app, &web_app.id, &["https://orders.example.com"]).await;
         let resource_server = register_confidential(app, "introspect", false).await;
 
         // A refresh token: its family and the access tokens of the grant end.
@@ -523,6 +527,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
     let app = &app;
     app.login_admin().await;
     let machine = register_confidential(app, "read:orders introspect", true).await;
+    crate::integrity::bind_resources(app, &machine.id, &["https://orders.example.com"]).await;
     let cc = ("grant_type", "client_credentials");
     let response = exchange(
         app,
@@ -577,6 +582,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
 
     // A user's token for the orders service is not a token for Gatehouse's own API.
     let web_app = register(app, false, true).await;
+    crate::integrity::bind_resources(app, &web_app.id, &["https://orders.example.com"]).await;
     let code = {
         let tokens = obtain_tokens(app, &web_app).await;
         tokens["refresh_token"].as_str().unwrap().to_owned()

@@ -1,0 +1,2 @@
+ALTER TABLE clients DROP COLUMN resources;
+ALTER TABLE clients DROP COLUMN admin_locked;

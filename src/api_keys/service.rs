@@ -1,0 +1,237 @@
+//! The key operations every front door shares (`/v1`, the settings pages): issue, change,
+//! roll, revoke. Each takes the policy's `Allowed` for the operation and the caller whose
+//! bounds limit what it mints; each writes its audit event and forgets cached keys, so the API
+//! and the pages behave the same.
+
+use chrono::{Duration, NaiveDateTime};
+use ipnet::IpNet;
+use serde_json::json;
+
+use super::model::{self, ApiKey, NewKey, ParsedRights, RollOutcome, Status};
+use super::{KeyRequest, build_new_key};
+use crate::accounts::model::User;
+use crate::audit::{self, Action, Actor};
+use crate::http::{ApiError, ErrorCode};
+use crate::policy::attenuate::{self, Bounds};
+use crate::policy::{Allowed, Caller};
+use crate::secrets::PlainSecret;
+use crate::state::AppState;
+
+/// The row to audit a key event against.
+fn key_event(actor: &Actor, action: Action, key: &ApiKey) -> audit::NewEvent {
+    let mut event = actor.event(action);
+    event.subject_user_id = Some(key.user_id.clone());
+    event.key_id = Some(key.id.clone());
+    event
+}
+
+fn issuer_of(caller: &Caller) -> String {
+    caller.user_id.unwrap_or("operator").to_owned()
+}
+
+/// Validate, insert and audit a new key for `owner`, no broader than the caller.
+pub async fn issue(
+    state: &AppState,
+    _allowed: Allowed,
+    caller: &Caller<'_>,
+    actor: &Actor,
+    owner: User,
+    request: KeyRequest,
+) -> Result<(ApiKey, PlainSecret), ApiError> {
+    let registry = state.scope_registry().await?;
+    let now = state.now();
+    let new = build_new_key(
+        &request,
+        &owner,
+        &issuer_of(caller),
+        &attenuate::bounds(caller),
+        &registry,
+        &state.settings.keys,
+        now,
+    )?;
+    let mut event = actor.event(Action::KeyCreated);
+    event.subject_user_id = Some(owner.id.clone());
+    let pepper = state.digest_pepper.clone();
+    let issued = state
+        .db(move |c| {
+            let (key, secret) = model::insert(c, &pepper, &new, now)?;
+            event.key_id = Some(key.id.clone());
+            event.details = json!({ "name": key.name, "mode": key.mode, "kind": key.kind, "scopes": key.scopes });
+            audit::record(c, &event, now)?;
+            Ok((key, secret))
+        })
+        .await?;
+    Ok(issued)
+}
+
+/// A change to a key's descriptive fields or allowlist (`None`: unchanged; an empty
+/// allowlist: usable from anywhere).
+#[derive(Debug, Default)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub allowed_ips: Option<Vec<IpNet>>,
+}
+
+/// Change `key`; the result must still fit inside the caller (a wider allowlist is refused).
+pub async fn update(
+    state: &AppState,
+    _allowed: Allowed,
+    caller: &Caller<'_>,
+    actor: &Actor,
+    key: ApiKey,
+    changes: KeyChanges,
+) -> Result<ApiKey, ApiError> {
+    if let Some(nets) = &changes.allowed_ips {
+        let mut rights = ParsedRights::of(&key);
+        rights.set_nets(nets.clone());
+        attenuate::admits(&attenuate::bounds(caller), &rights.shape()).map_err(|why| {
+            ApiError::new(ErrorCode::Broader, format!("The key would then have {why}"))
+        })?;
+    }
+    let now = state.now();
+    let mut event = key_event(actor, Action::KeyUpdated, &key);
+    event.details = json!({
+        "name": changes.name.is_some(),
+        "description": changes.description.is_some(),
+        "allowed_ips": changes.allowed_ips.as_ref().map(|n| model::nets_to_storage(n)),
+    });
+    let id = key.id.clone();
+    let updated = state
+        .db(move |c| {
+            model::update(
+                c,
+                &id,
+                changes.name.as_deref(),
+                changes.description.as_deref(),
+                changes.allowed_ips.as_deref(),
+                now,
+            )?;
+            audit::record(c, &event, now)?;
+            model::find(c, &id)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    state.key_cache.invalidate_all();
+    Ok(updated)
+}
+
+/// Revoke `key` now (a no-op for a revoked key) and forget it on this instance at once.
+pub async fn revoke(
+    state: &AppState,
+    _allowed: Allowed,
+    actor: &Actor,
+    key: ApiKey,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let mut event = key_event(actor, Action::KeyRevoked, &key);
+    event.details = json!({ "name": key.name });
+    let by = (actor.user_id.clone())
+        .or_else(|| actor.client_id.clone())
+        .unwrap_or_else(|| "operator".into());
+    state
+        .db(move |c| {
+            if model::revoke(c, &key.id, &by, now)? {
+                audit::record(c, &event, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    state.key_cache.invalidate_all();
+    Ok(())
+}
+
+/// When a rolled key expires: as long after the roll as the old key was meant to live (a
+/// 1-hour key rolls into a 1-hour key), within the server's maximum and the caller's own
+/// expiry. A key without expiry stays without one where the server still allows that.
+fn rolled_expiry(
+    state: &AppState,
+    key: &ApiKey,
+    bounds: &Bounds,
+    now: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let policy = &state.settings.keys;
+    let lifetime = match key.expires_at {
+        Some(at) => (at - key.created_at).min(policy.max_lifetime),
+        None if policy.allow_no_expiry && bounds.expires_at.is_none() => return None,
+        None => policy.default_lifetime.min(policy.max_lifetime),
+    };
+    let at = now + lifetime.max(Duration::seconds(1));
+    Some(bounds.expires_at.map_or(at, |latest| at.min(latest)))
+}
+
+/// Roll `key`: a new key with the same owner and rights; the old one works until the grace
+/// period ends. The policy has already refused keys broader than the caller.
+pub async fn roll(
+    state: &AppState,
+    _allowed: Allowed,
+    caller: &Caller<'_>,
+    actor: &Actor,
+    key: ApiKey,
+    grace: Duration,
+) -> Result<(ApiKey, ApiKey, String), ApiError> {
+    let now = state.now();
+    match key.status(now) {
+        Status::Revoked => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "A revoked key cannot be rolled; create a new key",
+            ));
+        }
+        Status::Expired => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "An expired key cannot be rolled; create a new key",
+            ));
+        }
+        Status::Active => {}
+    }
+    if let Some(successor) = &key.rolled_to {
+        return Err(already_rolled(successor));
+    }
+    let bounds = attenuate::bounds(caller);
+    let template = NewKey {
+        user_id: key.user_id.clone(),
+        issued_by: issuer_of(caller),
+        name: key.name.clone(),
+        description: key.description.clone(),
+        mode: key.mode(),
+        kind: key.kind(),
+        scopes: key.scope_set(),
+        allowed_ips: key.allowed_nets(),
+        rate_limit_per_minute: key.rate_limit_per_minute,
+        expires_at: rolled_expiry(state, &key, &bounds, now),
+        rolled_from: Some(key.id.clone()),
+    };
+    attenuate::admits(&bounds, &template.shape()).map_err(|why| {
+        ApiError::new(
+            ErrorCode::Broader,
+            format!("The rolled key would have {why}"),
+        )
+    })?;
+    let mut event = key_event(actor, Action::KeyRolled, &key);
+    let pepper = state.digest_pepper.clone();
+    let outcome = state
+        .db(move |c| {
+            let outcome = model::roll(c, &pepper, &key.id, &template, grace, now)?;
+            if let RollOutcome::Rolled { new, .. } = &outcome {
+                event.details =
+                    json!({ "new_key_id": new.id, "grace_seconds": grace.num_seconds() });
+                audit::record(c, &event, now)?;
+            }
+            Ok(outcome)
+        })
+        .await?;
+    state.key_cache.invalidate_all();
+    match outcome {
+        RollOutcome::Rolled { old, new, secret } => Ok((*old, *new, secret.expose().to_owned())),
+        RollOutcome::AlreadyRolled { successor } => Err(already_rolled(&successor)),
+    }
+}
+
+fn already_rolled(successor: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!("This key was already rolled to {successor}; roll that key instead"),
+    )
+}

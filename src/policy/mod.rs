@@ -1,0 +1,429 @@
+//! Who may do what, decided here and nowhere else. Every `/v1` route, page action, OAuth
+//! endpoint and CLI command that reads, creates, changes or revokes something describes its
+//! caller (`Caller`) and what it wants (`Action`) and asks `authorize`; the `Allowed` it gets
+//! back is what the service function requires, so code without it cannot reach the operation.
+//!
+//! The rule: role **and** scope apply to every caller. A session or a secret key holds every
+//! scope its user's role allows; a restricted key, an app's access token or an app itself
+//! holds only its scopes, and an admin's role counts only within them. Admin capabilities
+//! (other users, the audit log, every app, first-party apps, introspection of everything)
+//! need their own admin-only scope as well as the role.
+//!
+//! Whatever a caller mints or changes is bounded by `attenuate` (never more than the caller).
+
+pub mod attenuate;
+
+use chrono::NaiveDateTime;
+use ipnet::IpNet;
+
+use crate::api_keys::format::{Kind, Mode};
+use crate::http::{ApiError, ErrorCode};
+use crate::scopes::{Builtin, ScopeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Member,
+    Admin,
+}
+
+/// How the caller proved who they are, as far as rights go.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    /// A signed-in browser: every right of the user's role.
+    Session,
+    /// The operator at the command line (`gatehouse …`): an administrator with every scope.
+    Operator,
+    /// An API key: a secret key holds every scope of its owner's role, a restricted key only
+    /// its own; both are bounded by their mode, expiry, allowlist and rate limit.
+    Key(KeyBounds<'a>),
+    /// An app's access token acting for the user, within its scopes and until it expires.
+    AppToken {
+        client_id: &'a str,
+        scopes: &'a ScopeSet,
+        expires_at: NaiveDateTime,
+    },
+    /// An OAuth client acting as itself (client authentication, client_credentials).
+    App {
+        client_id: &'a str,
+        scopes: &'a ScopeSet,
+    },
+}
+
+/// What an API key is, as the policy weighs it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyBounds<'a> {
+    pub key_id: &'a str,
+    pub kind: Kind,
+    pub mode: Mode,
+    pub scopes: &'a ScopeSet,
+    pub expires_at: Option<NaiveDateTime>,
+    pub nets: &'a [IpNet],
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+/// Who asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The user acting (`None` for an app acting as itself).
+    pub user_id: Option<&'a str>,
+    pub role: Role,
+    pub via: Via<'a>,
+}
+
+/// What the caller wants to do, to what.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    ReadProfile,
+    UpdateProfile,
+    /// List users: everyone for admins holding `admin:users`, otherwise oneself.
+    ListUsers,
+    ReadUser {
+        id: &'a str,
+    },
+    CreateUser,
+    /// Disable, enable or change the role of a user.
+    ManageUser {
+        id: &'a str,
+    },
+    ReadKeys {
+        owner: &'a str,
+    },
+    /// Mint a key (create or roll) for `owner`.
+    MintKey {
+        owner: &'a str,
+    },
+    /// Change (PATCH) or roll an existing key: it must be no broader than the caller.
+    ChangeKey {
+        owner: &'a str,
+        key: attenuate::KeyShape<'a>,
+    },
+    RevokeKey {
+        owner: &'a str,
+    },
+    ReadAuditLog,
+    ReadClients {
+        owner: &'a str,
+    },
+    ListAllClients,
+    RegisterClient,
+    ChangeClient {
+        owner: &'a str,
+    },
+    /// First-party marking, lifting an administrator's lock, resource bindings.
+    AdministerClients,
+    ReadConsents,
+    WriteConsents,
+    /// Introspect or revoke credentials that are not the caller's own.
+    InspectAnyCredential,
+    /// RFC 7009: revoke a credential of `user_id`, issued to `client_id` (`None` for API keys).
+    /// Its own user may, with any credential of theirs (a leaked key can revoke itself), as
+    /// may the app it was issued to, and holders of `introspect`.
+    RevokeCredential {
+        user_id: &'a str,
+        client_id: Option<&'a str>,
+    },
+}
+
+/// Proof that the policy allowed an action; service functions take it.
+#[derive(Debug, Clone, Copy)]
+
+pub struct Allowed {
+    /// For listings: the caller sees everyone's, not only their own.
+    pub everyone: bool,
+}
+
+/// Why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// The target is someone else's and the caller may not know it exists.
+    NotFound(&'static str),
+    /// The caller's credential lacks this scope.
+    MissingScope(Builtin),
+    /// The action needs an administrator.
+    AdminOnly,
+    /// The result or the target would be broader than the caller (attenuation).
+    Broader(String),
+    /// Something this kind of credential never does.
+    NotWith(&'static str),
+}
+
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> ApiError {
+        match d {
+            Denied::NotFound(what) => ApiError::not_found(what),
+            Denied::MissingScope(scope) => ApiError::new(
+                ErrorCode::Forbidden,
+                format!("This credential lacks the scope {scope}"),
+            ),
+            Denied::AdminOnly => {
+                ApiError::new(ErrorCode::Forbidden, "Only administrators may do this")
+            }
+            Denied::Broader(why) => ApiError::new(ErrorCode::Broader, why),
+            Denied::NotWith(why) => ApiError::new(ErrorCode::Forbidden, why),
+        }
+    }
+}
+
+impl Caller<'_> {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    fn is_self(&self, id: &str) -> bool {
+        self.user_id == Some(id)
+    }
+
+    /// Whether the caller holds a built-in scope: its role allows it and its credential
+    /// carries it.
+    pub fn holds(&self, scope: Builtin) -> bool {
+        self.holds_name(scope.as_str(), scope.admin_only())
+    }
+
+    /// Whether the caller holds a registered scope (`admin_only` as the registry says).
+    pub fn holds_name(&self, scope: &str, admin_only: bool) -> bool {
+        let admin_only = admin_only || Builtin::parse(scope).is_some_and(Builtin::admin_only);
+        match self.via {
+            // An app's own scopes were bounded by its registrant's rights when set.
+            Via::App { scopes, .. } => scopes.contains(scope),
+            _ if admin_only && !self.is_admin() => false,
+            Via::Session | Via::Operator => true,
+            Via::Key(k) if k.kind == Kind::Secret => true,
+            Via::Key(k) => k.scopes.contains(scope),
+            Via::AppToken { scopes, .. } => scopes.contains(scope),
+        }
+    }
+
+    fn need(&self, scope: Builtin) -> Result<(), Denied> {
+        if self.holds(scope) {
+            Ok(())
+        } else if scope.admin_only() && !self.is_admin() && !matches!(self.via, Via::App { .. }) {
+            Err(Denied::AdminOnly)
+        } else {
+            Err(Denied::MissingScope(scope))
+        }
+    }
+
+    /// Acting on another user's things: an administrator holding `admin_scope`. Members are
+    /// told the target does not exist.
+    fn on_other(&self, admin_scope: Builtin, what: &'static str) -> Result<(), Denied> {
+        if !self.is_admin() {
+            return Err(Denied::NotFound(what));
+        }
+        self.need(admin_scope)
+    }
+
+    /// Acting on `owner`'s things with `scope`; others' need `admin_scope` too.
+    fn own_or_admin(
+        &self,
+        owner: &str,
+        scope: Builtin,
+        admin_scope: Builtin,
+        what: &'static str,
+    ) -> Result<(), Denied> {
+        self.need(scope)?;
+        if !self.is_self(owner) {
+            self.on_other(admin_scope, what)?;
+        }
+        Ok(())
+    }
+
+    /// Users' own resources have a user behind the call; an app acting as itself has none.
+    fn need_user(&self) -> Result<(), Denied> {
+        match self.via {
+            Via::App { .. } => Err(Denied::NotWith(
+                "A client_credentials token acts for an app, not a user: the Gatehouse API needs a user's token",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Minting credentials is for the user's own credentials, never for an app acting for
+    /// them: a key would outlive the grant it came from.
+    fn need_minting_credential(&self) -> Result<(), Denied> {
+        match self.via {
+            Via::AppToken { .. } => Err(Denied::NotWith(
+                "An app's access token cannot create, roll or change API keys: use the user's own key or session",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+const ONLY_OWN: Allowed = Allowed { everyone: false };
+
+/// May `caller` do `action`? The one place where roles and scopes are compared.
+pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
+    use Builtin as S;
+    if !matches!(
+        action,
+        Action::InspectAnyCredential | Action::RevokeCredential { .. }
+    ) {
+        caller.need_user()?;
+    }
+    match action {
+        Action::ReadProfile => caller.need(S::ReadUsers).map(|()| ONLY_OWN),
+        Action::UpdateProfile => caller.need(S::WriteProfile).map(|()| ONLY_OWN),
+        Action::ListUsers => {
+            caller.need(S::ReadUsers)?;
+            Ok(Allowed {
+                everyone: caller.is_admin() && caller.holds(S::AdminUsers),
+            })
+        }
+        Action::ReadUser { id } => caller
+            .own_or_admin(id, S::ReadUsers, S::AdminUsers, "User")
+            .map(|()| ONLY_OWN),
+        Action::CreateUser => caller.need(S::WriteUsers).map(|()| ONLY_OWN),
+        Action::ManageUser { id } => {
+            caller.need(S::WriteUsers)?;
+            if caller.is_self(id) {
+                return Err(Denied::NotWith(
+                    "Administrators cannot disable or demote themselves",
+                ));
+            }
+            Ok(ONLY_OWN)
+        }
+        Action::ReadKeys { owner } => caller
+            .own_or_admin(owner, S::ReadApiKeys, S::AdminUsers, "User")
+            .map(|()| ONLY_OWN),
+        Action::MintKey { owner } => {
+            caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "User")?;
+            caller.need_minting_credential()?;
+            Ok(ONLY_OWN)
+        }
+        Action::ChangeKey { owner, key } => {
+            caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "API key")?;
+            caller.need_minting_credential()?;
+            attenuate::admits(&attenuate::bounds(caller), &key).map_err(|why| {
+                Denied::Broader(format!(
+                    "This key is broader than the credential you are using ({why}): use a credential that holds at least as much"
+                ))
+            })?;
+            Ok(ONLY_OWN)
+        }
+        Action::RevokeKey { owner } => caller
+            .own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "API key")
+            .map(|()| ONLY_OWN),
+        Action::ReadAuditLog => caller.need(S::ReadAudit).map(|()| ONLY_OWN),
+        Action::ReadClients { owner } => caller
+            .own_or_admin(owner, S::ReadClients, S::AdminClients, "Client")
+            .map(|()| ONLY_OWN),
+        Action::ListAllClients => {
+            caller.need(S::ReadClients)?;
+            caller.need(S::AdminClients)?;
+            Ok(Allowed { everyone: true })
+        }
+        Action::RegisterClient => caller.need(S::WriteClients).map(|()| ONLY_OWN),
+        Action::ChangeClient { owner } => caller
+            .own_or_admin(owner, S::WriteClients, S::AdminClients, "Client")
+            .map(|()| ONLY_OWN),
+        Action::AdministerClients => caller.need(S::AdminClients).map(|()| ONLY_OWN),
+        Action::ReadConsents => caller.need(S::ReadConsents).map(|()| ONLY_OWN),
+        Action::WriteConsents => caller.need(S::WriteConsents).map(|()| ONLY_OWN),
+        Action::InspectAnyCredential => caller
+            .need(S::Introspect)
+            .map(|()| Allowed { everyone: true }),
+        Action::RevokeCredential { user_id, client_id } => {
+            let own = match caller.via {
+                Via::App { client_id: c, .. } => client_id == Some(c),
+                _ => caller.is_self(user_id),
+            };
+            if own || caller.holds(S::Introspect) {
+                Ok(ONLY_OWN)
+            } else {
+                Err(Denied::NotWith("The token was not issued to the caller"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(s: &str) -> ScopeSet {
+        ScopeSet::parse(s).unwrap()
+    }
+
+    fn key<'a>(kind: Kind, s: &'a ScopeSet) -> Via<'a> {
+        Via::Key(KeyBounds {
+            key_id: "key_1",
+            kind,
+            mode: Mode::Live,
+            scopes: s,
+            expires_at: None,
+            nets: &[],
+            rate_limit_per_minute: None,
+        })
+    }
+
+    fn admin(via: Via<'_>) -> Caller<'_> {
+        Caller {
+            user_id: Some("usr_admin"),
+            role: Role::Admin,
+            via,
+        }
+    }
+
+    #[test]
+    fn an_admins_restricted_key_has_the_role_only_within_its_scopes() {
+        let s = scopes("read:products");
+        let caller = admin(key(Kind::Restricted, &s));
+        assert_eq!(
+            authorize(&caller, Action::ReadAuditLog).unwrap_err(),
+            Denied::MissingScope(Builtin::ReadAudit)
+        );
+        let s = scopes("read:users");
+        let caller = admin(key(Kind::Restricted, &s));
+        assert!(!authorize(&caller, Action::ListUsers).unwrap().everyone);
+        assert_eq!(
+            authorize(&caller, Action::ReadUser { id: "usr_other" }).unwrap_err(),
+            Denied::MissingScope(Builtin::AdminUsers)
+        );
+    }
+
+    #[test]
+    fn members_never_hold_admin_scopes_even_when_their_credential_names_them() {
+        let s = scopes("read:audit introspect");
+        let caller = Caller {
+            user_id: Some("usr_m"),
+            role: Role::Member,
+            via: key(Kind::Restricted, &s),
+        };
+        assert_eq!(
+            authorize(&caller, Action::ReadAuditLog).unwrap_err(),
+            Denied::AdminOnly
+        );
+        assert_eq!(
+            authorize(&caller, Action::ReadKeys { owner: "usr_x" }).unwrap_err(),
+            Denied::MissingScope(Builtin::ReadApiKeys)
+        );
+    }
+
+    #[test]
+    fn an_apps_token_cannot_mint_keys_even_with_the_scope() {
+        let s = scopes("write:api_keys");
+        let caller = Caller {
+            user_id: Some("usr_m"),
+            role: Role::Member,
+            via: Via::AppToken {
+                client_id: "cli_1",
+                scopes: &s,
+                expires_at: NaiveDateTime::MAX,
+            },
+        };
+        assert!(matches!(
+            authorize(&caller, Action::MintKey { owner: "usr_m" }),
+            Err(Denied::NotWith(_))
+        ));
+        assert!(authorize(&caller, Action::RevokeKey { owner: "usr_m" }).is_ok());
+    }
+
+    #[test]
+    fn sessions_and_secret_keys_hold_their_roles_scopes() {
+        let none = ScopeSet::default();
+        for via in [Via::Session, key(Kind::Secret, &none)] {
+            assert!(authorize(&admin(via), Action::ReadAuditLog).is_ok());
+            assert!(authorize(&admin(via), Action::ListUsers).unwrap().everyone);
+        }
+    }
+}
