@@ -657,6 +657,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
     );
     // Through the consent page: the form carries the resource, its CSRF token binds it.
     let third_party = register(app, false, false).await;
+    crate::integrity::bind_resources(app, &third_party.id, &["https://orders.example.com"]).await;
     let url = crate::oauth::authorize_url(
         &third_party,
         "read:users",
