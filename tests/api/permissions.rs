@@ -545,3 +545,34 @@ both_backends!(every_caller_gets_what_the_matrix_says, |app| async move {
         wrong.join("\n")
     );
 });
+
+#[test]
+fn the_readme_says_who_may_do_what_for_every_api_route_of_the_matrix() {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("## Who may do what")
+        .expect("README has a \"Who may do what\" section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut missing = Vec::new();
+    for (method, path, _, _) in MATRIX {
+        if !(path.starts_with("/v1") || path.starts_with("/oauth")) {
+            continue;
+        }
+        let pattern = as_pattern(path);
+        let described = section.lines().any(|line| {
+            line.starts_with('|')
+                && line.contains(method)
+                && [format!("{pattern}`"), format!("{pattern},")]
+                    .iter()
+                    .any(|token| line.contains(token.as_str()))
+        });
+        if !described {
+            missing.push(format!("{method} {pattern}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's \"Who may do what\" lacks: {missing:?}"
+    );
+}
