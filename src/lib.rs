@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod app;
 pub mod audit;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod db;

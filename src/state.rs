@@ -8,7 +8,8 @@ use std::sync::{Arc, RwLock};
 use actix_web::web;
 use chrono::NaiveDateTime;
 
-use crate::api_keys::cache::{KeyCache, UsageBuffer};
+use crate::api_keys::usage::UsageBuffer;
+use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{DbConn, DbError, DbPool};
@@ -26,7 +27,7 @@ pub struct AppState {
     /// Key of the CSRF tokens.
     pub csrf_pepper: Pepper,
     pub clock: Arc<dyn Clock>,
-    pub key_cache: Arc<KeyCache>,
+    pub key_cache: Arc<Caches>,
     pub usage: Arc<UsageBuffer>,
     pub rate_limits: Arc<RateLimits>,
     /// Protects private signing keys at rest.
@@ -54,7 +55,7 @@ impl AppState {
         let digest_pepper = Pepper::for_digests(&settings.secret.0);
         let key_vault = Arc::new(KeyVault::new(&settings.secret.0));
         let csrf_pepper = Pepper::for_csrf(&settings.secret.0);
-        let key_cache = Arc::new(KeyCache::new(settings.keys.cache_ttl));
+        let key_cache = Arc::new(Caches::new(settings.keys.cache_ttl));
         let rate_limits = Arc::new(RateLimits::new(
             settings.keys.rate_limit_per_minute,
             settings.keys.sensitive_rate_limit_per_minute,

@@ -1,12 +1,12 @@
-//! API keys: the format, issuing, verifying (the hot path), rolling, revoking, last-used
-//! bookkeeping, and the `/v1/api-keys` routes and settings pages.
+//! API keys: the format, issuing, verifying (the hot path; its cache is in `cache/`), rolling,
+//! revoking, last-used bookkeeping, and the `/v1/api-keys` routes and settings pages.
 
 pub mod api;
-pub mod cache;
 pub mod format;
 pub mod model;
 pub mod pages;
 pub mod service;
+pub mod usage;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,11 +14,11 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDateTime};
 use ipnet::IpNet;
 
-use self::cache::KeyRecord;
 use self::format::{KeyFormatError, Kind, Mode};
 use self::model::{NewKey, Status};
 use crate::accounts::model::User;
 use crate::audit::{self, Action, NewEvent};
+use crate::cache::KeyRecord;
 use crate::config::KeyPolicy;
 use crate::db::DbError;
 use crate::http::ErrorCode;

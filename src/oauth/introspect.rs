@@ -81,7 +81,7 @@ impl Caller {
 enum Presented {
     AccessToken(Box<AccessClaims>),
     Refresh(Box<grants::RefreshLookup>),
-    ApiKey(Arc<api_keys::cache::KeyRecord>, Option<Refusal>),
+    ApiKey(Arc<crate::cache::KeyRecord>, Option<Refusal>),
     /// Not ours, malformed, unknown, or expired beyond recognition.
     Nothing,
 }

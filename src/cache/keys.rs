@@ -1,0 +1,59 @@
+//! Verified API keys by the HMAC digest of the key: the stored row and its owner as read from
+//! the database (or "no such key"), never a decision — `api_keys::verify` applies revocation,
+//! expiry, the owner's status and the allowlist on every hit.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use crate::accounts::model::{User, UserView};
+use crate::api_keys::model::ApiKey;
+use crate::scopes::ScopeSet;
+
+/// A key as the hot path needs it, with its owner and parsed scopes and allowlist.
+#[derive(Debug)]
+pub struct KeyRecord {
+    pub key: ApiKey,
+    pub user: Arc<User>,
+    /// The owner as `/v1` shows them, rendered once per cache fill rather than per request.
+    pub user_view: Arc<UserView>,
+    pub scopes: Arc<ScopeSet>,
+    pub nets: Vec<IpNet>,
+}
+
+impl KeyRecord {
+    pub fn new(key: ApiKey, user: User) -> KeyRecord {
+        let scopes = Arc::new(key.scope_set());
+        let nets = key.allowed_nets();
+        KeyRecord {
+            key,
+            user_view: Arc::new(user.view()),
+            user: Arc::new(user),
+            scopes,
+            nets,
+        }
+    }
+}
+
+/// When an answer was cached, and the answer (`None`: the digest matches no key).
+pub(super) type Entry = (Instant, Option<Arc<KeyRecord>>);
+
+/// Hashes a digest by its first eight bytes. Digests are HMAC outputs under a secret key,
+/// so nobody can choose colliding ones, and SipHash over 32 bytes would be wasted work.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
