@@ -69,6 +69,8 @@ pub struct NewEvent {
     pub actor_key_id: Option<String>,
     /// The app whose access token the actor used (recorded in `details.actor_client_id`).
     pub actor_client_id: Option<String>,
+    /// The front door when it is not the HTTP API (recorded in `details.via`, e.g. `cli`).
+    pub via: Option<&'static str>,
     pub subject_user_id: Option<String>,
     pub key_id: Option<String>,
     pub ip: Option<String>,
@@ -82,6 +84,7 @@ impl NewEvent {
             actor_user_id: None,
             actor_key_id: None,
             actor_client_id: None,
+            via: None,
             subject_user_id: None,
             key_id: None,
             ip: None,
@@ -98,15 +101,25 @@ pub struct Actor {
     pub key_id: Option<String>,
     pub client_id: Option<String>,
     pub ip: Option<String>,
+    pub via: Option<&'static str>,
 }
 
 impl Actor {
+    /// The operator at the command line.
+    pub fn operator() -> Actor {
+        Actor {
+            via: Some("cli"),
+            ..Actor::default()
+        }
+    }
+
     pub fn event(&self, action: Action) -> NewEvent {
         let mut event = NewEvent::new(action);
         event.actor_user_id = self.user_id.clone();
         event.actor_key_id = self.key_id.clone();
         event.actor_client_id = self.client_id.clone();
         event.ip = self.ip.clone();
+        event.via = self.via;
         event
     }
 }
@@ -114,8 +127,13 @@ impl Actor {
 pub fn record(conn: &mut DbConn, event: &NewEvent, now: NaiveDateTime) -> Result<(), DbError> {
     let id = new_id(IdKind::AuditEvent);
     let mut details = event.details.clone();
-    if let (Some(client), Some(map)) = (&event.actor_client_id, details.as_object_mut()) {
-        map.insert("actor_client_id".into(), serde_json::json!(client));
+    if let Some(map) = details.as_object_mut() {
+        if let Some(client) = &event.actor_client_id {
+            map.insert("actor_client_id".into(), serde_json::json!(client));
+        }
+        if let Some(via) = event.via {
+            map.insert("via".into(), serde_json::json!(via));
+        }
     }
     diesel::insert_into(audit_events::table)
         .values((

@@ -114,6 +114,7 @@ impl Principal {
             key_id: self.key_id().map(str::to_owned),
             client_id: self.client_id().map(str::to_owned),
             ip,
+            via: None,
         }
     }
 

@@ -206,3 +206,25 @@ pub fn create_audited(
     crate::audit::record(conn, &event, now).map_err(model::CreateUserError::Db)?;
     Ok(user)
 }
+
+/// Disable or enable a user and audit it; `Ok(false)` when there is no such user. Their keys
+/// and tokens stop at once on this instance once the caller forgets its caches.
+pub fn set_disabled_audited(
+    conn: &mut DbConn,
+    user_id: &str,
+    disable: bool,
+    actor: &crate::audit::Actor,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let changed = model::set_disabled(conn, user_id, disable, now)?;
+    if changed {
+        let mut event = actor.event(if disable {
+            crate::audit::Action::UserDisabled
+        } else {
+            crate::audit::Action::UserEnabled
+        });
+        event.subject_user_id = Some(user_id.to_owned());
+        crate::audit::record(conn, &event, now)?;
+    }
+    Ok(changed)
+}

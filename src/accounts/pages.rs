@@ -15,7 +15,6 @@ use super::{
     Email, LoginOutcome, expired_session_cookie, log_in, session_cookie, session_cookie_name,
     throttle,
 };
-use crate::audit::{self, Action as AuditAction};
 use crate::config::Settings;
 use crate::http::client_ip::client_ip as peer_ip;
 use crate::pages::{
@@ -756,23 +755,11 @@ pub async fn admin_set_disabled(
         .await;
     }
     let at = state.now();
-    let mut event = signed_in
+    let actor = signed_in
         .principal()
-        .actor(peer_ip(&req).map(|ip| ip.to_string()))
-        .event(if disable {
-            AuditAction::UserDisabled
-        } else {
-            AuditAction::UserEnabled
-        });
-    event.subject_user_id = Some(user_id.clone());
+        .actor(peer_ip(&req).map(|ip| ip.to_string()));
     match state
-        .db(move |c| {
-            let changed = model::set_disabled(c, &user_id, disable, at)?;
-            if changed {
-                audit::record(c, &event, at)?;
-            }
-            Ok(changed)
-        })
+        .db(move |c| super::set_disabled_audited(c, &user_id, disable, &actor, at))
         .await
     {
         Ok(true) => {

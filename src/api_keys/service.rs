@@ -11,10 +11,11 @@ use super::model::{self, ApiKey, NewKey, ParsedRights, RollOutcome, Status};
 use super::{KeyRequest, build_new_key};
 use crate::accounts::model::User;
 use crate::audit::{self, Action, Actor};
+use crate::db::{DbConn, DbError};
 use crate::http::{ApiError, ErrorCode};
 use crate::policy::attenuate::{self, Bounds};
 use crate::policy::{Allowed, Caller};
-use crate::secrets::PlainSecret;
+use crate::secrets::{Pepper, PlainSecret};
 use crate::state::AppState;
 
 /// The row to audit a key event against.
@@ -49,19 +50,46 @@ pub async fn issue(
         &state.settings.keys,
         now,
     )?;
-    let mut event = actor.event(Action::KeyCreated);
-    event.subject_user_id = Some(owner.id.clone());
-    let pepper = state.digest_pepper.clone();
+    let (pepper, actor) = (state.digest_pepper.clone(), actor.clone());
     let issued = state
-        .db(move |c| {
-            let (key, secret) = model::insert(c, &pepper, &new, now)?;
-            event.key_id = Some(key.id.clone());
-            event.details = json!({ "name": key.name, "mode": key.mode, "kind": key.kind, "scopes": key.scopes });
-            audit::record(c, &event, now)?;
-            Ok((key, secret))
-        })
+        .db(move |c| insert_audited(c, &pepper, &new, &actor, now))
         .await?;
     Ok(issued)
+}
+
+/// Insert a checked key and audit its creation, in one step (the API, the pages and the CLI).
+pub fn insert_audited(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    new: &NewKey,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<(ApiKey, PlainSecret), DbError> {
+    let (key, secret) = model::insert(conn, pepper, new, now)?;
+    let mut event = key_event(actor, Action::KeyCreated, &key);
+    event.details =
+        json!({ "name": key.name, "mode": key.mode, "kind": key.kind, "scopes": key.scopes });
+    audit::record(conn, &event, now)?;
+    Ok((key, secret))
+}
+
+/// Revoke a key now and audit it; `false` when it was already revoked (nothing changes).
+pub fn revoke_audited(
+    conn: &mut DbConn,
+    key: &ApiKey,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let by = (actor.user_id.clone())
+        .or_else(|| actor.client_id.clone())
+        .unwrap_or_else(|| "operator".into());
+    let revoked = model::revoke(conn, &key.id, &by, now)?;
+    if revoked {
+        let mut event = key_event(actor, Action::KeyRevoked, key);
+        event.details = json!({ "name": key.name });
+        audit::record(conn, &event, now)?;
+    }
+    Ok(revoked)
 }
 
 /// A change to a key's descriptive fields or allowlist (`None`: unchanged; an empty
@@ -123,19 +151,9 @@ pub async fn revoke(
     actor: &Actor,
     key: ApiKey,
 ) -> Result<(), ApiError> {
-    let now = state.now();
-    let mut event = key_event(actor, Action::KeyRevoked, &key);
-    event.details = json!({ "name": key.name });
-    let by = (actor.user_id.clone())
-        .or_else(|| actor.client_id.clone())
-        .unwrap_or_else(|| "operator".into());
+    let (now, actor) = (state.now(), actor.clone());
     state
-        .db(move |c| {
-            if model::revoke(c, &key.id, &by, now)? {
-                audit::record(c, &event, now)?;
-            }
-            Ok(())
-        })
+        .db(move |c| revoke_audited(c, &key, &actor, now))
         .await?;
     state.key_cache.invalidate_all();
     Ok(())

@@ -1,0 +1,146 @@
+//! `gatehouse client …`: register OAuth clients, as the operator.
+
+use clap::Subcommand;
+use gatehouse::config::Settings;
+
+use super::Failure;
+use gatehouse::accounts::model;
+use gatehouse::app::prepare_database;
+
+use super::find_user;
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register an OAuth client; prints its id (and a confidential client's secret, once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (exact; https, or http on 127.0.0.1/[::1]/localhost); repeatable.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uri: Vec<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// Scopes the client may ask for (default: every scope members may hold).
+        #[arg(long)]
+        scopes: Option<String>,
+        /// A first-party client: users are not asked to consent.
+        #[arg(long)]
+        first_party: bool,
+        /// May also use the client_credentials grant (confidential clients only).
+        #[arg(long)]
+        client_credentials: bool,
+        /// A resource server (one of GATEHOUSE_RESOURCES) the client may ask tokens for;
+        /// repeatable. Without one, its tokens are for Gatehouse's own API only.
+        #[arg(long = "resource")]
+        resource: Vec<String>,
+        /// The owner's email (default: the oldest admin).
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), Failure> {
+    use gatehouse::clock::{Clock, SystemClock};
+    use gatehouse::oauth::clients::{self, ClientType, NewClient};
+    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::scopes::{ScopeSet, registry};
+
+    let (pool, _, _) = prepare_database(settings)?;
+    let mut conn = pool.get()?;
+    match command {
+        ClientCommand::Create {
+            name,
+            redirect_uri,
+            public,
+            scopes,
+            first_party,
+            client_credentials,
+            resource,
+            owner,
+            json,
+        } => {
+            if let Some(unknown) = resource.iter().find(|r| !settings.resources.contains(r)) {
+                return Err(Failure(
+                    format!("--resource {unknown}: not one of GATEHOUSE_RESOURCES"),
+                    2,
+                ));
+            }
+            if client_credentials && public {
+                return Err(Failure(
+                    "--client-credentials needs a confidential client (not --public)".into(),
+                    2,
+                ));
+            }
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err(Failure("--name: 1 to 100 characters".into(), 2));
+            }
+            let redirect_uris = redirect_uri
+                .iter()
+                .map(|u| {
+                    RedirectUri::parse(u)
+                        .map_err(|e| Failure(format!("--redirect-uri {u:?}: {e}"), 2))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let owner = match owner {
+                Some(email) => find_user(&mut conn, "--owner", &email)?,
+                None => model::list_users(&mut conn)?
+                    .into_iter()
+                    .find(|u| u.is_admin() && !u.is_disabled())
+                    .ok_or_else(|| Failure("no admin to own the client: pass --owner".into(), 3))?,
+            };
+            let all = registry::all(&mut conn)?;
+            let known = registry::grantable(&all, true);
+            let scopes = match scopes {
+                Some(raw) => {
+                    ScopeSet::parse(&raw).map_err(|e| Failure(format!("--scopes: {e}"), 2))?
+                }
+                None => registry::grantable(&all, false),
+            };
+            if let Some(unknown) = scopes.difference(&known).first() {
+                return Err(Failure(
+                    format!("--scopes: unknown scope {unknown} (see `gatehouse scope list`)"),
+                    2,
+                ));
+            }
+            let new = NewClient {
+                name,
+                owner_user_id: owner.id.clone(),
+                client_type: if public {
+                    ClientType::Public
+                } else {
+                    ClientType::Confidential
+                },
+                redirect_uris,
+                scopes,
+                first_party,
+                grant_types: {
+                    let mut grants = clients::default_grant_types();
+                    if client_credentials {
+                        grants.push("client_credentials".into());
+                    }
+                    grants
+                },
+                resources: resource,
+            };
+            let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
+            let (client, secret) = clients::create(&mut conn, &pepper, &new, SystemClock.now())?;
+            if json {
+                let mut out = serde_json::to_value(client.view())?;
+                if let Some(secret) = &secret {
+                    out["client_secret"] = serde_json::json!(secret.expose());
+                }
+                println!("{out}");
+            } else {
+                println!("{}", client.id);
+                if let Some(secret) = secret {
+                    eprintln!("Client secret (shown only now): {}", secret.expose());
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `gatehouse key …`: issue, list and revoke API keys for users, as the operator.
+
+use clap::Subcommand;
+use gatehouse::config::Settings;
+
+use super::Failure;
+use gatehouse::app::prepare_database;
+
+use super::find_user;
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Issue a key for a user; prints it once.
+    Create {
+        /// The owner's email.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Lifetime such as 90d, 12h or 1y (default: the server's default, one year).
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// A test-mode key (sk_test_/rk_test_).
+        #[arg(long)]
+        test: bool,
+        /// Make a restricted key with these scopes (comma- or space-separated).
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Allowed source address or CIDR block; repeat for more.
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<String>,
+        /// Requests per minute for this key instead of the server's default.
+        #[arg(long = "rate-limit-per-minute")]
+        per_minute: Option<i64>,
+        /// Print JSON (with `id` and `key`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id, at once.
+    Revoke { id: String },
+}
+
+pub fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failure> {
+    use gatehouse::api_keys::format::Mode;
+    use gatehouse::api_keys::service;
+    use gatehouse::api_keys::{Expiry, KeyRequest, build_new_key, model as keys, parse_duration};
+    use gatehouse::audit::Actor;
+    use gatehouse::clock::{Clock, SystemClock};
+    use gatehouse::scopes::{ScopeSet, registry};
+
+    let (pool, _, _) = prepare_database(settings)?;
+    let mut conn = pool.get()?;
+    let now = SystemClock.now();
+    match command {
+        KeyCommand::Create {
+            user,
+            name,
+            description,
+            expires_in,
+            test,
+            scopes,
+            allow_ip,
+            per_minute,
+            json,
+        } => {
+            let owner = find_user(&mut conn, "--user", &user)?;
+            let expiry = match expires_in.as_deref() {
+                None => Expiry::Default,
+                Some("never") => Expiry::Never,
+                Some(d) => Expiry::In(parse_duration(d).ok_or_else(|| {
+                    Failure(format!("--expires-in: {d:?} is not a duration like 90d"), 2)
+                })?),
+            };
+            let scopes = scopes
+                .as_deref()
+                .map(ScopeSet::parse)
+                .transpose()
+                .map_err(|e| Failure(format!("--scopes: {e}"), 2))?;
+            let allowed_ips = keys::parse_allowed_ips(&allow_ip.join(","))
+                .map_err(|e| Failure(format!("--allow-ip: {e}"), 2))?;
+            let request = KeyRequest {
+                name,
+                description,
+                mode: if test { Mode::Test } else { Mode::Live },
+                scopes,
+                allowed_ips,
+                expiry,
+                rate_limit_per_minute: per_minute,
+            };
+            // The operator is bounded by nothing but the server's policy and the owner's role.
+            let registry = registry::all(&mut conn)?;
+            let bounds = gatehouse::policy::attenuate::Bounds::default();
+            let new = build_new_key(
+                &request,
+                &owner,
+                "operator",
+                &bounds,
+                &registry,
+                &settings.keys,
+                now,
+            )
+            .map_err(|e| {
+                Failure(
+                    format!(
+                        "{}{}",
+                        e.field.map(|f| format!("{f}: ")).unwrap_or_default(),
+                        e.message
+                    ),
+                    2,
+                )
+            })?;
+            let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
+            let (key, secret) =
+                service::insert_audited(&mut conn, &pepper, &new, &Actor::operator(), now)?;
+            if json {
+                let mut out = serde_json::to_value(key.view(now))?;
+                out["key"] = serde_json::json!(secret.expose());
+                println!("{out}");
+            } else {
+                println!("{}", secret.expose());
+                eprintln!(
+                    "Created {} ({}) for {}. The key is shown only now.",
+                    key.id, key.name, owner.email
+                );
+            }
+            Ok(())
+        }
+        KeyCommand::List { user, json } => {
+            let owner = find_user(&mut conn, "--user", &user)?;
+            let filter = keys::ListFilter {
+                limit: 10_000,
+                ..Default::default()
+            };
+            let list = keys::list_for_user(&mut conn, &owner.id, &filter, now)?;
+            if json {
+                let views: Vec<_> = list.iter().map(|k| k.view(now)).collect();
+                println!("{}", serde_json::to_string(&views)?);
+            } else {
+                for k in list {
+                    let v = k.view(now);
+                    let last_used = v.last_used_at.unwrap_or_else(|| "never".into());
+                    let expires = v.expires_at.unwrap_or_else(|| "never".into());
+                    println!(
+                        "{}\t{}…{}\t{}\t{}\tlast used {last_used}\texpires {expires}",
+                        v.id,
+                        v.prefix,
+                        v.last4,
+                        v.status.as_str(),
+                        v.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke { id } => {
+            let key = keys::find(&mut conn, &id)?
+                .ok_or_else(|| Failure(format!("no API key {id}"), 3))?;
+            if service::revoke_audited(&mut conn, &key, &Actor::operator(), now)? {
+                println!("revoked {}", key.id);
+            } else {
+                println!("{} was already revoked", key.id);
+            }
+            Ok(())
+        }
+    }
+}

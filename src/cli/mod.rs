@@ -1,0 +1,32 @@
+//! The command line's command groups, one file each. Every command acts as the operator: it
+//! is bounded by the server's policy and the owner's role only, and writes the same audit
+//! events as the API (`"via": "cli"`).
+
+pub mod clients;
+pub mod keys;
+pub mod scopes;
+pub mod signing_keys;
+pub mod users;
+
+use gatehouse::accounts::Email;
+use gatehouse::accounts::model;
+
+/// A failure with the exit code it deserves.
+pub struct Failure(pub String, pub u8);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string(), 1)
+    }
+}
+
+/// The user named by an email flag: exit 2 for an invalid email, 3 for nobody.
+pub fn find_user(
+    conn: &mut gatehouse::db::DbConn,
+    flag: &str,
+    raw_email: &str,
+) -> Result<model::User, Failure> {
+    let email = Email::parse(raw_email).map_err(|e| Failure(format!("{flag}: {e}"), 2))?;
+    model::find_by_email(conn, &email)?
+        .ok_or_else(|| Failure(format!("no user with email {email}"), 3))
+}
