@@ -11,3 +11,4 @@ pub mod metadata;
 pub mod pages;
 pub mod redirect;
 pub mod token;
+pub mod token_audit;

@@ -10,18 +10,16 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::clients::{self, Client, ClientType};
-use super::grants::{self, FamilyPolicy, Redemption, Refresh};
+use super::grants::{self, CodeRequest, FamilyPolicy, Redemption, Refresh};
 use crate::accounts::model;
 use crate::audit::{self, Action, NewEvent};
 use crate::ids::{IdKind, new_id};
 use crate::jwt::{AccessClaims, denylist};
 use crate::scopes::ScopeSet;
-use crate::secrets::constant_time_eq;
 use crate::state::AppState;
 
 /// An RFC 6749 §5.2 error.
@@ -232,16 +230,6 @@ pub(crate) async fn load_client(
     Ok(found.map(|client| state.key_cache.put_client(client)))
 }
 
-fn pkce_s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-fn valid_verifier(v: &str) -> bool {
-    (43..=128).contains(&v.len())
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
 /// An access token and a refresh token, as RFC 6749 §5.1 answers them.
 fn token_response(
     access: String,
@@ -341,11 +329,22 @@ async fn authorization_code(
         .cloned()
         .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
     let aud = audience_for(state, body)?;
-    let (pepper, now) = (state.digest_pepper.clone(), state.now());
-    let redeemed = match state
-        .db(move |c| grants::redeem_code(c, &pepper, &code, now))
-        .await?
-    {
+    let (pepper, now, client_id) = (state.digest_pepper.clone(), state.now(), client.id.clone());
+    let (redirect_uri, verifier) = (
+        body.get("redirect_uri").cloned(),
+        body.get("code_verifier").cloned(),
+    );
+    let redemption = state
+        .db(move |c| {
+            let request = CodeRequest {
+                client_id: &client_id,
+                redirect_uri: redirect_uri.as_deref(),
+                code_verifier: verifier.as_deref(),
+            };
+            grants::redeem_code(c, &pepper, &code, &request, now)
+        })
+        .await?;
+    let redeemed = match redemption {
         Redemption::Redeemed(code) => code,
         Redemption::Replayed {
             client_id,
@@ -362,37 +361,10 @@ async fn authorization_code(
                 "The code was already used; the tokens issued from it are revoked",
             ));
         }
+        Redemption::Mismatch(why) => return Err(OAuthError::grant(why)),
         Redemption::Expired => return Err(OAuthError::grant("The code has expired")),
         Redemption::Unknown => return Err(OAuthError::grant("The code is not valid")),
     };
-    if redeemed.client_id != client.id {
-        return Err(OAuthError::grant("The code was issued to another client"));
-    }
-    if body.get("redirect_uri") != Some(&redeemed.redirect_uri) {
-        return Err(OAuthError::grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    match (
-        redeemed.code_challenge.as_deref(),
-        body.get("code_verifier"),
-    ) {
-        (Some(challenge), Some(verifier))
-            if valid_verifier(verifier)
-                && constant_time_eq(pkce_s256(verifier).as_bytes(), challenge.as_bytes()) => {}
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::grant(
-                "The code_verifier does not match the code_challenge",
-            ));
-        }
-        (Some(_), None) => return Err(OAuthError::grant("code_verifier is required")),
-        (None, Some(_)) => {
-            return Err(OAuthError::grant(
-                "A code_verifier was sent for a code issued without a challenge",
-            ));
-        }
-        (None, None) => {}
-    }
     let user = state.user(&redeemed.user_id).await?.map(|(user, _)| user);
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
@@ -577,7 +549,7 @@ pub async fn deny(
 
 /// RFC 6749 §4.4: a confidential client acting for itself. `sub` is the client id; no refresh
 /// token (the client can always ask again).
-fn client_credentials(
+async fn client_credentials(
     state: &AppState,
     client: Arc<Client>,
     body: &HashMap<String, String>,
@@ -609,6 +581,7 @@ fn client_credentials(
     };
     let aud = audience_for(state, body)?;
     let (access, ttl) = mint(state, &client, &client.id, &scopes, None, None, aud)?;
+    super::token_audit::client_credentials_issued(state, &client.id).await;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -665,27 +638,9 @@ pub async fn token(
         match grant.as_str() {
             "authorization_code" => authorization_code(&state, client, &body).await,
             "refresh_token" => refresh_token(&state, client, &body).await,
-            _ => client_credentials(&state, client, &body),
+            _ => client_credentials(&state, client, &body).await,
         }
     }
     .await;
     result.unwrap_or_else(|e| e.response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pkce_s256_matches_rfc_7636_appendix_b() {
-        assert_eq!(
-            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-        assert!(valid_verifier(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-        ));
-        assert!(!valid_verifier("short"));
-        assert!(!valid_verifier(&"a+".repeat(30)));
-    }
 }

@@ -13,6 +13,7 @@ mod login;
 mod oauth;
 mod oauth_apps;
 mod oauth_complete;
+mod oauth_integrity;
 mod pages;
 mod sessions;
 mod signing_keys;
