@@ -1,6 +1,12 @@
 //! What a user's approval becomes: the remembered consent, the single-use code that carries it
 //! to the token endpoint, and the refresh tokens of the family it starts. The only place that
-//! queries `consents`, `auth_codes`, `refresh_families` and `refresh_tokens`.
+//! queries `consents`, `auth_codes`, `refresh_families` and `refresh_tokens`. Its submodules are
+//! the grants of the token endpoint, one file each, free of HTTP.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod issue;
+pub mod refresh_token;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -377,6 +383,20 @@ pub struct FamilyPolicy {
     pub reuse_grace: Duration,
 }
 
+impl FamilyPolicy {
+    /// When `family` stops working unless used: its absolute end or its idle limit, whichever
+    /// comes first. The token endpoint and introspection both ask this.
+    pub fn ends_at(&self, family: &RefreshFamily) -> NaiveDateTime {
+        family.expires_at.min(family.last_used_at + self.idle)
+    }
+
+    /// Whether a token rotated at `rotated_at` is inside the grace window at `now`, where its
+    /// one retry (if unused) is admitted: the one rule for the window.
+    pub fn in_grace(&self, rotated_at: NaiveDateTime, now: NaiveDateTime) -> bool {
+        !self.reuse_grace.is_zero() && now - rotated_at <= self.reuse_grace
+    }
+}
+
 impl Default for FamilyPolicy {
     fn default() -> Self {
         FamilyPolicy {
@@ -491,7 +511,7 @@ pub fn rotate(
         if family.client_id != client_id || family.revoked_at.is_some() {
             return Ok(Refresh::Invalid);
         }
-        if family.expires_at <= now || family.last_used_at + policy.idle <= now {
+        if policy.ends_at(&family) <= now {
             return Ok(Refresh::Invalid);
         }
         let family_scopes = ScopeSet::parse(&family.scopes).unwrap_or_default();
@@ -509,15 +529,13 @@ pub fn rotate(
             .set(refresh_tokens::rotated_at.eq(now))
             .execute(conn)?,
             // Within the grace window, once: the tab that lost the race gets a token too.
-            Some(at) if now - at <= policy.reuse_grace && !policy.reuse_grace.is_zero() => {
-                diesel::update(
-                    refresh_tokens::table
-                        .find(&token_id)
-                        .filter(refresh_tokens::grace_used.eq(false)),
-                )
-                .set(refresh_tokens::grace_used.eq(true))
-                .execute(conn)?
-            }
+            Some(at) if policy.in_grace(at, now) => diesel::update(
+                refresh_tokens::table
+                    .find(&token_id)
+                    .filter(refresh_tokens::grace_used.eq(false)),
+            )
+            .set(refresh_tokens::grace_used.eq(true))
+            .execute(conn)?,
             Some(_) => 0,
         };
         if claimed == 0 {
@@ -560,9 +578,7 @@ pub struct RefreshLookup {
 impl RefreshLookup {
     /// When it stops working if nobody uses it: the family's end or its idle limit.
     pub fn expires_at(&self, policy: FamilyPolicy) -> NaiveDateTime {
-        self.family
-            .expires_at
-            .min(self.family.last_used_at + policy.idle)
+        policy.ends_at(&self.family)
     }
 
     /// Would a refresh with it succeed now? A rotated token is spent, unless it is inside the
@@ -570,9 +586,7 @@ impl RefreshLookup {
     pub fn is_active(&self, policy: FamilyPolicy, now: NaiveDateTime) -> bool {
         let usable = match self.rotated_at {
             None => true,
-            Some(at) => {
-                !policy.reuse_grace.is_zero() && now - at <= policy.reuse_grace && !self.grace_used
-            }
+            Some(at) => policy.in_grace(at, now) && !self.grace_used,
         };
         usable && self.family.revoked_at.is_none() && self.expires_at(policy) > now
     }

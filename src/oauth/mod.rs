@@ -4,6 +4,7 @@
 pub mod api;
 pub mod authorize;
 pub mod clients;
+pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod manage;
