@@ -69,7 +69,8 @@ pub struct Application {
 }
 
 /// Periodic work of this instance: read other instances' token revocations, reload signing
-/// keys, write buffered last-used times, trim rate-limit state and expired revocations.
+/// keys, write buffered last-used times and client_credentials tallies, trim rate-limit state,
+/// expired revocations and long-expired authorization codes.
 async fn housekeeping(state: AppState) {
     // Revocations made elsewhere are seen within 5 s; signing keys are re-read every 30 s, so a
     // rotation made elsewhere is seen well before a new key starts signing (rotations publish
@@ -97,6 +98,17 @@ async fn housekeeping(state: AppState) {
             let now = state.now();
             if let Err(e) = state.db(move |c| crate::jwt::denylist::purge(c, now)).await {
                 log::warn!("could not purge expired revocations: {e}");
+            }
+            // Here rather than in the flow: issuing and redeeming codes keep their statement
+            // count, and a bounded batch per tick keeps up with any sign-in rate.
+            if let Err(e) = state
+                .db(move |c| crate::oauth::grants::purge_expired_codes(c, now))
+                .await
+            {
+                log::warn!("could not purge expired authorization codes: {e}");
+            }
+            if let Err(e) = crate::oauth::token_audit::flush_issuances(&state, false).await {
+                log::warn!("could not audit client_credentials issuance (will retry): {e}");
             }
         }
         if since_reload >= KEY_RELOAD_EVERY {
@@ -258,6 +270,9 @@ impl Application {
         match crate::api_keys::flush_usage(&self.state).await {
             Ok(n) => log::info!("shutdown: wrote last-used times of {n} API key(s)"),
             Err(e) => log::error!("shutdown: could not write last-used times: {e}"),
+        }
+        if let Err(e) = crate::oauth::token_audit::flush_issuances(&self.state, true).await {
+            log::error!("shutdown: could not audit client_credentials issuance: {e}");
         }
         let hooks = self.hooks.clone();
         let _ = web::block(move || hooks.run_all()).await;

@@ -32,6 +32,8 @@ pub enum Action {
     ClientSecretRotated,
     ClientDisabled,
     ClientDeleted,
+    TokenRevoked,
+    ClientCredentialsIssued,
 }
 
 impl Action {
@@ -57,6 +59,8 @@ impl Action {
             Action::ClientSecretRotated => "oauth.client.secret_rotated",
             Action::ClientDisabled => "oauth.client.disabled",
             Action::ClientDeleted => "oauth.client.deleted",
+            Action::TokenRevoked => "oauth.token.revoked",
+            Action::ClientCredentialsIssued => "oauth.client_credentials.issued",
         }
     }
 }

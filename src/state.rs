@@ -34,6 +34,8 @@ pub struct AppState {
     pub key_vault: Arc<KeyVault>,
     /// Access tokens revoked before they expire.
     pub denylist: Arc<crate::jwt::denylist::Denylist>,
+    /// `client_credentials` tokens issued and not yet audited (one event per client per minute).
+    pub issuances: Arc<crate::oauth::token_audit::IssuanceTally>,
     /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
     key_ring: Arc<RwLock<Arc<KeyRing>>>,
     db_calls: Arc<AtomicU64>,
@@ -71,6 +73,7 @@ impl AppState {
             rate_limits,
             key_vault,
             denylist: Arc::default(),
+            issuances: Arc::default(),
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),
             db_calls: Arc::new(AtomicU64::new(0)),
             scope_registry: Arc::default(),

@@ -135,6 +135,7 @@ diesel::table! {
         scopes -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        first_party -> Bool,
     }
 }
 

@@ -1,7 +1,20 @@
 //! `GET /oauth/authorize` and the consent decision `POST /oauth/authorize` (RFC 6749 §4.1,
-//! PKCE per RFC 7636 with S256 only, `iss` per RFC 9207). Problems with the client or the
-//! redirect URI are shown on a page, never redirected; everything else is reported to the
-//! client's redirect URI with `state` and `iss`.
+//! PKCE per RFC 7636 with S256 only, `iss` per RFC 9207).
+//!
+//! Where an error goes (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2): a redirect to the client carries
+//! only the answer to a *valid* request — the code; `access_denied`, the user's decision;
+//! `login_required` or `consent_required`, asked for with `prompt=none`. Anything wrong with the
+//! request itself (client, redirect URI, `response_type`, scope, PKCE, `resource`, `prompt`, a
+//! grant type the client may not use, a scope this user may not grant) is shown on an error
+//! page (400), signed in or not, and so is a server failure (503). With open registration
+//! anyone can register a redirect URI; redirecting a bad request there, with no user involved,
+//! would make Gatehouse an open redirector.
+//!
+//! When the user is asked: always for public clients (RFC 8252 §8.6: any local process can
+//! start a flow to a loopback port, and a silent approval would hand it a code) and whenever
+//! `prompt=consent`; for confidential clients, when the request asks for scopes not approved
+//! before; never for first-party clients, whose grant is recorded (marked first-party) so that
+//! the user can see and disconnect it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,7 +22,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::clients::{Client, ClientType};
-use super::grants::{self, NewCode};
+use super::grants::{self, Approval, NewCode, StoredConsent};
 use crate::accounts::model;
 use crate::audit::{self, Action, NewEvent};
 use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
@@ -49,8 +62,9 @@ struct Valid {
 }
 
 impl Valid {
-    /// An error sent back to the client, with its `state`.
-    fn refusal(&self, error: &'static str, description: &str) -> Refusal {
+    /// An answer to this valid request sent back to the client, with its `state`: only the
+    /// user's decision or a `prompt=none` outcome (see the module header).
+    fn answer(&self, error: &'static str, description: &str) -> Refusal {
         Refusal::Redirect {
             redirect_uri: self.redirect_uri.clone(),
             state: self.state.clone(),
@@ -60,10 +74,10 @@ impl Valid {
     }
 }
 
-/// Where an invalid request is answered.
+/// Where a refusal is answered.
 enum Refusal {
-    /// Shown to the user: the client or redirect URI cannot be trusted with a redirect.
-    Page(&'static str),
+    /// Shown to the user: the request is not valid, so nothing is redirected.
+    Page { status: StatusCode, message: String },
     /// Sent back to the client.
     Redirect {
         redirect_uri: String,
@@ -88,11 +102,14 @@ fn redirect_with(base: &str, params: &[(&str, &str)]) -> String {
 
 fn refuse(state: &AppState, refusal: Refusal) -> HttpResponse {
     match refusal {
-        Refusal::Page(message) => error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in link is not valid",
-            message,
-        ),
+        Refusal::Page { status, message } => {
+            let title = if status.is_server_error() {
+                "Unavailable"
+            } else {
+                "This sign-in link is not valid"
+            };
+            error_page(status, title, &message)
+        }
         Refusal::Redirect {
             redirect_uri,
             state: client_state,
@@ -119,91 +136,105 @@ fn valid_challenge(c: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusal> {
+impl Refusal {
+    /// A request Gatehouse will not redirect: shown on a 400 page.
+    fn bad(error: &str, description: &str) -> Refusal {
+        Refusal::Page {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("{description} ({error})."),
+        }
+    }
+
+    fn unavailable() -> Refusal {
+        Refusal::Page {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "Gatehouse cannot complete the request now. Try again in a moment.".into(),
+        }
+    }
+}
+
+/// The client, enabled, and the redirect URI it registered.
+async fn client_and_redirect(
+    state: &AppState,
+    p: &AuthorizeParams,
+) -> Result<(Client, String), Refusal> {
     let client_id = p
         .client_id
         .clone()
         .filter(|c| !c.is_empty())
-        .ok_or(Refusal::Page("The request names no client (client_id)."))?;
+        .ok_or_else(|| {
+            Refusal::bad("invalid_request", "The request names no client (client_id)")
+        })?;
     let client = super::token::load_client(state, &client_id)
         .await
-        .map_err(|_| Refusal::Page("Gatehouse cannot reach its database. Try again in a moment."))?
+        .map_err(|_| Refusal::unavailable())?
         .filter(|c| c.disabled_at.is_none())
         .map(|c| (*c).clone())
-        .ok_or(Refusal::Page(
-            "The application asking you to sign in is not registered here, or was disabled.",
-        ))?;
+        .ok_or_else(|| {
+            Refusal::bad(
+                "invalid_client",
+                "The application asking you to sign in is not registered here, or was disabled",
+            )
+        })?;
     let requested = p
         .redirect_uri
         .clone()
-        .ok_or(Refusal::Page("The request has no redirect_uri."))?;
+        .ok_or_else(|| Refusal::bad("invalid_request", "The request has no redirect_uri"))?;
     if client.redirect_for(&requested).is_none() {
-        return Err(Refusal::Page(
-            "The redirect_uri is not one the application registered.",
+        return Err(Refusal::bad(
+            "invalid_request",
+            "The redirect_uri is not one the application registered",
         ));
     }
-    let back = |error: &'static str, description: &str| Refusal::Redirect {
-        redirect_uri: requested.clone(),
-        state: p.state.clone(),
-        error,
-        description: description.to_owned(),
-    };
-    if p.response_type.as_deref() != Some("code") {
-        return Err(back(
-            "unsupported_response_type",
-            "Only response_type=code is supported",
-        ));
-    }
-    if !client.allows_grant("authorization_code") {
-        return Err(back(
-            "unauthorized_client",
-            "This client may not use the authorization code flow",
-        ));
-    }
+    Ok((client, requested))
+}
+
+fn requested_scopes(client: &Client, p: &AuthorizeParams) -> Result<ScopeSet, Refusal> {
     let scopes = match p.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => client.scopes(),
-        Some(raw) => ScopeSet::parse(raw).map_err(|e| back("invalid_scope", &e.to_string()))?,
+        Some(raw) => {
+            ScopeSet::parse(raw).map_err(|e| Refusal::bad("invalid_scope", &e.to_string()))?
+        }
     };
     if let Some(extra) = scopes.difference(&client.scopes()).first() {
-        return Err(back(
+        return Err(Refusal::bad(
             "invalid_scope",
-            &format!("The client may not ask for {extra}"),
+            &format!("The application may not ask for {extra}"),
         ));
     }
     if scopes.is_empty() {
-        return Err(back("invalid_scope", "No scope was requested"));
+        return Err(Refusal::bad("invalid_scope", "No scope was requested"));
     }
-    let challenge = match (
+    Ok(scopes)
+}
+
+/// The S256 challenge, required of public clients.
+fn pkce_challenge(client: &Client, p: &AuthorizeParams) -> Result<Option<String>, Refusal> {
+    let s256_only = || {
+        Refusal::bad(
+            "invalid_request",
+            "Only code_challenge_method=S256 is supported",
+        )
+    };
+    match (
         p.code_challenge.as_deref().filter(|c| !c.is_empty()),
         p.code_challenge_method.as_deref(),
     ) {
-        (None, _) if client.client_type() == ClientType::Public => {
-            return Err(back(
-                "invalid_request",
-                "PKCE is required: send code_challenge with code_challenge_method=S256",
-            ));
-        }
-        (None, _) => None,
-        (Some(_), Some("plain")) | (Some(_), None) => {
-            return Err(back(
-                "invalid_request",
-                "Only code_challenge_method=S256 is supported",
-            ));
-        }
-        (Some(_), Some(m)) if m != "S256" => {
-            return Err(back(
-                "invalid_request",
-                "Only code_challenge_method=S256 is supported",
-            ));
-        }
-        (Some(c), _) if !valid_challenge(c) => {
-            return Err(back(
-                "invalid_request",
-                "code_challenge must be 43 base64url characters",
-            ));
-        }
-        (Some(c), _) => Some(c.to_owned()),
-    };
+        (None, _) if client.client_type() == ClientType::Public => Err(Refusal::bad(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        )),
+        (None, _) => Ok(None),
+        (Some(_), m) if m != Some("S256") => Err(s256_only()),
+        (Some(c), _) if !valid_challenge(c) => Err(Refusal::bad(
+            "invalid_request",
+            "code_challenge must be 43 base64url characters",
+        )),
+        (Some(c), _) => Ok(Some(c.to_owned())),
+    }
+}
+
+fn prompts(p: &AuthorizeParams) -> Result<Vec<String>, Refusal> {
     let prompts: Vec<String> = p
         .prompt
         .as_deref()
@@ -213,41 +244,63 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusa
         .map(str::to_owned)
         .collect();
     if prompts.iter().any(|x| x == "none") && prompts.len() > 1 {
-        return Err(back(
+        return Err(Refusal::bad(
             "invalid_request",
             "prompt=none cannot be combined with other values",
         ));
     }
-    let resource = match p.resource.as_deref().filter(|r| !r.is_empty()) {
-        None => None,
-        Some(r) if !crate::config::valid_resource(r) => {
-            return Err(back(
-                "invalid_target",
-                "resource must be an absolute URI without a fragment",
-            ));
-        }
-        Some(r) if !state.settings.audiences().contains(&r) => {
-            return Err(back(
-                "invalid_target",
-                "This server issues no tokens for that resource",
-            ));
-        }
+    Ok(prompts)
+}
+
+/// RFC 8707: one configured resource server, or none.
+/// An app may name only the resource servers an administrator bound to it.
+fn resource(
+    state: &AppState,
+    client: &Client,
+    p: &AuthorizeParams,
+) -> Result<Option<String>, Refusal> {
+    match p.resource.as_deref().filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(r) if !crate::config::valid_resource(r) => Err(Refusal::bad(
+            "invalid_target",
+            "resource must be an absolute URI without a fragment",
+        )),
+        Some(r) if !state.settings.audiences().contains(&r) => Err(Refusal::bad(
+            "invalid_target",
+            "This server issues no tokens for that resource",
+        )),
         Some(r) if r != state.settings.token_audience() && !client.may_ask_for(r) => {
-            return Err(back(
+            Err(Refusal::bad(
                 "invalid_target",
                 "This app may not ask for tokens for that resource",
-            ));
+            ))
         }
-        Some(r) => Some(r.to_owned()),
-    };
+        Some(r) => Ok(Some(r.to_owned())),
+    }
+}
+
+async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusal> {
+    let (client, redirect_uri) = client_and_redirect(state, p).await?;
+    if p.response_type.as_deref() != Some("code") {
+        return Err(Refusal::bad(
+            "unsupported_response_type",
+            "Only response_type=code is supported",
+        ));
+    }
+    if !client.allows_grant("authorization_code") {
+        return Err(Refusal::bad(
+            "unauthorized_client",
+            "This application may not use the authorization code flow",
+        ));
+    }
     Ok(Valid {
+        scopes: requested_scopes(&client, p)?,
+        challenge: pkce_challenge(&client, p)?,
+        prompts: prompts(p)?,
+        resource: resource(state, &client, p)?,
         client,
-        redirect_uri: requested,
-        scopes,
+        redirect_uri,
         state: p.state.clone(),
-        challenge,
-        resource,
-        prompts,
     })
 }
 
@@ -280,8 +333,35 @@ fn consent_token_valid(state: &AppState, session_id: &str, v: &Valid, presented:
         && csrf_matches(&consent_token(state, session_id, v, issued), presented)
 }
 
-/// Issue the code and send the browser back to the client.
-async fn approve(state: &AppState, signed_in: &SignedIn, v: &Valid) -> HttpResponse {
+/// The approval to record along with a code.
+struct Recorded {
+    approval: Approval,
+    event: NewEvent,
+}
+
+impl Recorded {
+    fn new(signed_in: &SignedIn, v: &Valid, approval: Approval) -> Recorded {
+        let user_id = signed_in.user.id.clone();
+        let mut event = NewEvent::new(Action::ConsentGranted);
+        event.actor_user_id = Some(user_id.clone());
+        event.subject_user_id = Some(user_id);
+        event.details = serde_json::json!({
+            "client_id": v.client.id,
+            "scopes": v.scopes.to_storage(),
+            "first_party": approval == Approval::FirstParty,
+        });
+        Recorded { approval, event }
+    }
+}
+
+/// Issue the code (recording the approval first, if there is one to record) and send the
+/// browser back to the client.
+async fn approve(
+    state: &AppState,
+    signed_in: &SignedIn,
+    v: &Valid,
+    record: Option<Recorded>,
+) -> HttpResponse {
     let new = NewCode {
         client_id: v.client.id.clone(),
         user_id: signed_in.user.id.clone(),
@@ -292,10 +372,21 @@ async fn approve(state: &AppState, signed_in: &SignedIn, v: &Valid) -> HttpRespo
         resource: v.resource.clone(),
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
-    match state
-        .db(move |c| grants::issue_code(c, &pepper, &new, now))
-        .await
-    {
+    let issued = state.db(move |c| {
+        if let Some(r) = record {
+            grants::remember_consent(
+                c,
+                &new.user_id,
+                &new.client_id,
+                &new.scopes,
+                r.approval,
+                now,
+            )?;
+            audit::record(c, &r.event, now)?;
+        }
+        grants::issue_code(c, &pepper, &new, now)
+    });
+    match issued.await {
         Ok(code) => {
             let mut params = vec![("code", code.expose())];
             if let Some(s) = v.state.as_deref() {
@@ -306,7 +397,7 @@ async fn approve(state: &AppState, signed_in: &SignedIn, v: &Valid) -> HttpRespo
         }
         Err(e) => {
             log::error!("issuing an authorization code: {e}");
-            refuse(state, v.refusal("server_error", "Try again"))
+            refuse(state, Refusal::unavailable())
         }
     }
 }
@@ -320,6 +411,8 @@ struct ConsentPage<'a> {
     user_email: &'a str,
     new_scopes: Vec<(String, String)>,
     previously_granted: Vec<String>,
+    /// A public (native or browser) app: asked every time.
+    asks_each_time: bool,
     csrf_token: &'a str,
     client_id: &'a str,
     redirect_uri: &'a str,
@@ -328,6 +421,17 @@ struct ConsentPage<'a> {
     code_challenge: &'a str,
     code_challenge_method: &'a str,
     resource: &'a str,
+}
+
+/// Whether the user must be asked (see the module header), given what they approved before.
+fn must_ask(v: &Valid, approved: &ScopeSet) -> bool {
+    if v.prompts.iter().any(|p| p == "consent") {
+        return true;
+    }
+    if v.client.first_party {
+        return false;
+    }
+    v.client.client_type() == ClientType::Public || !v.scopes.is_subset(approved)
 }
 
 pub async fn authorize(
@@ -340,12 +444,14 @@ pub async fn authorize(
         Ok(v) => v,
         Err(refusal) => return refuse(&state, refusal),
     };
-    let back = |error, description| v.refusal(error, description);
     let prompt_none = v.prompts.iter().any(|p| p == "none");
     let signed_in = match signed_in {
         Ok(s) => s,
         Err(_) if prompt_none => {
-            return refuse(&state, back("login_required", "The user is not signed in"));
+            return refuse(
+                &state,
+                v.answer("login_required", "The user is not signed in"),
+            );
         }
         Err(PageAccess::Login { .. }) => {
             return see_other(&format!(
@@ -358,9 +464,8 @@ pub async fn authorize(
     if let Some(refusal) = beyond_the_user(&state, &signed_in, &v).await {
         return refuse(&state, refusal);
     }
-    let now = state.now();
     if v.prompts.iter().any(|p| p == "login")
-        && now - signed_in.session.created_at > chrono::Duration::seconds(60)
+        && state.now() - signed_in.session.created_at > chrono::Duration::seconds(60)
     {
         // A fresh sign-in was asked for; come back without `prompt=login` so it is not asked again.
         return see_other(&format!(
@@ -369,54 +474,72 @@ pub async fn authorize(
         ));
     }
     let (user_id, client_id) = (signed_in.user.id.clone(), v.client.id.clone());
-    let prior = match state
-        .db(move |c| grants::consented_scopes(c, &user_id, &client_id))
+    let stored = match state
+        .db(move |c| grants::find_consent(c, &user_id, &client_id))
         .await
     {
-        Ok(p) => p,
+        Ok(stored) => stored.unwrap_or_default(),
         Err(e) => {
             log::error!("reading consent: {e}");
-            return refuse(&state, back("server_error", "Try again"));
+            return refuse(&state, Refusal::unavailable());
         }
     };
-    let force_consent = v.prompts.iter().any(|p| p == "consent");
-    if v.client.first_party || (v.scopes.is_subset(&prior) && !force_consent) {
-        return approve(&state, &signed_in, &v).await;
+    let approved = stored.approved_by_user();
+    if !must_ask(&v, &approved) {
+        let record = first_party_grant_to_record(&v, &stored)
+            .then(|| Recorded::new(&signed_in, &v, Approval::FirstParty));
+        return approve(&state, &signed_in, &v, record).await;
     }
     if prompt_none {
         return refuse(
             &state,
-            back("consent_required", "The user has not approved these scopes"),
+            v.answer("consent_required", "The user must approve this request"),
         );
     }
-    consent_page(&state, &signed_in, &v, &prior).await
+    consent_page(&state, &signed_in, &v, &approved).await
+}
+
+/// A first-party grant is recorded when it adds scopes to what is stored (once, not at every
+/// sign-in: the remembered flow keeps its statement count).
+fn first_party_grant_to_record(v: &Valid, stored: &StoredConsent) -> bool {
+    v.client.first_party && !v.scopes.is_subset(&stored.scopes)
 }
 
 /// An app can be granted only what the user may hold: admin-only scopes (e.g. `write:users`)
-/// are refused for members.
+/// are refused for members, on a page (the request cannot be granted as it stands).
 async fn beyond_the_user(state: &AppState, signed_in: &SignedIn, v: &Valid) -> Option<Refusal> {
     let all = match state.scope_registry().await {
         Ok(all) => all,
         Err(e) => {
             log::error!("reading the scope registry: {e}");
-            return Some(v.refusal("server_error", "Try again"));
+            return Some(Refusal::unavailable());
         }
     };
     let allowed = registry::grantable(&all, signed_in.user.is_admin());
-    v.scopes
-        .difference(&allowed)
-        .first()
-        .map(|scope| v.refusal("invalid_scope", &format!("This user may not grant {scope}")))
+    v.scopes.difference(&allowed).first().map(|scope| {
+        Refusal::bad(
+            "invalid_scope",
+            &format!("Your account cannot grant {scope} to an application"),
+        )
+    })
 }
 
-/// This request's path and query, optionally without `prompt=login`.
+/// This request's path and query, optionally without `login` among its `prompt` values.
 fn path_and_query(req: &HttpRequest, drop_prompt_login: bool) -> String {
-    let query: Vec<&str> = req
-        .query_string()
-        .split('&')
-        .filter(|kv| !(kv.is_empty() || drop_prompt_login && kv.starts_with("prompt=")))
-        .collect();
-    format!("{}?{}", req.path(), query.join("&"))
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let kept = pairs.into_iter().filter_map(|(k, v)| {
+        if !(drop_prompt_login && k == "prompt") {
+            return Some((k, v));
+        }
+        let rest: Vec<&str> = v
+            .split(' ')
+            .filter(|p| !p.is_empty() && *p != "login")
+            .collect();
+        (!rest.is_empty()).then(|| (k, rest.join(" ")))
+    });
+    let query = serde_urlencoded::to_string(kept.collect::<Vec<_>>()).unwrap_or_default();
+    format!("{}?{}", req.path(), query)
 }
 
 async fn consent_page(
@@ -433,11 +556,7 @@ async fn consent_page(
         Ok(found) => found,
         Err(e) => {
             log::error!("consent page: {e}");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "Try again in a moment.",
-            );
+            return refuse(state, Refusal::unavailable());
         }
     };
     let describe = |name: &str| {
@@ -472,6 +591,7 @@ async fn consent_page(
             user_email: &signed_in.user.email,
             new_scopes,
             previously_granted,
+            asks_each_time: v.client.client_type() == ClientType::Public,
             csrf_token: &csrf_token,
             client_id: &v.client.id,
             redirect_uri: &v.redirect_uri,
@@ -519,30 +639,9 @@ pub async fn decide(
     if form.decision.as_deref() != Some("approve") {
         return refuse(
             &state,
-            v.refusal("access_denied", "The user denied the request"),
+            v.answer("access_denied", "The user denied the request"),
         );
     }
-    let (user_id, client_id, scopes, now) = (
-        signed_in.user.id.clone(),
-        v.client.id.clone(),
-        v.scopes.clone(),
-        state.now(),
-    );
-    let mut event = NewEvent::new(Action::ConsentGranted);
-    event.actor_user_id = Some(user_id.clone());
-    event.subject_user_id = Some(user_id.clone());
-    event.details = serde_json::json!({ "client_id": client_id, "scopes": scopes.to_storage() });
-    let remembered = state.db(move |c| {
-        grants::remember_consent(c, &user_id, &client_id, &scopes, now)?;
-        audit::record(c, &event, now)
-    });
-    if let Err(e) = remembered.await {
-        log::error!("remembering consent: {e}");
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "Try again in a moment.",
-        );
-    }
-    approve(&state, &signed_in, &v).await
+    let record = Recorded::new(&signed_in, &v, Approval::ByUser);
+    approve(&state, &signed_in, &v, Some(record)).await
 }

@@ -1,65 +1,133 @@
 //! What a user's approval becomes: the remembered consent, the single-use code that carries it
 //! to the token endpoint, and the refresh tokens of the family it starts. The only place that
-//! queries `consents`, `auth_codes`, `refresh_families` and `refresh_tokens`.
+//! queries `consents`, `auth_codes`, `refresh_families` and `refresh_tokens`. Its submodules are
+//! the grants of the token endpoint, one file each, free of HTTP.
 
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod issue;
+pub mod refresh_token;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+use sha2::{Digest, Sha256};
 
 use crate::db::schema::{auth_codes, consents, refresh_families, refresh_tokens};
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 use crate::scopes::ScopeSet;
-use crate::secrets::{Pepper, PlainSecret};
+use crate::secrets::{Pepper, PlainSecret, constant_time_eq};
 
 pub const CODE_PREFIX: &str = "ac_";
 pub const REFRESH_PREFIX: &str = "rt_";
 pub const CODE_LIFETIME: Duration = Duration::seconds(60);
+/// How long a code is kept after it expired: a replay inside this window still revokes what
+/// the code issued; after it the code is purged and a replay is just an unknown code.
+pub const CODE_KEPT_AFTER_EXPIRY: Duration = Duration::hours(1);
+/// The most codes one purge deletes, so that a backlog never makes one long statement.
+const CODE_PURGE_BATCH: i64 = 1000;
 
-/// The scopes `user_id` already approved for `client_id`.
+/// A user's remembered approval of a client.
+#[derive(Debug, Clone, Default)]
+pub struct StoredConsent {
+    pub scopes: ScopeSet,
+    /// Granted without asking, because the app was first-party then. Such a grant is listed
+    /// and can be disconnected, but it is not the user's approval: if the app stops being
+    /// first-party, the user is asked.
+    pub first_party: bool,
+}
+
+impl StoredConsent {
+    /// The scopes the user approved on the consent page (none for a first-party grant).
+    pub fn approved_by_user(&self) -> ScopeSet {
+        if self.first_party {
+            ScopeSet::default()
+        } else {
+            self.scopes.clone()
+        }
+    }
+}
+
+/// How an approval was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// On the consent page.
+    ByUser,
+    /// Without asking: the app is first-party.
+    FirstParty,
+}
+
+/// What `user_id` granted `client_id` so far.
+pub fn find_consent(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Option<StoredConsent>, DbError> {
+    let stored: Option<(String, bool)> = consents::table
+        .filter(consents::user_id.eq(user_id))
+        .filter(consents::client_id.eq(client_id))
+        .select((consents::scopes, consents::first_party))
+        .first(conn)
+        .optional()?;
+    Ok(stored.map(|(scopes, first_party)| StoredConsent {
+        scopes: ScopeSet::parse(&scopes).unwrap_or_default(),
+        first_party,
+    }))
+}
+
+/// The scopes `user_id` approved for `client_id` on the consent page.
 pub fn consented_scopes(
     conn: &mut DbConn,
     user_id: &str,
     client_id: &str,
 ) -> Result<ScopeSet, DbError> {
-    let stored: Option<String> = consents::table
-        .filter(consents::user_id.eq(user_id))
-        .filter(consents::client_id.eq(client_id))
-        .select(consents::scopes)
-        .first(conn)
-        .optional()?;
-    Ok(stored
-        .and_then(|s| ScopeSet::parse(&s).ok())
+    Ok(find_consent(conn, user_id, client_id)?
+        .map(|c| c.approved_by_user())
         .unwrap_or_default())
 }
 
-/// Remember an approval: the union of what was approved before and now.
+/// Remember an approval. The user's approvals add up; a first-party grant adds to whatever is
+/// stored and marks the row first-party; the user's approval of a row granted first-party
+/// replaces it (what the app got without asking does not become the user's approval).
 pub fn remember_consent(
     conn: &mut DbConn,
     user_id: &str,
     client_id: &str,
     scopes: &ScopeSet,
+    approval: Approval,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     conn.transaction(|conn| {
-        let before = consented_scopes(conn, user_id, client_id)?;
-        let union: ScopeSet = before.iter().chain(scopes.iter()).cloned().collect();
-        let updated = diesel::update(
-            consents::table
-                .filter(consents::user_id.eq(user_id))
-                .filter(consents::client_id.eq(client_id)),
-        )
-        .set((
-            consents::scopes.eq(union.to_storage()),
-            consents::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-        if updated == 0 {
+        let before = find_consent(conn, user_id, client_id)?;
+        let kept = match (&before, approval) {
+            (Some(b), Approval::ByUser) if b.first_party => ScopeSet::default(),
+            (Some(b), _) => b.scopes.clone(),
+            (None, _) => ScopeSet::default(),
+        };
+        let union: ScopeSet = kept.iter().chain(scopes.iter()).cloned().collect();
+        let first_party = approval == Approval::FirstParty;
+        if before.is_some() {
+            diesel::update(
+                consents::table
+                    .filter(consents::user_id.eq(user_id))
+                    .filter(consents::client_id.eq(client_id)),
+            )
+            .set((
+                consents::scopes.eq(union.to_storage()),
+                consents::first_party.eq(first_party),
+                consents::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        } else {
             diesel::insert_into(consents::table)
                 .values((
                     consents::id.eq(new_id(IdKind::Consent)),
                     consents::user_id.eq(user_id),
                     consents::client_id.eq(client_id),
                     consents::scopes.eq(union.to_storage()),
+                    consents::first_party.eq(first_party),
                     consents::created_at.eq(now),
                     consents::updated_at.eq(now),
                 ))
@@ -126,61 +194,142 @@ pub fn issue_code(
     Ok(code)
 }
 
+/// Delete codes expired for longer than [`CODE_KEPT_AFTER_EXPIRY`], at most a batch at a time
+/// (housekeeping calls it; the flow itself never pays for it). How many went.
+pub fn purge_expired_codes(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
+    let batch = auth_codes::table
+        .filter(auth_codes::expires_at.lt(now - CODE_KEPT_AFTER_EXPIRY))
+        .select(auth_codes::id)
+        .limit(CODE_PURGE_BATCH);
+    let stale: Vec<String> = batch.load(conn)?;
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    Ok(crate::db::serialized_write(conn, |conn| {
+        diesel::delete(auth_codes::table.filter(auth_codes::id.eq_any(&stale))).execute(conn)
+    })?)
+}
+
+/// RFC 7636 S256: `BASE64URL(SHA256(verifier))`.
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// 43 to 128 unreserved characters (RFC 7636 §4.1).
+pub fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// What a token request says about the code it presents. The code is consumed only for the
+/// request it was issued for, so that nobody else can spend it, or set off its replay
+/// detection and revoke the victim's grant.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeRequest<'a> {
+    /// The authenticated client (for a public client: the one named, which PKCE then binds).
+    pub client_id: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+}
+
+impl CodeRequest<'_> {
+    /// Why this request may not redeem `code`, if it may not.
+    pub fn mismatch(&self, code: &AuthCode) -> Option<&'static str> {
+        if code.client_id != self.client_id {
+            return Some("The code was issued to another client");
+        }
+        if self.redirect_uri != Some(code.redirect_uri.as_str()) {
+            return Some("redirect_uri does not match the authorization request");
+        }
+        match (code.code_challenge.as_deref(), self.code_verifier) {
+            (Some(challenge), Some(verifier))
+                if valid_verifier(verifier)
+                    && constant_time_eq(pkce_s256(verifier).as_bytes(), challenge.as_bytes()) =>
+            {
+                None
+            }
+            (Some(_), Some(_)) => Some("The code_verifier does not match the code_challenge"),
+            (Some(_), None) => Some("code_verifier is required"),
+            (None, Some(_)) => {
+                Some("A code_verifier was sent for a code issued without a challenge")
+            }
+            (None, None) => None,
+        }
+    }
+}
+
 pub enum Redemption {
     /// This call consumed the code; nobody else will.
     Redeemed(Box<AuthCode>),
-    /// The code was consumed before: a replay. Its families have been revoked.
+    /// The code was consumed before, and is presented again by the request it was issued for:
+    /// a replay. Its families have been revoked.
     Replayed {
         client_id: String,
         user_id: String,
         /// The refresh families (grants) revoked now.
         families: Vec<String>,
     },
+    /// The code exists but was not issued for this request (another client, redirect URI or
+    /// PKCE verifier). Nothing changed: the code is not consumed and nothing is revoked.
+    Mismatch(&'static str),
     Expired,
     Unknown,
 }
 
-/// Consume a code atomically: of concurrent redemptions exactly one sees `Redeemed`. A replay
-/// revokes every refresh family the code started.
+/// Consume a code atomically if `request` is the one it was issued for: of concurrent
+/// redemptions exactly one sees `Redeemed`. A replay by that same request revokes every refresh
+/// family the code started. Two statements on the way to `Redeemed`: a read and the claim.
 pub fn redeem_code(
     conn: &mut DbConn,
     pepper: &Pepper,
     presented: &str,
+    request: &CodeRequest<'_>,
     now: NaiveDateTime,
 ) -> Result<Redemption, DbError> {
     let Ok(code) = PlainSecret::parse(CODE_PREFIX, presented) else {
         return Ok(Redemption::Unknown);
     };
-    let digest = pepper.digest_secret(&code);
-    let claimed = crate::db::serialized_write(conn, |conn| {
-        diesel::update(
-            auth_codes::table
-                .filter(auth_codes::code_digest.eq(&digest))
-                .filter(auth_codes::consumed_at.is_null()),
-        )
-        .set(auth_codes::consumed_at.eq(now))
-        .execute(conn)
-    })?;
     let found: Option<AuthCode> = auth_codes::table
-        .filter(auth_codes::code_digest.eq(&digest))
+        .filter(auth_codes::code_digest.eq(pepper.digest_secret(&code)))
         .select(AuthCode::as_select())
         .first(conn)
         .optional()?;
     let Some(found) = found else {
         return Ok(Redemption::Unknown);
     };
-    if claimed == 0 {
-        let families = revoke_families_of_code(conn, &found.id, now, "code_replay")?;
-        return Ok(Redemption::Replayed {
-            client_id: found.client_id,
-            user_id: found.user_id,
-            families,
-        });
+    if let Some(why) = request.mismatch(&found) {
+        return Ok(Redemption::Mismatch(why));
+    }
+    if found.consumed_at.is_some() {
+        return replayed(conn, found, now);
     }
     if found.expires_at <= now {
         return Ok(Redemption::Expired);
     }
+    let claimed = crate::db::serialized_write(conn, |conn| {
+        diesel::update(
+            auth_codes::table
+                .find(&found.id)
+                .filter(auth_codes::consumed_at.is_null()),
+        )
+        .set(auth_codes::consumed_at.eq(now))
+        .execute(conn)
+    })?;
+    if claimed == 0 {
+        // Another redemption of the same request won the race: this one is the replay.
+        return replayed(conn, found, now);
+    }
     Ok(Redemption::Redeemed(Box::new(found)))
+}
+
+fn replayed(conn: &mut DbConn, code: AuthCode, now: NaiveDateTime) -> Result<Redemption, DbError> {
+    let families = revoke_families_of_code(conn, &code.id, now, "code_replay")?;
+    Ok(Redemption::Replayed {
+        client_id: code.client_id,
+        user_id: code.user_id,
+        families,
+    })
 }
 
 /// Revoke the families a code started; their ids (every grant the code led to, revoked now or
@@ -232,6 +381,20 @@ pub struct FamilyPolicy {
     pub idle: Duration,
     /// How long after a rotation the rotated token may be presented once more (0: never).
     pub reuse_grace: Duration,
+}
+
+impl FamilyPolicy {
+    /// When `family` stops working unless used: its absolute end or its idle limit, whichever
+    /// comes first. The token endpoint and introspection both ask this.
+    pub fn ends_at(&self, family: &RefreshFamily) -> NaiveDateTime {
+        family.expires_at.min(family.last_used_at + self.idle)
+    }
+
+    /// Whether a token rotated at `rotated_at` is inside the grace window at `now`, where its
+    /// one retry (if unused) is admitted: the one rule for the window.
+    pub fn in_grace(&self, rotated_at: NaiveDateTime, now: NaiveDateTime) -> bool {
+        !self.reuse_grace.is_zero() && now - rotated_at <= self.reuse_grace
+    }
 }
 
 impl Default for FamilyPolicy {
@@ -348,7 +511,7 @@ pub fn rotate(
         if family.client_id != client_id || family.revoked_at.is_some() {
             return Ok(Refresh::Invalid);
         }
-        if family.expires_at <= now || family.last_used_at + policy.idle <= now {
+        if policy.ends_at(&family) <= now {
             return Ok(Refresh::Invalid);
         }
         let family_scopes = ScopeSet::parse(&family.scopes).unwrap_or_default();
@@ -366,15 +529,13 @@ pub fn rotate(
             .set(refresh_tokens::rotated_at.eq(now))
             .execute(conn)?,
             // Within the grace window, once: the tab that lost the race gets a token too.
-            Some(at) if now - at <= policy.reuse_grace && !policy.reuse_grace.is_zero() => {
-                diesel::update(
-                    refresh_tokens::table
-                        .find(&token_id)
-                        .filter(refresh_tokens::grace_used.eq(false)),
-                )
-                .set(refresh_tokens::grace_used.eq(true))
-                .execute(conn)?
-            }
+            Some(at) if policy.in_grace(at, now) => diesel::update(
+                refresh_tokens::table
+                    .find(&token_id)
+                    .filter(refresh_tokens::grace_used.eq(false)),
+            )
+            .set(refresh_tokens::grace_used.eq(true))
+            .execute(conn)?,
             Some(_) => 0,
         };
         if claimed == 0 {
@@ -417,9 +578,7 @@ pub struct RefreshLookup {
 impl RefreshLookup {
     /// When it stops working if nobody uses it: the family's end or its idle limit.
     pub fn expires_at(&self, policy: FamilyPolicy) -> NaiveDateTime {
-        self.family
-            .expires_at
-            .min(self.family.last_used_at + policy.idle)
+        policy.ends_at(&self.family)
     }
 
     /// Would a refresh with it succeed now? A rotated token is spent, unless it is inside the
@@ -427,9 +586,7 @@ impl RefreshLookup {
     pub fn is_active(&self, policy: FamilyPolicy, now: NaiveDateTime) -> bool {
         let usable = match self.rotated_at {
             None => true,
-            Some(at) => {
-                !policy.reuse_grace.is_zero() && now - at <= policy.reuse_grace && !self.grace_used
-            }
+            Some(at) => policy.in_grace(at, now) && !self.grace_used,
         };
         usable && self.family.revoked_at.is_none() && self.expires_at(policy) > now
     }
@@ -510,4 +667,71 @@ pub fn live_families(
         .filter(refresh_families::expires_at.gt(now))
         .select(refresh_families::id)
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(valid_verifier(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!valid_verifier("short"));
+        assert!(!valid_verifier(&"a+".repeat(30)));
+    }
+
+    #[test]
+    fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
+        let now = chrono::Utc::now().naive_utc();
+        let code = AuthCode {
+            id: "acd_x".into(),
+            code_digest: String::new(),
+            client_id: "cli_a".into(),
+            user_id: "usr_x".into(),
+            redirect_uri: "https://a.example.com/cb".into(),
+            scopes: "read:users".into(),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            auth_time: now,
+            created_at: now,
+            expires_at: now,
+            consumed_at: None,
+            resource: None,
+        };
+        let right = CodeRequest {
+            client_id: "cli_a",
+            redirect_uri: Some("https://a.example.com/cb"),
+            code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        };
+        assert_eq!(right.mismatch(&code), None);
+        for wrong in [
+            CodeRequest {
+                client_id: "cli_b",
+                ..right
+            },
+            CodeRequest {
+                redirect_uri: Some("https://a.example.com/cb2"),
+                ..right
+            },
+            CodeRequest {
+                redirect_uri: None,
+                ..right
+            },
+            CodeRequest {
+                code_verifier: Some("eBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+                ..right
+            },
+            CodeRequest {
+                code_verifier: None,
+                ..right
+            },
+        ] {
+            assert!(wrong.mismatch(&code).is_some(), "{wrong:?}");
+        }
+    }
 }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::clients::{Client, ClientType};
 use super::grants;
 use super::token::{OAuthError, authenticate_client, deny_grants, family_policy, parse_body};
+use super::token_audit::{RevokedToken, Revoker, token_revoked};
 use crate::accounts::model::User;
 use crate::api_keys::format::{Kind, Mode};
 use crate::api_keys::{self, KeyUse, Refusal, Verified};
@@ -73,6 +74,26 @@ impl Caller {
                 ..audit::Actor::default()
             },
             Caller::User(p) => p.actor(ip),
+        }
+    }
+}
+
+impl Caller {
+    /// Who revoked, for the audit log.
+    fn revoker(&self, req: &HttpRequest) -> Revoker {
+        let ip = crate::http::client_ip::client_ip(req).map(|ip| ip.to_string());
+        match self {
+            Caller::Client(c) => Revoker {
+                client_id: Some(c.id.clone()),
+                ip,
+                ..Revoker::default()
+            },
+            Caller::User(p) => Revoker {
+                user_id: Some(p.user.id.clone()),
+                key_id: p.key_id().map(str::to_owned),
+                ip,
+                ..Revoker::default()
+            },
         }
     }
 }
@@ -361,6 +382,13 @@ pub async fn revoke(
                     .unwrap_or(now);
                 if exp > now {
                     super::token::deny(&state, vec![(claims.jti.clone(), exp)]).await?;
+                    let revoked = RevokedToken {
+                        token_type: "access_token",
+                        client_id: claims.client_id.clone(),
+                        user_id: claims.sub.clone(),
+                        reference: claims.jti.clone(),
+                    };
+                    token_revoked(&state, caller.revoker(&req), revoked).await;
                 }
             }
             Presented::Refresh(found) => {
@@ -370,10 +398,19 @@ pub async fn revoke(
                 }
                 let ids = vec![family.id.clone()];
                 let stored = ids.clone();
-                state
+                let changed = state
                     .db(move |c| grants::revoke_families(c, &stored, now, "revoked"))
                     .await?;
                 deny_grants(&state, &ids).await;
+                if changed > 0 {
+                    let revoked = RevokedToken {
+                        token_type: "refresh_token",
+                        client_id: family.client_id.clone(),
+                        user_id: family.user_id.clone(),
+                        reference: family.id.clone(),
+                    };
+                    token_revoked(&state, caller.revoker(&req), revoked).await;
+                }
             }
             Presented::ApiKey(record, _) => {
                 let key = record.key.clone();

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod authorize;
 pub mod clients;
+pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod manage;
@@ -11,3 +12,4 @@ pub mod metadata;
 pub mod pages;
 pub mod redirect;
 pub mod token;
+pub mod token_audit;

@@ -742,16 +742,19 @@ both_backends!(
             .unwrap();
         assert_eq!(created.status(), StatusCode::CREATED);
         assert_eq!(audit(app, "user.created").await.len(), 1);
-    let created: Value = created.json().await.unwrap();
-    let ann = created["data"]["id"].as_str().unwrap().to_owned();
-    let csrf = app.session_csrf().await;
-    let disabled = app
-        .post_form(&format!("/admin/users/{ann}/disable"), &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
-    let events = audit(app, "user.disabled").await;
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["subject_user_id"], ann.as_str());
+        let created: Value = created.json().await.unwrap();
+        let ann = created["data"]["id"].as_str().unwrap().to_owned();
+        let csrf = app.session_csrf().await;
+        let disabled = app
+            .post_form(
+                &format!("/admin/users/{ann}/disable"),
+                &[("csrf_token", &csrf)],
+            )
+            .await;
+        assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
+        let events = audit(app, "user.disabled").await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["subject_user_id"], ann.as_str());
 
         // Introspecting an IP-pinned key is no refused use.
         let (_, pinned, _) = session_key(

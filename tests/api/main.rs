@@ -14,6 +14,7 @@ mod login;
 mod oauth;
 mod oauth_apps;
 mod oauth_complete;
+mod oauth_integrity;
 mod pages;
 mod permissions;
 mod sessions;

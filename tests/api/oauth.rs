@@ -79,7 +79,7 @@ pub(crate) async fn obtain_tokens_for(app: &TestApp, client: &TestClient, scope:
     .unwrap()
 }
 
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = gatehouse::secrets::random_base62(64);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
@@ -104,11 +104,11 @@ pub(crate) fn authorize_url(
     url
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(location: &str) -> std::collections::HashMap<String, String> {
     let url = url::Url::parse(location).unwrap();
     url.query_pairs().into_owned().collect()
 }
@@ -554,28 +554,43 @@ both_backends!(
     }
 );
 
+// RFC 9700 §4.11.2: with open registration anyone can register a redirect URI, so a bad
+// request redirected there with no user involved would be an open redirector. Before sign-in
+// and after, whatever is wrong with the request is shown on a page; only the user's answer
+// goes back.
 both_backends!(
-    protocol_errors_go_back_to_the_client_with_state_and_iss,
+    bad_requests_get_a_page_and_only_the_users_answer_goes_back,
     |app| async move {
         app.login_admin().await;
         let confidential = register(app, false, false).await;
         let public = register(app, true, false).await;
-        let (verifier, challenge) = pkce();
-        let expect = |location: &str, error: &str| {
-            assert!(location.starts_with(REDIRECT), "{location}");
-            let q = query_of(location);
-            assert_eq!(
-                q.get("error").map(String::as_str),
-                Some(error),
-                "{location}"
-            );
-            assert_eq!(q.get("state").map(String::as_str), Some("st4te"));
-            assert!(q.contains_key("iss"));
+        let machine_only = {
+            let id = register(app, false, false).await.id;
+            let stored = id.clone();
+            app.state
+                .db(move |c| {
+                    use diesel::prelude::*;
+                    use gatehouse::db::schema::clients;
+                    diesel::update(clients::table.find(&stored))
+                        .set(clients::grant_types.eq("client_credentials"))
+                        .execute(c)?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            app.state.key_cache.invalidate_all();
+            TestClient { id, secret: None }
         };
+        let (verifier, challenge) = pkce();
         let cases = [
             (
                 authorize_url(&confidential, "read:users", None, "")
                     .replace("response_type=code", "response_type=token"),
+                "unsupported_response_type",
+            ),
+            (
+                authorize_url(&confidential, "read:users", None, "")
+                    .replace("response_type=code&", ""),
                 "unsupported_response_type",
             ),
             (
@@ -599,11 +614,36 @@ both_backends!(
                 authorize_url(&public, "read:users", Some("short"), ""),
                 "invalid_request",
             ),
+            (
+                authorize_url(&confidential, "read:users", None, "&prompt=none%20login"),
+                "invalid_request",
+            ),
+            (
+                authorize_url(
+                    &confidential,
+                    "read:users",
+                    None,
+                    "&resource=https%3A%2F%2Fevil.example.com",
+                ),
+                "invalid_target",
+            ),
+            (
+                authorize_url(&machine_only, "read:users", None, ""),
+                "unauthorized_client",
+            ),
         ];
-        for (url, error) in cases {
-            let response = app.get(&url).await;
-            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{url}");
-            expect(response.headers()["location"].to_str().unwrap(), error);
+        let stranger = crate::helpers::new_client();
+        for (url, error) in &cases {
+            for (who, browser) in [("signed in", &app.client), ("signed out", &stranger)] {
+                let response = browser.get(app.url(url)).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{who}: {url}");
+                assert!(
+                    response.headers().get("location").is_none(),
+                    "{who}: {url} must not be redirected"
+                );
+                let page = response.text().await.unwrap();
+                assert!(page.contains(error), "{who}: {url} shows {error}");
+            }
         }
         let denied = authorize(
             app,
@@ -1206,9 +1246,10 @@ both_backends!(
         let response = app
             .get(&authorize_url(&client, "read:users write:users", None, ""))
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let q = query_of(response.headers()["location"].to_str().unwrap());
-        assert_eq!(q.get("error").map(String::as_str), Some("invalid_scope"));
+        // The request cannot be granted as it stands: shown, not redirected.
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get("location").is_none());
+        assert!(response.text().await.unwrap().contains("write:users"));
         let allowed = app
             .get(&authorize_url(&client, "read:users", None, ""))
             .await;

@@ -39,7 +39,7 @@ async fn register_confidential(app: &TestApp, scopes: &str, machine: bool) -> Te
     }
 }
 
-fn claims_of(jwt: &str) -> Value {
+pub(crate) fn claims_of(jwt: &str) -> Value {
     use base64::Engine;
     let part = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -682,7 +682,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
         claims_of(tokens["access_token"].as_str().unwrap())["aud"],
         "https://orders.example.com"
     );
-    // An unknown resource at authorization goes back to the app as invalid_target.
+    // An unknown resource at authorization is a bad request: shown, never redirected.
     let unknown = crate::oauth::authorize_url(
         &web_app,
         "read:users",
@@ -690,9 +690,9 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
         "&resource=https%3A%2F%2Fbilling.example.com",
     );
     let response = app.get(&unknown).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.contains("error=invalid_target"), "{location}");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get("location").is_none());
+    assert!(response.text().await.unwrap().contains("invalid_target"));
     app.stop().await;
 }
 

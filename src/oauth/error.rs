@@ -1,0 +1,146 @@
+//! The errors of the OAuth endpoints (token, introspection, revocation), typed: each variant is
+//! one RFC 6749 §5.2 / RFC 7009 / RFC 6750 code, and `ResponseError` answers it as RFC JSON
+//! with its status (401 with `WWW-Authenticate` for `invalid_client`).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("The request body is too large")]
+    BodyTooLarge,
+    #[error("{0}")]
+    InvalidClient(String),
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+    #[error("{0}")]
+    UnsupportedTokenType(String),
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error("{0}")]
+    InvalidTarget(String),
+    #[error("{0}")]
+    InsufficientScope(String),
+    #[error("{0}")]
+    ServerError(String),
+    #[error("The server cannot complete the request now")]
+    TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    /// An error by its RFC code, for endpoints that name it (an unknown code is
+    /// `invalid_request`).
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        let d = description.into();
+        match error {
+            "invalid_client" => OAuthError::InvalidClient(d),
+            "invalid_grant" => OAuthError::InvalidGrant(d),
+            "unauthorized_client" => OAuthError::UnauthorizedClient(d),
+            "unsupported_grant_type" => OAuthError::UnsupportedGrantType(d),
+            "unsupported_token_type" => OAuthError::UnsupportedTokenType(d),
+            "invalid_scope" => OAuthError::InvalidScope(d),
+            "invalid_target" => OAuthError::InvalidTarget(d),
+            "insufficient_scope" => OAuthError::InsufficientScope(d),
+            "server_error" => OAuthError::ServerError(d),
+            "temporarily_unavailable" => OAuthError::TemporarilyUnavailable,
+            _ => OAuthError::InvalidRequest(d),
+        }
+    }
+
+    pub fn grant(description: impl Into<String>) -> Self {
+        OAuthError::InvalidGrant(description.into())
+    }
+
+    /// The RFC code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) | OAuthError::BodyTooLarge => "invalid_request",
+            OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::UnsupportedTokenType(_) => "unsupported_token_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::InsufficientScope(_) => "insufficient_scope",
+            OAuthError::ServerError(_) => "server_error",
+            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        self.error_response()
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            OAuthError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gatehouse\""),
+            ));
+        }
+        response.json(json!({ "error": self.code(), "error_description": self.to_string() }))
+    }
+}
+
+/// The body could not be read (too large, or the connection failed): RFC 6749 JSON, not the
+/// `/v1` envelope.
+impl From<actix_web::Error> for OAuthError {
+    fn from(e: actix_web::Error) -> Self {
+        if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+            return OAuthError::BodyTooLarge;
+        }
+        OAuthError::InvalidRequest("The request body cannot be read".into())
+    }
+}
+
+impl From<crate::db::DbError> for OAuthError {
+    fn from(e: crate::db::DbError) -> Self {
+        log::error!("OAuth endpoint: {e}");
+        OAuthError::TemporarilyUnavailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_rfc_statuses() {
+        for (code, status) in [
+            ("invalid_client", 401),
+            ("insufficient_scope", 403),
+            ("invalid_grant", 400),
+            ("unsupported_token_type", 400),
+            ("temporarily_unavailable", 503),
+            ("server_error", 500),
+        ] {
+            let e = OAuthError::new(code, "x");
+            assert_eq!((e.code(), e.status_code().as_u16()), (code, status));
+        }
+        assert_eq!(OAuthError::new("nonsense", "x").code(), "invalid_request");
+    }
+}

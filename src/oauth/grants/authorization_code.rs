@@ -1,0 +1,136 @@
+//! The authorization-code grant (RFC 6749 §4.1.3, PKCE per RFC 7636): redeem the code for the
+//! request it was issued for, then start a refresh family and mint its first access token. A
+//! replay of a spent code by that same request revokes what the code issued.
+
+use serde_json::json;
+
+use super::issue::{Issued, Subject, bound_audience, mint, record, requested_audience};
+use super::{AuthCode, CodeRequest, Redemption};
+use crate::audit::Action;
+use crate::ids::{IdKind, new_id};
+use crate::oauth::clients::Client;
+use crate::oauth::error::OAuthError;
+use crate::oauth::token::{deny_grants, family_policy};
+use crate::scopes::ScopeSet;
+use crate::state::AppState;
+
+/// A token request for the authorization-code grant.
+pub struct CodeGrant {
+    pub code: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub resource: Option<String>,
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    grant: CodeGrant,
+) -> Result<Issued, OAuthError> {
+    // Checked before the code is spent: a bad `resource` costs the client nothing.
+    let requested = requested_audience(state, client, grant.resource.as_deref())?;
+    let redeemed = redeem(state, client, &grant).await?;
+    let user = state.user(&redeemed.user_id).await?.map(|(user, _)| user);
+    if user.as_ref().is_none_or(|u| u.is_disabled()) {
+        return Err(OAuthError::grant("The user can no longer sign in"));
+    }
+    let scopes = ScopeSet::parse(&redeemed.scopes).unwrap_or_default();
+    let aud = bound_audience(
+        redeemed.resource.as_deref(),
+        grant.resource.as_deref(),
+        requested,
+    )?;
+    let family_id = new_id(IdKind::RefreshFamily);
+    let subject = Subject {
+        sub: &redeemed.user_id,
+        auth_time: Some(redeemed.auth_time),
+        grant: Some(&family_id),
+    };
+    let (access_token, expires_in) = mint(state, client, subject, &scopes, aud)?;
+    let refresh = start_family(state, client, &redeemed, family_id, &scopes).await?;
+    Ok(Issued {
+        access_token,
+        expires_in,
+        refresh_token: Some(refresh),
+        scopes,
+    })
+}
+
+/// The code, consumed, if this request is the one it was issued for.
+async fn redeem(
+    state: &AppState,
+    client: &Client,
+    grant: &CodeGrant,
+) -> Result<Box<AuthCode>, OAuthError> {
+    let (pepper, now, client_id) = (state.digest_pepper.clone(), state.now(), client.id.clone());
+    let (code, redirect_uri, verifier) = (
+        grant.code.clone(),
+        grant.redirect_uri.clone(),
+        grant.code_verifier.clone(),
+    );
+    let redemption = state
+        .db(move |c| {
+            let request = CodeRequest {
+                client_id: &client_id,
+                redirect_uri: redirect_uri.as_deref(),
+                code_verifier: verifier.as_deref(),
+            };
+            super::redeem_code(c, &pepper, &code, &request, now)
+        })
+        .await?;
+    match redemption {
+        Redemption::Redeemed(code) => Ok(code),
+        Redemption::Replayed {
+            client_id,
+            user_id,
+            families,
+        } => {
+            log::warn!(
+                "authorization code replay detected for client {client_id}: its tokens are revoked"
+            );
+            deny_grants(state, &families).await;
+            let details = json!({ "client_id": client_id, "presented_by": client.id, "families_revoked": families.len() });
+            record(state, Action::CodeReplayDetected, &user_id, details).await;
+            Err(OAuthError::grant(
+                "The code was already used; the tokens issued from it are revoked",
+            ))
+        }
+        Redemption::Mismatch(why) => Err(OAuthError::grant(why)),
+        Redemption::Expired => Err(OAuthError::grant("The code has expired")),
+        Redemption::Unknown => Err(OAuthError::grant("The code is not valid")),
+    }
+}
+
+/// The family of this authorization, and its first refresh token.
+async fn start_family(
+    state: &AppState,
+    client: &Client,
+    code: &AuthCode,
+    family_id: String,
+    scopes: &ScopeSet,
+) -> Result<String, OAuthError> {
+    let (pepper, now, policy) = (
+        state.digest_pepper.clone(),
+        state.now(),
+        family_policy(state),
+    );
+    let (client_id, code, scopes) = (client.id.clone(), code.clone(), scopes.clone());
+    let token = state
+        .db(move |c| {
+            super::start_family(
+                c,
+                &pepper,
+                &family_id,
+                &client_id,
+                &code.user_id,
+                Some(&code.id),
+                code.resource.as_deref(),
+                &scopes,
+                code.auth_time,
+                policy,
+                now,
+            )
+        })
+        .await?;
+    Ok(token.expose().to_owned())
+}

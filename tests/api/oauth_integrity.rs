@@ -1,0 +1,717 @@
+//! Attacks on the integrity of grants: codes and refresh tokens presented by a client they were
+//! not issued to, silent approvals of public clients, consent forms replayed with other
+//! parameters or too late, `prompt`, the lifetime limits of refresh families, first-party
+//! grants the user can see and end, and the audit of revocations and machine tokens.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, hidden_field, new_client};
+use crate::oauth::{
+    REDIRECT, TestClient, authorize, authorize_url, code_for, exchange, oauth_error, obtain_tokens,
+    pkce, query_of, register,
+};
+
+async fn redeem(
+    app: &TestApp,
+    client: &TestClient,
+    code: &str,
+    verifier: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    exchange(app, client, &form).await
+}
+
+async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Response {
+    exchange(
+        app,
+        client,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+fn invalid_grant() -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, "invalid_grant".into())
+}
+
+fn field(tokens: &Value, name: &str) -> String {
+    tokens[name].as_str().unwrap_or_default().to_owned()
+}
+
+/// `/v1` with the signed-in session.
+async fn api(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn events(app: &TestApp, action: &str) -> Vec<Value> {
+    let (status, body) = api(
+        app,
+        Method::GET,
+        &format!("/v1/audit-events?action={action}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    body["data"].as_array().cloned().unwrap_or_default()
+}
+
+async fn me_status(app: &TestApp, access: &str) -> StatusCode {
+    app.get_with_key("/v1/users/me", access).await.status()
+}
+
+both_backends!(
+    a_code_presented_by_another_client_is_refused_and_stays_redeemable,
+    |app| async move {
+        app.login_admin().await;
+        let victim = register(app, false, false).await;
+        let attacker = register(app, false, false).await;
+        let code = code_for(app, &victim, "read:users").await;
+        assert_eq!(
+            oauth_error(redeem(app, &attacker, &code, None).await).await,
+            invalid_grant()
+        );
+        // The right client with the wrong redirect URI: refused, and nothing is spent either.
+        let elsewhere = exchange(
+            app,
+            &victim,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1/cb"),
+            ],
+        )
+        .await;
+        assert_eq!(oauth_error(elsewhere).await, invalid_grant());
+        let redeemed = redeem(app, &victim, &code, None).await;
+        assert_eq!(
+            redeemed.status(),
+            StatusCode::OK,
+            "the client the code was issued to still redeems it"
+        );
+    }
+);
+
+both_backends!(
+    a_spent_code_presented_by_another_client_revokes_nothing,
+    |app| async move {
+        app.login_admin().await;
+        let victim = register(app, false, false).await;
+        let attacker = register(app, false, false).await;
+        let code = code_for(app, &victim, "read:users").await;
+        let tokens: Value = redeem(app, &victim, &code, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            oauth_error(redeem(app, &attacker, &code, None).await).await,
+            invalid_grant()
+        );
+        assert_eq!(
+            me_status(app, &field(&tokens, "access_token")).await,
+            StatusCode::OK,
+            "the victim's access token still works"
+        );
+        assert_eq!(
+            refresh(app, &victim, &field(&tokens, "refresh_token"))
+                .await
+                .status(),
+            StatusCode::OK,
+            "and so does its refresh token"
+        );
+        assert!(events(app, "oauth.code.replay_detected").await.is_empty());
+    }
+);
+
+both_backends!(
+    a_spent_public_code_without_its_verifier_revokes_nothing,
+    |app| async move {
+        app.login_admin().await;
+        let native = register(app, true, false).await;
+        let (verifier, challenge) = pkce();
+        let url = authorize_url(&native, "read:users", Some(&challenge), "");
+        let code = authorize(app, &url, "approve").await["code"].clone();
+        let tokens: Value = redeem(app, &native, &code, Some(&verifier))
+            .await
+            .json()
+            .await
+            .unwrap();
+        // Anyone can name a public client; only the verifier ties a request to its code.
+        for wrong in [None, Some(pkce().0)] {
+            let presented = redeem(app, &native, &code, wrong.as_deref()).await;
+            assert_eq!(oauth_error(presented).await, invalid_grant());
+        }
+        let refresh_token = field(&tokens, "refresh_token");
+        let rotated: Value = refresh(app, &native, &refresh_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            field(&rotated, "refresh_token").starts_with("rt_"),
+            "the grant survived: {rotated}"
+        );
+        // The real replay (the code with its verifier) is still detected and revokes.
+        let replay = redeem(app, &native, &code, Some(&verifier)).await;
+        assert_eq!(oauth_error(replay).await, invalid_grant());
+        assert_eq!(
+            oauth_error(refresh(app, &native, &field(&rotated, "refresh_token")).await).await,
+            invalid_grant()
+        );
+    }
+);
+
+// RFC 6749 §10.4 / RFC 9700 §4.14.2: a refresh token is bound to its client. Another client's
+// attempt is refused and changes nothing: it proves nothing against the grant's own client,
+// and revoking on it would let any registered app end other apps' grants with a leaked or
+// spent token.
+both_backends!(
+    a_refresh_token_presented_by_another_client_is_refused_and_revokes_nothing,
+    |app| async move {
+        app.login_admin().await;
+        let victim = register(app, false, true).await;
+        let attacker = register(app, false, true).await;
+        let tokens = obtain_tokens(app, &victim).await;
+        let first = field(&tokens, "refresh_token");
+        assert_eq!(
+            oauth_error(refresh(app, &attacker, &first).await).await,
+            invalid_grant(),
+            "a live token, another client"
+        );
+        let rotated: Value = refresh(app, &victim, &first).await.json().await.unwrap();
+        let second = field(&rotated, "refresh_token");
+        assert!(second.starts_with("rt_"), "{rotated}");
+        assert_eq!(
+            oauth_error(refresh(app, &attacker, &first).await).await,
+            invalid_grant(),
+            "a rotated token, another client"
+        );
+        assert!(events(app, "oauth.refresh.reuse_detected").await.is_empty());
+        assert_eq!(
+            refresh(app, &victim, &second).await.status(),
+            StatusCode::OK,
+            "the family was not revoked by the attempts"
+        );
+    }
+);
+
+both_backends!(
+    public_clients_are_asked_every_time_unless_first_party,
+    |app| async move {
+        app.login_admin().await;
+        let native = register(app, true, false).await;
+        let (_, challenge) = pkce();
+        let url = authorize_url(&native, "read:users", Some(&challenge), "");
+        authorize(app, &url, "approve").await;
+        // RFC 8252 §8.6: any local process could start this flow to a loopback port.
+        let again = app.get(&url).await;
+        assert_eq!(again.status(), StatusCode::OK, "asked again");
+        let page = again.text().await.unwrap();
+        assert!(page.contains("id=\"consent-title\""));
+        assert!(page.contains("id=\"consent-each-time\""));
+        let silent = app.get(&format!("{url}&prompt=none")).await;
+        assert_eq!(silent.status(), StatusCode::SEE_OTHER);
+        let q = query_of(silent.headers()["location"].to_str().unwrap());
+        assert_eq!(q.get("error").map(String::as_str), Some("consent_required"));
+        assert!(!q.contains_key("code"));
+
+        let first_party = register(app, true, true).await;
+        let url = authorize_url(&first_party, "read:users", Some(&challenge), "");
+        let trusted = app.get(&url).await;
+        assert_eq!(trusted.status(), StatusCode::SEE_OTHER);
+        assert!(query_of(trusted.headers()["location"].to_str().unwrap()).contains_key("code"));
+    }
+);
+
+both_backends!(
+    first_party_grants_are_listed_and_can_be_disconnected,
+    |app| async move {
+        app.login_admin().await;
+        let trusted = register(app, false, true).await;
+        let tokens = obtain_tokens(app, &trusted).await;
+        let (_, listed) = api(app, Method::GET, "/v1/consents", None).await;
+        let entry = listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client_id"] == trusted.id.as_str())
+            .cloned()
+            .expect("the first-party grant is listed");
+        assert_eq!(entry["scopes"], json!(["read:users"]));
+        let page = app
+            .get("/settings/connected-apps")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Orders app"), "shown on Connected apps");
+
+        let id = entry["id"].as_str().unwrap();
+        let (status, _) = api(app, Method::DELETE, &format!("/v1/consents/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            oauth_error(refresh(app, &trusted, &field(&tokens, "refresh_token")).await).await,
+            invalid_grant()
+        );
+        assert_eq!(
+            me_status(app, &field(&tokens, "access_token")).await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // Approved without asking again, and recorded again.
+        obtain_tokens(app, &trusted).await;
+        let (_, listed) = api(app, Method::GET, "/v1/consents", None).await;
+        assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+        // What the app got as first-party is not the user's approval: demoted, it asks.
+        let (status, _) = api(
+            app,
+            Method::PATCH,
+            &format!("/v1/clients/{}", trusted.id),
+            Some(json!({ "first_party": false })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let asked = app
+            .get(&authorize_url(&trusted, "read:users", None, ""))
+            .await;
+        assert_eq!(asked.status(), StatusCode::OK, "the consent page");
+    }
+);
+
+/// The consent form's fields, as the page's form would post them.
+fn consent_fields(page: &str) -> Vec<(String, String)> {
+    let form = &page[page.find("id=\"consent-form\"").expect("a consent form")..];
+    [
+        "csrf_token",
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "resource",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), hidden_field(form, f).unwrap_or_default()))
+    .chain([("decision".to_string(), "approve".to_string())])
+    .collect()
+}
+
+fn with(fields: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let v = if k == name {
+                value.to_owned()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+async fn post_consent(app: &TestApp, fields: &[(String, String)]) -> reqwest::Response {
+    app.client
+        .post(app.url("/oauth/authorize"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn consent_form_binding(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| {
+        s.resources = vec!["https://orders.example.com".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let app = &app;
+    app.login_admin().await;
+    let client = register(app, false, false).await;
+    // Bound, so that the CSRF token (not the binding) is what refuses a switched resource.
+    crate::integrity::bind_resources(app, &client.id, &["https://orders.example.com"]).await;
+    let other = register(app, false, false).await;
+    let url = authorize_url(&client, "read:users", None, "");
+    let page = app.get(&url).await.text().await.unwrap();
+    let fields = consent_fields(&page);
+    for (name, value, what) in [
+        ("scope", "read:users write:orders", "a wider scope"),
+        ("client_id", other.id.as_str(), "another client"),
+        (
+            "redirect_uri",
+            "http://127.0.0.1/cb",
+            "another registered redirect URI",
+        ),
+        ("resource", "https://orders.example.com", "a resource"),
+    ] {
+        let response = post_consent(app, &with(&fields, name, value)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+        assert!(response.headers().get("location").is_none(), "{what}");
+    }
+    app.clock.advance(chrono::Duration::seconds(601));
+    let late = post_consent(app, &fields).await;
+    assert_eq!(late.status(), StatusCode::FORBIDDEN, "ten minutes are over");
+    let page = app.get(&url).await.text().await.unwrap();
+    let fresh = post_consent(app, &consent_fields(&page)).await;
+    assert_eq!(fresh.status(), StatusCode::SEE_OTHER, "a fresh form works");
+    assert!(query_of(fresh.headers()["location"].to_str().unwrap()).contains_key("code"));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_consent_form_is_bound_to_its_request_and_ten_minutes_sqlite() {
+    consent_form_binding(crate::helpers::Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn the_consent_form_is_bound_to_its_request_and_ten_minutes_postgres() {
+    consent_form_binding(crate::helpers::Backend::Postgres).await;
+}
+
+both_backends!(
+    a_disabled_client_gets_an_error_page_not_a_redirect,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let url = authorize_url(&client, "read:users", None, "");
+        authorize(app, &url, "approve").await;
+        let (status, _) = api(
+            app,
+            Method::PATCH,
+            &format!("/v1/clients/{}", client.id),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let stranger = new_client();
+        for url in [url.clone(), format!("{url}&prompt=none")] {
+            for browser in [&app.client, &stranger] {
+                let response = browser.get(app.url(&url)).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
+                assert!(response.headers().get("location").is_none(), "{url}");
+            }
+        }
+    }
+);
+
+both_backends!(deleting_an_app_ends_its_tokens, |app| async move {
+    app.login_admin().await;
+    let client = register(app, false, true).await;
+    let tokens = obtain_tokens(app, &client).await;
+    let (access, refresh_token) = (
+        field(&tokens, "access_token"),
+        field(&tokens, "refresh_token"),
+    );
+    assert_eq!(me_status(app, &access).await, StatusCode::OK);
+    let (_, rs_key) = app
+        .create_key(json!({ "name": "resource server", "scopes": ["introspect"] }))
+        .await;
+    let (status, _) = api(
+        app,
+        Method::DELETE,
+        &format!("/v1/clients/{}", client.id),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    let refused = refresh(app, &client, &refresh_token).await;
+    assert!(refused.status().is_client_error());
+    assert_eq!(me_status(app, &access).await, StatusCode::UNAUTHORIZED);
+    for token in [&access, &refresh_token] {
+        let about: Value = reqwest::Client::new()
+            .post(app.url("/oauth/introspect"))
+            .bearer_auth(&rs_key)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(about, json!({ "active": false }));
+    }
+});
+
+both_backends!(
+    prompt_login_asks_for_a_fresh_sign_in_despite_a_live_session,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let url = authorize_url(&client, "read:users", None, "");
+        authorize(app, &url, "approve").await;
+        app.clock.advance(chrono::Duration::minutes(5));
+        let plain = app.get(&url).await;
+        assert_eq!(plain.status(), StatusCode::SEE_OTHER);
+        assert!(
+            plain.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with(REDIRECT),
+            "the session is live and the consent remembered"
+        );
+        let forced = app.get(&format!("{url}&prompt=login")).await;
+        assert_eq!(forced.status(), StatusCode::SEE_OTHER);
+        let location = forced.headers()["location"].to_str().unwrap().to_owned();
+        let next = location
+            .strip_prefix("/login?next=")
+            .map(|n| {
+                url::form_urlencoded::parse(format!("n={n}").as_bytes())
+                    .next()
+                    .unwrap()
+                    .1
+                    .into_owned()
+            })
+            .unwrap_or_else(|| panic!("to the sign-in page: {location}"));
+        assert!(!next.contains("prompt"), "not asked again after: {next}");
+        let csrf = app.login_csrf().await;
+        let signed_in = app
+            .post_form(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("email", ADMIN_EMAIL),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", &next),
+                ],
+            )
+            .await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        assert_eq!(signed_in.headers()["location"].to_str().unwrap(), next);
+        let back = app.get(&next).await;
+        let code = query_of(back.headers()["location"].to_str().unwrap())["code"].clone();
+        let tokens: Value = redeem(app, &client, &code, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let claims = crate::oauth_complete::claims_of(&field(&tokens, "access_token"));
+        assert_eq!(
+            claims["auth_time"].as_i64(),
+            Some(app.state.now().and_utc().timestamp()),
+            "auth_time is the new sign-in"
+        );
+    }
+);
+
+both_backends!(
+    prompt_consent_shows_the_page_even_when_remembered,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let url = authorize_url(&client, "read:users", None, "");
+        authorize(app, &url, "approve").await;
+        assert_eq!(app.get(&url).await.status(), StatusCode::SEE_OTHER);
+        let asked = app.get(&format!("{url}&prompt=consent")).await;
+        assert_eq!(asked.status(), StatusCode::OK);
+        assert!(asked.text().await.unwrap().contains("id=\"consent-title\""));
+        let trusted = register(app, false, true).await;
+        let asked = app
+            .get(&authorize_url(
+                &trusted,
+                "read:users",
+                None,
+                "&prompt=consent",
+            ))
+            .await;
+        assert_eq!(
+            asked.status(),
+            StatusCode::OK,
+            "first-party apps too, when they ask"
+        );
+    }
+);
+
+both_backends!(
+    refresh_tokens_stop_after_14_idle_days_and_30_days_in_all,
+    |app| async move {
+        use chrono::Duration;
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let idle = field(&obtain_tokens(app, &client).await, "refresh_token");
+        let mut busy = field(&obtain_tokens(app, &client).await, "refresh_token");
+        let step = |days: i64, minutes: i64| {
+            app.clock
+                .advance(Duration::days(days) + Duration::minutes(minutes))
+        };
+        step(13, 0);
+        let rotated: Value = refresh(app, &client, &busy).await.json().await.unwrap();
+        busy = field(&rotated, "refresh_token");
+        assert!(busy.starts_with("rt_"), "used within 14 days: {rotated}");
+        step(1, 1);
+        assert_eq!(
+            oauth_error(refresh(app, &client, &idle).await).await,
+            invalid_grant(),
+            "14 days unused"
+        );
+        step(12, 0);
+        let rotated: Value = refresh(app, &client, &busy).await.json().await.unwrap();
+        busy = field(&rotated, "refresh_token");
+        assert!(
+            busy.starts_with("rt_"),
+            "day 26, used 13 days ago: {rotated}"
+        );
+        step(4, 0);
+        assert_eq!(
+            oauth_error(refresh(app, &client, &busy).await).await,
+            invalid_grant(),
+            "30 days after the sign-in, however busy"
+        );
+    }
+);
+
+both_backends!(
+    revoking_access_and_refresh_tokens_is_audited_without_the_token,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let tokens = obtain_tokens(app, &client).await;
+        let refresh_token = field(&tokens, "refresh_token");
+        let revoked = reqwest::Client::new()
+            .post(app.url("/oauth/revoke"))
+            .basic_auth(&client.id, client.secret.as_ref())
+            .form(&[("token", refresh_token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), StatusCode::OK);
+        let recorded = events(app, "oauth.token.revoked").await;
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0]["details"]["token_type"], "refresh_token");
+        assert_eq!(recorded[0]["details"]["client_id"], client.id.as_str());
+        assert_eq!(
+            recorded[0]["details"]["revoked_by_client"],
+            client.id.as_str()
+        );
+        assert!(!recorded[0].to_string().contains(&refresh_token));
+
+        // A user revoking an access token of theirs, with that token as the credential.
+        let access = field(&obtain_tokens(app, &client).await, "access_token");
+        let revoked = reqwest::Client::new()
+            .post(app.url("/oauth/revoke"))
+            .bearer_auth(&access)
+            .form(&[("token", access.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), StatusCode::OK);
+        let recorded = events(app, "oauth.token.revoked").await;
+        let event = recorded
+            .iter()
+            .find(|e| e["details"]["token_type"] == "access_token")
+            .expect("the access token's revocation is audited");
+        let (_, me) = api(app, Method::GET, "/v1/users/me", None).await;
+        assert_eq!(event["actor_user_id"], me["data"]["id"]);
+        assert_eq!(event["details"]["client_id"], client.id.as_str());
+        assert!(!event.to_string().contains(&access));
+    }
+);
+
+both_backends!(
+    client_credentials_issuance_is_audited_once_a_minute_with_a_count,
+    |app| async move {
+        use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
+        use gatehouse::oauth::redirect::RedirectUri;
+        app.login_admin().await;
+        let (_, me) = api(app, Method::GET, "/v1/users/me", None).await;
+        let mut grant_types = default_grant_types();
+        grant_types.push("client_credentials".into());
+        let new = NewClient {
+            name: "Billing worker".into(),
+            owner_user_id: me["data"]["id"].as_str().unwrap().to_owned(),
+            client_type: ClientType::Confidential,
+            redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+            scopes: gatehouse::scopes::ScopeSet::parse("read:orders").unwrap(),
+            first_party: false,
+            grant_types,
+            resources: Vec::new(),
+        };
+        let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+        let (created, secret) = app
+            .state
+            .db(move |c| clients::create(c, &pepper, &new, now))
+            .await
+            .unwrap();
+        let machine = TestClient {
+            id: created.id,
+            secret: secret.map(|s| s.expose().to_owned()),
+        };
+        let cc = [("grant_type", "client_credentials")];
+        for _ in 0..3 {
+            assert_eq!(exchange(app, &machine, &cc).await.status(), StatusCode::OK);
+        }
+        let action = "oauth.client_credentials.issued";
+        assert!(
+            events(app, action).await.is_empty(),
+            "not one event per token"
+        );
+        app.clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(exchange(app, &machine, &cc).await.status(), StatusCode::OK);
+        let recorded = events(app, action).await;
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0]["details"]["client_id"], machine.id.as_str());
+        assert_eq!(recorded[0]["details"]["count"], 3);
+        app.clock.advance(chrono::Duration::seconds(61));
+        let flushed = gatehouse::oauth::token_audit::flush_issuances(&app.state, false)
+            .await
+            .unwrap();
+        assert_eq!(flushed, 1, "housekeeping writes the minute that is over");
+        let counts: Vec<Value> = events(app, action)
+            .await
+            .iter()
+            .map(|e| e["details"]["count"].clone())
+            .collect();
+        assert_eq!(counts, vec![json!(1), json!(3)], "newest first");
+    }
+);
+
+both_backends!(
+    codes_long_expired_are_purged_and_recent_ones_kept,
+    |app| async move {
+        use gatehouse::oauth::grants;
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let old = code_for(app, &client, "read:users").await;
+        app.clock.advance(chrono::Duration::hours(2));
+        app.login_admin().await;
+        let recent = code_for(app, &client, "read:users").await;
+        let now = app.state.now();
+        let purged = app
+            .state
+            .db(move |c| grants::purge_expired_codes(c, now))
+            .await
+            .unwrap();
+        assert_eq!(purged, 1);
+        assert_eq!(
+            redeem(app, &client, &recent, None).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            oauth_error(redeem(app, &client, &old, None).await).await,
+            invalid_grant()
+        );
+    }
+);
