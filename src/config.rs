@@ -210,6 +210,24 @@ impl Default for LoginLimits {
     }
 }
 
+/// How much argon2 work may run at once in this process (each check holds ~19 MiB), and how
+/// many requests may wait for a slot before the next is turned away with 503.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChecks {
+    pub concurrent: usize,
+    pub queue: usize,
+}
+
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        PasswordChecks {
+            concurrent: cpus,
+            queue: 16 * cpus,
+        }
+    }
+}
+
 /// Everything the server needs to start, resolved and validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -225,6 +243,7 @@ pub struct Settings {
     pub admin_password: Option<Redacted<String>>,
     pub workers: Option<usize>,
     pub login_limits: LoginLimits,
+    pub password_checks: PasswordChecks,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub keys: KeyPolicy,
@@ -319,6 +338,7 @@ impl Settings {
             admin_password: args.admin_password.clone().map(Redacted),
             workers: args.workers,
             login_limits: LoginLimits::default(),
+            password_checks: PasswordChecks::default(),
             body_limit: 64 * 1024,
             keys: KeyPolicy {
                 default_lifetime: Duration::days(i64::from(args.key_default_days.max(1))),
@@ -362,6 +382,7 @@ impl Settings {
             admin_password: None,
             workers: Some(1),
             login_limits: LoginLimits::default(),
+            password_checks: PasswordChecks::default(),
             body_limit: 64 * 1024,
             // Tests create many keys quickly; the rate-limit tests set their own limits.
             keys: KeyPolicy {

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use actix_web::web;
 use chrono::NaiveDateTime;
 
+use crate::accounts::password::PasswordGate;
 use crate::api_keys::cache::{KeyCache, UsageBuffer};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub key_cache: Arc<KeyCache>,
     pub usage: Arc<UsageBuffer>,
     pub rate_limits: Arc<RateLimits>,
+    /// Bounds the argon2 work running at once.
+    pub password_gate: Arc<PasswordGate>,
     /// Protects private signing keys at rest.
     pub key_vault: Arc<KeyVault>,
     /// Access tokens revoked before they expire.
@@ -59,6 +62,10 @@ impl AppState {
             settings.keys.rate_limit_per_minute,
             settings.keys.sensitive_rate_limit_per_minute,
         ));
+        let password_gate = Arc::new(PasswordGate::new(
+            settings.password_checks.concurrent,
+            settings.password_checks.queue,
+        ));
         AppState {
             pool,
             settings: Arc::new(settings),
@@ -68,6 +75,7 @@ impl AppState {
             key_cache,
             usage: Arc::new(UsageBuffer::default()),
             rate_limits,
+            password_gate,
             key_vault,
             denylist: Arc::default(),
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),

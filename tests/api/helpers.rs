@@ -399,4 +399,33 @@ macro_rules! both_backends {
             }
         }
     };
+    // As above, on a server whose settings `$adjust(&mut Settings)` changed first.
+    ($name:ident, settings = $adjust:expr, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::helpers::{Backend, spawn_app_with};
+
+            async fn run(backend: Backend) {
+                let Some(owned) = spawn_app_with(backend, $adjust).await else {
+                    return;
+                };
+                {
+                    let $app = &owned;
+                    $body.await;
+                }
+                owned.stop().await;
+            }
+
+            #[actix_web::test]
+            async fn sqlite() {
+                run(Backend::Sqlite).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                run(Backend::Postgres).await;
+            }
+        }
+    };
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account_audit;
 mod api_envelope;
 mod api_key_pages;
 mod api_keys;
@@ -10,6 +11,7 @@ mod browser;
 mod cli;
 mod health;
 mod login;
+mod login_throttle;
 mod oauth;
 mod oauth_apps;
 mod oauth_complete;
