@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbError};
 use crate::http::middleware::{self as mw, HttpConfig, api_resource};
+use crate::http::open_limits;
 use crate::jwt::KeyRing;
 use crate::jwt::keys::{self as signing_keys, KeyVault};
 use crate::pages::{self, Nav, error_page, render};
@@ -343,24 +344,43 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             "/oauth/authorize",
             web::post().to(crate::oauth::authorize::decide),
         )
-        .route("/oauth/token", web::post().to(crate::oauth::token::token))
+        .route(
+            "/oauth/token",
+            web::post()
+                .to(crate::oauth::token::token)
+                .wrap(from_fn(open_limits::oauth_per_address)),
+        )
         .route(
             "/oauth/introspect",
-            web::post().to(crate::oauth::introspect::introspect),
+            web::post()
+                .to(crate::oauth::introspect::introspect)
+                .wrap(from_fn(open_limits::oauth_per_address)),
         )
         .route(
             "/oauth/revoke",
-            web::post().to(crate::oauth::introspect::revoke),
+            web::post()
+                .to(crate::oauth::introspect::revoke)
+                .wrap(from_fn(open_limits::oauth_per_address)),
         )
         .route("/docs/errors", web::get().to(error_catalogue))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))
         .route("/", web::get().to(accounts::pages::home))
         .route("/login", web::get().to(accounts::pages::login_page))
-        .route("/login", web::post().to(accounts::pages::login_submit))
+        .route(
+            "/login",
+            web::post()
+                .to(accounts::pages::login_submit)
+                .wrap(from_fn(open_limits::forms_per_address)),
+        )
         .route("/logout", web::post().to(accounts::pages::logout))
         .route("/signup", web::get().to(accounts::pages::signup_page))
-        .route("/signup", web::post().to(accounts::pages::signup_submit))
+        .route(
+            "/signup",
+            web::post()
+                .to(accounts::pages::signup_submit)
+                .wrap(from_fn(open_limits::forms_per_address)),
+        )
         .route("/account", web::get().to(accounts::pages::account))
         .route(
             "/account/password",

@@ -107,6 +107,31 @@ pub struct ConfigArgs {
         global = true
     )]
     pub sensitive_rate_limit: u32,
+    /// Requests per minute per client address on /oauth/token, /oauth/introspect and
+    /// /oauth/revoke.
+    #[arg(
+        long,
+        env = "GATEHOUSE_OAUTH_RATE_LIMIT",
+        default_value_t = 600,
+        global = true
+    )]
+    pub oauth_rate_limit: u32,
+    /// Requests per minute per client_id named on those endpoints (in Basic auth or the body).
+    #[arg(
+        long,
+        env = "GATEHOUSE_OAUTH_CLIENT_RATE_LIMIT",
+        default_value_t = 3000,
+        global = true
+    )]
+    pub oauth_client_rate_limit: u32,
+    /// Submissions per minute per client address of the sign-in and sign-up forms.
+    #[arg(
+        long,
+        env = "GATEHOUSE_FORM_RATE_LIMIT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub form_rate_limit: u32,
     /// Seconds after a rotation in which the rotated refresh token may be presented once more
     /// (for apps open in several tabs); 0 turns it off.
     #[arg(
@@ -192,6 +217,27 @@ impl<T> fmt::Debug for Redacted<T> {
     }
 }
 
+/// Per-minute allowances of the endpoints anyone may call without a credential.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenEndpointLimits {
+    /// Per client address, on `/oauth/token`, `/oauth/introspect` and `/oauth/revoke`.
+    pub oauth_per_address: u32,
+    /// Per `client_id` named on those endpoints.
+    pub oauth_per_client: u32,
+    /// Per client address, on `POST /login` and `POST /signup`.
+    pub forms_per_address: u32,
+}
+
+impl Default for OpenEndpointLimits {
+    fn default() -> Self {
+        OpenEndpointLimits {
+            oauth_per_address: 600,
+            oauth_per_client: 3000,
+            forms_per_address: 30,
+        }
+    }
+}
+
 /// Failed login attempts tolerated per window before answering 429.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
@@ -244,6 +290,7 @@ pub struct Settings {
     pub workers: Option<usize>,
     pub login_limits: LoginLimits,
     pub password_checks: PasswordChecks,
+    pub open_limits: OpenEndpointLimits,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub keys: KeyPolicy,
@@ -339,6 +386,11 @@ impl Settings {
             workers: args.workers,
             login_limits: LoginLimits::default(),
             password_checks: PasswordChecks::default(),
+            open_limits: OpenEndpointLimits {
+                oauth_per_address: args.oauth_rate_limit.max(1),
+                oauth_per_client: args.oauth_client_rate_limit.max(1),
+                forms_per_address: args.form_rate_limit.max(1),
+            },
             body_limit: 64 * 1024,
             keys: KeyPolicy {
                 default_lifetime: Duration::days(i64::from(args.key_default_days.max(1))),
@@ -383,6 +435,12 @@ impl Settings {
             workers: Some(1),
             login_limits: LoginLimits::default(),
             password_checks: PasswordChecks::default(),
+            // Tests sign in and call the token endpoint often; the rate-limit tests set their own.
+            open_limits: OpenEndpointLimits {
+                oauth_per_address: 100_000,
+                oauth_per_client: 100_000,
+                forms_per_address: 100_000,
+            },
             body_limit: 64 * 1024,
             // Tests create many keys quickly; the rate-limit tests set their own limits.
             keys: KeyPolicy {

@@ -58,10 +58,14 @@ impl AppState {
         let key_vault = Arc::new(KeyVault::new(&settings.secret.0));
         let csrf_pepper = Pepper::for_csrf(&settings.secret.0);
         let key_cache = Arc::new(KeyCache::new(settings.keys.cache_ttl));
-        let rate_limits = Arc::new(RateLimits::new(
+        let open = settings.open_limits;
+        let rate_limits = Arc::new(RateLimits::new(&[
             settings.keys.rate_limit_per_minute,
             settings.keys.sensitive_rate_limit_per_minute,
-        ));
+            open.oauth_per_address,
+            open.oauth_per_client,
+            open.forms_per_address,
+        ]));
         let password_gate = Arc::new(PasswordGate::new(
             settings.password_checks.concurrent,
             settings.password_checks.queue,

@@ -29,6 +29,8 @@ pub struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
+    /// Seconds for `Retry-After` (rate-limit refusals).
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -44,6 +46,18 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: the client named in the request has used its allowance (as the per-address
+    /// middleware answers, see `http::open_limits`).
+    pub fn slow_down(retry_after: u64) -> Self {
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "slow_down",
+            description: format!("Too many requests: try again in {retry_after} seconds"),
+            retry_after: Some(retry_after),
         }
     }
 
@@ -54,6 +68,9 @@ impl OAuthError {
     pub fn response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
@@ -173,6 +190,22 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
 }
 
 /// Authenticate the client by exactly one method.
+/// Count the request against the allowance of the client it names, before any database work.
+/// Only ids shaped like ours are counted, so made-up names do not grow the counters.
+fn per_client_allowance(state: &AppState, client_id: &str) -> Result<(), OAuthError> {
+    if !client_id.starts_with("cli_") || client_id.len() > 64 {
+        return Ok(());
+    }
+    let per_minute = state.settings.open_limits.oauth_per_client;
+    let decision = state
+        .rate_limits
+        .check(format!("oauth-client:{client_id}"), per_minute);
+    match decision.retry_after {
+        None => Ok(()),
+        Some(seconds) => Err(OAuthError::slow_down(seconds)),
+    }
+}
+
 pub(crate) async fn authenticate_client(
     state: &AppState,
     req: &HttpRequest,
@@ -203,6 +236,7 @@ pub(crate) async fn authenticate_client(
             "client_id does not match the authenticated client",
         ));
     }
+    per_client_allowance(state, &client_id)?;
     let unknown = || OAuthError::new("invalid_client", "Client authentication failed");
     let client = load_client(state, &client_id).await?.ok_or_else(unknown)?;
     if client.disabled_at.is_some() {

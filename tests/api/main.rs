@@ -15,6 +15,7 @@ mod login_throttle;
 mod oauth;
 mod oauth_apps;
 mod oauth_complete;
+mod open_limits;
 mod pages;
 mod sessions;
 mod signing_keys;
