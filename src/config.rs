@@ -306,6 +306,10 @@ pub struct Settings {
     pub resources: Vec<String>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Run the periodic housekeeping loop (revocation sync, last-used flush, key reload).
+    /// Off in tests, which call `app::housekeeping_pass` themselves so that no background
+    /// database work races their assertions.
+    pub background_tasks: bool,
 }
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
@@ -417,6 +421,7 @@ impl Settings {
                 args.trusted_proxies.as_deref().unwrap_or(""),
             )
             .map_err(ConfigError::TrustedProxies)?,
+            background_tasks: true,
         })
     }
 
@@ -454,6 +459,7 @@ impl Settings {
             signing_alg: crate::jwt::keys::SigningAlg::default(),
             resources: Vec::new(),
             trusted_proxies: Vec::new(),
+            background_tasks: false,
         }
     }
 
