@@ -750,9 +750,17 @@ pub async fn admin_create_user(
         }
     };
     let email = account.email.to_string();
+    let Ok(hash) = state.password_gate.hash(account.password.clone()).await else {
+        let response = error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "User not created",
+            "Gatehouse is busy. Try again in a moment.",
+        );
+        return with_retry_after(response, BUSY_RETRY_AFTER);
+    };
     let at = state.now();
     match state
-        .db(move |c| Ok(model::create_user(c, &account, at)))
+        .db(move |c| Ok(model::create_user_hashed(c, &account, &hash, at)))
         .await
     {
         Ok(Ok(_)) => render(
