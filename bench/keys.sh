@@ -14,7 +14,7 @@ export GATEHOUSE_DATABASE_URL="sqlite://$WORK/gatehouse.db"
 export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
 export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"
 # The benchmark measures the path, not the limiter's refusals.
-export GATEHOUSE_RATE_LIMIT=1000000000 RUST_LOG=warn
+export GATEHOUSE_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_CLIENT_RATE_LIMIT=1000000000 RUST_LOG=warn
 "$BIN" migrate >/dev/null
 VALID=$("$BIN" key create --user bench@example.com --name valid)
 REVOKED_JSON=$("$BIN" key create --user bench@example.com --name revoked --json)

@@ -18,7 +18,7 @@ BIN=$PWD/target/release/gatehouse
 export GATEHOUSE_DATABASE_URL=${GATEHOUSE_DATABASE_URL:-"sqlite://$WORK/gatehouse.db"}
 export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
 export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"
-export GATEHOUSE_RATE_LIMIT=1000000000 RUST_LOG=warn
+export GATEHOUSE_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_CLIENT_RATE_LIMIT=1000000000 RUST_LOG=warn
 "$BIN" migrate >/dev/null
 CLIENT_JSON=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1/cb --scopes read:users --json)
 CLIENT_ID=$(echo "$CLIENT_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')

@@ -22,7 +22,7 @@ BIN=$PWD/target/release/gatehouse
 export GATEHOUSE_DATABASE_URL="sqlite://$WORK/gatehouse.db"
 export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
 export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"
-export GATEHOUSE_RATE_LIMIT=1000000000 GATEHOUSE_SIGNING_ALG=$ALG RUST_LOG=warn
+export GATEHOUSE_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_CLIENT_RATE_LIMIT=1000000000 GATEHOUSE_SIGNING_ALG=$ALG RUST_LOG=warn
 "$BIN" migrate >/dev/null
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 # The same client as the peer's: client_credentials, read:users write:users; it may also

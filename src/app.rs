@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbError};
 use crate::http::middleware::{self as mw, HttpConfig, api_resource};
+use crate::http::open_limits;
 use crate::jwt::KeyRing;
 use crate::jwt::keys::{self as signing_keys, KeyVault};
 use crate::pages::{self, Nav, error_page, render};
@@ -65,7 +66,8 @@ pub struct Application {
     state: AppState,
     hooks: ShutdownHooks,
     bootstrap_admin: Option<BootstrapAdmin>,
-    housekeeping: actix_web::rt::task::JoinHandle<()>,
+    /// The periodic loop, unless the settings turned it off.
+    housekeeping: Option<actix_web::rt::task::JoinHandle<()>>,
 }
 
 /// Periodic work of this instance: read other instances' token revocations, reload signing
@@ -86,37 +88,57 @@ async fn housekeeping(state: AppState) {
         interval.tick().await;
         since_flush += interval.period();
         since_reload += interval.period();
-        if let Err(e) = sync_denylist(&state).await {
-            log::warn!("could not read revoked access tokens (will retry): {e}");
-        }
+        sync_revocations(&state).await;
         if since_flush >= flush_every {
             since_flush = std::time::Duration::ZERO;
-            if let Err(e) = crate::api_keys::flush_usage(&state).await {
-                log::warn!("could not write API keys' last-used times (will retry): {e}");
-            }
-            state.rate_limits.shrink();
-            let now = state.now();
-            if let Err(e) = state.db(move |c| crate::jwt::denylist::purge(c, now)).await {
-                log::warn!("could not purge expired revocations: {e}");
-            }
-            // Here rather than in the flow: issuing and redeeming codes keep their statement
-            // count, and a bounded batch per tick keeps up with any sign-in rate.
-            if let Err(e) = state
-                .db(move |c| crate::oauth::grants::purge_expired_codes(c, now))
-                .await
-            {
-                log::warn!("could not purge expired authorization codes: {e}");
-            }
-            if let Err(e) = crate::oauth::token_audit::flush_issuances(&state, false).await {
-                log::warn!("could not audit client_credentials issuance (will retry): {e}");
-            }
+            flush_and_trim(&state).await;
         }
         if since_reload >= KEY_RELOAD_EVERY {
             since_reload = std::time::Duration::ZERO;
-            if let Err(e) = state.reload_keys().await {
-                log::warn!("could not reload signing keys: {e}");
-            }
+            reload_signing_keys(&state).await;
         }
+    }
+}
+
+/// One pass of every periodic task. Servers built with `background_tasks` off (the tests')
+/// run no loop; their tests call this to drive housekeeping at a moment of their choosing.
+pub async fn housekeeping_pass(state: &AppState) {
+    sync_revocations(state).await;
+    flush_and_trim(state).await;
+    reload_signing_keys(state).await;
+}
+
+async fn sync_revocations(state: &AppState) {
+    if let Err(e) = sync_denylist(state).await {
+        log::warn!("could not read revoked access tokens (will retry): {e}");
+    }
+}
+
+async fn flush_and_trim(state: &AppState) {
+    if let Err(e) = crate::api_keys::flush_usage(state).await {
+        log::warn!("could not write API keys' last-used times (will retry): {e}");
+    }
+    state.rate_limits.shrink();
+    let now = state.now();
+    if let Err(e) = state.db(move |c| crate::jwt::denylist::purge(c, now)).await {
+        log::warn!("could not purge expired revocations: {e}");
+    }
+    // Here rather than in the flow: issuing and redeeming codes keep their statement count,
+    // and a bounded batch per tick keeps up with any sign-in rate.
+    if let Err(e) = state
+        .db(move |c| crate::oauth::grants::purge_expired_codes(c, now))
+        .await
+    {
+        log::warn!("could not purge expired authorization codes: {e}");
+    }
+    if let Err(e) = crate::oauth::token_audit::flush_issuances(state, false).await {
+        log::warn!("could not audit client_credentials issuance (will retry): {e}");
+    }
+}
+
+async fn reload_signing_keys(state: &AppState) {
+    if let Err(e) = state.reload_keys().await {
+        log::warn!("could not reload signing keys: {e}");
     }
 }
 
@@ -229,7 +251,10 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
-        let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
+        let housekeeping = state
+            .settings
+            .background_tasks
+            .then(|| actix_web::rt::spawn(housekeeping(state.clone())));
         Ok(Application {
             port,
             server: server.run(),
@@ -266,7 +291,9 @@ impl Application {
     /// the shutdown hooks run.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.housekeeping.abort();
+        if let Some(task) = &self.housekeeping {
+            task.abort();
+        }
         match crate::api_keys::flush_usage(&self.state).await {
             Ok(n) => log::info!("shutdown: wrote last-used times of {n} API key(s)"),
             Err(e) => log::error!("shutdown: could not write last-used times: {e}"),
@@ -358,24 +385,43 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             "/oauth/authorize",
             web::post().to(crate::oauth::authorize::decide),
         )
-        .route("/oauth/token", web::post().to(crate::oauth::token::token))
+        .route(
+            "/oauth/token",
+            web::post()
+                .to(crate::oauth::token::token)
+                .wrap(from_fn(open_limits::oauth_per_address)),
+        )
         .route(
             "/oauth/introspect",
-            web::post().to(crate::oauth::introspect::introspect),
+            web::post()
+                .to(crate::oauth::introspect::introspect)
+                .wrap(from_fn(open_limits::oauth_per_address)),
         )
         .route(
             "/oauth/revoke",
-            web::post().to(crate::oauth::introspect::revoke),
+            web::post()
+                .to(crate::oauth::introspect::revoke)
+                .wrap(from_fn(open_limits::oauth_per_address)),
         )
         .route("/docs/errors", web::get().to(error_catalogue))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))
         .route("/", web::get().to(accounts::pages::home))
         .route("/login", web::get().to(accounts::pages::login_page))
-        .route("/login", web::post().to(accounts::pages::login_submit))
+        .route(
+            "/login",
+            web::post()
+                .to(accounts::pages::login_submit)
+                .wrap(from_fn(open_limits::forms_per_address)),
+        )
         .route("/logout", web::post().to(accounts::pages::logout))
         .route("/signup", web::get().to(accounts::pages::signup_page))
-        .route("/signup", web::post().to(accounts::pages::signup_submit))
+        .route(
+            "/signup",
+            web::post()
+                .to(accounts::pages::signup_submit)
+                .wrap(from_fn(open_limits::forms_per_address)),
+        )
         .route("/account", web::get().to(accounts::pages::account))
         .route(
             "/account/password",

@@ -1,5 +1,6 @@
-//! The append-only audit log: who did what to which key or user, and refused uses of
-//! existing keys. It never holds a secret: keys appear by id only.
+//! The append-only audit log: who did what to which key or user, sign-ins and sign-outs, and
+//! refused uses of existing keys. It never holds a secret: keys appear by id only, and no
+//! event carries a password or the email typed into a failed sign-in.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -34,6 +35,13 @@ pub enum Action {
     ClientDeleted,
     TokenRevoked,
     ClientCredentialsIssued,
+    SignInSucceeded,
+    /// A wrong password, an unknown email or a disabled account (throttled attempts are not
+    /// recorded: they check nothing, and a flood of them must not become a flood of writes).
+    SignInFailed,
+    SignedOut,
+    PasswordChanged,
+    SignedUp,
 }
 
 impl Action {
@@ -61,6 +69,11 @@ impl Action {
             Action::ClientDeleted => "oauth.client.deleted",
             Action::TokenRevoked => "oauth.token.revoked",
             Action::ClientCredentialsIssued => "oauth.client_credentials.issued",
+            Action::SignInSucceeded => "account.sign_in.succeeded",
+            Action::SignInFailed => "account.sign_in.failed",
+            Action::SignedOut => "account.signed_out",
+            Action::PasswordChanged => "account.password_changed",
+            Action::SignedUp => "account.signed_up",
         }
     }
 }

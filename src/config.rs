@@ -107,6 +107,31 @@ pub struct ConfigArgs {
         global = true
     )]
     pub sensitive_rate_limit: u32,
+    /// Requests per minute per client address on /oauth/token, /oauth/introspect and
+    /// /oauth/revoke.
+    #[arg(
+        long,
+        env = "GATEHOUSE_OAUTH_RATE_LIMIT",
+        default_value_t = 600,
+        global = true
+    )]
+    pub oauth_rate_limit: u32,
+    /// Requests per minute per client_id named on those endpoints (in Basic auth or the body).
+    #[arg(
+        long,
+        env = "GATEHOUSE_OAUTH_CLIENT_RATE_LIMIT",
+        default_value_t = 3000,
+        global = true
+    )]
+    pub oauth_client_rate_limit: u32,
+    /// Submissions per minute per client address of the sign-in and sign-up forms.
+    #[arg(
+        long,
+        env = "GATEHOUSE_FORM_RATE_LIMIT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub form_rate_limit: u32,
     /// Seconds after a rotation in which the rotated refresh token may be presented once more
     /// (for apps open in several tabs); 0 turns it off.
     #[arg(
@@ -192,6 +217,27 @@ impl<T> fmt::Debug for Redacted<T> {
     }
 }
 
+/// Per-minute allowances of the endpoints anyone may call without a credential.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenEndpointLimits {
+    /// Per client address, on `/oauth/token`, `/oauth/introspect` and `/oauth/revoke`.
+    pub oauth_per_address: u32,
+    /// Per `client_id` named on those endpoints.
+    pub oauth_per_client: u32,
+    /// Per client address, on `POST /login` and `POST /signup`.
+    pub forms_per_address: u32,
+}
+
+impl Default for OpenEndpointLimits {
+    fn default() -> Self {
+        OpenEndpointLimits {
+            oauth_per_address: 600,
+            oauth_per_client: 3000,
+            forms_per_address: 30,
+        }
+    }
+}
+
 /// Failed login attempts tolerated per window before answering 429.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
@@ -206,6 +252,24 @@ impl Default for LoginLimits {
             per_account: 5,
             per_ip: 20,
             window: Duration::minutes(1),
+        }
+    }
+}
+
+/// How much argon2 work may run at once in this process (each check holds ~19 MiB), and how
+/// many requests may wait for a slot before the next is turned away with 503.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChecks {
+    pub concurrent: usize,
+    pub queue: usize,
+}
+
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        PasswordChecks {
+            concurrent: cpus,
+            queue: 16 * cpus,
         }
     }
 }
@@ -225,6 +289,8 @@ pub struct Settings {
     pub admin_password: Option<Redacted<String>>,
     pub workers: Option<usize>,
     pub login_limits: LoginLimits,
+    pub password_checks: PasswordChecks,
+    pub open_limits: OpenEndpointLimits,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub keys: KeyPolicy,
@@ -240,6 +306,10 @@ pub struct Settings {
     pub resources: Vec<String>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Run the periodic housekeeping loop (revocation sync, last-used flush, key reload).
+    /// Off in tests, which call `app::housekeeping_pass` themselves so that no background
+    /// database work races their assertions.
+    pub background_tasks: bool,
 }
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
@@ -319,6 +389,12 @@ impl Settings {
             admin_password: args.admin_password.clone().map(Redacted),
             workers: args.workers,
             login_limits: LoginLimits::default(),
+            password_checks: PasswordChecks::default(),
+            open_limits: OpenEndpointLimits {
+                oauth_per_address: args.oauth_rate_limit.max(1),
+                oauth_per_client: args.oauth_client_rate_limit.max(1),
+                forms_per_address: args.form_rate_limit.max(1),
+            },
             body_limit: 64 * 1024,
             keys: KeyPolicy {
                 default_lifetime: Duration::days(i64::from(args.key_default_days.max(1))),
@@ -345,6 +421,7 @@ impl Settings {
                 args.trusted_proxies.as_deref().unwrap_or(""),
             )
             .map_err(ConfigError::TrustedProxies)?,
+            background_tasks: true,
         })
     }
 
@@ -362,6 +439,13 @@ impl Settings {
             admin_password: None,
             workers: Some(1),
             login_limits: LoginLimits::default(),
+            password_checks: PasswordChecks::default(),
+            // Tests sign in and call the token endpoint often; the rate-limit tests set their own.
+            open_limits: OpenEndpointLimits {
+                oauth_per_address: 100_000,
+                oauth_per_client: 100_000,
+                forms_per_address: 100_000,
+            },
             body_limit: 64 * 1024,
             // Tests create many keys quickly; the rate-limit tests set their own limits.
             keys: KeyPolicy {
@@ -375,6 +459,7 @@ impl Settings {
             signing_alg: crate::jwt::keys::SigningAlg::default(),
             resources: Vec::new(),
             trusted_proxies: Vec::new(),
+            background_tasks: false,
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use actix_web::web;
 use chrono::NaiveDateTime;
 
+use crate::accounts::password::PasswordGate;
 use crate::api_keys::usage::UsageBuffer;
 use crate::cache::Caches;
 use crate::clock::Clock;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub key_cache: Arc<Caches>,
     pub usage: Arc<UsageBuffer>,
     pub rate_limits: Arc<RateLimits>,
+    /// Bounds the argon2 work running at once.
+    pub password_gate: Arc<PasswordGate>,
     /// Protects private signing keys at rest.
     pub key_vault: Arc<KeyVault>,
     /// Access tokens revoked before they expire.
@@ -58,9 +61,17 @@ impl AppState {
         let key_vault = Arc::new(KeyVault::new(&settings.secret.0));
         let csrf_pepper = Pepper::for_csrf(&settings.secret.0);
         let key_cache = Arc::new(Caches::new(settings.keys.cache_ttl));
-        let rate_limits = Arc::new(RateLimits::new(
+        let open = settings.open_limits;
+        let rate_limits = Arc::new(RateLimits::new(&[
             settings.keys.rate_limit_per_minute,
             settings.keys.sensitive_rate_limit_per_minute,
+            open.oauth_per_address,
+            open.oauth_per_client,
+            open.forms_per_address,
+        ]));
+        let password_gate = Arc::new(PasswordGate::new(
+            settings.password_checks.concurrent,
+            settings.password_checks.queue,
         ));
         AppState {
             pool,
@@ -71,6 +82,7 @@ impl AppState {
             key_cache,
             usage: Arc::new(UsageBuffer::default()),
             rate_limits,
+            password_gate,
             key_vault,
             denylist: Arc::default(),
             issuances: Arc::default(),

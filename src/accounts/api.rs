@@ -193,10 +193,21 @@ pub async fn create_user(
         .map(|p| NewPassword::parse(p).map_err(|e| ApiError::validation("password", e.to_string())))
         .transpose()?;
     let (account, generated) = NewAccount::issued_by_admin(email, display_name, role, password);
+    let hash = state
+        .password_gate
+        .hash(account.password.clone())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "Gatehouse is busy: try again in a moment",
+            )
+            .with_retry_after(1)
+        })?;
     let now = state.now();
     let actor = principal.actor(crate::api_keys::api::client_ip(&req));
     let created = state
-        .db(move |c| Ok(super::create_audited(c, &account, &actor, now)))
+        .db(move |c| Ok(super::create_audited(c, &account, &hash, &actor, now)))
         .await?;
     match created {
         Ok(user) => {

@@ -10,14 +10,16 @@ pub mod sessions;
 pub mod throttle;
 
 use actix_web::cookie::{Cookie, SameSite, time};
-use actix_web::web;
 use chrono::{NaiveDateTime, Utc};
 
 pub use email::Email;
 pub use model::{NewAccount, Role, User};
+use password::GateError;
 pub use password::NewPassword;
 use sessions::ClientInfo;
+use throttle::Attempt;
 
+use crate::audit::{self, Action, NewEvent};
 use crate::config::Settings;
 use crate::db::{DbConn, DbError};
 use crate::secrets::PlainSecret;
@@ -70,15 +72,29 @@ pub enum LoginOutcome {
     Throttled {
         retry_after: u64,
     },
+    /// Too many password checks are running in this process: nothing was checked.
+    Busy {
+        retry_after: u64,
+    },
 }
 
 /// The throttle counts failures per account under this key (also for unknown emails).
-fn account_key(email_raw: &str) -> String {
+pub(crate) fn account_key(email_raw: &str) -> String {
     email_raw.trim().to_lowercase().chars().take(254).collect()
+}
+
+/// An audit event about a user's own sign-in, sign-out or password, from `ip`.
+pub(crate) fn account_event(action: Action, user_id: Option<&str>, ip: Option<&str>) -> NewEvent {
+    let mut event = NewEvent::new(action);
+    event.actor_user_id = user_id.map(str::to_owned);
+    event.subject_user_id = user_id.map(str::to_owned);
+    event.ip = ip.map(str::to_owned);
+    event
 }
 
 /// Check credentials and start a session. Unknown emails and disabled accounts go through the
 /// same argon2 work as a wrong password, so neither the answer nor its timing tells them apart.
+/// The attempt is reserved against the throttle before the password is checked.
 pub async fn log_in(
     state: &AppState,
     email_raw: &str,
@@ -86,53 +102,107 @@ pub async fn log_in(
     client: ClientInfo,
 ) -> Result<LoginOutcome, DbError> {
     let key = account_key(email_raw);
-    let ip = client.ip.clone().unwrap_or_else(|| "unknown".into());
-    let limits = state.settings.login_limits;
-    let email = Email::parse(email_raw).ok();
     let started = state.now();
-    let (wait, user) = {
-        let (key, ip) = (key.clone(), ip.clone());
-        state
-            .db(move |c| {
-                let wait = throttle::retry_after(c, &key, &ip, started, &limits)?;
-                let user = match (&wait, email) {
-                    (None, Some(email)) => model::find_by_email(c, &email)?,
-                    _ => None,
-                };
-                Ok((wait, user))
-            })
-            .await?
-    };
-    if let Some(retry_after) = wait {
-        return Ok(LoginOutcome::Throttled { retry_after });
-    }
+    let (reservation, user) =
+        match reserve_attempt(state, &key, email_raw, &client, started).await? {
+            Ok(reserved) => reserved,
+            Err(retry_after) => return Ok(LoginOutcome::Throttled { retry_after }),
+        };
     let stored = user
         .as_ref()
         .filter(|u| !u.is_disabled())
         .map(|u| u.password_hash.clone());
-    let verified = web::block(move || password::verify_password(stored.as_deref(), &password))
-        .await
-        .map_err(|_| DbError::Cancelled)?;
-    let pepper = state.digest_pepper.clone();
-    let lifetime = state.settings.session_absolute;
+    let verified = match state.password_gate.verify(stored, password).await {
+        Ok(verified) => verified,
+        Err(GateError::Busy) => {
+            // Nothing was checked: the attempt does not count.
+            state
+                .db(move |c| throttle::release(c, &reservation))
+                .await?;
+            return Ok(LoginOutcome::Busy {
+                retry_after: password::BUSY_RETRY_AFTER,
+            });
+        }
+        Err(GateError::Cancelled) => return Err(DbError::Cancelled),
+    };
     match user {
         Some(user) if verified => {
-            let token = state
-                .db(move |c| {
-                    throttle::clear_account(c, &key)?;
-                    sessions::create_session(c, &pepper, &user.id, &client, started, lifetime)
-                })
-                .await?
-                .0;
+            let token = start_session(state, key, &user, client, started).await?;
             Ok(LoginOutcome::SignedIn { token })
         }
-        _ => {
-            state
-                .db(move |c| throttle::record_failure(c, &key, &ip, started))
-                .await?;
+        user => {
+            // The reservation stays: it is the failure.
+            let event = failed_sign_in(user.as_ref(), client.ip.as_deref());
+            state.db(move |c| audit::record(c, &event, started)).await?;
             Ok(LoginOutcome::Refused)
         }
     }
+}
+
+/// Reserve one attempt against the throttle and, when granted, look the account up (one
+/// database call): `Err(seconds)` when the attempt must wait.
+async fn reserve_attempt(
+    state: &AppState,
+    key: &str,
+    email_raw: &str,
+    client: &ClientInfo,
+    at: NaiveDateTime,
+) -> Result<Result<(String, Option<User>), u64>, DbError> {
+    let (key, limits) = (key.to_owned(), state.settings.login_limits);
+    let ip = client.ip.clone().unwrap_or_else(|| "unknown".into());
+    let email = Email::parse(email_raw).ok();
+    state
+        .db(
+            move |c| match throttle::reserve(c, &key, &ip, at, &limits)? {
+                Attempt::Throttled(seconds) => Ok(Err(seconds)),
+                Attempt::Reserved(id) => {
+                    let user = match email {
+                        Some(email) => model::find_by_email(c, &email)?,
+                        None => None,
+                    };
+                    Ok(Ok((id, user)))
+                }
+            },
+        )
+        .await
+}
+
+/// A session for `user`, whose failures are forgotten; the sign-in is audited.
+async fn start_session(
+    state: &AppState,
+    key: String,
+    user: &User,
+    client: ClientInfo,
+    at: NaiveDateTime,
+) -> Result<PlainSecret, DbError> {
+    let (pepper, lifetime) = (state.digest_pepper.clone(), state.settings.session_absolute);
+    let user_id = user.id.clone();
+    let event = account_event(
+        Action::SignInSucceeded,
+        Some(&user_id),
+        client.ip.as_deref(),
+    );
+    state
+        .db(move |c| {
+            throttle::clear_account(c, &key)?;
+            audit::record(c, &event, at)?;
+            sessions::create_session(c, &pepper, &user_id, &client, at, lifetime)
+        })
+        .await
+        .map(|(token, _)| token)
+}
+
+/// The audit event of a refused sign-in: the account when there is one, never what was typed.
+fn failed_sign_in(user: Option<&User>, ip: Option<&str>) -> NewEvent {
+    let reason = match user {
+        None => "unknown_account",
+        Some(u) if u.is_disabled() => "account_disabled",
+        Some(_) => "wrong_password",
+    };
+    let mut event = account_event(Action::SignInFailed, None, ip);
+    event.subject_user_id = user.map(|u| u.id.clone());
+    event.details = serde_json::json!({ "reason": reason });
+    event
 }
 
 /// The admin created on the first start, to print once.
@@ -191,15 +261,16 @@ pub fn bootstrap_admin(
     }
 }
 
-/// Create a user for an administrator (API or page) and audit it, in one step. Hashes the
-/// password: call from a blocking context.
+/// Create a user for an administrator (API, page or CLI) and audit it, in one step. `hash` is
+/// the argon2 hash of the account's password, made beforehand (through the password gate).
 pub fn create_audited(
     conn: &mut DbConn,
     account: &model::NewAccount,
+    hash: &str,
     actor: &crate::audit::Actor,
     now: NaiveDateTime,
 ) -> Result<model::User, model::CreateUserError> {
-    let user = model::create_user(conn, account, now)?;
+    let user = model::create_user_hashed(conn, account, hash, now)?;
     let mut event = actor.event(crate::audit::Action::UserCreated);
     event.subject_user_id = Some(user.id.clone());
     event.details = serde_json::json!({ "role": user.role, "email": user.email });

@@ -208,13 +208,23 @@ pub fn create_user(
     account: &NewAccount,
     now: NaiveDateTime,
 ) -> Result<User, CreateUserError> {
-    let hash = hash_password(&account.password);
+    create_user_hashed(conn, account, &hash_password(&account.password), now)
+}
+
+/// Insert the user with `hash`, the argon2 hash of `account.password` made beforehand (so the
+/// connection is not held while hashing).
+pub fn create_user_hashed(
+    conn: &mut DbConn,
+    account: &NewAccount,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<User, CreateUserError> {
     let id = new_id(IdKind::User);
     let row = UserRow {
         id: &id,
         email: account.email.as_str(),
         display_name: &account.display_name,
-        password_hash: &hash,
+        password_hash: hash,
         role: account.role.as_str(),
         password_change_required: account.password_change_required,
         created_at: now,

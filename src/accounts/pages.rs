@@ -9,18 +9,21 @@ use diesel::Connection;
 use serde::Deserialize;
 
 use super::model::{self, CreateUserError, NewAccount, Role, UserView};
-use super::password::{self, NewPassword};
+use super::password::{BUSY_RETRY_AFTER, GateError, NewPassword};
 use super::sessions::{self, ClientInfo};
+use super::throttle::{self, Attempt};
 use super::{
-    Email, LoginOutcome, expired_session_cookie, log_in, session_cookie, session_cookie_name,
-    throttle,
+    Email, LoginOutcome, account_event, account_key, expired_session_cookie, log_in,
+    session_cookie, session_cookie_name,
 };
+use crate::audit::{self, Action};
 use crate::config::Settings;
+use crate::db::DbError;
 use crate::http::client_ip::client_ip as peer_ip;
 use crate::pages::{
     self, Nav, ReturnPath, csrf_matches, error_page, login_csrf_token, render, see_other,
 };
-use crate::policy::Action;
+use crate::policy::Action as Policy;
 use crate::principal::SignedIn;
 use crate::secrets::PlainSecret;
 use crate::state::AppState;
@@ -68,6 +71,29 @@ fn client_info(req: &HttpRequest) -> ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+    }
+}
+
+fn with_retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, seconds.into());
+    response
+}
+
+/// Reserve an attempt that checks or hashes a password against the sign-in throttle.
+async fn reserve(state: &AppState, key: String, client: &ClientInfo) -> Result<Attempt, DbError> {
+    let (limits, at) = (state.settings.login_limits, state.now());
+    let ip = client.ip.clone().unwrap_or_else(|| "unknown".into());
+    state
+        .db(move |c| throttle::reserve(c, &key, &ip, at, &limits))
+        .await
+}
+
+/// Give a reservation back when the attempt it stood for was not made.
+async fn release(state: &AppState, reservation: String) {
+    if let Err(e) = state.db(move |c| throttle::release(c, &reservation)).await {
+        log::warn!("could not release a sign-in reservation: {e}");
     }
 }
 
@@ -225,7 +251,7 @@ pub async fn login_submit(
         Ok(LoginOutcome::Throttled { retry_after }) => {
             let message =
                 format!("Too many failed sign-in attempts. Try again in {retry_after} seconds.");
-            let mut response = login_form(
+            let response = login_form(
                 &req,
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -233,10 +259,18 @@ pub async fn login_submit(
                 &email_shown,
                 Some(&message),
             );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after.into());
-            response
+            with_retry_after(response, retry_after)
+        }
+        Ok(LoginOutcome::Busy { retry_after }) => {
+            let response = login_form(
+                &req,
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &next,
+                &email_shown,
+                Some("Gatehouse is busy. Please try again in a moment."),
+            );
+            with_retry_after(response, retry_after)
         }
         Err(e) => {
             log::error!("login failed: {e}");
@@ -256,6 +290,7 @@ pub struct CsrfForm {
 }
 
 pub async fn logout(
+    req: HttpRequest,
     state: web::Data<AppState>,
     signed_in: SignedIn,
     form: web::Form<CsrfForm>,
@@ -264,7 +299,19 @@ pub async fn logout(
         return crate::pages::form_expired();
     }
     let id = signed_in.session.id.clone();
-    if let Err(e) = state.db(move |c| sessions::delete_session(c, &id)).await {
+    let event = account_event(
+        Action::SignedOut,
+        Some(&signed_in.user.id),
+        client_info(&req).ip.as_deref(),
+    );
+    let at = state.now();
+    let ended = state
+        .db(move |c| {
+            sessions::delete_session(c, &id)?;
+            audit::record(c, &event, at)
+        })
+        .await;
+    if let Err(e) = ended {
         log::error!("logout could not delete the session: {e}");
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -378,6 +425,29 @@ pub async fn signup_submit(
         Ok(p) => p,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
     };
+    let client = client_info(&req);
+    // A sign-up hashes a password and tells whether an email is taken: it counts against the
+    // address's allowance like a failed sign-in until it succeeds.
+    let reservation = match reserve(&state, format!("signup:{email}"), &client).await {
+        Ok(Attempt::Reserved(id)) => id,
+        Ok(Attempt::Throttled(seconds)) => {
+            let message = format!("Too many attempts. Try again in {seconds} seconds.");
+            return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, &message), seconds);
+        }
+        Err(e) => {
+            log::error!("sign-up: {e}");
+            return sign_up_unavailable();
+        }
+    };
+    let hash = match state.password_gate.hash(password.clone()).await {
+        Ok(hash) => hash,
+        Err(_) => {
+            release(&state, reservation).await;
+            let message = "Gatehouse is busy. Please try again in a moment.";
+            let response = refuse(StatusCode::SERVICE_UNAVAILABLE, message);
+            return with_retry_after(response, BUSY_RETRY_AFTER);
+        }
+    };
     let account = NewAccount {
         email,
         display_name,
@@ -385,37 +455,52 @@ pub async fn signup_submit(
         role: Role::Member,
         password_change_required: false,
     };
-    let (pepper, lifetime, client) = (
-        state.digest_pepper.clone(),
-        state.settings.session_absolute,
-        client_info(&req),
-    );
-    let at = state.now();
-    let created = state
-        .db(move |c| match model::create_user(c, &account, at) {
-            Ok(user) => Ok(Ok(sessions::create_session(
-                c, &pepper, &user.id, &client, at, lifetime,
-            )?
-            .0)),
-            Err(CreateUserError::DuplicateEmail(_)) => Ok(Err(())),
-            Err(CreateUserError::Db(e)) => Err(e),
-        })
-        .await;
-    match created {
-        Ok(Ok(token)) => with_cookie(see_other("/"), &session_cookie(&state.settings, &token)),
-        Ok(Err(())) => refuse(
+    match create_account(&state, account, hash, reservation, client).await {
+        Ok(Some(token)) => with_cookie(see_other("/"), &session_cookie(&state.settings, &token)),
+        Ok(None) => refuse(
             StatusCode::CONFLICT,
             "An account with this email already exists. Sign in instead.",
         ),
         Err(e) => {
             log::error!("sign-up failed: {e}");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-up unavailable",
-                "Try again in a moment.",
-            )
+            sign_up_unavailable()
         }
     }
+}
+
+fn sign_up_unavailable() -> HttpResponse {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-up unavailable",
+        "Try again in a moment.",
+    )
+}
+
+/// Insert the account signed up for and start its session (`None`: the email is taken, and
+/// the attempt stays counted). The sign-up is audited.
+async fn create_account(
+    state: &AppState,
+    account: NewAccount,
+    hash: String,
+    reservation: String,
+    client: ClientInfo,
+) -> Result<Option<PlainSecret>, DbError> {
+    let (pepper, lifetime) = (state.digest_pepper.clone(), state.settings.session_absolute);
+    let at = state.now();
+    state
+        .db(move |c| {
+            let user = match model::create_user_hashed(c, &account, &hash, at) {
+                Ok(user) => user,
+                Err(CreateUserError::DuplicateEmail(_)) => return Ok(None),
+                Err(CreateUserError::Db(e)) => return Err(e),
+            };
+            throttle::release(c, &reservation)?;
+            let event = account_event(Action::SignedUp, Some(&user.id), client.ip.as_deref());
+            audit::record(c, &event, at)?;
+            let (token, _) = sessions::create_session(c, &pepper, &user.id, &client, at, lifetime)?;
+            Ok(Some(token))
+        })
+        .await
 }
 
 #[derive(Template)]
@@ -498,64 +583,60 @@ pub async fn change_password(
         );
     }
     // Guessing the current password through this form is throttled like the login form.
-    let key = signed_in.user.email.clone();
-    let ip = client_info(&req).ip.unwrap_or_else(|| "unknown".into());
-    let limits = state.settings.login_limits;
-    let at = state.now();
-    let wait = {
-        let (key, ip) = (key.clone(), ip.clone());
-        state
-            .db(move |c| throttle::retry_after(c, &key, &ip, at, &limits))
-            .await
-    };
-    match wait {
-        Ok(None) => {}
-        Ok(Some(seconds)) => {
-            let mut response = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many wrong passwords. Wait a minute and try again.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, seconds.into());
-            return response;
+    let client = client_info(&req);
+    let key = account_key(&signed_in.user.email);
+    let reservation = match reserve(&state, key, &client).await {
+        Ok(Attempt::Reserved(id)) => id,
+        Ok(Attempt::Throttled(seconds)) => {
+            let message = "Too many wrong passwords. Wait a minute and try again.";
+            return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, message), seconds);
         }
         Err(e) => {
             log::error!("password change: {e}");
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.");
         }
-    }
+    };
     let stored = signed_in.user.password_hash.clone();
-    let current = form.current_password;
-    let checked = web::block(move || {
-        password::verify_password(Some(&stored), &current)
-            .then(|| password::hash_password(&new_password))
-    })
-    .await;
+    let checked = state
+        .password_gate
+        .verify_then_hash(stored, form.current_password, new_password)
+        .await;
     let new_hash = match checked {
         Ok(Some(hash)) => hash,
+        // The reservation stays: it is the failure.
         Ok(None) => {
-            let _ = state
-                .db(move |c| throttle::record_failure(c, &key, &ip, at))
-                .await;
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "The current password is not correct.",
             );
         }
-        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment."),
+        Err(e) => {
+            if e == GateError::Busy {
+                release(&state, reservation).await;
+            }
+            let response = refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.");
+            return with_retry_after(response, BUSY_RETRY_AFTER);
+        }
     };
+    let event = account_event(
+        Action::PasswordChanged,
+        Some(&signed_in.user.id),
+        client.ip.as_deref(),
+    );
     let (user_id, session_id) = (signed_in.user.id.clone(), signed_in.session.id.clone());
+    let at = state.now();
     let saved = state
         .db(move |c| {
             c.transaction(|c| {
                 model::set_password_hash(c, &user_id, &new_hash, at)?;
-                sessions::delete_other_sessions(c, &user_id, Some(&session_id))
+                sessions::delete_other_sessions(c, &user_id, Some(&session_id))?;
+                throttle::release(c, &reservation)?;
+                audit::record(c, &event, at)
             })
         })
         .await;
     match saved {
-        Ok(_) => see_other("/account?changed=1"),
+        Ok(()) => see_other("/account?changed=1"),
         Err(e) => {
             log::error!("password change: {e}");
             refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.")
@@ -575,9 +656,9 @@ struct AdminUsersPage<'a> {
 }
 
 /// The admin pages: the policy decides (an administrator's session holds every admin scope).
-fn admins_only(signed_in: &SignedIn, action: Action<'_>) -> Result<(), HttpResponse> {
+fn admins_only(signed_in: &SignedIn, action: Policy<'_>) -> Result<(), HttpResponse> {
     match signed_in.principal().authorize(action) {
-        Ok(allowed) if allowed.everyone || !matches!(action, Action::ListUsers) => Ok(()),
+        Ok(allowed) if allowed.everyone || !matches!(action, Policy::ListUsers) => Ok(()),
         _ => Err(error_page(
             StatusCode::FORBIDDEN,
             "Admins only",
@@ -617,7 +698,7 @@ async fn users_page(
 }
 
 pub async fn admin_users(state: web::Data<AppState>, signed_in: SignedIn) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in, Action::ListUsers) {
+    if let Err(refused) = admins_only(&signed_in, Policy::ListUsers) {
         return refused;
     }
     users_page(&state, &signed_in, StatusCode::OK, None, None).await
@@ -651,7 +732,7 @@ pub async fn admin_create_user(
     signed_in: SignedIn,
     form: web::Form<CreateUserForm>,
 ) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in, Action::CreateUser) {
+    if let Err(refused) = admins_only(&signed_in, Policy::CreateUser) {
         return refused;
     }
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
@@ -672,12 +753,20 @@ pub async fn admin_create_user(
         }
     };
     let email = account.email.to_string();
+    let Ok(hash) = state.password_gate.hash(account.password.clone()).await else {
+        let response = error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "User not created",
+            "Gatehouse is busy. Try again in a moment.",
+        );
+        return with_retry_after(response, BUSY_RETRY_AFTER);
+    };
     let at = state.now();
     let actor = signed_in
         .principal()
         .actor(peer_ip(&req).map(|ip| ip.to_string()));
     match state
-        .db(move |c| Ok(super::create_audited(c, &account, &actor, at)))
+        .db(move |c| Ok(super::create_audited(c, &account, &hash, &actor, at)))
         .await
     {
         Ok(Ok(_)) => render(
@@ -732,7 +821,7 @@ pub async fn admin_set_disabled(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in, Action::CreateUser) {
+    if let Err(refused) = admins_only(&signed_in, Policy::CreateUser) {
         return refused;
     }
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {

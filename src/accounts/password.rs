@@ -1,8 +1,12 @@
-//! User-chosen passwords: argon2id hashes, a length policy, and a dummy hash so that an
-//! unknown email costs the same time as a wrong password. Hashing is slow by design (~15 ms):
-//! callers run it on the blocking pool.
+//! User-chosen passwords: argon2id hashes, a length policy, a dummy hash so that an unknown
+//! email costs the same time as a wrong password, and the gate that bounds how much argon2 work
+//! (~15 ms and 19 MiB each) runs at once. Callers hash through the gate, on the blocking pool.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use actix_web::web;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -97,6 +101,113 @@ pub fn verify_password(stored: Option<&str>, candidate: &str) -> bool {
     matches && real
 }
 
+/// Why the gate did not run a password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GateError {
+    /// Every slot is taken and the queue is full: answer 503 with `Retry-After` rather than
+    /// holding the request (and its memory) in a growing line.
+    #[error("too many password checks at once")]
+    Busy,
+    #[error("the password check was cancelled")]
+    Cancelled,
+}
+
+/// Seconds a request turned away by a full gate is told to wait.
+pub const BUSY_RETRY_AFTER: u64 = 1;
+
+/// Admits at most `concurrent` argon2 computations at once in this process and lets at most
+/// `queue` more wait for a slot; it also counts the password verifications it ran.
+pub struct PasswordGate {
+    slots: Semaphore,
+    waiting: AtomicUsize,
+    queue: usize,
+    verifications: AtomicU64,
+}
+
+/// A place in the queue, given back however the wait ends (also when the request is dropped).
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl PasswordGate {
+    pub fn new(concurrent: usize, queue: usize) -> PasswordGate {
+        PasswordGate {
+            slots: Semaphore::new(concurrent.max(1)),
+            waiting: AtomicUsize::new(0),
+            queue,
+            verifications: AtomicU64::new(0),
+        }
+    }
+
+    /// How many password verifications (argon2 checks of a candidate) this gate has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Take a slot as a password check would, without running one (tests fill the gate).
+    pub fn try_occupy(&self) -> Option<SemaphorePermit<'_>> {
+        self.slots.try_acquire().ok()
+    }
+
+    async fn slot(&self) -> Result<SemaphorePermit<'_>, GateError> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        let place = QueuePlace(&self.waiting);
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            return Err(GateError::Busy);
+        }
+        let permit = self.slots.acquire().await.map_err(|_| GateError::Busy)?;
+        drop(place);
+        Ok(permit)
+    }
+
+    /// Run `work` in a slot; `verifies`: it checks a candidate password (counted).
+    async fn run<T: Send + 'static>(
+        &self,
+        verifies: bool,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, GateError> {
+        let _slot = self.slot().await?;
+        if verifies {
+            self.verifications.fetch_add(1, Ordering::Relaxed);
+        }
+        web::block(work).await.map_err(|_| GateError::Cancelled)
+    }
+
+    /// `verify_password` through the gate.
+    pub async fn verify(
+        &self,
+        stored: Option<String>,
+        candidate: String,
+    ) -> Result<bool, GateError> {
+        self.run(true, move || verify_password(stored.as_deref(), &candidate))
+            .await
+    }
+
+    /// `hash_password` through the gate.
+    pub async fn hash(&self, password: NewPassword) -> Result<String, GateError> {
+        self.run(false, move || hash_password(&password)).await
+    }
+
+    /// Check `current` against `stored` and, only when it matches, hash `new`: one slot.
+    pub async fn verify_then_hash(
+        &self,
+        stored: String,
+        current: String,
+        new: NewPassword,
+    ) -> Result<Option<String>, GateError> {
+        self.run(true, move || {
+            verify_password(Some(&stored), &current).then(|| hash_password(&new))
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +234,23 @@ mod tests {
     fn debug_redacts_passwords() {
         let pw = NewPassword::parse("a secret password").unwrap();
         assert!(!format!("{pw:?}").contains("secret"));
+    }
+
+    #[actix_web::test]
+    async fn a_full_gate_turns_away_beyond_its_queue() {
+        let gate = PasswordGate::new(1, 0);
+        let held = gate.try_occupy().expect("a free slot");
+        assert_eq!(
+            gate.verify(None, "x".into()).await,
+            Err(GateError::Busy),
+            "no slot and no queue"
+        );
+        drop(held);
+        assert_eq!(gate.verify(None, "x".into()).await, Ok(false));
+        assert_eq!(
+            gate.verifications(),
+            1,
+            "the turned-away check is not counted"
+        );
     }
 }

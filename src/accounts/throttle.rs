@@ -1,6 +1,12 @@
 //! Failed logins, kept in the database so that every instance sees the same counts: after
 //! too many failures for one account or from one address within the window, further attempts
 //! are refused (429) before any password is checked.
+//!
+//! An attempt is reserved before its password is checked: its row is inserted (and committed)
+//! first, then the rows in the window are counted. Whichever of several concurrent attempts
+//! commits last sees every earlier one, so however many arrive at once, at most the limit's
+//! worth pass on either backend. An attempt that is refused takes its row back; one that fails
+//! keeps it as the failure; a successful login forgets the account's failures.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -10,9 +16,63 @@ use crate::db::schema::login_failures;
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 
-/// Seconds to wait before the next attempt may be made, or `None` when one may be made now.
-pub fn retry_after(
+/// The outcome of asking for one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The attempt may go ahead; until released, it counts as a failure under this row id.
+    Reserved(String),
+    /// Seconds to wait before the next attempt may be made.
+    Throttled(u64),
+}
+
+/// Reserve one attempt for `account_key` from `ip`, or say how long to wait.
+pub fn reserve(
     conn: &mut DbConn,
+    account_key: &str,
+    ip: &str,
+    now: NaiveDateTime,
+    limits: &LoginLimits,
+) -> Result<Attempt, DbError> {
+    let id = new_id(IdKind::LoginFailure);
+    insert(conn, &id, account_key, ip, now)?;
+    let wait = retry_after(conn, &id, account_key, ip, now, limits)?;
+    match wait {
+        None => Ok(Attempt::Reserved(id)),
+        Some(seconds) => {
+            release(conn, &id)?;
+            Ok(Attempt::Throttled(seconds))
+        }
+    }
+}
+
+fn insert(
+    conn: &mut DbConn,
+    id: &str,
+    account_key: &str,
+    ip: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(login_failures::table)
+        .values((
+            login_failures::id.eq(id),
+            login_failures::email.eq(account_key),
+            login_failures::ip.eq(ip),
+            login_failures::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    // Old rows say nothing any more.
+    diesel::delete(
+        login_failures::table
+            .filter(login_failures::created_at.lt(now - chrono::Duration::hours(1))),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Seconds to wait when the other attempts in the window (all but `own`) reach a limit.
+fn retry_after(
+    conn: &mut DbConn,
+    own: &str,
     account_key: &str,
     ip: &str,
     now: NaiveDateTime,
@@ -22,6 +82,7 @@ pub fn retry_after(
     let by_account: Vec<NaiveDateTime> = login_failures::table
         .filter(login_failures::email.eq(account_key))
         .filter(login_failures::created_at.gt(since))
+        .filter(login_failures::id.ne(own))
         .select(login_failures::created_at)
         .order(login_failures::created_at.desc())
         .limit(i64::from(limits.per_account))
@@ -29,6 +90,7 @@ pub fn retry_after(
     let by_ip: Vec<NaiveDateTime> = login_failures::table
         .filter(login_failures::ip.eq(ip))
         .filter(login_failures::created_at.gt(since))
+        .filter(login_failures::id.ne(own))
         .select(login_failures::created_at)
         .order(login_failures::created_at.desc())
         .limit(i64::from(limits.per_ip))
@@ -46,27 +108,9 @@ pub fn retry_after(
     Ok(wait(&by_account, limits.per_account).max(wait(&by_ip, limits.per_ip)))
 }
 
-pub fn record_failure(
-    conn: &mut DbConn,
-    account_key: &str,
-    ip: &str,
-    now: NaiveDateTime,
-) -> Result<(), DbError> {
-    let id = new_id(IdKind::LoginFailure);
-    diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::id.eq(&id),
-            login_failures::email.eq(account_key),
-            login_failures::ip.eq(ip),
-            login_failures::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    // Old rows say nothing any more.
-    diesel::delete(
-        login_failures::table
-            .filter(login_failures::created_at.lt(now - chrono::Duration::hours(1))),
-    )
-    .execute(conn)?;
+/// Take a reservation back: the attempt was refused or turned out not to be a failure.
+pub fn release(conn: &mut DbConn, reservation: &str) -> Result<(), DbError> {
+    diesel::delete(login_failures::table.find(reservation)).execute(conn)?;
     Ok(())
 }
 

@@ -72,13 +72,15 @@ pub fn user_command(settings: &Settings, command: UserCommand) -> Result<(), Fai
                 password_change_required: generated,
             };
             let operator = gatehouse::audit::Actor::operator();
-            let user = gatehouse::accounts::create_audited(&mut conn, &account, &operator, now())
-                .map_err(|e| match e {
-                CreateUserError::DuplicateEmail(email) => {
-                    Failure(format!("a user with email {email} already exists"), 3)
-                }
-                CreateUserError::Db(e) => Failure(e.to_string(), 1),
-            })?;
+            let hash = gatehouse::accounts::password::hash_password(&account.password);
+            let user =
+                gatehouse::accounts::create_audited(&mut conn, &account, &hash, &operator, now())
+                    .map_err(|e| match e {
+                    CreateUserError::DuplicateEmail(email) => {
+                        Failure(format!("a user with email {email} already exists"), 3)
+                    }
+                    CreateUserError::Db(e) => Failure(e.to_string(), 1),
+                })?;
             let shown_password = generated.then(|| password.expose().to_owned());
             if json {
                 let mut out = serde_json::to_value(user.view())?;

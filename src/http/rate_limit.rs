@@ -1,6 +1,6 @@
-//! Request rate limits per credential (or per IP when there is none), with the seeds'
-//! `X-RateLimit-*` headers. The counters live in this instance's memory (governor's GCRA):
-//! with N instances behind a balancer a client can reach up to N times the limit.
+//! Request rate limits per subject (a credential, a client address, a client id), with the
+//! seeds' `X-RateLimit-*` headers. The counters live in this instance's memory (governor's
+//! GCRA): with N instances behind a balancer a client can reach up to N times the limit.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,10 +26,10 @@ pub struct RateDecision {
     pub retry_after: Option<u64>,
 }
 
-/// One keyed limiter per distinct per-minute quota: the two configured ones are built up
-/// front (no lock on the common path), per-key overrides on first use.
+/// One keyed limiter per distinct per-minute quota: the configured ones are built up front
+/// (no lock on the common path), per-key overrides on first use.
 pub struct RateLimits {
-    common: [(u32, Arc<Keyed>); 2],
+    common: Vec<(u32, Arc<Keyed>)>,
     overrides: Mutex<HashMap<u32, Arc<Keyed>>>,
     clock: DefaultClock,
 }
@@ -46,11 +46,16 @@ fn unix_now() -> u64 {
 }
 
 impl RateLimits {
-    /// Limiters for the default and the sensitive per-minute allowances.
-    pub fn new(default_per_minute: u32, sensitive_per_minute: u32) -> RateLimits {
-        let (a, b) = (default_per_minute.max(1), sensitive_per_minute.max(1));
+    /// Limiters for the configured per-minute allowances.
+    pub fn new(configured: &[u32]) -> RateLimits {
+        let mut common: Vec<(u32, Arc<Keyed>)> = Vec::new();
+        for n in configured.iter().map(|n| (*n).max(1)) {
+            if !common.iter().any(|(m, _)| *m == n) {
+                common.push((n, keyed(n)));
+            }
+        }
         RateLimits {
-            common: [(a, keyed(a)), (b, keyed(b))],
+            common,
             overrides: Mutex::new(HashMap::new()),
             clock: DefaultClock::default(),
         }
@@ -112,7 +117,7 @@ mod tests {
 
     #[test]
     fn allowance_counts_down_then_refuses_with_retry_after() {
-        let limits = RateLimits::new(200, 10);
+        let limits = RateLimits::new(&[200, 10]);
         let first = limits.check("key:a".into(), 3);
         assert_eq!(
             (first.limit, first.remaining, first.retry_after),

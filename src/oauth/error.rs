@@ -33,6 +33,10 @@ pub enum OAuthError {
     ServerError(String),
     #[error("The server cannot complete the request now")]
     TemporarilyUnavailable,
+    /// 429 with `Retry-After` (RFC 8628's `slow_down`): the client or the address has used its
+    /// allowance, as the per-address middleware answers (`http::open_limits`).
+    #[error("Too many requests: try again in {0} seconds")]
+    SlowDown(u64),
 }
 
 impl OAuthError {
@@ -55,6 +59,10 @@ impl OAuthError {
         }
     }
 
+    pub fn slow_down(retry_after: u64) -> Self {
+        OAuthError::SlowDown(retry_after.max(1))
+    }
+
     pub fn grant(description: impl Into<String>) -> Self {
         OAuthError::InvalidGrant(description.into())
     }
@@ -73,6 +81,7 @@ impl OAuthError {
             OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::ServerError(_) => "server_error",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthError::SlowDown(_) => "slow_down",
         }
     }
 
@@ -89,6 +98,7 @@ impl ResponseError for OAuthError {
             OAuthError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::SlowDown(_) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -96,6 +106,9 @@ impl ResponseError for OAuthError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let OAuthError::SlowDown(seconds) = self {
+            response.insert_header((header::RETRY_AFTER, *seconds));
+        }
         if self.status_code() == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,

@@ -26,16 +26,17 @@ async fn me_with_key(app: &TestApp, key: &str) -> reqwest::Response {
     app.get_with_key("/v1/users/me", key).await
 }
 
+/// The key as `GET /v1/api-keys/{id}` shows it (a refused read fails here, rather than
+/// reading as a key whose fields are all null).
 async fn key_status(app: &TestApp, id: &str) -> Value {
-    app.client
+    let response = app
+        .client
         .get(app.url(&format!("/v1/api-keys/{id}")))
         .send()
         .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
-        .clone()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "reading key {id}");
+    response.json::<Value>().await.unwrap()["data"].clone()
 }
 
 both_backends!(

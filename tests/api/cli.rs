@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse::Application;
 
-use crate::helpers::{Backend, TestDatabase, test_settings};
+use crate::helpers::{Backend, KillOnDrop, TestDatabase, test_settings};
 
 const SECRET: &str = "cli-test-secret-that-is-long-enough-0123";
 
@@ -213,14 +213,16 @@ fn sqlite_without_secret_generates_a_private_secret_file() {
 #[test]
 fn sigterm_finishes_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = gatehouse()
-        .current_dir(dir.path())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        gatehouse()
+            .current_dir(dir.path())
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(30);

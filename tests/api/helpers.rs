@@ -1,6 +1,7 @@
 //! `spawn_app(backend)`: a Gatehouse on a free port with a fresh database (a new SQLite file,
 //! or a new PostgreSQL database that is dropped afterwards), and a `TestApp` with one helper per
-//! endpoint. Set `TEST_LOG=1` to see the server's logs.
+//! endpoint. Set `TEST_LOG=1` to see the server's logs. A test that cannot run here (no
+//! PostgreSQL, no Chromium) fails unless `GATEHOUSE_ALLOW_SKIPS=1`.
 
 use std::io::Write;
 use std::sync::Once;
@@ -27,19 +28,59 @@ pub fn announce_skip(what: &str, how: &str) {
     let _ = writeln!(err, "\n*** SKIPPED: {what} — {how} ***\n");
 }
 
-/// The PostgreSQL server to create test databases on, or `None` (announced) when unset.
-/// With `GATEHOUSE_REQUIRE_POSTGRES=1` (as in CI) a missing server is a failure.
+fn env_is_1(name: &str) -> bool {
+    std::env::var(name).as_deref() == Ok("1")
+}
+
+/// A test that cannot run here fails, so that a green run means everything ran, unless
+/// `GATEHOUSE_ALLOW_SKIPS=1` says skips are expected (then it is announced loudly). `required`
+/// (`GATEHOUSE_REQUIRE_POSTGRES`, `GATEHOUSE_REQUIRE_BROWSER`, set by CI) fails it even then.
+pub fn skip_or_fail(what: &str, how: &str, required: &str) {
+    assert!(
+        !env_is_1(required),
+        "{required}=1 but the {what} cannot run: {how}"
+    );
+    assert!(
+        env_is_1("GATEHOUSE_ALLOW_SKIPS"),
+        "the {what} cannot run here: {how}, or set GATEHOUSE_ALLOW_SKIPS=1 to skip it"
+    );
+    announce_skip(what, how);
+}
+
+/// A child process that is killed when this guard is dropped, also when a test panics, so a
+/// failed test never leaves a server or a chromedriver running (or the run hanging on it).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The PostgreSQL server to create test databases on, or `None` when unset and skips are
+/// allowed (see `skip_or_fail`).
 pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(
-                std::env::var("GATEHOUSE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_POSTGRES_URL is not set"
-            );
-            announce_skip(
+            skip_or_fail(
                 "PostgreSQL test",
                 "set GATEHOUSE_TEST_POSTGRES_URL=postgres://… to run it",
+                "GATEHOUSE_REQUIRE_POSTGRES",
             );
             None
         }
@@ -379,6 +420,35 @@ macro_rules! both_backends {
 
             async fn run(backend: Backend) {
                 let Some(owned) = spawn_app(backend).await else {
+                    return;
+                };
+                {
+                    let $app = &owned;
+                    $body.await;
+                }
+                owned.stop().await;
+            }
+
+            #[actix_web::test]
+            async fn sqlite() {
+                run(Backend::Sqlite).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                run(Backend::Postgres).await;
+            }
+        }
+    };
+    // As above, on a server whose settings `$adjust(&mut Settings)` changed first.
+    ($name:ident, settings = $adjust:expr, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::helpers::{Backend, spawn_app_with};
+
+            async fn run(backend: Backend) {
+                let Some(owned) = spawn_app_with(backend, $adjust).await else {
                     return;
                 };
                 {

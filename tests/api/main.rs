@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account_audit;
 mod api_envelope;
 mod api_key_pages;
 mod api_keys;
@@ -11,10 +12,12 @@ mod cli;
 mod health;
 mod integrity;
 mod login;
+mod login_throttle;
 mod oauth;
 mod oauth_apps;
 mod oauth_complete;
 mod oauth_integrity;
+mod open_limits;
 mod pages;
 mod permissions;
 mod sessions;

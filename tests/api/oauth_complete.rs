@@ -360,10 +360,13 @@ both_backends!(
             .send()
             .await
             .unwrap();
-        assert!(
-            restricted_attempt.status().is_client_error(),
+        assert_eq!(
+            restricted_attempt.status(),
+            StatusCode::FORBIDDEN,
             "members cannot give themselves introspect"
         );
+        let body: Value = restricted_attempt.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "AUTH_004");
     }
 );
 
