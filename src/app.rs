@@ -319,58 +319,76 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .service(
             api_resource("/v1/users/me", "GET, PATCH")
                 .route(web::get().to(accounts::api::get_me))
-                .route(web::patch().to(accounts::api::update_me)),
+                .route(web::patch().to(accounts::api::update_me))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/users", "GET, POST")
                 .route(web::get().to(accounts::api::list_users))
-                .route(web::post().to(accounts::api::create_user)),
+                .route(web::post().to(accounts::api::create_user))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
-            api_resource("/v1/users/{id}", "GET").route(web::get().to(accounts::api::get_user)),
+            api_resource("/v1/users/{id}", "GET")
+                .route(web::get().to(accounts::api::get_user))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/users/{id}/api-keys", "GET, POST")
                 .route(web::get().to(keys::list_for_user))
-                .route(web::post().to(keys::create_for_user)),
+                .route(web::post().to(keys::create_for_user))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/api-keys", "GET, POST")
                 .route(web::get().to(keys::list_own))
-                .route(web::post().to(keys::create_own)),
+                .route(web::post().to(keys::create_own))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/api-keys/{id}", "GET, PATCH, DELETE")
                 .route(web::get().to(keys::get_key))
                 .route(web::patch().to(keys::update_key))
-                .route(web::delete().to(keys::revoke_key)),
+                .route(web::delete().to(keys::revoke_key))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
-            api_resource("/v1/api-keys/{id}/roll", "POST").route(web::post().to(keys::roll_key)),
+            api_resource("/v1/api-keys/{id}/roll", "POST")
+                .route(web::post().to(keys::roll_key))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
-        .service(api_resource("/v1/audit-events", "GET").route(web::get().to(keys::audit_events)))
+        .service(
+            api_resource("/v1/audit-events", "GET")
+                .route(web::get().to(keys::audit_events))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
         .service(
             api_resource("/v1/clients", "GET, POST")
                 .route(web::get().to(crate::oauth::api::list_clients))
-                .route(web::post().to(crate::oauth::api::create_client)),
+                .route(web::post().to(crate::oauth::api::create_client))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/clients/{id}", "GET, PATCH, DELETE")
                 .route(web::get().to(crate::oauth::api::get_client))
                 .route(web::patch().to(crate::oauth::api::update_client))
-                .route(web::delete().to(crate::oauth::api::delete_client)),
+                .route(web::delete().to(crate::oauth::api::delete_client))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/clients/{id}/secret", "POST")
-                .route(web::post().to(crate::oauth::api::rotate_secret)),
+                .route(web::post().to(crate::oauth::api::rotate_secret))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/consents", "GET")
-                .route(web::get().to(crate::oauth::api::list_consents)),
+                .route(web::get().to(crate::oauth::api::list_consents))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(
             api_resource("/v1/consents/{id}", "DELETE")
-                .route(web::delete().to(crate::oauth::api::revoke_consent)),
+                .route(web::delete().to(crate::oauth::api::revoke_consent))
+                .wrap(from_fn(crate::principal::v1_gate)),
         )
         .route("/.well-known/jwks.json", web::get().to(jwks))
         .route(

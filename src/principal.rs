@@ -5,7 +5,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 
 use std::net::IpAddr;
@@ -392,40 +395,77 @@ pub(crate) async fn authenticate(
     }
 }
 
+/// The caller of a `/v1` request as the gate found it, for the handler's `Principal`.
+struct Gated(Result<Principal, ApiError>);
+
+/// The rate-limit subject and allowance of a request: its caller's, or its address's when it
+/// presents nothing valid.
+fn rate_subject_of(
+    state: &AppState,
+    req: &HttpRequest,
+    result: &Result<Principal, ApiError>,
+    ip: Option<IpAddr>,
+) -> (String, u32) {
+    let policy = &state.settings.keys;
+    let sensitive = is_sensitive(req);
+    match result {
+        Ok(principal) => principal.rate_subject(policy, sensitive),
+        Err(_) => {
+            let ip = ip.map(|i| i.to_canonical().to_string()).unwrap_or_default();
+            let limit = if sensitive {
+                policy.sensitive_rate_limit_per_minute
+            } else {
+                policy.rate_limit_per_minute
+            };
+            (format!("ip:{ip}"), limit)
+        }
+    }
+}
+
+/// `/v1` middleware: authenticate the caller once, count the request against its allowance
+/// (its key's, its user's, or its address's), refuse a spent allowance with 429 before any
+/// handler runs, and leave the caller for the handler's `Principal`. Rate limiting lives here,
+/// not in the extractor, so that it applies whatever the handler extracts.
+pub async fn v1_gate<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let Some(state) = app_state(req.request()) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let ip = crate::http::client_ip::client_ip(req.request());
+    let result = authenticate(&state, req.request(), ip).await;
+    let (subject, per_minute) = rate_subject_of(&state, req.request(), &result, ip);
+    let decision = state.rate_limits.check(subject, per_minute);
+    req.extensions_mut().insert(decision);
+    if let Some(retry_after) = decision.retry_after {
+        let refusal = ApiError::new(
+            ErrorCode::RateLimited,
+            format!("Too many requests: retry in {retry_after} s"),
+        )
+        .with_retry_after(retry_after);
+        return Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body());
+    }
+    req.extensions_mut().insert(Gated(result));
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        // Behind the gate (every `/v1` route): the caller it authenticated and counted.
+        if let Some(Gated(result)) = req.extensions_mut().remove::<Gated>() {
+            return Box::pin(std::future::ready(result));
+        }
         let req = req.clone();
         Box::pin(async move {
             let state = app_state(&req).ok_or_else(|| ApiError::internal("AppState missing"))?;
             let ip = crate::http::client_ip::client_ip(&req);
-            let result = authenticate(&state, &req, ip).await;
-            let policy = &state.settings.keys;
-            let sensitive = is_sensitive(&req);
-            let (subject, per_minute) = match &result {
-                Ok(principal) => principal.rate_subject(policy, sensitive),
-                Err(_) => {
-                    let ip = ip.map(|i| i.to_canonical().to_string()).unwrap_or_default();
-                    let limit = if sensitive {
-                        policy.sensitive_rate_limit_per_minute
-                    } else {
-                        policy.rate_limit_per_minute
-                    };
-                    (format!("ip:{ip}"), limit)
-                }
-            };
-            let decision = state.rate_limits.check(subject, per_minute);
-            req.extensions_mut().insert(decision);
-            if let Some(retry_after) = decision.retry_after {
-                return Err(ApiError::new(
-                    ErrorCode::RateLimited,
-                    format!("Too many requests: retry in {retry_after} s"),
-                )
-                .with_retry_after(retry_after));
-            }
-            result
+            authenticate(&state, &req, ip).await
         })
     }
 }
