@@ -557,6 +557,8 @@ pub struct ConsentView {
     pub client_id: String,
     pub client_name: String,
     pub scopes: Vec<String>,
+    /// Recorded for an app the operator marked first-party (no consent page was shown).
+    pub first_party: bool,
     pub approved_at: String,
     pub updated_at: String,
     pub last_used_at: Option<String>,
@@ -568,7 +570,8 @@ pub async fn list_consents(
 ) -> Result<Vec<ConsentView>, ApiError> {
     Ok(state
         .db(move |c| {
-            let rows: Vec<(String, String, String, String, NaiveDateTime, NaiveDateTime)> =
+            type Row = (String, String, String, String, bool, NaiveDateTime, NaiveDateTime);
+            let rows: Vec<Row> =
                 consents::table
                     .inner_join(clients_t::table)
                     .filter(consents::user_id.eq(&user_id))
@@ -578,12 +581,13 @@ pub async fn list_consents(
                         consents::client_id,
                         clients_t::name,
                         consents::scopes,
+                        consents::first_party,
                         consents::created_at,
                         consents::updated_at,
                     ))
                     .load(c)?;
             let mut views = Vec::with_capacity(rows.len());
-            for (id, client_id, client_name, scopes, created, updated) in rows {
+            for (id, client_id, client_name, scopes, first_party, created, updated) in rows {
                 let last_used: Option<NaiveDateTime> = refresh_families::table
                     .filter(refresh_families::user_id.eq(&user_id))
                     .filter(refresh_families::client_id.eq(&client_id))
@@ -598,6 +602,7 @@ pub async fn list_consents(
                         .filter(|s| !s.is_empty())
                         .map(str::to_owned)
                         .collect(),
+                    first_party,
                     approved_at: utc(created),
                     updated_at: utc(updated),
                     last_used_at: last_used.map(utc),

@@ -258,6 +258,7 @@ both_backends!(
             .cloned()
             .expect("the first-party grant is listed");
         assert_eq!(entry["scopes"], json!(["read:users"]));
+        assert_eq!(entry["first_party"], true, "marked as first-party");
         let page = app
             .get("/settings/connected-apps")
             .await
