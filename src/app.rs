@@ -4,9 +4,10 @@
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use actix_web::dev::Server;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::{Compress, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use askama::Template;
 
@@ -239,6 +240,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(config.clone())
                 .configure(|cfg| routes(cfg, &data.settings))
+                .wrap(from_fn(printable_paths))
                 .wrap(Compress::default())
                 .wrap(from_fn(mw::plumbing))
         })
@@ -512,6 +514,30 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             web::post().to(accounts::pages::admin_set_disabled),
         )
         .default_service(web::to(not_found));
+}
+
+/// A path that spells a control character (`%00`, `%0a`, …) names no resource: it is answered
+/// as unknown before a handler puts the decoded id into a query (PostgreSQL text cannot even
+/// hold NUL, and the database error would be a 500).
+async fn printable_paths(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if spells_control_character(req.path()) {
+        let (req, _) = req.into_parts();
+        let response = not_found(req.clone()).await;
+        return Ok(ServiceResponse::new(req, response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Whether a raw (still percent-encoded) path contains `%00`–`%1F` or `%7F`.
+fn spells_control_character(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && ((matches!(w[1], b'0' | b'1') && w[2].is_ascii_hexdigit())
+                || (w[1] == b'7' && matches!(w[2], b'f' | b'F')))
+    })
 }
 
 /// Unmatched paths: the envelope under `/v1`, a page elsewhere.

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use super::format::Mode;
 use super::model::{self, ApiKey, ListFilter, ParsedRights, Status};
 use super::service;
-use super::{Expiry, KeyRequest, parse_duration, validate_description, validate_name};
+use super::{
+    Expiry, KeyRequest, duration_from_seconds, parse_duration, validate_description, validate_name,
+};
 use crate::accounts::model::{self as users, User};
 use crate::audit::{self, EventFilter};
 use crate::http::envelope::{cursor, with_status};
@@ -74,7 +76,7 @@ fn parse_expiry(body: &CreateKeyBody) -> Result<Expiry, ApiError> {
     }
     if let Some(v) = &body.expires_in {
         let parsed = match v {
-            Value::Number(n) => n.as_i64().filter(|n| *n > 0).map(Duration::seconds),
+            Value::Number(n) => n.as_i64().and_then(duration_from_seconds),
             Value::String(s) => parse_duration(s),
             _ => None,
         };
@@ -421,8 +423,7 @@ pub fn parse_grace(value: Option<&Value>) -> Result<Duration, ApiError> {
         Some(Value::String(s)) if s == "0" => Duration::zero(),
         Some(Value::Number(n)) => n
             .as_i64()
-            .filter(|n| *n > 0)
-            .map(Duration::seconds)
+            .and_then(duration_from_seconds)
             .ok_or_else(bad_grace)?,
         Some(Value::String(s)) => parse_duration(s).ok_or_else(bad_grace)?,
         Some(_) => return Err(bad_grace()),

@@ -162,20 +162,31 @@ pub enum Expiry {
     Never,
 }
 
-/// Parse `90d`, `12h`, `30m`, `45s`, `1y`, or a number of seconds.
+/// The longest duration any request may name. Callers add durations to the current time, and
+/// chrono panics past its range (a year near 262000): a bound far below that keeps every sum safe.
+pub const MAX_DURATION: Duration = Duration::days(365 * 1000);
+
+/// Parse `90d`, `12h`, `30m`, `45s`, `1y`, or a number of seconds; at most `MAX_DURATION`.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
     let n: i64 = digits.parse().ok().filter(|n| *n > 0 && *n < 100_000_000)?;
-    match unit {
-        "" | "s" => Some(Duration::seconds(n)),
-        "m" => Some(Duration::minutes(n)),
-        "h" => Some(Duration::hours(n)),
-        "d" => Some(Duration::days(n)),
-        "w" => Some(Duration::weeks(n)),
-        "y" => Some(Duration::days(365 * n)),
-        _ => None,
-    }
+    let unit_seconds: i64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 60 * 60,
+        "d" => 24 * 60 * 60,
+        "w" => 7 * 24 * 60 * 60,
+        "y" => 365 * 24 * 60 * 60,
+        _ => return None,
+    };
+    duration_from_seconds(n.checked_mul(unit_seconds)?)
+}
+
+/// A positive number of seconds (a JSON number in a request) as a duration up to
+/// `MAX_DURATION`; `None` otherwise.
+pub fn duration_from_seconds(seconds: i64) -> Option<Duration> {
+    (seconds > 0 && seconds <= MAX_DURATION.num_seconds()).then(|| Duration::seconds(seconds))
 }
 
 /// A refused key request: which field, which code, what to tell the person.

@@ -129,11 +129,10 @@ fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
             ErrorCode::UnsupportedMediaType,
             "Send the body as application/json",
         ),
-        E::Deserialize(e) if e.is_data() => {
-            let mut message = format!("Invalid request body: {e}");
-            message.truncate(200);
-            ApiError::new(ErrorCode::Validation, message)
-        }
+        E::Deserialize(e) if e.is_data() => ApiError::new(
+            ErrorCode::Validation,
+            clipped(format!("Invalid request body: {e}"), 200),
+        ),
         E::Deserialize(_) => ApiError::new(
             ErrorCode::MalformedBody,
             "The request body is not valid JSON",
@@ -145,10 +144,22 @@ fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
 /// Query strings on `/v1`: a bad parameter is a validation error, not a bare 400.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
-        let mut message = format!("Invalid query parameter: {err}");
-        message.truncate(200);
+        let message = clipped(format!("Invalid query parameter: {err}"), 200);
         ApiError::new(ErrorCode::Validation, message).into()
     })
+}
+
+/// At most `max` bytes of `message`, cut at a character boundary: the parser's messages quote
+/// the caller's input, which may be any UTF-8 (`String::truncate` inside a character panics).
+fn clipped(mut message: String, max: usize) -> String {
+    if message.len() > max {
+        let end = (0..=max)
+            .rev()
+            .find(|i| message.is_char_boundary(*i))
+            .unwrap_or(0);
+        message.truncate(end);
+    }
+    message
 }
 
 /// Unknown `/v1` routes.

@@ -171,6 +171,10 @@ pub(crate) async fn load_client(
     state: &AppState,
     client_id: &str,
 ) -> Result<Option<Arc<Client>>, crate::db::DbError> {
+    // Ids are printable; PostgreSQL text cannot hold NUL (the lookup would fail, not miss).
+    if client_id.contains('\0') {
+        return Ok(None);
+    }
     if let Some(cached) = state.key_cache.get_client(client_id) {
         return Ok(Some(cached));
     }
