@@ -570,22 +570,29 @@ pub async fn list_consents(
 ) -> Result<Vec<ConsentView>, ApiError> {
     Ok(state
         .db(move |c| {
-            type Row = (String, String, String, String, bool, NaiveDateTime, NaiveDateTime);
-            let rows: Vec<Row> =
-                consents::table
-                    .inner_join(clients_t::table)
-                    .filter(consents::user_id.eq(&user_id))
-                    .order((consents::created_at.desc(), consents::id.desc()))
-                    .select((
-                        consents::id,
-                        consents::client_id,
-                        clients_t::name,
-                        consents::scopes,
-                        consents::first_party,
-                        consents::created_at,
-                        consents::updated_at,
-                    ))
-                    .load(c)?;
+            type Row = (
+                String,
+                String,
+                String,
+                String,
+                bool,
+                NaiveDateTime,
+                NaiveDateTime,
+            );
+            let rows: Vec<Row> = consents::table
+                .inner_join(clients_t::table)
+                .filter(consents::user_id.eq(&user_id))
+                .order((consents::created_at.desc(), consents::id.desc()))
+                .select((
+                    consents::id,
+                    consents::client_id,
+                    clients_t::name,
+                    consents::scopes,
+                    consents::first_party,
+                    consents::created_at,
+                    consents::updated_at,
+                ))
+                .load(c)?;
             let mut views = Vec::with_capacity(rows.len());
             for (id, client_id, client_name, scopes, first_party, created, updated) in rows {
                 let last_used: Option<NaiveDateTime> = refresh_families::table
