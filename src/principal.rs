@@ -452,21 +452,45 @@ pub async fn v1_gate<B: MessageBody + 'static>(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
+/// The extractor's future: behind the gate (every `/v1` route) the caller is already known and
+/// no future is allocated; elsewhere the credential is authenticated here.
+pub enum PrincipalFuture {
+    Ready(Option<Result<Principal, ApiError>>),
+    Authenticating(Pin<Box<dyn Future<Output = Result<Principal, ApiError>>>>),
+}
+
+impl Future for PrincipalFuture {
+    type Output = Result<Principal, ApiError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            PrincipalFuture::Ready(result) => std::task::Poll::Ready(
+                result
+                    .take()
+                    .unwrap_or_else(|| Err(ApiError::internal("Principal polled twice"))),
+            ),
+            PrincipalFuture::Authenticating(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = PrincipalFuture;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        // Behind the gate (every `/v1` route): the caller it authenticated and counted.
         if let Some(Gated(result)) = req.extensions_mut().remove::<Gated>() {
-            return Box::pin(std::future::ready(result));
+            return PrincipalFuture::Ready(Some(result));
         }
         let req = req.clone();
-        Box::pin(async move {
+        PrincipalFuture::Authenticating(Box::pin(async move {
             let state = app_state(&req).ok_or_else(|| ApiError::internal("AppState missing"))?;
             let ip = crate::http::client_ip::client_ip(&req);
             authenticate(&state, &req, ip).await
-        })
+        }))
     }
 }
 
