@@ -127,7 +127,13 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                 resources: resource,
             };
             let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
-            let (client, secret) = clients::create(&mut conn, &pepper, &new, SystemClock.now())?;
+            let now = SystemClock.now();
+            let (client, secret) = clients::create(&mut conn, &pepper, &new, now)?;
+            let mut event =
+                gatehouse::audit::Actor::operator().event(gatehouse::audit::Action::ClientCreated);
+            event.subject_user_id = Some(client.owner_user_id.clone());
+            event.details = serde_json::json!({ "client_id": client.id, "name": client.name });
+            gatehouse::audit::record(&mut conn, &event, now)?;
             if json {
                 let mut out = serde_json::to_value(client.view())?;
                 if let Some(secret) = &secret {

@@ -550,6 +550,20 @@ fn client_commands(backend: Backend) {
         client["redirect_uris"],
         serde_json::json!(["https://orders.example.com/callback", "http://127.0.0.1/cb"])
     );
+    // The operator's registration is audited like the API's.
+    {
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+        use gatehouse::db::schema::audit_events::dsl as a;
+        let pool = gatehouse::db::connect_pool(&db.url).unwrap();
+        let mut conn = pool.get().unwrap();
+        let details: Vec<String> = a::audit_events
+            .filter(a::action.eq("oauth.client.created"))
+            .select(a::details)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(details.len(), 1, "one client.created event");
+        assert!(details[0].contains("\"via\":\"cli\""), "{}", details[0]);
+    }
 
     let public = run(gatehouse_on(&db).args([
         "client",
