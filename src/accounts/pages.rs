@@ -821,13 +821,13 @@ pub async fn admin_set_disabled(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in, Policy::CreateUser) {
+    let (user_id, action) = path.into_inner();
+    if let Err(refused) = admins_only(&signed_in, Policy::ManageUser { id: &user_id }) {
         return refused;
     }
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
         return crate::pages::form_expired();
     }
-    let (user_id, action) = path.into_inner();
     let disable = match action.as_str() {
         "disable" => true,
         "enable" => false,

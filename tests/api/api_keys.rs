@@ -9,7 +9,7 @@ use crate::both_backends;
 use crate::helpers::{ADMIN_EMAIL, TestApp, captured_logs, spawn_app_with};
 
 /// Status and error code of an envelope error.
-async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
+pub(crate) async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.expect("an envelope");
     assert_eq!(body["success"], false, "{body}");

@@ -5,19 +5,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::api_keys::refusal;
 use crate::both_backends;
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::oauth::{REDIRECT, TestClient, exchange, obtain_tokens_for};
-
-/// `(status, error code)` of a `/v1` answer.
-async fn outcome(response: reqwest::Response) -> (StatusCode, String) {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    (
-        status,
-        body["error"]["code"].as_str().unwrap_or("").to_owned(),
-    )
-}
 
 async fn send(
     app: &TestApp,
@@ -63,7 +54,7 @@ async fn key_count(app: &TestApp) -> usize {
 
 /// A first-party confidential app owned by the signed-in user, allowed `scopes`, bound to
 /// `resources`.
-async fn app_with(app: &TestApp, scopes: &str, resources: &[&str]) -> TestClient {
+pub(crate) async fn app_with(app: &TestApp, scopes: &str, resources: &[&str]) -> TestClient {
     use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
     use gatehouse::oauth::redirect::RedirectUri;
     let me: Value = app.me().await.json().await.unwrap();
@@ -149,7 +140,7 @@ both_backends!(
             )
             .await;
             assert_eq!(
-                outcome(rolled).await,
+                refusal(rolled).await,
                 (StatusCode::FORBIDDEN, "AUTH_006".into()),
                 "{who} rolls"
             );
@@ -162,7 +153,7 @@ both_backends!(
             )
             .await;
             assert_eq!(
-                outcome(emptied).await,
+                refusal(emptied).await,
                 (StatusCode::FORBIDDEN, "AUTH_006".into()),
                 "{who} patches"
             );
@@ -192,7 +183,7 @@ both_backends!(
         )
         .await;
         assert_eq!(
-            outcome(rolled).await,
+            refusal(rolled).await,
             (StatusCode::FORBIDDEN, "AUTH_004".into())
         );
         let created = send(
@@ -204,7 +195,7 @@ both_backends!(
         )
         .await;
         assert_eq!(
-            outcome(created).await,
+            refusal(created).await,
             (StatusCode::FORBIDDEN, "AUTH_004".into())
         );
         assert_eq!(key_count(app).await, before);
@@ -298,7 +289,7 @@ both_backends!(child_keys_stay_inside_their_parent, |app| async move {
         (json!({ "name": "c" }), "a full key"),
     ] {
         let refused = send(app, "POST", "/v1/api-keys", &parent, Some(wider)).await;
-        let got = outcome(refused).await;
+        let got = refusal(refused).await;
         assert!(
             got == (StatusCode::FORBIDDEN, "AUTH_006".into())
                 || (why == "no expiry" && got.1 == "VALIDATION_001"),
@@ -314,7 +305,7 @@ both_backends!(child_keys_stay_inside_their_parent, |app| async move {
         .await
         .unwrap();
     assert_eq!(
-        outcome(too_fast).await,
+        refusal(too_fast).await,
         (StatusCode::BAD_REQUEST, "VALIDATION_001".into())
     );
 });
@@ -365,7 +356,7 @@ async fn a_token_for_another_resource_stays_refused_after_introspection() {
         assert_eq!(introspected["aud"], ORDERS);
         let still = send(&app, "GET", "/v1/users/me", &token, None).await;
         assert_eq!(
-            outcome(still).await,
+            refusal(still).await,
             (StatusCode::UNAUTHORIZED, "AUTH_002".into()),
             "the cached verification is not a pass for /v1"
         );
@@ -417,7 +408,7 @@ async fn apps_get_tokens_only_for_resource_servers_bound_to_them() {
             .await
             .unwrap();
         assert_eq!(
-            outcome(registered).await,
+            refusal(registered).await,
             (StatusCode::FORBIDDEN, "AUTH_004".into())
         );
         let by_admin = app
@@ -456,7 +447,7 @@ both_backends!(
         )
         .await;
         assert_eq!(
-            outcome(first_party).await,
+            refusal(first_party).await,
             (StatusCode::FORBIDDEN, "AUTH_004".into())
         );
         for scope in ["write:users", "introspect", "read:orders"] {
@@ -469,7 +460,7 @@ both_backends!(
             )
             .await;
             assert_eq!(
-                outcome(wide).await,
+                refusal(wide).await,
                 (StatusCode::FORBIDDEN, "AUTH_006".into()),
                 "{scope}"
             );
@@ -506,7 +497,7 @@ both_backends!(
             session_key(app, json!({ "name": "a", "scopes": ["read:audit"] })).await;
         let refused = send(app, "GET", "/v1/audit-events", &products, None).await;
         assert_eq!(
-            outcome(refused).await,
+            refusal(refused).await,
             (StatusCode::FORBIDDEN, "AUTH_004".into())
         );
         assert_eq!(
@@ -519,7 +510,7 @@ both_backends!(
         let token = app_token(app, &client, "read:users").await;
         let refused = send(app, "GET", "/v1/audit-events", &token, None).await;
         assert_eq!(
-            outcome(refused).await,
+            refusal(refused).await,
             (StatusCode::FORBIDDEN, "AUTH_004".into())
         );
     }
@@ -571,7 +562,7 @@ both_backends!(
         assert_eq!(locked["data"]["admin_locked"], true);
         let lifted = patch(&owner, json!({ "disabled": false })).await.unwrap();
         assert_eq!(
-            outcome(lifted).await,
+            refusal(lifted).await,
             (StatusCode::FORBIDDEN, "AUTH_004".into())
         );
         let still: Value = owner
@@ -620,7 +611,7 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(
-            outcome(no_name).await,
+            refusal(no_name).await,
             (StatusCode::BAD_REQUEST, "VALIDATION_001".into())
         );
         let client = app
@@ -644,7 +635,7 @@ both_backends!(
                 .await
                 .unwrap();
             assert_eq!(
-                outcome(refused).await,
+                refusal(refused).await,
                 (StatusCode::BAD_REQUEST, "VALIDATION_001".into()),
                 "{field}"
             );
@@ -685,7 +676,7 @@ both_backends!(profiles_have_their_own_scope, |app| async move {
     )
     .await;
     assert_eq!(
-        outcome(refused).await,
+        refusal(refused).await,
         (StatusCode::FORBIDDEN, "AUTH_004".into())
     );
 
@@ -702,7 +693,7 @@ both_backends!(profiles_have_their_own_scope, |app| async move {
     let (fresh, _) = app.login_in_new_browser("new@example.com", &password).await;
     let me = fresh.get(app.url("/v1/users/me")).send().await.unwrap();
     assert_eq!(
-        outcome(me).await,
+        refusal(me).await,
         (StatusCode::FORBIDDEN, "AUTH_007".into())
     );
 });

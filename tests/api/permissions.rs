@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{TestApp, hidden_field};
-use crate::oauth::{REDIRECT, TestClient, exchange, obtain_tokens_for};
+use crate::oauth::{TestClient, exchange, obtain_tokens_for};
 
 /// The kinds of caller, in the order of the matrix's columns.
 const CALLERS: [&str; 15] = [
@@ -264,34 +264,6 @@ async fn key_via(browser: &reqwest::Client, app: &TestApp, body: Value) -> Strin
     created["data"]["key"].as_str().unwrap().to_owned()
 }
 
-/// A first-party app owned by the admin, allowed every scope, with client_credentials.
-async fn all_scopes_app(app: &TestApp, admin_id: &str) -> TestClient {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
-    use gatehouse::oauth::redirect::RedirectUri;
-    let mut grant_types = default_grant_types();
-    grant_types.push("client_credentials".into());
-    let new = NewClient {
-        name: "Everything app".into(),
-        owner_user_id: admin_id.to_owned(),
-        client_type: ClientType::Confidential,
-        redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
-        scopes: gatehouse::scopes::ScopeSet::parse(ALL_SCOPES).unwrap(),
-        first_party: true,
-        grant_types,
-        resources: Vec::new(),
-    };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, secret) = app
-        .state
-        .db(move |c| clients::create(c, &pepper, &new, now))
-        .await
-        .unwrap();
-    TestClient {
-        id: client.id,
-        secret: secret.map(|s| s.expose().to_owned()),
-    }
-}
-
 async fn token(app: &TestApp, client: &TestClient, scope: &str) -> String {
     let tokens = obtain_tokens_for(app, client, scope).await;
     tokens["access_token"]
@@ -313,7 +285,8 @@ async fn world(app: &TestApp) -> World {
     app.login_admin().await;
     let me: Value = app.me().await.json().await.unwrap();
     let admin_id = me["data"]["id"].as_str().unwrap().to_owned();
-    let everything = all_scopes_app(app, &admin_id).await;
+    // A first-party app owned by the admin, allowed every scope, with client_credentials.
+    let everything = crate::integrity::app_with(app, ALL_SCOPES, &[]).await;
 
     // The member's tokens: the member signs in on the test's own browser for the flow.
     let (member_browser, member_csrf) =
