@@ -163,8 +163,31 @@ pub fn prepare_database_at(
 ) -> Result<(db::DbPool, Vec<String>, Option<BootstrapAdmin>), StartError> {
     let pool = db::connect_pool(&settings.database)?;
     let mut conn = pool.get().map_err(DbError::from)?;
+    let (applied, admin) = migrate_and_seed(&mut conn, settings, now)?;
+    drop(conn);
+    Ok((pool, applied, admin))
+}
+
+/// For one-shot commands: one connection, no pool. A pool fills itself from background
+/// threads; a process that exits while one of them is still opening a PostgreSQL connection
+/// tears down libcrypto under its feet (SIGSEGV in `OPENSSL_cleanup`).
+pub fn prepare_connection(
+    settings: &Settings,
+) -> Result<(db::DbConn, Vec<String>, Option<BootstrapAdmin>), StartError> {
+    let mut conn = db::connect_one(&settings.database)?;
+    let (applied, admin) = migrate_and_seed(&mut conn, settings, crate::clock::SystemClock.now())?;
+    Ok((conn, applied, admin))
+}
+
+/// Pending migrations, the default scopes, the first admin and a signing key, under the
+/// migration lock.
+fn migrate_and_seed(
+    conn: &mut db::DbConn,
+    settings: &Settings,
+    now: chrono::NaiveDateTime,
+) -> Result<(Vec<String>, Option<BootstrapAdmin>), StartError> {
     let vault = KeyVault::new(&settings.secret.0);
-    let (applied, (admin, signing)) = db::migrate_then(&mut conn, |c| {
+    let (applied, (admin, signing)) = db::migrate_then(conn, |c| {
         crate::scopes::registry::ensure_defaults(c, now)?;
         // Configuration and key errors are reported after the lock is released.
         Ok((
@@ -173,7 +196,7 @@ pub fn prepare_database_at(
         ))
     })?;
     signing?;
-    Ok((pool, applied, admin?))
+    Ok((applied, admin?))
 }
 
 impl Application {

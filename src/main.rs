@@ -5,7 +5,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gatehouse::app::{Application, StartError, prepare_database};
+use gatehouse::app::{Application, StartError, prepare_connection};
 use gatehouse::config::{ConfigArgs, Settings};
 
 use cli::Failure;
@@ -66,7 +66,13 @@ fn main() -> ExitCode {
     fixed_mmap_threshold();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    match run(cli) {
+    let outcome = run(cli);
+    // Whatever pool threads are still opening a connection finish before exit() tears down
+    // the TLS library they are in.
+    if !gatehouse::db::stop_connecting(std::time::Duration::from_secs(10)) {
+        log::warn!("exiting while a database connection is still being opened");
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message, code)) => {
             eprintln!("error: {message}");
@@ -80,7 +86,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => {
-            let (_, applied, admin) = prepare_database(&settings)?;
+            let (_, applied, admin) = prepare_connection(&settings)?;
             println!("{} migration(s) applied", applied.len());
             print_bootstrap_admin(admin.as_ref());
             Ok(())

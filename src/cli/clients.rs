@@ -5,7 +5,7 @@ use gatehouse::config::Settings;
 
 use super::Failure;
 use gatehouse::accounts::model;
-use gatehouse::app::prepare_database;
+use gatehouse::app::prepare_connection;
 
 use super::find_user;
 
@@ -48,8 +48,7 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
     use gatehouse::oauth::redirect::RedirectUri;
     use gatehouse::scopes::{ScopeSet, registry};
 
-    let (pool, _, _) = prepare_database(settings)?;
-    let mut conn = pool.get()?;
+    let (mut conn, _, _) = prepare_connection(settings)?;
     match command {
         ClientCommand::Create {
             name,

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use gatehouse::config::Settings;
 
 use super::Failure;
-use gatehouse::app::prepare_database;
+use gatehouse::app::prepare_connection;
 
 use super::find_user;
 
@@ -57,8 +57,7 @@ pub fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failu
     use gatehouse::clock::{Clock, SystemClock};
     use gatehouse::scopes::{ScopeSet, registry};
 
-    let (pool, _, _) = prepare_database(settings)?;
-    let mut conn = pool.get()?;
+    let (mut conn, _, _) = prepare_connection(settings)?;
     let now = SystemClock.now();
     match command {
         KeyCommand::Create {

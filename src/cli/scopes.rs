@@ -4,7 +4,7 @@ use clap::Subcommand;
 use gatehouse::config::Settings;
 
 use super::Failure;
-use gatehouse::app::prepare_database;
+use gatehouse::app::prepare_connection;
 
 #[derive(Subcommand)]
 pub enum ScopeCommand {
@@ -28,8 +28,7 @@ pub fn scope_command(settings: &Settings, command: ScopeCommand) -> Result<(), F
     use gatehouse::clock::{Clock, SystemClock};
     use gatehouse::scopes::{Scope, registry};
 
-    let (pool, _, _) = prepare_database(settings)?;
-    let mut conn = pool.get()?;
+    let (mut conn, _, _) = prepare_connection(settings)?;
     match command {
         ScopeCommand::Add {
             name,

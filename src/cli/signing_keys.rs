@@ -4,7 +4,7 @@ use clap::Subcommand;
 use gatehouse::config::Settings;
 
 use super::Failure;
-use gatehouse::app::prepare_database;
+use gatehouse::app::prepare_connection;
 
 #[derive(Subcommand)]
 pub enum SigningKeyCommand {
@@ -29,8 +29,7 @@ pub fn signing_key_command(settings: &Settings, command: SigningKeyCommand) -> R
     use gatehouse::clock::{Clock, SystemClock};
     use gatehouse::jwt::keys::{self, KeyVault};
 
-    let (pool, _, _) = prepare_database(settings)?;
-    let mut conn = pool.get()?;
+    let (mut conn, _, _) = prepare_connection(settings)?;
     let now = SystemClock.now();
     match command {
         SigningKeyCommand::Rotate { delay, alg } => {

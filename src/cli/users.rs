@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Read};
 
 use gatehouse::accounts::model::{self, CreateUserError};
 use gatehouse::accounts::{Email, NewAccount, NewPassword, Role, now};
-use gatehouse::app::prepare_database;
+use gatehouse::app::prepare_connection;
 
 use super::find_user;
 
@@ -45,8 +45,7 @@ pub enum UserCommand {
 }
 
 pub fn user_command(settings: &Settings, command: UserCommand) -> Result<(), Failure> {
-    let (pool, _, _) = prepare_database(settings)?;
-    let mut conn = pool.get()?;
+    let (mut conn, _, _) = prepare_connection(settings)?;
     match command {
         UserCommand::Create {
             email,

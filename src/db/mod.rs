@@ -143,6 +143,7 @@ impl ConnectionManager {
     }
 
     fn establish(&self) -> Result<DbConn, DbError> {
+        let _opening = Opening::start()?;
         let connect_error = |e: diesel::ConnectionError| DbError::Connect {
             target: self.url.describe(),
             reason: e.to_string().trim().to_owned(),
@@ -185,6 +186,58 @@ impl ManageConnection for ConnectionManager {
             DbConn::Pg(inner) => AnsiTransactionManager::is_broken_transaction_manager(inner),
         }
     }
+}
+
+/// One connection outside any pool (one-shot commands).
+pub fn connect_one(url: &DatabaseUrl) -> Result<DbConn, DbError> {
+    ConnectionManager::new(url.clone()).establish()
+}
+
+/// Connections being opened right now, by any pool's background threads or anyone else.
+static OPENING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Set once the process is about to exit: no connection may start opening after it.
+static CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One connection being opened; counted until dropped.
+struct Opening;
+
+impl Opening {
+    fn start() -> Result<Opening, DbError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        OPENING.fetch_add(1, SeqCst);
+        // Counted first, checked second (and the closer does the reverse), so either the closer
+        // waits for this opening or this opening sees the closer: never neither.
+        if CLOSED.load(SeqCst) {
+            OPENING.fetch_sub(1, SeqCst);
+            return Err(DbError::Connect {
+                target: "database".into(),
+                reason: "the process is shutting down".into(),
+            });
+        }
+        Ok(Opening)
+    }
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        OPENING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Before the process exits: refuse new connections and wait (up to `limit`) for those being
+/// opened by pool threads. libpq's TLS and SCRAM run in libcrypto, which `exit()` tears down;
+/// a pool thread still inside it then crashes the process after its work was done.
+pub fn stop_connecting(limit: Duration) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    CLOSED.store(true, SeqCst);
+    let deadline = std::time::Instant::now() + limit;
+    while OPENING.load(SeqCst) > 0 {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// Connect once (so a wrong URL or a database that is down fails fast with a clear message),

@@ -9,6 +9,7 @@ mod api_key_pages;
 mod api_keys;
 mod browser;
 mod cli;
+mod cli_repeat;
 mod health;
 mod integrity;
 mod login;
