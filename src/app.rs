@@ -73,22 +73,28 @@ pub struct Application {
 
 /// Periodic work of this instance: read other instances' token revocations, reload signing
 /// keys, write buffered last-used times and client_credentials tallies, trim rate-limit state,
-/// expired revocations and long-expired authorization codes.
+/// and run the janitor (`retention`), which deletes ended rows.
 async fn housekeeping(state: AppState) {
     // Revocations made elsewhere are seen within 5 s; signing keys are re-read every 30 s, so a
     // rotation made elsewhere is seen well before a new key starts signing (rotations publish
     // first and sign after a delay).
     const TICK: std::time::Duration = std::time::Duration::from_secs(5);
     const KEY_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+    // The janitor's pace: ended rows are deleted within a minute, in batches.
+    const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
     let flush_every = state.settings.keys.usage_flush_every;
-    let (mut since_flush, mut since_reload) =
-        (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let (mut since_flush, mut since_reload, mut since_sweep) = (
+        std::time::Duration::ZERO,
+        std::time::Duration::ZERO,
+        std::time::Duration::ZERO,
+    );
     let mut interval = actix_web::rt::time::interval(TICK.min(flush_every));
     interval.tick().await;
     loop {
         interval.tick().await;
         since_flush += interval.period();
         since_reload += interval.period();
+        since_sweep += interval.period();
         sync_revocations(&state).await;
         if since_flush >= flush_every {
             since_flush = std::time::Duration::ZERO;
@@ -97,6 +103,10 @@ async fn housekeeping(state: AppState) {
         if since_reload >= KEY_RELOAD_EVERY {
             since_reload = std::time::Duration::ZERO;
             reload_signing_keys(&state).await;
+        }
+        if since_sweep >= SWEEP_EVERY {
+            since_sweep = std::time::Duration::ZERO;
+            sweep(&state).await;
         }
     }
 }
@@ -107,6 +117,13 @@ pub async fn housekeeping_pass(state: &AppState) {
     sync_revocations(state).await;
     flush_and_trim(state).await;
     reload_signing_keys(state).await;
+    sweep(state).await;
+}
+
+async fn sweep(state: &AppState) {
+    if let Err(e) = crate::retention::run(state).await {
+        log::warn!("janitor: could not delete ended rows (will retry): {e}");
+    }
 }
 
 async fn sync_revocations(state: &AppState) {
@@ -120,18 +137,6 @@ async fn flush_and_trim(state: &AppState) {
         log::warn!("could not write API keys' last-used times (will retry): {e}");
     }
     state.rate_limits.shrink();
-    let now = state.now();
-    if let Err(e) = state.db(move |c| crate::jwt::denylist::purge(c, now)).await {
-        log::warn!("could not purge expired revocations: {e}");
-    }
-    // Here rather than in the flow: issuing and redeeming codes keep their statement count,
-    // and a bounded batch per tick keeps up with any sign-in rate.
-    if let Err(e) = state
-        .db(move |c| crate::oauth::grants::purge_expired_codes(c, now))
-        .await
-    {
-        log::warn!("could not purge expired authorization codes: {e}");
-    }
     if let Err(e) = crate::oauth::token_audit::flush_issuances(state, false).await {
         log::warn!("could not audit client_credentials issuance (will retry): {e}");
     }

@@ -150,6 +150,14 @@ pub struct ConfigArgs {
         global = true
     )]
     pub signing_alg: String,
+    /// Days audit events are kept before the janitor deletes them; 0 keeps them all.
+    #[arg(
+        long,
+        env = "GATEHOUSE_AUDIT_RETENTION_DAYS",
+        default_value_t = 365,
+        global = true
+    )]
+    pub audit_retention_days: u32,
     /// Reverse proxies (addresses or CIDRs, space- or comma-separated) whose
     /// `X-Forwarded-For` is believed; empty: the TCP peer is the client.
     #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", global = true)]
@@ -310,6 +318,8 @@ pub struct Settings {
     /// Off in tests, which call `app::housekeeping_pass` themselves so that no background
     /// database work races their assertions.
     pub background_tasks: bool,
+    /// How long audit events are kept; `None`: for ever.
+    pub audit_retention: Option<Duration>,
 }
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
@@ -422,6 +432,8 @@ impl Settings {
             )
             .map_err(ConfigError::TrustedProxies)?,
             background_tasks: true,
+            audit_retention: (args.audit_retention_days > 0)
+                .then(|| Duration::days(i64::from(args.audit_retention_days))),
         })
     }
 
@@ -460,6 +472,7 @@ impl Settings {
             resources: Vec::new(),
             trusted_proxies: Vec::new(),
             background_tasks: false,
+            audit_retention: Some(Duration::days(365)),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod oauth;
 pub mod pages;
 pub mod policy;
 pub mod principal;
+pub mod retention;
 pub mod scopes;
 pub mod secrets;
 pub mod state;

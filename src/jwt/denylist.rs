@@ -120,14 +120,6 @@ pub fn revoke(
     Ok(())
 }
 
-/// Delete entries whose tokens have all expired.
-pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
-    Ok(diesel::delete(
-        revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.le(now)),
-    )
-    .execute(conn)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

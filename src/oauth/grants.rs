@@ -26,8 +26,6 @@ pub const CODE_LIFETIME: Duration = Duration::seconds(60);
 /// How long a code is kept after it expired: a replay inside this window still revokes what
 /// the code issued; after it the code is purged and a replay is just an unknown code.
 pub const CODE_KEPT_AFTER_EXPIRY: Duration = Duration::hours(1);
-/// The most codes one purge deletes, so that a backlog never makes one long statement.
-const CODE_PURGE_BATCH: i64 = 1000;
 
 /// A user's remembered approval of a client.
 #[derive(Debug, Clone, Default)]
@@ -192,22 +190,6 @@ pub fn issue_code(
             .execute(conn)
     })?;
     Ok(code)
-}
-
-/// Delete codes expired for longer than [`CODE_KEPT_AFTER_EXPIRY`], at most a batch at a time
-/// (housekeeping calls it; the flow itself never pays for it). How many went.
-pub fn purge_expired_codes(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
-    let batch = auth_codes::table
-        .filter(auth_codes::expires_at.lt(now - CODE_KEPT_AFTER_EXPIRY))
-        .select(auth_codes::id)
-        .limit(CODE_PURGE_BATCH);
-    let stale: Vec<String> = batch.load(conn)?;
-    if stale.is_empty() {
-        return Ok(0);
-    }
-    Ok(crate::db::serialized_write(conn, |conn| {
-        diesel::delete(auth_codes::table.filter(auth_codes::id.eq_any(&stale))).execute(conn)
-    })?)
 }
 
 /// RFC 7636 S256: `BASE64URL(SHA256(verifier))`.

@@ -21,5 +21,6 @@ mod oauth_integrity;
 mod open_limits;
 mod pages;
 mod permissions;
+mod retention;
 mod sessions;
 mod signing_keys;

@@ -692,20 +692,17 @@ both_backends!(
 both_backends!(
     codes_long_expired_are_purged_and_recent_ones_kept,
     |app| async move {
-        use gatehouse::oauth::grants;
         app.login_admin().await;
         let client = register(app, false, true).await;
         let old = code_for(app, &client, "read:users").await;
         app.clock.advance(chrono::Duration::hours(2));
         app.login_admin().await;
         let recent = code_for(app, &client, "read:users").await;
-        let now = app.state.now();
-        let purged = app
-            .state
-            .db(move |c| grants::purge_expired_codes(c, now))
+        let swept = gatehouse::retention::run(&app.state)
             .await
+            .unwrap()
             .unwrap();
-        assert_eq!(purged, 1);
+        assert_eq!(swept.auth_codes, 1);
         assert_eq!(
             redeem(app, &client, &recent, None).await.status(),
             StatusCode::OK

@@ -1,0 +1,281 @@
+//! The janitor: deletes the rows that no longer say anything — spent and expired
+//! authorization codes, refresh families past their end (with their tokens), expired
+//! access-token revocations, ended sessions, old failed-login records, and audit events past
+//! the retention period. Every instance may run it; on PostgreSQL an advisory lock lets one
+//! at a time do the work. Deletes go in small batches, each its own short write, so that on
+//! SQLite the janitor never holds the writer for more than a few milliseconds.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::schema::{
+    audit_events, auth_codes, login_failures, refresh_families, refresh_tokens,
+    revoked_access_tokens, sessions,
+};
+use crate::db::{DbConn, DbError};
+
+/// Rows per delete: small enough that one batch is a few milliseconds of SQLite's writer.
+pub const BATCH: i64 = 500;
+/// Batches per table per pass, so that one pass ends even behind a large backlog (the next
+/// pass goes on where it stopped).
+const MAX_BATCHES: usize = 200;
+/// Names Gatehouse's janitor among PostgreSQL advisory locks ("gh-janit").
+const JANITOR_LOCK_KEY: i64 = 0x6768_2d6a_616e_6974;
+
+/// How long an ended row is kept after its end, so that a late request still gets the precise
+/// answer (a replayed code is recognised as spent, not unknown).
+const KEPT_AFTER_END: Duration = Duration::hours(1);
+/// Failed logins older than this say nothing about the current window.
+const FAILURES_KEPT: Duration = Duration::hours(1);
+
+/// What is old enough to delete, for a pass at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    pub now: NaiveDateTime,
+    /// Sessions and refresh families idle for longer than this have ended.
+    pub session_idle: Duration,
+    pub family_idle: Duration,
+    /// Audit events older than this go; `None` keeps them all.
+    pub audit_retention: Option<Duration>,
+}
+
+/// Rows deleted by one pass, by table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Swept {
+    pub auth_codes: usize,
+    pub refresh_families: usize,
+    pub refresh_tokens: usize,
+    pub revoked_access_tokens: usize,
+    pub sessions: usize,
+    pub login_failures: usize,
+    pub audit_events: usize,
+}
+
+impl Swept {
+    pub fn total(&self) -> usize {
+        self.auth_codes
+            + self.refresh_families
+            + self.refresh_tokens
+            + self.revoked_access_tokens
+            + self.sessions
+            + self.login_failures
+            + self.audit_events
+    }
+
+    /// (table, rows) pairs, for logs and metrics.
+    pub fn by_table(&self) -> [(&'static str, usize); 7] {
+        [
+            ("auth_codes", self.auth_codes),
+            ("refresh_families", self.refresh_families),
+            ("refresh_tokens", self.refresh_tokens),
+            ("revoked_access_tokens", self.revoked_access_tokens),
+            ("sessions", self.sessions),
+            ("login_failures", self.login_failures),
+            ("audit_events", self.audit_events),
+        ]
+    }
+}
+
+/// One pass over every table, or `None` when another instance is doing it right now.
+pub fn sweep(conn: &mut DbConn, cutoffs: &Cutoffs) -> Result<Option<Swept>, DbError> {
+    if !try_lock(conn)? {
+        return Ok(None);
+    }
+    let result = sweep_all(conn, cutoffs);
+    unlock(conn)?;
+    result.map(Some)
+}
+
+fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
+    let mut swept = Swept {
+        auth_codes: batches(conn, |conn| {
+            expired_codes(conn, c.now - crate::oauth::grants::CODE_KEPT_AFTER_EXPIRY)
+        })?,
+        revoked_access_tokens: batches(conn, |conn| expired_revocations(conn, c.now))?,
+        sessions: batches(conn, |conn| ended_sessions(conn, c))?,
+        login_failures: batches(conn, |conn| old_failures(conn, c.now - FAILURES_KEPT))?,
+        ..Swept::default()
+    };
+    let mut tokens = 0;
+    swept.refresh_families = batches(conn, |conn| ended_families(conn, c, &mut tokens))?;
+    swept.refresh_tokens = tokens;
+    if let Some(retention) = c.audit_retention {
+        swept.audit_events = batches(conn, |conn| old_audit_events(conn, c.now - retention))?;
+    }
+    Ok(swept)
+}
+
+/// Runs `one` (which deletes up to `BATCH` rows) until a batch comes back short.
+fn batches(
+    conn: &mut DbConn,
+    mut one: impl FnMut(&mut DbConn) -> Result<usize, DbError>,
+) -> Result<usize, DbError> {
+    let mut total = 0;
+    for _ in 0..MAX_BATCHES {
+        let deleted = one(conn)?;
+        total += deleted;
+        if (deleted as i64) < BATCH {
+            break;
+        }
+        // Let the writers queued behind this batch go first.
+        std::thread::yield_now();
+    }
+    Ok(total)
+}
+
+fn expired_codes(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = auth_codes::table
+        .filter(auth_codes::expires_at.lt(before))
+        .select(auth_codes::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(auth_codes::table.filter(auth_codes::id.eq_any(ids))).execute(conn)
+    })
+}
+
+fn expired_revocations(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = revoked_access_tokens::table
+        .filter(revoked_access_tokens::expires_at.le(now))
+        .select(revoked_access_tokens::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::id.eq_any(ids)))
+            .execute(conn)
+    })
+}
+
+fn ended_sessions(conn: &mut DbConn, c: &Cutoffs) -> Result<usize, DbError> {
+    let ids: Vec<String> = sessions::table
+        .filter(
+            sessions::expires_at
+                .le(c.now)
+                .or(sessions::last_seen_at.le(c.now - c.session_idle)),
+        )
+        .select(sessions::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(ids))).execute(conn)
+    })
+}
+
+fn old_failures(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = login_failures::table
+        .filter(login_failures::created_at.lt(before))
+        .select(login_failures::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(login_failures::table.filter(login_failures::id.eq_any(ids))).execute(conn)
+    })
+}
+
+/// Families past their absolute end or idle for longer than the idle limit (both kept an hour
+/// more), with every token ever rotated in them: the tokens go first, in the same transaction.
+fn ended_families(conn: &mut DbConn, c: &Cutoffs, tokens: &mut usize) -> Result<usize, DbError> {
+    let before = c.now - KEPT_AFTER_END;
+    let ids: Vec<String> = refresh_families::table
+        .filter(
+            refresh_families::expires_at
+                .lt(before)
+                .or(refresh_families::last_used_at.lt(before - c.family_idle)),
+        )
+        .select(refresh_families::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let (families, rotated) = crate::db::write_transaction(conn, |conn| {
+        let rotated =
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(&ids)))
+                .execute(conn)?;
+        let families =
+            diesel::delete(refresh_families::table.filter(refresh_families::id.eq_any(&ids)))
+                .execute(conn)?;
+        Ok::<_, DbError>((families, rotated))
+    })?;
+    *tokens += rotated;
+    Ok(families)
+}
+
+fn old_audit_events(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = audit_events::table
+        .filter(audit_events::occurred_at.lt(before))
+        .select(audit_events::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids))).execute(conn)
+    })
+}
+
+/// One short write deleting the rows whose ids were just read (none: no write at all).
+fn delete_ids(
+    conn: &mut DbConn,
+    ids: Vec<String>,
+    delete: impl FnOnce(&mut DbConn, &[String]) -> Result<usize, diesel::result::Error>,
+) -> Result<usize, DbError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(crate::db::serialized_write(conn, |conn| {
+        delete(conn, &ids)
+    })?)
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// On PostgreSQL, the janitor's advisory lock without waiting; SQLite's writer is the lock
+/// there (and instances sharing one SQLite file are one machine's processes).
+fn try_lock(conn: &mut DbConn) -> Result<bool, DbError> {
+    match conn {
+        DbConn::Sqlite(_) => Ok(true),
+        DbConn::Pg(inner) => {
+            let row: Locked = diesel::sql_query(format!(
+                "SELECT pg_try_advisory_lock({JANITOR_LOCK_KEY}) AS locked"
+            ))
+            .get_result(inner)?;
+            Ok(row.locked)
+        }
+    }
+}
+
+fn unlock(conn: &mut DbConn) -> Result<(), DbError> {
+    if let DbConn::Pg(inner) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({JANITOR_LOCK_KEY})"))
+            .execute(inner)?;
+    }
+    Ok(())
+}
+
+/// One janitor pass for this server, at its clock's now; logs what it deleted.
+pub async fn run(state: &crate::state::AppState) -> Result<Option<Swept>, DbError> {
+    let cutoffs = Cutoffs {
+        now: state.now(),
+        session_idle: state.settings.session_idle,
+        family_idle: crate::oauth::token::family_policy(state).idle,
+        audit_retention: state.settings.audit_retention,
+    };
+    let swept = state.db(move |conn| sweep(conn, &cutoffs)).await?;
+    match &swept {
+        Some(swept) if swept.total() > 0 => {
+            let parts: Vec<String> = swept
+                .by_table()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(table, n)| format!("{table}: {n}"))
+                .collect();
+            log::info!("janitor deleted {}", parts.join(", "));
+        }
+        Some(_) => {}
+        None => log::debug!("janitor: another instance is sweeping"),
+    }
+    Ok(swept)
+}
