@@ -69,6 +69,8 @@ pub struct Application {
     bootstrap_admin: Option<BootstrapAdmin>,
     /// The periodic loop, unless the settings turned it off.
     housekeeping: Option<actix_web::rt::task::JoinHandle<()>>,
+    /// The separate metrics listener (`GATEHOUSE_METRICS_BIND`) and its port.
+    metrics: Option<(actix_web::dev::ServerHandle, u16)>,
 }
 
 /// Periodic work of this instance: read other instances' token revocations, reload signing
@@ -120,32 +122,66 @@ pub async fn housekeeping_pass(state: &AppState) {
     sweep(state).await;
 }
 
-async fn sweep(state: &AppState) {
-    if let Err(e) = crate::retention::run(state).await {
-        log::warn!("janitor: could not delete ended rows (will retry): {e}");
+/// Time one background job, count its outcome, log its failure.
+async fn job<E: std::fmt::Display>(
+    name: &'static str,
+    failed: &str,
+    work: impl std::future::Future<Output = Result<(), E>>,
+) {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    crate::metrics::background_run(name, result.is_ok(), started.elapsed());
+    if let Err(e) = result {
+        log::warn!("{failed}: {e}");
     }
+}
+
+async fn sweep(state: &AppState) {
+    job(
+        "janitor",
+        "janitor: could not delete ended rows (will retry)",
+        async { crate::retention::run(state).await.map(|_| ()) },
+    )
+    .await;
 }
 
 async fn sync_revocations(state: &AppState) {
-    if let Err(e) = sync_denylist(state).await {
-        log::warn!("could not read revoked access tokens (will retry): {e}");
-    }
+    job(
+        "revocation_sync",
+        "could not read revoked access tokens (will retry)",
+        sync_denylist(state),
+    )
+    .await;
+    crate::metrics::upkeep();
 }
 
 async fn flush_and_trim(state: &AppState) {
-    if let Err(e) = crate::api_keys::flush_usage(state).await {
-        log::warn!("could not write API keys' last-used times (will retry): {e}");
-    }
+    job(
+        "usage_flush",
+        "could not write API keys' last-used times (will retry)",
+        async { crate::api_keys::flush_usage(state).await.map(|_| ()) },
+    )
+    .await;
     state.rate_limits.shrink();
-    if let Err(e) = crate::oauth::token_audit::flush_issuances(state, false).await {
-        log::warn!("could not audit client_credentials issuance (will retry): {e}");
-    }
+    job(
+        "issuance_audit",
+        "could not audit client_credentials issuance (will retry)",
+        async {
+            crate::oauth::token_audit::flush_issuances(state, false)
+                .await
+                .map(|_| ())
+        },
+    )
+    .await;
 }
 
 async fn reload_signing_keys(state: &AppState) {
-    if let Err(e) = state.reload_keys().await {
-        log::warn!("could not reload signing keys: {e}");
-    }
+    job(
+        "signing_key_reload",
+        "could not reload signing keys",
+        state.reload_keys(),
+    )
+    .await;
 }
 
 async fn sync_denylist(state: &AppState) -> Result<(), DbError> {
@@ -214,6 +250,10 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<Application, StartError> {
+        crate::logs::set_access_log(settings.access_log, settings.log_format);
+        if settings.metrics.enabled() {
+            crate::metrics::install();
+        }
         let (pool, applied, bootstrap_admin) = prepare_database_at(&settings, clock.now())?;
         for version in &applied {
             log::info!("applied migration {version}");
@@ -262,6 +302,7 @@ impl Application {
             issuer: Arc::from(state.settings.issuer.as_str()),
         };
         let data = web::Data::new(state.clone());
+        let metrics_data = data.clone();
         let config = web::Data::new(http_config);
         let mut server = HttpServer::new(move || {
             App::new()
@@ -285,6 +326,7 @@ impl Application {
             .settings
             .background_tasks
             .then(|| actix_web::rt::spawn(housekeeping(state.clone())));
+        let metrics = metrics_listener(&metrics_data)?;
         Ok(Application {
             port,
             server: server.run(),
@@ -292,7 +334,13 @@ impl Application {
             hooks: ShutdownHooks::default(),
             bootstrap_admin,
             housekeeping,
+            metrics,
         })
+    }
+
+    /// The port of the separate metrics listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -321,6 +369,9 @@ impl Application {
     /// the shutdown hooks run.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some((metrics, _)) = &self.metrics {
+            metrics.stop(true).await;
+        }
         if let Some(task) = &self.housekeeping {
             task.abort();
         }
@@ -337,6 +388,37 @@ impl Application {
     }
 }
 
+/// `/metrics` on its own address (`GATEHOUSE_METRICS_BIND`), one worker, started now; it
+/// stops with the main server.
+fn metrics_listener(
+    data: &web::Data<AppState>,
+) -> Result<Option<(actix_web::dev::ServerHandle, u16)>, StartError> {
+    let Some(bind) = data.settings.metrics.bind.clone() else {
+        return Ok(None);
+    };
+    let bind_error = |source| StartError::Bind {
+        bind: bind.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&bind).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let data = data.clone();
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).route(
+            "/metrics",
+            web::get().to(crate::metrics::http::scrape_separate),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(Some((handle, port)))
+}
+
 fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     cfg.app_data(mw::json_config(settings.body_limit))
         .app_data(mw::query_config())
@@ -344,6 +426,7 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .app_data(web::PayloadConfig::new(settings.body_limit))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(crate::metrics::http::scrape))
         // The API first: the router tries routes in order, and page patterns with {id}
         // segments cost a regex match each.
         .service(

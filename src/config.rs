@@ -150,6 +150,30 @@ pub struct ConfigArgs {
         global = true
     )]
     pub signing_alg: String,
+    /// Serve `/metrics` on the main address to scrapers presenting this bearer token (≥ 32
+    /// characters). Unset (and no metrics address): metrics are off.
+    #[arg(
+        long,
+        env = "GATEHOUSE_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` without a token on this separate address (e.g. 127.0.0.1:9090, or an
+    /// address only the monitoring network reaches).
+    #[arg(long, env = "GATEHOUSE_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+    /// Log lines as `text` (default) or `json` (one object per line).
+    #[arg(
+        long,
+        env = "GATEHOUSE_LOG_FORMAT",
+        global = true,
+        default_value = "text"
+    )]
+    pub log_format: String,
+    /// One log line per request (default: on with the JSON format, off with text).
+    #[arg(long, env = "GATEHOUSE_ACCESS_LOG", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub access_log: Option<bool>,
     /// Days audit events are kept before the janitor deletes them; 0 keeps them all.
     #[arg(
         long,
@@ -282,6 +306,9 @@ impl Default for PasswordChecks {
     }
 }
 
+/// The metrics token of `Settings::for_tests`.
+pub const TEST_METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef";
+
 /// Everything the server needs to start, resolved and validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -320,6 +347,41 @@ pub struct Settings {
     pub background_tasks: bool,
     /// How long audit events are kept; `None`: for ever.
     pub audit_retention: Option<Duration>,
+    pub metrics: MetricsExposure,
+    pub log_format: LogFormat,
+    pub access_log: bool,
+}
+
+/// Where `/metrics` is served; both `None`: metrics are off (nothing is recorded).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsExposure {
+    /// On the main address, to scrapers presenting this bearer token.
+    pub token: Option<Redacted<String>>,
+    /// On this separate address, without a token.
+    pub bind: Option<String>,
+}
+
+impl MetricsExposure {
+    pub fn enabled(&self) -> bool {
+        self.token.is_some() || self.bind.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(raw: &str) -> Result<LogFormat, ConfigError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(ConfigError::LogFormat(raw.to_owned())),
+        }
+    }
 }
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
@@ -367,6 +429,10 @@ pub enum ConfigError {
     },
     #[error("session lifetimes must be positive")]
     SessionLifetime,
+    #[error("GATEHOUSE_LOG_FORMAT {0:?} is not text or json")]
+    LogFormat(String),
+    #[error("GATEHOUSE_METRICS_TOKEN must be at least 32 characters long")]
+    MetricsTokenTooShort,
 }
 
 impl Settings {
@@ -387,6 +453,7 @@ impl Settings {
         if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
             return Err(ConfigError::SessionLifetime);
         }
+        let log_format = LogFormat::parse(&args.log_format)?;
         Ok(Settings {
             database,
             bind: args.bind.clone(),
@@ -434,6 +501,16 @@ impl Settings {
             background_tasks: true,
             audit_retention: (args.audit_retention_days > 0)
                 .then(|| Duration::days(i64::from(args.audit_retention_days))),
+            metrics: MetricsExposure {
+                token: match args.metrics_token.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(t) if t.len() < 32 => return Err(ConfigError::MetricsTokenTooShort),
+                    Some(t) => Some(Redacted(t.to_owned())),
+                },
+                bind: args.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
+            },
+            log_format,
+            access_log: args.access_log.unwrap_or(log_format == LogFormat::Json),
         })
     }
 
@@ -473,6 +550,13 @@ impl Settings {
             trusted_proxies: Vec::new(),
             background_tasks: false,
             audit_retention: Some(Duration::days(365)),
+            // Recorded and served in tests, as a scraper would see them.
+            metrics: MetricsExposure {
+                token: Some(Redacted(TEST_METRICS_TOKEN.to_owned())),
+                bind: None,
+            },
+            log_format: LogFormat::Text,
+            access_log: false,
         }
     }
 

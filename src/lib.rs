@@ -14,6 +14,8 @@ pub mod db;
 pub mod http;
 pub mod ids;
 pub mod jwt;
+pub mod logs;
+pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod policy;

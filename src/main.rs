@@ -64,8 +64,11 @@ fn fixed_mmap_threshold() {
 
 fn main() -> ExitCode {
     fixed_mmap_threshold();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // A bad format is reported with the other settings; the logger starts as text meanwhile.
+    gatehouse::logs::init(
+        gatehouse::config::LogFormat::parse(&cli.config.log_format).unwrap_or_default(),
+    );
     let outcome = run(cli);
     // Whatever pool threads are still opening a connection finish before exit() tears down
     // the TLS library they are in.

@@ -56,6 +56,18 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The caller's ids for the access log.
+    pub fn logged(&self) -> crate::logs::LoggedCaller {
+        crate::logs::LoggedCaller {
+            user_id: self.user.id.clone(),
+            credential_id: match &self.credential {
+                Credential::Session { .. } => None,
+                Credential::ApiKey(record) => Some(record.key.id.clone()),
+                Credential::AccessToken { client_id, .. } => Some(client_id.clone()),
+            },
+        }
+    }
+
     /// The caller as `/v1` shows users.
     pub fn user_view(&self) -> Arc<UserView> {
         self.rendered
@@ -262,24 +274,40 @@ pub(crate) fn looks_like_jwt(token: &str) -> bool {
 /// Verify an access token against our keys (signature, `typ`, `iss`, `aud`, expiry) and load
 /// its user, who must still be enabled.
 async fn access_token_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let (outcome, result) = check_access_token(state, token).await;
+    crate::metrics::credential_checked(crate::metrics::Checked::AccessToken, outcome);
+    result
+}
+
+/// The caller an access token names, with the outcome for the metrics.
+async fn check_access_token(
+    state: &AppState,
+    token: &str,
+) -> (&'static str, Result<Principal, ApiError>) {
+    let refused = || {
+        ApiError::new(
+            ErrorCode::InvalidCredential,
+            "Invalid or expired access token",
+        )
+    };
     let issuer = &state.settings.issuer;
     // Verified once, then answered from memory until it expires.
     let now = state.now().and_utc().timestamp();
     let verified = match state.key_cache.get_token(token, now) {
         Some(verified) => verified,
         None => {
-            let verified = Arc::new(VerifiedToken::new(
-                state
+            let claims =
+                match state
                     .key_ring()
                     .verify(token, issuer, state.settings.token_audience())
-                    .map_err(|e| {
+                {
+                    Ok(claims) => claims,
+                    Err(e) => {
                         log::debug!("access token refused: {e}");
-                        ApiError::new(
-                            ErrorCode::InvalidCredential,
-                            "Invalid or expired access token",
-                        )
-                    })?,
-            ));
+                        return (e.outcome(), Err(refused()));
+                    }
+                };
+            let verified = Arc::new(VerifiedToken::new(claims));
             state.key_cache.put_token(token, verified.clone(), now);
             verified
         }
@@ -288,43 +316,51 @@ async fn access_token_principal(state: &AppState, token: &str) -> Result<Princip
     // The cache holds tokens verified for any of this server's audiences (introspection
     // fills it too): `/v1` accepts only its own, on every hit.
     if claims.aud != state.settings.token_audience() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCredential,
-            "This access token is for another resource server",
-        ));
+        return (
+            "audience",
+            Err(ApiError::new(
+                ErrorCode::InvalidCredential,
+                "This access token is for another resource server",
+            )),
+        );
     }
-    let refused = || {
-        ApiError::new(
-            ErrorCode::InvalidCredential,
-            "Invalid or expired access token",
-        )
-    };
     if claims.sub.starts_with("cli_") {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "A client_credentials token acts for an app, not a user: the Gatehouse API needs a user's token",
-        ));
+        return (
+            "app_token",
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "A client_credentials token acts for an app, not a user: the Gatehouse API needs a user's token",
+            )),
+        );
     }
     // Checked on every use, cached or not: a revocation takes effect at once.
     if state.denylist.is_revoked(&claims.jti, now) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCredential,
-            "This access token has been revoked",
-        ));
+        return (
+            "revoked",
+            Err(ApiError::new(
+                ErrorCode::InvalidCredential,
+                "This access token has been revoked",
+            )),
+        );
     }
-    let (user, view) = state.user(&claims.sub).await?.ok_or_else(refused)?;
-    if user.is_disabled() {
-        return Err(refused());
-    }
-    Ok(Principal {
-        user,
-        credential: Credential::AccessToken {
-            client_id: claims.client_id.clone(),
-            scopes: verified.scopes.clone(),
-            expires_at: claims.exp,
-        },
-        rendered: Some(view),
-    })
+    let user = match state.user(&claims.sub).await {
+        Ok(Some((user, view))) if !user.is_disabled() => (user, view),
+        Ok(_) => return ("user_disabled", Err(refused())),
+        Err(e) => return ("error", Err(e.into())),
+    };
+    let (user, view) = user;
+    (
+        "valid",
+        Ok(Principal {
+            user,
+            credential: Credential::AccessToken {
+                client_id: claims.client_id.clone(),
+                scopes: verified.scopes.clone(),
+                expires_at: claims.exp,
+            },
+            rendered: Some(view),
+        }),
+    )
 }
 
 /// Creating, rolling and revoking keys get the stricter allowance.
@@ -447,6 +483,9 @@ pub async fn v1_gate<B: MessageBody + 'static>(
         return Ok(req
             .into_response(refusal.error_response())
             .map_into_right_body());
+    }
+    if let (Ok(principal), true) = (&result, crate::logs::access_enabled()) {
+        req.extensions_mut().insert(principal.logged());
     }
     req.extensions_mut().insert(Gated(result));
     Ok(next.call(req).await?.map_into_left_body())

@@ -171,8 +171,13 @@ impl AppState {
         self.db_calls.fetch_add(1, Ordering::Relaxed);
         let pool = self.pool.clone();
         web::block(move || {
+            let asked = std::time::Instant::now();
             let mut conn = pool.get()?;
+            let got = std::time::Instant::now();
             let result = work(&mut conn);
+            if crate::metrics::enabled() {
+                crate::metrics::db_call(got - asked, got.elapsed());
+            }
             if let Err(e) = &result
                 && e.is_lost_connection()
             {

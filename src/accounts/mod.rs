@@ -101,6 +101,23 @@ pub async fn log_in(
     password: String,
     client: ClientInfo,
 ) -> Result<LoginOutcome, DbError> {
+    let outcome = check_login(state, email_raw, password, client).await;
+    crate::metrics::login(match &outcome {
+        Ok(LoginOutcome::SignedIn { .. }) => "success",
+        Ok(LoginOutcome::Refused) => "failure",
+        Ok(LoginOutcome::Throttled { .. }) => "throttled",
+        Ok(LoginOutcome::Busy { .. }) => "busy",
+        Err(_) => "error",
+    });
+    outcome
+}
+
+async fn check_login(
+    state: &AppState,
+    email_raw: &str,
+    password: String,
+    client: ClientInfo,
+) -> Result<LoginOutcome, DbError> {
     let key = account_key(email_raw);
     let started = state.now();
     let (reservation, user) =

@@ -55,6 +55,22 @@ pub enum Verified {
     Refused(Arc<KeyRecord>, Refusal),
 }
 
+impl Verified {
+    /// The outcome as the metrics label it.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Verified::Valid(_) => "valid",
+            Verified::NotAKey => "malformed",
+            Verified::BadChecksum => "bad_checksum",
+            Verified::Unknown => "unknown",
+            Verified::Refused(_, Refusal::Revoked) => "revoked",
+            Verified::Refused(_, Refusal::Expired) => "expired",
+            Verified::Refused(_, Refusal::UserDisabled) => "user_disabled",
+            Verified::Refused(_, Refusal::IpNotAllowed) => "ip_not_allowed",
+        }
+    }
+}
+
 /// Who presents a key: a request from an address (its allowlist applies), or introspection
 /// (a resource server asks about a key its own caller sent: the allowlist is the key's, to be
 /// reported, not the asker's address to be checked).
@@ -67,6 +83,16 @@ pub enum KeyUse {
 /// The hot path: shape and checksum (no I/O) → HMAC digest → cache or one indexed query →
 /// revoked / expired / owner disabled / IP checks. A valid use is recorded in memory only.
 pub async fn verify(state: &AppState, presented: &str, used: KeyUse) -> Result<Verified, DbError> {
+    let verified = verify_unrecorded(state, presented, used).await?;
+    crate::metrics::credential_checked(crate::metrics::Checked::ApiKey, verified.outcome());
+    Ok(verified)
+}
+
+async fn verify_unrecorded(
+    state: &AppState,
+    presented: &str,
+    used: KeyUse,
+) -> Result<Verified, DbError> {
     let ip = match used {
         KeyUse::Request(ip) => ip,
         KeyUse::Introspection => None,

@@ -66,9 +66,13 @@ impl Caches {
     /// `Some(entry)` when a fresh answer about this key digest is cached.
     pub fn get(&self, digest: &Digest) -> Option<Option<Arc<KeyRecord>>> {
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.get(digest)
+        let found = keys
+            .get(digest)
             .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, record)| record.clone())
+            .map(|(_, record)| record.clone());
+        drop(keys);
+        crate::metrics::cache_lookup("api_keys", found.is_some());
+        found
     }
 
     pub fn put(&self, digest: Digest, record: Option<Arc<KeyRecord>>) {
@@ -92,8 +96,13 @@ impl Caches {
 
     /// Claims of a token verified before, if it has not expired (`now` in Unix seconds).
     pub fn get_token(&self, token: &str, now: i64) -> Option<Arc<VerifiedToken>> {
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.get(token, now)
+        let found = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token, now);
+        crate::metrics::cache_lookup("access_tokens", found.is_some());
+        found
     }
 
     pub fn put_token(&self, token: &str, verified: Arc<VerifiedToken>, now: i64) {
@@ -102,7 +111,9 @@ impl Caches {
     }
 
     pub fn get_client(&self, id: &str) -> Option<Arc<Client>> {
-        self.clients.get(id)
+        let found = self.clients.get(id);
+        crate::metrics::cache_lookup("clients", found.is_some());
+        found
     }
 
     pub fn put_client(&self, client: Client) -> Arc<Client> {
@@ -113,7 +124,9 @@ impl Caches {
 
     /// A fresh cached user (for access tokens: one read per user per TTL, not per request).
     pub fn get_user(&self, id: &str) -> Option<(Arc<User>, Arc<UserView>)> {
-        self.users.get(id)
+        let found = self.users.get(id);
+        crate::metrics::cache_lookup("users", found.is_some());
+        found
     }
 
     pub fn put_user(&self, user: User) -> (Arc<User>, Arc<UserView>) {

@@ -108,7 +108,39 @@ pub async fn plumbing(
     if let Ok(v) = HeaderValue::from_str(&format!("{:.2}ms", elapsed.as_secs_f64() * 1000.0)) {
         headers.insert(HeaderName::from_static("x-response-time"), v);
     }
+    observe(&res, &request_id, elapsed);
     Ok(res)
+}
+
+/// The request's metrics and access line, when either is on (otherwise two loads).
+fn observe<B>(res: &ServiceResponse<B>, request_id: &str, elapsed: std::time::Duration) {
+    let (metrics_on, access_on) = (crate::metrics::enabled(), crate::logs::access_enabled());
+    if !metrics_on && !access_on {
+        return;
+    }
+    let req = res.request();
+    // The template, never the path: ids and typos must not become series or log fields.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = crate::metrics::method_label(req.method());
+    let status = res.status().as_u16();
+    if access_on {
+        let extensions = req.extensions();
+        let caller = extensions.get::<crate::logs::LoggedCaller>();
+        crate::logs::access(&crate::logs::AccessLine {
+            request_id,
+            method,
+            route: &route,
+            status,
+            latency_ms: (elapsed.as_secs_f64() * 1e5).round() / 100.0,
+            principal: caller.map(|c| c.user_id.as_str()),
+            credential: caller.and_then(|c| c.credential_id.as_deref()),
+        });
+    }
+    if metrics_on {
+        crate::metrics::http_request(route, method, status, elapsed);
+    }
 }
 
 /// JSON bodies: size limit and envelope errors (413, 415, 400).

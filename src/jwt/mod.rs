@@ -69,6 +69,19 @@ pub enum JwtError {
     Invalid(String),
 }
 
+impl JwtError {
+    /// The outcome of a refused check, as the metrics label it.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            JwtError::Malformed | JwtError::WrongType | JwtError::WrongAlgorithm => "malformed",
+            JwtError::UnknownKey => "unknown_key",
+            JwtError::Invalid(why) if why.contains("Expired") => "expired",
+            JwtError::Invalid(_) => "invalid",
+            JwtError::NoSigningKey | JwtError::Sign => "error",
+        }
+    }
+}
+
 /// The keys this instance signs and verifies with, and the JWKS it publishes.
 pub struct KeyRing {
     signing: Option<(String, Algorithm, EncodingKey)>,
@@ -128,6 +141,17 @@ impl KeyRing {
 
     pub fn signing_kid(&self) -> Option<&str> {
         self.signing.as_ref().map(|(kid, _, _)| kid.as_str())
+    }
+
+    /// The algorithm new tokens are signed with, as JOSE names it.
+    pub fn signing_alg(&self) -> &'static str {
+        match self.signing.as_ref().map(|(_, alg, _)| *alg) {
+            Some(Algorithm::ES256) => "ES256",
+            Some(Algorithm::RS256) => "RS256",
+            Some(Algorithm::EdDSA) => "EdDSA",
+            Some(_) => "other",
+            None => "none",
+        }
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, JwtError> {

@@ -35,9 +35,15 @@ pub struct Bounds<'a> {
     pub rate_limit_per_minute: Option<i64>,
 }
 
+static NO_SCOPES: ScopeSet = ScopeSet::EMPTY;
+
 /// What the caller's own credential holds.
 pub fn bounds<'a>(caller: &Caller<'a>) -> Bounds<'a> {
     match caller.via {
+        Via::Scraper => Bounds {
+            scopes: Some(&NO_SCOPES),
+            ..Bounds::default()
+        },
         Via::Session | Via::Operator => Bounds::default(),
         Via::Key(k) => Bounds {
             scopes: (k.kind == Kind::Restricted).then_some(k.scopes),

@@ -42,6 +42,9 @@ pub enum Via<'a> {
         scopes: &'a ScopeSet,
         expires_at: NaiveDateTime,
     },
+    /// A monitoring system that presented the metrics token (or reached the separate metrics
+    /// address): it reads metrics and nothing else.
+    Scraper,
     /// An OAuth client acting as itself (client authentication, client_credentials).
     App {
         client_id: &'a str,
@@ -122,6 +125,9 @@ pub enum Action<'a> {
         user_id: &'a str,
         client_id: Option<&'a str>,
     },
+    /// Read the Prometheus metrics: the operator's monitoring only, never a user's credential
+    /// (they tell about every user's traffic).
+    ReadMetrics,
 }
 
 /// Proof that the policy allowed an action; service functions take it.
@@ -185,6 +191,7 @@ impl Caller<'_> {
         match self.via {
             // An app's own scopes were bounded by its registrant's rights when set.
             Via::App { scopes, .. } => scopes.contains(scope),
+            Via::Scraper => false,
             _ if admin_only && !self.is_admin() => false,
             Via::Session | Via::Operator => true,
             Via::Key(k) if k.kind == Kind::Secret => true,
@@ -254,6 +261,15 @@ const ONLY_OWN: Allowed = Allowed { everyone: false };
 /// May `caller` do `action`? The one place where roles and scopes are compared.
 pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
     use Builtin as S;
+    if matches!(action, Action::ReadMetrics) || matches!(caller.via, Via::Scraper) {
+        return match (caller.via, action) {
+            (Via::Scraper | Via::Operator, Action::ReadMetrics) => Ok(ONLY_OWN),
+            (Via::Scraper, _) => Err(Denied::NotWith("The metrics token reads metrics only")),
+            _ => Err(Denied::NotWith(
+                "Metrics are read with the metrics token (GATEHOUSE_METRICS_TOKEN), not a user's credential",
+            )),
+        };
+    }
     if !matches!(
         action,
         Action::InspectAnyCredential | Action::RevokeCredential { .. }
@@ -327,6 +343,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
                 Err(Denied::NotWith("The token was not issued to the caller"))
             }
         }
+        // Answered above; repeated so that the match needs no panic.
+        Action::ReadMetrics => Err(Denied::NotWith("Metrics are read with the metrics token")),
     }
 }
 
@@ -356,6 +374,31 @@ mod tests {
             role: Role::Admin,
             via,
         }
+    }
+
+    #[test]
+    fn metrics_are_for_the_scraper_and_the_scraper_reads_nothing_else() {
+        let scraper = Caller {
+            user_id: None,
+            role: Role::Member,
+            via: Via::Scraper,
+        };
+        assert!(authorize(&scraper, Action::ReadMetrics).is_ok());
+        for action in [
+            Action::ReadProfile,
+            Action::ListUsers,
+            Action::ReadAuditLog,
+            Action::InspectAnyCredential,
+            Action::ListAllClients,
+        ] {
+            assert!(authorize(&scraper, action).is_err(), "{action:?}");
+        }
+        // Not even an administrator's session or secret key: metrics tell about every user.
+        let all = scopes("read:users admin:users read:audit");
+        for via in [Via::Session, key(Kind::Secret, &all)] {
+            assert!(authorize(&admin(via), Action::ReadMetrics).is_err());
+        }
+        assert!(authorize(&admin(Via::Operator), Action::ReadMetrics).is_ok());
     }
 
     #[test]

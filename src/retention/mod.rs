@@ -264,6 +264,9 @@ pub async fn run(state: &crate::state::AppState) -> Result<Option<Swept>, DbErro
         audit_retention: state.settings.audit_retention,
     };
     let swept = state.db(move |conn| sweep(conn, &cutoffs)).await?;
+    for (table, rows) in swept.iter().flat_map(Swept::by_table) {
+        crate::metrics::janitor_deleted(table, rows);
+    }
     match &swept {
         Some(swept) if swept.total() > 0 => {
             let parts: Vec<String> = swept

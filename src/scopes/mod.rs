@@ -55,6 +55,9 @@ impl fmt::Display for Scope {
 pub struct ScopeSet(BTreeSet<Scope>);
 
 impl ScopeSet {
+    /// No scope at all.
+    pub const EMPTY: ScopeSet = ScopeSet(BTreeSet::new());
+
     /// Parse names separated by spaces or commas; empty items are ignored.
     pub fn parse(raw: &str) -> Result<ScopeSet, ScopeError> {
         raw.split([' ', ','])

@@ -657,3 +657,107 @@ fn client_commands_sqlite() {
 fn client_commands_postgres() {
     client_commands(Backend::Postgres);
 }
+
+/// A raw HTTP/1.1 GET on `port`; the whole answer.
+fn http_get(port: &str, path: &str, bearer: Option<&str>) -> String {
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    let auth = bearer
+        .map(|b| format!("Authorization: Bearer {b}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_each_request_and_no_secret() {
+    let Some(db) = TestDatabase::create(Backend::Sqlite) else {
+        return;
+    };
+    let created = run(gatehouse_on(&db).args(["user", "create", "--email", "ops@example.com"]));
+    assert!(created.status.success());
+    let key = run(gatehouse_on(&db).args([
+        "key",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "logs",
+        "--json",
+    ]));
+    let key: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
+    let (key_id, secret) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
+
+    let mut child = KillOnDrop(
+        gatehouse_on(&db)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .env("GATEHOUSE_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let port = loop {
+        let line = lines.next().expect("server log").unwrap();
+        seen.push(line.clone());
+        if let Some((_, rest)) = line.split_once("listening on: 127.0.0.1:") {
+            break rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>();
+        }
+    };
+    let answer = http_get(&port, "/v1/users/me", Some(secret));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let request_id = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("a request id")
+        .trim()
+        .to_owned();
+    assert!(http_get(&port, "/v1/users/me", Some("sk_live_wrong")).starts_with("HTTP/1.1 401"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    seen.extend(lines.map_while(Result::ok));
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let objects: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for object in &objects {
+        for field in ["ts", "level", "target"] {
+            assert!(object[field].is_string(), "{field} missing: {object}");
+        }
+    }
+    let access: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| o["target"] == "gatehouse::access")
+        .collect();
+    let mine = access
+        .iter()
+        .find(|o| o["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no access line for {request_id}: {access:?}"));
+    assert_eq!(mine["route"], "/v1/users/me");
+    assert_eq!(mine["method"], "GET");
+    assert_eq!(mine["status"], 200);
+    assert!(mine["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(mine["credential"], key_id);
+    assert!(mine["principal"].as_str().unwrap().starts_with("usr_"));
+    assert!(
+        access.iter().any(|o| o["status"] == 401),
+        "refused requests are logged too"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains(secret) || l.contains("sk_live_wrong"))
+    );
+}

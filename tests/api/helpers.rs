@@ -165,6 +165,8 @@ pub struct TestApp {
     pub state: gatehouse::state::AppState,
     /// The server's clock: `clock.advance(…)` moves time without sleeping.
     pub clock: std::sync::Arc<gatehouse::clock::ManualClock>,
+    /// The separate metrics listener, when the settings asked for one.
+    pub metrics_address: Option<String>,
     handle: actix_web::dev::ServerHandle,
     _db: TestDatabase,
 }
@@ -242,6 +244,7 @@ pub async fn spawn_app_with(
     };
     let address = format!("http://{host}:{}", app.port());
     let state = app.state().clone();
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     Some(TestApp {
@@ -250,6 +253,7 @@ pub async fn spawn_app_with(
         client: new_client(),
         state,
         clock,
+        metrics_address,
         handle,
         _db: db,
     })

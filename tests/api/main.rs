@@ -14,6 +14,7 @@ mod health;
 mod integrity;
 mod login;
 mod login_throttle;
+mod metrics;
 mod oauth;
 mod oauth_apps;
 mod oauth_complete;

@@ -99,6 +99,8 @@ const MATRIX: &[Row] = &[
                                                                   [401, 401, 401, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 401, 401]),
     ("POST",   "/oauth/revoke", Body::Form("token={key_secret}"),
                                                                   [401, 401, 401, 200, 200, 200, 200, 200, 200, 400, 200, 200, 200, 401, 401]),
+    // The metrics token only: no user's credential reads metrics, an administrator's neither.
+    ("GET",    "/metrics", Body::None,                           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
     // Pages: a browser session only; any other caller is sent to sign in.
     ("GET",    "/account", Body::None,                           [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/settings/api-keys", Body::None,                 [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),

@@ -46,7 +46,8 @@ pub async fn exchange(
         auth_time: Some(redeemed.auth_time),
         grant: Some(&family_id),
     };
-    let (access_token, expires_in) = mint(state, client, subject, &scopes, aud)?;
+    let (access_token, expires_in) =
+        mint(state, "authorization_code", client, subject, &scopes, aud)?;
     let refresh = start_family(state, client, &redeemed, family_id, &scopes).await?;
     Ok(Issued {
         access_token,

@@ -42,7 +42,8 @@ pub async fn exchange(
         auth_time: None,
         grant: None,
     };
-    let (access_token, expires_in) = mint(state, client, subject, &scopes, aud)?;
+    let (access_token, expires_in) =
+        mint(state, "client_credentials", client, subject, &scopes, aud)?;
     crate::oauth::token_audit::client_credentials_issued(state, &client.id).await;
     Ok(Issued {
         access_token,

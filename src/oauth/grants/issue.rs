@@ -72,9 +72,10 @@ pub fn bound_audience(
     }
 }
 
-/// Sign an access token; its lifetime in seconds with it.
+/// Sign an access token for `grant` (the metrics' label); its lifetime in seconds with it.
 pub fn mint(
     state: &AppState,
+    grant: &'static str,
     client: &Client,
     subject: Subject<'_>,
     scopes: &ScopeSet,
@@ -93,10 +94,12 @@ pub fn mint(
         jti: denylist::new_jti(subject.grant),
         auth_time: subject.auth_time.map(|t| t.and_utc().timestamp()),
     };
-    let token = state.key_ring().sign(&claims).map_err(|e| {
+    let ring = state.key_ring();
+    let token = ring.sign(&claims).map_err(|e| {
         log::error!("signing an access token: {e}");
         OAuthError::ServerError("The token could not be signed".into())
     })?;
+    crate::metrics::token_issued(grant, ring.signing_alg());
     Ok((token, ttl))
 }
 

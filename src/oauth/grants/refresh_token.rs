@@ -55,7 +55,14 @@ pub async fn exchange(
         grant.resource.as_deref(),
         requested,
     )?;
-    let (access_token, expires_in) = mint(state, client, subject(&family), &scopes, aud)?;
+    let (access_token, expires_in) = mint(
+        state,
+        "refresh_token",
+        client,
+        subject(&family),
+        &scopes,
+        aud,
+    )?;
     Ok(Issued {
         access_token,
         expires_in,

@@ -1,0 +1,61 @@
+//! `GET /metrics`: on the main address for scrapers presenting `GATEHOUSE_METRICS_TOKEN`, or
+//! without a token on the separate `GATEHOUSE_METRICS_BIND` address. Either way the policy is
+//! asked as the scraper; users' credentials never read metrics.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use subtle::ConstantTimeEq;
+
+use crate::http::{ApiError, ErrorCode};
+use crate::policy::{self, Action, Caller, Role, Via};
+use crate::state::AppState;
+
+const SCRAPER: Caller<'static> = Caller {
+    user_id: None,
+    role: Role::Member,
+    via: Via::Scraper,
+};
+
+/// On the main address: the metrics token is the credential.
+pub async fn scrape(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(expected) = &state.settings.metrics.token else {
+        // Off on this address: as if the route did not exist.
+        return Err(ApiError::not_found("Route"));
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthenticated,
+            "Present the metrics token as a Bearer credential",
+        ));
+    };
+    if !bool::from(presented.as_bytes().ct_eq(expected.0.as_bytes())) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredential,
+            "Invalid metrics token",
+        ));
+    }
+    exposition(&state)
+}
+
+/// On the separate metrics address, which only the monitoring network reaches.
+pub async fn scrape_separate(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    exposition(&state)
+}
+
+fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&SCRAPER, Action::ReadMetrics)?;
+    let statements = crate::db::query_counter(&state.settings.database)
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(super::render(&state.pool, statements)))
+}
