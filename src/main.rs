@@ -49,6 +49,12 @@ enum Command {
     /// Manage the keys that sign access tokens.
     #[command(subcommand, name = "signing-key")]
     SigningKey(SigningKeyCommand),
+    /// Copy a SQLite database (and its generated secret) while the server runs.
+    Backup {
+        /// The new file to write (it must not exist).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
 }
 
 /// Keep large allocations (argon2's 19 MiB per password check) in their own mappings, returned
@@ -99,6 +105,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Scope(command) => scope_command(&settings, command),
         Command::SigningKey(command) => signing_key_command(&settings, command),
         Command::Client(command) => client_command(&settings, command),
+        Command::Backup { to } => cli::backup::backup(&settings, &to),
     }
 }
 

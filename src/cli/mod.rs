@@ -2,6 +2,7 @@
 //! is bounded by the server's policy and the owner's role only, and writes the same audit
 //! events as the API (`"via": "cli"`).
 
+pub mod backup;
 pub mod clients;
 pub mod keys;
 pub mod scopes;
