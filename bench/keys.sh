@@ -10,7 +10,7 @@ PORT=${PORT:-18080}
 rm -rf "$WORK" && mkdir -p "$WORK"
 cargo build --release --quiet
 BIN=$PWD/target/release/gatehouse
-export GATEHOUSE_DATABASE_URL="sqlite://$WORK/gatehouse.db"
+export GATEHOUSE_DATABASE_URL=${GATEHOUSE_DATABASE_URL:-"sqlite://$WORK/gatehouse.db"}
 export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
 export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"
 # The benchmark measures the path, not the limiter's refusals.
