@@ -24,4 +24,5 @@ mod pages;
 mod permissions;
 mod retention;
 mod sessions;
+mod shared_limits;
 mod signing_keys;
