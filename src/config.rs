@@ -722,6 +722,32 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_is_checked_and_its_password_never_shown() {
+        assert!(parse_redis_url(None).unwrap().is_none());
+        assert!(
+            parse_redis_url(Some("  ")).unwrap().is_none(),
+            "empty is unset"
+        );
+        let url = parse_redis_url(Some("redis://:hunter2hunter2@cache.internal:6379/2"))
+            .unwrap()
+            .expect("a Redis URL");
+        assert_eq!(url.0, "redis://:hunter2hunter2@cache.internal:6379/2");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!(parse_redis_url(Some("redis+unix:///run/redis.sock")).is_ok());
+        for bad in [
+            "http://cache.internal",
+            "cache.internal:6379",
+            "redis://:pw@",
+        ] {
+            let refused = parse_redis_url(Some(bad));
+            assert!(
+                matches!(refused, Err(ConfigError::RedisUrl)),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
     fn postgres_without_secret_is_refused() {
         use clap::Parser;
         #[derive(clap::Parser)]
