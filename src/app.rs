@@ -694,12 +694,15 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Ready when the database answers. Where rate limits are counted is reported but never makes
+/// the server unready: without Redis they are counted per instance, which is safe.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let rate_limits = state.rate_limits.describe();
     match state.db(db::ping).await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": state.settings.database.backend_name() })),
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": state.settings.database.backend_name(), "rate_limits": rate_limits })),
         Err(e) => {
             log::warn!("readiness check failed: {e}");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable", "database": state.settings.database.backend_name() }))
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable", "database": state.settings.database.backend_name(), "rate_limits": rate_limits }))
         }
     }
 }

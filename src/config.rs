@@ -209,6 +209,16 @@ pub struct ConfigArgs {
         global = true
     )]
     pub usage_flush_seconds: u32,
+    /// Redis that every instance shares its rate-limit counters through:
+    /// `redis://[:PASSWORD@]HOST[:PORT][/DB]` or `redis+unix:///PATH`. Unset: each instance
+    /// counts on its own.
+    #[arg(
+        long,
+        env = "GATEHOUSE_REDIS_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
 }
 
 /// API-key policy and limits.
@@ -350,6 +360,9 @@ pub struct Settings {
     pub metrics: MetricsExposure,
     pub log_format: LogFormat,
     pub access_log: bool,
+    /// Where the rate limits are shared between instances (see `http::shared_limits`); `None`:
+    /// they are counted in this instance's memory only.
+    pub redis_url: Option<Redacted<String>>,
 }
 
 /// Where `/metrics` is served; both `None`: metrics are off (nothing is recorded).
@@ -433,6 +446,10 @@ pub enum ConfigError {
     LogFormat(String),
     #[error("GATEHOUSE_METRICS_TOKEN must be at least 32 characters long")]
     MetricsTokenTooShort,
+    #[error(
+        "GATEHOUSE_REDIS_URL is not a Redis URL (redis://[:PASSWORD@]HOST[:PORT][/DB] or redis+unix:///PATH)"
+    )]
+    RedisUrl,
 }
 
 impl Settings {
@@ -511,6 +528,7 @@ impl Settings {
             },
             log_format,
             access_log: args.access_log.unwrap_or(log_format == LogFormat::Json),
+            redis_url: parse_redis_url(args.redis_url.as_deref())?,
         })
     }
 
@@ -557,6 +575,7 @@ impl Settings {
             },
             log_format: LogFormat::Text,
             access_log: false,
+            redis_url: None,
         }
     }
 
@@ -592,6 +611,17 @@ fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
         Ok(trimmed.to_owned())
     } else {
         Err(ConfigError::Issuer(raw.into()))
+    }
+}
+
+/// An empty value means unset; anything else must parse (the error does not repeat the URL,
+/// which may hold a password).
+fn parse_redis_url(raw: Option<&str>) -> Result<Option<Redacted<String>>, ConfigError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(url) => redis::Client::open(url)
+            .map(|_| Some(Redacted(url.to_owned())))
+            .map_err(|_| ConfigError::RedisUrl),
     }
 }
 
@@ -689,6 +719,32 @@ mod tests {
         let shown = format!("{settings:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("a-very-secret"));
+    }
+
+    #[test]
+    fn redis_url_is_checked_and_its_password_never_shown() {
+        assert!(parse_redis_url(None).unwrap().is_none());
+        assert!(
+            parse_redis_url(Some("  ")).unwrap().is_none(),
+            "empty is unset"
+        );
+        let url = parse_redis_url(Some("redis://:hunter2hunter2@cache.internal:6379/2"))
+            .unwrap()
+            .expect("a Redis URL");
+        assert_eq!(url.0, "redis://:hunter2hunter2@cache.internal:6379/2");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!(parse_redis_url(Some("redis+unix:///run/redis.sock")).is_ok());
+        for bad in [
+            "http://cache.internal",
+            "cache.internal:6379",
+            "redis://:pw@",
+        ] {
+            let refused = parse_redis_url(Some(bad));
+            assert!(
+                matches!(refused, Err(ConfigError::RedisUrl)),
+                "{bad} should be refused"
+            );
+        }
     }
 
     #[test]

@@ -472,7 +472,7 @@ pub async fn v1_gate<B: MessageBody + 'static>(
     let ip = crate::http::client_ip::client_ip(req.request());
     let result = authenticate(&state, req.request(), ip).await;
     let (subject, per_minute) = rate_subject_of(&state, req.request(), &result, ip);
-    let decision = state.rate_limits.check(subject, per_minute);
+    let decision = state.rate_limits.check(subject, per_minute).await;
     req.extensions_mut().insert(decision);
     if let Some(retry_after) = decision.retry_after {
         let refusal = ApiError::new(

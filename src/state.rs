@@ -55,6 +55,19 @@ type ScopeRegistryCache = Arc<
     >,
 >;
 
+/// The Redis link of the rate limits, when configured; without one (or with a Redis that is not
+/// there yet) the limits are counted here until it is.
+fn shared_limits(settings: &Settings) -> Option<crate::http::shared_limits::SharedLimits> {
+    let url = settings.redis_url.as_ref()?;
+    match crate::http::shared_limits::SharedLimits::start(&url.0) {
+        Ok(shared) => Some(shared),
+        Err(e) => {
+            log::error!("rate limits: GATEHOUSE_REDIS_URL cannot be used ({e}); counting locally");
+            None
+        }
+    }
+}
+
 impl AppState {
     pub fn new(pool: DbPool, settings: Settings, clock: Arc<dyn Clock>, key_ring: KeyRing) -> Self {
         let digest_pepper = Pepper::for_digests(&settings.secret.0);
@@ -62,13 +75,16 @@ impl AppState {
         let csrf_pepper = Pepper::for_csrf(&settings.secret.0);
         let key_cache = Arc::new(Caches::new(settings.keys.cache_ttl));
         let open = settings.open_limits;
-        let rate_limits = Arc::new(RateLimits::new(&[
-            settings.keys.rate_limit_per_minute,
-            settings.keys.sensitive_rate_limit_per_minute,
-            open.oauth_per_address,
-            open.oauth_per_client,
-            open.forms_per_address,
-        ]));
+        let rate_limits = Arc::new(
+            RateLimits::new(&[
+                settings.keys.rate_limit_per_minute,
+                settings.keys.sensitive_rate_limit_per_minute,
+                open.oauth_per_address,
+                open.oauth_per_client,
+                open.forms_per_address,
+            ])
+            .sharing(shared_limits(&settings)),
+        );
         let password_gate = Arc::new(PasswordGate::new(
             settings.password_checks.concurrent,
             settings.password_checks.queue,

@@ -1,5 +1,5 @@
 //! Web plumbing that knows no capability: the request context, the `/v1` JSON envelope and
-//! its error catalogue, the header middleware, the rate limits and the body-parsing limits.
+//! its error catalogue, the header middleware, the rate limits (local or shared through Redis) and the body-parsing limits.
 
 pub mod client_ip;
 pub mod context;
@@ -8,6 +8,7 @@ pub mod errors;
 pub mod middleware;
 pub mod open_limits;
 pub mod rate_limit;
+pub mod shared_limits;
 
 pub use envelope::{ApiResult, ok, page};
 pub use errors::{ApiError, ErrorCode};

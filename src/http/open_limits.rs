@@ -76,7 +76,8 @@ pub async fn per_address<B: MessageBody + 'static>(
     let per_minute = (allowance.per_minute)(&state.settings.open_limits);
     let decision = state
         .rate_limits
-        .check(format!("{}:{address}", allowance.name), per_minute);
+        .check(format!("{}:{address}", allowance.name), per_minute)
+        .await;
     req.extensions_mut().insert(decision);
     match decision.retry_after {
         None => Ok(next.call(req).await?.map_into_left_body()),

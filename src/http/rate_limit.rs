@@ -1,9 +1,12 @@
 //! Request rate limits per subject (a credential, a client address, a client id), with the
-//! seeds' `X-RateLimit-*` headers. The counters live in this instance's memory (governor's
-//! GCRA): with N instances behind a balancer a client can reach up to N times the limit.
+//! seeds' `X-RateLimit-*` headers. Without Redis the counters live in this instance's memory
+//! (governor's GCRA): with N instances behind a balancer a client can reach up to N times the
+//! limit. With `GATEHOUSE_REDIS_URL` they are shared by every instance (`shared_limits`), and
+//! this instance's memory answers only while Redis does not.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +14,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+
+use super::shared_limits::SharedLimits;
 
 type Keyed =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
@@ -26,12 +31,47 @@ pub struct RateDecision {
     pub retry_after: Option<u64>,
 }
 
+impl RateDecision {
+    /// A request that passed, leaving `remaining` of `per_minute`.
+    pub fn allowed(per_minute: u32, remaining: u32) -> RateDecision {
+        let refill = replenish_interval(per_minute) * per_minute.saturating_sub(remaining);
+        RateDecision {
+            limit: per_minute,
+            remaining,
+            reset_at: unix_now() + refill.as_secs_f64().ceil() as u64,
+            retry_after: None,
+        }
+    }
+
+    /// A request refused: the next may pass after `wait`.
+    pub fn refused(per_minute: u32, wait: Duration) -> RateDecision {
+        let refill = replenish_interval(per_minute) * per_minute;
+        RateDecision {
+            limit: per_minute,
+            remaining: 0,
+            reset_at: unix_now() + refill.as_secs_f64().ceil() as u64,
+            retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+        }
+    }
+}
+
+/// The time in which one request of a per-minute allowance comes back.
+pub fn replenish_interval(per_minute: u32) -> Duration {
+    Duration::from_secs(60) / per_minute.max(1)
+}
+
 /// One keyed limiter per distinct per-minute quota: the configured ones are built up front
 /// (no lock on the common path), per-key overrides on first use.
 pub struct RateLimits {
     common: Vec<(u32, Arc<Keyed>)>,
     overrides: Mutex<HashMap<u32, Arc<Keyed>>>,
     clock: DefaultClock,
+    /// Counters shared with the other instances, when configured.
+    shared: Option<SharedLimits>,
+    /// Requests refused (429) since start, whoever counted them.
+    refusals: AtomicU64,
+    /// Checks counted here because the shared counters could not be reached.
+    fallbacks: AtomicU64,
 }
 
 fn keyed(per_minute: u32) -> Arc<Keyed> {
@@ -46,7 +86,7 @@ fn unix_now() -> u64 {
 }
 
 impl RateLimits {
-    /// Limiters for the configured per-minute allowances.
+    /// Limiters for the configured per-minute allowances, counted in this instance.
     pub fn new(configured: &[u32]) -> RateLimits {
         let mut common: Vec<(u32, Arc<Keyed>)> = Vec::new();
         for n in configured.iter().map(|n| (*n).max(1)) {
@@ -58,7 +98,16 @@ impl RateLimits {
             common,
             overrides: Mutex::new(HashMap::new()),
             clock: DefaultClock::default(),
+            shared: None,
+            refusals: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
         }
+    }
+
+    /// Count through `shared` first, and here only while it cannot answer.
+    pub fn sharing(mut self, shared: Option<SharedLimits>) -> RateLimits {
+        self.shared = shared;
+        self
     }
 
     fn limiter(&self, per_minute: u32) -> Arc<Keyed> {
@@ -72,36 +121,66 @@ impl RateLimits {
             .clone()
     }
 
-    /// Count one request of `subject` against `per_minute`.
-    pub fn check(&self, subject: String, per_minute: u32) -> RateDecision {
+    /// Count one request of `subject` against `per_minute`. Never fails: when the shared
+    /// counters are out of reach, this instance's count decides.
+    pub async fn check(&self, subject: String, per_minute: u32) -> RateDecision {
         let per_minute = per_minute.max(1);
-        let limiter = self.limiter(per_minute);
-        let replenish = Duration::from_secs(60) / per_minute;
-        match limiter.check_key(&subject) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                let refill = replenish * (per_minute - remaining);
-                RateDecision {
-                    limit: per_minute,
-                    remaining,
-                    reset_at: unix_now() + refill.as_secs_f64().ceil() as u64,
-                    retry_after: None,
+        let decision = match &self.shared {
+            None => self.check_here(&subject, per_minute),
+            // Boxed so that the Redis call's state does not weigh on every request's future
+            // when Redis is not configured.
+            Some(shared) => match Box::pin(shared.check(&subject, per_minute)).await {
+                Some(decision) => decision,
+                None => {
+                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    self.check_here(&subject, per_minute)
                 }
-            }
+            },
+        };
+        if decision.retry_after.is_some() {
+            self.refusals.fetch_add(1, Ordering::Relaxed);
+        }
+        decision
+    }
+
+    fn check_here(&self, subject: &String, per_minute: u32) -> RateDecision {
+        match self.limiter(per_minute).check_key(subject) {
+            Ok(snapshot) => RateDecision::allowed(per_minute, snapshot.remaining_burst_capacity()),
             Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                let refill = replenish * per_minute;
-                RateDecision {
-                    limit: per_minute,
-                    remaining: 0,
-                    reset_at: unix_now() + refill.as_secs_f64().ceil() as u64,
-                    retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
-                }
+                RateDecision::refused(per_minute, not_until.wait_time_from(self.clock.now()))
             }
         }
     }
 
-    /// Drop the state of subjects that are back to a full allowance (bounded memory).
+    /// Whether Redis is configured but out of reach, so that limits are per instance for now.
+    pub fn degraded(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| !s.is_up())
+    }
+
+    /// Requests refused with 429 since start.
+    pub fn refusals(&self) -> u64 {
+        self.refusals.load(Ordering::Relaxed)
+    }
+
+    /// Checks counted in this instance because Redis could not answer, since start.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Where the counts are kept, for `/readyz`: `local`, `shared (redis)`, or
+    /// `local (redis unreachable: …)`.
+    pub fn describe(&self) -> String {
+        match &self.shared {
+            None => "local".into(),
+            Some(shared) => match shared.down_reason() {
+                None => "shared (redis)".into(),
+                Some(reason) => format!("local (redis unreachable: {reason})"),
+            },
+        }
+    }
+
+    /// Drop the state of subjects that are back to a full allowance (bounded memory). Shared
+    /// state needs no trimming: each Redis key expires when its allowance is full again.
     pub fn shrink(&self) {
         let overrides = self.overrides.lock().unwrap_or_else(|p| p.into_inner());
         for limiter in self.common.iter().map(|(_, l)| l).chain(overrides.values()) {
@@ -115,23 +194,30 @@ impl RateLimits {
 mod tests {
     use super::*;
 
+    fn check(limits: &RateLimits, subject: &str, per_minute: u32) -> RateDecision {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(limits.check(subject.into(), per_minute))
+    }
+
     #[test]
     fn allowance_counts_down_then_refuses_with_retry_after() {
         let limits = RateLimits::new(&[200, 10]);
-        let first = limits.check("key:a".into(), 3);
+        let first = check(&limits, "key:a", 3);
         assert_eq!(
             (first.limit, first.remaining, first.retry_after),
             (3, 2, None)
         );
-        assert_eq!(limits.check("key:a".into(), 3).remaining, 1);
-        assert_eq!(limits.check("key:a".into(), 3).remaining, 0);
-        let refused = limits.check("key:a".into(), 3);
+        assert_eq!(check(&limits, "key:a", 3).remaining, 1);
+        assert_eq!(check(&limits, "key:a", 3).remaining, 0);
+        let refused = check(&limits, "key:a", 3);
         assert!(
             refused.retry_after.is_some_and(|s| (1..=20).contains(&s)),
             "{refused:?}"
         );
         assert_eq!(
-            limits.check("key:b".into(), 3).remaining,
+            check(&limits, "key:b", 3).remaining,
             2,
             "subjects are counted apart"
         );

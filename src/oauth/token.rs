@@ -107,14 +107,15 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
 /// Authenticate the client by exactly one method.
 /// Count the request against the allowance of the client it names, before any database work.
 /// Only ids shaped like ours are counted, so made-up names do not grow the counters.
-fn per_client_allowance(state: &AppState, client_id: &str) -> Result<(), OAuthError> {
+async fn per_client_allowance(state: &AppState, client_id: &str) -> Result<(), OAuthError> {
     if !client_id.starts_with("cli_") || client_id.len() > 64 {
         return Ok(());
     }
     let per_minute = state.settings.open_limits.oauth_per_client;
     let decision = state
         .rate_limits
-        .check(format!("oauth-client:{client_id}"), per_minute);
+        .check(format!("oauth-client:{client_id}"), per_minute)
+        .await;
     match decision.retry_after {
         None => Ok(()),
         Some(seconds) => Err(OAuthError::slow_down(seconds)),
@@ -149,7 +150,7 @@ pub(crate) async fn authenticate_client(
             "client_id does not match the authenticated client".into(),
         ));
     }
-    per_client_allowance(state, &client_id)?;
+    per_client_allowance(state, &client_id).await?;
     let unknown = || OAuthError::InvalidClient("Client authentication failed".into());
     let client = load_client(state, &client_id).await?.ok_or_else(unknown)?;
     if client.disabled_at.is_some() {

@@ -25,5 +25,6 @@ mod pages;
 mod permissions;
 mod retention;
 mod sessions;
+mod shared_limits;
 mod signing_keys;
 mod upgrade;
