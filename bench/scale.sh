@@ -83,8 +83,8 @@ measure() {
   until curl -fs "$BASE/healthz" >/dev/null 2>&1; do sleep 0.01; done
   echo "  start-up to first answer: $(( ($(date +%s%N) - started) / 1000000 )) ms"
   run "/v1/users/me, one key (warm)" -H "Authorization: Bearer $admin_key" "$BASE/v1/users/me"
-  if [ -s "$WORK/keys-$name.txt" ]; then
-    KEYS_FILE="$WORK/keys-$name.txt" run "/v1/users/me, a new key each (cold)" -s bench/cold_keys.lua "$BASE"
+  if [ -s "$WORK/keys-$BACKEND-$name.txt" ]; then
+    KEYS_FILE="$WORK/keys-$BACKEND-$name.txt" run "/v1/users/me, a new key each (cold)" -s bench/cold_keys.lua "$BASE"
   fi
   [ "${COLD_ONLY:-}" = 1 ] && { kill "$server"; wait "$server" 2>/dev/null || true; return; }
   TOKEN=$other_key AUTH=$admin_key run "introspection of a key" -s bench/introspect.lua "$BASE/oauth/introspect"
@@ -98,11 +98,11 @@ measure() {
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s per case"
 drop empty; create empty
 GATEHOUSE_DATABASE_URL=$(url_of empty) "$BIN" migrate >/dev/null
-rm -f "$WORK/keys-empty.txt"
+rm -f "$WORK/keys-$BACKEND-empty.txt"
 if [ "${RESEED:-}" = 1 ] || ! exists seeded; then
   drop seeded; create seeded
   started=$(date +%s)
-  GATEHOUSE_DATABASE_URL=$(url_of seeded) "$SEED" "${SIZES[@]}" --keys-out "$WORK/keys-seeded.txt"
+  GATEHOUSE_DATABASE_URL=$(url_of seeded) "$SEED" "${SIZES[@]}" --keys-out "$WORK/keys-$BACKEND-seeded.txt"
   echo "seeded in $(( $(date +%s) - started )) s"
 fi
 measure empty
@@ -110,6 +110,6 @@ measure empty
 # keys of one user (a tenth of the seeded one's), no other rows.
 drop small; create small
 GATEHOUSE_DATABASE_URL=$(url_of small) "$SEED" --users 1 --keys-per-user 100000 --clients 1 --families 0 \
-  --audit-events 0 --keys-out "$WORK/keys-small.txt" >/dev/null 2>&1
+  --audit-events 0 --keys-out "$WORK/keys-$BACKEND-small.txt" >/dev/null 2>&1
 COLD_ONLY=1 measure small
 measure seeded

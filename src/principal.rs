@@ -475,6 +475,7 @@ pub async fn v1_gate<B: MessageBody + 'static>(
     let decision = state.rate_limits.check(subject, per_minute).await;
     req.extensions_mut().insert(decision);
     if let Some(retry_after) = decision.retry_after {
+        crate::metrics::rate_limited("credential");
         let refusal = ApiError::new(
             ErrorCode::RateLimited,
             format!("Too many requests: retry in {retry_after} s"),

@@ -82,6 +82,7 @@ pub async fn per_address<B: MessageBody + 'static>(
     match decision.retry_after {
         None => Ok(next.call(req).await?.map_into_left_body()),
         Some(seconds) => {
+            crate::metrics::rate_limited(allowance.name);
             let response = refusal(allowance.refusal, seconds);
             Ok(req.into_response(response).map_into_right_body())
         }

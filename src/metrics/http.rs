@@ -53,9 +53,7 @@ pub async fn scrape_separate(state: web::Data<AppState>) -> Result<HttpResponse,
 
 fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
     policy::authorize(&SCRAPER, Action::ReadMetrics)?;
-    let statements = crate::db::query_counter(&state.settings.database)
-        .load(std::sync::atomic::Ordering::Relaxed);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(super::render(&state.pool, statements)))
+        .body(super::render(state)))
 }

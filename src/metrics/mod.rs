@@ -113,11 +113,16 @@ fn describe() {
 }
 
 /// The text exposition, with the gauges that are read at scrape time brought up to date.
-pub fn render(pool: &crate::db::DbPool, statements: u64) -> String {
+pub fn render(app: &crate::state::AppState) -> String {
     let Some(handle) = HANDLE.get() else {
         return String::new();
     };
-    let state = pool.state();
+    let statements =
+        crate::db::query_counter(&app.settings.database).load(std::sync::atomic::Ordering::Relaxed);
+    let limits = &app.rate_limits;
+    gauge!("gatehouse_rate_limits_degraded").set(if limits.degraded() { 1.0 } else { 0.0 });
+    gauge!("gatehouse_rate_limits_local_fallbacks").set(limits.fallbacks() as f64);
+    let state = app.pool.state();
     gauge!("gatehouse_db_pool_connections").set(f64::from(state.connections));
     gauge!("gatehouse_db_pool_idle_connections").set(f64::from(state.idle_connections));
     gauge!("gatehouse_db_statements").set(statements as f64);

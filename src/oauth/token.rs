@@ -118,7 +118,10 @@ async fn per_client_allowance(state: &AppState, client_id: &str) -> Result<(), O
         .await;
     match decision.retry_after {
         None => Ok(()),
-        Some(seconds) => Err(OAuthError::slow_down(seconds)),
+        Some(seconds) => {
+            crate::metrics::rate_limited("client");
+            Err(OAuthError::slow_down(seconds))
+        }
     }
 }
 

@@ -230,3 +230,25 @@ both_backends!(
         assert_eq!(main.status(), StatusCode::NOT_FOUND);
     }
 );
+
+both_backends!(rate_limit_refusals_are_counted_by_limit, |app| async move {
+    app.login_admin().await;
+    let (_, key) = app
+        .create_key(json!({"name": "slow", "rate_limit_per_minute": 1}))
+        .await;
+    let before = scrape(app).await;
+    assert_eq!(
+        app.get_with_key("/v1/users/me", &key).await.status(),
+        StatusCode::OK
+    );
+    let refused = app.get_with_key("/v1/users/me", &key).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let after = scrape(app).await;
+    let credential = [("limit", "credential")];
+    assert!(
+        value(&after, "gatehouse_rate_limited_total", &credential)
+            - value(&before, "gatehouse_rate_limited_total", &credential)
+            >= 1.0
+    );
+    assert_eq!(value(&after, "gatehouse_rate_limits_degraded", &[]), 0.0);
+});
