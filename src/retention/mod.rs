@@ -49,6 +49,9 @@ pub struct Swept {
     pub sessions: usize,
     pub login_failures: usize,
     pub audit_events: usize,
+    /// The longest single write of the pass: how long the SQLite writer was held at most.
+    #[serde(skip)]
+    pub longest_write: std::time::Duration,
 }
 
 impl Swept {
@@ -87,6 +90,7 @@ pub fn sweep(conn: &mut DbConn, cutoffs: &Cutoffs) -> Result<Option<Swept>, DbEr
 }
 
 fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
+    LONGEST_WRITE.set(std::time::Duration::ZERO);
     let mut swept = Swept {
         auth_codes: batches(conn, |conn| {
             expired_codes(conn, c.now - crate::oauth::grants::CODE_KEPT_AFTER_EXPIRY)
@@ -102,7 +106,23 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
     if let Some(retention) = c.audit_retention {
         swept.audit_events = batches(conn, |conn| old_audit_events(conn, c.now - retention))?;
     }
+    swept.longest_write = LONGEST_WRITE.get();
     Ok(swept)
+}
+
+thread_local! {
+    /// The longest write of the pass running on this thread.
+    static LONGEST_WRITE: std::cell::Cell<std::time::Duration> =
+        const { std::cell::Cell::new(std::time::Duration::ZERO) };
+}
+
+/// Run one of the pass's writes, keeping its duration if it is the longest so far.
+fn timed_write<T>(work: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let result = work();
+    let took = started.elapsed();
+    LONGEST_WRITE.set(LONGEST_WRITE.get().max(took));
+    result
 }
 
 /// Runs `one` (which deletes up to `BATCH` rows) until a batch comes back short.
@@ -188,14 +208,17 @@ fn ended_families(conn: &mut DbConn, c: &Cutoffs, tokens: &mut usize) -> Result<
     if ids.is_empty() {
         return Ok(0);
     }
-    let (families, rotated) = crate::db::write_transaction(conn, |conn| {
-        let rotated =
-            diesel::delete(refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(&ids)))
-                .execute(conn)?;
-        let families =
-            diesel::delete(refresh_families::table.filter(refresh_families::id.eq_any(&ids)))
-                .execute(conn)?;
-        Ok::<_, DbError>((families, rotated))
+    let (families, rotated) = timed_write(|| {
+        crate::db::write_transaction(conn, |conn| {
+            let rotated = diesel::delete(
+                refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(&ids)),
+            )
+            .execute(conn)?;
+            let families =
+                diesel::delete(refresh_families::table.filter(refresh_families::id.eq_any(&ids)))
+                    .execute(conn)?;
+            Ok::<_, DbError>((families, rotated))
+        })
     })?;
     *tokens += rotated;
     Ok(families)
@@ -275,7 +298,11 @@ pub async fn run(state: &crate::state::AppState) -> Result<Option<Swept>, DbErro
                 .filter(|(_, n)| *n > 0)
                 .map(|(table, n)| format!("{table}: {n}"))
                 .collect();
-            log::info!("janitor deleted {}", parts.join(", "));
+            log::info!(
+                "janitor deleted {} (longest write {:.1} ms)",
+                parts.join(", "),
+                swept.longest_write.as_secs_f64() * 1000.0
+            );
         }
         Some(_) => {}
         None => log::debug!("janitor: another instance is sweeping"),
