@@ -55,13 +55,12 @@ async fn main() {
         "day  db_MB  used_MB  sessions  auth_codes  families  refresh_tokens  revoked  failures  audit"
     );
     for step in 0..days * 24 / STEP_HOURS {
-        for i in 0..5 {
+        for _ in 0..5 {
             let browser = sign_in(&base, ADMIN.1).await;
             sign_in(&base, "not the password").await;
             for _ in 0..4 {
                 grants.push(flow(&browser, &base, &client_id, &client_secret).await);
             }
-            let _ = i;
         }
         for n in 0..40.min(grants.len()) {
             let pick = (step as usize * 7 + n * 13) % grants.len();
@@ -249,7 +248,7 @@ async fn report(
         .sum();
     let mb = |b: f64| b / 1_048_576.0;
     println!(
-        "{day:>3}  {:>5.1}  {:>7.1}  {:>8}  {:>10}  {:>8}  {:>14}  {:>7}  {:>8}  {:>5}",
+        "{day:>3}  {:>5.1}  {:>7.1}  {:>8}  {:>10}  {:>8}  {:>14}  {:>7}  {:>8}  {:>5}  {:>6.2}",
         mb(file as f64),
         mb(counts[7] as f64),
         counts[0],
@@ -258,6 +257,7 @@ async fn report(
         counts[3],
         counts[4],
         counts[5],
-        counts[6]
+        counts[6],
+        longest.as_secs_f64() * 1000.0
     );
 }
