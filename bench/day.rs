@@ -52,7 +52,7 @@ async fn main() {
     let mut longest = std::time::Duration::ZERO;
     let http = reqwest::Client::new();
     println!(
-        "day  db_MB  used_MB  sessions  auth_codes  families  refresh_tokens  revoked  failures  audit"
+        "day  db_MB  used_MB  sessions  auth_codes  families  refresh_tokens  revoked  failures  audit  janitor_ms"
     );
     for step in 0..days * 24 / STEP_HOURS {
         for _ in 0..5 {
