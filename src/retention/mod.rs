@@ -16,6 +16,9 @@ use crate::db::{DbConn, DbError};
 
 /// Rows per delete: small enough that one batch is a few milliseconds of SQLite's writer.
 pub const BATCH: i64 = 500;
+/// Refresh families per delete: each takes every token rotated in it along (tens for a busy
+/// grant), so fewer at a time.
+const FAMILY_BATCH: i64 = 50;
 /// Batches per table per pass, so that one pass ends even behind a large backlog (the next
 /// pass goes on where it stopped).
 const MAX_BATCHES: usize = 200;
@@ -101,7 +104,8 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
         ..Swept::default()
     };
     let mut tokens = 0;
-    swept.refresh_families = batches(conn, |conn| ended_families(conn, c, &mut tokens))?;
+    swept.refresh_families =
+        batches_of(FAMILY_BATCH, conn, |conn| ended_families(conn, c, &mut tokens))?;
     swept.refresh_tokens = tokens;
     if let Some(retention) = c.audit_retention {
         swept.audit_events = batches(conn, |conn| old_audit_events(conn, c.now - retention))?;
@@ -128,13 +132,21 @@ fn timed_write<T>(work: impl FnOnce() -> T) -> T {
 /// Runs `one` (which deletes up to `BATCH` rows) until a batch comes back short.
 fn batches(
     conn: &mut DbConn,
+    one: impl FnMut(&mut DbConn) -> Result<usize, DbError>,
+) -> Result<usize, DbError> {
+    batches_of(BATCH, conn, one)
+}
+
+fn batches_of(
+    size: i64,
+    conn: &mut DbConn,
     mut one: impl FnMut(&mut DbConn) -> Result<usize, DbError>,
 ) -> Result<usize, DbError> {
     let mut total = 0;
     for _ in 0..MAX_BATCHES {
         let deleted = one(conn)?;
         total += deleted;
-        if (deleted as i64) < BATCH {
+        if (deleted as i64) < size {
             break;
         }
         // Let the writers queued behind this batch go first.
@@ -203,7 +215,7 @@ fn ended_families(conn: &mut DbConn, c: &Cutoffs, tokens: &mut usize) -> Result<
                 .or(refresh_families::last_used_at.lt(before - c.family_idle)),
         )
         .select(refresh_families::id)
-        .limit(BATCH)
+        .limit(FAMILY_BATCH)
         .load(conn)?;
     if ids.is_empty() {
         return Ok(0);
