@@ -12,7 +12,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::clients::{self, Client, ClientType};
 use super::grants::FamilyPolicy;
@@ -24,7 +25,7 @@ use crate::jwt::denylist;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
-pub use super::error::OAuthError;
+pub use super::error::{OAuthError, OAuthErrorBody};
 
 /// The body as name → value, from a form or a JSON object.
 pub(crate) fn parse_body(
@@ -274,23 +275,88 @@ async fn run_grant(
     }
 }
 
+/// What `POST /oauth/token` reads, form-encoded or as a JSON object (the handler reads it as
+/// names and values: this type only describes it). Each grant needs its own fields; a client
+/// authenticates with `Authorization: Basic` or `client_id` + `client_secret` here, or, if
+/// public, `client_id` alone.
+#[derive(ToSchema)]
+pub struct TokenRequest {
+    #[schema(schema_with = grant_type_schema)]
+    pub grant_type: String,
+    /// `authorization_code`: the code from the redirect.
+    pub code: Option<String>,
+    /// `authorization_code`: the redirect URI of the authorization request.
+    pub redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636).
+    pub code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token.
+    pub refresh_token: Option<String>,
+    /// Space-separated scopes: at most what was granted (`refresh_token`) or the client's
+    /// (`client_credentials`).
+    pub scope: Option<String>,
+    /// RFC 8707: the one resource server the access token is for.
+    pub resource: Option<String>,
+    pub client_id: Option<String>,
+    /// `client_secret_post` (not with `Authorization: Basic`).
+    pub client_secret: Option<String>,
+}
+
+fn grant_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(clients::GRANT_TYPES))
+        .into()
+}
+
 /// RFC 6749 §5.1.
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// An RFC 9068 JWT (`typ: at+jwt`).
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds.
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    /// Space-separated.
+    #[schema(example = "read:users")]
+    pub scope: String,
+    /// Not for `client_credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
 fn issued(issued: Issued) -> HttpResponse {
-    let mut body = json!({
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "scope": issued.scopes.to_storage(),
-    });
-    if let Some(refresh) = issued.refresh_token {
-        body["refresh_token"] = json!(refresh);
-    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
+        .json(TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            scope: issued.scopes.to_storage(),
+            refresh_token: issued.refresh_token,
+        })
 }
 
+/// Token endpoint (RFC 6749 §3.2)
+///
+/// The `authorization_code` (with PKCE), `refresh_token` and `client_credentials` grants.
+/// Errors are RFC 6749 JSON. Limited per client address and per `client_id`.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    security((), ("client_basic" = [])),
+    request_body(content(
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Tokens", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope` or `invalid_target`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client` (with `WWW-Authenticate: Basic`)", body = OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is too large", body = OAuthErrorBody),
+        (status = 429, description = "`slow_down`: the address or the client used its allowance", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ))]
 pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -21,6 +21,7 @@ mod oauth_apps;
 mod oauth_complete;
 mod oauth_integrity;
 mod open_limits;
+mod openapi;
 mod pages;
 mod permissions;
 mod retention;
