@@ -543,6 +543,26 @@ const LINKS: &[(&str, &str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "list_own",
+        "200",
+        &[("get_key", "$response.body#/data/0/id")],
+    ),
+    (
+        "list_users",
+        "200",
+        &[("get_user", "$response.body#/data/0/id")],
+    ),
+    (
+        "list_clients",
+        "200",
+        &[("get_client", "$response.body#/data/0/client_id")],
+    ),
+    (
+        "list_consents",
+        "200",
+        &[("revoke_consent", "$response.body#/data/0/id")],
+    ),
+    (
         "create_client",
         "201",
         &[

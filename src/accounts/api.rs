@@ -109,9 +109,14 @@ pub async fn get_me(principal: Principal) -> ApiResult {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "display_name": "Mia" }))]
 pub struct UpdateMe {
     /// 1 to 100 characters; absent or `null` leaves it as it is.
-    #[schema(example = "Mia")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     display_name: Option<String>,
 }
 
@@ -188,16 +193,19 @@ pub async fn get_user(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "email": "mia@example.com", "display_name": "Mia", "role": "member" }))]
 pub struct CreateUserBody {
-    #[schema(example = "mia@example.com")]
+    #[schema(format = Email, max_length = 254)]
     email: String,
     /// Default: the part of the email before `@`.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     display_name: String,
     /// Default: `member`.
     #[schema(value_type = Option<Role>)]
     role: Option<String>,
     /// Default: a generated password, answered once, to be changed at first sign-in.
+    #[schema(min_length = 10)]
     password: Option<String>,
 }
 

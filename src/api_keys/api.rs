@@ -19,8 +19,9 @@ use crate::accounts::model::{self as users, User};
 use crate::audit::{self, AuditEventView, EventFilter};
 use crate::http::envelope::{Done, Page, Success, cursor, with_status};
 use crate::http::errors::ErrorEnvelope;
-use crate::http::openapi::{duration, string_or_list};
-use crate::http::{ApiError, ApiResult, ErrorCode, done, nullable, ok, page};
+use crate::http::middleware::optional_json;
+use crate::http::openapi::{addresses_given, grace_period, lifetime, scopes_given};
+use crate::http::{ApiError, ApiResult, done, nullable, ok, page};
 use crate::policy::{self, Action, Allowed, Denied};
 use crate::principal::Principal;
 use crate::scopes::ScopeSet;
@@ -30,12 +31,21 @@ use crate::state::AppState;
 /// the server's default lifetime, clipped to the calling credential's own expiry).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "CI deploys",
+    "expires_in": "90d",
+    "mode": "live",
+    "scopes": ["read:users"],
+    "allowed_ips": ["203.0.113.0/24"]
+}))]
 pub struct CreateKeyBody {
-    #[schema(example = "CI deploys")]
+    /// Required.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")]
     description: String,
-    #[schema(schema_with = duration)]
+    #[schema(schema_with = lifetime)]
     expires_in: Option<Value>,
     #[schema(format = DateTime, example = "2027-01-31T00:00:00Z")]
     expires_at: Option<String>,
@@ -46,11 +56,13 @@ pub struct CreateKeyBody {
     #[schema(value_type = Option<Mode>)]
     mode: Option<String>,
     /// Makes a restricted key (`rk_…`) holding only these scopes.
-    #[schema(schema_with = string_or_list)]
+    #[schema(schema_with = scopes_given)]
     scopes: Option<Value>,
     /// IPv4/IPv6 addresses and CIDR blocks the key may be used from.
-    #[schema(schema_with = string_or_list)]
+    #[schema(schema_with = addresses_given)]
     allowed_ips: Option<Value>,
+    /// At most the server's (and the calling key's) allowance.
+    #[schema(minimum = 1)]
     rate_limit_per_minute: Option<i64>,
 }
 
@@ -402,18 +414,19 @@ pub async fn get_key(
 /// (`description`, `allowed_ips`) and is refused for one that may not (`name`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "name": "CI deploys (old runners)", "allowed_ips": null }))]
 pub struct UpdateKeyBody {
     /// Cannot be `null`.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     name: Option<Option<String>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")]
     description: Option<Option<String>>,
     /// `null` clears it (any address).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = string_or_list)]
+    #[schema(schema_with = addresses_given)]
     allowed_ips: Option<Option<Value>>,
 }
 
@@ -506,9 +519,10 @@ pub async fn revoke_key(
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "grace_period": "24h" }))]
 pub struct RollBody {
     /// How long the old key keeps working: 0 (default) to 7 days.
-    #[schema(schema_with = duration)]
+    #[schema(schema_with = grace_period)]
     grace_period: Option<Value>,
 }
 
@@ -559,23 +573,9 @@ pub async fn roll_key(
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> ApiResult {
-    // The body is optional, but a body that does not parse must not silently mean "no grace".
-    let body: RollBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RollBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            if e.is_data() {
-                ApiError::validation("grace_period", format!("Invalid request body: {e}"))
-            } else {
-                ApiError::new(
-                    ErrorCode::MalformedBody,
-                    "The request body is not valid JSON",
-                )
-            }
-        })?
-    };
+    let body: RollBody = optional_json(body, "grace_period")?;
     let grace = parse_grace(body.grace_period.as_ref())?;
     let key = load_key(&state, path.into_inner()).await?;
     let allowed = may_change(&principal, &key)?;

@@ -11,7 +11,8 @@ use super::clients::ClientType;
 use super::manage::{self, Actor, ClientDetails, ClientInput, ConsentView};
 use crate::api_keys::api::{client_ip, parse_grace};
 use crate::http::envelope::{Done, Page, Success, with_status};
-use crate::http::openapi::duration;
+use crate::http::middleware::optional_json;
+use crate::http::openapi::{grace_period, scope_names};
 use crate::http::{ApiError, ApiResult, done, nullable, ok, page};
 use crate::policy::Action;
 use crate::principal::Principal;
@@ -25,15 +26,20 @@ fn actor<'a>(principal: &'a Principal, req: &HttpRequest) -> Actor<'a> {
 /// refused (400) rather than read as "unchanged".
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Orders app",
+    "redirect_uris": ["https://orders.example.com/callback"],
+    "scopes": ["read:users"]
+}))]
 pub struct ClientBody {
     /// 1 to 100 characters (required to register).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = String, example = "Orders app")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     name: Option<Option<String>>,
     /// 1 to 10 exact redirect URIs: `https`, or `http` on a loopback address (required to
     /// register).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Vec<String>, example = json!(["https://orders.example.com/callback"]))]
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 10)]
     redirect_uris: Option<Option<Vec<String>>>,
     /// Default: `confidential` (a secret is issued).
     #[serde(default, deserialize_with = "nullable")]
@@ -41,7 +47,7 @@ pub struct ClientBody {
     client_type: Option<Option<String>>,
     /// The scopes it may ask for; within the registering credential's.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = scope_names)]
     scopes: Option<Option<Vec<String>>>,
     /// Among `authorization_code`, `refresh_token`, `client_credentials` (the last for
     /// confidential clients only).
@@ -236,9 +242,10 @@ pub async fn delete_client(
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "grace_period": "1h" }))]
 pub struct RotateBody {
     /// How long the old secret keeps working: 0 (default) to 7 days.
-    #[schema(schema_with = duration)]
+    #[schema(schema_with = grace_period)]
     grace_period: Option<Value>,
 }
 
@@ -255,9 +262,10 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
-    body: Option<web::Json<RotateBody>>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> ApiResult {
-    let grace = parse_grace(body.as_ref().and_then(|b| b.grace_period.as_ref()))?;
+    let body: RotateBody = optional_json(body, "grace_period")?;
+    let grace = parse_grace(body.grace_period.as_ref())?;
     let actor = actor(&principal, &req);
     let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
     let (client, secret) = manage::rotate_secret(&state, &actor, client, grace).await?;

@@ -188,11 +188,13 @@ fn required_token(body: &HashMap<String, String>) -> Result<&str, OAuthError> {
 /// What `POST /oauth/introspect` and `POST /oauth/revoke` read, form-encoded or as a JSON
 /// object (the handlers read it as names and values: this type only describes it).
 #[derive(ToSchema)]
+#[schema(example = json!({ "token": "rt_9Rk2mQ7xL0pZ4vN8sT1yW6cB3hJ5dF2gA7e" }))]
 pub struct TokenQuestion {
     /// The credential asked about: an access token, a refresh token or an API key.
+    #[schema(min_length = 1)]
     pub token: String,
-    /// Revocation: `access_token`, `refresh_token` or `api_key`.
-    pub token_type_hint: Option<String>,
+    /// Revocation only.
+    pub token_type_hint: Option<CredentialType>,
     /// Client authentication by `client_secret_post` (or `none` for a public client's
     /// revocation).
     pub client_id: Option<String>,

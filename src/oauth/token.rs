@@ -27,6 +27,21 @@ use crate::state::AppState;
 
 pub use super::error::{OAuthError, OAuthErrorBody};
 
+/// The parameters the token, introspection and revocation endpoints read.
+const PARAMETERS: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "resource",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
+
 /// The body as name → value, from a form or a JSON object.
 pub(crate) fn parse_body(
     req: &HttpRequest,
@@ -43,14 +58,27 @@ pub(crate) fn parse_body(
         let object = value
             .as_object()
             .ok_or_else(|| OAuthError::InvalidRequest("The body must be a JSON object".into()))?;
-        Ok(object
-            .iter()
-            .filter_map(|(k, v)| match v {
-                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
-                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
-                _ => None,
-            })
-            .collect())
+        let mut map = HashMap::new();
+        for (k, v) in object {
+            match v {
+                serde_json::Value::String(s) => {
+                    map.insert(k.clone(), s.clone());
+                }
+                serde_json::Value::Number(n) => {
+                    map.insert(k.clone(), n.to_string());
+                }
+                // A parameter we read given as anything but text is refused, not ignored (it
+                // would silently read as absent); unknown parameters are ignored (RFC 6749 §3.2).
+                serde_json::Value::Null => {}
+                _ if PARAMETERS.contains(&k.as_str()) => {
+                    return Err(OAuthError::InvalidRequest(format!(
+                        "The parameter {k} must be a string"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(map)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|_| OAuthError::InvalidRequest("The form body cannot be parsed".into()))?;
@@ -280,6 +308,7 @@ async fn run_grant(
 /// authenticates with `Authorization: Basic` or `client_id` + `client_secret` here, or, if
 /// public, `client_id` alone.
 #[derive(ToSchema)]
+#[schema(example = json!({ "grant_type": "client_credentials", "scope": "read:users" }))]
 pub struct TokenRequest {
     #[schema(schema_with = grant_type_schema)]
     pub grant_type: String,

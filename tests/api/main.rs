@@ -11,6 +11,7 @@ mod backup;
 mod browser;
 mod cli;
 mod cli_repeat;
+mod fuzz_findings;
 mod health;
 mod integrity;
 mod login;
