@@ -504,9 +504,12 @@ fn add_headers(operation: &mut Operation, limited: bool) {
     }
 }
 
-/// Links from what an operation creates to the operations on it, for clients and for
-/// stateful testing: (operation, status, [(link, target operation, path parameter value)]).
-const LINKS: &[(&str, &str, &[(&str, &str)])] = &[
+/// The operations a response links to: (target operation, value of its `id` path parameter).
+type Targets = &'static [(&'static str, &'static str)];
+
+/// Links from what an operation creates or lists to the operations on it, for clients and for
+/// stateful testing: (operation, status, targets).
+const LINKS: &[(&str, &str, Targets)] = &[
     (
         "create_own",
         "201",

@@ -193,12 +193,16 @@ pub struct TokenQuestion {
     /// The credential asked about: an access token, a refresh token or an API key.
     #[schema(min_length = 1)]
     pub token: String,
-    /// Revocation only.
-    pub token_type_hint: Option<CredentialType>,
+    /// Revocation refuses any other value (`unsupported_token_type`); introspection ignores
+    /// it (RFC 7662 §2.1 lets it).
+    #[schema(required = false)]
+    pub token_type_hint: CredentialType,
     /// Client authentication by `client_secret_post` (or `none` for a public client's
     /// revocation).
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    #[schema(required = false)]
+    pub client_id: String,
+    #[schema(required = false)]
+    pub client_secret: String,
 }
 
 /// RFC 7662 §2.2. `{"active": false}` for anything revoked, expired, malformed, unknown or not

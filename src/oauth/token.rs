@@ -313,21 +313,29 @@ pub struct TokenRequest {
     #[schema(schema_with = grant_type_schema)]
     pub grant_type: String,
     /// `authorization_code`: the code from the redirect.
-    pub code: Option<String>,
+    #[schema(required = false)]
+    pub code: String,
     /// `authorization_code`: the redirect URI of the authorization request.
-    pub redirect_uri: Option<String>,
+    #[schema(required = false)]
+    pub redirect_uri: String,
     /// `authorization_code`: the PKCE verifier (RFC 7636).
-    pub code_verifier: Option<String>,
+    #[schema(required = false)]
+    pub code_verifier: String,
     /// `refresh_token`: the refresh token.
-    pub refresh_token: Option<String>,
+    #[schema(required = false)]
+    pub refresh_token: String,
     /// Space-separated scopes: at most what was granted (`refresh_token`) or the client's
     /// (`client_credentials`).
-    pub scope: Option<String>,
+    #[schema(required = false)]
+    pub scope: String,
     /// RFC 8707: the one resource server the access token is for.
-    pub resource: Option<String>,
-    pub client_id: Option<String>,
+    #[schema(required = false)]
+    pub resource: String,
+    #[schema(required = false)]
+    pub client_id: String,
     /// `client_secret_post` (not with `Authorization: Basic`).
-    pub client_secret: Option<String>,
+    #[schema(required = false)]
+    pub client_secret: String,
 }
 
 fn grant_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
