@@ -94,11 +94,28 @@ echo "schemathesis: every operation, as an administrator's API key and the fuzz 
 "$st" --config-file "$root/.ci/schemathesis.toml" run "$base/openapi.json" \
   --checks "$checks" --phases examples,coverage,fuzzing,stateful \
   --max-examples "$examples" --seed 20261122 --workers 2 --request-timeout 10 \
-  --suppress-health-check too_slow,filter_too_much || status=$?
+  --suppress-health-check too_slow,filter_too_much 2>&1 | tee -a "$work/schemathesis.log" || status=$?
 echo "schemathesis: /v1 with a client_credentials token"
 "$st" run "$base/openapi.json" -H "Authorization: Bearer $cc_token" \
   --include-path-regex '^/v1/' --checks "$checks" --phases examples,fuzzing \
-  --max-examples 5 --seed 20261122 --workers 2 --request-timeout 10 || status=$?
+  --max-examples 5 --seed 20261122 --workers 2 --request-timeout 10 2>&1 |
+  tee -a "$work/schemathesis.log" || status=$?
+
+# One closing line over both passes, in the form CI reads ("N passed, N failed").
+python3 - "$work/schemathesis.log" <<'PY'
+import re, sys
+passed = failed = 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    m = re.search(r"(\d+) generated, (\d+) passed", line)
+    if m:
+        passed += int(m.group(2))
+        continue
+    m = re.search(r"(\d+) generated, .*?(\d+) unique failures?", line)
+    if m:
+        failed += int(m.group(2))
+        passed += int(m.group(1)) - int(m.group(2))
+print(f"schemathesis: {passed} passed, {failed} failed")
+PY
 
 if [ "$status" -ne 0 ]; then
   echo "schemathesis: failed; the server's log ends with:"
