@@ -58,6 +58,8 @@ export GATEHOUSE_SECRET
 export GATEHOUSE_ADMIN_EMAIL=admin@example.com
 GATEHOUSE_ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
 export GATEHOUSE_ADMIN_PASSWORD
+GATEHOUSE_METRICS_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+export GATEHOUSE_METRICS_TOKEN
 # The fuzzer is one client calling fast: allowances it cannot exhaust, so that its requests
 # reach the handlers (429 answers are checked by the integration tests).
 export GATEHOUSE_RATE_LIMIT=1000000 GATEHOUSE_SENSITIVE_RATE_LIMIT=1000000

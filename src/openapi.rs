@@ -65,6 +65,7 @@ use crate::scopes::Builtin;
         crate::app::jwks,
         crate::app::healthz,
         crate::app::readyz,
+        crate::metrics::http::scrape,
         openapi_json,
     ),
     components(schemas(ErrorEnvelope, ErrorCode)),
@@ -193,6 +194,7 @@ const API_KEY_HEADER: &str = "api_key_header";
 const SESSION: &str = "session";
 const OAUTH2: &str = "oauth2";
 const CLIENT_BASIC: &str = "client_basic";
+const METRICS_TOKEN: &str = "metrics_token";
 
 /// The OAuth endpoints counted per client address (and per client).
 const LIMITED_OAUTH: &[&str] = &["/oauth/token", "/oauth/introspect", "/oauth/revoke"];
@@ -287,6 +289,18 @@ fn security_schemes() -> Vec<(&'static str, SecurityScheme)> {
             ))),
         ),
         (OAUTH2, SecurityScheme::OAuth2(oauth2)),
+        (
+            METRICS_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator's metrics token (`GATEHOUSE_METRICS_TOKEN`), for `/metrics` \
+                         only.",
+                    ))
+                    .build(),
+            ),
+        ),
         (
             CLIENT_BASIC,
             SecurityScheme::Http(

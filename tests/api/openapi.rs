@@ -361,6 +361,15 @@ both_backends!(public_answers_match_the_document, |app| async move {
         assert_eq!(response.status().as_u16(), status, "{path}");
         spec.check("GET", path, response).await;
     }
+    let token = Some(gatehouse::config::TEST_METRICS_TOKEN);
+    for (credential, status) in [(None, 401), (Some("not-the-token"), 401), (token, 200)] {
+        let response = request(app, "GET", "/metrics", credential)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{credential:?}");
+        spec.check("GET", "/metrics", response).await;
+    }
 });
 
 both_backends!(v1_answers_match_the_document, |app| async move {
