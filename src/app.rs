@@ -304,10 +304,14 @@ impl Application {
         let data = web::Data::new(state.clone());
         let metrics_data = data.clone();
         let config = web::Data::new(http_config);
+        let openapi = web::Data::new(crate::openapi::OpenApiDocument::build(
+            &state.settings.issuer,
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(config.clone())
+                .app_data(openapi.clone())
                 .configure(|cfg| routes(cfg, &data.settings))
                 .wrap(from_fn(printable_paths))
                 .wrap(Compress::default())
@@ -427,6 +431,7 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(crate::metrics::http::scrape))
+        .route("/openapi.json", web::get().to(crate::openapi::openapi_json))
         // The API first: the router tries routes in order, and page patterns with {id}
         // segments cost a regex match each.
         .service(
@@ -690,26 +695,72 @@ fn form_config(limit: usize) -> web::FormConfig {
         })
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
-/// Ready when the database answers. Where rate limits are counted is reported but never makes
-/// the server unready: without Redis they are counted per instance, which is safe.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// Whether this instance can serve: its database answers. Where rate limits are counted is
+/// reported but never makes the server unready: without Redis they are counted per instance,
+/// which is safe.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    #[schema(example = "sqlite")]
+    database: &'static str,
+    /// `local`, `shared (redis)`, or `local (redis unreachable: …)`.
+    #[schema(example = "local")]
+    rate_limits: String,
+}
+
+/// Liveness
+///
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Up", body = Health)))]
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness
+///
+/// The database answers; also where rate limits are counted.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "The database does not answer", body = Readiness),
+    ))]
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = state.settings.database.backend_name();
     let rate_limits = state.rate_limits.describe();
     match state.db(db::ping).await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": state.settings.database.backend_name(), "rate_limits": rate_limits })),
+        Ok(()) => HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            database,
+            rate_limits,
+        }),
         Err(e) => {
             log::warn!("readiness check failed: {e}");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable", "database": state.settings.database.backend_name(), "rate_limits": rate_limits }))
+            HttpResponse::ServiceUnavailable().json(Readiness {
+                status: "unavailable",
+                database,
+                rate_limits,
+            })
         }
     }
 }
 
-/// The public keys that verify our access tokens (RFC 7517). Caches may keep it five minutes:
-/// a rotated key is published well before it signs.
-async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+/// Signing keys (JWKS, RFC 7517)
+///
+/// The public keys that verify access tokens. Caches may keep it five minutes: a rotated key
+/// is published well before it signs.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, description = "The key set", body = crate::openapi::Jwks)))]
+pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(("cache-control", "public, max-age=300"))

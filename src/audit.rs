@@ -182,16 +182,20 @@ pub struct AuditEvent {
     pub details: String,
 }
 
-#[derive(Debug, Serialize)]
+/// An audit event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEventView {
     pub id: String,
+    #[schema(format = DateTime)]
     pub occurred_at: String,
+    #[schema(example = "api_key.created")]
     pub action: String,
     pub actor_user_id: Option<String>,
     pub actor_key_id: Option<String>,
     pub subject_user_id: Option<String>,
     pub key_id: Option<String>,
     pub ip: Option<String>,
+    /// What else the event records (never a secret); its members depend on `action`.
     pub details: serde_json::Value,
 }
 

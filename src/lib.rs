@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod logs;
 pub mod metrics;
 pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod policy;
 pub mod principal;

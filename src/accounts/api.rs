@@ -6,12 +6,12 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::model::{self, CreateUserError, NewAccount, Role, UserView};
 use super::{Email, NewPassword};
 use crate::api_keys::format::{Kind, Mode};
-use crate::http::envelope::with_status;
+use crate::http::envelope::{Success, with_status};
 use crate::http::{ApiError, ApiResult, ErrorCode, ok};
 use crate::policy::Action;
 use crate::principal::{Credential, Principal};
@@ -20,21 +20,24 @@ use crate::state::AppState;
 
 /// `/v1/users/me`: the user's fields and how they authenticated (for a key: which key, its
 /// mode and scopes). Fields are listed, not `#[serde(flatten)]`ed: this is a hot path.
-#[derive(Serialize)]
-struct Me<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct Me<'a> {
     id: &'a str,
     email: &'a str,
     display_name: &'a str,
     role: Role,
+    #[schema(format = DateTime)]
     created_at: &'a str,
     disabled: bool,
+    #[schema(format = DateTime)]
     disabled_at: Option<&'a str>,
     authentication: Authentication<'a>,
 }
 
-#[derive(Serialize)]
+/// How the caller authenticated.
+#[derive(Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Authentication<'a> {
+pub enum Authentication<'a> {
     Session {
         session_id: &'a str,
     },
@@ -77,9 +80,16 @@ fn me_view<'a>(principal: &'a Principal, user: &'a UserView) -> Me<'a> {
     }
 }
 
-/// The hot path of `/v1` (every resource server's "who is this?"): the user's members come
-/// pre-rendered from the cached view, only `authentication` is serialised per request. The
-/// answer is byte for byte what `me_view` serialises to.
+/// The caller
+///
+/// The user behind the credential and how they authenticated (for a key: which key, its mode
+/// and scopes; for an app's token: the app and its scopes).
+#[utoipa::path(get, path = "/v1/users/me", tag = "users",
+    security(("oauth2" = ["read:users"])),
+    responses((status = 200, description = "The caller", body = Success<Me>)))]
+// The hot path of `/v1` (every resource server's "who is this?"): the user's members come
+// pre-rendered from the cached view, only `authentication` is serialised per request. The
+// answer is byte for byte what `me_view` serialises to.
 pub async fn get_me(principal: Principal) -> ApiResult {
     principal.authorize(Action::ReadProfile)?;
     let view = principal.user_view();
@@ -97,12 +107,24 @@ pub async fn get_me(principal: Principal) -> ApiResult {
         .body(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "display_name": "Mia" }))]
 pub struct UpdateMe {
+    /// 1 to 100 characters; absent or `null` leaves it as it is.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     display_name: Option<String>,
 }
 
+/// Change your display name
+#[utoipa::path(patch, path = "/v1/users/me", tag = "users",
+    security(("oauth2" = ["write:profile"])),
+    request_body = UpdateMe,
+    responses((status = 200, description = "The caller, changed", body = Success<Me>)))]
 pub async fn update_me(
     state: web::Data<AppState>,
     mut principal: Principal,
@@ -131,7 +153,12 @@ pub async fn update_me(
     ok(me_view(&principal, &principal.user.view()))
 }
 
+/// List users
+///
 /// Admins holding `admin:users` see everyone; everyone else sees themselves.
+#[utoipa::path(get, path = "/v1/users", tag = "users",
+    security(("oauth2" = ["read:users"])),
+    responses((status = 200, description = "The users", body = Success<Vec<UserView>>)))]
 pub async fn list_users(state: web::Data<AppState>, principal: Principal) -> ApiResult {
     if !principal.authorize(Action::ListUsers)?.everyone {
         return ok(vec![principal.user.view()]);
@@ -140,6 +167,13 @@ pub async fn list_users(state: web::Data<AppState>, principal: Principal) -> Api
     ok(users.iter().map(model::User::view).collect::<Vec<_>>())
 }
 
+/// A user
+///
+/// Yourself, or anyone for admins holding `admin:users` (others are not found).
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users",
+    security(("oauth2" = ["read:users"])),
+    params(("id" = String, Path, description = "A user id (`usr_…`)")),
+    responses((status = 200, description = "The user", body = Success<UserView>)))]
 pub async fn get_user(
     state: web::Data<AppState>,
     principal: Principal,
@@ -157,18 +191,43 @@ pub async fn get_user(
     ok(user.view())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "email": "mia@example.com", "display_name": "Mia", "role": "member" }))]
 pub struct CreateUserBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// Default: the part of the email before `@`.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     display_name: String,
+    /// Default: `member`.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    /// Default: a generated password, answered once, to be changed at first sign-in.
+    #[schema(min_length = 10)]
     password: Option<String>,
 }
 
-/// Admins create users; a generated password is returned once and must be changed at first
-/// sign-in.
+/// A user, as created: `password` is there, once, when it was generated.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedUser {
+    #[serde(flatten)]
+    user: UserView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+}
+
+/// Create a user (admins)
+///
+/// A generated password is answered once and must be changed at first sign-in.
+#[utoipa::path(post, path = "/v1/users", tag = "users",
+    security(("oauth2" = ["write:users"])),
+    request_body = CreateUserBody,
+    responses(
+        (status = 201, description = "Created", body = Success<CreatedUser>),
+        (status = 409, description = "A user with this email exists (`RESOURCE_002`)", body = crate::http::errors::ErrorEnvelope),
+    ))]
 pub async fn create_user(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
@@ -210,13 +269,13 @@ pub async fn create_user(
         .db(move |c| Ok(super::create_audited(c, &account, &hash, &actor, now)))
         .await?;
     match created {
-        Ok(user) => {
-            let mut data = serde_json::to_value(user.view()).map_err(ApiError::internal)?;
-            if let Some(password) = &generated {
-                data["password"] = json!(password.expose());
-            }
-            with_status(StatusCode::CREATED, data)
-        }
+        Ok(user) => with_status(
+            StatusCode::CREATED,
+            CreatedUser {
+                user: user.view(),
+                password: generated.map(|p| p.expose().to_owned()),
+            },
+        ),
         Err(CreateUserError::DuplicateEmail(email)) => Err(ApiError::new(
             ErrorCode::Conflict,
             format!("A user with email {email} already exists"),

@@ -10,7 +10,7 @@ use crate::db::schema::{sessions, users};
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -104,18 +104,23 @@ pub fn utc(t: NaiveDateTime) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A user.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Its JSON members (without the braces), rendered once: `/v1/users/me` answers many
     /// times from one cached view.
     #[serde(skip)]
     rendered: std::sync::OnceLock<Box<str>>,
+    #[schema(example = "usr_8Hq2LmZ0pX4vR7sT")]
     pub id: String,
+    #[schema(example = "mia@example.com")]
     pub email: String,
     pub display_name: String,
     pub role: Role,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub disabled: bool,
+    #[schema(format = DateTime)]
     pub disabled_at: Option<String>,
 }
 

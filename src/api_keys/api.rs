@@ -3,41 +3,85 @@
 //! parse, ask the policy, and call `service`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Duration};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::format::Mode;
-use super::model::{self, ApiKey, ListFilter, ParsedRights, Status};
+use super::model::{self, ApiKey, ApiKeyView, ListFilter, ParsedRights, Status};
 use super::service;
 use super::{
     Expiry, KeyRequest, duration_from_seconds, parse_duration, validate_description, validate_name,
 };
 use crate::accounts::model::{self as users, User};
-use crate::audit::{self, EventFilter};
-use crate::http::envelope::{cursor, with_status};
-use crate::http::nullable;
-use crate::http::{ApiError, ApiResult, ErrorCode, ok, page};
+use crate::audit::{self, AuditEventView, EventFilter};
+use crate::http::envelope::{Done, Page, Success, cursor, with_status};
+use crate::http::errors::ErrorEnvelope;
+use crate::http::middleware::optional_json;
+use crate::http::openapi::{addresses_given, grace_period, lifetime, scopes_given};
+use crate::http::{ApiError, ApiResult, done, nullable, ok, page};
 use crate::policy::{self, Action, Allowed, Denied};
 use crate::principal::Principal;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+/// A new key. Give at most one of `expires_in`, `expires_at` and `never_expires` (default:
+/// the server's default lifetime, clipped to the calling credential's own expiry).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "CI deploys",
+    "expires_in": "90d",
+    "mode": "live",
+    "scopes": ["read:users"],
+    "allowed_ips": ["203.0.113.0/24"]
+}))]
 pub struct CreateKeyBody {
+    /// Required.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")]
     description: String,
+    #[schema(schema_with = lifetime)]
     expires_in: Option<Value>,
+    #[schema(format = DateTime, example = "2027-01-31T00:00:00Z")]
     expires_at: Option<String>,
+    /// Only when the server allows keys that never expire.
     #[serde(default)]
     never_expires: bool,
+    /// Default: `live`.
+    #[schema(value_type = Option<Mode>)]
     mode: Option<String>,
+    /// Makes a restricted key (`rk_…`) holding only these scopes.
+    #[schema(schema_with = scopes_given)]
     scopes: Option<Value>,
+    /// IPv4/IPv6 addresses and CIDR blocks the key may be used from.
+    #[schema(schema_with = addresses_given)]
     allowed_ips: Option<Value>,
+    /// At most the server's (and the calling key's) allowance.
+    #[schema(minimum = 1)]
     rate_limit_per_minute: Option<i64>,
+}
+
+/// A key as issued: `key` is the secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct NewKey {
+    #[serde(flatten)]
+    view: ApiKeyView,
+    #[schema(example = "sk_live_4eC39HqLyjWDarjtT1zdp7dcA1b2C3")]
+    key: String,
+}
+
+/// A rolled key: the new one (with `key`, shown once) and the one it replaces.
+#[derive(Serialize, ToSchema)]
+pub struct RolledKey {
+    #[serde(flatten)]
+    view: ApiKeyView,
+    key: String,
+    previous_key: ApiKeyView,
 }
 
 fn string_list(field: &'static str, value: &Value) -> Result<String, ApiError> {
@@ -152,11 +196,21 @@ async fn issue_response(
         request,
     )
     .await?;
-    let mut data = serde_json::to_value(key.view(state.now())).map_err(ApiError::internal)?;
-    data["key"] = json!(secret.expose());
-    with_status(StatusCode::CREATED, data)
+    let created = NewKey {
+        view: key.view(state.now()),
+        key: secret.expose().to_owned(),
+    };
+    with_status(StatusCode::CREATED, created)
 }
 
+/// Create a key for yourself
+///
+/// The key is in the answer, once. It is never broader than the credential that creates it
+/// (`AUTH_006`); an app's access token cannot create keys.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
+    security(("oauth2" = ["write:api_keys"])),
+    request_body = CreateKeyBody,
+    responses((status = 201, description = "Created", body = Success<NewKey>)))]
 pub async fn create_own(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -170,6 +224,14 @@ pub async fn create_own(
     issue_response(&state, &principal, allowed, owner, &body, client_ip(&req)).await
 }
 
+/// Create a key for a user
+///
+/// Yourself, or anyone for admins holding `admin:users`.
+#[utoipa::path(post, path = "/v1/users/{id}/api-keys", tag = "api-keys",
+    security(("oauth2" = ["write:api_keys"])),
+    params(("id" = String, Path, description = "The owner's user id")),
+    request_body = CreateKeyBody,
+    responses((status = 201, description = "Created", body = Success<NewKey>)))]
 pub async fn create_for_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -199,12 +261,19 @@ pub(crate) async fn load_user(
         .ok_or_else(|| ApiError::not_found("User"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Keys per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// `pagination.next_cursor` of the previous page.
     cursor: Option<String>,
+    #[param(value_type = Option<Status>)]
     status: Option<String>,
+    /// Only keys expiring within this duration.
+    #[param(example = "30d")]
     expiring_within: Option<String>,
 }
 
@@ -254,6 +323,13 @@ async fn list_keys_of(state: &AppState, user_id: String, query: &ListQuery) -> A
     page(keys.iter().map(|k| k.view(now)).collect(), next.flatten())
 }
 
+/// List your keys
+///
+/// Newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+    security(("oauth2" = ["read:api_keys"])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of keys", body = Page<ApiKeyView>)))]
 pub async fn list_own(
     state: web::Data<AppState>,
     principal: Principal,
@@ -265,6 +341,13 @@ pub async fn list_own(
     list_keys_of(&state, principal.user.id.clone(), &query).await
 }
 
+/// List a user's keys
+///
+/// Yours, or anyone's for admins holding `admin:users`.
+#[utoipa::path(get, path = "/v1/users/{id}/api-keys", tag = "api-keys",
+    security(("oauth2" = ["read:api_keys"])),
+    params(("id" = String, Path, description = "The owner's user id"), ListQuery),
+    responses((status = 200, description = "A page of keys", body = Page<ApiKeyView>)))]
 pub async fn list_for_user(
     state: web::Data<AppState>,
     principal: Principal,
@@ -306,6 +389,11 @@ pub(crate) fn may_change(principal: &Principal, key: &ApiKey) -> Result<Allowed,
     .map_err(key_denied)
 }
 
+/// A key
+#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys",
+    security(("oauth2" = ["read:api_keys"])),
+    params(("id" = String, Path, description = "A key id (`key_…`)")),
+    responses((status = 200, description = "The key", body = Success<ApiKeyView>)))]
 pub async fn get_key(
     state: web::Data<AppState>,
     principal: Principal,
@@ -324,14 +412,21 @@ pub async fn get_key(
 
 /// A PATCH: an absent field is left as it is; `null` clears a field that may be empty
 /// (`description`, `allowed_ips`) and is refused for one that may not (`name`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "name": "CI deploys (old runners)", "allowed_ips": null }))]
 pub struct UpdateKeyBody {
+    /// Cannot be `null`.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     name: Option<Option<String>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")]
     description: Option<Option<String>>,
+    /// `null` clears it (any address).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = addresses_given)]
     allowed_ips: Option<Option<Value>>,
 }
 
@@ -366,6 +461,15 @@ fn key_changes(body: UpdateKeyBody) -> Result<service::KeyChanges, ApiError> {
     })
 }
 
+/// Change a key
+///
+/// Its name, description and IP allowlist; a key broader than the calling credential cannot
+/// be changed with it (`AUTH_006`).
+#[utoipa::path(patch, path = "/v1/api-keys/{id}", tag = "api-keys",
+    security(("oauth2" = ["write:api_keys"])),
+    params(("id" = String, Path, description = "A key id (`key_…`)")),
+    request_body = UpdateKeyBody,
+    responses((status = 200, description = "The key, changed", body = Success<ApiKeyView>)))]
 pub async fn update_key(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -388,6 +492,13 @@ pub async fn update_key(
     ok(updated.view(state.now()))
 }
 
+/// Revoke a key
+///
+/// At once, on every instance within a second.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    security(("oauth2" = ["write:api_keys"])),
+    params(("id" = String, Path, description = "A key id (`key_…`)")),
+    responses((status = 200, description = "Revoked", body = Done)))]
 pub async fn revoke_key(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -403,14 +514,15 @@ pub async fn revoke_key(
     )
     .map_err(key_denied)?;
     service::revoke(&state, allowed, &principal.actor(client_ip(&req)), key).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "success": true, "message": "API key revoked successfully" })))
+    done("API key revoked successfully")
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "grace_period": "24h" }))]
 pub struct RollBody {
     /// How long the old key keeps working: 0 (default) to 7 days.
+    #[schema(schema_with = grace_period)]
     grace_period: Option<Value>,
 }
 
@@ -444,28 +556,26 @@ fn bad_grace() -> ApiError {
     )
 }
 
+/// Roll a key
+///
+/// A new key with the same rights; the old one works for `grace_period`, then expires. A
+/// revoked or expired key, or one rolled before, cannot be rolled (`RESOURCE_002`).
+#[utoipa::path(post, path = "/v1/api-keys/{id}/roll", tag = "api-keys",
+    security(("oauth2" = ["write:api_keys"])),
+    params(("id" = String, Path, description = "A key id (`key_…`)")),
+    request_body(content = Option<RollBody>, description = "Optional"),
+    responses(
+        (status = 201, description = "Rolled", body = Success<RolledKey>),
+        (status = 409, description = "Revoked, expired or rolled before (`RESOURCE_002`)", body = ErrorEnvelope),
+    ))]
 pub async fn roll_key(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> ApiResult {
-    // The body is optional, but a body that does not parse must not silently mean "no grace".
-    let body: RollBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RollBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            if e.is_data() {
-                ApiError::validation("grace_period", format!("Invalid request body: {e}"))
-            } else {
-                ApiError::new(
-                    ErrorCode::MalformedBody,
-                    "The request body is not valid JSON",
-                )
-            }
-        })?
-    };
+    let body: RollBody = optional_json(body, "grace_period")?;
     let grace = parse_grace(body.grace_period.as_ref())?;
     let key = load_key(&state, path.into_inner()).await?;
     let allowed = may_change(&principal, &key)?;
@@ -479,23 +589,39 @@ pub async fn roll_key(
     )
     .await?;
     let now = state.now();
-    let mut data = serde_json::to_value(new.view(now)).map_err(ApiError::internal)?;
-    data["key"] = json!(secret);
-    data["previous_key"] = serde_json::to_value(old.view(now)).map_err(ApiError::internal)?;
-    with_status(StatusCode::CREATED, data)
+    let rolled = RolledKey {
+        view: new.view(now),
+        key: secret,
+        previous_key: old.view(now),
+    };
+    with_status(StatusCode::CREATED, rolled)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Events of this acting user id.
     actor: Option<String>,
-    /// Not `key`: a `key` query parameter is refused everywhere as a credential in the URL.
+    /// Events about this key id.
+    // Not `key`: a `key` query parameter is refused everywhere as a credential in the URL.
     key_id: Option<String>,
+    /// Events of this action, e.g. `api_key.created`.
     action: Option<String>,
+    /// Events per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// `pagination.next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// The audit log (admins)
+///
+/// Newest first. Events name the user, the key or the app's token they used, and the address.
+#[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
+    security(("oauth2" = ["read:audit"])),
+    params(AuditQuery),
+    responses((status = 200, description = "A page of events", body = Page<AuditEventView>)))]
 pub async fn audit_events(
     state: web::Data<AppState>,
     principal: Principal,

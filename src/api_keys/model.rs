@@ -46,7 +46,7 @@ pub struct ApiKey {
     pub rolled_to: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Active,
@@ -134,28 +134,42 @@ impl ApiKey {
 }
 
 /// What `/v1` and the CLI show of a key: never the key or its digest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
+    #[schema(example = "key_3kT9wQ1xZr5bN2mP")]
     pub id: String,
+    /// The owner.
     pub user_id: String,
+    /// Who issued it (the owner, or an administrator).
     pub issued_by: String,
     pub name: String,
     pub description: String,
+    /// The key's first 12 characters, e.g. `sk_live_a1B2`.
     pub prefix: String,
     pub last4: String,
     pub mode: Mode,
     pub kind: Kind,
+    /// A restricted key's scopes (empty for a secret key, which holds its owner's).
     pub scopes: Vec<String>,
+    /// Addresses and CIDR blocks it may be used from (empty: any).
     pub allowed_ips: Vec<String>,
     pub rate_limit_per_minute: Option<i64>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// `null`: never expires.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
     pub last_used_ip: Option<String>,
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
+    /// The key this one replaced by a roll.
     pub rolled_from: Option<String>,
+    /// The key that replaced this one.
     pub rolled_to: Option<String>,
     pub status: Status,
+    /// Active and expiring within 30 days.
     pub expiring_soon: bool,
 }
 

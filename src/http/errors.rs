@@ -8,6 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::context;
 
@@ -35,6 +38,27 @@ macro_rules! error_codes {
         }
     };
 }
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The catalogue as a string enum: the OpenAPI document lists exactly the codes answered.
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+            .description(Some(
+                "A stable code, safe to branch on; each is explained at `doc_url` (`/docs/errors`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCode {}
 
 error_codes! {
     NotAuthenticated => ("AUTH_001", UNAUTHORIZED, "User is not authenticated"),
@@ -118,7 +142,7 @@ impl ApiError {
         ErrorEnvelope {
             success: false,
             error: ErrorBody {
-                code: self.code.as_str(),
+                code: self.code,
                 message: &self.message,
                 doc_url: format!("{issuer}/docs/errors#{}", self.code.as_str()),
                 field: self.field,
@@ -133,25 +157,41 @@ impl ApiError {
 
 /// The error envelope, serialised without an intermediate `Value` (refusals are a hot path
 /// too: a revoked key in a retry loop must cost no more than a valid one).
-#[derive(Serialize)]
-struct ErrorEnvelope<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "success": false,
+    "error": {
+        "code": "AUTH_001",
+        "message": "User is not authenticated",
+        "doc_url": "https://auth.example.com/docs/errors#AUTH_001"
+    },
+    "meta": { "request_id": "req_4fN0xGm2kQh1sTz8", "timestamp": "2026-11-22T10:00:00Z" }
+}))]
+pub struct ErrorEnvelope<'a> {
+    /// Always `false` here.
     success: bool,
     error: ErrorBody<'a>,
     meta: Meta<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'static str,
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    code: ErrorCode,
+    /// For people; may change. Branch on `code`.
     message: &'a str,
+    /// This code's section of the error catalogue.
+    #[schema(format = "uri")]
     doc_url: String,
+    /// For `VALIDATION_001`: the field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct Meta<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct Meta<'a> {
+    /// Also in the `X-Request-Id` header: quote it when you ask for help.
     request_id: &'a str,
+    #[schema(format = DateTime)]
     timestamp: String,
 }
 

@@ -173,6 +173,38 @@ fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
     }
 }
 
+/// An optional JSON body, read from the raw payload: none (empty, blank or `null`) is
+/// `T::default()`, but a body that is there and does not parse is refused — it must never
+/// silently mean "nothing asked". A payload over the limit is the envelope's 413, not the
+/// framework's plain-text one. `field` names the body's field in a validation error.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: Result<web::Bytes, Error>,
+    field: &'static str,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| {
+        if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::BodyTooLarge, "The request body is too large")
+        } else {
+            ApiError::of(ErrorCode::MalformedBody)
+        }
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice::<Option<T>>(&body)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| {
+            if e.is_data() {
+                ApiError::validation(field, clipped(format!("Invalid request body: {e}"), 200))
+            } else {
+                ApiError::new(
+                    ErrorCode::MalformedBody,
+                    "The request body is not valid JSON",
+                )
+            }
+        })
+}
+
 /// Query strings on `/v1`: a bad parameter is a validation error, not a bare 400.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {

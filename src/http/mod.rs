@@ -7,10 +7,11 @@ pub mod envelope;
 pub mod errors;
 pub mod middleware;
 pub mod open_limits;
+pub mod openapi;
 pub mod rate_limit;
 pub mod shared_limits;
 
-pub use envelope::{ApiResult, ok, page};
+pub use envelope::{ApiResult, done, ok, page};
 pub use errors::{ApiError, ErrorCode};
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`),

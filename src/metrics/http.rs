@@ -16,7 +16,20 @@ const SCRAPER: Caller<'static> = Caller {
     via: Via::Scraper,
 };
 
-/// On the main address: the metrics token is the credential.
+/// Metrics (Prometheus)
+///
+/// The Prometheus text exposition, for the operator's monitoring: on this address with the
+/// metrics token (`GATEHOUSE_METRICS_TOKEN`) as a Bearer credential, never a user's; without a
+/// token configured the route does not exist here (404). With `GATEHOUSE_METRICS_BIND` it is
+/// served, without a token, on that separate address instead.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    security(("metrics_token" = [])),
+    responses(
+        (status = 200, description = "The metrics", content_type = "text/plain", body = String),
+        (status = 401, description = "No metrics token (`AUTH_001`), or another one (`AUTH_002`)", body = crate::http::errors::ErrorEnvelope),
+        (status = 404, description = "No metrics token is configured on this address (`RESOURCE_001`)", body = crate::http::errors::ErrorEnvelope),
+    ))]
+// On the main address: the metrics token is the credential.
 pub async fn scrape(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -2,14 +2,18 @@
 //! user connected).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use actix_web::{HttpRequest, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::manage::{self, Actor, ClientInput};
+use super::clients::ClientType;
+use super::manage::{self, Actor, ClientDetails, ClientInput, ConsentView};
 use crate::api_keys::api::{client_ip, parse_grace};
-use crate::http::envelope::with_status;
-use crate::http::{ApiError, ApiResult, nullable, ok, page};
+use crate::http::envelope::{Done, Page, Success, with_status};
+use crate::http::middleware::optional_json;
+use crate::http::openapi::{grace_period, scope_names};
+use crate::http::{ApiError, ApiResult, done, nullable, ok, page};
 use crate::policy::Action;
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -20,25 +24,67 @@ fn actor<'a>(principal: &'a Principal, req: &HttpRequest) -> Actor<'a> {
 
 /// A registration or a PATCH. No field of an app may be empty, so an explicit `null` is
 /// refused (400) rather than read as "unchanged".
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Orders app",
+    "redirect_uris": ["https://orders.example.com/callback"],
+    "scopes": ["read:users"]
+}))]
 pub struct ClientBody {
+    /// 1 to 100 characters (required to register).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     name: Option<Option<String>>,
+    /// 1 to 10 exact redirect URIs: `https`, or `http` on a loopback address (required to
+    /// register).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 10)]
     redirect_uris: Option<Option<Vec<String>>>,
+    /// Default: `confidential` (a secret is issued).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = ClientType)]
     client_type: Option<Option<String>>,
+    /// The scopes it may ask for; within the registering credential's.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = scope_names)]
     scopes: Option<Option<Vec<String>>>,
+    /// Among `authorization_code`, `refresh_token`, `client_credentials` (the last for
+    /// confidential clients only).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Vec<String>)]
     grant_types: Option<Option<Vec<String>>>,
+    /// Administrators holding `admin:clients` only.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool)]
     first_party: Option<Option<bool>>,
+    /// Resource servers (of `GATEHOUSE_RESOURCES`) it may ask tokens for; administrators
+    /// holding `admin:clients` only.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Vec<String>)]
     resources: Option<Option<Vec<String>>>,
+    /// PATCH only: disable or enable the app.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool)]
     disabled: Option<Option<bool>>,
+}
+
+/// A registered app: a confidential one's `client_secret` is shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct RegisteredClient {
+    #[serde(flatten)]
+    client: ClientDetails,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "cs_Vb7Qe2Rt9Yu1Io3Pa5Sd7Fg9Hj1Kl3Zx5Cv")]
+    client_secret: Option<String>,
+}
+
+/// An app with its new secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct RotatedClient {
+    #[serde(flatten)]
+    client: ClientDetails,
+    client_secret: String,
 }
 
 fn not_null<T: Clone>(
@@ -73,14 +119,22 @@ impl ClientBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Admins: every app, not only their own.
+    /// Admins holding `admin:clients`: every app, not only their own.
     #[serde(default)]
     all: bool,
 }
 
+/// List your apps
+///
+/// `?all=true`: every app (admins holding `admin:clients`).
+#[utoipa::path(get, path = "/v1/clients", tag = "clients",
+    security(("oauth2" = ["read:clients"])),
+    params(ListQuery),
+    responses((status = 200, description = "The apps", body = Page<ClientDetails>)))]
 pub async fn list_clients(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -92,12 +146,19 @@ pub async fn list_clients(
     page(
         clients
             .iter()
-            .map(|c| manage::client_json(c, now))
+            .map(|c| manage::client_details(c, now))
             .collect(),
         None,
     )
 }
 
+/// Register an app
+///
+/// A confidential app's `client_secret` is in the answer, once.
+#[utoipa::path(post, path = "/v1/clients", tag = "clients",
+    security(("oauth2" = ["write:clients"])),
+    request_body = ClientBody,
+    responses((status = 201, description = "Registered", body = Success<RegisteredClient>)))]
 pub async fn create_client(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -111,13 +172,20 @@ pub async fn create_client(
         ));
     }
     let (client, secret) = manage::create(&state, &actor(&principal, &req), body.input()?).await?;
-    let mut data = manage::client_json(&client, state.now());
-    if let Some(secret) = secret {
-        data["client_secret"] = json!(secret.expose());
-    }
-    with_status(StatusCode::CREATED, data)
+    let registered = RegisteredClient {
+        client: manage::client_details(&client, state.now()),
+        client_secret: secret.map(|s| s.expose().to_owned()),
+    };
+    with_status(StatusCode::CREATED, registered)
 }
 
+/// An app
+///
+/// Yours, or anyone's for admins holding `admin:clients`.
+#[utoipa::path(get, path = "/v1/clients/{id}", tag = "clients",
+    security(("oauth2" = ["read:clients"])),
+    params(("id" = String, Path, description = "A client id (`cli_…`)")),
+    responses((status = 200, description = "The app", body = Success<ClientDetails>)))]
 pub async fn get_client(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -126,9 +194,18 @@ pub async fn get_client(
 ) -> ApiResult {
     let client =
         manage::visible(&state, &actor(&principal, &req), path.into_inner(), false).await?;
-    ok(manage::client_json(&client, state.now()))
+    ok(manage::client_details(&client, state.now()))
 }
 
+/// Change an app
+///
+/// Absent fields are left as they are; `null` is refused. `first_party`, `resources` and
+/// lifting an administrator's lock need admin + `admin:clients`.
+#[utoipa::path(patch, path = "/v1/clients/{id}", tag = "clients",
+    security(("oauth2" = ["write:clients"])),
+    params(("id" = String, Path, description = "A client id (`cli_…`)")),
+    request_body = ClientBody,
+    responses((status = 200, description = "The app, changed", body = Success<ClientDetails>)))]
 pub async fn update_client(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -141,9 +218,16 @@ pub async fn update_client(
     let actor = actor(&principal, &req);
     let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
     let updated = manage::update(&state, &actor, client, input, disabled).await?;
-    ok(manage::client_json(&updated, state.now()))
+    ok(manage::client_details(&updated, state.now()))
 }
 
+/// Delete an app
+///
+/// Its grants end and its consents are forgotten.
+#[utoipa::path(delete, path = "/v1/clients/{id}", tag = "clients",
+    security(("oauth2" = ["write:clients"])),
+    params(("id" = String, Path, description = "A client id (`cli_…`)")),
+    responses((status = 200, description = "Deleted", body = Done)))]
 pub async fn delete_client(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -153,32 +237,50 @@ pub async fn delete_client(
     let actor = actor(&principal, &req);
     let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
     manage::delete(&state, &actor, client).await?;
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "Client deleted" })))
+    done("Client deleted")
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "grace_period": "1h" }))]
 pub struct RotateBody {
     /// How long the old secret keeps working: 0 (default) to 7 days.
+    #[schema(schema_with = grace_period)]
     grace_period: Option<Value>,
 }
 
+/// Rotate an app's secret
+///
+/// The new secret is in the answer, once; the old one is accepted for `grace_period`.
+#[utoipa::path(post, path = "/v1/clients/{id}/secret", tag = "clients",
+    security(("oauth2" = ["write:clients"])),
+    params(("id" = String, Path, description = "A client id (`cli_…`)")),
+    request_body(content = Option<RotateBody>, description = "Optional"),
+    responses((status = 200, description = "The app and its new secret", body = Success<RotatedClient>)))]
 pub async fn rotate_secret(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
-    body: Option<web::Json<RotateBody>>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> ApiResult {
-    let grace = parse_grace(body.as_ref().and_then(|b| b.grace_period.as_ref()))?;
+    let body: RotateBody = optional_json(body, "grace_period")?;
+    let grace = parse_grace(body.grace_period.as_ref())?;
     let actor = actor(&principal, &req);
     let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
     let (client, secret) = manage::rotate_secret(&state, &actor, client, grace).await?;
-    let mut data = manage::client_json(&client, state.now());
-    data["client_secret"] = json!(secret.expose());
-    ok(data)
+    ok(RotatedClient {
+        client: manage::client_details(&client, state.now()),
+        client_secret: secret.expose().to_owned(),
+    })
 }
 
+/// The apps you connected
+///
+/// What you approved, when, and when the app last used it.
+#[utoipa::path(get, path = "/v1/consents", tag = "consents",
+    security(("oauth2" = ["read:consents"])),
+    responses((status = 200, description = "Your consents", body = Page<ConsentView>)))]
 pub async fn list_consents(state: web::Data<AppState>, principal: Principal) -> ApiResult {
     principal.authorize(Action::ReadConsents)?;
     page(
@@ -187,6 +289,13 @@ pub async fn list_consents(state: web::Data<AppState>, principal: Principal) -> 
     )
 }
 
+/// Disconnect an app
+///
+/// The approval is forgotten and every grant under it ends, refresh and access tokens alike.
+#[utoipa::path(delete, path = "/v1/consents/{id}", tag = "consents",
+    security(("oauth2" = ["write:consents"])),
+    params(("id" = String, Path, description = "A consent id (`con_…`)")),
+    responses((status = 200, description = "Disconnected", body = Done)))]
 pub async fn revoke_consent(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -195,5 +304,5 @@ pub async fn revoke_consent(
 ) -> ApiResult {
     principal.authorize(Action::WriteConsents)?;
     manage::revoke_consent(&state, &actor(&principal, &req), path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "App disconnected" })))
+    done("App disconnected")
 }

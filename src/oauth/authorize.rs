@@ -434,6 +434,36 @@ fn must_ask(v: &Valid, approved: &ScopeSet) -> bool {
     v.client.client_type() == ClientType::Public || !v.scopes.is_subset(approved)
 }
 
+/// Authorization endpoint (RFC 6749 §4.1, PKCE)
+///
+/// A browser endpoint. A valid request from a signed-in user answers 303 to the client's
+/// `redirect_uri` with `code`, `state` and `iss` (RFC 9207) when nothing needs asking (approved
+/// before, or a first-party app), or 200 with the consent page. Not signed in: 303 to
+/// `/login?next=…`, which comes straight back (with `prompt=none`: 303 to the client with
+/// `error=login_required`). The user's refusal, and `consent_required` under `prompt=none`, are
+/// also 303s to the client. A request that is not valid (client, redirect URI,
+/// `response_type`, scope, PKCE, `resource`, `prompt`) is never redirected: it gets an
+/// error page (400).
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth",
+    security((), ("session" = [])),
+    params(
+        ("response_type" = String, Query, description = "`code`"),
+        ("client_id" = String, Query),
+        ("redirect_uri" = String, Query, description = "Exactly as registered (loopback `http` on any port)"),
+        ("scope" = Option<String>, Query, description = "Space-separated; default: every scope the client may ask for"),
+        ("state" = Option<String>, Query, description = "Returned to the client as given"),
+        ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge, 43 base64url characters; required of public clients"),
+        ("code_challenge_method" = Option<String>, Query, description = "`S256` (`plain` is refused)"),
+        ("resource" = Option<String>, Query, description = "RFC 8707: one resource server the app is bound to"),
+        ("prompt" = Option<String>, Query, description = "`none`, or `login` and/or `consent`"),
+    ),
+    responses(
+        (status = 303, description = "To the client's redirect URI (`code`, or `error` = `access_denied` / `login_required` / `consent_required`, with `state` and `iss`), or to `/login?next=…`",
+            headers(("Location" = String, description = "Where the browser goes next"))),
+        (status = 200, description = "The consent page", content_type = "text/html", body = String),
+        (status = 400, description = "The request is not valid: an error page, never a redirect", content_type = "text/html", body = String),
+        (status = 503, description = "An error page: try again later", content_type = "text/html", body = String),
+    ))]
 pub async fn authorize(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -22,7 +22,7 @@ pub fn default_grant_types() -> Vec<String> {
     vec!["authorization_code".into(), "refresh_token".into()]
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientType {
     /// Can keep a secret (a server-side app).
@@ -144,18 +144,26 @@ impl Client {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// An OAuth client (an app).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
+    #[schema(example = "cli_5tGh8Jk2LmN0pQrS")]
     pub client_id: String,
     pub name: String,
     pub owner_user_id: String,
     pub client_type: ClientType,
     pub redirect_uris: Vec<String>,
+    /// The scopes it may ask for.
     pub scopes: Vec<String>,
+    /// Among `authorization_code`, `refresh_token`, `client_credentials`.
     pub grant_types: Vec<String>,
+    /// Users are not asked to consent (set by administrators).
     pub first_party: bool,
+    /// Disabled by an administrator: only an administrator enables it again.
     pub admin_locked: bool,
+    /// Resource servers it may ask tokens for (RFC 8707), bound by an administrator.
     pub resources: Vec<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub disabled: bool,
 }

@@ -5,7 +5,10 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -37,6 +40,39 @@ pub enum OAuthError {
     /// allowance, as the per-address middleware answers (`http::open_limits`).
     #[error("Too many requests: try again in {0} seconds")]
     SlowDown(u64),
+}
+
+/// Every code the OAuth endpoints answer (the per-address limiter's `slow_down` included).
+pub const CODES: &[&str] = &[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "unsupported_token_type",
+    "invalid_scope",
+    "invalid_target",
+    "insufficient_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "slow_down",
+];
+
+/// An RFC 6749 §5.2 error body: `{"error": …, "error_description": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "invalid_grant", "error_description": "The code has expired"}))]
+pub struct OAuthErrorBody {
+    #[schema(schema_with = error_code_schema)]
+    pub error: &'static str,
+    /// For people; may change.
+    pub error_description: String,
+}
+
+fn error_code_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(CODES.iter().copied()))
+        .into()
 }
 
 impl OAuthError {
@@ -115,7 +151,10 @@ impl ResponseError for OAuthError {
                 HeaderValue::from_static("Basic realm=\"gatehouse\""),
             ));
         }
-        response.json(json!({ "error": self.code(), "error_description": self.to_string() }))
+        response.json(OAuthErrorBody {
+            error: self.code(),
+            error_description: self.to_string(),
+        })
     }
 }
 
@@ -155,5 +194,28 @@ mod tests {
             assert_eq!((e.code(), e.status_code().as_u16()), (code, status));
         }
         assert_eq!(OAuthError::new("nonsense", "x").code(), "invalid_request");
+    }
+
+    #[test]
+    fn the_documented_codes_are_the_codes_answered() {
+        let every_variant = [
+            OAuthError::InvalidRequest(String::new()),
+            OAuthError::BodyTooLarge,
+            OAuthError::InvalidClient(String::new()),
+            OAuthError::InvalidGrant(String::new()),
+            OAuthError::UnauthorizedClient(String::new()),
+            OAuthError::UnsupportedGrantType(String::new()),
+            OAuthError::UnsupportedTokenType(String::new()),
+            OAuthError::InvalidScope(String::new()),
+            OAuthError::InvalidTarget(String::new()),
+            OAuthError::InsufficientScope(String::new()),
+            OAuthError::ServerError(String::new()),
+            OAuthError::TemporarilyUnavailable,
+            OAuthError::SlowDown(1),
+        ];
+        let answered: std::collections::BTreeSet<_> =
+            every_variant.iter().map(OAuthError::code).collect();
+        let documented: std::collections::BTreeSet<_> = CODES.iter().copied().collect();
+        assert_eq!(answered, documented);
     }
 }

@@ -17,11 +17,14 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::clients::{Client, ClientType};
 use super::grants;
-use super::token::{OAuthError, authenticate_client, deny_grants, family_policy, parse_body};
+use super::token::{
+    OAuthError, OAuthErrorBody, authenticate_client, deny_grants, family_policy, parse_body,
+};
 use super::token_audit::{RevokedToken, Revoker, token_revoked};
 use crate::accounts::model::User;
 use crate::api_keys::format::{Kind, Mode};
@@ -30,7 +33,6 @@ use crate::audit;
 use crate::jwt::AccessClaims;
 use crate::policy::{self, Allowed, Denied, Role, Via};
 use crate::principal::{Principal, authenticate, looks_like_jwt};
-use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
 /// Who is asking.
@@ -183,11 +185,88 @@ fn required_token(body: &HashMap<String, String>) -> Result<&str, OAuthError> {
         .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))
 }
 
-fn inactive() -> HttpResponse {
-    answer(json!({ "active": false }))
+/// What `POST /oauth/introspect` and `POST /oauth/revoke` read, form-encoded or as a JSON
+/// object (the handlers read it as names and values: this type only describes it).
+#[derive(ToSchema)]
+#[schema(example = json!({ "token": "rt_9Rk2mQ7xL0pZ4vN8sT1yW6cB3hJ5dF2gA7e" }))]
+pub struct TokenQuestion {
+    /// The credential asked about: an access token, a refresh token or an API key.
+    #[schema(min_length = 1)]
+    pub token: String,
+    /// Revocation refuses any other value (`unsupported_token_type`); introspection ignores
+    /// it (RFC 7662 §2.1 lets it).
+    #[schema(required = false)]
+    pub token_type_hint: CredentialType,
+    /// Client authentication by `client_secret_post` (or `none` for a public client's
+    /// revocation).
+    #[schema(required = false)]
+    pub client_id: String,
+    #[schema(required = false)]
+    pub client_secret: String,
 }
 
-fn answer(body: Value) -> HttpResponse {
+/// RFC 7662 §2.2. `{"active": false}` for anything revoked, expired, malformed, unknown or not
+/// the caller's to see; otherwise the members of its `token_type`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<CredentialType>,
+    /// Space-separated (an access or refresh token's, a restricted key's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The user id (the client id for a `client_credentials` token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The user's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Unix time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Unix time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// API keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub livemode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted: Option<bool>,
+    /// An API key's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An API key's IP allowlist (reported, not applied to the asker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialType {
+    AccessToken,
+    RefreshToken,
+    ApiKey,
+}
+
+/// RFC 7009 §2.2: an empty object, also for a token that was unknown or already dead.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {}
+
+fn inactive() -> HttpResponse {
+    answer(Introspection::default())
+}
+
+fn answer(body: impl Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -202,6 +281,26 @@ async fn user(state: &AppState, id: &str) -> Result<Option<Arc<User>>, OAuthErro
     Ok(state.user(id).await?.map(|(user, _)| user))
 }
 
+/// Introspection (RFC 7662)
+///
+/// For every credential Gatehouse issues: access tokens, refresh tokens and API keys. A
+/// confidential client asks about the tokens issued to it; a client allowed `introspect`, or
+/// an admin's Bearer credential holding `introspect`, about any.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    security(("client_basic" = []), ("bearer" = ["introspect"]), ("api_key_header" = ["introspect"]), ()),
+    request_body(content(
+        (TokenQuestion = "application/x-www-form-urlencoded"),
+        (TokenQuestion = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "What the credential is, or `{\"active\": false}`", body = Introspection),
+        (status = 400, description = "`invalid_request`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: no valid client authentication or Bearer credential", body = OAuthErrorBody),
+        (status = 403, description = "`insufficient_scope`: a Bearer credential without `introspect`", body = OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is too large", body = OAuthErrorBody),
+        (status = 429, description = "`slow_down`", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ))]
 pub async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -244,18 +343,20 @@ pub async fn introspect(
                 if state.denylist.is_revoked(&claims.jti, utc_seconds(now)) {
                     return Ok(inactive());
                 }
-                let mut out = json!({
-                    "active": true,
-                    "token_type": "access_token",
-                    "scope": claims.scope,
-                    "client_id": claims.client_id,
-                    "sub": claims.sub,
-                    "iss": claims.iss,
-                    "aud": claims.aud,
-                    "exp": claims.exp,
-                    "iat": claims.iat,
-                    "jti": claims.jti,
-                });
+                let claims = *claims;
+                let mut out = Introspection {
+                    active: true,
+                    token_type: Some(CredentialType::AccessToken),
+                    scope: Some(claims.scope),
+                    client_id: Some(claims.client_id.clone()),
+                    sub: Some(claims.sub.clone()),
+                    iss: Some(claims.iss),
+                    aud: Some(claims.aud),
+                    exp: Some(claims.exp),
+                    iat: Some(claims.iat),
+                    jti: Some(claims.jti),
+                    ..Introspection::default()
+                };
                 // The app must still exist and be enabled.
                 let app = super::token::load_client(&state, &claims.client_id).await?;
                 if app.is_none_or(|c| c.disabled_at.is_some()) {
@@ -263,7 +364,7 @@ pub async fn introspect(
                 }
                 if !claims.sub.starts_with("cli_") {
                     match user(&state, &claims.sub).await? {
-                        Some(u) if !u.is_disabled() => out["username"] = json!(u.email),
+                        Some(u) if !u.is_disabled() => out.username = Some(u.email.clone()),
                         _ => return Ok(inactive()),
                     }
                 }
@@ -284,16 +385,17 @@ pub async fn introspect(
                 else {
                     return Ok(inactive());
                 };
-                Ok(answer(json!({
-                    "active": true,
-                    "token_type": "refresh_token",
-                    "scope": found.scopes,
-                    "client_id": found.family.client_id,
-                    "sub": found.family.user_id,
-                    "username": u.email,
-                    "exp": utc_seconds(found.expires_at(family_policy(&state))),
-                    "iat": utc_seconds(found.created_at),
-                })))
+                Ok(answer(Introspection {
+                    active: true,
+                    token_type: Some(CredentialType::RefreshToken),
+                    exp: Some(utc_seconds(found.expires_at(family_policy(&state)))),
+                    iat: Some(utc_seconds(found.created_at)),
+                    scope: Some(found.scopes),
+                    client_id: Some(found.family.client_id),
+                    sub: Some(found.family.user_id),
+                    username: Some(u.email.clone()),
+                    ..Introspection::default()
+                }))
             }
             Presented::ApiKey(record, refusal) => {
                 // The caller's address is not the key's: an allowlist does not make it inactive.
@@ -301,37 +403,23 @@ pub async fn introspect(
                     return Ok(inactive());
                 }
                 let key = &record.key;
-                let scope = match key.kind() {
-                    Kind::Restricted => record.scopes.to_storage(),
-                    Kind::Secret => ScopeSet::default().to_storage(),
-                };
-                let mut out = json!({
-                    "active": true,
-                    "token_type": "api_key",
-                    "key_id": key.id,
-                    "livemode": key.mode() == Mode::Live,
-                    "restricted": key.kind() == Kind::Restricted,
-                    "sub": key.user_id,
-                    "username": record.user.email,
-                    "iat": utc_seconds(key.created_at),
-                    "name": key.name,
-                });
-                if key.kind() == Kind::Restricted {
-                    out["scope"] = json!(scope);
-                }
-                if let Some(exp) = key.expires_at {
-                    out["exp"] = json!(utc_seconds(exp));
-                }
-                if !record.nets.is_empty() {
-                    out["allowed_ips"] = json!(
-                        record
-                            .nets
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                    );
-                }
-                Ok(answer(out))
+                let restricted = key.kind() == Kind::Restricted;
+                Ok(answer(Introspection {
+                    active: true,
+                    token_type: Some(CredentialType::ApiKey),
+                    key_id: Some(key.id.clone()),
+                    livemode: Some(key.mode() == Mode::Live),
+                    restricted: Some(restricted),
+                    scope: restricted.then(|| record.scopes.to_storage()),
+                    sub: Some(key.user_id.clone()),
+                    username: Some(record.user.email.clone()),
+                    iat: Some(utc_seconds(key.created_at)),
+                    exp: key.expires_at.map(utc_seconds),
+                    name: Some(key.name.clone()),
+                    allowed_ips: (!record.nets.is_empty())
+                        .then(|| record.nets.iter().map(ToString::to_string).collect()),
+                    ..Introspection::default()
+                }))
             }
             Presented::Nothing => Ok(inactive()),
         }
@@ -340,6 +428,25 @@ pub async fn introspect(
     result.unwrap_or_else(|e| e.response())
 }
 
+/// Revocation (RFC 7009)
+///
+/// Refresh tokens (the whole grant), access tokens (their `jti`) and API keys. A client revokes
+/// the tokens issued to it; a user, with any Bearer credential of theirs, their own; holders
+/// of `introspect`, any. An unknown or dead token is answered 200 too.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    security(("client_basic" = []), ("bearer" = []), ("api_key_header" = []), ()),
+    request_body(content(
+        (TokenQuestion = "application/x-www-form-urlencoded"),
+        (TokenQuestion = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke", body = Revoked),
+        (status = 400, description = "`invalid_request`, `unsupported_token_type`, or `unauthorized_client` (the token is not the caller's)", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`", body = OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is too large", body = OAuthErrorBody),
+        (status = 429, description = "`slow_down`", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ))]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -434,7 +541,7 @@ pub async fn revoke(
             }
             Presented::Nothing => {}
         }
-        Ok(answer(json!({})))
+        Ok(answer(Revoked {}))
     }
     .await;
     result.unwrap_or_else(|e| e.response())

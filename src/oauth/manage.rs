@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::clients::{self, CLIENT_SECRET_PREFIX, Client, ClientType, GRANT_TYPES, NewClient};
+use super::clients::{
+    self, CLIENT_SECRET_PREFIX, Client, ClientType, ClientView, GRANT_TYPES, NewClient,
+};
 use super::grants;
 use super::redirect::RedirectUri;
 use crate::accounts::model::utc;
@@ -537,30 +539,44 @@ pub async fn rotate_secret(
     Ok((updated, secret))
 }
 
-/// A client as the API and pages show it, with when its previous secret stops working.
-pub fn client_json(client: &Client, now: NaiveDateTime) -> serde_json::Value {
-    let mut view = serde_json::to_value(client.view()).unwrap_or_default();
-    view["updated_at"] = json!(utc(client.updated_at));
-    view["previous_secret_expires_at"] = json!(
-        client
+/// A client as the API shows it, with when its previous secret stops working.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientDetails {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// Until when the secret replaced by the last rotation is still accepted (`null`: it is not).
+    #[schema(format = DateTime)]
+    pub previous_secret_expires_at: Option<String>,
+}
+
+pub fn client_details(client: &Client, now: NaiveDateTime) -> ClientDetails {
+    ClientDetails {
+        client: client.view(),
+        updated_at: utc(client.updated_at),
+        previous_secret_expires_at: client
             .previous_secret_expires_at
             .filter(|at| *at > now)
-            .map(utc)
-    );
-    view
+            .map(utc),
+    }
 }
 
 /// An app a user connected: what they approved and when it was last used.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConsentView {
+    #[schema(example = "con_9aZx2LkQ0wErTy5u")]
     pub id: String,
     pub client_id: String,
     pub client_name: String,
     pub scopes: Vec<String>,
     /// Recorded for an app the operator marked first-party (no consent page was shown).
     pub first_party: bool,
+    #[schema(format = DateTime)]
     pub approved_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
 }
 

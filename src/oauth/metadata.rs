@@ -1,10 +1,49 @@
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414): exactly what this server supports.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
+const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+
+/// RFC 8414 §2.
+#[derive(Serialize, ToSchema)]
+pub struct ServerMetadata {
+    #[schema(format = "uri")]
+    pub issuer: String,
+    #[schema(format = "uri")]
+    pub authorization_endpoint: String,
+    #[schema(format = "uri")]
+    pub token_endpoint: String,
+    #[schema(format = "uri")]
+    pub jwks_uri: String,
+    /// Every scope of the registry.
+    pub scopes_supported: Vec<String>,
+    pub response_types_supported: &'static [&'static str],
+    pub response_modes_supported: &'static [&'static str],
+    pub grant_types_supported: &'static [&'static str],
+    pub code_challenge_methods_supported: &'static [&'static str],
+    pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    #[schema(format = "uri")]
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    #[schema(format = "uri")]
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    pub authorization_response_iss_parameter_supported: bool,
+    pub prompt_values_supported: &'static [&'static str],
+}
+
+/// Authorization server metadata (RFC 8414)
+///
+/// Exactly what this server supports. Caches may keep it five minutes.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = ServerMetadata),
+        (status = 503, description = "The scope registry could not be read (no body)"),
+    ))]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.settings.issuer;
     let scopes: Vec<String> = match state.scope_registry().await {
@@ -14,22 +53,28 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             return HttpResponse::ServiceUnavailable().finish();
         }
     };
-    HttpResponse::Ok().insert_header(("cache-control", "public, max-age=300")).json(json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "scopes_supported": scopes,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
-        "authorization_response_iss_parameter_supported": true,
-        "prompt_values_supported": ["none", "login", "consent"],
-    }))
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(ServerMetadata {
+            issuer: issuer.clone(),
+            authorization_endpoint: format!("{issuer}/oauth/authorize"),
+            token_endpoint: format!("{issuer}/oauth/token"),
+            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            scopes_supported: scopes,
+            response_types_supported: &["code"],
+            response_modes_supported: &["query"],
+            grant_types_supported: &super::clients::GRANT_TYPES,
+            code_challenge_methods_supported: &["S256"],
+            token_endpoint_auth_methods_supported: AUTH_METHODS,
+            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+            introspection_endpoint: format!("{issuer}/oauth/introspect"),
+            introspection_endpoint_auth_methods_supported: &[
+                "client_secret_basic",
+                "client_secret_post",
+                "bearer",
+            ],
+            authorization_response_iss_parameter_supported: true,
+            prompt_values_supported: &["none", "login", "consent"],
+        })
 }

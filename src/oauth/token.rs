@@ -12,7 +12,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::clients::{self, Client, ClientType};
 use super::grants::FamilyPolicy;
@@ -24,7 +25,22 @@ use crate::jwt::denylist;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
-pub use super::error::OAuthError;
+pub use super::error::{OAuthError, OAuthErrorBody};
+
+/// The parameters the token, introspection and revocation endpoints read.
+const PARAMETERS: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "resource",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
 
 /// The body as name → value, from a form or a JSON object.
 pub(crate) fn parse_body(
@@ -42,14 +58,27 @@ pub(crate) fn parse_body(
         let object = value
             .as_object()
             .ok_or_else(|| OAuthError::InvalidRequest("The body must be a JSON object".into()))?;
-        Ok(object
-            .iter()
-            .filter_map(|(k, v)| match v {
-                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
-                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
-                _ => None,
-            })
-            .collect())
+        let mut map = HashMap::new();
+        for (k, v) in object {
+            match v {
+                serde_json::Value::String(s) => {
+                    map.insert(k.clone(), s.clone());
+                }
+                serde_json::Value::Number(n) => {
+                    map.insert(k.clone(), n.to_string());
+                }
+                // A parameter we read given as anything but text is refused, not ignored (it
+                // would silently read as absent); unknown parameters are ignored (RFC 6749 §3.2).
+                serde_json::Value::Null => {}
+                _ if PARAMETERS.contains(&k.as_str()) => {
+                    return Err(OAuthError::InvalidRequest(format!(
+                        "The parameter {k} must be a string"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(map)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|_| OAuthError::InvalidRequest("The form body cannot be parsed".into()))?;
@@ -274,23 +303,97 @@ async fn run_grant(
     }
 }
 
+/// What `POST /oauth/token` reads, form-encoded or as a JSON object (the handler reads it as
+/// names and values: this type only describes it). Each grant needs its own fields; a client
+/// authenticates with `Authorization: Basic` or `client_id` + `client_secret` here, or, if
+/// public, `client_id` alone.
+#[derive(ToSchema)]
+#[schema(example = json!({ "grant_type": "client_credentials", "scope": "read:users" }))]
+pub struct TokenRequest {
+    #[schema(schema_with = grant_type_schema)]
+    pub grant_type: String,
+    /// `authorization_code`: the code from the redirect.
+    #[schema(required = false)]
+    pub code: String,
+    /// `authorization_code`: the redirect URI of the authorization request.
+    #[schema(required = false)]
+    pub redirect_uri: String,
+    /// `authorization_code`: the PKCE verifier (RFC 7636).
+    #[schema(required = false)]
+    pub code_verifier: String,
+    /// `refresh_token`: the refresh token.
+    #[schema(required = false)]
+    pub refresh_token: String,
+    /// Space-separated scopes: at most what was granted (`refresh_token`) or the client's
+    /// (`client_credentials`).
+    #[schema(required = false)]
+    pub scope: String,
+    /// RFC 8707: the one resource server the access token is for.
+    #[schema(required = false)]
+    pub resource: String,
+    #[schema(required = false)]
+    pub client_id: String,
+    /// `client_secret_post` (not with `Authorization: Basic`).
+    #[schema(required = false)]
+    pub client_secret: String,
+}
+
+fn grant_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(clients::GRANT_TYPES))
+        .into()
+}
+
 /// RFC 6749 §5.1.
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// An RFC 9068 JWT (`typ: at+jwt`).
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds.
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    /// Space-separated.
+    #[schema(example = "read:users")]
+    pub scope: String,
+    /// Not for `client_credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
 fn issued(issued: Issued) -> HttpResponse {
-    let mut body = json!({
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "scope": issued.scopes.to_storage(),
-    });
-    if let Some(refresh) = issued.refresh_token {
-        body["refresh_token"] = json!(refresh);
-    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
+        .json(TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            scope: issued.scopes.to_storage(),
+            refresh_token: issued.refresh_token,
+        })
 }
 
+/// Token endpoint (RFC 6749 §3.2)
+///
+/// The `authorization_code` (with PKCE), `refresh_token` and `client_credentials` grants.
+/// Errors are RFC 6749 JSON. Limited per client address and per `client_id`.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    security((), ("client_basic" = [])),
+    request_body(content(
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Tokens", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope` or `invalid_target`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client` (with `WWW-Authenticate: Basic`)", body = OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is too large", body = OAuthErrorBody),
+        (status = 429, description = "`slow_down`: the address or the client used its allowance", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ))]
 pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -10,8 +10,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// One scope name: `action:resource`, lower-case letters, digits and `_`, ≤ 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(example = "read:users")]
 pub struct Scope(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +53,7 @@ impl fmt::Display for Scope {
 }
 
 /// A set of scopes, stored and sent space-separated (as OAuth does).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct ScopeSet(BTreeSet<Scope>);
 

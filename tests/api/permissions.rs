@@ -94,6 +94,8 @@ const MATRIX: &[Row] = &[
     ("POST",   "/v1/clients/{client}/secret", Body::None,        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
     ("GET",    "/v1/consents", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
     ("DELETE", "/v1/consents/{consent}", Body::None,             [401, 200, 404, 200, 200, 200, 403, 404, 404, 403, 200, 403, 404, 403, 401]),
+    // Public: the OpenAPI document, whoever asks.
+    ("GET",    "/openapi.json", Body::None,                      [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // OAuth endpoints with a Bearer credential (client authentication is the OAuth suites').
     ("POST",   "/oauth/introspect", Body::Form("token={key_secret}"),
                                                                   [401, 401, 401, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 401, 401]),
@@ -149,7 +151,7 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
 ];
 
 /// The (method, path) pairs `src/app.rs` wires, read from its source.
-fn wired_routes() -> Vec<(String, String)> {
+pub(crate) fn wired_routes() -> Vec<(String, String)> {
     let source = include_str!("../../src/app.rs");
     let mut routes = Vec::new();
     let mut rest = source;
