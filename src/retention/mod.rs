@@ -104,8 +104,9 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
         ..Swept::default()
     };
     let mut tokens = 0;
-    swept.refresh_families =
-        batches_of(FAMILY_BATCH, conn, |conn| ended_families(conn, c, &mut tokens))?;
+    swept.refresh_families = batches_of(FAMILY_BATCH, conn, |conn| {
+        ended_families(conn, c, &mut tokens)
+    })?;
     swept.refresh_tokens = tokens;
     if let Some(retention) = c.audit_retention {
         swept.audit_events = batches(conn, |conn| old_audit_events(conn, c.now - retention))?;
