@@ -242,8 +242,8 @@ impl CodeRequest<'_> {
 }
 
 pub enum Redemption {
-    /// This call consumed the code; nobody else will.
-    Redeemed(Box<AuthCode>),
+    /// The code is valid for this request and not consumed yet: `claim_code` consumes it.
+    Usable(Box<AuthCode>),
     /// The code was consumed before, and is presented again by the request it was issued for:
     /// a replay. Its families have been revoked.
     Replayed {
@@ -259,10 +259,10 @@ pub enum Redemption {
     Unknown,
 }
 
-/// Consume a code atomically if `request` is the one it was issued for: of concurrent
-/// redemptions exactly one sees `Redeemed`. A replay by that same request revokes every refresh
-/// family the code started. Two statements on the way to `Redeemed`: a read and the claim.
-pub fn redeem_code(
+/// Find a code and decide whether `request` is the one it was issued for. A replay by that same
+/// request (the code was consumed) revokes every refresh family the code started. One read on
+/// the way to `Usable`; nothing is consumed until `claim_code`.
+pub fn find_code(
     conn: &mut DbConn,
     pepper: &Pepper,
     presented: &str,
@@ -284,28 +284,93 @@ pub fn redeem_code(
         return Ok(Redemption::Mismatch(why));
     }
     if found.consumed_at.is_some() {
-        return replayed(conn, found, now);
+        return code_replayed(conn, found, now);
     }
     if found.expires_at <= now {
         return Ok(Redemption::Expired);
     }
-    let claimed = crate::db::serialized_write(conn, |conn| {
-        diesel::update(
+    Ok(Redemption::Usable(Box::new(found)))
+}
+
+/// The grant a code starts: its family id and what every token of it carries.
+pub struct NewGrant<'a> {
+    pub family_id: &'a str,
+    pub scopes: &'a ScopeSet,
+    pub policy: FamilyPolicy,
+}
+
+/// Consume `code` and start its refresh family with the first token, as one write: of
+/// concurrent claims exactly one gets the token, the others `None` (they are the replay: see
+/// `code_replayed`). PostgreSQL does it in one statement (one commit); SQLite in one
+/// transaction.
+pub fn claim_code(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    code: &AuthCode,
+    grant: NewGrant<'_>,
+    now: NaiveDateTime,
+) -> Result<Option<PlainSecret>, DbError> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    if let DbConn::Pg(pg) = conn {
+        let token = PlainSecret::generate(REFRESH_PREFIX);
+        let inserted = diesel::sql_query(
+            "WITH claimed AS ( \
+                 UPDATE auth_codes SET consumed_at = $1 \
+                 WHERE id = $2 AND consumed_at IS NULL RETURNING id), \
+             family AS ( \
+                 INSERT INTO refresh_families (id, client_id, user_id, code_id, resource, scopes, \
+                     auth_time, created_at, last_used_at, expires_at) \
+                 SELECT $3, $4, $5, id, $6, $7, $8, $1, $1, $9 FROM claimed RETURNING id) \
+             INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, grace_used) \
+             SELECT $10, $11, id, $7, $1, FALSE FROM family",
+        )
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(&code.id)
+        .bind::<Text, _>(grant.family_id)
+        .bind::<Text, _>(&code.client_id)
+        .bind::<Text, _>(&code.user_id)
+        .bind::<Nullable<Text>, _>(code.resource.as_deref())
+        .bind::<Text, _>(grant.scopes.to_storage())
+        .bind::<Timestamp, _>(code.auth_time)
+        .bind::<Timestamp, _>(now + grant.policy.absolute)
+        .bind::<Text, _>(new_id(IdKind::RefreshToken))
+        .bind::<Text, _>(pepper.digest_secret(&token))
+        .execute(pg)?;
+        return Ok((inserted == 1).then_some(token));
+    }
+    crate::db::write_transaction(conn, |conn| {
+        let claimed = diesel::update(
             auth_codes::table
-                .find(&found.id)
+                .find(&code.id)
                 .filter(auth_codes::consumed_at.is_null()),
         )
         .set(auth_codes::consumed_at.eq(now))
-        .execute(conn)
-    })?;
-    if claimed == 0 {
-        // Another redemption of the same request won the race: this one is the replay.
-        return replayed(conn, found, now);
-    }
-    Ok(Redemption::Redeemed(Box::new(found)))
+        .execute(conn)?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        insert_family(
+            conn,
+            grant.family_id,
+            &code.client_id,
+            &code.user_id,
+            Some(&code.id),
+            code.resource.as_deref(),
+            grant.scopes,
+            code.auth_time,
+            grant.policy,
+            now,
+        )?;
+        insert_token(conn, pepper, grant.family_id, grant.scopes, now).map(Some)
+    })
 }
 
-fn replayed(conn: &mut DbConn, code: AuthCode, now: NaiveDateTime) -> Result<Redemption, DbError> {
+/// `code` was consumed before (or by a concurrent claim that won): revoke what it issued.
+pub fn code_replayed(
+    conn: &mut DbConn,
+    code: AuthCode,
+    now: NaiveDateTime,
+) -> Result<Redemption, DbError> {
     let families = revoke_families_of_code(conn, &code.id, now, "code_replay")?;
     Ok(Redemption::Replayed {
         client_id: code.client_id,
@@ -427,22 +492,41 @@ pub fn start_family(
     // No transaction: a family whose first token failed to insert is never reachable (its
     // only way in is that token), and the flow saves a BEGIN and a COMMIT.
     crate::db::serialized_write(conn, |conn| {
-        diesel::insert_into(refresh_families::table)
-            .values((
-                refresh_families::id.eq(family_id),
-                refresh_families::client_id.eq(client_id),
-                refresh_families::user_id.eq(user_id),
-                refresh_families::code_id.eq(code_id),
-                refresh_families::resource.eq(resource),
-                refresh_families::scopes.eq(scopes.to_storage()),
-                refresh_families::auth_time.eq(auth_time),
-                refresh_families::created_at.eq(now),
-                refresh_families::last_used_at.eq(now),
-                refresh_families::expires_at.eq(now + policy.absolute),
-            ))
-            .execute(conn)?;
+        insert_family(
+            conn, family_id, client_id, user_id, code_id, resource, scopes, auth_time, policy, now,
+        )?;
         insert_token(conn, pepper, family_id, scopes, now)
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_family(
+    conn: &mut DbConn,
+    family_id: &str,
+    client_id: &str,
+    user_id: &str,
+    code_id: Option<&str>,
+    resource: Option<&str>,
+    scopes: &ScopeSet,
+    auth_time: NaiveDateTime,
+    policy: FamilyPolicy,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(refresh_families::table)
+        .values((
+            refresh_families::id.eq(family_id),
+            refresh_families::client_id.eq(client_id),
+            refresh_families::user_id.eq(user_id),
+            refresh_families::code_id.eq(code_id),
+            refresh_families::resource.eq(resource),
+            refresh_families::scopes.eq(scopes.to_storage()),
+            refresh_families::auth_time.eq(auth_time),
+            refresh_families::created_at.eq(now),
+            refresh_families::last_used_at.eq(now),
+            refresh_families::expires_at.eq(now + policy.absolute),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub enum Refresh {
@@ -474,6 +558,11 @@ pub fn rotate(
         return Ok(Refresh::Invalid);
     };
     let digest = pepper.digest_secret(&token);
+    if let Some(done) =
+        rotate_in_one_statement(conn, pepper, &digest, client_id, requested, policy, now)?
+    {
+        return Ok(done);
+    }
     crate::db::write_transaction(conn, |conn| {
         let found: Option<(String, Option<NaiveDateTime>, String, RefreshFamily)> =
             refresh_tokens::table
@@ -496,11 +585,9 @@ pub fn rotate(
         if policy.ends_at(&family) <= now {
             return Ok(Refresh::Invalid);
         }
-        let family_scopes = ScopeSet::parse(&family.scopes).unwrap_or_default();
-        let scopes = match requested {
-            Some(asked) if !asked.is_subset(&family_scopes) => return Ok(Refresh::ScopeWidened),
-            Some(asked) => asked.clone(),
-            None => ScopeSet::parse(&token_scopes).unwrap_or_default(),
+        let scopes = match rotated_scopes(&family, &token_scopes, requested) {
+            Ok(scopes) => scopes,
+            Err(refusal) => return Ok(refusal),
         };
         let claimed = match rotated_at {
             None => diesel::update(
@@ -546,6 +633,97 @@ pub fn rotate(
             scopes,
         })
     })
+}
+
+/// The scopes of the next token: what was asked, if the family holds it all, else the
+/// presented token's.
+fn rotated_scopes(
+    family: &RefreshFamily,
+    token_scopes: &str,
+    requested: Option<&ScopeSet>,
+) -> Result<ScopeSet, Refresh> {
+    let family_scopes = ScopeSet::parse(&family.scopes).unwrap_or_default();
+    match requested {
+        Some(asked) if !asked.is_subset(&family_scopes) => Err(Refresh::ScopeWidened),
+        Some(asked) => Ok(asked.clone()),
+        None => Ok(ScopeSet::parse(token_scopes).unwrap_or_default()),
+    }
+}
+
+/// PostgreSQL, the common case (a current token of a live family): the read, then the claim,
+/// the family's `last_used_at` and the new token in one statement — one commit and two round
+/// trips instead of a transaction's five. `None` hands everything else (a rotated token, grace
+/// retries, reuse, a lost race, SQLite) to the transaction in `rotate`, which decides it as
+/// before; nothing has been written then.
+fn rotate_in_one_statement(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    digest: &str,
+    client_id: &str,
+    requested: Option<&ScopeSet>,
+    policy: FamilyPolicy,
+    now: NaiveDateTime,
+) -> Result<Option<Refresh>, DbError> {
+    use diesel::sql_types::{Bool, Text, Timestamp};
+    let DbConn::Pg(pg) = conn else {
+        return Ok(None);
+    };
+    let found: Option<(String, Option<NaiveDateTime>, String, RefreshFamily)> =
+        refresh_tokens::table
+            .inner_join(refresh_families::table)
+            .filter(refresh_tokens::token_digest.eq(digest))
+            .select((
+                refresh_tokens::id,
+                refresh_tokens::rotated_at,
+                refresh_tokens::scopes,
+                RefreshFamily::as_select(),
+            ))
+            .first(pg)
+            .optional()?;
+    let Some((token_id, None, token_scopes, family)) = found else {
+        return Ok(None);
+    };
+    if family.client_id != client_id
+        || family.revoked_at.is_some()
+        || policy.ends_at(&family) <= now
+    {
+        return Ok(None);
+    }
+    let scopes = match rotated_scopes(&family, &token_scopes, requested) {
+        Ok(scopes) => scopes,
+        Err(refusal) => return Ok(Some(refusal)),
+    };
+    let token = PlainSecret::generate(REFRESH_PREFIX);
+    // The family must still be live when the claim happens (a revocation may have landed since
+    // the read); `last_used_at` moves at minute precision, as in `rotate`.
+    let inserted = diesel::sql_query(
+        "WITH claimed AS ( \
+             UPDATE refresh_tokens SET rotated_at = $1 \
+             WHERE id = $2 AND rotated_at IS NULL AND EXISTS ( \
+                 SELECT 1 FROM refresh_families f \
+                 WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
+             RETURNING family_id), \
+         touched AS ( \
+             UPDATE refresh_families SET last_used_at = $1 \
+             WHERE $3 AND id IN (SELECT family_id FROM claimed)) \
+         INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, grace_used) \
+         SELECT $4, $5, family_id, $6, $1, FALSE FROM claimed",
+    )
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(&token_id)
+    .bind::<Bool, _>(now - family.last_used_at >= Duration::minutes(1))
+    .bind::<Text, _>(new_id(IdKind::RefreshToken))
+    .bind::<Text, _>(pepper.digest_secret(&token))
+    .bind::<Text, _>(scopes.to_storage())
+    .execute(pg)?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Refresh::Rotated {
+        family: Box::new(family),
+        token,
+        scopes,
+    }))
 }
 
 /// A refresh token as introspection and revocation see it.

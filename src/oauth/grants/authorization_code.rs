@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::issue::{Issued, Subject, bound_audience, mint, record, requested_audience};
-use super::{AuthCode, CodeRequest, Redemption};
+use super::{AuthCode, CodeRequest, NewGrant, Redemption};
 use crate::audit::Action;
 use crate::ids::{IdKind, new_id};
 use crate::oauth::clients::Client;
@@ -29,26 +29,27 @@ pub async fn exchange(
 ) -> Result<Issued, OAuthError> {
     // Checked before the code is spent: a bad `resource` costs the client nothing.
     let requested = requested_audience(state, client, grant.resource.as_deref())?;
-    let redeemed = redeem(state, client, &grant).await?;
-    let user = state.user(&redeemed.user_id).await?.map(|(user, _)| user);
+    let code = find(state, client, &grant).await?;
+    let user = state.user(&code.user_id).await?.map(|(user, _)| user);
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
     }
-    let scopes = ScopeSet::parse(&redeemed.scopes).unwrap_or_default();
+    let scopes = ScopeSet::parse(&code.scopes).unwrap_or_default();
     let aud = bound_audience(
-        redeemed.resource.as_deref(),
+        code.resource.as_deref(),
         grant.resource.as_deref(),
         requested,
     )?;
     let family_id = new_id(IdKind::RefreshFamily);
     let subject = Subject {
-        sub: &redeemed.user_id,
-        auth_time: Some(redeemed.auth_time),
+        sub: &code.user_id,
+        auth_time: Some(code.auth_time),
         grant: Some(&family_id),
     };
     let (access_token, expires_in) =
         mint(state, "authorization_code", client, subject, &scopes, aud)?;
-    let refresh = start_family(state, client, &redeemed, family_id, &scopes).await?;
+    // The access token is signed before the code is spent; it leaves only if the claim wins.
+    let refresh = claim(state, client, *code, family_id, &scopes).await?;
     Ok(Issued {
         access_token,
         expires_in,
@@ -57,8 +58,8 @@ pub async fn exchange(
     })
 }
 
-/// The code, consumed, if this request is the one it was issued for.
-async fn redeem(
+/// The code, if this request is the one it was issued for and it is unspent.
+async fn find(
     state: &AppState,
     client: &Client,
     grant: &CodeGrant,
@@ -76,37 +77,42 @@ async fn redeem(
                 redirect_uri: redirect_uri.as_deref(),
                 code_verifier: verifier.as_deref(),
             };
-            super::redeem_code(c, &pepper, &code, &request, now)
+            super::find_code(c, &pepper, &code, &request, now)
         })
         .await?;
     match redemption {
-        Redemption::Redeemed(code) => Ok(code),
+        Redemption::Usable(code) => Ok(code),
         Redemption::Replayed {
             client_id,
             user_id,
             families,
-        } => {
-            log::warn!(
-                "authorization code replay detected for client {client_id}: its tokens are revoked"
-            );
-            deny_grants(state, &families).await;
-            let details = json!({ "client_id": client_id, "presented_by": client.id, "families_revoked": families.len() });
-            record(state, Action::CodeReplayDetected, &user_id, details).await;
-            Err(OAuthError::grant(
-                "The code was already used; the tokens issued from it are revoked",
-            ))
-        }
+        } => Err(replay_detected(state, client, client_id, user_id, families).await),
         Redemption::Mismatch(why) => Err(OAuthError::grant(why)),
         Redemption::Expired => Err(OAuthError::grant("The code has expired")),
         Redemption::Unknown => Err(OAuthError::grant("The code is not valid")),
     }
 }
 
-/// The family of this authorization, and its first refresh token.
-async fn start_family(
+async fn replay_detected(
     state: &AppState,
     client: &Client,
-    code: &AuthCode,
+    client_id: String,
+    user_id: String,
+    families: Vec<String>,
+) -> OAuthError {
+    log::warn!("authorization code replay detected for client {client_id}: its tokens are revoked");
+    deny_grants(state, &families).await;
+    let details = json!({ "client_id": client_id, "presented_by": client.id, "families_revoked": families.len() });
+    record(state, Action::CodeReplayDetected, &user_id, details).await;
+    OAuthError::grant("The code was already used; the tokens issued from it are revoked")
+}
+
+/// Spend the code and start the family of this authorization with its first refresh token.
+/// A concurrent redemption that won makes this one the replay.
+async fn claim(
+    state: &AppState,
+    client: &Client,
+    code: AuthCode,
     family_id: String,
     scopes: &ScopeSet,
 ) -> Result<String, OAuthError> {
@@ -115,23 +121,27 @@ async fn start_family(
         state.now(),
         family_policy(state),
     );
-    let (client_id, code, scopes) = (client.id.clone(), code.clone(), scopes.clone());
-    let token = state
+    let scopes = scopes.clone();
+    let outcome = state
         .db(move |c| {
-            super::start_family(
-                c,
-                &pepper,
-                &family_id,
-                &client_id,
-                &code.user_id,
-                Some(&code.id),
-                code.resource.as_deref(),
-                &scopes,
-                code.auth_time,
+            let grant = NewGrant {
+                family_id: &family_id,
+                scopes: &scopes,
                 policy,
-                now,
-            )
+            };
+            match super::claim_code(c, &pepper, &code, grant, now)? {
+                Some(token) => Ok(Ok(token)),
+                None => super::code_replayed(c, code, now).map(Err),
+            }
         })
         .await?;
-    Ok(token.expose().to_owned())
+    match outcome {
+        Ok(token) => Ok(token.expose().to_owned()),
+        Err(Redemption::Replayed {
+            client_id,
+            user_id,
+            families,
+        }) => Err(replay_detected(state, client, client_id, user_id, families).await),
+        Err(_) => Err(OAuthError::grant("The code is not valid")),
+    }
 }
