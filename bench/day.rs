@@ -126,6 +126,7 @@ async fn register(state: &gatehouse::state::AppState) -> (String, String) {
                 first_party: true,
                 grant_types: clients::default_grant_types(),
                 resources: Vec::new(),
+                ..NewClient::default()
             };
             clients::create(c, &pepper, &new, now)
         })

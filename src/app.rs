@@ -514,6 +514,22 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             web::get().to(crate::oauth::metadata::metadata),
         )
         .route(
+            "/.well-known/openid-configuration",
+            web::get().to(crate::oauth::metadata::openid_configuration),
+        )
+        .route(
+            "/oauth/userinfo",
+            web::get()
+                .to(crate::oauth::oidc::userinfo)
+                .wrap(from_fn(open_limits::oauth_per_address)),
+        )
+        .route(
+            "/oauth/userinfo",
+            web::post()
+                .to(crate::oauth::oidc::userinfo_post)
+                .wrap(from_fn(open_limits::oauth_per_address)),
+        )
+        .route(
             "/oauth/authorize",
             web::get().to(crate::oauth::authorize::authorize),
         )

@@ -115,6 +115,14 @@ impl Principal {
         policy::authorize(&self.caller(), action).map_err(ApiError::from)
     }
 
+    /// The scopes of an access token (`None` for keys and sessions).
+    pub fn token_scopes(&self) -> Option<ScopeSet> {
+        match &self.credential {
+            Credential::AccessToken { scopes, .. } => Some((**scopes).clone()),
+            _ => None,
+        }
+    }
+
     pub fn key_id(&self) -> Option<&str> {
         match &self.credential {
             Credential::ApiKey(record) => Some(&record.key.id),
@@ -269,6 +277,19 @@ fn presented_credential(req: &HttpRequest) -> Presented {
 /// (The rest of its shape is the verifier's business, on a cache miss.)
 pub(crate) fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("eyJ")
+}
+
+/// A bearer token that came in a form body (RFC 6750 §2.2), not a header: an access token is
+/// checked as in a header; anything else is not an access token.
+pub(crate) async fn bearer_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    if looks_like_jwt(token) {
+        access_token_principal(state, token).await
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidCredential,
+            "Only an access token may be sent in the body",
+        ))
+    }
 }
 
 /// Verify an access token against our keys (signature, `typ`, `iss`, `aud`, expiry) and load

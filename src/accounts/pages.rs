@@ -158,6 +158,8 @@ fn pre_session_form<T: Template>(
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// OpenID Connect `login_hint`: the email the form starts with.
+    login_hint: Option<String>,
 }
 
 fn safe_next(next: Option<&str>) -> String {
@@ -171,7 +173,15 @@ pub async fn login_page(
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
     let next = safe_next(query.next.as_deref());
-    login_form(&req, &state, StatusCode::OK, &next, "", None)
+    let hint: String = query
+        .login_hint
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(254)
+        .collect();
+    login_form(&req, &state, StatusCode::OK, &next, &hint, None)
 }
 
 #[derive(Deserialize)]

@@ -124,6 +124,7 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                     grants
                 },
                 resources: resource,
+                ..Default::default()
             };
             let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let now = SystemClock.now();

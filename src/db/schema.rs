@@ -111,8 +111,29 @@ diesel::table! {
         disabled_at -> Nullable<Timestamp>,
         admin_locked -> Bool,
         resources -> Text,
+        post_logout_redirect_uris -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
     }
 }
+
+diesel::table! {
+    backchannel_logouts (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        session_id -> Nullable<Text>,
+        reason -> Text,
+        created_at -> Timestamp,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(backchannel_logouts -> clients (client_id));
 
 diesel::table! {
     signing_keys (id) {
@@ -153,6 +174,8 @@ diesel::table! {
         expires_at -> Timestamp,
         consumed_at -> Nullable<Timestamp>,
         resource -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        session_id -> Nullable<Text>,
     }
 }
 
@@ -170,6 +193,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         revoked_reason -> Nullable<Text>,
         resource -> Nullable<Text>,
+        session_id -> Nullable<Text>,
     }
 }
 
@@ -197,6 +221,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    backchannel_logouts,
     sessions,
     login_failures,
     api_keys,

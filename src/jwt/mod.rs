@@ -82,6 +82,15 @@ impl JwtError {
     }
 }
 
+fn jose_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES256 => "ES256",
+        Algorithm::RS256 => "RS256",
+        Algorithm::EdDSA => "EdDSA",
+        _ => "other",
+    }
+}
+
 /// The keys this instance signs and verifies with, and the JWKS it publishes.
 pub struct KeyRing {
     signing: Option<(String, Algorithm, EncodingKey)>,
@@ -143,21 +152,36 @@ impl KeyRing {
         self.signing.as_ref().map(|(kid, _, _)| kid.as_str())
     }
 
+    /// The algorithms of every published key, as JOSE names them, the signing key's first.
+    pub fn published_algs(&self) -> Vec<&'static str> {
+        let mut algs = vec![self.signing_alg()];
+        algs.retain(|a| *a != "none");
+        for (alg, _) in self.verifying.values() {
+            let name = jose_name(*alg);
+            if !algs.contains(&name) {
+                algs.push(name);
+            }
+        }
+        algs
+    }
+
     /// The algorithm new tokens are signed with, as JOSE names it.
     pub fn signing_alg(&self) -> &'static str {
-        match self.signing.as_ref().map(|(_, alg, _)| *alg) {
-            Some(Algorithm::ES256) => "ES256",
-            Some(Algorithm::RS256) => "RS256",
-            Some(Algorithm::EdDSA) => "EdDSA",
-            Some(_) => "other",
-            None => "none",
-        }
+        self.signing
+            .as_ref()
+            .map_or("none", |(_, alg, _)| jose_name(*alg))
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, JwtError> {
+        self.sign_as(claims, ACCESS_TOKEN_TYP)
+    }
+
+    /// Sign any claims with the current key, under the media type `typ` (`JWT` for ID tokens,
+    /// `logout+jwt` for logout tokens).
+    pub fn sign_as<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, JwtError> {
         let (kid, alg, key) = self.signing.as_ref().ok_or(JwtError::NoSigningKey)?;
         let mut header = Header::new(*alg);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(kid.clone());
         jsonwebtoken::encode(&header, claims, key).map_err(|_| JwtError::Sign)
     }
@@ -199,11 +223,37 @@ impl KeyRing {
         audiences: &[&str],
         check_expiry: bool,
     ) -> Result<AccessClaims, JwtError> {
+        let typ_ok = |typ: Option<&str>| {
+            typ.is_some_and(|t| {
+                t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+                    || t.eq_ignore_ascii_case("application/at+jwt")
+            })
+        };
+        self.decode_ours(token, typ_ok, issuer, audiences, check_expiry)
+    }
+
+    /// An ID token this server issued to `client_id` (signature, `typ`, `iss`, `aud`), expired
+    /// or not: what `id_token_hint` presents.
+    pub fn verify_id_token_hint<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<T, JwtError> {
+        let typ_ok = |typ: Option<&str>| typ.is_none_or(|t| t.eq_ignore_ascii_case("JWT"));
+        self.decode_ours(token, typ_ok, issuer, &[client_id], false)
+    }
+
+    fn decode_ours<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ_ok: impl Fn(Option<&str>) -> bool,
+        issuer: &str,
+        audiences: &[&str],
+        check_expiry: bool,
+    ) -> Result<T, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
-        let typ_ok = header.typ.as_deref().is_some_and(|t| {
-            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
-        });
-        if !typ_ok {
+        if !typ_ok(header.typ.as_deref()) {
             return Err(JwtError::WrongType);
         }
         // The key decides the algorithm: a token naming another one (none, HS256 keyed with
@@ -223,7 +273,7 @@ impl KeyRing {
         validation.set_issuer(&[issuer]);
         validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
-        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        jsonwebtoken::decode::<T>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|e| JwtError::Invalid(e.to_string()))
     }

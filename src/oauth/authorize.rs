@@ -45,6 +45,11 @@ pub struct AuthorizeParams {
     code_challenge_method: Option<String>,
     resource: Option<String>,
     prompt: Option<String>,
+    /// OpenID Connect Core §3.1.2.1.
+    nonce: Option<String>,
+    max_age: Option<String>,
+    login_hint: Option<String>,
+    id_token_hint: Option<String>,
     csrf_token: Option<String>,
     decision: Option<String>,
 }
@@ -59,6 +64,13 @@ struct Valid {
     /// RFC 8707: the one resource server the tokens of this grant will be for.
     resource: Option<String>,
     prompts: Vec<String>,
+    /// OpenID Connect: echoed in the ID token.
+    nonce: Option<String>,
+    /// OpenID Connect: the longest time since the user last entered their password.
+    max_age: Option<i64>,
+    /// The user the client expects (`id_token_hint`, checked): with `prompt=none`, anyone
+    /// else signed in is `login_required`.
+    hinted_sub: Option<String>,
 }
 
 impl Valid {
@@ -293,7 +305,18 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusa
             "This application may not use the authorization code flow",
         ));
     }
+    let openid = super::oidc::Requested::from_params(
+        state,
+        &client,
+        p.nonce.as_deref(),
+        p.max_age.as_deref(),
+        p.id_token_hint.as_deref(),
+    )
+    .map_err(|why| Refusal::bad("invalid_request", why))?;
     Ok(Valid {
+        nonce: openid.nonce,
+        max_age: openid.max_age,
+        hinted_sub: openid.hinted_sub,
         scopes: requested_scopes(&client, p)?,
         challenge: pkce_challenge(&client, p)?,
         prompts: prompts(p)?,
@@ -316,6 +339,7 @@ fn consent_token(state: &AppState, session_id: &str, v: &Valid, issued: i64) -> 
         v.state.as_deref().unwrap_or(""),
         v.challenge.as_deref().unwrap_or(""),
         v.resource.as_deref().unwrap_or(""),
+        v.nonce.as_deref().unwrap_or(""),
         &issued.to_string(),
     ]);
     format!("{issued}.{digest}")
@@ -370,6 +394,8 @@ async fn approve(
         code_challenge: v.challenge.clone(),
         auth_time: signed_in.session.created_at,
         resource: v.resource.clone(),
+        nonce: v.nonce.clone(),
+        session_id: Some(signed_in.session.id.clone()),
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let issued = state.db(move |c| {
@@ -421,6 +447,7 @@ struct ConsentPage<'a> {
     code_challenge: &'a str,
     code_challenge_method: &'a str,
     resource: &'a str,
+    nonce: &'a str,
 }
 
 /// Whether the user must be asked (see the module header), given what they approved before.
@@ -484,24 +511,35 @@ pub async fn authorize(
             );
         }
         Err(PageAccess::Login { .. }) => {
-            return see_other(&format!(
-                "/login?next={}",
-                urlencode(&path_and_query(&req, false))
-            ));
+            return see_other(&login_url(&req, &query, false));
         }
         Err(other) => return actix_web::ResponseError::error_response(&other),
     };
     if let Some(refusal) = beyond_the_user(&state, &signed_in, &v).await {
         return refuse(&state, refusal);
     }
-    if v.prompts.iter().any(|p| p == "login")
-        && state.now() - signed_in.session.created_at > chrono::Duration::seconds(60)
+    if v.hinted_sub
+        .as_deref()
+        .is_some_and(|sub| sub != signed_in.user.id)
+        && prompt_none
     {
-        // A fresh sign-in was asked for; come back without `prompt=login` so it is not asked again.
-        return see_other(&format!(
-            "/login?next={}",
-            urlencode(&path_and_query(&req, true))
-        ));
+        return refuse(
+            &state,
+            v.answer("login_required", "Another user is signed in"),
+        );
+    }
+    let age = (state.now() - signed_in.session.created_at).num_seconds();
+    let too_old = v.max_age.is_some_and(|max| max == 0 || age > max);
+    if too_old && prompt_none {
+        return refuse(
+            &state,
+            v.answer("login_required", "The user must sign in again (max_age)"),
+        );
+    }
+    if too_old || (v.prompts.iter().any(|p| p == "login") && age > 60) {
+        // A fresh sign-in was asked for; come back without `prompt=login` and `max_age` so it
+        // is not asked again (the new session's time is the ID token's `auth_time`).
+        return see_other(&login_url(&req, &query, true));
     }
     let (user_id, client_id) = (signed_in.user.id.clone(), v.client.id.clone());
     let stored = match state
@@ -554,11 +592,26 @@ async fn beyond_the_user(state: &AppState, signed_in: &SignedIn, v: &Valid) -> O
     })
 }
 
-/// This request's path and query, optionally without `login` among its `prompt` values.
+/// The sign-in page, coming back to this request (after a fresh sign-in: without what asked
+/// for it), with the email the client hinted.
+fn login_url(req: &HttpRequest, p: &AuthorizeParams, fresh: bool) -> String {
+    let mut url = format!("/login?next={}", urlencode(&path_and_query(req, fresh)));
+    if let Some(hint) = p.login_hint.as_deref().filter(|h| !h.is_empty()) {
+        url.push_str("&login_hint=");
+        url.push_str(&urlencode(hint));
+    }
+    url
+}
+
+/// This request's path and query, optionally without `max_age` and `login` among its `prompt`
+/// values.
 fn path_and_query(req: &HttpRequest, drop_prompt_login: bool) -> String {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let kept = pairs.into_iter().filter_map(|(k, v)| {
+        if drop_prompt_login && k == "max_age" {
+            return None;
+        }
         if !(drop_prompt_login && k == "prompt") {
             return Some((k, v));
         }
@@ -630,6 +683,7 @@ async fn consent_page(
             code_challenge: v.challenge.as_deref().unwrap_or(""),
             code_challenge_method: if v.challenge.is_some() { "S256" } else { "" },
             resource: v.resource.as_deref().unwrap_or(""),
+            nonce: v.nonce.as_deref().unwrap_or(""),
         },
     )
 }

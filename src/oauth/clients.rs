@@ -22,10 +22,11 @@ pub fn default_grant_types() -> Vec<String> {
     vec!["authorization_code".into(), "refresh_token".into()]
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientType {
     /// Can keep a secret (a server-side app).
+    #[default]
     Confidential,
     /// Cannot (a browser or native app): PKCE is mandatory.
     Public,
@@ -62,9 +63,42 @@ pub struct Client {
     /// The resource servers (RFC 8707) an administrator let this app ask tokens for,
     /// space-separated; empty: Gatehouse's own API only.
     pub resources: String,
+    /// Newline-separated, matched exactly.
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+}
+
+impl LogoutSettings {
+    pub fn stored_uris(&self) -> String {
+        let uris: Vec<&str> = self
+            .post_logout_redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .collect();
+        uris.join("\n")
+    }
 }
 
 impl Client {
+    /// Whether `/oauth/logout` may send the browser to `uri`: registered, character for
+    /// character.
+    pub fn post_logout_redirect_allowed(&self, uri: &str) -> bool {
+        !uri.is_empty() && self.post_logout_redirect_uris.lines().any(|u| u == uri)
+    }
+
+    pub fn logout_settings(&self) -> LogoutSettings {
+        LogoutSettings {
+            post_logout_redirect_uris: self
+                .post_logout_redirect_uris
+                .lines()
+                .filter_map(|l| RedirectUri::parse(l).ok())
+                .collect(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+        }
+    }
+
     /// Whether an administrator bound the resource server `uri` to this app.
     pub fn may_ask_for(&self, uri: &str) -> bool {
         self.resources.split(' ').any(|r| r == uri)
@@ -168,7 +202,7 @@ pub struct ClientView {
     pub disabled: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewClient {
     pub name: String,
     pub owner_user_id: String,
@@ -180,6 +214,18 @@ pub struct NewClient {
     pub grant_types: Vec<String>,
     /// Resource servers an administrator bound to the app.
     pub resources: Vec<String>,
+    pub logout: LogoutSettings,
+}
+
+/// OpenID Connect sign-out settings of a client (RP-Initiated and Back-Channel Logout).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogoutSettings {
+    /// Where `/oauth/logout` may send the browser afterwards: exact matches only.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Where a `logout+jwt` is POSTed when a user of this app signs out.
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the app needs `sid` in logout tokens.
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Register a client; a confidential one gets a secret, returned here once.
@@ -205,6 +251,10 @@ pub fn create(
             clients::grant_types.eq(new.grant_types.join(" ")),
             clients::first_party.eq(new.first_party),
             clients::resources.eq(new.resources.join(" ")),
+            clients::post_logout_redirect_uris.eq(new.logout.stored_uris()),
+            clients::backchannel_logout_uri.eq(&new.logout.backchannel_logout_uri),
+            clients::backchannel_logout_session_required
+                .eq(new.logout.backchannel_logout_session_required),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))
@@ -247,6 +297,9 @@ mod tests {
             disabled_at: None,
             admin_locked: false,
             resources: String::new(),
+            post_logout_redirect_uris: String::new(),
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         }
     }
 

@@ -151,6 +151,8 @@ pub struct AuthCode {
     pub consumed_at: Option<NaiveDateTime>,
     /// The resource (RFC 8707) the authorization request named.
     pub resource: Option<String>,
+    pub nonce: Option<String>,
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +165,10 @@ pub struct NewCode {
     pub code_challenge: Option<String>,
     pub auth_time: NaiveDateTime,
     pub resource: Option<String>,
+    /// OpenID Connect: the request's `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// The browser session that approved (the ID token's `sid`).
+    pub session_id: Option<String>,
 }
 
 pub fn issue_code(
@@ -186,6 +192,8 @@ pub fn issue_code(
                 auth_codes::created_at.eq(now),
                 auth_codes::expires_at.eq(now + CODE_LIFETIME),
                 auth_codes::resource.eq(&new.resource),
+                auth_codes::nonce.eq(&new.nonce),
+                auth_codes::session_id.eq(&new.session_id),
             ))
             .execute(conn)
     })?;
@@ -319,8 +327,8 @@ pub fn claim_code(
                  WHERE id = $2 AND consumed_at IS NULL RETURNING id), \
              family AS ( \
                  INSERT INTO refresh_families (id, client_id, user_id, code_id, resource, scopes, \
-                     auth_time, created_at, last_used_at, expires_at) \
-                 SELECT $3, $4, $5, id, $6, $7, $8, $1, $1, $9 FROM claimed RETURNING id) \
+                     auth_time, created_at, last_used_at, expires_at, session_id) \
+                 SELECT $3, $4, $5, id, $6, $7, $8, $1, $1, $9, $12 FROM claimed RETURNING id) \
              INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, grace_used) \
              SELECT $10, $11, id, $7, $1, FALSE FROM family",
         )
@@ -335,6 +343,7 @@ pub fn claim_code(
         .bind::<Timestamp, _>(now + grant.policy.absolute)
         .bind::<Text, _>(new_id(IdKind::RefreshToken))
         .bind::<Text, _>(pepper.digest_secret(&token))
+        .bind::<Nullable<Text>, _>(code.session_id.as_deref())
         .execute(pg)?;
         return Ok((inserted == 1).then_some(token));
     }
@@ -356,6 +365,7 @@ pub fn claim_code(
             &code.user_id,
             Some(&code.id),
             code.resource.as_deref(),
+            code.session_id.as_deref(),
             grant.scopes,
             code.auth_time,
             grant.policy,
@@ -419,6 +429,9 @@ pub struct RefreshFamily {
     pub revoked_reason: Option<String>,
     /// The resource every token of the grant is for, when the authorization named one.
     pub resource: Option<String>,
+    /// The browser session the grant was approved in (OpenID Connect `sid`; a sign-out of that
+    /// session ends the grant unless it holds `offline_access`).
+    pub session_id: Option<String>,
 }
 
 /// How long a family lives: in all, and without being used.
@@ -493,7 +506,8 @@ pub fn start_family(
     // only way in is that token), and the flow saves a BEGIN and a COMMIT.
     crate::db::serialized_write(conn, |conn| {
         insert_family(
-            conn, family_id, client_id, user_id, code_id, resource, scopes, auth_time, policy, now,
+            conn, family_id, client_id, user_id, code_id, resource, None, scopes, auth_time,
+            policy, now,
         )?;
         insert_token(conn, pepper, family_id, scopes, now)
     })
@@ -507,6 +521,7 @@ fn insert_family(
     user_id: &str,
     code_id: Option<&str>,
     resource: Option<&str>,
+    session_id: Option<&str>,
     scopes: &ScopeSet,
     auth_time: NaiveDateTime,
     policy: FamilyPolicy,
@@ -519,6 +534,7 @@ fn insert_family(
             refresh_families::user_id.eq(user_id),
             refresh_families::code_id.eq(code_id),
             refresh_families::resource.eq(resource),
+            refresh_families::session_id.eq(session_id),
             refresh_families::scopes.eq(scopes.to_storage()),
             refresh_families::auth_time.eq(auth_time),
             refresh_families::created_at.eq(now),
@@ -862,6 +878,8 @@ mod tests {
             expires_at: now,
             consumed_at: None,
             resource: None,
+            nonce: None,
+            session_id: None,
         };
         let right = CodeRequest {
             client_id: "cli_a",

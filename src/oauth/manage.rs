@@ -245,6 +245,7 @@ pub async fn create(
         first_party: first_party(actor, input.first_party)?,
         grant_types,
         resources,
+        ..Default::default()
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let actor_event = |client: &Client| actor.event(Action::ClientCreated, client);

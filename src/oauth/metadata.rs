@@ -1,4 +1,6 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414): exactly what this server supports.
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414) and
+//! `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0): one document, served
+//! at both addresses, saying exactly what this server supports.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -34,17 +36,68 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
     pub authorization_response_iss_parameter_supported: bool,
     pub prompt_values_supported: &'static [&'static str],
+    #[schema(format = "uri")]
+    pub userinfo_endpoint: String,
+    /// RP-Initiated Logout 1.0.
+    #[schema(format = "uri")]
+    pub end_session_endpoint: String,
+    pub subject_types_supported: &'static [&'static str],
+    /// The algorithms of the keys in the JWKS (the current signing key's first).
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub claims_supported: &'static [&'static str],
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
+    pub frontchannel_logout_supported: bool,
 }
+
+/// The claims an ID token or UserInfo may carry.
+pub const CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "sid",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+];
 
 /// Authorization server metadata (RFC 8414)
 ///
-/// Exactly what this server supports. Caches may keep it five minutes.
+/// Exactly what this server supports; the same document as
+/// `/.well-known/openid-configuration`. Caches may keep it five minutes.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
     responses(
         (status = 200, description = "The metadata", body = ServerMetadata),
         (status = 503, description = "The scope registry could not be read (no body)"),
     ))]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    document(&state).await
+}
+
+/// OpenID Provider configuration (OpenID Connect Discovery 1.0)
+///
+/// The same document as `/.well-known/oauth-authorization-server` (RFC 8414), which already
+/// holds every OpenID Provider member. Caches may keep it five minutes.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = ServerMetadata),
+        (status = 503, description = "The scope registry could not be read (no body)"),
+    ))]
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    document(&state).await
+}
+
+async fn document(state: &AppState) -> HttpResponse {
     let issuer = &state.settings.issuer;
     let scopes: Vec<String> = match state.scope_registry().await {
         Ok(all) => all.iter().map(|s| s.name.clone()).collect(),
@@ -76,5 +129,16 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             ],
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: &["none", "login", "consent"],
+            userinfo_endpoint: format!("{issuer}/oauth/userinfo"),
+            end_session_endpoint: format!("{issuer}/oauth/logout"),
+            subject_types_supported: &["public"],
+            id_token_signing_alg_values_supported: state.key_ring().published_algs(),
+            claims_supported: CLAIMS,
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
+            frontchannel_logout_supported: false,
         })
 }

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod introspect;
 pub mod manage;
 pub mod metadata;
+pub mod oidc;
 pub mod pages;
 pub mod redirect;
 pub mod token;

@@ -361,6 +361,10 @@ pub struct TokenResponse {
     /// Not for `client_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// OpenID Connect: when the grant holds `openid` (a JWT signed with the JWKS's current key,
+    /// `aud` = the client id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 fn issued(issued: Issued) -> HttpResponse {
@@ -373,6 +377,7 @@ fn issued(issued: Issued) -> HttpResponse {
             expires_in: issued.expires_in,
             scope: issued.scopes.to_storage(),
             refresh_token: issued.refresh_token,
+            id_token: issued.id_token,
         })
 }
 

@@ -128,6 +128,9 @@ pub enum Action<'a> {
     /// Read the Prometheus metrics: the operator's monitoring only, never a user's credential
     /// (they tell about every user's traffic).
     ReadMetrics,
+    /// OpenID Connect UserInfo: the claims an app's access token with `openid` may read about
+    /// its user. Only an app's access token asks (RFC 6750 bearer), never a key or a session.
+    ReadUserInfo,
 }
 
 /// Proof that the policy allowed an action; service functions take it.
@@ -328,6 +331,12 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             .map(|()| ONLY_OWN),
         Action::AdministerClients => caller.need(S::AdminClients).map(|()| ONLY_OWN),
         Action::ReadConsents => caller.need(S::ReadConsents).map(|()| ONLY_OWN),
+        Action::ReadUserInfo => match caller.via {
+            Via::AppToken { .. } => caller.need(S::OpenId).map(|()| ONLY_OWN),
+            _ => Err(Denied::NotWith(
+                "UserInfo answers an app's access token, not an API key or a session",
+            )),
+        },
         Action::WriteConsents => caller.need(S::WriteConsents).map(|()| ONLY_OWN),
         Action::InspectAnyCredential => caller
             .need(S::Introspect)

@@ -18,6 +18,12 @@ pub enum Builtin {
     WriteConsents,
     Introspect,
     ReadAudit,
+    /// OpenID Connect: an ID token, and UserInfo.
+    OpenId,
+    Profile,
+    Email,
+    /// OpenID Connect: a refresh token for a sign-in (see `oauth::oidc`).
+    OfflineAccess,
 }
 
 impl Builtin {
@@ -35,6 +41,10 @@ impl Builtin {
         Builtin::WriteConsents,
         Builtin::Introspect,
         Builtin::ReadAudit,
+        Builtin::OpenId,
+        Builtin::Profile,
+        Builtin::Email,
+        Builtin::OfflineAccess,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -52,6 +62,10 @@ impl Builtin {
             Builtin::WriteConsents => "write:consents",
             Builtin::Introspect => "introspect",
             Builtin::ReadAudit => "read:audit",
+            Builtin::OpenId => "openid",
+            Builtin::Profile => "profile",
+            Builtin::Email => "email",
+            Builtin::OfflineAccess => "offline_access",
         }
     }
 
@@ -75,6 +89,12 @@ impl Builtin {
                 "Ask /oauth/introspect about any token or API key, and revoke any"
             }
             Builtin::ReadAudit => "Read the audit log",
+            Builtin::OpenId => "Know who you are: your Gatehouse account id and when you signed in",
+            Builtin::Profile => "See your name and when your profile last changed",
+            Builtin::Email => "See your email address",
+            Builtin::OfflineAccess => {
+                "Stay connected after you sign out of Gatehouse, until you disconnect the app"
+            }
         }
     }
 

@@ -329,6 +329,7 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         first_party: false,
         grant_types: gatehouse::oauth::clients::default_grant_types(),
         resources: Vec::new(),
+        ..Default::default()
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, _) = app

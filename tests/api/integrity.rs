@@ -69,6 +69,7 @@ pub(crate) async fn app_with(app: &TestApp, scopes: &str, resources: &[&str]) ->
         first_party: true,
         grant_types,
         resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+        ..Default::default()
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, secret) = app

@@ -21,6 +21,7 @@ mod oauth;
 mod oauth_apps;
 mod oauth_complete;
 mod oauth_integrity;
+mod oidc;
 mod open_limits;
 mod openapi;
 mod pages;

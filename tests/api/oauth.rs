@@ -38,6 +38,7 @@ pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> 
         first_party,
         grant_types: gatehouse::oauth::clients::default_grant_types(),
         resources: Vec::new(),
+        ..Default::default()
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, secret) = app
@@ -136,6 +137,7 @@ pub(crate) async fn authorize(
             "code_challenge",
             "code_challenge_method",
             "resource",
+            "nonce",
         ]
         .iter()
         .map(|f| (f.to_string(), hidden_field(page, f).unwrap_or_default()))
@@ -1120,7 +1122,9 @@ fn sign_as_server(app: &TestApp, claims: &Value) -> String {
 
 /// An `oauth2` crate HTTP client over reqwest (the crate's own reqwest feature pins another
 /// reqwest major version).
-async fn oauth2_http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
+pub(crate) async fn oauth2_http(
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, reqwest::Error> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -1230,6 +1234,7 @@ both_backends!(
             first_party: false,
             grant_types: gatehouse::oauth::clients::default_grant_types(),
             resources: Vec::new(),
+            ..Default::default()
         };
         let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
         let (client, secret) = app

@@ -9,7 +9,11 @@ use crate::helpers::TestApp;
 use crate::oauth::{TestClient, exchange, oauth_error, obtain_tokens, register};
 
 /// A confidential client allowed `scopes` and, when `machine`, the client_credentials grant.
-async fn register_confidential(app: &TestApp, scopes: &str, machine: bool) -> TestClient {
+pub(crate) async fn register_confidential(
+    app: &TestApp,
+    scopes: &str,
+    machine: bool,
+) -> TestClient {
     use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
     use gatehouse::oauth::redirect::RedirectUri;
     let me: Value = app.me().await.json().await.unwrap();
@@ -26,6 +30,7 @@ async fn register_confidential(app: &TestApp, scopes: &str, machine: bool) -> Te
         first_party: true,
         grant_types,
         resources: Vec::new(),
+        ..Default::default()
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, secret) = app

@@ -649,6 +649,7 @@ both_backends!(
             first_party: false,
             grant_types,
             resources: Vec::new(),
+            ..Default::default()
         };
         let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
         let (created, secret) = app

@@ -101,6 +101,11 @@ const MATRIX: &[Row] = &[
                                                                   [401, 401, 401, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 401, 401]),
     ("POST",   "/oauth/revoke", Body::Form("token={key_secret}"),
                                                                   [401, 401, 401, 200, 200, 200, 200, 200, 200, 400, 200, 200, 200, 401, 401]),
+    // OpenID Connect UserInfo: an app's access token only (a key, a session or a
+    // client_credentials token is not one: 401), and only with `openid` (403); the tokens
+    // with `openid` are answered in the OpenID Connect suite.
+    ("GET",    "/oauth/userinfo", Body::None,                    [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 403, 403, 401, 401]),
+    ("POST",   "/oauth/userinfo", Body::None,                    [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 403, 403, 401, 401]),
     // The metrics token only: no user's credential reads metrics, an administrator's neither.
     ("GET",    "/metrics", Body::None,                           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
     // Pages: a browser session only; any other caller is sent to sign in.
@@ -131,6 +136,7 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/openid-configuration"),
     ("GET", "/oauth/authorize"),
     ("POST", "/oauth/authorize"),
     ("POST", "/oauth/token"),
@@ -433,6 +439,7 @@ async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, Strin
                 first_party: false,
                 grant_types: default_grant_types(),
                 resources: Vec::new(),
+                ..Default::default()
             };
             let (client, _) = clients::create(c, &pepper, &app_row, now)?;
             let consent_id = format!("con_{}", gatehouse::secrets::random_base62(16));

@@ -10,6 +10,7 @@ use crate::audit::Action;
 use crate::ids::{IdKind, new_id};
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
+use crate::oauth::oidc;
 use crate::oauth::token::{deny_grants, family_policy};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
@@ -48,13 +49,34 @@ pub async fn exchange(
     };
     let (access_token, expires_in) =
         mint(state, "authorization_code", client, subject, &scopes, aud)?;
-    // The access token is signed before the code is spent; it leaves only if the claim wins.
+    let id_token = match user.as_deref() {
+        Some(user) if oidc::wants_id_token(&scopes) => {
+            let sign_in = oidc::SignIn {
+                auth_time: code.auth_time,
+                nonce: code.nonce.as_deref(),
+                session_id: code.session_id.as_deref(),
+            };
+            Some(oidc::id_token(
+                state,
+                client,
+                user,
+                sign_in,
+                &scopes,
+                &access_token,
+            )?)
+        }
+        _ => None,
+    };
+    // The tokens are signed before the code is spent; they leave only if the claim wins. A
+    // sign-in without `offline_access` still starts a family (the grant its access token
+    // belongs to, which a sign-out ends) but its refresh token is not handed out.
     let refresh = claim(state, client, *code, family_id, &scopes).await?;
     Ok(Issued {
         access_token,
         expires_in,
-        refresh_token: Some(refresh),
+        refresh_token: oidc::gets_refresh_token(&scopes).then_some(refresh),
         scopes,
+        id_token,
     })
 }
 

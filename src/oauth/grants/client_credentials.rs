@@ -50,5 +50,6 @@ pub async fn exchange(
         expires_in,
         refresh_token: None,
         scopes,
+        id_token: None,
     })
 }

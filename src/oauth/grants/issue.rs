@@ -16,6 +16,8 @@ pub struct Issued {
     /// None for `client_credentials` (the client can always ask again).
     pub refresh_token: Option<String>,
     pub scopes: ScopeSet,
+    /// OpenID Connect: for a user's grant that holds `openid`.
+    pub id_token: Option<String>,
 }
 
 /// Whom an access token acts for.

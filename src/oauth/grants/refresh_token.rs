@@ -11,6 +11,7 @@ use crate::accounts::model::{self, User};
 use crate::audit::Action;
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
+use crate::oauth::oidc;
 use crate::oauth::token::{deny_grants, family_policy};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
@@ -63,11 +64,30 @@ pub async fn exchange(
         &scopes,
         aud,
     )?;
+    let id_token = match user.as_deref() {
+        Some(user) if oidc::wants_id_token(&scopes) => {
+            let sign_in = oidc::SignIn {
+                auth_time: family.auth_time,
+                nonce: None,
+                session_id: family.session_id.as_deref(),
+            };
+            Some(oidc::id_token(
+                state,
+                client,
+                user,
+                sign_in,
+                &scopes,
+                &access_token,
+            )?)
+        }
+        _ => None,
+    };
     Ok(Issued {
         access_token,
         expires_in,
         refresh_token: Some(token.expose().to_owned()),
         scopes,
+        id_token,
     })
 }
 
