@@ -8,8 +8,8 @@ DURATION=${1:-15}
 WORK=/tmp/gatehouse-bench-keys
 PORT=${PORT:-18080}
 rm -rf "$WORK" && mkdir -p "$WORK"
-cargo build --release --quiet
-BIN=$PWD/target/release/gatehouse
+[ -n "${GATEHOUSE_BIN:-}" ] || cargo build --release --quiet
+BIN=${GATEHOUSE_BIN:-$PWD/target/release/gatehouse}
 export GATEHOUSE_DATABASE_URL=${GATEHOUSE_DATABASE_URL:-"sqlite://$WORK/gatehouse.db"}
 export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
 export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"

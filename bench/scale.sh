@@ -14,10 +14,12 @@ PORT=18090
 BASE="http://127.0.0.1:$PORT"
 PG_ADMIN=${PG_ADMIN:-"postgres:///postgres?host=/var/run/postgresql"}
 mkdir -p "$WORK"
-cargo build --release --quiet
-cargo build --release --quiet --example seed
-BIN=$PWD/target/release/gatehouse
-SEED=$PWD/target/release/examples/seed
+if [ -z "${GATEHOUSE_BIN:-}" ]; then
+  cargo build --release --quiet
+  cargo build --release --quiet --example seed
+fi
+BIN=${GATEHOUSE_BIN:-$PWD/target/release/gatehouse}
+SEED=${GATEHOUSE_SEED:-$PWD/target/release/examples/seed}
 export GATEHOUSE_SECRET="benchmark-secret-benchmark-secret-0123456789"
 export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench password 1"
 export GATEHOUSE_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_CLIENT_RATE_LIMIT=1000000000 RUST_LOG=warn
@@ -92,7 +94,7 @@ measure() {
   run "GET /v1/audit-events (first page)" -H "Authorization: Bearer $admin_key" "$BASE/v1/audit-events"
   echo "  RSS after: $(ps -o rss= -p "$server" | tr -d ' ') kB"
   kill "$server"; wait "$server" 2>/dev/null || true
-  PORT=18091 bench/oauth.sh "$DURATION" | grep -E "full authorization-code|refresh_token with rotation|JWT /me vs"
+  PORT=18091 GATEHOUSE_BIN=$BIN bench/oauth.sh "$DURATION" | grep -E "full authorization-code|refresh_token with rotation|JWT /me vs"
 }
 
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s per case"

@@ -27,6 +27,8 @@ pub enum Action {
     ConsentGranted,
     CodeReplayDetected,
     RefreshReuseDetected,
+    /// A back-channel logout notice could not be delivered after every try.
+    BackchannelLogoutFailed,
     ConsentRevoked,
     ClientCreated,
     ClientUpdated,
@@ -61,6 +63,7 @@ impl Action {
             Action::ConsentGranted => "oauth.consent.granted",
             Action::CodeReplayDetected => "oauth.code.replay_detected",
             Action::RefreshReuseDetected => "oauth.refresh.reuse_detected",
+            Action::BackchannelLogoutFailed => "oauth.backchannel_logout.failed",
             Action::ConsentRevoked => "oauth.consent.revoked",
             Action::ClientCreated => "oauth.client.created",
             Action::ClientUpdated => "oauth.client.updated",

@@ -182,6 +182,10 @@ pub struct ConfigArgs {
         global = true
     )]
     pub audit_retention_days: u32,
+    /// Deliver back-channel logout notices to private, loopback and link-local addresses and
+    /// over plain http (a private network, development); off: public https endpoints only.
+    #[arg(long, env = "GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE", global = true)]
+    pub backchannel_allow_private: bool,
     /// Reverse proxies (addresses or CIDRs, space- or comma-separated) whose
     /// `X-Forwarded-For` is believed; empty: the TCP peer is the client.
     #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", global = true)]
@@ -357,6 +361,8 @@ pub struct Settings {
     pub background_tasks: bool,
     /// How long audit events are kept; `None`: for ever.
     pub audit_retention: Option<Duration>,
+    /// See `ConfigArgs::backchannel_allow_private`.
+    pub backchannel_allow_private: bool,
     pub metrics: MetricsExposure,
     pub log_format: LogFormat,
     pub access_log: bool,
@@ -518,6 +524,7 @@ impl Settings {
             background_tasks: true,
             audit_retention: (args.audit_retention_days > 0)
                 .then(|| Duration::days(i64::from(args.audit_retention_days))),
+            backchannel_allow_private: args.backchannel_allow_private,
             metrics: MetricsExposure {
                 token: match args.metrics_token.as_deref().map(str::trim) {
                     None | Some("") => None,
@@ -568,6 +575,8 @@ impl Settings {
             trusted_proxies: Vec::new(),
             background_tasks: false,
             audit_retention: Some(Duration::days(365)),
+            // The tests' receivers listen on 127.0.0.1.
+            backchannel_allow_private: true,
             // Recorded and served in tests, as a scraper would see them.
             metrics: MetricsExposure {
                 token: Some(Redacted(TEST_METRICS_TOKEN.to_owned())),

@@ -18,6 +18,8 @@ pub enum IdKind {
     RefreshFamily,
     RefreshToken,
     TokenId,
+    /// A back-channel logout notice (and the `jti` of its logout token).
+    LogoutNotice,
 }
 
 impl IdKind {
@@ -35,6 +37,7 @@ impl IdKind {
             IdKind::RefreshFamily => "fam",
             IdKind::RefreshToken => "rtk",
             IdKind::TokenId => "jti",
+            IdKind::LogoutNotice => "bcl",
         }
     }
 }

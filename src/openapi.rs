@@ -64,6 +64,7 @@ use crate::scopes::Builtin;
         crate::oauth::metadata::metadata,
         crate::oauth::metadata::openid_configuration,
         crate::oauth::oidc::userinfo,
+        crate::oauth::logout::end_session,
         crate::oauth::oidc::userinfo_post,
         crate::app::jwks,
         crate::app::healthz,

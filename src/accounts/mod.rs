@@ -305,6 +305,17 @@ pub fn set_disabled_audited(
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let changed = model::set_disabled(conn, user_id, disable, now)?;
+    if changed && disable {
+        // Every session ended: the apps the user signed in to are told (the server delivers
+        // the notices; from the CLI, at its next housekeeping tick).
+        crate::oauth::logout::session_ended(
+            conn,
+            user_id,
+            crate::oauth::logout::Ended::Everywhere,
+            "user_disabled",
+            now,
+        )?;
+    }
     if changed {
         let mut event = actor.event(if disable {
             crate::audit::Action::UserDisabled

@@ -63,6 +63,19 @@ fn login_csrf_valid(req: &HttpRequest, state: &AppState, presented: &str) -> boo
         .is_some_and(|c| csrf_matches(&login_csrf_token(&state.csrf_pepper, c.expose()), presented))
 }
 
+/// The request's client address, as the audit log records it.
+pub(crate) fn request_ip(req: &HttpRequest) -> Option<String> {
+    crate::http::client_ip::client_ip(req).map(|ip| ip.to_string())
+}
+
+/// `response`, clearing the session cookie.
+pub(crate) fn without_session_cookie(
+    response: HttpResponse,
+    settings: &crate::config::Settings,
+) -> HttpResponse {
+    with_cookie(response, &expired_session_cookie(settings))
+}
+
 fn client_info(req: &HttpRequest) -> ClientInfo {
     ClientInfo {
         ip: crate::http::client_ip::client_ip(req).map(|ip| ip.to_string()),
@@ -315,19 +328,30 @@ pub async fn logout(
         client_info(&req).ip.as_deref(),
     );
     let at = state.now();
+    let user_id = signed_in.user.id.clone();
     let ended = state
         .db(move |c| {
             sessions::delete_session(c, &id)?;
-            audit::record(c, &event, at)
+            audit::record(c, &event, at)?;
+            crate::oauth::logout::session_ended(
+                c,
+                &user_id,
+                crate::oauth::logout::Ended::Session(&id),
+                "logout",
+                at,
+            )
         })
         .await;
-    if let Err(e) = ended {
-        log::error!("logout could not delete the session: {e}");
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-out failed",
-            "Try again in a moment.",
-        );
+    match ended {
+        Ok(end) => crate::oauth::logout::after_session_end(&state, end).await,
+        Err(e) => {
+            log::error!("logout could not delete the session: {e}");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-out failed",
+                "Try again in a moment.",
+            );
+        }
     }
     with_cookie(
         see_other("/login"),
@@ -864,6 +888,13 @@ pub async fn admin_set_disabled(
         Ok(true) => {
             // Their keys stop here at once; other instances see it within the cache's TTL.
             state.key_cache.invalidate_all();
+            if disable {
+                // The apps the user signed in to are told now, not at the next tick.
+                let state = state.clone();
+                actix_web::rt::spawn(async move {
+                    crate::oauth::logout::deliver_due(&state).await;
+                });
+            }
             see_other("/admin/users")
         }
         Ok(false) => pages::not_found().await,

@@ -34,6 +34,16 @@ pub enum ClientCommand {
         /// repeatable. Without one, its tokens are for Gatehouse's own API only.
         #[arg(long = "resource")]
         resource: Vec<String>,
+        /// OpenID Connect: where /oauth/logout may send the browser after signing out
+        /// (exact); repeatable.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uri: Vec<String>,
+        /// OpenID Connect Back-Channel Logout: an https URI a logout token is POSTed to.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// The app needs `sid` in logout tokens.
+        #[arg(long)]
+        backchannel_logout_session_required: bool,
         /// The owner's email (default: the oldest admin).
         #[arg(long)]
         owner: Option<String>,
@@ -58,9 +68,31 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
             first_party,
             client_credentials,
             resource,
+            post_logout_redirect_uri,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             owner,
             json,
         } => {
+            let post_logout_redirect_uris = post_logout_redirect_uri
+                .iter()
+                .map(|u| {
+                    RedirectUri::parse(u)
+                        .map_err(|e| Failure(format!("--post-logout-redirect-uri {u:?}: {e}"), 2))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(uri) = &backchannel_logout_uri {
+                let https = uri.starts_with("https://")
+                    || (settings.backchannel_allow_private && uri.starts_with("http://"));
+                if !https || uri.contains('#') || uri.len() > 2000 {
+                    return Err(Failure(
+                        format!(
+                            "--backchannel-logout-uri {uri:?}: an https URI without a fragment"
+                        ),
+                        2,
+                    ));
+                }
+            }
             if let Some(unknown) = resource.iter().find(|r| !settings.resources.contains(r)) {
                 return Err(Failure(
                     format!("--resource {unknown}: not one of GATEHOUSE_RESOURCES"),
@@ -124,7 +156,11 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                     grants
                 },
                 resources: resource,
-                ..Default::default()
+                logout: clients::LogoutSettings {
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    backchannel_logout_session_required,
+                },
             };
             let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let now = SystemClock.now();

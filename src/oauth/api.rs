@@ -63,6 +63,19 @@ pub struct ClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Vec<String>)]
     resources: Option<Option<Vec<String>>>,
+    /// OpenID Connect: up to 10 exact URIs `/oauth/logout` may send the browser to afterwards
+    /// (`https`, or `http` on a loopback address).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Vec<String>, max_items = 10)]
+    post_logout_redirect_uris: Option<Option<Vec<String>>>,
+    /// OpenID Connect Back-Channel Logout: an absolute `https` URI without a fragment, or `""`
+    /// to stop the notices.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = String, format = "uri")]
+    backchannel_logout_uri: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool)]
+    backchannel_logout_session_required: Option<Option<bool>>,
     /// PATCH only: disable or enable the app.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
@@ -111,6 +124,18 @@ impl ClientBody {
             grant_types: not_null("grant_types", &self.grant_types)?,
             first_party: not_null("first_party", &self.first_party)?,
             resources: not_null("resources", &self.resources)?,
+            post_logout_redirect_uris: not_null(
+                "post_logout_redirect_uris",
+                &self.post_logout_redirect_uris,
+            )?,
+            backchannel_logout_uri: not_null(
+                "backchannel_logout_uri",
+                &self.backchannel_logout_uri,
+            )?,
+            backchannel_logout_session_required: not_null(
+                "backchannel_logout_session_required",
+                &self.backchannel_logout_session_required,
+            )?,
         })
     }
 

@@ -174,6 +174,13 @@ impl Client {
                 .filter(|r| !r.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            post_logout_redirect_uris: self
+                .post_logout_redirect_uris
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         }
     }
 }
@@ -197,6 +204,14 @@ pub struct ClientView {
     pub admin_locked: bool,
     /// Resource servers it may ask tokens for (RFC 8707), bound by an administrator.
     pub resources: Vec<String>,
+    /// OpenID Connect RP-Initiated Logout: where `/oauth/logout` may send the browser after
+    /// signing out (exact matches).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect Back-Channel Logout: where a `logout+jwt` is POSTed when a user of the
+    /// app signs out.
+    pub backchannel_logout_uri: Option<String>,
+    /// The app needs `sid` in logout tokens (Gatehouse always sends it when the sign-in had one).
+    pub backchannel_logout_session_required: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     pub disabled: bool,

@@ -574,11 +574,6 @@ pub fn rotate(
         return Ok(Refresh::Invalid);
     };
     let digest = pepper.digest_secret(&token);
-    if let Some(done) =
-        rotate_in_one_statement(conn, pepper, &digest, client_id, requested, policy, now)?
-    {
-        return Ok(done);
-    }
     crate::db::write_transaction(conn, |conn| {
         let found: Option<(String, Option<NaiveDateTime>, String, RefreshFamily)> =
             refresh_tokens::table
@@ -664,82 +659,6 @@ fn rotated_scopes(
         Some(asked) => Ok(asked.clone()),
         None => Ok(ScopeSet::parse(token_scopes).unwrap_or_default()),
     }
-}
-
-/// PostgreSQL, the common case (a current token of a live family): the read, then the claim,
-/// the family's `last_used_at` and the new token in one statement — one commit and two round
-/// trips instead of a transaction's five. `None` hands everything else (a rotated token, grace
-/// retries, reuse, a lost race, SQLite) to the transaction in `rotate`, which decides it as
-/// before; nothing has been written then.
-fn rotate_in_one_statement(
-    conn: &mut DbConn,
-    pepper: &Pepper,
-    digest: &str,
-    client_id: &str,
-    requested: Option<&ScopeSet>,
-    policy: FamilyPolicy,
-    now: NaiveDateTime,
-) -> Result<Option<Refresh>, DbError> {
-    use diesel::sql_types::{Bool, Text, Timestamp};
-    let DbConn::Pg(pg) = conn else {
-        return Ok(None);
-    };
-    let found: Option<(String, Option<NaiveDateTime>, String, RefreshFamily)> =
-        refresh_tokens::table
-            .inner_join(refresh_families::table)
-            .filter(refresh_tokens::token_digest.eq(digest))
-            .select((
-                refresh_tokens::id,
-                refresh_tokens::rotated_at,
-                refresh_tokens::scopes,
-                RefreshFamily::as_select(),
-            ))
-            .first(pg)
-            .optional()?;
-    let Some((token_id, None, token_scopes, family)) = found else {
-        return Ok(None);
-    };
-    if family.client_id != client_id
-        || family.revoked_at.is_some()
-        || policy.ends_at(&family) <= now
-    {
-        return Ok(None);
-    }
-    let scopes = match rotated_scopes(&family, &token_scopes, requested) {
-        Ok(scopes) => scopes,
-        Err(refusal) => return Ok(Some(refusal)),
-    };
-    let token = PlainSecret::generate(REFRESH_PREFIX);
-    // The family must still be live when the claim happens (a revocation may have landed since
-    // the read); `last_used_at` moves at minute precision, as in `rotate`.
-    let inserted = diesel::sql_query(
-        "WITH claimed AS ( \
-             UPDATE refresh_tokens SET rotated_at = $1 \
-             WHERE id = $2 AND rotated_at IS NULL AND EXISTS ( \
-                 SELECT 1 FROM refresh_families f \
-                 WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
-             RETURNING family_id), \
-         touched AS ( \
-             UPDATE refresh_families SET last_used_at = $1 \
-             WHERE $3 AND id IN (SELECT family_id FROM claimed)) \
-         INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, grace_used) \
-         SELECT $4, $5, family_id, $6, $1, FALSE FROM claimed",
-    )
-    .bind::<Timestamp, _>(now)
-    .bind::<Text, _>(&token_id)
-    .bind::<Bool, _>(now - family.last_used_at >= Duration::minutes(1))
-    .bind::<Text, _>(new_id(IdKind::RefreshToken))
-    .bind::<Text, _>(pepper.digest_secret(&token))
-    .bind::<Text, _>(scopes.to_storage())
-    .execute(pg)?;
-    if inserted == 0 {
-        return Ok(None);
-    }
-    Ok(Some(Refresh::Rotated {
-        family: Box::new(family),
-        token,
-        scopes,
-    }))
 }
 
 /// A refresh token as introspection and revocation see it.

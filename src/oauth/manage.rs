@@ -67,6 +67,10 @@ pub struct ClientInput {
     pub first_party: Option<bool>,
     /// Resource servers the app may ask tokens for (administrators only).
     pub resources: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `""`: none.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -82,6 +86,64 @@ fn validate_name(raw: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(name.to_owned())
+}
+
+fn validate_post_logout(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {
+    if raw.len() > MAX_REDIRECT_URIS {
+        return Err(ApiError::validation(
+            "post_logout_redirect_uris",
+            "Register at most 10 post-logout redirect URIs",
+        ));
+    }
+    raw.iter()
+        .map(|u| {
+            RedirectUri::parse(u.trim()).map_err(|e| {
+                ApiError::validation("post_logout_redirect_uris", format!("{}: {e}", u.trim()))
+            })
+        })
+        .collect()
+}
+
+/// An absolute `https` URI without a fragment (`http` too when private endpoints are allowed,
+/// for development); `""`: none.
+fn validate_backchannel(state: &AppState, raw: &str) -> Result<Option<String>, ApiError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = |why: &str| ApiError::validation("backchannel_logout_uri", why.to_owned());
+    if raw.len() > 2000 {
+        return Err(bad("At most 2000 characters"));
+    }
+    let url = reqwest::Url::parse(raw).map_err(|_| bad("Not an absolute URI"))?;
+    let http_allowed = state.settings.backchannel_allow_private && url.scheme() == "http";
+    if url.scheme() != "https" && !http_allowed {
+        return Err(bad("The URI must be https"));
+    }
+    if url.fragment().is_some() || url.host_str().is_none() || !url.username().is_empty() {
+        return Err(bad(
+            "The URI must have a host, and no fragment or user name",
+        ));
+    }
+    Ok(Some(raw.to_owned()))
+}
+
+fn logout_settings(
+    state: &AppState,
+    input: &ClientInput,
+) -> Result<clients::LogoutSettings, ApiError> {
+    Ok(clients::LogoutSettings {
+        post_logout_redirect_uris: validate_post_logout(
+            input.post_logout_redirect_uris.as_deref().unwrap_or(&[]),
+        )?,
+        backchannel_logout_uri: validate_backchannel(
+            state,
+            input.backchannel_logout_uri.as_deref().unwrap_or(""),
+        )?,
+        backchannel_logout_session_required: input
+            .backchannel_logout_session_required
+            .unwrap_or(false),
+    })
 }
 
 fn validate_redirects(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {
@@ -236,7 +298,9 @@ pub async fn create(
         Some(g) => validate_grants(g, client_type)?,
         None => clients::default_grant_types(),
     };
+    let logout = logout_settings(state, &input)?;
     let new = NewClient {
+        logout,
         name,
         owner_user_id: actor.user_id().to_owned(),
         client_type,
@@ -245,7 +309,6 @@ pub async fn create(
         first_party: first_party(actor, input.first_party)?,
         grant_types,
         resources,
-        ..Default::default()
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let actor_event = |client: &Client| actor.event(Action::ClientCreated, client);
@@ -357,6 +420,23 @@ pub async fn update(
         .map(|r| validate_resources(state, actor, r))
         .transpose()?
         .map(|r| r.join(" "));
+    let post_logout = input
+        .post_logout_redirect_uris
+        .as_deref()
+        .map(validate_post_logout)
+        .transpose()?
+        .map(|uris| {
+            uris.iter()
+                .map(|u| u.as_str().to_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    let backchannel = input
+        .backchannel_logout_uri
+        .as_deref()
+        .map(|u| validate_backchannel(state, u))
+        .transpose()?;
+    let session_required = input.backchannel_logout_session_required;
     let now = state.now();
     let disabling = disabled == Some(true) && client.disabled_at.is_none();
     // An administrator's disable of someone else's app is a lock only an administrator lifts.
@@ -379,6 +459,9 @@ pub async fn update(
         || grants.is_some()
         || first.is_some()
         || resources.is_some()
+        || post_logout.is_some()
+        || backchannel.is_some()
+        || session_required.is_some()
     {
         let mut event = actor.event(Action::ClientUpdated, &client);
         event.details["changed"] = json!(
@@ -389,6 +472,12 @@ pub async fn update(
                 ("grant_types", grants.is_some()),
                 ("first_party", first.is_some()),
                 ("resources", resources.is_some()),
+                ("post_logout_redirect_uris", post_logout.is_some()),
+                ("backchannel_logout_uri", backchannel.is_some()),
+                (
+                    "backchannel_logout_session_required",
+                    session_required.is_some(),
+                ),
             ]
             .iter()
             .filter(|(_, changed)| *changed)
@@ -412,6 +501,9 @@ pub async fn update(
         grant_types: grants,
         first_party: first,
         resources,
+        post_logout_redirect_uris: post_logout,
+        backchannel_logout_uri: backchannel,
+        backchannel_logout_session_required: session_required,
         disabled_at: match disabled {
             Some(true) if disabling => Some(Some(now)),
             Some(false) => Some(None),
@@ -459,6 +551,9 @@ struct ClientChanges {
     grant_types: Option<String>,
     first_party: Option<bool>,
     resources: Option<String>,
+    post_logout_redirect_uris: Option<String>,
+    backchannel_logout_uri: Option<Option<String>>,
+    backchannel_logout_session_required: Option<bool>,
     disabled_at: Option<Option<NaiveDateTime>>,
     admin_locked: Option<bool>,
     updated_at: NaiveDateTime,

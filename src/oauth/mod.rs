@@ -7,6 +7,7 @@ pub mod clients;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod logout;
 pub mod manage;
 pub mod metadata;
 pub mod oidc;

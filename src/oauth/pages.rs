@@ -183,6 +183,18 @@ pub async fn register(
         grant_types: Some(grants),
         first_party: None,
         resources: None,
+        post_logout_redirect_uris: Some(
+            field(&pairs, "post_logout_redirect_uris")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        backchannel_logout_uri: Some(field(&pairs, "backchannel_logout_uri").to_owned()),
+        backchannel_logout_session_required: Some(
+            field(&pairs, "backchannel_logout_session_required") == "1",
+        ),
     };
     match manage::create(
         &state,
@@ -324,6 +336,8 @@ pub async fn act(
 struct ConnectedPage<'a> {
     nav: Option<Nav>,
     consents: Vec<ConsentView>,
+    /// Per consent: what the last back-channel sign-out notice to that app became ("" none).
+    signed_out: Vec<String>,
     csrf_token: &'a str,
     notice: Option<&'a str>,
 }
@@ -333,11 +347,38 @@ pub async fn connected(
     signed_in: SignedIn,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
+    let user_id = signed_in.user.id.clone();
+    let notices = state
+        .db(move |c| super::logout::last_notices(c, &user_id))
+        .await
+        .unwrap_or_else(|e| {
+            log::warn!("connected apps: sign-out notices: {e}");
+            Vec::new()
+        });
     match manage::list_consents(&state, signed_in.user.id.clone()).await {
         Ok(consents) => render(
             StatusCode::OK,
             &ConnectedPage {
                 nav: Some(signed_in.nav("connected")),
+                signed_out: consents
+                    .iter()
+                    .map(|c| {
+                        notices
+                            .iter()
+                            .find(|n| n.0 == c.client_id)
+                            .map(|(_, at, delivered, failed)| {
+                                let when = at.format("%Y-%m-%d %H:%M");
+                                match (delivered, failed) {
+                                    (Some(_), _) => format!("signed out {when}"),
+                                    (None, Some(_)) => {
+                                        format!("sign-out at {when} could not be delivered")
+                                    }
+                                    (None, None) => format!("signing out (since {when})"),
+                                }
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect(),
                 consents,
                 csrf_token: &signed_in.csrf_token,
                 notice: notice_for(query.done.as_deref()),

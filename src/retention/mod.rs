@@ -9,8 +9,8 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    audit_events, auth_codes, login_failures, refresh_families, refresh_tokens,
-    revoked_access_tokens, sessions,
+    audit_events, auth_codes, backchannel_logouts, login_failures, refresh_families,
+    refresh_tokens, revoked_access_tokens, sessions,
 };
 use crate::db::{DbConn, DbError};
 
@@ -28,6 +28,9 @@ const JANITOR_LOCK_KEY: i64 = 0x6768_2d6a_616e_6974;
 /// How long an ended row is kept after its end, so that a late request still gets the precise
 /// answer (a replayed code is recognised as spent, not unknown).
 const KEPT_AFTER_END: Duration = Duration::hours(1);
+/// Finished back-channel logout notices (delivered or given up) stay this long: the
+/// "Connected apps" page shows the last one of each app.
+const NOTICES_KEPT: Duration = Duration::days(30);
 /// Failed logins older than this say nothing about the current window.
 const FAILURES_KEPT: Duration = Duration::hours(1);
 
@@ -52,6 +55,7 @@ pub struct Swept {
     pub sessions: usize,
     pub login_failures: usize,
     pub audit_events: usize,
+    pub backchannel_logouts: usize,
     /// The longest single write of the pass: how long the SQLite writer was held at most.
     #[serde(skip)]
     pub longest_write: std::time::Duration,
@@ -66,10 +70,11 @@ impl Swept {
             + self.sessions
             + self.login_failures
             + self.audit_events
+            + self.backchannel_logouts
     }
 
     /// (table, rows) pairs, for logs and metrics.
-    pub fn by_table(&self) -> [(&'static str, usize); 7] {
+    pub fn by_table(&self) -> [(&'static str, usize); 8] {
         [
             ("auth_codes", self.auth_codes),
             ("refresh_families", self.refresh_families),
@@ -78,6 +83,7 @@ impl Swept {
             ("sessions", self.sessions),
             ("login_failures", self.login_failures),
             ("audit_events", self.audit_events),
+            ("backchannel_logouts", self.backchannel_logouts),
         ]
     }
 }
@@ -101,6 +107,7 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
         revoked_access_tokens: batches(conn, |conn| expired_revocations(conn, c.now))?,
         sessions: batches(conn, |conn| ended_sessions(conn, c))?,
         login_failures: batches(conn, |conn| old_failures(conn, c.now - FAILURES_KEPT))?,
+        backchannel_logouts: batches(conn, |conn| finished_notices(conn, c.now - NOTICES_KEPT))?,
         ..Swept::default()
     };
     let mut tokens = 0;
@@ -191,6 +198,24 @@ fn ended_sessions(conn: &mut DbConn, c: &Cutoffs) -> Result<usize, DbError> {
         .load(conn)?;
     delete_ids(conn, ids, |conn, ids| {
         diesel::delete(sessions::table.filter(sessions::id.eq_any(ids))).execute(conn)
+    })
+}
+
+/// Logout notices delivered or given up on before `before` (pending ones stay, however old).
+fn finished_notices(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = backchannel_logouts::table
+        .filter(backchannel_logouts::created_at.lt(before))
+        .filter(
+            backchannel_logouts::delivered_at
+                .is_not_null()
+                .or(backchannel_logouts::failed_at.is_not_null()),
+        )
+        .select(backchannel_logouts::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(backchannel_logouts::table.filter(backchannel_logouts::id.eq_any(ids)))
+            .execute(conn)
     })
 }
 

@@ -161,7 +161,7 @@ async fn log_in_see_the_signed_in_page_and_log_out_in_chromium() {
 }
 
 /// Type into the field with this id.
-async fn fill(c: &Client, id: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, id: &str, text: &str) {
     c.find(Locator::Id(id))
         .await
         .unwrap()
@@ -170,7 +170,7 @@ async fn fill(c: &Client, id: &str, text: &str) {
         .unwrap();
 }
 
-async fn click(c: &Client, id: &str) {
+pub(crate) async fn click(c: &Client, id: &str) {
     c.find(Locator::Id(id))
         .await
         .unwrap()
@@ -180,7 +180,7 @@ async fn click(c: &Client, id: &str) {
 }
 
 /// Submit the login form on the current page.
-async fn submit_login(c: &Client, email: &str, password: &str) {
+pub(crate) async fn submit_login(c: &Client, email: &str, password: &str) {
     fill(c, "email", email).await;
     fill(c, "password", password).await;
     click(c, "sign-in").await;

@@ -22,6 +22,8 @@ mod oauth_apps;
 mod oauth_complete;
 mod oauth_integrity;
 mod oidc;
+mod oidc_browser;
+mod oidc_logout;
 mod open_limits;
 mod openapi;
 mod pages;

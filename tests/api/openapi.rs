@@ -24,6 +24,7 @@ const NOT_API: &[(&str, &str)] = &[
     ("GET", "/account"),
     ("POST", "/account/password"),
     ("POST", "/oauth/authorize"),
+    ("POST", "/oauth/logout"),
     ("GET", "/docs/errors"),
     ("GET", "/static/app.css"),
     ("GET", "/static/app.js"),

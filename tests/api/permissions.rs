@@ -137,6 +137,8 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/oauth/logout"),
+    ("POST", "/oauth/logout"),
     ("GET", "/oauth/authorize"),
     ("POST", "/oauth/authorize"),
     ("POST", "/oauth/token"),

@@ -5,8 +5,8 @@
 use chrono::Duration;
 use diesel::prelude::*;
 use gatehouse::db::schema::{
-    audit_events, auth_codes, login_failures, refresh_families, refresh_tokens,
-    revoked_access_tokens, sessions,
+    audit_events, auth_codes, backchannel_logouts, login_failures, refresh_families,
+    refresh_tokens, revoked_access_tokens, sessions,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,7 +16,7 @@ use crate::helpers::TestApp;
 use crate::oauth::{TestClient, code_for, exchange, obtain_tokens, register};
 
 /// Rows per table, in the order of `gatehouse::retention::Swept::by_table`.
-async fn counts(app: &TestApp) -> [i64; 7] {
+async fn counts(app: &TestApp) -> [i64; 8] {
     app.state
         .db(|c| {
             Ok([
@@ -27,6 +27,7 @@ async fn counts(app: &TestApp) -> [i64; 7] {
                 sessions::table.count().get_result(c)?,
                 login_failures::table.count().get_result(c)?,
                 audit_events::table.count().get_result(c)?,
+                backchannel_logouts::table.count().get_result(c)?,
             ])
         })
         .await
@@ -63,6 +64,27 @@ async fn a_month_of_rows_then_a_fresh_grant(app: &TestApp, client: &TestClient) 
         .unwrap();
     revoke(app, client, &field(&rotated, "access_token")).await;
     let _unspent = code_for(app, client, "read:users").await;
+    // A back-channel logout notice, delivered (finished notices stay 30 days).
+    let (client_id, now) = (client.id.clone(), app.state.now());
+    let me: Value = app.me().await.json().await.unwrap();
+    let user_id = me["data"]["id"].as_str().unwrap().to_owned();
+    app.state
+        .db(move |c| {
+            diesel::insert_into(backchannel_logouts::table)
+                .values((
+                    backchannel_logouts::id.eq("bcl_old"),
+                    backchannel_logouts::client_id.eq(&client_id),
+                    backchannel_logouts::user_id.eq(&user_id),
+                    backchannel_logouts::reason.eq("logout"),
+                    backchannel_logouts::created_at.eq(now),
+                    backchannel_logouts::next_attempt_at.eq(now),
+                    backchannel_logouts::delivered_at.eq(now),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
     // A session that nobody ends by signing in again (that would delete it on the spot).
     app.create_user("kim@example.com", "kim's long passphrase 2026", false)
         .await;

@@ -1,0 +1,748 @@
+//! Sign-out for OpenID Connect: RP-Initiated Logout 1.0 (`/oauth/logout`) and Back-Channel
+//! Logout 1.0.
+//!
+//! When a browser session ends (the user signs out, here or through an app; an administrator
+//! disables the user), `session_ended` does, in the caller's transaction:
+//! - revoke the sign-ins (`openid` grants) of that session that do not hold `offline_access`,
+//!   so their access tokens stop at once (the caller puts the returned grants on the denylist);
+//! - queue a logout notice for every app with a `backchannel_logout_uri` that the user signed
+//!   in to from that session (`backchannel_logouts`).
+//!
+//! The notices are delivered by `deliver_due`, in the background: started right after the
+//! request that queued them (never inside it: the user's sign-out completes at once whatever
+//! the apps do) and on every housekeeping tick, with a 5 s timeout per try and up to four tries
+//! (at once, then after 10 s, 1 min and 5 min); a notice that fails four times is audited. Rows
+//! are claimed before sending, so two instances never deliver the same notice twice at once.
+//!
+//! A notice goes only to an `https` endpoint whose host resolves to public addresses (SSRF: any
+//! registered app names the URL); `GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE=1` lifts that for a
+//! private network or development.
+
+use std::net::IpAddr;
+use std::time::Duration as StdDuration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::clients::Client;
+use crate::audit::{self, Action, NewEvent};
+use crate::db::schema::{backchannel_logouts, clients, refresh_families};
+use crate::db::{DbConn, DbError};
+use crate::ids::{IdKind, new_id};
+use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
+use crate::principal::{PageAccess, SignedIn, urlencode};
+use crate::scopes::{Builtin, ScopeSet};
+use crate::state::AppState;
+
+/// The event a logout token carries (Back-Channel Logout §2.4).
+pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// Tries after the first, and the wait before each.
+const RETRY_AFTER: [i64; 3] = [10, 60, 300];
+const DELIVERY_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// Notices one pass delivers at most (the rest wait for the next pass).
+const BATCH: i64 = 50;
+
+/// Which sessions ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Ended<'a> {
+    /// One browser session.
+    Session(&'a str),
+    /// Every session of the user (disabled by an administrator).
+    Everywhere,
+}
+
+/// What a session end changed: the grants revoked (for the denylist) and whether notices were
+/// queued (then start `deliver_due`).
+#[derive(Debug, Default)]
+pub struct SessionEnd {
+    pub revoked_grants: Vec<String>,
+    pub notices: usize,
+}
+
+/// A grant of an ended session: id, client, scopes, session, revoked at.
+type GrantOfSession = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
+/// See the module header. Runs in the caller's connection (and transaction, if any).
+pub fn session_ended(
+    conn: &mut DbConn,
+    user_id: &str,
+    ended: Ended<'_>,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<SessionEnd, DbError> {
+    let mut query = refresh_families::table
+        .filter(refresh_families::user_id.eq(user_id))
+        .filter(refresh_families::session_id.is_not_null())
+        .into_boxed();
+    if let Ended::Session(id) = ended {
+        query = query.filter(refresh_families::session_id.eq(id));
+    }
+    let grants: Vec<GrantOfSession> = query
+        .select((
+            refresh_families::id,
+            refresh_families::client_id,
+            refresh_families::scopes,
+            refresh_families::session_id,
+            refresh_families::revoked_at,
+        ))
+        .load(conn)?;
+    let mut end = SessionEnd::default();
+    let mut told: Vec<(String, Option<String>)> = Vec::new();
+    for (id, client_id, scopes, session_id, revoked_at) in grants {
+        let scopes = ScopeSet::parse(&scopes).unwrap_or_default();
+        if !scopes.contains(Builtin::OpenId.as_str()) {
+            continue;
+        }
+        if revoked_at.is_none() && !scopes.contains(Builtin::OfflineAccess.as_str()) {
+            end.revoked_grants.push(id);
+        }
+        let pair = (client_id, session_id);
+        if !told.contains(&pair) {
+            told.push(pair);
+        }
+    }
+    if !end.revoked_grants.is_empty() {
+        diesel::update(
+            refresh_families::table
+                .filter(refresh_families::id.eq_any(&end.revoked_grants))
+                .filter(refresh_families::revoked_at.is_null()),
+        )
+        .set((
+            refresh_families::revoked_at.eq(now),
+            refresh_families::revoked_reason.eq("logout"),
+        ))
+        .execute(conn)?;
+    }
+    let client_ids: Vec<&String> = told.iter().map(|(c, _)| c).collect();
+    let listening: Vec<String> = clients::table
+        .filter(clients::id.eq_any(client_ids))
+        .filter(clients::backchannel_logout_uri.is_not_null())
+        .select(clients::id)
+        .load(conn)?;
+    for (client_id, session_id) in told.iter().filter(|(c, _)| listening.contains(c)) {
+        diesel::insert_into(backchannel_logouts::table)
+            .values((
+                backchannel_logouts::id.eq(new_id(IdKind::LogoutNotice)),
+                backchannel_logouts::client_id.eq(client_id),
+                backchannel_logouts::user_id.eq(user_id),
+                backchannel_logouts::session_id.eq(session_id),
+                backchannel_logouts::reason.eq(reason),
+                backchannel_logouts::created_at.eq(now),
+                backchannel_logouts::next_attempt_at.eq(now),
+            ))
+            .execute(conn)?;
+        end.notices += 1;
+    }
+    Ok(end)
+}
+
+/// After a session end: deny the revoked grants' access tokens here and now, and deliver the
+/// notices in the background.
+pub async fn after_session_end(state: &AppState, end: SessionEnd) {
+    super::token::deny_grants(state, &end.revoked_grants).await;
+    if end.notices > 0 {
+        let state = state.clone();
+        actix_web::rt::spawn(async move { deliver_due(&state).await });
+    }
+}
+
+/// A logout token (Back-Channel Logout §2.4).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogoutClaims {
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub events: serde_json::Value,
+}
+
+#[derive(Queryable)]
+struct Due {
+    id: String,
+    client_id: String,
+    user_id: String,
+    session_id: Option<String>,
+    attempts: i64,
+    next_attempt_at: NaiveDateTime,
+}
+
+/// Deliver the notices that are due; how many were delivered.
+pub async fn deliver_due(state: &AppState) -> usize {
+    let now = state.now();
+    let due = state
+        .db(move |c| {
+            Ok(backchannel_logouts::table
+                .filter(backchannel_logouts::delivered_at.is_null())
+                .filter(backchannel_logouts::failed_at.is_null())
+                .filter(backchannel_logouts::next_attempt_at.le(now))
+                .order(backchannel_logouts::next_attempt_at.asc())
+                .limit(BATCH)
+                .select((
+                    backchannel_logouts::id,
+                    backchannel_logouts::client_id,
+                    backchannel_logouts::user_id,
+                    backchannel_logouts::session_id,
+                    backchannel_logouts::attempts,
+                    backchannel_logouts::next_attempt_at,
+                ))
+                .load::<Due>(c)?)
+        })
+        .await;
+    let due = match due {
+        Ok(due) => due,
+        Err(e) => {
+            log::warn!("back-channel logout: reading due notices: {e}");
+            return 0;
+        }
+    };
+    let mut delivered = 0;
+    for notice in due {
+        if deliver_one(state, notice).await {
+            delivered += 1;
+        }
+    }
+    delivered
+}
+
+async fn deliver_one(state: &AppState, notice: Due) -> bool {
+    let now = state.now();
+    // Claim: push the next try past this one's timeout; a row another instance claimed first
+    // no longer has the `next_attempt_at` read above.
+    let (id, seen) = (notice.id.clone(), notice.next_attempt_at);
+    let claimed = state
+        .db(move |c| {
+            Ok(diesel::update(
+                backchannel_logouts::table
+                    .find(&id)
+                    .filter(backchannel_logouts::next_attempt_at.eq(seen))
+                    .filter(backchannel_logouts::delivered_at.is_null()),
+            )
+            .set((
+                backchannel_logouts::next_attempt_at.eq(now + Duration::seconds(60)),
+                backchannel_logouts::attempts.eq(backchannel_logouts::attempts + 1),
+            ))
+            .execute(c)?)
+        })
+        .await;
+    if !matches!(claimed, Ok(1)) {
+        return false;
+    }
+    let client_id = notice.client_id.clone();
+    let client = state.db(move |c| super::clients::find(c, &client_id)).await;
+    let outcome = match client {
+        Ok(Some(client)) => send(state, &client, &notice).await,
+        Ok(None) => Err("the app was deleted".to_owned()),
+        Err(e) => Err(format!("database: {e}")),
+    };
+    let attempts = notice.attempts + 1;
+    let (id, now) = (notice.id.clone(), state.now());
+    let error = outcome.as_ref().err().cloned();
+    let gave_up = error.is_some() && attempts > RETRY_AFTER.len() as i64;
+    let mut event = NewEvent::new(Action::BackchannelLogoutFailed);
+    event.subject_user_id = Some(notice.user_id.clone());
+    event.details = serde_json::json!({
+        "client_id": notice.client_id,
+        "attempts": attempts,
+        "error": error,
+    });
+    let recorded = state
+        .db(move |c| {
+            let row = backchannel_logouts::table.find(&id);
+            match &error {
+                None => diesel::update(row)
+                    .set((
+                        backchannel_logouts::delivered_at.eq(now),
+                        backchannel_logouts::last_error.eq(None::<String>),
+                    ))
+                    .execute(c)?,
+                Some(why) if gave_up => {
+                    audit::record(c, &event, now)?;
+                    diesel::update(row)
+                        .set((
+                            backchannel_logouts::failed_at.eq(now),
+                            backchannel_logouts::last_error.eq(why),
+                        ))
+                        .execute(c)?
+                }
+                Some(why) => {
+                    let wait = RETRY_AFTER[(attempts - 1) as usize];
+                    diesel::update(row)
+                        .set((
+                            backchannel_logouts::next_attempt_at.eq(now + Duration::seconds(wait)),
+                            backchannel_logouts::last_error.eq(why),
+                        ))
+                        .execute(c)?
+                }
+            };
+            Ok(())
+        })
+        .await;
+    if let Err(e) = recorded {
+        log::warn!("back-channel logout: recording a delivery: {e}");
+    }
+    crate::metrics::background_run("backchannel_logout", outcome.is_ok(), StdDuration::ZERO);
+    outcome.is_ok()
+}
+
+/// POST the logout token; `Err` says why it did not arrive.
+async fn send(state: &AppState, client: &Client, notice: &Due) -> Result<(), String> {
+    let uri = client
+        .backchannel_logout_uri
+        .as_deref()
+        .ok_or("the app no longer has a back-channel logout URI")?;
+    let url = reqwest::Url::parse(uri).map_err(|_| "the URI does not parse".to_owned())?;
+    let host = url.host_str().ok_or("the URI has no host")?.to_owned();
+    let port = url.port_or_known_default().ok_or("the URI has no port")?;
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("{host} does not resolve: {e}"))?
+        .collect();
+    let allow_private = state.settings.backchannel_allow_private;
+    if addresses.is_empty() || (!allow_private && addresses.iter().any(|a| !is_public(a.ip()))) {
+        return Err(format!(
+            "{host} resolves to a private address (set GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE=1 to allow)"
+        ));
+    }
+    if url.scheme() != "https" && !allow_private {
+        return Err("only https endpoints are notified".into());
+    }
+    let now = state.now().and_utc().timestamp();
+    let claims = LogoutClaims {
+        iss: state.settings.issuer.clone(),
+        aud: client.id.clone(),
+        iat: now,
+        exp: now + 120,
+        jti: new_id(IdKind::LogoutNotice),
+        sub: notice.user_id.clone(),
+        sid: notice.session_id.clone(),
+        events: serde_json::json!({ LOGOUT_EVENT: {} }),
+    };
+    let token = state
+        .key_ring()
+        .sign_as(&claims, "logout+jwt")
+        .map_err(|e| format!("signing: {e}"))?;
+    // Connect only to the addresses checked above (no second lookup that could answer
+    // differently), follow no redirect.
+    let http = reqwest::Client::builder()
+        .timeout(DELIVERY_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(&host, &addresses)
+        .build()
+        .map_err(|e| format!("client: {e}"))?;
+    let response = http
+        .post(url)
+        .header("cache-control", "no-store")
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the app answered {}", response.status().as_u16()))
+    }
+}
+
+/// Not loopback, private, link-local, unspecified, multicast or documentation space.
+fn is_public(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// An app's last sign-out notice to a user: client id, queued, delivered, given up.
+pub type Notice = (
+    String,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+    Option<NaiveDateTime>,
+);
+
+/// The last notice of each app for a user (the "Connected apps" page).
+pub fn last_notices(conn: &mut DbConn, user_id: &str) -> Result<Vec<Notice>, DbError> {
+    let rows: Vec<Notice> = backchannel_logouts::table
+        .filter(backchannel_logouts::user_id.eq(user_id))
+        .order(backchannel_logouts::created_at.desc())
+        .limit(200)
+        .select((
+            backchannel_logouts::client_id,
+            backchannel_logouts::created_at,
+            backchannel_logouts::delivered_at,
+            backchannel_logouts::failed_at,
+        ))
+        .load(conn)?;
+    let mut last: Vec<Notice> = Vec::new();
+    for row in rows {
+        if !last.iter().any(|l| l.0 == row.0) {
+            last.push(row);
+        }
+    }
+    Ok(last)
+}
+
+// ---- RP-Initiated Logout -------------------------------------------------------------------
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct LogoutParams {
+    id_token_hint: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    csrf_token: Option<String>,
+    decision: Option<String>,
+}
+
+/// The claims of an `id_token_hint` that sign-out reads.
+#[derive(Deserialize)]
+struct HintClaims {
+    sub: String,
+    aud: String,
+    exp: i64,
+    sid: Option<String>,
+}
+
+/// A sign-out request that passed its checks.
+struct Checked {
+    /// Where to send the browser afterwards (registered exactly), with `state`.
+    redirect: Option<String>,
+    /// The hint is ours, unexpired, for the signed-in user and session.
+    hint_matches: bool,
+    client_name: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage<'a> {
+    nav: Option<Nav>,
+    client_name: Option<&'a str>,
+    csrf_token: &'a str,
+    id_token_hint: &'a str,
+    client_id: &'a str,
+    post_logout_redirect_uri: &'a str,
+    state: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOutPage {
+    nav: Option<Nav>,
+    stayed: bool,
+}
+
+fn refusal(message: &str) -> HttpResponse {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-out link is not valid",
+        message,
+    )
+}
+
+async fn check(
+    state: &AppState,
+    p: &LogoutParams,
+    signed_in: Option<&SignedIn>,
+) -> Result<Checked, HttpResponse> {
+    let hint = p.id_token_hint.as_deref().filter(|h| !h.is_empty());
+    let client_id = p.client_id.as_deref().filter(|c| !c.is_empty());
+    // The hint is verified against the app it names (signature, issuer; expired or not).
+    let hinted: Option<HintClaims> = match hint {
+        None => None,
+        Some(token) => {
+            let aud = unverified_aud(token);
+            let aud = aud.as_deref().unwrap_or("");
+            state
+                .key_ring()
+                .verify_id_token_hint::<HintClaims>(token, &state.settings.issuer, aud)
+                .ok()
+        }
+    };
+    if let (Some(hinted), Some(client_id)) = (&hinted, client_id)
+        && hinted.aud != client_id
+    {
+        return Err(refusal(
+            "The id_token_hint was issued to another app than client_id names.",
+        ));
+    }
+    let app_id = client_id
+        .map(str::to_owned)
+        .or_else(|| hinted.as_ref().map(|h| h.aud.clone()));
+    let client = match &app_id {
+        None => None,
+        Some(id) => match super::token::load_client(state, id).await {
+            Ok(found) => found.map(|c| (*c).clone()),
+            Err(_) => {
+                return Err(error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "Gatehouse cannot complete the request now. Try again in a moment.",
+                ));
+            }
+        },
+    };
+    let redirect = match p
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
+        None => None,
+        Some(uri) => {
+            let Some(client) = &client else {
+                return Err(refusal(
+                    "A post_logout_redirect_uri needs the app: send client_id or id_token_hint.",
+                ));
+            };
+            if !client.post_logout_redirect_allowed(uri) {
+                return Err(refusal(
+                    "The post_logout_redirect_uri is not one the app registered.",
+                ));
+            }
+            let mut to = uri.to_owned();
+            if let Some(s) = p.state.as_deref().filter(|s| !s.is_empty()) {
+                to.push(if to.contains('?') { '&' } else { '?' });
+                to.push_str("state=");
+                to.push_str(&urlencode(s));
+            }
+            Some(to)
+        }
+    };
+    let now = state.now().and_utc().timestamp();
+    let hint_matches = match (&hinted, signed_in) {
+        (Some(h), Some(s)) => {
+            h.exp > now
+                && h.sub == s.user.id
+                && h.sid.as_deref().is_none_or(|sid| sid == s.session.id)
+        }
+        _ => false,
+    };
+    Ok(Checked {
+        redirect,
+        hint_matches,
+        client_name: client.map(|c| c.name),
+    })
+}
+
+/// The `aud` a JWT names, before verification (to pick the app to verify it for).
+fn unverified_aud(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    match &value["aud"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The CSRF token of a sign-out confirmation: bound to the session and to the request.
+fn confirm_token(state: &AppState, session_id: &str, p: &LogoutParams) -> String {
+    state.csrf_pepper.digest(&[
+        "logout",
+        session_id,
+        p.client_id.as_deref().unwrap_or(""),
+        p.post_logout_redirect_uri.as_deref().unwrap_or(""),
+        p.state.as_deref().unwrap_or(""),
+    ])
+}
+
+/// End `signed_in`'s session (audited, apps notified) and answer with the redirect or page.
+async fn sign_out(
+    req: &HttpRequest,
+    state: &AppState,
+    signed_in: &SignedIn,
+    checked: &Checked,
+) -> HttpResponse {
+    let (user_id, session_id) = (signed_in.user.id.clone(), signed_in.session.id.clone());
+    let mut event = NewEvent::new(Action::SignedOut);
+    event.actor_user_id = Some(user_id.clone());
+    event.subject_user_id = Some(user_id.clone());
+    event.ip = crate::accounts::pages::request_ip(req);
+    event.details = serde_json::json!({ "via": "oauth/logout" });
+    let now = state.now();
+    let ended = state
+        .db(move |c| {
+            crate::accounts::sessions::delete_session(c, &session_id)?;
+            audit::record(c, &event, now)?;
+            session_ended(c, &user_id, Ended::Session(&session_id), "logout", now)
+        })
+        .await;
+    match ended {
+        Ok(end) => after_session_end(state, end).await,
+        Err(e) => {
+            log::error!("sign-out: {e}");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-out failed",
+                "Try again in a moment.",
+            );
+        }
+    }
+    let answer = match &checked.redirect {
+        Some(to) => see_other(to),
+        None => render(
+            StatusCode::OK,
+            &SignedOutPage {
+                nav: None,
+                stayed: false,
+            },
+        ),
+    };
+    crate::accounts::pages::without_session_cookie(answer, &state.settings)
+}
+
+/// RP-Initiated Logout (OpenID Connect RP-Initiated Logout 1.0)
+///
+/// A browser endpoint. With an `id_token_hint` of the signed-in user and session (unexpired),
+/// the session ends at once; otherwise the user confirms on a page. Afterwards the browser goes
+/// to `post_logout_redirect_uri` (with `state`) when it is registered, character for
+/// character, for the app (`client_id` or the hint's audience); an unregistered one is an error
+/// page, never a redirect. Apps with a back-channel logout URI are notified in the background.
+#[utoipa::path(get, path = "/oauth/logout", tag = "oauth",
+    security((), ("session" = [])),
+    params(
+        ("id_token_hint" = Option<String>, Query, description = "An ID token this server issued to the app"),
+        ("client_id" = Option<String>, Query),
+        ("post_logout_redirect_uri" = Option<String>, Query, description = "Registered exactly for the app"),
+        ("state" = Option<String>, Query, description = "Returned with the redirect"),
+    ),
+    responses(
+        (status = 303, description = "Signed out: to `post_logout_redirect_uri` (with `state`)", headers(("Location" = String))),
+        (status = 200, description = "The confirmation page, or the signed-out page", content_type = "text/html", body = String),
+        (status = 400, description = "An unregistered `post_logout_redirect_uri`, or a hint for another app: an error page", content_type = "text/html", body = String),
+    ))]
+pub async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: Result<SignedIn, PageAccess>,
+    query: web::Query<LogoutParams>,
+) -> HttpResponse {
+    let signed_in = signed_in.ok();
+    let checked = match check(&state, &query, signed_in.as_ref()).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let Some(signed_in) = signed_in else {
+        // Nobody to sign out here: on to the app, or say so.
+        return match &checked.redirect {
+            Some(to) => see_other(to),
+            None => render(
+                StatusCode::OK,
+                &SignedOutPage {
+                    nav: None,
+                    stayed: false,
+                },
+            ),
+        };
+    };
+    if checked.hint_matches {
+        return sign_out(&req, &state, &signed_in, &checked).await;
+    }
+    let csrf = confirm_token(&state, &signed_in.session.id, &query);
+    render(
+        StatusCode::OK,
+        &LogoutPage {
+            nav: Some(signed_in.nav("")),
+            client_name: checked.client_name.as_deref(),
+            csrf_token: &csrf,
+            id_token_hint: query.id_token_hint.as_deref().unwrap_or(""),
+            client_id: query.client_id.as_deref().unwrap_or(""),
+            post_logout_redirect_uri: query.post_logout_redirect_uri.as_deref().unwrap_or(""),
+            state: query.state.as_deref().unwrap_or(""),
+        },
+    )
+}
+
+/// The confirmation's answer (a POST with the page's CSRF token; `decision=logout` or `stay`).
+pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: Result<SignedIn, PageAccess>,
+    form: web::Form<LogoutParams>,
+) -> HttpResponse {
+    let Ok(signed_in) = signed_in else {
+        return render(
+            StatusCode::OK,
+            &SignedOutPage {
+                nav: None,
+                stayed: false,
+            },
+        );
+    };
+    let checked = match check(&state, &form, Some(&signed_in)).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let expected = confirm_token(&state, &signed_in.session.id, &form);
+    if !csrf_matches(&expected, form.csrf_token.as_deref().unwrap_or("")) {
+        return crate::pages::form_expired();
+    }
+    if form.decision.as_deref() != Some("logout") {
+        return render(
+            StatusCode::OK,
+            &SignedOutPage {
+                nav: Some(signed_in.nav("")),
+                stayed: true,
+            },
+        );
+    }
+    sign_out(&req, &state, &signed_in, &checked).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_local_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! OpenID Connect in a real headless Chromium: sign-in → consent for the OpenID scopes →
+//! back to the app with a code that brings an ID token; RP-initiated sign-out with an
+//! `id_token_hint` (at once) and without one (the confirmation page first).
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::browser::{Browser, click, submit_login};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, spawn_app};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Wait until the browser is on `path` of the test server; its query.
+async fn landed_on(c: &Client, path: &str) -> std::collections::HashMap<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = c.current_url().await.unwrap();
+        if current.path() == path {
+            return current.query_pairs().into_owned().collect();
+        }
+        assert!(Instant::now() < deadline, "never reached {path}: {current}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chromium() {
+    use gatehouse::oauth::clients::{self, ClientType, LogoutSettings, NewClient};
+    use gatehouse::oauth::redirect::RedirectUri;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let c = &browser.client;
+    let owner = app
+        .create_user("dev@example.com", "developer password", false)
+        .await;
+    // The app's pages are our own /healthz (callback) and /readyz (after sign-out).
+    let after = format!("{}/readyz", app.address);
+    let new = NewClient {
+        name: "Sign-in app".into(),
+        owner_user_id: owner,
+        client_type: ClientType::Public,
+        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
+        scopes: gatehouse::scopes::ScopeSet::parse("openid profile email").unwrap(),
+        grant_types: clients::default_grant_types(),
+        logout: LogoutSettings {
+            post_logout_redirect_uris: vec![RedirectUri::parse(&after).unwrap()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+    let (client, _) = app
+        .state
+        .db(move |conn| clients::create(conn, &pepper, &new, now))
+        .await
+        .unwrap();
+    let redirect = format!("{}/healthz", app.address);
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    c.goto(&app.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+profile+email&state=st&nonce=n0nce&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        client.id,
+        encode(&redirect)
+    )))
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
+    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let scopes = c
+        .wait()
+        .for_element(Locator::Id("new-scopes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for words in [
+        "Know who you are",
+        "See your name",
+        "See your email address",
+    ] {
+        assert!(
+            scopes.contains(words),
+            "the consent page says {words:?}: {scopes}"
+        );
+    }
+    browser.screenshot("oidc-consent").await;
+    click(c, "approve").await;
+    let query = landed_on(c, "/healthz").await;
+    assert_eq!(query["state"], "st");
+    let tokens: Value = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", query["code"].as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("code_verifier", VERIFIER),
+            ("client_id", client.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().expect("an ID token").to_owned();
+    assert_eq!(crate::oidc::payload(&id_token)["nonce"], "n0nce");
+
+    // With the hint: signed out at once, back to the app with its state.
+    c.goto(&app.url(&format!(
+        "/oauth/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye",
+        encode(&after)
+    )))
+    .await
+    .unwrap();
+    let query = landed_on(c, "/readyz").await;
+    assert_eq!(query["state"], "bye");
+    c.goto(&app.url("/account")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
+
+    // Signed in again, without a hint: the confirmation page, then back to the app.
+    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    landed_on(c, "/account").await;
+    c.goto(&app.url(&format!(
+        "/oauth/logout?client_id={}&post_logout_redirect_uri={}&state=again",
+        client.id,
+        encode(&after)
+    )))
+    .await
+    .unwrap();
+    let title = c
+        .wait()
+        .for_element(Locator::Id("logout-title"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(title.contains("Sign out"), "{title}");
+    browser.screenshot("oidc-logout-confirm").await;
+    click(c, "confirm-logout").await;
+    let query = landed_on(c, "/readyz").await;
+    assert_eq!(query["state"], "again");
+    // The session is gone.
+    c.goto(&app.url("/account")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reqwest::get(app.url("/readyz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    browser.close().await;
+    app.stop().await;
+}
