@@ -149,10 +149,62 @@ fn resident_bytes() -> Option<u64> {
 /// `unmatched`.
 pub fn http_request(route: String, method: &'static str, status: u16, elapsed: Duration) {
     let status = status_label(status);
-    counter!("gatehouse_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
-        .increment(1);
-    histogram!("gatehouse_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(elapsed.as_secs_f64());
+    // The handles of a series are looked up once per worker thread: the registry's lookup
+    // (building a key, hashing its labels, a shared lock) is most of a metric's cost.
+    HTTP_SERIES.with(|series| {
+        let mut series = series.borrow_mut();
+        let key = (route, method, status);
+        if let Some((count, time)) = series.get(&key) {
+            count.increment(1);
+            time.record(elapsed.as_secs_f64());
+            return;
+        }
+        let (route, method, status) = key.clone();
+        let count = counter!("gatehouse_http_requests_total", "route" => route.clone(), "method" => method, "status" => status);
+        let time = histogram!("gatehouse_http_request_duration_seconds", "route" => route, "method" => method);
+        count.increment(1);
+        time.record(elapsed.as_secs_f64());
+        if series.len() < MAX_CACHED_SERIES {
+            series.insert(key, (count, time));
+        }
+    });
+}
+
+/// Series handles kept per thread (route templates × methods × statuses stay far below).
+const MAX_CACHED_SERIES: usize = 4096;
+
+type HttpSeries = std::collections::HashMap<
+    (String, &'static str, &'static str),
+    (metrics::Counter, metrics::Histogram),
+>;
+
+thread_local! {
+    static HTTP_SERIES: std::cell::RefCell<HttpSeries> = std::cell::RefCell::default();
+    /// Counters whose labels are fixed words, by (name, first label, second label).
+    static FIXED_COUNTERS: std::cell::RefCell<
+        std::collections::HashMap<(&'static str, &'static str, &'static str), metrics::Counter>,
+    > = std::cell::RefCell::default();
+}
+
+/// Increment a counter whose two label values are fixed words, through the per-thread handle.
+fn fixed_counter(
+    name: &'static str,
+    labels: [(&'static str, &'static str); 2],
+    make: impl FnOnce() -> metrics::Counter,
+) {
+    FIXED_COUNTERS.with(|counters| {
+        let mut counters = counters.borrow_mut();
+        let key = (name, labels[0].1, labels[1].1);
+        if let Some(counter) = counters.get(&key) {
+            counter.increment(1);
+            return;
+        }
+        let counter = make();
+        counter.increment(1);
+        if counters.len() < MAX_CACHED_SERIES {
+            counters.insert(key, counter);
+        }
+    });
 }
 
 /// A method as a label: the standard ones by name, anything else as `other`.
@@ -192,8 +244,11 @@ pub fn credential_checked(kind: Checked, outcome: &'static str) {
         Checked::ApiKey => "api_key",
         Checked::AccessToken => "access_token",
     };
-    counter!("gatehouse_credential_checks_total", "kind" => kind, "outcome" => outcome)
-        .increment(1);
+    fixed_counter(
+        "gatehouse_credential_checks_total",
+        [("kind", kind), ("outcome", outcome)],
+        || counter!("gatehouse_credential_checks_total", "kind" => kind, "outcome" => outcome),
+    );
 }
 
 /// An access token was signed.
@@ -204,7 +259,11 @@ pub fn token_issued(grant: &'static str, alg: &'static str) {
 /// A lookup in one of the in-memory caches.
 pub fn cache_lookup(cache: &'static str, hit: bool) {
     let result = if hit { "hit" } else { "miss" };
-    counter!("gatehouse_cache_lookups_total", "cache" => cache, "result" => result).increment(1);
+    fixed_counter(
+        "gatehouse_cache_lookups_total",
+        [("cache", cache), ("result", result)],
+        || counter!("gatehouse_cache_lookups_total", "cache" => cache, "result" => result),
+    );
 }
 
 /// A request refused by a rate limit (`credential`, `address`, `client`, `forms`, `login`).
