@@ -42,7 +42,7 @@ curl -s -b "$JAR" -o /dev/null --data-urlencode "csrf_token=$(field csrf_token)"
 COOKIE=$(awk '$7 ~ /^ses_/ {print $6 "=" $7}' "$JAR" | tail -1)
 export COOKIE BASIC VERIFIER REDIRECT_URI=http://127.0.0.1/cb
 flows() {
-  AUTHORIZE_PATH=$(path_for "$1") wrk -t1 -c4 -d"${DURATION}s" -s bench/flow.lua "$BASE" | awk '/^flows:/ {print $6}'
+  AUTHORIZE_PATH=$(path_for "$1") wrk -t1 -c4 -d"${DURATION}s" -s bench/flow.lua "$BASE" | awk '/^flows:/ {print $7}'
 }
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, database: ${GATEHOUSE_DATABASE_URL%%://*}, ${DURATION}s per case"
 AUTHORIZE_PATH=$(path_for openid+offline_access+read%3Ausers) wrk -t1 -c4 -d3s -s bench/flow.lua "$BASE" >/dev/null

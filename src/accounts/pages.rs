@@ -663,14 +663,31 @@ pub async fn change_password(
         .db(move |c| {
             c.transaction(|c| {
                 model::set_password_hash(c, &user_id, &new_hash, at)?;
+                // The other sessions end: the apps signed in from them are told.
+                let mut ended = crate::oauth::logout::SessionEnd::default();
+                for other in sessions::other_session_ids(c, &user_id, &session_id)? {
+                    let end = crate::oauth::logout::session_ended(
+                        c,
+                        &user_id,
+                        crate::oauth::logout::Ended::Session(&other),
+                        "password_changed",
+                        at,
+                    )?;
+                    ended.revoked_grants.extend(end.revoked_grants);
+                    ended.notices += end.notices;
+                }
                 sessions::delete_other_sessions(c, &user_id, Some(&session_id))?;
                 throttle::release(c, &reservation)?;
-                audit::record(c, &event, at)
+                audit::record(c, &event, at)?;
+                Ok(ended)
             })
         })
         .await;
     match saved {
-        Ok(()) => see_other("/account?changed=1"),
+        Ok(ended) => {
+            crate::oauth::logout::after_session_end(&state, ended).await;
+            see_other("/account?changed=1")
+        }
         Err(e) => {
             log::error!("password change: {e}");
             refuse(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.")

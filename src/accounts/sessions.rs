@@ -136,6 +136,19 @@ pub fn delete_session(conn: &mut DbConn, session_id: &str) -> Result<(), DbError
     Ok(())
 }
 
+/// The ids of a user's sessions other than `keep`.
+pub fn other_session_ids(
+    conn: &mut DbConn,
+    user_id: &str,
+    keep: &str,
+) -> Result<Vec<String>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::id.ne(keep))
+        .select(sessions::id)
+        .load(conn)?)
+}
+
 /// End every session of a user but `keep` (the one that asked, when changing a password).
 pub fn delete_other_sessions(
     conn: &mut DbConn,

@@ -530,3 +530,81 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    a_password_change_signs_the_other_sessions_out_of_their_apps,
+    |app| async move {
+        let (receiver, uri) = Receiver::start(false).await;
+        app.login_admin().await;
+        let client = register_with_logout(app, Some(&uri)).await;
+        // A second browser of the same user signs in to the app.
+        let (other, _) = app
+            .login_in_new_browser(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+            .await;
+        let url = crate::oauth::authorize_url(&client, "openid", None, "");
+        let consent = other
+            .get(app.url(&url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form = &consent[consent.find("id=\"consent-form\"").unwrap()..];
+        let fields: Vec<(String, String)> = [
+            "csrf_token",
+            "client_id",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+            "resource",
+            "nonce",
+        ]
+        .iter()
+        .map(|f| (f.to_string(), hidden_field(form, f).unwrap_or_default()))
+        .chain([("decision".to_string(), "approve".to_string())])
+        .collect();
+        let approved = other
+            .post(app.url("/oauth/authorize"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        let code = crate::oauth::query_of(approved.headers()["location"].to_str().unwrap())["code"]
+            .clone();
+        let tokens: Value = crate::oauth::exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let sid = payload(tokens["id_token"].as_str().unwrap())["sid"].clone();
+        // The first browser changes the password: the second session ends, its app is told.
+        let csrf = app.session_csrf().await;
+        let changed = app
+            .post_form(
+                "/account/password",
+                &[
+                    ("csrf_token", &csrf),
+                    ("current_password", crate::helpers::ADMIN_PASSWORD),
+                    ("new_password", "a brand new admin password"),
+                    ("confirm_password", "a brand new admin password"),
+                ],
+            )
+            .await;
+        assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+        let tokens = receiver.wait_for(1).await;
+        assert_eq!(tokens.len(), 1, "the app of the ended session is told");
+        assert_eq!(payload(&tokens[0])["sid"], sid);
+    }
+);
