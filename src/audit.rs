@@ -24,6 +24,8 @@ pub enum Action {
     UserCreated,
     UserDisabled,
     UserEnabled,
+    /// An administrator ended every session of a user.
+    SessionsEnded,
     ConsentGranted,
     CodeReplayDetected,
     RefreshReuseDetected,
@@ -60,6 +62,7 @@ impl Action {
             Action::UserCreated => "user.created",
             Action::UserDisabled => "user.disabled",
             Action::UserEnabled => "user.enabled",
+            Action::SessionsEnded => "user.sessions_ended",
             Action::ConsentGranted => "oauth.consent.granted",
             Action::CodeReplayDetected => "oauth.code.replay_detected",
             Action::RefreshReuseDetected => "oauth.refresh.reuse_detected",

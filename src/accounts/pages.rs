@@ -865,6 +865,57 @@ fn account_from_form(form: &CreateUserForm) -> Result<(NewAccount, Option<NewPas
     ))
 }
 
+/// An administrator signs a user out everywhere: every browser session ends, the apps they
+/// signed in to are told (back-channel logout), sign-ins without `offline_access` end.
+async fn admin_end_sessions(
+    req: &HttpRequest,
+    state: &AppState,
+    signed_in: &SignedIn,
+    user_id: String,
+) -> HttpResponse {
+    let at = state.now();
+    let mut event = signed_in
+        .principal()
+        .actor(peer_ip(req).map(|ip| ip.to_string()))
+        .event(Action::SessionsEnded);
+    event.subject_user_id = Some(user_id.clone());
+    let ended = state
+        .db(move |c| {
+            c.transaction(|c| {
+                if model::find_by_id(c, &user_id)?.is_none() {
+                    return Ok(None);
+                }
+                let end = crate::oauth::logout::session_ended(
+                    c,
+                    &user_id,
+                    crate::oauth::logout::Ended::Everywhere,
+                    "sessions_ended",
+                    at,
+                )?;
+                let count = sessions::delete_other_sessions(c, &user_id, None)?;
+                event.details = serde_json::json!({ "sessions": count });
+                audit::record(c, &event, at)?;
+                Ok(Some(end))
+            })
+        })
+        .await;
+    match ended {
+        Ok(Some(end)) => {
+            crate::oauth::logout::after_session_end(state, end).await;
+            see_other("/admin/users")
+        }
+        Ok(None) => pages::not_found().await,
+        Err(e) => {
+            log::error!("ending a user's sessions: {e}");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not changed",
+                "Try again in a moment.",
+            )
+        }
+    }
+}
+
 pub async fn admin_set_disabled(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -882,6 +933,7 @@ pub async fn admin_set_disabled(
     let disable = match action.as_str() {
         "disable" => true,
         "enable" => false,
+        "end-sessions" => return admin_end_sessions(&req, &state, &signed_in, user_id).await,
         _ => return pages::not_found().await,
     };
     if user_id == signed_in.user.id {

@@ -608,3 +608,108 @@ both_backends!(
         assert_eq!(payload(&tokens[0])["sid"], sid);
     }
 );
+
+both_backends!(
+    an_admin_signs_a_user_out_everywhere_and_their_apps_are_told,
+    |app| async move {
+        let (receiver, uri) = Receiver::start(false).await;
+        app.login_admin().await;
+        let client = register_with_logout(app, Some(&uri)).await;
+        let member = app
+            .create_user("member@example.com", "member password 1", false)
+            .await;
+        let (browser, _) = app
+            .login_in_new_browser("member@example.com", "member password 1")
+            .await;
+        let url = crate::oauth::authorize_url(&client, "openid", None, "");
+        let consent = browser
+            .get(app.url(&url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form = &consent[consent.find("id=\"consent-form\"").unwrap()..];
+        let fields: Vec<(String, String)> = [
+            "csrf_token",
+            "client_id",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+            "resource",
+            "nonce",
+        ]
+        .iter()
+        .map(|f| (f.to_string(), hidden_field(form, f).unwrap_or_default()))
+        .chain([("decision".to_string(), "approve".to_string())])
+        .collect();
+        let approved = browser
+            .post(app.url("/oauth/authorize"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        let code = crate::oauth::query_of(approved.headers()["location"].to_str().unwrap())["code"]
+            .clone();
+        let tokens: Value = crate::oauth::exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert!(tokens["id_token"].is_string());
+        // A member cannot do it (the page is for administrators).
+        let member_csrf = {
+            let page = browser
+                .get(app.url("/account"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            hidden_field(&page, "csrf_token").unwrap()
+        };
+        let refused = browser
+            .post(app.url(&format!("/admin/users/{member}/end-sessions")))
+            .form(&[("csrf_token", member_csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        // The administrator does.
+        let csrf = app.session_csrf().await;
+        let ended = app
+            .post_form(
+                &format!("/admin/users/{member}/end-sessions"),
+                &[("csrf_token", &csrf)],
+            )
+            .await;
+        assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+        let account = browser.get(app.url("/account")).send().await.unwrap();
+        assert_eq!(
+            account.status(),
+            StatusCode::SEE_OTHER,
+            "the member's browser is signed out"
+        );
+        let tokens = receiver.wait_for(1).await;
+        assert_eq!(tokens.len(), 1, "the app is told");
+        assert_eq!(payload(&tokens[0])["sub"], member);
+        // The member can still sign in (not disabled).
+        let (_, again) = app
+            .login_in_new_browser("member@example.com", "member password 1")
+            .await;
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    }
+);
