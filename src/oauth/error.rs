@@ -32,6 +32,10 @@ pub enum OAuthError {
     InvalidTarget(String),
     #[error("{0}")]
     InsufficientScope(String),
+    /// RFC 6750 §3.1: the bearer token is missing, not valid, or not one this endpoint takes
+    /// (OpenID Connect UserInfo).
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     ServerError(String),
     #[error("The server cannot complete the request now")]
@@ -53,6 +57,7 @@ pub const CODES: &[&str] = &[
     "invalid_scope",
     "invalid_target",
     "insufficient_scope",
+    "invalid_token",
     "server_error",
     "temporarily_unavailable",
     "slow_down",
@@ -115,6 +120,7 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
+            OAuthError::InvalidToken(_) => "invalid_token",
             OAuthError::ServerError(_) => "server_error",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthError::SlowDown(_) => "slow_down",
@@ -129,7 +135,7 @@ impl OAuthError {
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidClient(_) | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             OAuthError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,7 +151,12 @@ impl ResponseError for OAuthError {
         if let OAuthError::SlowDown(seconds) = self {
             response.insert_header((header::RETRY_AFTER, *seconds));
         }
-        if self.status_code() == StatusCode::UNAUTHORIZED {
+        if let OAuthError::InvalidToken(_) = self {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gatehouse\", error=\"invalid_token\""),
+            ));
+        } else if self.status_code() == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"gatehouse\""),
@@ -209,6 +220,7 @@ mod tests {
             OAuthError::InvalidScope(String::new()),
             OAuthError::InvalidTarget(String::new()),
             OAuthError::InsufficientScope(String::new()),
+            OAuthError::InvalidToken(String::new()),
             OAuthError::ServerError(String::new()),
             OAuthError::TemporarilyUnavailable,
             OAuthError::SlowDown(1),

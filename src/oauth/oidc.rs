@@ -227,13 +227,13 @@ fn bearer_refusal(status: StatusCode, error: Option<&str>, description: &str) ->
         answer.insert_header((header::WWW_AUTHENTICATE, value));
     }
     answer.insert_header((header::CACHE_CONTROL, "no-store"));
-    match error {
-        Some(error) => answer.json(serde_json::json!({
-            "error": error,
-            "error_description": description,
-        })),
-        None => answer.finish(),
-    }
+    // Without any credential the challenge carries no error (RFC 6750 §3.1); the body still
+    // says what is missing, as every OAuth error here does.
+    let missing = OAuthError::InvalidToken(String::new());
+    answer.json(serde_json::json!({
+        "error": error.unwrap_or(missing.code()),
+        "error_description": if error.is_some() { description } else { "No access token was sent" },
+    }))
 }
 
 /// UserInfo (OpenID Connect Core §5.3)
@@ -294,7 +294,7 @@ async fn answer_userinfo(
         (Some(token), false) => crate::principal::bearer_principal(state, &token).await,
         (None, true) => crate::principal::authenticate(state, req, None).await,
         (None, false) => {
-            return bearer_refusal(StatusCode::UNAUTHORIZED, None, "");
+            return bearer_refusal(StatusCode::UNAUTHORIZED, None, "No access token was sent");
         }
     };
     let principal = match principal {
