@@ -81,18 +81,14 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                         .map_err(|e| Failure(format!("--post-logout-redirect-uri {u:?}: {e}"), 2))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            if let Some(uri) = &backchannel_logout_uri {
-                let https = uri.starts_with("https://")
-                    || (settings.backchannel_allow_private && uri.starts_with("http://"));
-                if !https || uri.contains('#') || uri.len() > 2000 {
-                    return Err(Failure(
-                        format!(
-                            "--backchannel-logout-uri {uri:?}: an https URI without a fragment"
-                        ),
-                        2,
-                    ));
-                }
-            }
+            let backchannel_logout_uri = match &backchannel_logout_uri {
+                Some(raw) => gatehouse::oauth::manage::backchannel_uri(
+                    raw,
+                    settings.backchannel_allow_private,
+                )
+                .map_err(|why| Failure(format!("--backchannel-logout-uri {raw:?}: {why}"), 2))?,
+                None => None,
+            };
             if let Some(unknown) = resource.iter().find(|r| !settings.resources.contains(r)) {
                 return Err(Failure(
                     format!("--resource {unknown}: not one of GATEHOUSE_RESOURCES"),

@@ -89,43 +89,32 @@ fn validate_name(raw: &str) -> Result<String, ApiError> {
 }
 
 fn validate_post_logout(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {
-    if raw.len() > MAX_REDIRECT_URIS {
-        return Err(ApiError::validation(
-            "post_logout_redirect_uris",
-            "Register at most 10 post-logout redirect URIs",
-        ));
-    }
-    raw.iter()
-        .map(|u| {
-            RedirectUri::parse(u.trim()).map_err(|e| {
-                ApiError::validation("post_logout_redirect_uris", format!("{}: {e}", u.trim()))
-            })
-        })
-        .collect()
+    parse_uris("post_logout_redirect_uris", raw, 0)
 }
 
-/// An absolute `https` URI without a fragment (`http` too when private endpoints are allowed,
-/// for development); `""`: none.
-fn validate_backchannel(state: &AppState, raw: &str) -> Result<Option<String>, ApiError> {
+/// An absolute `https` URI with a host and without a fragment or user name (`http` too when
+/// private endpoints are allowed, for development); `""`: none. The API and the CLI both ask.
+pub fn backchannel_uri(raw: &str, allow_private: bool) -> Result<Option<String>, &'static str> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
-    let bad = |why: &str| ApiError::validation("backchannel_logout_uri", why.to_owned());
     if raw.len() > 2000 {
-        return Err(bad("At most 2000 characters"));
+        return Err("At most 2000 characters");
     }
-    let url = reqwest::Url::parse(raw).map_err(|_| bad("Not an absolute URI"))?;
-    let http_allowed = state.settings.backchannel_allow_private && url.scheme() == "http";
-    if url.scheme() != "https" && !http_allowed {
-        return Err(bad("The URI must be https"));
+    let url = reqwest::Url::parse(raw).map_err(|_| "Not an absolute URI")?;
+    if url.scheme() != "https" && !(allow_private && url.scheme() == "http") {
+        return Err("The URI must be https");
     }
     if url.fragment().is_some() || url.host_str().is_none() || !url.username().is_empty() {
-        return Err(bad(
-            "The URI must have a host, and no fragment or user name",
-        ));
+        return Err("The URI must have a host, and no fragment or user name");
     }
     Ok(Some(raw.to_owned()))
+}
+
+fn validate_backchannel(state: &AppState, raw: &str) -> Result<Option<String>, ApiError> {
+    backchannel_uri(raw, state.settings.backchannel_allow_private)
+        .map_err(|why| ApiError::validation("backchannel_logout_uri", why))
 }
 
 fn logout_settings(
@@ -147,16 +136,25 @@ fn logout_settings(
 }
 
 fn validate_redirects(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {
-    if raw.is_empty() || raw.len() > MAX_REDIRECT_URIS {
+    parse_uris("redirect_uris", raw, 1)
+}
+
+/// `min` to 10 redirect URIs (as `RedirectUri` takes them), for `field`.
+fn parse_uris(
+    field: &'static str,
+    raw: &[String],
+    min: usize,
+) -> Result<Vec<RedirectUri>, ApiError> {
+    if raw.len() < min || raw.len() > MAX_REDIRECT_URIS {
         return Err(ApiError::validation(
-            "redirect_uris",
-            "Register 1 to 10 redirect URIs",
+            field,
+            format!("Register {min} to {MAX_REDIRECT_URIS} URIs"),
         ));
     }
     raw.iter()
         .map(|u| {
             RedirectUri::parse(u.trim())
-                .map_err(|e| ApiError::validation("redirect_uris", format!("{}: {e}", u.trim())))
+                .map_err(|e| ApiError::validation(field, format!("{}: {e}", u.trim())))
         })
         .collect()
 }

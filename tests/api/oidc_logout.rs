@@ -103,6 +103,61 @@ async fn register_with_logout(app: &TestApp, backchannel: Option<&str>) -> TestC
     }
 }
 
+/// `browser` (a signed-in session) approves `client` for `openid` and the app redeems the code:
+/// the app's token answer, ID token included.
+async fn app_signs_in(app: &TestApp, browser: &reqwest::Client, client: &TestClient) -> Value {
+    let url = crate::oauth::authorize_url(client, "openid", None, "");
+    let consent = browser
+        .get(app.url(&url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = &consent[consent.find("id=\"consent-form\"").unwrap()..];
+    let fields: Vec<(String, String)> = [
+        "csrf_token",
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "resource",
+        "nonce",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), hidden_field(form, f).unwrap_or_default()))
+    .chain([("decision".to_string(), "approve".to_string())])
+    .collect();
+    let approved = browser
+        .post(app.url("/oauth/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::SEE_OTHER);
+    let location = approved.headers()["location"].to_str().unwrap().to_owned();
+    let code = crate::oauth::query_of(&location)["code"].clone();
+    let tokens: Value = crate::oauth::exchange(
+        app,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+    tokens
+}
+
 async fn signed_in(app: &TestApp) -> bool {
     app.get("/account").await.status() == StatusCode::OK
 }
@@ -425,56 +480,7 @@ both_backends!(
         let (browser, _) = app
             .login_in_new_browser("member@example.com", "member password 1")
             .await;
-        let url = crate::oauth::authorize_url(&client, "openid", None, "");
-        let consent = browser
-            .get(app.url(&url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let form = &consent[consent.find("id=\"consent-form\"").unwrap()..];
-        let fields: Vec<(String, String)> = [
-            "csrf_token",
-            "client_id",
-            "redirect_uri",
-            "response_type",
-            "scope",
-            "state",
-            "code_challenge",
-            "code_challenge_method",
-            "resource",
-            "nonce",
-        ]
-        .iter()
-        .map(|f| (f.to_string(), hidden_field(form, f).unwrap_or_default()))
-        .chain([("decision".to_string(), "approve".to_string())])
-        .collect();
-        let approved = browser
-            .post(app.url("/oauth/authorize"))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(approved.status(), StatusCode::SEE_OTHER);
-        // The app signs the member in: it redeems the code (its session starts with the ID token).
-        let code = crate::oauth::query_of(approved.headers()["location"].to_str().unwrap())["code"]
-            .clone();
-        let tokens: Value = crate::oauth::exchange(
-            app,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-        assert!(tokens["id_token"].is_string(), "{tokens}");
+        app_signs_in(app, &browser, &client).await;
         let csrf = app.session_csrf().await;
         let disabled = app
             .post_form(
@@ -541,53 +547,7 @@ both_backends!(
         let (other, _) = app
             .login_in_new_browser(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
             .await;
-        let url = crate::oauth::authorize_url(&client, "openid", None, "");
-        let consent = other
-            .get(app.url(&url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let form = &consent[consent.find("id=\"consent-form\"").unwrap()..];
-        let fields: Vec<(String, String)> = [
-            "csrf_token",
-            "client_id",
-            "redirect_uri",
-            "response_type",
-            "scope",
-            "state",
-            "code_challenge",
-            "code_challenge_method",
-            "resource",
-            "nonce",
-        ]
-        .iter()
-        .map(|f| (f.to_string(), hidden_field(form, f).unwrap_or_default()))
-        .chain([("decision".to_string(), "approve".to_string())])
-        .collect();
-        let approved = other
-            .post(app.url("/oauth/authorize"))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
-        let code = crate::oauth::query_of(approved.headers()["location"].to_str().unwrap())["code"]
-            .clone();
-        let tokens: Value = crate::oauth::exchange(
-            app,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let tokens = app_signs_in(app, &other, &client).await;
         let sid = payload(tokens["id_token"].as_str().unwrap())["sid"].clone();
         // The first browser changes the password: the second session ends, its app is told.
         let csrf = app.session_csrf().await;
@@ -621,54 +581,7 @@ both_backends!(
         let (browser, _) = app
             .login_in_new_browser("member@example.com", "member password 1")
             .await;
-        let url = crate::oauth::authorize_url(&client, "openid", None, "");
-        let consent = browser
-            .get(app.url(&url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let form = &consent[consent.find("id=\"consent-form\"").unwrap()..];
-        let fields: Vec<(String, String)> = [
-            "csrf_token",
-            "client_id",
-            "redirect_uri",
-            "response_type",
-            "scope",
-            "state",
-            "code_challenge",
-            "code_challenge_method",
-            "resource",
-            "nonce",
-        ]
-        .iter()
-        .map(|f| (f.to_string(), hidden_field(form, f).unwrap_or_default()))
-        .chain([("decision".to_string(), "approve".to_string())])
-        .collect();
-        let approved = browser
-            .post(app.url("/oauth/authorize"))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
-        let code = crate::oauth::query_of(approved.headers()["location"].to_str().unwrap())["code"]
-            .clone();
-        let tokens: Value = crate::oauth::exchange(
-            app,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-        assert!(tokens["id_token"].is_string());
+        app_signs_in(app, &browser, &client).await;
         // A member cannot do it (the page is for administrators).
         let member_csrf = {
             let page = browser
