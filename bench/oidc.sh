@@ -46,21 +46,39 @@ flows() {
 }
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, database: ${GATEHOUSE_DATABASE_URL%%://*}, ${DURATION}s per case"
 AUTHORIZE_PATH=$(path_for openid+offline_access+read%3Ausers) wrk -t1 -c4 -d3s -s bench/flow.lua "$BASE" >/dev/null
-for round in 1 2; do
-  WITHOUT=$(flows offline_access+read%3Ausers)
-  WITH=$(flows openid+offline_access+read%3Ausers)
+# The database grows with every flow, so later cases run a little slower: the order alternates
+# (without, with | with, without | …) and the ratio is of the sums, which cancels a steady drift.
+sum_with=0 sum_without=0
+for round in 1 2 3 4; do
+  if [ $((round % 2)) = 1 ]; then
+    WITHOUT=$(flows offline_access+read%3Ausers); WITH=$(flows openid+offline_access+read%3Ausers)
+  else
+    WITH=$(flows openid+offline_access+read%3Ausers); WITHOUT=$(flows offline_access+read%3Ausers)
+  fi
+  sum_with=$((sum_with + WITH)) sum_without=$((sum_without + WITHOUT))
   printf 'round %d: code flows/s without openid %s, with openid (ID token too) %s: ratio %s\n' "$round" "$WITHOUT" "$WITH" \
     "$(awk -v a="$WITH" -v b="$WITHOUT" 'BEGIN {printf "%.3f", a / b}')"
 done
+printf 'code flows, all rounds: with openid %d, without %d: ratio %s\n' "$sum_with" "$sum_without" \
+  "$(awk -v a="$sum_with" -v b="$sum_without" 'BEGIN {printf "%.3f", a / b}')"
 LOCATION=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' "$BASE$(path_for openid+offline_access+read%3Ausers)")
 CODE=$(echo "$LOCATION" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
 ACCESS=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=authorization_code -d "code=$CODE" --data-urlencode "redirect_uri=http://127.0.0.1/cb" -d "code_verifier=$VERIFIER" "$BASE/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACCESS" "$BASE/oauth/userinfo")" = 200 ]
 rps() { wrk -t1 -c4 -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 wrk -t1 -c4 -d3s -H "Authorization: Bearer $ACCESS" "$BASE/oauth/userinfo" >/dev/null
-for round in 1 2; do
+# UserInfo against /healthz and against /v1/users/me with the same token (the same
+# authenticated path: cached verification, denylist, cached user), alternating, three rounds.
+ratios_h="" ratios_me=""
+for round in 1 2 3; do
   H=$(rps "$BASE/healthz")
   U=$(rps -H "Authorization: Bearer $ACCESS" "$BASE/oauth/userinfo")
-  printf 'round %d: /healthz %s, /oauth/userinfo %s req/s: ratio %s\n' "$round" "$H" "$U" "$(awk -v u="$U" -v h="$H" 'BEGIN {printf "%.3f", u / h}')"
+  M=$(rps -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me")
+  rh=$(awk -v u="$U" -v h="$H" 'BEGIN {printf "%.3f", u / h}') rm=$(awk -v u="$U" -v m="$M" 'BEGIN {printf "%.3f", u / m}')
+  ratios_h="$ratios_h $rh" ratios_me="$ratios_me $rm"
+  printf 'round %d: /healthz %s, /oauth/userinfo %s, /v1/users/me (same token) %s req/s: userinfo/healthz %s, userinfo/me %s\n' \
+    "$round" "$H" "$U" "$M" "$rh" "$rm"
 done
+median() { printf '%s\n' $1 | sort -n | sed -n 2p; }
+echo "UserInfo ÷ /healthz, median of 3: $(median "$ratios_h"); UserInfo ÷ /v1/users/me: $(median "$ratios_me")"
 echo "RSS $(ps -o rss= -p "$SERVER" | tr -d ' ') kB"

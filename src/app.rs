@@ -430,10 +430,12 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .app_data(mw::query_config())
         .app_data(form_config(settings.body_limit))
         .app_data(web::PayloadConfig::new(settings.body_limit))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(crate::metrics::http::scrape))
-        .route("/openapi.json", web::get().to(crate::openapi::openapi_json))
+        .service(resource("/healthz", "GET").route(web::get().to(healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(crate::metrics::http::scrape)))
+        .service(
+            resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi_json)),
+        )
         // The API first: the router tries routes in order, and page patterns with {id}
         // segments cost a regex match each.
         .service(
@@ -510,154 +512,180 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
                 .route(web::delete().to(crate::oauth::api::revoke_consent))
                 .wrap(from_fn(crate::principal::v1_gate)),
         )
-        .route("/.well-known/jwks.json", web::get().to(jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            web::get().to(crate::oauth::metadata::metadata),
+        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(jwks)))
+        .service(
+            resource("/.well-known/oauth-authorization-server", "GET")
+                .route(web::get().to(crate::oauth::metadata::metadata)),
         )
-        .route(
-            "/.well-known/openid-configuration",
-            web::get().to(crate::oauth::metadata::openid_configuration),
+        .service(
+            resource("/.well-known/openid-configuration", "GET")
+                .route(web::get().to(crate::oauth::metadata::openid_configuration)),
         )
-        .route(
-            "/oauth/logout",
-            web::get().to(crate::oauth::logout::end_session),
+        .service(
+            resource("/oauth/logout", "GET, POST")
+                .route(web::get().to(crate::oauth::logout::end_session))
+                .route(
+                    web::post()
+                        .to(crate::oauth::logout::confirm)
+                        .wrap(from_fn(open_limits::forms_per_address)),
+                ),
         )
-        .route(
-            "/oauth/logout",
-            web::post()
-                .to(crate::oauth::logout::confirm)
-                .wrap(from_fn(open_limits::forms_per_address)),
+        .service(
+            resource("/oauth/userinfo", "GET, POST")
+                .route(
+                    web::get()
+                        .to(crate::oauth::oidc::userinfo)
+                        .wrap(from_fn(open_limits::oauth_per_address)),
+                )
+                .route(
+                    web::post()
+                        .to(crate::oauth::oidc::userinfo_post)
+                        .wrap(from_fn(open_limits::oauth_per_address)),
+                ),
         )
-        .route(
-            "/oauth/userinfo",
-            web::get()
-                .to(crate::oauth::oidc::userinfo)
-                .wrap(from_fn(open_limits::oauth_per_address)),
+        .service(
+            resource("/oauth/authorize", "GET, POST")
+                .route(web::get().to(crate::oauth::authorize::authorize))
+                .route(web::post().to(crate::oauth::authorize::decide)),
         )
-        .route(
-            "/oauth/userinfo",
-            web::post()
-                .to(crate::oauth::oidc::userinfo_post)
-                .wrap(from_fn(open_limits::oauth_per_address)),
+        .service(
+            resource("/oauth/token", "POST").route(
+                web::post()
+                    .to(crate::oauth::token::token)
+                    .wrap(from_fn(open_limits::oauth_per_address)),
+            ),
         )
-        .route(
-            "/oauth/authorize",
-            web::get().to(crate::oauth::authorize::authorize),
+        .service(
+            resource("/oauth/introspect", "POST").route(
+                web::post()
+                    .to(crate::oauth::introspect::introspect)
+                    .wrap(from_fn(open_limits::oauth_per_address)),
+            ),
         )
-        .route(
-            "/oauth/authorize",
-            web::post().to(crate::oauth::authorize::decide),
+        .service(
+            resource("/oauth/revoke", "POST").route(
+                web::post()
+                    .to(crate::oauth::introspect::revoke)
+                    .wrap(from_fn(open_limits::oauth_per_address)),
+            ),
         )
-        .route(
-            "/oauth/token",
-            web::post()
-                .to(crate::oauth::token::token)
-                .wrap(from_fn(open_limits::oauth_per_address)),
+        .service(resource("/docs/errors", "GET").route(web::get().to(error_catalogue)))
+        .service(resource("/static/app.css", "GET").route(web::get().to(stylesheet)))
+        .service(resource("/static/app.js", "GET").route(web::get().to(script)))
+        .service(resource("/", "GET").route(web::get().to(accounts::pages::home)))
+        .service(
+            resource("/login", "GET, POST")
+                .route(web::get().to(accounts::pages::login_page))
+                .route(
+                    web::post()
+                        .to(accounts::pages::login_submit)
+                        .wrap(from_fn(open_limits::forms_per_address)),
+                ),
         )
-        .route(
-            "/oauth/introspect",
-            web::post()
-                .to(crate::oauth::introspect::introspect)
-                .wrap(from_fn(open_limits::oauth_per_address)),
+        .service(resource("/logout", "POST").route(web::post().to(accounts::pages::logout)))
+        .service(
+            resource("/signup", "GET, POST")
+                .route(web::get().to(accounts::pages::signup_page))
+                .route(
+                    web::post()
+                        .to(accounts::pages::signup_submit)
+                        .wrap(from_fn(open_limits::forms_per_address)),
+                ),
         )
-        .route(
-            "/oauth/revoke",
-            web::post()
-                .to(crate::oauth::introspect::revoke)
-                .wrap(from_fn(open_limits::oauth_per_address)),
+        .service(resource("/account", "GET").route(web::get().to(accounts::pages::account)))
+        .service(
+            resource("/account/password", "POST")
+                .route(web::post().to(accounts::pages::change_password)),
         )
-        .route("/docs/errors", web::get().to(error_catalogue))
-        .route("/static/app.css", web::get().to(stylesheet))
-        .route("/static/app.js", web::get().to(script))
-        .route("/", web::get().to(accounts::pages::home))
-        .route("/login", web::get().to(accounts::pages::login_page))
-        .route(
-            "/login",
-            web::post()
-                .to(accounts::pages::login_submit)
-                .wrap(from_fn(open_limits::forms_per_address)),
+        .service(
+            resource("/settings/apps", "GET, POST")
+                .route(web::get().to(crate::oauth::pages::own_apps))
+                .route(web::post().to(crate::oauth::pages::register)),
         )
-        .route("/logout", web::post().to(accounts::pages::logout))
-        .route("/signup", web::get().to(accounts::pages::signup_page))
-        .route(
-            "/signup",
-            web::post()
-                .to(accounts::pages::signup_submit)
-                .wrap(from_fn(open_limits::forms_per_address)),
+        .service(
+            resource("/settings/apps/{id}/secret", "POST")
+                .route(web::post().to(crate::oauth::pages::rotate_secret)),
         )
-        .route("/account", web::get().to(accounts::pages::account))
-        .route(
-            "/account/password",
-            web::post().to(accounts::pages::change_password),
+        .service(
+            resource("/settings/apps/{id}/{action}", "POST")
+                .route(web::post().to(crate::oauth::pages::act)),
         )
-        .route(
-            "/settings/apps",
-            web::get().to(crate::oauth::pages::own_apps),
+        .service(
+            resource("/settings/connected-apps", "GET")
+                .route(web::get().to(crate::oauth::pages::connected)),
         )
-        .route(
-            "/settings/apps",
-            web::post().to(crate::oauth::pages::register),
+        .service(
+            resource("/settings/connected-apps/{id}/revoke", "POST")
+                .route(web::post().to(crate::oauth::pages::disconnect)),
         )
-        .route(
-            "/settings/apps/{id}/secret",
-            web::post().to(crate::oauth::pages::rotate_secret),
+        .service(resource("/admin/apps", "GET").route(web::get().to(crate::oauth::pages::all_apps)))
+        .service(
+            resource("/admin/users", "GET, POST")
+                .route(web::get().to(accounts::pages::admin_users))
+                .route(web::post().to(accounts::pages::admin_create_user)),
         )
-        .route(
-            "/settings/apps/{id}/{action}",
-            web::post().to(crate::oauth::pages::act),
+        .service(
+            resource("/admin/users/{id}/api-keys", "GET, POST")
+                .route(web::get().to(crate::api_keys::pages::user_keys))
+                .route(web::post().to(crate::api_keys::pages::create_for_user)),
         )
-        .route(
-            "/settings/connected-apps",
-            web::get().to(crate::oauth::pages::connected),
+        .service(
+            resource("/settings/api-keys", "GET, POST")
+                .route(web::get().to(crate::api_keys::pages::own_keys))
+                .route(web::post().to(crate::api_keys::pages::create_own)),
         )
-        .route(
-            "/settings/connected-apps/{id}/revoke",
-            web::post().to(crate::oauth::pages::disconnect),
+        .service(
+            resource("/settings/api-keys/{id}", "GET")
+                .route(web::get().to(crate::api_keys::pages::detail)),
         )
-        .route("/admin/apps", web::get().to(crate::oauth::pages::all_apps))
-        .route("/admin/users", web::get().to(accounts::pages::admin_users))
-        .route(
-            "/admin/users",
-            web::post().to(accounts::pages::admin_create_user),
+        .service(
+            resource("/settings/api-keys/{id}/revoke", "GET, POST")
+                .route(web::get().to(crate::api_keys::pages::confirm_revoke))
+                .route(web::post().to(crate::api_keys::pages::do_revoke)),
         )
-        .route(
-            "/admin/users/{id}/api-keys",
-            web::get().to(crate::api_keys::pages::user_keys),
+        .service(
+            resource("/settings/api-keys/{id}/roll", "POST")
+                .route(web::post().to(crate::api_keys::pages::do_roll)),
         )
-        .route(
-            "/admin/users/{id}/api-keys",
-            web::post().to(crate::api_keys::pages::create_for_user),
-        )
-        .route(
-            "/settings/api-keys",
-            web::get().to(crate::api_keys::pages::own_keys),
-        )
-        .route(
-            "/settings/api-keys",
-            web::post().to(crate::api_keys::pages::create_own),
-        )
-        .route(
-            "/settings/api-keys/{id}",
-            web::get().to(crate::api_keys::pages::detail),
-        )
-        .route(
-            "/settings/api-keys/{id}/revoke",
-            web::get().to(crate::api_keys::pages::confirm_revoke),
-        )
-        .route(
-            "/settings/api-keys/{id}/revoke",
-            web::post().to(crate::api_keys::pages::do_revoke),
-        )
-        .route(
-            "/settings/api-keys/{id}/roll",
-            web::post().to(crate::api_keys::pages::do_roll),
-        )
-        .route(
-            "/admin/users/{id}/{action}",
-            web::post().to(accounts::pages::admin_set_disabled),
+        .service(
+            resource("/admin/users/{id}/{action}", "POST")
+                .route(web::post().to(accounts::pages::admin_set_disabled)),
         )
         .default_service(web::to(not_found));
+}
+
+/// A resource outside `/v1` (pages, OAuth endpoints, discovery): its routes, and for any other
+/// method 405 with `Allow` (RFC 9110 §15.5.6) — a page for page paths, an OAuth error body
+/// elsewhere. (`/v1` resources answer the envelope: `api_resource`.)
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: actix_web::HttpRequest| async move {
+        method_not_allowed(&req, allow)
+    }))
+}
+
+fn method_not_allowed(req: &actix_web::HttpRequest, allow: &'static str) -> HttpResponse {
+    let path = req.path();
+    let machine = path.starts_with("/oauth/")
+        || path.starts_with("/.well-known/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/openapi.json");
+    let message = format!("{} is not served here; use {allow}", req.method());
+    let mut response = if machine && path != "/oauth/authorize" && path != "/oauth/logout" {
+        HttpResponse::MethodNotAllowed().json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": message,
+        }))
+    } else {
+        error_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            &message,
+        )
+    };
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allow),
+    );
+    response
 }
 
 /// A path that spells a control character (`%00`, `%0a`, …) names no resource: it is answered

@@ -116,9 +116,9 @@ impl Principal {
     }
 
     /// The scopes of an access token (`None` for keys and sessions).
-    pub fn token_scopes(&self) -> Option<ScopeSet> {
+    pub fn token_scopes(&self) -> Option<&ScopeSet> {
         match &self.credential {
-            Credential::AccessToken { scopes, .. } => Some((**scopes).clone()),
+            Credential::AccessToken { scopes, .. } => Some(scopes),
             _ => None,
         }
     }

@@ -134,7 +134,16 @@ async fn verify_unrecorded(
         audit_refusal(state, &record, refusal, ip);
         return Ok(Verified::Refused(record, refusal));
     }
-    state.usage.record(&record.key.id, now, ip);
+    if state.usage.record(&record.key.id, now, ip) {
+        // A burst of many different keys: write now instead of at the next periodic flush.
+        let state = state.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = flush_usage(&state).await {
+                log::warn!("could not write API keys' last-used times (will retry): {e}");
+            }
+            state.usage.flushed();
+        });
+    }
     Ok(Verified::Valid(record))
 }
 

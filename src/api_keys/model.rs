@@ -518,27 +518,32 @@ pub fn record_usage(
     conn: &mut DbConn,
     batch: &[(String, NaiveDateTime, String)],
 ) -> Result<(), DbError> {
-    if batch.is_empty() {
-        return Ok(());
+    // Short transactions: a large batch (a burst of many different keys) must not hold the
+    // SQLite writer while flows and refreshes wait behind it.
+    for chunk in batch.chunks(USAGE_ROWS_PER_TRANSACTION) {
+        crate::db::write_transaction(conn, |conn| {
+            for (id, at, ip) in chunk {
+                diesel::update(
+                    api_keys::table.find(id).filter(
+                        api_keys::last_used_at
+                            .is_null()
+                            .or(api_keys::last_used_at.lt(*at)),
+                    ),
+                )
+                .set((
+                    api_keys::last_used_at.eq(*at),
+                    api_keys::last_used_ip.eq(ip),
+                ))
+                .execute(conn)?;
+            }
+            Ok::<_, DbError>(())
+        })?;
     }
-    conn.transaction(|conn| {
-        for (id, at, ip) in batch {
-            diesel::update(
-                api_keys::table.find(id).filter(
-                    api_keys::last_used_at
-                        .is_null()
-                        .or(api_keys::last_used_at.lt(*at)),
-                ),
-            )
-            .set((
-                api_keys::last_used_at.eq(*at),
-                api_keys::last_used_ip.eq(ip),
-            ))
-            .execute(conn)?;
-        }
-        Ok(())
-    })
+    Ok(())
 }
+
+/// Last-used rows written per transaction by `record_usage`.
+const USAGE_ROWS_PER_TRANSACTION: usize = 200;
 
 #[cfg(test)]
 mod tests {

@@ -5,11 +5,11 @@
 //!
 //! | cache | holds | key | bound | forgotten when |
 //! |---|---|---|---|---|
-//! | keys | an API key row and its owner, or "no such key" | HMAC digest of the key | 50,000, `ttl` | `ttl` passes (how late another instance sees a revocation); `invalidate_all` after any key, user or app change made here |
+//! | keys | an API key row and its owner, or "no such key" | HMAC digest of the key | 10,000, `ttl` | `ttl` passes (how late another instance sees a revocation); `invalidate_all` after any key, user or app change made here |
 //! | tokens | an access token's claims after signature, `typ`, `iss`, audience ∈ ours, `exp` | the token (full compare) | 10,000 | the token expires; never invalidated: revocation is the denylist's, checked per use |
-//! | clients | an OAuth client row | client id | 50,000, `ttl` | `ttl`; `invalidate_all` |
-//! | users | a user row behind access tokens and codes, with its `/v1` view | user id | 50,000, `ttl` | `ttl`; `invalidate_all` |
-//! | refusals | when a refused key use was last audited | key id + reason | 50,000 | a minute passes |
+//! | clients | an OAuth client row | client id | 10,000, `ttl` | `ttl`; `invalidate_all` |
+//! | users | a user row behind access tokens and codes, with its `/v1` view | user id | 10,000, `ttl` | `ttl`; `invalidate_all` |
+//! | refusals | when a refused key use was last audited | key id + reason | 10,000 | a minute passes |
 //!
 //! `ttl` is `GATEHOUSE_KEY_CACHE_TTL` (1 s by default; 0 turns the TTL caches off).
 

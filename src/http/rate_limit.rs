@@ -72,7 +72,14 @@ pub struct RateLimits {
     refusals: AtomicU64,
     /// Checks counted here because the shared counters could not be reached.
     fallbacks: AtomicU64,
+    /// Checks counted here since start (every `TRIM_CHECK_EVERY`th looks at the size).
+    checks: AtomicU64,
 }
+
+/// Subjects a limiter may track before it is trimmed between housekeeping passes: a burst of
+/// many different keys or addresses must not grow memory until the next pass.
+const TRIM_ABOVE: usize = 20_000;
+const TRIM_CHECK_EVERY: u64 = 1024;
 
 fn keyed(per_minute: u32) -> Arc<Keyed> {
     let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
@@ -101,6 +108,7 @@ impl RateLimits {
             shared: None,
             refusals: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
+            checks: AtomicU64::new(0),
         }
     }
 
@@ -144,7 +152,14 @@ impl RateLimits {
     }
 
     fn check_here(&self, subject: &String, per_minute: u32) -> RateDecision {
-        match self.limiter(per_minute).check_key(subject) {
+        let limiter = self.limiter(per_minute);
+        if self.checks.fetch_add(1, Ordering::Relaxed) % TRIM_CHECK_EVERY == 0
+            && limiter.len() > TRIM_ABOVE
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        match limiter.check_key(subject) {
             Ok(snapshot) => RateDecision::allowed(per_minute, snapshot.remaining_burst_capacity()),
             Err(not_until) => {
                 RateDecision::refused(per_minute, not_until.wait_time_from(self.clock.now()))
@@ -220,6 +235,21 @@ mod tests {
             check(&limits, "key:b", 3).remaining,
             2,
             "subjects are counted apart"
+        );
+    }
+
+    #[test]
+    fn a_burst_of_subjects_is_trimmed_without_waiting_for_housekeeping() {
+        // A generous allowance: every subject is back to full almost at once, so the trim
+        // may drop it (governor keeps a subject until its allowance is full again).
+        let limits = RateLimits::new(&[1_000_000_000]);
+        for i in 0..3 * TRIM_ABOVE {
+            let _ = limits.check_here(&format!("key:{i}"), 1_000_000_000);
+        }
+        let tracked = limits.limiter(1_000_000_000).len();
+        assert!(
+            tracked <= TRIM_ABOVE + TRIM_CHECK_EVERY as usize,
+            "{tracked} subjects tracked"
         );
     }
 }

@@ -320,13 +320,43 @@ async fn answer_userinfo(
             ),
         };
     }
-    let scopes = principal.token_scopes().unwrap_or_default();
+    static NO_SCOPES: ScopeSet = ScopeSet::EMPTY;
+    let scopes = principal.token_scopes().unwrap_or(&NO_SCOPES);
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(UserInfo {
-            sub: principal.user.id.clone(),
-            claims: UserClaims::of(&principal.user, &scopes),
-        })
+        .json(UserInfoBody::of(&principal.user, scopes))
+}
+
+/// `UserInfo` as it is written on the hot path: borrowed from the cached user, no copies.
+#[derive(Serialize)]
+struct UserInfoBody<'a> {
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+impl<'a> UserInfoBody<'a> {
+    /// The same claims as [`UserClaims::of`] (a test holds them equal).
+    fn of(user: &'a User, scopes: &ScopeSet) -> UserInfoBody<'a> {
+        let profile = scopes.contains(Builtin::Profile.as_str());
+        let email = scopes.contains(Builtin::Email.as_str());
+        UserInfoBody {
+            sub: &user.id,
+            name: profile.then_some(user.display_name.as_str()),
+            preferred_username: profile.then_some(user.email.as_str()),
+            updated_at: profile.then(|| user.updated_at.and_utc().timestamp()),
+            email: email.then_some(user.email.as_str()),
+            email_verified: email.then_some(false),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -350,5 +380,38 @@ mod tests {
         assert!(gets_refresh_token(&s("read:users")));
         assert!(!gets_refresh_token(&s("openid profile")));
         assert!(gets_refresh_token(&s("openid offline_access")));
+    }
+
+    #[test]
+    fn userinfo_body_writes_the_same_claims_as_the_id_token() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let user = User {
+            id: "usr_1".into(),
+            email: "ada@example.com".into(),
+            display_name: "Ada".into(),
+            password_hash: "x".into(),
+            role: "member".into(),
+            password_change_required: false,
+            created_at: at,
+            updated_at: at,
+            disabled_at: None,
+        };
+        for raw in [
+            "openid",
+            "openid profile",
+            "openid email",
+            "openid profile email",
+        ] {
+            let scopes = ScopeSet::parse(raw).unwrap();
+            let documented = serde_json::to_value(UserInfo {
+                sub: user.id.clone(),
+                claims: UserClaims::of(&user, &scopes),
+            })
+            .unwrap();
+            let written = serde_json::to_value(UserInfoBody::of(&user, &scopes)).unwrap();
+            assert_eq!(written, documented, "{raw}");
+        }
     }
 }

@@ -65,6 +65,68 @@ both_backends!(
 );
 
 both_backends!(
+    wrong_method_outside_v1_is_a_405_with_allow,
+    |app| async move {
+        // An OAuth endpoint: an OAuth error body, and Allow names what is served.
+        let response = app
+            .client
+            .get(app.url("/oauth/token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers().get("allow").unwrap(), "POST");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        let response = app
+            .client
+            .delete(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers().get("allow").unwrap(), "GET");
+        // A page: an HTML page; a path pattern with ids answers the same.
+        for (method, path, allow) in [
+            (reqwest::Method::PUT, "/login", "GET, POST"),
+            (reqwest::Method::GET, "/logout", "POST"),
+            (reqwest::Method::DELETE, "/settings/api-keys/key_x", "GET"),
+            (reqwest::Method::GET, "/admin/users/usr_x/disable", "POST"),
+        ] {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(response.headers().get("allow").unwrap(), allow, "{path}");
+            assert!(
+                response
+                    .text()
+                    .await
+                    .unwrap()
+                    .contains("Method not allowed")
+            );
+        }
+        // Unknown paths stay 404, and the routes still answer their own methods.
+        let response = app
+            .client
+            .get(app.url("/no-such-page"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let response = app.client.get(app.url("/login")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+);
+
+both_backends!(
     missing_credentials_are_auth_001_with_www_authenticate,
     |app| async move {
         let response = app.me().await;

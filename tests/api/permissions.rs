@@ -161,33 +161,45 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
 /// The (method, path) pairs `src/app.rs` wires, read from its source.
 pub(crate) fn wired_routes() -> Vec<(String, String)> {
     let source = include_str!("../../src/app.rs");
+    let routes_fn = &source[source.find("fn routes(").expect("fn routes")..];
+    let routes_fn = &routes_fn[..routes_fn
+        .find(".default_service(web::to(not_found))")
+        .expect("the routes end with the fallback")];
     let mut routes = Vec::new();
-    let mut rest = source;
-    // `api_resource("/v1/…", "GET, POST")`
-    while let Some(at) = rest.find("api_resource(\"") {
-        rest = &rest[at + "api_resource(\"".len()..];
+    // `api_resource("/v1/…", "GET, POST")` and `resource("/oauth/…", "GET")`: the second
+    // argument is the `Allow` list, which must name exactly the methods routed inside.
+    let starts: Vec<usize> = routes_fn
+        .match_indices("resource(\"")
+        .map(|(at, _)| at + "resource(\"".len())
+        .collect();
+    for (i, &at) in starts.iter().enumerate() {
+        let rest = &routes_fn[at..];
         let path = &rest[..rest.find('"').unwrap()];
         let after = &rest[path.len() + 1..];
         let methods_start = after.find('"').unwrap() + 1;
         let methods =
             &after[methods_start..methods_start + after[methods_start..].find('"').unwrap()];
-        for m in methods.split(", ") {
-            routes.push((m.to_owned(), path.to_owned()));
+        let block_end = starts.get(i + 1).map_or(rest.len(), |next| next - at);
+        let routed: Vec<String> = rest[..block_end]
+            .match_indices("web::")
+            .filter_map(|(w, _)| {
+                let name = &rest[w + "web::".len()..];
+                let name = &name[..name.find('(')?];
+                ["get", "post", "put", "patch", "delete"]
+                    .contains(&name)
+                    .then(|| name.to_uppercase())
+            })
+            .collect();
+        let allowed: Vec<String> = methods.split(", ").map(str::to_owned).collect();
+        assert_eq!(routed, allowed, "{path}: Allow list vs routed methods");
+        for m in allowed {
+            routes.push((m, path.to_owned()));
         }
     }
-    // `.route("/path", web::get()…)`
-    let mut rest = source;
-    while let Some(at) = rest.find(".route(") {
-        rest = &rest[at + ".route(".len()..];
-        if !rest.trim_start().starts_with('"') {
-            continue; // a method route of an `api_resource`, read above
-        }
-        let start = rest.find('"').unwrap() + 1;
-        let path = &rest[start..start + rest[start..].find('"').unwrap()];
-        let method_at = rest.find("web::").unwrap() + "web::".len();
-        let method = &rest[method_at..method_at + rest[method_at..].find('(').unwrap()];
-        routes.push((method.to_uppercase(), path.to_owned()));
-    }
+    assert!(
+        !routes_fn.contains(".route(\""),
+        "every route is wired through resource() or api_resource() (405 with Allow)"
+    );
     routes
 }
 
