@@ -35,11 +35,13 @@ const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_686f_7573; // "gatehous"
 /// of the file, changed once). Each pooled connection keeps its own page cache: 1 MiB each
 /// (SQLite's default is 2 MB) holds the upper levels of every index, while the operating
 /// system's file cache holds the rest once for all connections — eight default caches filled
-/// by lookups spread over a large database would cost ~16 MB of resident memory.
+/// by lookups spread over a large database would cost ~16 MB of resident memory. The log file
+/// is cut back to 64 MiB when it restarts after a burst made it larger.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
      PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; \
-     PRAGMA cache_size = -1024;";
+     PRAGMA cache_size = -1024; \
+     PRAGMA journal_size_limit = 67108864;";
 
 #[derive(QueryableByName)]
 struct JournalMode {
@@ -138,11 +140,17 @@ fn counting(
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// SQLite pools: alive while the pool is; its checkpointer stops when this is dropped.
+    /// Connections of such a pool never checkpoint on commit (see `spawn_checkpointer`).
+    checkpointer: Option<Arc<()>>,
 }
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        ConnectionManager { url }
+        ConnectionManager {
+            url,
+            checkpointer: None,
+        }
     }
 
     fn establish(&self) -> Result<DbConn, DbError> {
@@ -156,6 +164,9 @@ impl ConnectionManager {
                 let path = path.to_string_lossy();
                 let mut conn = diesel::SqliteConnection::establish(&path).map_err(connect_error)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
+                if self.checkpointer.is_some() {
+                    conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
+                }
                 ensure_wal(&mut conn)?;
                 conn.set_instrumentation(counting(query_counter(&self.url)));
                 Ok(DbConn::Sqlite(conn))
@@ -247,8 +258,13 @@ pub fn stop_connecting(limit: Duration) -> bool {
 /// then build the pool. Checkouts are not tested with `SELECT 1`: that round trip would halve
 /// PostgreSQL read throughput; a broken connection surfaces as a query error instead.
 pub fn connect_pool(url: &DatabaseUrl) -> Result<DbPool, DbError> {
-    let manager = ConnectionManager::new(url.clone());
+    let mut manager = ConnectionManager::new(url.clone());
     drop(manager.establish()?);
+    if let DatabaseUrl::Sqlite { path } = url {
+        let alive = Arc::new(());
+        spawn_checkpointer(path.to_string_lossy().into_owned(), Arc::downgrade(&alive))?;
+        manager.checkpointer = Some(alive);
+    }
     let max_size = match url {
         DatabaseUrl::Sqlite { .. } => 8,
         DatabaseUrl::Postgres { .. } => 16,
@@ -260,6 +276,60 @@ pub fn connect_pool(url: &DatabaseUrl) -> Result<DbPool, DbError> {
         .connection_timeout(Duration::from_secs(5))
         .build(manager)
         .map_err(DbError::Pool)
+}
+
+/// What `PRAGMA wal_checkpoint` answers: frames in the log, and how many are now copied.
+#[derive(QueryableByName)]
+struct WalCheckpoint {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+}
+
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// SQLite's write-ahead log is copied into the database file by a checkpoint. Left to SQLite,
+/// the commit that crosses 1,000 pages of log runs it, holding the write lock while it writes
+/// and syncs the file: 25–50 ms on a large database, charged to whichever request or janitor
+/// batch committed (BENCHMARKS.md, "the janitor's longest write"). A pool's connections
+/// therefore never checkpoint; this thread runs a passive checkpoint (it waits for no reader
+/// or writer, and none waits for it) every 100 ms on its own connection, until the pool is
+/// dropped.
+fn spawn_checkpointer(path: String, alive: std::sync::Weak<()>) -> Result<(), DbError> {
+    let mut conn = diesel::SqliteConnection::establish(&path).map_err(|e| DbError::Connect {
+        target: path.clone(),
+        reason: e.to_string(),
+    })?;
+    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0")?;
+    std::thread::Builder::new()
+        .name("gatehouse-checkpoint".into())
+        .spawn(move || {
+            let mut pause = CHECKPOINT_EVERY;
+            while alive.strong_count() > 0 {
+                std::thread::sleep(pause);
+                let started = std::time::Instant::now();
+                let result: Result<Vec<WalCheckpoint>, _> =
+                    diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").load(&mut conn);
+                crate::metrics::background_run("wal_checkpoint", result.is_ok(), started.elapsed());
+                // A burst of writes: go again soon, so the log stays near SQLite's own
+                // 1,000-page threshold instead of growing for a whole period.
+                pause = match result {
+                    Ok(rows) if rows.first().is_some_and(|r| r.log >= 1000) => {
+                        CHECKPOINT_EVERY / 10
+                    }
+                    Ok(_) => CHECKPOINT_EVERY,
+                    Err(e) => {
+                        log::warn!("SQLite checkpoint failed (will retry): {e}");
+                        CHECKPOINT_EVERY
+                    }
+                };
+            }
+        })
+        .map_err(|e| DbError::Connect {
+            target: path,
+            reason: format!("cannot start the checkpoint thread: {e}"),
+        })?;
+    Ok(())
 }
 
 /// Run pending migrations and then `then`, while holding the migration lock, so that several
@@ -416,5 +486,51 @@ mod tests {
         assert!(!first.is_empty());
         let (second, ()) = migrate_then(&mut conn, |_| Ok(())).unwrap();
         assert!(second.is_empty());
+    }
+
+    #[test]
+    fn a_pools_log_is_checkpointed_in_the_background_not_by_commits() {
+        #[derive(QueryableByName)]
+        struct Checkpoint {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            log: i32,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            checkpointed: i32,
+        }
+        #[derive(QueryableByName)]
+        struct Auto {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            wal_autocheckpoint: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let pool = connect_pool(&DatabaseUrl::Sqlite { path: path.clone() }).unwrap();
+        let mut conn = pool.get().unwrap();
+        let DbConn::Sqlite(inner) = &mut *conn else {
+            panic!("expected SQLite")
+        };
+        let auto: Vec<Auto> = diesel::sql_query("PRAGMA wal_autocheckpoint")
+            .load(inner)
+            .unwrap();
+        assert_eq!(auto[0].wal_autocheckpoint, 0, "commits never checkpoint");
+        inner
+            .batch_execute(
+                "CREATE TABLE t (v TEXT); INSERT INTO t VALUES (hex(randomblob(100000)))",
+            )
+            .unwrap();
+        drop(conn);
+        let size_before = std::fs::metadata(&path).unwrap().len();
+        std::thread::sleep(CHECKPOINT_EVERY * 5);
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > size_before + 100_000,
+            "the checkpointer copied the new pages into the database file"
+        );
+        // Nothing is left in the log to copy.
+        let mut other = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        let state: Vec<Checkpoint> = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+            .load(&mut other)
+            .unwrap();
+        assert_eq!(state[0].log, state[0].checkpointed);
+        drop(pool);
     }
 }
