@@ -387,6 +387,8 @@ fn v1_error_responses() -> Vec<(&'static str, Response)> {
                 &[
                     C::Forbidden,
                     C::IpNotAllowed,
+                    C::ReferrerNotAllowed,
+                    C::EndpointNotAllowed,
                     C::Broader,
                     C::PasswordChangeRequired,
                 ],

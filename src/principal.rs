@@ -87,6 +87,7 @@ impl Principal {
                 expires_at: record.key.expires_at,
                 nets: &record.nets,
                 rate_limit_per_minute: record.key.rate_limit_per_minute,
+                restrictions: &record.restrictions,
             }),
             Credential::AccessToken {
                 client_id,
@@ -405,7 +406,15 @@ pub(crate) async fn authenticate(
             access_token_principal(state, &token).await
         }
         Presented::Key(key) => {
-            match api_keys::verify(state, &key, api_keys::KeyUse::Request(ip)).await? {
+            let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let seen = api_keys::Seen {
+                ip,
+                origin: header(actix_web::http::header::ORIGIN),
+                referer: header(actix_web::http::header::REFERER),
+                method: req.method().as_str(),
+                path: req.uri().path(),
+            };
+            match api_keys::verify(state, &key, api_keys::KeyUse::Request(seen)).await? {
                 Verified::Valid(record) => Ok(Principal {
                     user: record.user.clone(),
                     rendered: Some(record.user_view.clone()),
@@ -421,6 +430,12 @@ pub(crate) async fn authenticate(
                 )),
                 Verified::Refused(_, Refusal::IpNotAllowed) => {
                     Err(ApiError::of(ErrorCode::IpNotAllowed))
+                }
+                Verified::Refused(_, Refusal::ReferrerNotAllowed) => {
+                    Err(ApiError::of(ErrorCode::ReferrerNotAllowed))
+                }
+                Verified::Refused(_, Refusal::EndpointNotAllowed) => {
+                    Err(ApiError::of(ErrorCode::EndpointNotAllowed))
                 }
                 Verified::Refused(_, _) => Err(ApiError::new(
                     ErrorCode::InvalidCredential,

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::format::Mode;
 use super::model::{self, ApiKey, ApiKeyView, ListFilter, ParsedRights, Status};
+use super::restrictions::Restrictions;
 use super::service;
 use super::{
     Expiry, KeyRequest, duration_from_seconds, parse_duration, validate_description, validate_name,
@@ -61,6 +62,13 @@ pub struct CreateKeyBody {
     /// IPv4/IPv6 addresses and CIDR blocks the key may be used from.
     #[schema(schema_with = addresses_given)]
     allowed_ips: Option<Value>,
+    /// Origins (`https://app.example.com`) and host patterns (`*.example.com`) of the pages
+    /// that may use the key (matched against `Origin`, then `Referer`); at most 50.
+    #[schema(nullable, max_items = 50, example = json!(["https://app.example.com"]))]
+    allowed_referrers: Option<Vec<String>>,
+    /// `METHOD /path` patterns the key may call (`GET /v1/orders/*`); at most 50.
+    #[schema(nullable, max_items = 50, example = json!(["GET /v1/users/me"]))]
+    allowed_endpoints: Option<Vec<String>>,
     /// At most the server's (and the calling key's) allowance.
     #[schema(minimum = 1)]
     rate_limit_per_minute: Option<i64>,
@@ -162,12 +170,18 @@ fn key_request(body: &CreateKeyBody) -> Result<KeyRequest, ApiError> {
         Some(v) => model::parse_allowed_ips(&string_list("allowed_ips", v)?)
             .map_err(|m| ApiError::validation("allowed_ips", m))?,
     };
+    let restrictions = Restrictions::parse(
+        body.allowed_referrers.as_deref().unwrap_or_default(),
+        body.allowed_endpoints.as_deref().unwrap_or_default(),
+    )
+    .map_err(|(field, message)| ApiError::validation(field, message))?;
     Ok(KeyRequest {
         name: body.name.clone().unwrap_or_default(),
         description: body.description.clone(),
         mode,
         scopes,
         allowed_ips,
+        restrictions,
         expiry: parse_expiry(body)?,
         rate_limit_per_minute: body.rate_limit_per_minute,
     })
@@ -428,6 +442,14 @@ pub struct UpdateKeyBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = addresses_given)]
     allowed_ips: Option<Option<Value>>,
+    /// `null` or `[]` clears it (any origin).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, nullable, max_items = 50)]
+    allowed_referrers: Option<Option<Vec<String>>>,
+    /// `null` or `[]` clears it (any endpoint).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, nullable, max_items = 50)]
+    allowed_endpoints: Option<Option<Vec<String>>>,
 }
 
 fn key_changes(body: UpdateKeyBody) -> Result<service::KeyChanges, ApiError> {
@@ -454,10 +476,18 @@ fn key_changes(body: UpdateKeyBody) -> Result<service::KeyChanges, ApiError> {
                 .map_err(|m| ApiError::validation("allowed_ips", m))?,
         ),
     };
+    let restrictions =
+        (body.allowed_referrers.is_some() || body.allowed_endpoints.is_some()).then(|| {
+            service::RestrictionChanges {
+                referrers: body.allowed_referrers.map(Option::unwrap_or_default),
+                endpoints: body.allowed_endpoints.map(Option::unwrap_or_default),
+            }
+        });
     Ok(service::KeyChanges {
         name,
         description,
         allowed_ips,
+        restrictions,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod format;
 pub mod model;
 pub mod pages;
+pub mod restrictions;
 pub mod service;
 pub mod usage;
 
@@ -34,6 +35,8 @@ pub enum Refusal {
     Expired,
     UserDisabled,
     IpNotAllowed,
+    ReferrerNotAllowed,
+    EndpointNotAllowed,
 }
 
 impl Refusal {
@@ -43,6 +46,8 @@ impl Refusal {
             Refusal::Expired => Action::KeyRefusedExpired,
             Refusal::UserDisabled => Action::KeyRefusedUserDisabled,
             Refusal::IpNotAllowed => Action::KeyRefusedIp,
+            Refusal::ReferrerNotAllowed => Action::KeyRefusedReferrer,
+            Refusal::EndpointNotAllowed => Action::KeyRefusedEndpoint,
         }
     }
 }
@@ -67,22 +72,60 @@ impl Verified {
             Verified::Refused(_, Refusal::Expired) => "expired",
             Verified::Refused(_, Refusal::UserDisabled) => "user_disabled",
             Verified::Refused(_, Refusal::IpNotAllowed) => "ip_not_allowed",
+            Verified::Refused(_, Refusal::ReferrerNotAllowed) => "referrer_not_allowed",
+            Verified::Refused(_, Refusal::EndpointNotAllowed) => "endpoint_not_allowed",
         }
     }
 }
 
-/// Who presents a key: a request from an address (its allowlist applies), or introspection
-/// (a resource server asks about a key its own caller sent: the allowlist is the key's, to be
-/// reported, not the asker's address to be checked).
+/// Who presents a key: a request (its address, origin and endpoint are checked against the
+/// key's lists), or introspection (a resource server asks about a key its own caller sent: the
+/// lists are the key's, to be reported, not the asker's request to be checked).
 #[derive(Debug, Clone, Copy)]
-pub enum KeyUse {
-    Request(Option<IpAddr>),
+pub enum KeyUse<'a> {
+    Request(Seen<'a>),
     Introspection,
+}
+
+/// What a request shows of itself, for the key's restrictions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen<'a> {
+    pub ip: Option<IpAddr>,
+    /// The raw `Origin` and `Referer` headers.
+    pub origin: Option<&'a str>,
+    pub referer: Option<&'a str>,
+    pub method: &'a str,
+    /// The raw (still percent-encoded) path.
+    pub path: &'a str,
+}
+
+impl Seen<'_> {
+    /// The first of the key's restrictions this request breaks.
+    fn refusal(&self, record: &KeyRecord) -> Option<Refusal> {
+        if !model::ip_allowed(&record.nets, self.ip) {
+            return Some(Refusal::IpNotAllowed);
+        }
+        let r = &record.restrictions;
+        if !r.referrers.is_empty() {
+            let origin = restrictions::Restrictions::request_origin(self.origin, self.referer);
+            if !r.referrer_allowed(origin.as_deref()) {
+                return Some(Refusal::ReferrerNotAllowed);
+            }
+        }
+        if !r.endpoint_allowed(self.method, self.path) {
+            return Some(Refusal::EndpointNotAllowed);
+        }
+        None
+    }
 }
 
 /// The hot path: shape and checksum (no I/O) → HMAC digest → cache or one indexed query →
 /// revoked / expired / owner disabled / IP checks. A valid use is recorded in memory only.
-pub async fn verify(state: &AppState, presented: &str, used: KeyUse) -> Result<Verified, DbError> {
+pub async fn verify(
+    state: &AppState,
+    presented: &str,
+    used: KeyUse<'_>,
+) -> Result<Verified, DbError> {
     let verified = verify_unrecorded(state, presented, used).await?;
     crate::metrics::credential_checked(crate::metrics::Checked::ApiKey, verified.outcome());
     Ok(verified)
@@ -91,10 +134,10 @@ pub async fn verify(state: &AppState, presented: &str, used: KeyUse) -> Result<V
 async fn verify_unrecorded(
     state: &AppState,
     presented: &str,
-    used: KeyUse,
+    used: KeyUse<'_>,
 ) -> Result<Verified, DbError> {
     let ip = match used {
-        KeyUse::Request(ip) => ip,
+        KeyUse::Request(seen) => seen.ip,
         KeyUse::Introspection => None,
     };
     let key = match format::parse(presented) {
@@ -123,12 +166,10 @@ async fn verify_unrecorded(
         Status::Revoked => Some(Refusal::Revoked),
         Status::Expired => Some(Refusal::Expired),
         Status::Active if record.user.is_disabled() => Some(Refusal::UserDisabled),
-        Status::Active
-            if matches!(used, KeyUse::Request(_)) && !model::ip_allowed(&record.nets, ip) =>
-        {
-            Some(Refusal::IpNotAllowed)
-        }
-        Status::Active => None,
+        Status::Active => match used {
+            KeyUse::Request(seen) => seen.refusal(&record),
+            KeyUse::Introspection => None,
+        },
     };
     if let Some(refusal) = refusal {
         audit_refusal(state, &record, refusal, ip);
@@ -268,6 +309,7 @@ pub struct KeyRequest {
     /// `Some` makes a restricted key with exactly these scopes.
     pub scopes: Option<ScopeSet>,
     pub allowed_ips: Vec<IpNet>,
+    pub restrictions: restrictions::Restrictions,
     pub expiry: Expiry,
     pub rate_limit_per_minute: Option<i64>,
 }
@@ -404,7 +446,12 @@ pub fn build_new_key(
     }
     // Attenuation: what the request leaves open comes from the caller's own credential, and
     // the result must fit inside it.
-    let inherited = attenuate::inherit(bounds, &request.allowed_ips, request.rate_limit_per_minute);
+    let inherited = attenuate::inherit(
+        bounds,
+        &request.allowed_ips,
+        request.restrictions.clone(),
+        request.rate_limit_per_minute,
+    );
     let expires_at = match (request.expiry, inherited.latest_expiry) {
         // The default lifetime is clipped to the caller's own expiry (documented).
         (Expiry::Default, Some(latest)) => {
@@ -421,6 +468,7 @@ pub fn build_new_key(
         kind,
         scopes,
         allowed_ips: inherited.nets,
+        restrictions: inherited.restrictions,
         rate_limit_per_minute: inherited.rate_limit_per_minute,
         expires_at,
         rolled_from: None,

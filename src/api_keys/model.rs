@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::format::{self, Kind, Mode};
+use super::restrictions::Restrictions;
 use crate::accounts::model::{User, utc};
 use crate::db::schema::{api_keys, users};
 use crate::db::{DbConn, DbError};
@@ -44,6 +45,8 @@ pub struct ApiKey {
     pub revoked_by: Option<String>,
     pub rolled_from: Option<String>,
     pub rolled_to: Option<String>,
+    pub allowed_referrers: String,
+    pub allowed_endpoints: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -100,6 +103,10 @@ impl ApiKey {
         parse_allowed_ips(&self.allowed_ips).unwrap_or_default()
     }
 
+    pub fn restrictions(&self) -> Restrictions {
+        Restrictions::from_storage(&self.allowed_referrers, &self.allowed_endpoints)
+    }
+
     pub fn view(&self, now: NaiveDateTime) -> ApiKeyView {
         let status = self.status(now);
         ApiKeyView {
@@ -118,6 +125,8 @@ impl ApiKey {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            allowed_referrers: self.restrictions().referrer_strings(),
+            allowed_endpoints: self.restrictions().endpoint_strings(),
             rate_limit_per_minute: self.rate_limit_per_minute,
             created_at: utc(self.created_at),
             expires_at: self.expires_at.map(utc),
@@ -153,6 +162,13 @@ pub struct ApiKeyView {
     pub scopes: Vec<String>,
     /// Addresses and CIDR blocks it may be used from (empty: any).
     pub allowed_ips: Vec<String>,
+    /// Origins (`https://app.example.com`) and host patterns (`*.example.com`) whose pages may
+    /// use it, matched against `Origin`, then `Referer` (empty: any).
+    #[schema(example = json!(["https://app.example.com", "*.example.com"]))]
+    pub allowed_referrers: Vec<String>,
+    /// `METHOD /path` patterns it may call (`*`: one segment, a final `*`: the rest; empty: any).
+    #[schema(example = json!(["GET /v1/users/me"]))]
+    pub allowed_endpoints: Vec<String>,
     pub rate_limit_per_minute: Option<i64>,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -221,6 +237,7 @@ pub struct NewKey {
     pub kind: Kind,
     pub scopes: ScopeSet,
     pub allowed_ips: Vec<IpNet>,
+    pub restrictions: Restrictions,
     pub rate_limit_per_minute: Option<i64>,
     pub expires_at: Option<NaiveDateTime>,
     pub rolled_from: Option<String>,
@@ -236,6 +253,7 @@ impl NewKey {
             expires_at: self.expires_at,
             nets: &self.allowed_ips,
             rate_limit_per_minute: self.rate_limit_per_minute,
+            restrictions: &self.restrictions,
         }
     }
 }
@@ -246,6 +264,7 @@ pub struct ParsedRights {
     mode: Mode,
     scopes: ScopeSet,
     nets: Vec<IpNet>,
+    restrictions: Restrictions,
     expires_at: Option<NaiveDateTime>,
     rate_limit_per_minute: Option<i64>,
 }
@@ -257,6 +276,7 @@ impl ParsedRights {
             mode: key.mode(),
             scopes: key.scope_set(),
             nets: key.allowed_nets(),
+            restrictions: key.restrictions(),
             expires_at: key.expires_at,
             rate_limit_per_minute: key.rate_limit_per_minute,
         }
@@ -267,6 +287,11 @@ impl ParsedRights {
         self.nets = nets;
     }
 
+    /// The same rights with other referrer and endpoint lists.
+    pub fn set_restrictions(&mut self, restrictions: Restrictions) {
+        self.restrictions = restrictions;
+    }
+
     pub fn shape(&self) -> KeyShape<'_> {
         KeyShape {
             kind: self.kind,
@@ -275,6 +300,7 @@ impl ParsedRights {
             expires_at: self.expires_at,
             nets: &self.nets,
             rate_limit_per_minute: self.rate_limit_per_minute,
+            restrictions: &self.restrictions,
         }
     }
 }
@@ -312,6 +338,8 @@ fn insert_with_id(
             api_keys::last4.eq(last4),
             api_keys::scopes.eq(new.scopes.to_storage()),
             api_keys::allowed_ips.eq(nets_to_storage(&new.allowed_ips)),
+            api_keys::allowed_referrers.eq(new.restrictions.referrers_to_storage()),
+            api_keys::allowed_endpoints.eq(new.restrictions.endpoints_to_storage()),
             api_keys::rate_limit_per_minute.eq(new.rate_limit_per_minute),
             api_keys::created_at.eq(now),
             api_keys::updated_at.eq(now),
@@ -407,6 +435,7 @@ pub fn update(
     name: Option<&str>,
     description: Option<&str>,
     allowed_ips: Option<&[IpNet]>,
+    restrictions: Option<&Restrictions>,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     conn.transaction(|conn| {
@@ -423,6 +452,14 @@ pub fn update(
         if let Some(nets) = allowed_ips {
             diesel::update(api_keys::table.find(id))
                 .set(api_keys::allowed_ips.eq(nets_to_storage(nets)))
+                .execute(conn)?;
+        }
+        if let Some(r) = restrictions {
+            diesel::update(api_keys::table.find(id))
+                .set((
+                    api_keys::allowed_referrers.eq(r.referrers_to_storage()),
+                    api_keys::allowed_endpoints.eq(r.endpoints_to_storage()),
+                ))
                 .execute(conn)?;
         }
         diesel::update(api_keys::table.find(id))

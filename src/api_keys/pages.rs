@@ -206,12 +206,27 @@ fn parse_create_form(pairs: &[(String, String)], now: chrono::NaiveDateTime) -> 
             None
         };
         let allowed_ips = model::parse_allowed_ips(field(pairs, "allowed_ips"))?;
+        // One entry per line (a referrer list may also use spaces or commas).
+        let lines = |name: &str, separators: &[char]| -> Vec<String> {
+            field(pairs, name)
+                .split(separators)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let restrictions = super::restrictions::Restrictions::parse(
+            &lines("allowed_referrers", &['\n', ',', ' ']),
+            &lines("allowed_endpoints", &['\n']),
+        )
+        .map_err(|(_, message)| message)?;
         Ok(KeyRequest {
             name: field(pairs, "name").to_owned(),
             description: field(pairs, "description").to_owned(),
             mode,
             scopes,
             allowed_ips,
+            restrictions,
             expiry,
             rate_limit_per_minute: None,
         })

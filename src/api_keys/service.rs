@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use serde_json::json;
 
 use super::model::{self, ApiKey, NewKey, ParsedRights, RollOutcome, Status};
+use super::restrictions::Restrictions;
 use super::{KeyRequest, build_new_key};
 use crate::accounts::model::User;
 use crate::audit::{self, Action, Actor};
@@ -99,6 +100,15 @@ pub struct KeyChanges {
     pub name: Option<String>,
     pub description: Option<String>,
     pub allowed_ips: Option<Vec<IpNet>>,
+    /// Both lists, when either changes (the other as it was).
+    pub restrictions: Option<RestrictionChanges>,
+}
+
+/// A PATCH of the referrer and endpoint lists: `None` keeps a list, `Some(empty)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct RestrictionChanges {
+    pub referrers: Option<Vec<String>>,
+    pub endpoints: Option<Vec<String>>,
 }
 
 /// Change `key`; the result must still fit inside the caller (a wider allowlist is refused).
@@ -110,9 +120,32 @@ pub async fn update(
     key: ApiKey,
     changes: KeyChanges,
 ) -> Result<ApiKey, ApiError> {
-    if let Some(nets) = &changes.allowed_ips {
+    let restrictions = match &changes.restrictions {
+        None => None,
+        Some(patch) => {
+            let current = key.restrictions();
+            let referrers = patch
+                .referrers
+                .clone()
+                .unwrap_or_else(|| current.referrer_strings());
+            let endpoints = patch
+                .endpoints
+                .clone()
+                .unwrap_or_else(|| current.endpoint_strings());
+            Some(
+                Restrictions::parse(&referrers, &endpoints)
+                    .map_err(|(field, message)| ApiError::validation(field, message))?,
+            )
+        }
+    };
+    if changes.allowed_ips.is_some() || restrictions.is_some() {
         let mut rights = ParsedRights::of(&key);
-        rights.set_nets(nets.clone());
+        if let Some(nets) = &changes.allowed_ips {
+            rights.set_nets(nets.clone());
+        }
+        if let Some(r) = &restrictions {
+            rights.set_restrictions(r.clone());
+        }
         attenuate::admits(&attenuate::bounds(caller), &rights.shape()).map_err(|why| {
             ApiError::new(ErrorCode::Broader, format!("The key would then have {why}"))
         })?;
@@ -123,6 +156,8 @@ pub async fn update(
         "name": changes.name.is_some(),
         "description": changes.description.is_some(),
         "allowed_ips": changes.allowed_ips.as_ref().map(|n| model::nets_to_storage(n)),
+        "allowed_referrers": restrictions.as_ref().map(Restrictions::referrer_strings),
+        "allowed_endpoints": restrictions.as_ref().map(Restrictions::endpoint_strings),
     });
     let id = key.id.clone();
     let updated = state
@@ -133,6 +168,7 @@ pub async fn update(
                 changes.name.as_deref(),
                 changes.description.as_deref(),
                 changes.allowed_ips.as_deref(),
+                restrictions.as_ref(),
                 now,
             )?;
             audit::record(c, &event, now)?;
@@ -217,6 +253,7 @@ pub async fn roll(
         kind: key.kind(),
         scopes: key.scope_set(),
         allowed_ips: key.allowed_nets(),
+        restrictions: key.restrictions(),
         rate_limit_per_minute: key.rate_limit_per_minute,
         expires_at: rolled_expiry(state, &key, &bounds, now),
         rolled_from: Some(key.id.clone()),

@@ -20,13 +20,16 @@ pub struct KeyRecord {
     pub user_view: Arc<UserView>,
     pub scopes: Arc<ScopeSet>,
     pub nets: Vec<IpNet>,
+    pub restrictions: crate::api_keys::restrictions::Restrictions,
 }
 
 impl KeyRecord {
     pub fn new(key: ApiKey, user: User) -> KeyRecord {
         let scopes = Arc::new(key.scope_set());
         let nets = key.allowed_nets();
+        let restrictions = key.restrictions();
         KeyRecord {
+            restrictions,
             key,
             user_view: Arc::new(user.view()),
             user: Arc::new(user),

@@ -31,6 +31,13 @@ pub enum KeyCommand {
         /// Allowed source address or CIDR block; repeat for more.
         #[arg(long = "allow-ip")]
         allow_ip: Vec<String>,
+        /// Allowed web origin (https://app.example.com) or host pattern (*.example.com);
+        /// repeat for more.
+        #[arg(long = "allow-referrer")]
+        allow_referrer: Vec<String>,
+        /// Allowed endpoint such as "GET /v1/orders/*"; repeat for more.
+        #[arg(long = "allow-endpoint")]
+        allow_endpoint: Vec<String>,
         /// Requests per minute for this key instead of the server's default.
         #[arg(long = "rate-limit-per-minute")]
         per_minute: Option<i64>,
@@ -68,6 +75,8 @@ pub fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failu
             test,
             scopes,
             allow_ip,
+            allow_referrer,
+            allow_endpoint,
             per_minute,
             json,
         } => {
@@ -86,7 +95,20 @@ pub fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failu
                 .map_err(|e| Failure(format!("--scopes: {e}"), 2))?;
             let allowed_ips = keys::parse_allowed_ips(&allow_ip.join(","))
                 .map_err(|e| Failure(format!("--allow-ip: {e}"), 2))?;
+            let restrictions = gatehouse::api_keys::restrictions::Restrictions::parse(
+                &allow_referrer,
+                &allow_endpoint,
+            )
+            .map_err(|(field, e)| {
+                let flag = if field == "allowed_referrers" {
+                    "--allow-referrer"
+                } else {
+                    "--allow-endpoint"
+                };
+                Failure(format!("{flag}: {e}"), 2)
+            })?;
             let request = KeyRequest {
+                restrictions,
                 name,
                 description,
                 mode: if test { Mode::Test } else { Mode::Live },

@@ -72,6 +72,8 @@ diesel::table! {
         revoked_by -> Nullable<Text>,
         rolled_from -> Nullable<Text>,
         rolled_to -> Nullable<Text>,
+        allowed_referrers -> Text,
+        allowed_endpoints -> Text,
     }
 }
 

@@ -68,6 +68,8 @@ error_codes! {
     IpNotAllowed => ("AUTH_005", FORBIDDEN, "Requests from this IP address are not allowed"),
     Broader => ("AUTH_006", FORBIDDEN, "The result would be broader than the credential you are using"),
     PasswordChangeRequired => ("AUTH_007", FORBIDDEN, "Change your password before using the API"),
+    ReferrerNotAllowed => ("AUTH_008", FORBIDDEN, "This API key may not be used from this origin"),
+    EndpointNotAllowed => ("AUTH_009", FORBIDDEN, "This API key may not call this endpoint"),
     RateLimited => ("RATE_001", TOO_MANY_REQUESTS, "Too many requests"),
     Validation => ("VALIDATION_001", BAD_REQUEST, "A field has an invalid value"),
     MalformedBody => ("REQUEST_001", BAD_REQUEST, "The request body could not be parsed"),

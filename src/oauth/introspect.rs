@@ -248,6 +248,14 @@ pub struct Introspection {
     /// An API key's IP allowlist (reported, not applied to the asker).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_ips: Option<Vec<String>>,
+    /// An API key's allowed origins and host patterns, for the resource server to match
+    /// against its request's `Origin` (then `Referer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_referrers: Option<Vec<String>>,
+    /// An API key's allowed `METHOD /path` patterns, for the resource server to match against
+    /// its own request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_endpoints: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -418,6 +426,10 @@ pub async fn introspect(
                     name: Some(key.name.clone()),
                     allowed_ips: (!record.nets.is_empty())
                         .then(|| record.nets.iter().map(ToString::to_string).collect()),
+                    allowed_referrers: (!record.restrictions.referrers.is_empty())
+                        .then(|| record.restrictions.referrer_strings()),
+                    allowed_endpoints: (!record.restrictions.endpoints.is_empty())
+                        .then(|| record.restrictions.endpoint_strings()),
                     ..Introspection::default()
                 }))
             }

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 
 use super::{Caller, Via};
 use crate::api_keys::format::{Kind, Mode};
+use crate::api_keys::restrictions::Restrictions;
 use crate::scopes::ScopeSet;
 
 /// A key as attenuation weighs it (an existing one, or one about to be minted).
@@ -20,10 +21,11 @@ pub struct KeyShape<'a> {
     /// Empty: usable from anywhere.
     pub nets: &'a [IpNet],
     pub rate_limit_per_minute: Option<i64>,
+    pub restrictions: &'a Restrictions,
 }
 
 /// The most a caller's credential allows (`None`: no bound in that dimension).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Bounds<'a> {
     /// `Some`: only restricted keys within these scopes.
     pub scopes: Option<&'a ScopeSet>,
@@ -33,9 +35,28 @@ pub struct Bounds<'a> {
     /// Non-empty: only within these networks.
     pub nets: &'a [IpNet],
     pub rate_limit_per_minute: Option<i64>,
+    /// Non-empty lists: only within them.
+    pub restrictions: &'a Restrictions,
+}
+
+impl Default for Bounds<'_> {
+    fn default() -> Self {
+        Bounds {
+            scopes: None,
+            mode: None,
+            expires_at: None,
+            nets: &[],
+            rate_limit_per_minute: None,
+            restrictions: &NO_RESTRICTIONS,
+        }
+    }
 }
 
 static NO_SCOPES: ScopeSet = ScopeSet::EMPTY;
+static NO_RESTRICTIONS: Restrictions = Restrictions {
+    referrers: Vec::new(),
+    endpoints: Vec::new(),
+};
 
 /// What the caller's own credential holds.
 pub fn bounds<'a>(caller: &Caller<'a>) -> Bounds<'a> {
@@ -51,6 +72,7 @@ pub fn bounds<'a>(caller: &Caller<'a>) -> Bounds<'a> {
             expires_at: k.expires_at,
             nets: k.nets,
             rate_limit_per_minute: k.rate_limit_per_minute,
+            restrictions: k.restrictions,
         },
         Via::AppToken {
             scopes, expires_at, ..
@@ -108,6 +130,7 @@ pub fn admits(bounds: &Bounds, key: &KeyShape) -> Result<(), String> {
             "a rate limit above the caller's {limit} per minute"
         ));
     }
+    bounds.restrictions.admits(key.restrictions)?;
     Ok(())
 }
 
@@ -116,13 +139,20 @@ pub fn admits(bounds: &Bounds, key: &KeyShape) -> Result<(), String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inherited {
     pub nets: Vec<IpNet>,
+    pub restrictions: Restrictions,
     pub rate_limit_per_minute: Option<i64>,
     /// The latest expiry the new credential may have.
     pub latest_expiry: Option<NaiveDateTime>,
 }
 
-pub fn inherit(bounds: &Bounds, nets: &[IpNet], rate_limit_per_minute: Option<i64>) -> Inherited {
+pub fn inherit(
+    bounds: &Bounds,
+    nets: &[IpNet],
+    restrictions: Restrictions,
+    rate_limit_per_minute: Option<i64>,
+) -> Inherited {
     Inherited {
+        restrictions: bounds.restrictions.inherit(restrictions),
         nets: if nets.is_empty() {
             bounds.nets.to_vec()
         } else {
@@ -149,6 +179,7 @@ mod tests {
             expires_at: Some(NaiveDateTime::MIN),
             nets,
             rate_limit_per_minute: Some(10),
+            restrictions: &NO_RESTRICTIONS,
         }
     }
 
@@ -162,6 +193,7 @@ mod tests {
             expires_at: Some(NaiveDateTime::MIN + chrono::Duration::days(1)),
             nets: &outer,
             rate_limit_per_minute: Some(10),
+            restrictions: &NO_RESTRICTIONS,
         };
         let narrow = ScopeSet::parse("read:users").unwrap();
         let inner = [net("10.1.0.0/16")];
@@ -199,10 +231,13 @@ mod tests {
             rate_limit_per_minute: Some(5),
             ..Bounds::default()
         };
-        let got = inherit(&bounds, &[], None);
+        let got = inherit(&bounds, &[], Restrictions::default(), None);
         assert_eq!(got.nets, outer.to_vec());
         assert_eq!(got.rate_limit_per_minute, Some(5));
         let own = [net("192.0.2.7/32")];
-        assert_eq!(inherit(&bounds, &own, Some(2)).nets, own.to_vec());
+        assert_eq!(
+            inherit(&bounds, &own, Restrictions::default(), Some(2)).nets,
+            own.to_vec()
+        );
     }
 }

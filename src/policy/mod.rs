@@ -62,6 +62,8 @@ pub struct KeyBounds<'a> {
     pub expires_at: Option<NaiveDateTime>,
     pub nets: &'a [IpNet],
     pub rate_limit_per_minute: Option<i64>,
+    /// Referrer and endpoint lists (empty: none).
+    pub restrictions: &'a crate::api_keys::restrictions::Restrictions,
 }
 
 /// Who asks.
@@ -374,8 +376,15 @@ mod tests {
             expires_at: None,
             nets: &[],
             rate_limit_per_minute: None,
+            restrictions: &NONE,
         })
     }
+
+    static NONE: crate::api_keys::restrictions::Restrictions =
+        crate::api_keys::restrictions::Restrictions {
+            referrers: Vec::new(),
+            endpoints: Vec::new(),
+        };
 
     fn admin(via: Via<'_>) -> Caller<'_> {
         Caller {

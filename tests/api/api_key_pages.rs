@@ -289,3 +289,61 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    referrer_and_endpoint_lists_from_the_form,
+    |app| async move {
+        app.login_admin().await;
+        let created = create_through_form(
+            app,
+            "/settings/api-keys",
+            &[
+                ("name", "widget"),
+                ("expires", "30d"),
+                ("allowed_referrers", "https://app.example.com\n*.shop.test"),
+                ("allowed_endpoints", "GET /v1/users/me\nget /v1/api-keys/*"),
+            ],
+        )
+        .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let page = created.text().await.unwrap();
+        let key = element_text(&page, "new-key").unwrap();
+        let me = |origin: &'static str| {
+            let key = key.clone();
+            async move {
+                reqwest::Client::new()
+                    .get(app.url("/v1/users/me"))
+                    .bearer_auth(&key)
+                    .header("Origin", origin)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(me("https://a.shop.test").await, StatusCode::OK);
+        assert_eq!(me("https://evil.test").await, StatusCode::FORBIDDEN);
+        let listed: serde_json::Value = app.get("/v1/api-keys").await.json().await.unwrap();
+        let id = listed["data"][0]["id"].as_str().unwrap().to_owned();
+        let detail = app
+            .get(&format!("/settings/api-keys/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            detail.contains("https://app.example.com, *.shop.test"),
+            "{detail}"
+        );
+        assert!(detail.contains("GET /v1/users/me, GET /v1/api-keys/*"));
+
+        let bad = create_through_form(
+            app,
+            "/settings/api-keys",
+            &[("name", "x"), ("allowed_endpoints", "GET /v1/../admin")],
+        )
+        .await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert!(bad.text().await.unwrap().contains("not a path pattern"));
+    }
+);

@@ -400,6 +400,10 @@ fn key_and_scope_commands(backend: Backend) {
         "10.0.0.0/8",
         "--allow-ip",
         "2001:db8::/32",
+        "--allow-referrer",
+        "https://app.example.com",
+        "--allow-endpoint",
+        "GET /v1/orders/*",
         "--json",
     ]));
     assert!(created.status.success(), "{}", text(&created.stderr));
@@ -413,6 +417,14 @@ fn key_and_scope_commands(backend: Backend) {
     assert_eq!(
         key["allowed_ips"],
         serde_json::json!(["10.0.0.0/8", "2001:db8::/32"])
+    );
+    assert_eq!(
+        key["allowed_referrers"],
+        serde_json::json!(["https://app.example.com"])
+    );
+    assert_eq!(
+        key["allowed_endpoints"],
+        serde_json::json!(["GET /v1/orders/*"])
     );
     let id = key["id"].as_str().unwrap().to_owned();
 
@@ -477,6 +489,19 @@ fn key_and_scope_commands(backend: Backend) {
                 "x",
                 "--allow-ip",
                 "nowhere",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "key",
+                "create",
+                "--user",
+                "ops@example.com",
+                "--name",
+                "x",
+                "--allow-endpoint",
+                "GET /v1/../admin",
             ],
             2,
         ),

@@ -14,6 +14,7 @@ mod cli_repeat;
 mod fuzz_findings;
 mod health;
 mod integrity;
+mod key_restrictions;
 mod login;
 mod login_throttle;
 mod metrics;

@@ -439,6 +439,7 @@ async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, Strin
                 kind: Kind::Restricted,
                 scopes: ScopeSet::parse("read:products").unwrap(),
                 allowed_ips: Vec::new(),
+                restrictions: Default::default(),
                 rate_limit_per_minute: None,
                 expires_at: Some(now + chrono::Duration::hours(1)),
                 rolled_from: None,

@@ -1,0 +1,2 @@
+ALTER TABLE api_keys DROP COLUMN allowed_endpoints;
+ALTER TABLE api_keys DROP COLUMN allowed_referrers;
