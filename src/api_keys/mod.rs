@@ -5,7 +5,7 @@ pub mod api;
 pub mod format;
 pub mod model;
 pub mod pages;
-pub mod restrictions;
+pub use gatehouse_verify::restrictions;
 pub mod service;
 pub mod usage;
 

@@ -34,3 +34,4 @@ mod sessions;
 mod shared_limits;
 mod signing_keys;
 mod upgrade;
+mod verify_crate;

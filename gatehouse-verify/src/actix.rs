@@ -1,0 +1,118 @@
+//! actix-web: the [`Authenticated`] extractor. Put an `Arc<Verifier>` in the app as
+//! `web::Data<Verifier>`; a handler that takes `Authenticated` runs only for a verified
+//! credential, and every refusal is answered in Gatehouse's envelope with the RFC 6750
+//! `WWW-Authenticate` challenge:
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
+//! use gatehouse_verify::actix::Authenticated;
+//! use gatehouse_verify::{Config, Verifier};
+//!
+//! async fn orders(who: Authenticated) -> String {
+//!     format!("orders of {}", who.0.subject())
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let verifier = web::Data::new(Verifier::new(Config::new("https://auth.example.com", "https://api.example.com")).unwrap());
+//! HttpServer::new(move || App::new().app_data(verifier.clone()).route("/orders", web::get().to(orders)))
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
+
+use crate::{Credential, Error, Request, Verifier};
+
+/// A request's verified credential.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Credential);
+
+/// A refusal as an actix-web error: status, envelope and challenge.
+#[derive(Debug)]
+pub struct Refused(pub Error);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for Refused {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::UNAUTHORIZED)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code()).json(serde_json::json!({
+            "success": false,
+            "error": { "code": self.0.code(), "message": self.0.to_string() },
+        }));
+        let challenge = match &self.0 {
+            Error::Missing => Some("Bearer".to_owned()),
+            Error::Malformed(_) | Error::Invalid(_) => {
+                Some("Bearer error=\"invalid_token\"".to_owned())
+            }
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// The credential of a request: `Authorization: Bearer …` or `ApiKey …`, or `X-API-Key`.
+fn presented(req: &HttpRequest) -> Option<String> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, rest) = value.split_once(' ')?;
+        return (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey"))
+            .then(|| rest.trim().to_owned());
+    }
+    req.headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+}
+
+impl FromRequest for Authenticated {
+    type Error = Refused;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let verifier = req
+                .app_data::<web::Data<Verifier>>()
+                .cloned()
+                .ok_or_else(|| {
+                    Refused(Error::Unavailable("no Verifier in the app's data".into()))
+                })?;
+            let Some(credential) = presented(&req) else {
+                return Err(Refused(Error::Missing));
+            };
+            let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let request = Request {
+                ip: req.peer_addr().map(|a| a.ip()),
+                origin: header(header::ORIGIN),
+                referer: header(header::REFERER),
+                method: req.method().as_str(),
+                path: req.uri().path(),
+            };
+            verifier
+                .verify(&credential, &request)
+                .await
+                .map(Authenticated)
+                .map_err(Refused)
+        })
+    }
+}

@@ -1,0 +1,670 @@
+//! Verify Gatehouse credentials in any Rust service (a resource server).
+//!
+//! - **Access tokens** (RFC 9068 JWTs) offline, against the issuer's JWKS: fetched once and
+//!   cached as its `Cache-Control` says (between 1 minute and 1 day), fetched again when a token
+//!   names an unknown `kid` (at most every 10 s), the algorithm pinned per key, `typ` `at+jwt`,
+//!   `iss`, `aud`, `exp`/`nbf` with a leeway. A verified token is remembered until it expires,
+//!   so repeated requests cost a map lookup.
+//! - **API keys** (`sk_live_…`, `rk_test_…`) through Gatehouse's introspection, cached for a
+//!   few seconds (answers "active" and "inactive" alike). The key's shape and checksum are
+//!   checked first, here: garbage never leaves the process. The key's IP allowlist, referrer
+//!   and endpoint lists are applied to your request.
+//! - With the `actix` feature (on by default): the [`actix::Authenticated`] extractor.
+//!
+//! ```no_run
+//! use gatehouse_verify::{Config, Request, Verifier};
+//!
+//! # async fn run() -> Result<(), gatehouse_verify::Error> {
+//! let verifier = Verifier::new(Config {
+//!     introspection_key: Some(std::env::var("GATEHOUSE_INTROSPECTION_KEY").unwrap()),
+//!     ..Config::new("https://auth.example.com", "https://api.example.com")
+//! })?;
+//! let presented = "sk_live_…"; // from `Authorization: Bearer …`
+//! let request = Request { method: "GET", path: "/orders/7", ..Request::default() };
+//! let credential = verifier.verify(presented, &request).await?;
+//! if credential.has_scope("read:orders") {
+//!     // serve
+//! }
+//! # Ok(()) }
+//! ```
+
+#[cfg(feature = "actix")]
+pub mod actix;
+pub mod key_format;
+pub mod restrictions;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ipnet::IpNet;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use restrictions::Restrictions;
+
+/// Where to find Gatehouse and what to accept.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Gatehouse's issuer URL (`iss` of its tokens).
+    pub issuer: String,
+    /// This resource server's identifier: tokens must name it in `aud`.
+    pub audience: String,
+    /// Default: `{issuer}/.well-known/jwks.json`.
+    pub jwks_url: String,
+    /// Default: `{issuer}/oauth/introspect`.
+    pub introspection_url: String,
+    /// A Gatehouse API key holding the `introspect` scope; without it API keys are refused.
+    pub introspection_key: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf` (default 30 s).
+    pub leeway: Duration,
+    /// How long an introspection answer is reused (default 5 s): the bound on how late a
+    /// revoked key is refused here.
+    pub key_cache_ttl: Duration,
+    /// How long to wait at least between two JWKS fetches for unknown key ids (default 10 s).
+    pub jwks_refetch_interval: Duration,
+    /// Timeout of each call to Gatehouse (default 3 s).
+    pub timeout: Duration,
+}
+
+impl Config {
+    pub fn new(issuer: &str, audience: &str) -> Config {
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        Config {
+            jwks_url: format!("{issuer}/.well-known/jwks.json"),
+            introspection_url: format!("{issuer}/oauth/introspect"),
+            issuer,
+            audience: audience.to_owned(),
+            introspection_key: None,
+            leeway: Duration::from_secs(30),
+            key_cache_ttl: Duration::from_secs(5),
+            jwks_refetch_interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Why a credential was refused. `status()` and `code()` map it to an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// No credential was presented.
+    Missing,
+    /// Not shaped like a Gatehouse credential (a key with a wrong checksum is one).
+    Malformed(String),
+    /// Not valid: bad signature, wrong issuer, audience or type, expired, revoked, unknown.
+    Invalid(String),
+    /// Valid, but not from this address / origin / for this endpoint.
+    IpNotAllowed,
+    ReferrerNotAllowed,
+    EndpointNotAllowed,
+    /// Gatehouse could not be asked (network, configuration).
+    Unavailable(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Missing => f.write_str("no credential"),
+            Error::Malformed(m) => write!(f, "malformed credential: {m}"),
+            Error::Invalid(m) => write!(f, "invalid credential: {m}"),
+            Error::IpNotAllowed => f.write_str("the key may not be used from this address"),
+            Error::ReferrerNotAllowed => f.write_str("the key may not be used from this origin"),
+            Error::EndpointNotAllowed => f.write_str("the key may not call this endpoint"),
+            Error::Unavailable(m) => write!(f, "Gatehouse unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Missing | Error::Malformed(_) | Error::Invalid(_) => 401,
+            Error::IpNotAllowed | Error::ReferrerNotAllowed | Error::EndpointNotAllowed => 403,
+            Error::Unavailable(_) => 503,
+        }
+    }
+
+    /// Gatehouse's error code for it (the seeds' envelope).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Missing => "AUTH_001",
+            Error::Invalid(_) => "AUTH_002",
+            Error::Malformed(_) => "AUTH_003",
+            Error::IpNotAllowed => "AUTH_005",
+            Error::ReferrerNotAllowed => "AUTH_008",
+            Error::EndpointNotAllowed => "AUTH_009",
+            Error::Unavailable(_) => "SERVER_002",
+        }
+    }
+}
+
+/// What the service's request shows of itself (for a key's allowlist and lists).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    pub ip: Option<IpAddr>,
+    /// The raw `Origin` and `Referer` headers.
+    pub origin: Option<&'a str>,
+    pub referer: Option<&'a str>,
+    pub method: &'a str,
+    /// The raw path (percent-encoded, without the query).
+    pub path: &'a str,
+}
+
+/// A verified access token's claims.
+#[derive(Debug, Clone)]
+pub struct Claims {
+    /// The user (`usr_…`), or the app itself for client_credentials (`cli_…`).
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub jti: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Test-mode credential (a `test` claim; absent: live).
+    pub test: bool,
+    /// The workspace membership, when Gatehouse adds one (`workspace` claim).
+    pub workspace: Option<serde_json::Value>,
+    /// Every claim as signed.
+    pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An active API key as Gatehouse described it.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub key_id: String,
+    /// The owner (`usr_…`).
+    pub subject: String,
+    pub username: Option<String>,
+    /// A restricted key's scopes; `None` for a full-access key (its owner's rights).
+    pub scopes: Option<Vec<String>>,
+    pub test: bool,
+    pub expires_at: Option<i64>,
+    pub allowed_ips: Vec<IpNet>,
+    pub restrictions: Restrictions,
+}
+
+/// What a request presented, verified.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    AccessToken(Arc<Claims>),
+    ApiKey(Arc<KeyInfo>),
+}
+
+impl Credential {
+    /// The user (or app) it acts for.
+    pub fn subject(&self) -> &str {
+        match self {
+            Credential::AccessToken(c) => &c.subject,
+            Credential::ApiKey(k) => &k.subject,
+        }
+    }
+
+    /// Whether it holds `scope` (a full-access key holds every scope its owner has; ask
+    /// Gatehouse's `/v1` for the owner's role when that matters).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        match self {
+            Credential::AccessToken(c) => c.scopes.iter().any(|s| s == scope),
+            Credential::ApiKey(k) => k
+                .scopes
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|x| x == scope)),
+        }
+    }
+
+    pub fn is_test(&self) -> bool {
+        match self {
+            Credential::AccessToken(c) => c.test,
+            Credential::ApiKey(k) => k.test,
+        }
+    }
+}
+
+/// The JWKS as last fetched: keys by `kid`, each with the one algorithm it may verify.
+struct KeySet {
+    keys: HashMap<String, (Algorithm, DecodingKey)>,
+    fresh_until: Instant,
+    fetched_at: Option<Instant>,
+}
+
+/// Most entries of each cache; past this a cache starts over.
+const MAX_CACHED: usize = 10_000;
+
+type KeyAnswer = (Instant, Result<Arc<KeyInfo>, Error>);
+
+/// Verifies Gatehouse credentials; share one per process (it is `Send + Sync`).
+pub struct Verifier {
+    config: Config,
+    http: reqwest::Client,
+    jwks: tokio::sync::Mutex<KeySet>,
+    tokens: Mutex<HashMap<String, Arc<Claims>>>,
+    keys: Mutex<HashMap<[u8; 32], KeyAnswer>>,
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The algorithm a JWK may verify: its `alg`, else what its key type implies.
+fn pinned_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    if let Some(alg) = jwk.common.key_algorithm {
+        return match alg {
+            KeyAlgorithm::ES256 => Some(Algorithm::ES256),
+            KeyAlgorithm::ES384 => Some(Algorithm::ES384),
+            KeyAlgorithm::RS256 => Some(Algorithm::RS256),
+            KeyAlgorithm::RS384 => Some(Algorithm::RS384),
+            KeyAlgorithm::RS512 => Some(Algorithm::RS512),
+            KeyAlgorithm::PS256 => Some(Algorithm::PS256),
+            KeyAlgorithm::EdDSA => Some(Algorithm::EdDSA),
+            _ => None,
+        };
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+            Some(Algorithm::ES256)
+        }
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
+            Some(Algorithm::ES384)
+        }
+        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+        AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
+        _ => None,
+    }
+}
+
+/// `max-age` of a `Cache-Control` header, clamped to [1 minute, 1 day]; 5 minutes without.
+fn jwks_lifetime(cache_control: Option<&str>) -> Duration {
+    let max_age = cache_control.and_then(|v| {
+        v.split(',')
+            .filter_map(|d| d.trim().strip_prefix("max-age="))
+            .find_map(|n| n.trim().parse::<u64>().ok())
+    });
+    Duration::from_secs(max_age.unwrap_or(300).clamp(60, 86_400))
+}
+
+#[derive(Deserialize)]
+struct Introspected {
+    active: bool,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    restricted: Option<bool>,
+    #[serde(default)]
+    livemode: Option<bool>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_referrers: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_endpoints: Option<Vec<String>>,
+}
+
+impl Verifier {
+    pub fn new(config: Config) -> Result<Verifier, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        Ok(Verifier {
+            config,
+            http,
+            jwks: tokio::sync::Mutex::new(KeySet {
+                keys: HashMap::new(),
+                fresh_until: Instant::now(),
+                fetched_at: None,
+            }),
+            tokens: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Verify whatever was presented: a JWT offline, an API key through introspection.
+    pub async fn verify(
+        &self,
+        presented: &str,
+        request: &Request<'_>,
+    ) -> Result<Credential, Error> {
+        let presented = presented.trim();
+        if presented.is_empty() {
+            return Err(Error::Missing);
+        }
+        if presented.matches('.').count() == 2 {
+            self.verify_jwt(presented)
+                .await
+                .map(Credential::AccessToken)
+        } else {
+            self.verify_api_key(presented, request)
+                .await
+                .map(Credential::ApiKey)
+        }
+    }
+
+    /// A token verified before and not yet expired, without any other work.
+    pub fn cached_jwt(&self, token: &str) -> Option<Arc<Claims>> {
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens
+            .get(token)
+            .filter(|c| c.expires_at + self.config.leeway.as_secs() as i64 > now_unix())
+            .cloned()
+    }
+
+    /// Verify an access token against the JWKS.
+    pub async fn verify_jwt(&self, token: &str) -> Result<Arc<Claims>, Error> {
+        if let Some(claims) = self.cached_jwt(token) {
+            return Ok(claims);
+        }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| Error::Malformed(format!("not a JWT: {e}")))?;
+        let typ = header
+            .typ
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if typ != "at+jwt" && typ != "application/at+jwt" {
+            return Err(Error::Invalid(
+                "not an access token (typ is not at+jwt)".into(),
+            ));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| Error::Invalid("the token names no signing key".into()))?;
+        let (alg, key) = self.signing_key(&kid).await?;
+        if header.alg != alg {
+            return Err(Error::Invalid(format!(
+                "the key {kid} verifies {alg:?}, not {:?}",
+                header.alg
+            )));
+        }
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.leeway = self.config.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            &key,
+            &validation,
+        )
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+        let raw = data.claims;
+        let text = |name: &str| {
+            raw.get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let number = |name: &str| raw.get(name).and_then(|v| v.as_i64()).unwrap_or_default();
+        let claims = Arc::new(Claims {
+            subject: text("sub"),
+            client_id: text("client_id"),
+            scopes: text("scope")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            jti: text("jti"),
+            issued_at: number("iat"),
+            expires_at: number("exp"),
+            test: raw.get("test").and_then(|v| v.as_bool()).unwrap_or(false),
+            workspace: raw.get("workspace").cloned(),
+            raw,
+        });
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if tokens.len() >= MAX_CACHED {
+            let now = now_unix();
+            tokens.retain(|_, c| c.expires_at > now);
+            if tokens.len() >= MAX_CACHED {
+                tokens.clear();
+            }
+        }
+        tokens.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    /// The key `kid` of the JWKS: from the cache while it is fresh; fetched again when stale,
+    /// or when `kid` is unknown and the last fetch is older than `jwks_refetch_interval`.
+    async fn signing_key(&self, kid: &str) -> Result<(Algorithm, DecodingKey), Error> {
+        let mut set = self.jwks.lock().await;
+        let stale = Instant::now() >= set.fresh_until;
+        let unknown = !set.keys.contains_key(kid);
+        let may_refetch = set
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.config.jwks_refetch_interval);
+        if stale || (unknown && may_refetch) {
+            match self.fetch_jwks().await {
+                Ok((keys, lifetime)) => {
+                    set.keys = keys;
+                    set.fresh_until = Instant::now() + lifetime;
+                    set.fetched_at = Some(Instant::now());
+                }
+                // Keep serving the keys we have; a token signed by an unknown key waits.
+                Err(e) if set.keys.is_empty() => return Err(e),
+                Err(_) => set.fetched_at = Some(Instant::now()),
+            }
+        }
+        set.keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| Error::Invalid(format!("unknown signing key {kid}")))
+    }
+
+    async fn fetch_jwks(
+        &self,
+    ) -> Result<(HashMap<String, (Algorithm, DecodingKey)>, Duration), Error> {
+        let response = self
+            .http
+            .get(&self.config.jwks_url)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("JWKS: {e}")))?;
+        if !response.status().is_success() {
+            return Err(Error::Unavailable(format!(
+                "JWKS: HTTP {}",
+                response.status()
+            )));
+        }
+        let lifetime = jwks_lifetime(
+            response
+                .headers()
+                .get(reqwest::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|e| Error::Unavailable(format!("JWKS: {e}")))?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), pinned_algorithm(jwk)) else {
+                continue;
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, (alg, key));
+            }
+        }
+        Ok((keys, lifetime))
+    }
+
+    /// Verify an API key: its checksum here, then Gatehouse's introspection (cached), then
+    /// the key's allowlist and lists against `request`.
+    pub async fn verify_api_key(
+        &self,
+        key: &str,
+        request: &Request<'_>,
+    ) -> Result<Arc<KeyInfo>, Error> {
+        key_format::check(key).map_err(|why| Error::Malformed(why.into()))?;
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let cached = {
+            let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            keys.get(&digest)
+                .filter(|(at, _)| at.elapsed() < self.config.key_cache_ttl)
+                .map(|(_, answer)| answer.clone())
+        };
+        let answer = match cached {
+            Some(answer) => answer,
+            None => {
+                let answer = self.introspect(key).await;
+                if !matches!(answer, Err(Error::Unavailable(_))) {
+                    let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+                    if keys.len() >= MAX_CACHED {
+                        let ttl = self.config.key_cache_ttl;
+                        keys.retain(|_, (at, _)| at.elapsed() < ttl);
+                        if keys.len() >= MAX_CACHED {
+                            keys.clear();
+                        }
+                    }
+                    keys.insert(digest, (Instant::now(), answer.clone()));
+                }
+                answer
+            }
+        };
+        let info = answer?;
+        if info.expires_at.is_some_and(|exp| exp <= now_unix()) {
+            return Err(Error::Invalid("the key has expired".into()));
+        }
+        if !info.allowed_ips.is_empty()
+            && !request.ip.is_some_and(|ip| {
+                let ip = ip.to_canonical();
+                info.allowed_ips.iter().any(|n| n.contains(&ip))
+            })
+        {
+            return Err(Error::IpNotAllowed);
+        }
+        let r = &info.restrictions;
+        if !r.referrers.is_empty() {
+            let origin = Restrictions::request_origin(request.origin, request.referer);
+            if !r.referrer_allowed(origin.as_deref()) {
+                return Err(Error::ReferrerNotAllowed);
+            }
+        }
+        if !r.endpoint_allowed(request.method, request.path) {
+            return Err(Error::EndpointNotAllowed);
+        }
+        Ok(info)
+    }
+
+    async fn introspect(&self, key: &str) -> Result<Arc<KeyInfo>, Error> {
+        let Some(credential) = &self.config.introspection_key else {
+            return Err(Error::Unavailable(
+                "no introspection_key is configured: API keys cannot be checked".into(),
+            ));
+        };
+        let response = self
+            .http
+            .post(&self.config.introspection_url)
+            .bearer_auth(credential)
+            .form(&[("token", key), ("token_type_hint", "api_key")])
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("introspection: {e}")))?;
+        if !response.status().is_success() {
+            return Err(Error::Unavailable(format!(
+                "introspection: HTTP {} (does the introspection key hold `introspect`?)",
+                response.status()
+            )));
+        }
+        let answer: Introspected = response
+            .json()
+            .await
+            .map_err(|e| Error::Unavailable(format!("introspection: {e}")))?;
+        if !answer.active || answer.key_id.is_none() {
+            return Err(Error::Invalid("unknown, expired or revoked API key".into()));
+        }
+        let allowed_ips = answer
+            .allowed_ips
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| n.parse::<IpNet>().ok())
+            .collect();
+        let restrictions = Restrictions::parse(
+            &answer.allowed_referrers.unwrap_or_default(),
+            &answer.allowed_endpoints.unwrap_or_default(),
+        )
+        .unwrap_or_else(|_| Restrictions::from_storage("\u{0}", "\u{0}"));
+        Ok(Arc::new(KeyInfo {
+            key_id: answer.key_id.unwrap_or_default(),
+            subject: answer.sub.unwrap_or_default(),
+            username: answer.username,
+            scopes: answer.restricted.unwrap_or(true).then(|| {
+                answer
+                    .scope
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            test: answer.livemode == Some(false),
+            expires_at: answer.exp,
+            allowed_ips,
+            restrictions,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jwks_lifetime_follows_cache_control_within_bounds() {
+        assert_eq!(
+            jwks_lifetime(Some("public, max-age=600")),
+            Duration::from_secs(600)
+        );
+        assert_eq!(jwks_lifetime(Some("max-age=1")), Duration::from_secs(60));
+        assert_eq!(
+            jwks_lifetime(Some("max-age=99999999")),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(jwks_lifetime(None), Duration::from_secs(300));
+        assert_eq!(jwks_lifetime(Some("no-cache")), Duration::from_secs(300));
+    }
+
+    #[tokio::test]
+    async fn garbage_never_leaves_the_process() {
+        // Nothing listens on port 9: a request would be `Unavailable`, not `Malformed`.
+        let verifier = Verifier::new(Config {
+            introspection_key: Some("sk_live_x".into()),
+            ..Config::new("http://127.0.0.1:9", "https://api.example.com")
+        })
+        .unwrap();
+        let request = Request::default();
+        for garbage in [
+            "sk_live_0000000000000000000000000000000000000000",
+            "not a key",
+            "sk_live_short",
+        ] {
+            assert!(
+                matches!(
+                    verifier.verify(garbage, &request).await,
+                    Err(Error::Malformed(_))
+                ),
+                "{garbage}"
+            );
+        }
+        assert_eq!(
+            verifier.verify("  ", &request).await.unwrap_err(),
+            Error::Missing
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! `gatehouse-verify`, the resource-server crate, against a running Gatehouse: JWTs offline
+//! (tampering, audience, a rotated signing key), API keys through introspection (cache bound
+//! on revocation, endpoint lists), and its actix-web extractor's answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_verify::actix::Authenticated;
+use gatehouse_verify::{Config, Credential, Error, Request, Verifier};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+use crate::oauth::{obtain_tokens, register};
+
+async fn verifier_for(app: &TestApp, audience: &str, ttl: Duration) -> Verifier {
+    let (_, introspection_key) = app
+        .create_key(json!({ "name": "orders service", "scopes": ["introspect"] }))
+        .await;
+    Verifier::new(Config {
+        introspection_key: Some(introspection_key),
+        key_cache_ttl: ttl,
+        jwks_refetch_interval: Duration::ZERO,
+        ..Config::new(&app.address, audience)
+    })
+    .unwrap()
+}
+
+fn get(path: &str) -> Request<'_> {
+    Request {
+        method: "GET",
+        path,
+        ..Request::default()
+    }
+}
+
+both_backends!(the_crate_verifies_access_tokens_offline, |app| async move {
+    app.login_admin().await;
+    let audience = app.state.settings.token_audience().to_owned();
+    let verifier = verifier_for(app, &audience, Duration::from_secs(5)).await;
+    let client = register(app, false, true).await;
+    let tokens = obtain_tokens(app, &client).await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let Credential::AccessToken(claims) = verifier.verify(&token, &get("/")).await.unwrap() else {
+        panic!("a JWT is an access token")
+    };
+    let me: Value = app.me().await.json().await.unwrap();
+    assert_eq!(claims.subject, me["data"]["id"].as_str().unwrap());
+    assert_eq!(claims.client_id, client.id);
+    assert_eq!(claims.scopes, ["read:users"]);
+    assert!(!claims.test);
+    // Cached: the same claims without verifying again.
+    assert!(Arc::ptr_eq(&claims, &verifier.cached_jwt(&token).unwrap()));
+
+    // A changed signature, another audience, an ID token: refused.
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(
+        verifier.verify_jwt(&tampered).await,
+        Err(Error::Invalid(_))
+    ));
+    let elsewhere = Verifier::new(Config::new(&app.address, "https://other.example.com")).unwrap();
+    assert!(matches!(
+        elsewhere.verify_jwt(&token).await,
+        Err(Error::Invalid(_))
+    ));
+
+    // A rotated signing key: the crate fetches the JWKS again for the unknown kid.
+    let (vault, now, ttl) = (
+        app.state.key_vault.clone(),
+        app.state.now(),
+        app.state.settings.access_token_ttl,
+    );
+    app.state
+        .db(move |c| {
+            gatehouse::jwt::keys::rotate(
+                c,
+                &vault,
+                gatehouse::jwt::keys::SigningAlg::Es256,
+                now,
+                chrono::Duration::zero(),
+                ttl,
+            )
+            .map_err(|e| match e {
+                gatehouse::jwt::keys::KeyError::Db(e) => e,
+                other => panic!("{other}"),
+            })
+        })
+        .await
+        .unwrap();
+    app.state.reload_keys().await.unwrap();
+    let newer = obtain_tokens(app, &client).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header = jsonwebtoken::decode_header(&newer).unwrap();
+    let old_header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_ne!(header.kid, old_header.kid, "signed with the new key");
+    assert!(verifier.verify_jwt(&newer).await.is_ok());
+});
+
+both_backends!(
+    the_crate_verifies_api_keys_through_introspection,
+    |app| async move {
+        app.login_admin().await;
+        let audience = app.state.settings.token_audience().to_owned();
+        let verifier = verifier_for(app, &audience, Duration::from_millis(500)).await;
+        let (id, key) = app.create_key(json!({ "name": "full" })).await;
+        let (_, narrow) = app
+            .create_key(json!({
+                "name": "orders reader",
+                "scopes": ["read:users"],
+                "allowed_endpoints": ["GET /orders/*"]
+            }))
+            .await;
+
+        let Credential::ApiKey(info) = verifier.verify(&key, &get("/orders/1")).await.unwrap()
+        else {
+            panic!("a key")
+        };
+        assert_eq!(info.key_id, id);
+        assert!(info.scopes.is_none(), "a full-access key");
+        assert!(Credential::ApiKey(info).has_scope("write:orders"));
+
+        let narrow_info = verifier
+            .verify_api_key(&narrow, &get("/orders/7"))
+            .await
+            .unwrap();
+        assert_eq!(
+            narrow_info.scopes.as_deref(),
+            Some(&["read:users".to_owned()][..])
+        );
+        assert_eq!(
+            verifier
+                .verify_api_key(&narrow, &get("/invoices/7"))
+                .await
+                .unwrap_err(),
+            Error::EndpointNotAllowed
+        );
+
+        // Revoked: answers are reused for at most `key_cache_ttl` (500 ms here), then refused.
+        let revoked = app
+            .client
+            .delete(app.url(&format!("/v1/api-keys/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), StatusCode::OK);
+        actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+        assert!(matches!(
+            verifier.verify_api_key(&key, &get("/orders/1")).await,
+            Err(Error::Invalid(_))
+        ));
+    }
+);
+
+async fn orders(who: Authenticated) -> String {
+    format!("orders of {}", who.0.subject())
+}
+
+both_backends!(
+    the_actix_extractor_answers_in_the_envelope,
+    |app| async move {
+        app.login_admin().await;
+        let audience = app.state.settings.token_audience().to_owned();
+        let verifier =
+            actix_web::web::Data::new(verifier_for(app, &audience, Duration::from_secs(5)).await);
+        let (_, key) = app
+            .create_key(json!({ "name": "svc", "allowed_endpoints": ["GET /orders"] }))
+            .await;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(verifier.clone())
+                .route("/orders", actix_web::web::get().to(orders))
+                .route("/invoices", actix_web::web::get().to(orders))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+
+        let ok = http
+            .get(format!("{base}/orders"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert!(ok.text().await.unwrap().starts_with("orders of usr_"));
+        let via_header = http
+            .get(format!("{base}/orders"))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(via_header.status(), StatusCode::OK);
+
+        let none = http.get(format!("{base}/orders")).send().await.unwrap();
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(none.headers()["www-authenticate"], "Bearer");
+        let body: Value = none.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "AUTH_001");
+
+        let garbage = http
+            .get(format!("{base}/orders"))
+            .bearer_auth("sk_live_not_a_real_key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(garbage.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = garbage.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "AUTH_003");
+
+        let elsewhere = http
+            .get(format!("{base}/invoices"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+        let body: Value = elsewhere.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "AUTH_009");
+        handle.stop(true).await;
+    }
+);
