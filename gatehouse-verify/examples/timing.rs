@@ -28,7 +28,10 @@ async fn main() {
         ..Request::default()
     };
     // The first of each fetches the JWKS / asks introspection; the loops measure the rest.
-    verifier.verify_jwt(&token).await.expect("the token verifies");
+    verifier
+        .verify_jwt(&token)
+        .await
+        .expect("the token verifies");
     verifier
         .verify_api_key(&key, &request)
         .await
