@@ -18,7 +18,7 @@ export GATEHOUSE_ADMIN_EMAIL=bench@example.com GATEHOUSE_ADMIN_PASSWORD="bench p
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 KEY=$("$BIN" key create --user bench@example.com --name svc --allow-endpoint "GET /orders/*" --json | json_field key)
 INTROSPECTION_KEY=$("$BIN" key create --user bench@example.com --name rs --scopes introspect --json | json_field key)
-CLIENT_JSON=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1/cb --scopes "read:users" --json)
+CLIENT_JSON=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1/cb --scopes "read:users" --client-credentials --json)
 CLIENT_ID=$(echo "$CLIENT_JSON" | json_field client_id)
 CLIENT_SECRET=$(echo "$CLIENT_JSON" | json_field client_secret)
 "$BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &

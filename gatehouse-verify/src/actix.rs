@@ -44,6 +44,54 @@ impl std::fmt::Display for Refused {
     }
 }
 
+/// `GET` handler of the RFC 9728 metadata; route it at `verifier.resource_metadata_path()`.
+pub async fn resource_metadata(verifier: web::Data<Verifier>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .json(verifier.resource_metadata())
+}
+
+/// A refusal with the challenge's `resource_metadata` parameter (RFC 9728 §5.1), which tells
+/// a client (an MCP client, an agent) where to find the authorization server.
+#[derive(Debug)]
+pub struct RefusedAt(pub Error, pub String);
+
+impl std::fmt::Display for RefusedAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for RefusedAt {
+    fn status_code(&self) -> StatusCode {
+        Refused(self.0.clone()).status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = Refused(self.0.clone()).error_response();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(challenge) = challenge
+            && !self.1.is_empty()
+        {
+            let with = match challenge.strip_prefix("Bearer") {
+                Some("") => format!("Bearer resource_metadata=\"{}\"", self.1),
+                Some(rest) => format!("Bearer resource_metadata=\"{}\",{rest}", self.1),
+                None => challenge,
+            };
+            if let Ok(value) = HeaderValue::from_str(&with) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
 impl ResponseError for Refused {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::UNAUTHORIZED)
@@ -85,7 +133,7 @@ fn presented(req: &HttpRequest) -> Option<String> {
 }
 
 impl FromRequest for Authenticated {
-    type Error = Refused;
+    type Error = RefusedAt;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
@@ -95,10 +143,14 @@ impl FromRequest for Authenticated {
                 .app_data::<web::Data<Verifier>>()
                 .cloned()
                 .ok_or_else(|| {
-                    Refused(Error::Unavailable("no Verifier in the app's data".into()))
+                    RefusedAt(
+                        Error::Unavailable("no Verifier in the app's data".into()),
+                        String::new(),
+                    )
                 })?;
+            let metadata = verifier.resource_metadata_url();
             let Some(credential) = presented(&req) else {
-                return Err(Refused(Error::Missing));
+                return Err(RefusedAt(Error::Missing, metadata));
             };
             let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
             let request = Request {
@@ -112,7 +164,7 @@ impl FromRequest for Authenticated {
                 .verify(&credential, &request)
                 .await
                 .map(Authenticated)
-                .map_err(Refused)
+                .map_err(|e| RefusedAt(e, metadata))
         })
     }
 }

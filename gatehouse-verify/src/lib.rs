@@ -68,6 +68,8 @@ pub struct Config {
     pub jwks_refetch_interval: Duration,
     /// Timeout of each call to Gatehouse (default 3 s).
     pub timeout: Duration,
+    /// Scopes this resource server understands, for its RFC 9728 metadata (empty: left out).
+    pub scopes_supported: Vec<String>,
 }
 
 impl Config {
@@ -83,6 +85,7 @@ impl Config {
             key_cache_ttl: Duration::from_secs(5),
             jwks_refetch_interval: Duration::from_secs(10),
             timeout: Duration::from_secs(3),
+            scopes_supported: Vec::new(),
         }
     }
 }
@@ -336,6 +339,43 @@ impl Verifier {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Where this resource server's RFC 9728 metadata lives: `/.well-known/oauth-protected-resource`
+    /// inserted between the host and the path of its identifier (the audience), §3.1.
+    pub fn resource_metadata_url(&self) -> String {
+        let resource = self.config.audience.trim_end_matches('/');
+        let (origin, path) = match resource.split_once("://") {
+            Some((scheme, rest)) => match rest.find('/') {
+                Some(at) => (format!("{scheme}://{}", &rest[..at]), &rest[at..]),
+                None => (resource.to_owned(), ""),
+            },
+            None => (resource.to_owned(), ""),
+        };
+        format!("{origin}/.well-known/oauth-protected-resource{path}")
+    }
+
+    /// The path part of [`Verifier::resource_metadata_url`], to route it.
+    pub fn resource_metadata_path(&self) -> String {
+        let url = self.resource_metadata_url();
+        let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        after_scheme
+            .find('/')
+            .map_or_else(|| "/".to_owned(), |at| after_scheme[at..].to_owned())
+    }
+
+    /// RFC 9728 protected-resource metadata: this resource, Gatehouse as its authorization
+    /// server, bearer tokens in the header only.
+    pub fn resource_metadata(&self) -> serde_json::Value {
+        let mut metadata = serde_json::json!({
+            "resource": self.config.audience,
+            "authorization_servers": [self.config.issuer],
+            "bearer_methods_supported": ["header"],
+        });
+        if !self.config.scopes_supported.is_empty() {
+            metadata["scopes_supported"] = serde_json::json!(self.config.scopes_supported);
+        }
+        metadata
     }
 
     /// Verify whatever was presented: a JWT offline, an API key through introspection.
@@ -624,6 +664,39 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_lives_between_the_host_and_the_resource_path() {
+        let at = |audience: &str| {
+            Verifier::new(Config::new("https://auth.example.com", audience))
+                .unwrap()
+                .resource_metadata_url()
+        };
+        assert_eq!(
+            at("https://api.example.com"),
+            "https://api.example.com/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(
+            at("https://api.example.com/v1/"),
+            "https://api.example.com/.well-known/oauth-protected-resource/v1"
+        );
+        let verifier = Verifier::new(Config {
+            scopes_supported: vec!["read:orders".into()],
+            ..Config::new("https://auth.example.com/", "https://api.example.com/v1")
+        })
+        .unwrap();
+        assert_eq!(
+            verifier.resource_metadata_path(),
+            "/.well-known/oauth-protected-resource/v1"
+        );
+        let metadata = verifier.resource_metadata();
+        assert_eq!(metadata["resource"], "https://api.example.com/v1");
+        assert_eq!(
+            metadata["authorization_servers"][0],
+            "https://auth.example.com"
+        );
+        assert_eq!(metadata["scopes_supported"][0], "read:orders");
+    }
 
     #[test]
     fn the_jwks_lifetime_follows_cache_control_within_bounds() {

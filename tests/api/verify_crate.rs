@@ -177,6 +177,10 @@ both_backends!(
             actix_web::App::new()
                 .app_data(verifier.clone())
                 .route("/orders", actix_web::web::get().to(orders))
+                .route(
+                    "/.well-known/oauth-protected-resource",
+                    actix_web::web::get().to(gatehouse_verify::actix::resource_metadata),
+                )
                 .route("/invoices", actix_web::web::get().to(orders))
         })
         .workers(1)
@@ -206,7 +210,15 @@ both_backends!(
 
         let none = http.get(format!("{base}/orders")).send().await.unwrap();
         assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(none.headers()["www-authenticate"], "Bearer");
+        let challenge = none.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer resource_metadata=\"")
+                && challenge.contains("/.well-known/oauth-protected-resource"),
+            "{challenge}"
+        );
         let body: Value = none.json().await.unwrap();
         assert_eq!(body["error"]["code"], "AUTH_001");
 
@@ -229,6 +241,16 @@ both_backends!(
         assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
         let body: Value = elsewhere.json().await.unwrap();
         assert_eq!(body["error"]["code"], "AUTH_009");
+        let metadata: Value = http
+            .get(format!("{base}/.well-known/oauth-protected-resource"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(metadata["authorization_servers"][0], app.address.as_str());
+        assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
         handle.stop(true).await;
     }
 );
