@@ -33,13 +33,7 @@ pub fn checksum(random: &str) -> String {
 
 /// The checksum without an allocation (checked on every presented key).
 fn checksum_bytes(random: &str) -> [u8; CHECKSUM_LEN] {
-    let mut value = u64::from(crc32fast::hash(random.as_bytes()));
-    let mut out = [b'0'; CHECKSUM_LEN];
-    for slot in out.iter_mut().rev() {
-        *slot = BASE62[(value % 62) as usize];
-        value /= 62;
-    }
-    out
+    gatehouse_verify::key_format::checksum(random.as_bytes())
 }
 
 /// A secret in clear text: shown once to its owner, never logged (`Debug` redacts it).

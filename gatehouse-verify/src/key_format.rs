@@ -5,10 +5,11 @@
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const PREFIXES: [&str; 4] = ["sk_live_", "sk_test_", "rk_live_", "rk_test_"];
 const RANDOM_LEN: usize = 32;
-const CHECKSUM_LEN: usize = 6;
+pub const CHECKSUM_LEN: usize = 6;
 
-/// The checksum of a key's random part.
-fn checksum(random: &[u8]) -> [u8; CHECKSUM_LEN] {
+/// The checksum of a key's random part (Gatehouse computes its secrets' checksums with this
+/// same function).
+pub fn checksum(random: &[u8]) -> [u8; CHECKSUM_LEN] {
     let mut value = u64::from(crc32fast::hash(random));
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {

@@ -582,12 +582,7 @@ impl Verifier {
         if info.expires_at.is_some_and(|exp| exp <= now_unix()) {
             return Err(Error::Invalid("the key has expired".into()));
         }
-        if !info.allowed_ips.is_empty()
-            && !request.ip.is_some_and(|ip| {
-                let ip = ip.to_canonical();
-                info.allowed_ips.iter().any(|n| n.contains(&ip))
-            })
-        {
+        if !restrictions::ip_allowed(&info.allowed_ips, request.ip) {
             return Err(Error::IpNotAllowed);
         }
         let r = &info.restrictions;
@@ -640,7 +635,7 @@ impl Verifier {
             &answer.allowed_referrers.unwrap_or_default(),
             &answer.allowed_endpoints.unwrap_or_default(),
         )
-        .unwrap_or_else(|_| Restrictions::from_storage("\u{0}", "\u{0}"));
+        .unwrap_or_else(|_| Restrictions::deny_all());
         Ok(Arc::new(KeyInfo {
             key_id: answer.key_id.unwrap_or_default(),
             subject: answer.sub.unwrap_or_default(),

@@ -305,14 +305,16 @@ fn segments_match(pattern: &[String], path: &[&str]) -> bool {
     path.len() == pattern.len()
 }
 
-/// Entries separated by commas or new lines (a referrer list may also use spaces).
-fn items(raw: &str, separators: &[char]) -> impl Iterator<Item = String> {
-    raw.split(separators)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect::<Vec<_>>()
-        .into_iter()
+/// Whether `ip` may use a key with this IP allowlist (empty: any address; no address: none).
+/// IPv4-mapped IPv6 addresses count as their IPv4 address.
+pub fn ip_allowed(nets: &[ipnet::IpNet], ip: Option<std::net::IpAddr>) -> bool {
+    if nets.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip.map(|ip| ip.to_canonical()) else {
+        return false;
+    };
+    nets.iter().any(|n| n.contains(&ip))
 }
 
 impl Restrictions {
@@ -353,24 +355,38 @@ impl Restrictions {
     /// in; an entry that no longer parses is dropped from a list that stays non-empty, so it
     /// can only narrow the key.
     pub fn from_storage(referrers: &str, endpoints: &str) -> Restrictions {
-        let r: Vec<String> = items(referrers, &['\n']).collect();
-        let e: Vec<String> = items(endpoints, &['\n']).collect();
+        let entries = |raw: &'_ str| -> Vec<String> {
+            raw.lines()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let (r, e) = (entries(referrers), entries(endpoints));
+        let deny = Restrictions::deny_all();
         let mut parsed = Restrictions {
             referrers: r.iter().filter_map(|x| Referrer::parse(x).ok()).collect(),
             endpoints: e.iter().filter_map(|x| Endpoint::parse(x).ok()).collect(),
         };
         if parsed.referrers.is_empty() && !r.is_empty() {
-            parsed
-                .referrers
-                .push(Referrer::Origin("invalid://stored".into()));
+            parsed.referrers = deny.referrers;
         }
         if parsed.endpoints.is_empty() && !e.is_empty() {
-            parsed.endpoints.push(Endpoint {
-                method: Some("NONE".into()),
-                segments: vec![],
-            });
+            parsed.endpoints = deny.endpoints;
         }
         parsed
+    }
+
+    /// Lists that admit no origin and no endpoint: what a list that cannot be read stands for
+    /// (failing closed, never open).
+    pub fn deny_all() -> Restrictions {
+        Restrictions {
+            referrers: vec![Referrer::Origin("invalid://none".into())],
+            endpoints: vec![Endpoint {
+                method: Some("NONE".into()),
+                segments: vec![],
+            }],
+        }
     }
 
     pub fn referrers_to_storage(&self) -> String {

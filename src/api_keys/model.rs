@@ -109,6 +109,7 @@ impl ApiKey {
 
     pub fn view(&self, now: NaiveDateTime) -> ApiKeyView {
         let status = self.status(now);
+        let restrictions = self.restrictions();
         ApiKeyView {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
@@ -125,8 +126,8 @@ impl ApiKey {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            allowed_referrers: self.restrictions().referrer_strings(),
-            allowed_endpoints: self.restrictions().endpoint_strings(),
+            allowed_referrers: restrictions.referrer_strings(),
+            allowed_endpoints: restrictions.endpoint_strings(),
             rate_limit_per_minute: self.rate_limit_per_minute,
             created_at: utc(self.created_at),
             expires_at: self.expires_at.map(utc),
@@ -214,17 +215,8 @@ pub fn nets_to_storage(nets: &[IpNet]) -> String {
         .join(",")
 }
 
-/// Whether `ip` may use a key with this allowlist (empty: any address). IPv4-mapped IPv6
-/// addresses count as their IPv4 address.
-pub fn ip_allowed(nets: &[IpNet], ip: Option<IpAddr>) -> bool {
-    if nets.is_empty() {
-        return true;
-    }
-    let Some(ip) = ip.map(|ip| ip.to_canonical()) else {
-        return false;
-    };
-    nets.iter().any(|n| n.contains(&ip))
-}
+/// Whether `ip` may use a key with this allowlist (shared with `gatehouse-verify`).
+pub use gatehouse_verify::restrictions::ip_allowed;
 
 /// Everything a new key needs but its secret.
 #[derive(Debug, Clone)]

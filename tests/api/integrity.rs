@@ -10,7 +10,7 @@ use crate::both_backends;
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::oauth::{REDIRECT, TestClient, exchange, obtain_tokens_for};
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: &str,
     path: &str,

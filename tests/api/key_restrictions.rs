@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::api_keys::refusal;
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::integrity::send;
 
 async fn me(app: &TestApp, key: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut request = reqwest::Client::new()
@@ -15,22 +16,6 @@ async fn me(app: &TestApp, key: &str, headers: &[(&str, &str)]) -> reqwest::Resp
         .bearer_auth(key);
     for (name, value) in headers {
         request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
-}
-
-async fn send(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
     }
     request.send().await.unwrap()
 }
