@@ -286,7 +286,7 @@ pub fn set_disabled(
     disabled: bool,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let changed = diesel::update(users::table.find(id))
             .set((
                 users::disabled_at.eq(disabled.then_some(now)),

@@ -5,7 +5,6 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use diesel::Connection;
 use serde::Deserialize;
 
 use super::model::{self, CreateUserError, NewAccount, Role, UserView};
@@ -661,7 +660,7 @@ pub async fn change_password(
     let at = state.now();
     let saved = state
         .db(move |c| {
-            c.transaction(|c| {
+            crate::db::write_transaction(c, |c| {
                 model::set_password_hash(c, &user_id, &new_hash, at)?;
                 // The other sessions end: the apps signed in from them are told.
                 let mut ended = crate::oauth::logout::SessionEnd::default();
@@ -881,7 +880,7 @@ async fn admin_end_sessions(
     event.subject_user_id = Some(user_id.clone());
     let ended = state
         .db(move |c| {
-            c.transaction(|c| {
+            crate::db::write_transaction(c, |c| {
                 if model::find_by_id(c, &user_id)?.is_none() {
                     return Ok(None);
                 }

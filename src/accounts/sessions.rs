@@ -75,7 +75,7 @@ pub fn create_session(
         ip: client.ip.as_deref(),
         user_agent: user_agent.as_deref(),
     };
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         // Housekeeping that costs nothing noticeable at login: drop this user's dead sessions.
         diesel::delete(
             sessions::table

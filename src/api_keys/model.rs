@@ -430,7 +430,7 @@ pub fn update(
     restrictions: Option<&Restrictions>,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         if let Some(name) = name {
             diesel::update(api_keys::table.find(id))
                 .set(api_keys::name.eq(name))

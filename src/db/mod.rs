@@ -391,6 +391,13 @@ where
 {
     match conn {
         DbConn::Sqlite(inner) => {
+            // Inside a write transaction already: the write lock is held, a savepoint will do
+            // (and taking the queue again would wait on ourselves).
+            let depth = AnsiTransactionManager::transaction_manager_status_mut(inner)
+                .transaction_depth()?;
+            if depth.is_some() {
+                return conn.transaction(work);
+            }
             // Writers of this process queue here rather than in SQLite's busy handler, whose
             // back-off sleeps (1, 2, 5, 10 … ms) would dominate a short transaction's latency.
             let _queue = SQLITE_WRITERS.lock().unwrap_or_else(|p| p.into_inner());

@@ -330,7 +330,7 @@ pub fn rotate(
     delay: Duration,
     token_lifetime: Duration,
 ) -> Result<SigningKeyRow, KeyError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let switch_at = now + delay;
         diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
             .set((

@@ -97,7 +97,7 @@ pub fn remember_consent(
     approval: Approval,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let before = find_consent(conn, user_id, client_id)?;
         let kept = match (&before, approval) {
             (Some(b), Approval::ByUser) if b.first_party => ScopeSet::default(),

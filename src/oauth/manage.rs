@@ -518,7 +518,7 @@ pub async fn update(
     };
     let (updated, families) = state
         .db(move |c| {
-            c.transaction(|c| {
+            crate::db::write_transaction(c, |c| {
                 let target = clients_t::table.find(&id);
                 diesel::update(target).set(&changes).execute(c)?;
                 let families = if disabling {
@@ -580,7 +580,7 @@ pub async fn delete(state: &AppState, actor: &Actor<'_>, client: Client) -> Resu
     let (id, now) = (client.id.clone(), state.now());
     let families = state
         .db(move |c| {
-            c.transaction(|c| {
+            crate::db::write_transaction(c, |c| {
                 let families = revoke_client_families(c, &id, now, "client_deleted")?;
                 diesel::delete(clients_t::table.find(&id)).execute(c)?;
                 audit::record(c, &event, now)?;
@@ -613,7 +613,7 @@ pub async fn rotate_secret(
     let (id, now, old) = (client.id.clone(), state.now(), client.secret_digest.clone());
     let updated = state
         .db(move |c| {
-            c.transaction(|c| {
+            crate::db::write_transaction(c, |c| {
                 let target = clients_t::table.find(&id);
                 diesel::update(target)
                     .set((
@@ -742,7 +742,7 @@ pub async fn revoke_consent(
     event.subject_user_id = Some(user_id.clone());
     let families = state
         .db(move |c| {
-            c.transaction(|c| {
+            crate::db::write_transaction(c, |c| {
                 let found: Option<String> = consents::table
                     .find(&consent_id)
                     .filter(consents::user_id.eq(&user_id))
