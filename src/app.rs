@@ -426,6 +426,7 @@ fn metrics_listener(
 }
 
 fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
+    use crate::workspaces::api as wsapi;
     cfg.app_data(mw::json_config(settings.body_limit))
         .app_data(mw::query_config())
         .app_data(form_config(settings.body_limit))
@@ -510,6 +511,66 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .service(
             api_resource("/v1/consents/{id}", "DELETE")
                 .route(web::delete().to(crate::oauth::api::revoke_consent))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces", "GET, POST")
+                .route(web::get().to(wsapi::list_workspaces))
+                .route(web::post().to(wsapi::create_workspace))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(wsapi::get_workspace))
+                .route(web::patch().to(wsapi::update_workspace))
+                .route(web::delete().to(wsapi::delete_workspace))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/members", "GET")
+                .route(web::get().to(wsapi::list_members))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/members/{user_id}", "PATCH, DELETE")
+                .route(web::patch().to(wsapi::change_member_role))
+                .route(web::delete().to(wsapi::remove_member))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/members/{user_id}/api-keys", "POST")
+                .route(web::post().to(wsapi::issue_member_key))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/invitations", "GET, POST")
+                .route(web::get().to(wsapi::list_invitations))
+                .route(web::post().to(wsapi::invite_member))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/invitations/{invitation_id}", "DELETE")
+                .route(web::delete().to(wsapi::revoke_invitation))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/api-keys", "GET")
+                .route(web::get().to(wsapi::list_workspace_keys))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/api-keys/{key_id}", "DELETE")
+                .route(web::delete().to(wsapi::revoke_member_key))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/workspaces/{id}/audit-events", "GET")
+                .route(web::get().to(wsapi::workspace_audit_events))
+                .wrap(from_fn(crate::principal::v1_gate)),
+        )
+        .service(
+            api_resource("/v1/invitations/accept", "POST")
+                .route(web::post().to(wsapi::accept_invitation))
                 .wrap(from_fn(crate::principal::v1_gate)),
         )
         .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(jwks)))

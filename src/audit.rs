@@ -48,6 +48,15 @@ pub enum Action {
     SignedOut,
     PasswordChanged,
     SignedUp,
+    WorkspaceCreated,
+    WorkspaceUpdated,
+    WorkspaceDeleted,
+    MemberInvited,
+    InvitationRevoked,
+    MemberJoined,
+    MemberRoleChanged,
+    MemberRemoved,
+    MemberLeft,
 }
 
 impl Action {
@@ -84,6 +93,15 @@ impl Action {
             Action::SignedOut => "account.signed_out",
             Action::PasswordChanged => "account.password_changed",
             Action::SignedUp => "account.signed_up",
+            Action::WorkspaceCreated => "workspace.created",
+            Action::WorkspaceUpdated => "workspace.updated",
+            Action::WorkspaceDeleted => "workspace.deleted",
+            Action::MemberInvited => "workspace.member.invited",
+            Action::InvitationRevoked => "workspace.invitation.revoked",
+            Action::MemberJoined => "workspace.member.joined",
+            Action::MemberRoleChanged => "workspace.member.role_changed",
+            Action::MemberRemoved => "workspace.member.removed",
+            Action::MemberLeft => "workspace.member.left",
         }
     }
 }
@@ -101,6 +119,8 @@ pub struct NewEvent {
     pub subject_user_id: Option<String>,
     pub key_id: Option<String>,
     pub ip: Option<String>,
+    /// The workspace the event happened in (workspace admins read their workspace's events).
+    pub workspace_id: Option<String>,
     pub details: serde_json::Value,
 }
 
@@ -115,6 +135,7 @@ impl NewEvent {
             subject_user_id: None,
             key_id: None,
             ip: None,
+            workspace_id: None,
             details: serde_json::Value::Object(Default::default()),
         }
     }
@@ -172,6 +193,7 @@ pub fn record(conn: &mut DbConn, event: &NewEvent, now: NaiveDateTime) -> Result
             audit_events::subject_user_id.eq(&event.subject_user_id),
             audit_events::key_id.eq(&event.key_id),
             audit_events::ip.eq(&event.ip),
+            audit_events::workspace_id.eq(&event.workspace_id),
             audit_events::details.eq(details.to_string()),
         ))
         .execute(conn)?;
@@ -190,6 +212,7 @@ pub struct AuditEvent {
     pub key_id: Option<String>,
     pub ip: Option<String>,
     pub details: String,
+    pub workspace_id: Option<String>,
 }
 
 /// An audit event.
@@ -205,6 +228,9 @@ pub struct AuditEventView {
     pub subject_user_id: Option<String>,
     pub key_id: Option<String>,
     pub ip: Option<String>,
+    /// The workspace it happened in, when it happened in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
     /// What else the event records (never a secret); its members depend on `action`.
     pub details: serde_json::Value,
 }
@@ -220,6 +246,7 @@ impl AuditEvent {
             subject_user_id: self.subject_user_id.clone(),
             key_id: self.key_id.clone(),
             ip: self.ip.clone(),
+            workspace_id: self.workspace_id.clone(),
             details: serde_json::from_str(&self.details).unwrap_or_default(),
         }
     }
@@ -230,6 +257,8 @@ pub struct EventFilter {
     pub actor_user_id: Option<String>,
     pub key_id: Option<String>,
     pub action: Option<String>,
+    /// Only events in this workspace.
+    pub workspace_id: Option<String>,
     /// Only events strictly older than this (occurred_at, id): the page cursor.
     pub before: Option<(NaiveDateTime, String)>,
     pub limit: i64,
@@ -248,6 +277,9 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter) -> Result<Vec<AuditEvent>, 
     }
     if let Some(action) = &filter.action {
         query = query.filter(audit_events::action.eq(action.clone()));
+    }
+    if let Some(workspace) = &filter.workspace_id {
+        query = query.filter(audit_events::workspace_id.eq(workspace.clone()));
     }
     if let Some((at, id)) = &filter.before {
         query = query.filter(

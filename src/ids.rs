@@ -20,6 +20,8 @@ pub enum IdKind {
     TokenId,
     /// A back-channel logout notice (and the `jti` of its logout token).
     LogoutNotice,
+    Workspace,
+    Invitation,
 }
 
 impl IdKind {
@@ -38,6 +40,8 @@ impl IdKind {
             IdKind::RefreshToken => "rtk",
             IdKind::TokenId => "jti",
             IdKind::LogoutNotice => "bcl",
+            IdKind::Workspace => "ws",
+            IdKind::Invitation => "inv",
         }
     }
 }

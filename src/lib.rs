@@ -25,6 +25,7 @@ pub mod retention;
 pub mod scopes;
 pub mod secrets;
 pub mod state;
+pub mod workspaces;
 
 pub use app::Application;
 pub use config::Settings;

@@ -46,6 +46,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage workspaces and their members.
+    #[command(subcommand)]
+    Workspace(cli::workspaces::WorkspaceCommand),
     /// Manage the keys that sign access tokens.
     #[command(subcommand, name = "signing-key")]
     SigningKey(SigningKeyCommand),
@@ -105,6 +108,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Scope(command) => scope_command(&settings, command),
         Command::SigningKey(command) => signing_key_command(&settings, command),
         Command::Client(command) => client_command(&settings, command),
+        Command::Workspace(command) => cli::workspaces::workspace_command(&settings, command),
         Command::Backup { to } => cli::backup::backup(&settings, &to),
     }
 }

@@ -43,6 +43,8 @@ pub enum Credential {
         scopes: Arc<ScopeSet>,
         /// Unix time.
         expires_at: i64,
+        /// The workspace the authorization was made in.
+        workspace: Option<Arc<str>>,
     },
 }
 
@@ -93,6 +95,7 @@ impl Principal {
                 client_id,
                 scopes,
                 expires_at,
+                ..
             } => Via::AppToken {
                 client_id,
                 scopes,
@@ -108,12 +111,22 @@ impl Principal {
                 Role::Member
             },
             via,
+            workspace: self.workspace(),
         }
     }
 
     /// Ask the policy whether this caller may do `action`.
     pub fn authorize(&self, action: Action<'_>) -> Result<Allowed, ApiError> {
         policy::authorize(&self.caller(), action).map_err(ApiError::from)
+    }
+
+    /// The workspace this credential acts in (`None`: a session, in any of the user's).
+    pub fn workspace(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session { .. } => None,
+            Credential::ApiKey(record) => Some(&record.key.workspace_id),
+            Credential::AccessToken { workspace, .. } => workspace.as_deref(),
+        }
     }
 
     /// The scopes of an access token (`None` for keys and sessions).
@@ -379,6 +392,7 @@ async fn check_access_token(
                 client_id: claims.client_id.clone(),
                 scopes: verified.scopes.clone(),
                 expires_at: claims.exp,
+                workspace: verified.workspace_id.clone(),
             },
             rendered: Some(view),
         }),

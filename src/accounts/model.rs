@@ -235,10 +235,12 @@ pub fn create_user_hashed(
         created_at: now,
         updated_at: now,
     };
-    let inserted = diesel::insert_into(users::table)
-        .values(&row)
-        .execute(conn)
-        .map_err(DbError::from);
+    // The account and its personal workspace exist together or not at all.
+    let inserted = crate::db::write_transaction(conn, |c| {
+        diesel::insert_into(users::table).values(&row).execute(c)?;
+        crate::workspaces::create_personal(c, &id, now)?;
+        Ok::<_, DbError>(())
+    });
     match inserted {
         Ok(_) => find_by_id(conn, &id)
             .map_err(CreateUserError::Db)?

@@ -27,6 +27,7 @@ use crate::policy::{self, Action, Allowed, Denied};
 use crate::principal::Principal;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
+use crate::workspaces::Standing;
 
 /// A new key. Give at most one of `expires_in`, `expires_at` and `never_expires` (default:
 /// the server's default lifetime, clipped to the calling credential's own expiry).
@@ -40,6 +41,10 @@ use crate::state::AppState;
     "allowed_ips": ["203.0.113.0/24"]
 }))]
 pub struct CreateKeyBody {
+    /// The workspace the key acts in. Default: the calling credential's workspace, else your
+    /// personal workspace.
+    #[schema(example = "ws_4x9TQbJ2mR8pLw3nV6yZ1cKe")]
+    workspace_id: Option<String>,
     /// Required.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     name: Option<String>,
@@ -184,7 +189,54 @@ fn key_request(body: &CreateKeyBody) -> Result<KeyRequest, ApiError> {
         restrictions,
         expiry: parse_expiry(body)?,
         rate_limit_per_minute: body.rate_limit_per_minute,
+        workspace_id: String::new(),
     })
+}
+
+/// The workspace a new key of `owner_id` goes to: the one named, else the calling
+/// credential's (for one's own keys), else the owner's personal workspace; with the caller's
+/// standing there.
+async fn key_workspace(
+    state: &AppState,
+    principal: &Principal,
+    owner_id: &str,
+    named: Option<&str>,
+) -> Result<Standing, ApiError> {
+    let own = owner_id == principal.user.id;
+    let asked = named
+        .or_else(|| principal.workspace().filter(|_| own))
+        .map(str::to_owned);
+    let (owner, caller) = (owner_id.to_owned(), principal.user.id.clone());
+    let standing = state
+        .db(move |c| {
+            let owner_standing = Standing::load_or_personal(c, asked.as_deref(), &owner)?;
+            if owner == caller {
+                return Ok::<_, crate::db::DbError>(owner_standing);
+            }
+            // Someone else's key (an administrator of the install): the owner must be a
+            // member; the caller's own standing is what the policy weighs.
+            if owner_standing.role.is_none() {
+                return Ok(Standing {
+                    role: None,
+                    ..owner_standing
+                });
+            }
+            Standing::load(c, &owner_standing.id, &caller)
+        })
+        .await?;
+    if !own && standing.workspace.is_some() && standing.role.is_none() && named.is_some() {
+        return Err(ApiError::validation(
+            "workspace_id",
+            "The key's owner is not a member of this workspace",
+        ));
+    }
+    Ok(standing)
+}
+
+impl CreateKeyBody {
+    pub(crate) fn workspace_id(&self) -> Option<&str> {
+        self.workspace_id.as_deref()
+    }
 }
 
 pub(crate) fn client_ip(req: &HttpRequest) -> Option<String> {
@@ -192,15 +244,17 @@ pub(crate) fn client_ip(req: &HttpRequest) -> Option<String> {
 }
 
 /// 201 with the new key, shown this once.
-async fn issue_response(
+pub(crate) async fn issue_response(
     state: &AppState,
     principal: &Principal,
     allowed: Allowed,
     owner: User,
     body: &CreateKeyBody,
+    standing: Standing,
     ip: Option<String>,
 ) -> ApiResult {
-    let request = key_request(body)?;
+    let mut request = key_request(body)?;
+    request.workspace_id = standing.id;
     let (key, secret) = service::issue(
         state,
         allowed,
@@ -231,11 +285,28 @@ pub async fn create_own(
     principal: Principal,
     body: web::Json<CreateKeyBody>,
 ) -> ApiResult {
+    let standing = key_workspace(
+        &state,
+        &principal,
+        &principal.user.id,
+        body.workspace_id.as_deref(),
+    )
+    .await?;
     let allowed = principal.authorize(Action::MintKey {
         owner: &principal.user.id,
+        workspace: standing.policy(),
     })?;
     let owner = (*principal.user).clone();
-    issue_response(&state, &principal, allowed, owner, &body, client_ip(&req)).await
+    issue_response(
+        &state,
+        &principal,
+        allowed,
+        owner,
+        &body,
+        standing,
+        client_ip(&req),
+    )
+    .await
 }
 
 /// Create a key for a user
@@ -254,9 +325,30 @@ pub async fn create_for_user(
     body: web::Json<CreateKeyBody>,
 ) -> ApiResult {
     let id = path.into_inner();
-    let allowed = principal.authorize(Action::MintKey { owner: &id })?;
+    // Rights first (another user's existence is not disclosed), then the workspace.
+    principal.authorize(Action::ReadKeys {
+        owner: &id,
+        workspace: None,
+    })?;
+    let standing = key_workspace(&state, &principal, &id, body.workspace_id.as_deref()).await?;
+    let allowed = principal.authorize(Action::MintKey {
+        owner: &id,
+        workspace: standing.policy(),
+    })?;
+    if standing.workspace.is_none() {
+        return Err(ApiError::not_found("Workspace"));
+    }
     let owner = load_user(&state, &principal, id).await?;
-    issue_response(&state, &principal, allowed, owner, &body, client_ip(&req)).await
+    issue_response(
+        &state,
+        &principal,
+        allowed,
+        owner,
+        &body,
+        standing,
+        client_ip(&req),
+    )
+    .await
 }
 
 /// The user named by a path the policy already let the caller act on (themselves, or anyone
@@ -291,7 +383,7 @@ pub struct ListQuery {
     expiring_within: Option<String>,
 }
 
-fn list_filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
+pub(crate) fn list_filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation("limit", "limit is between 1 and 100"));
@@ -320,15 +412,24 @@ fn list_filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
         expiring_within,
         before,
         limit: limit + 1,
+        workspace_id: None,
     })
 }
 
 async fn list_keys_of(state: &AppState, user_id: String, query: &ListQuery) -> ApiResult {
-    let filter = list_filter(query)?;
+    list_keys_with(state, Some(user_id), list_filter(query)?).await
+}
+
+/// A page of keys: one user's (`owner`), or every member's of the filter's workspace.
+pub(crate) async fn list_keys_with(
+    state: &AppState,
+    owner: Option<String>,
+    filter: ListFilter,
+) -> ApiResult {
     let now = state.now();
     let wanted = (filter.limit - 1) as usize;
     let mut keys = state
-        .db(move |c| model::list_for_user(c, &user_id, &filter, now))
+        .db(move |c| model::list(c, owner.as_deref(), &filter, now))
         .await?;
     let next = (keys.len() > wanted).then(|| {
         keys.truncate(wanted);
@@ -351,8 +452,12 @@ pub async fn list_own(
 ) -> ApiResult {
     principal.authorize(Action::ReadKeys {
         owner: &principal.user.id,
+        workspace: None,
     })?;
-    list_keys_of(&state, principal.user.id.clone(), &query).await
+    // A credential bound to a workspace lists that workspace's keys only.
+    let mut filter = list_filter(&query)?;
+    filter.workspace_id = principal.workspace().map(str::to_owned);
+    list_keys_with(&state, Some(principal.user.id.clone()), filter).await
 }
 
 /// List a user's keys
@@ -369,7 +474,10 @@ pub async fn list_for_user(
     query: web::Query<ListQuery>,
 ) -> ApiResult {
     let id = path.into_inner();
-    principal.authorize(Action::ReadKeys { owner: &id })?;
+    principal.authorize(Action::ReadKeys {
+        owner: &id,
+        workspace: None,
+    })?;
     let owner = load_user(&state, &principal, id).await?;
     list_keys_of(&state, owner.id, &query).await
 }
@@ -397,6 +505,7 @@ pub(crate) fn may_change(principal: &Principal, key: &ApiKey) -> Result<Allowed,
         &principal.caller(),
         Action::ChangeKey {
             owner: &key.user_id,
+            workspace: &key.workspace_id,
             key: rights.shape(),
         },
     )
@@ -418,6 +527,7 @@ pub async fn get_key(
         &principal.caller(),
         Action::ReadKeys {
             owner: &key.user_id,
+            workspace: Some(&key.workspace_id),
         },
     )
     .map_err(key_denied)?;
@@ -540,6 +650,7 @@ pub async fn revoke_key(
         &principal.caller(),
         Action::RevokeKey {
             owner: &key.user_id,
+            workspace: &key.workspace_id,
         },
     )
     .map_err(key_denied)?;
@@ -658,7 +769,15 @@ pub async fn audit_events(
     query: web::Query<AuditQuery>,
 ) -> ApiResult {
     principal.authorize(Action::ReadAuditLog)?;
-    let query = query.into_inner();
+    audit_page(&state, query.into_inner(), None).await
+}
+
+/// A page of audit events (of one workspace when `workspace_id` is given).
+pub(crate) async fn audit_page(
+    state: &AppState,
+    query: AuditQuery,
+    workspace_id: Option<String>,
+) -> ApiResult {
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit", "limit is between 1 and 200"));
@@ -673,6 +792,7 @@ pub async fn audit_events(
         actor_user_id: query.actor,
         key_id: query.key_id,
         action: query.action,
+        workspace_id,
         before,
         limit: limit + 1,
     };

@@ -153,7 +153,7 @@ async fn verify_unrecorded(
             let found = state
                 .db(move |c| model::find_by_digest(c, &lookup_digest))
                 .await?;
-            let record = found.map(|(k, u)| Arc::new(KeyRecord::new(k, u)));
+            let record = found.map(|(k, u, w)| Arc::new(KeyRecord::new(k, u, w)));
             state.key_cache.put(digest, record.clone());
             record
         }
@@ -312,6 +312,8 @@ pub struct KeyRequest {
     pub restrictions: restrictions::Restrictions,
     pub expiry: Expiry,
     pub rate_limit_per_minute: Option<i64>,
+    /// The workspace the key will act in (resolved and weighed by the policy beforehand).
+    pub workspace_id: String,
 }
 
 pub fn validate_name(raw: &str) -> Result<String, KeyInputError> {
@@ -461,6 +463,7 @@ pub fn build_new_key(
     };
     let new = NewKey {
         user_id: owner.id.clone(),
+        workspace_id: request.workspace_id.clone(),
         issued_by: issued_by.to_owned(),
         name,
         description,

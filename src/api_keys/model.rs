@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+
+use crate::workspaces::{WorkspaceClaim, WsRole};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -47,6 +49,8 @@ pub struct ApiKey {
     pub rolled_to: Option<String>,
     pub allowed_referrers: String,
     pub allowed_endpoints: String,
+    /// The workspace the key acts in (see `workspaces`).
+    pub workspace_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -113,6 +117,7 @@ impl ApiKey {
         ApiKeyView {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
+            workspace_id: self.workspace_id.clone(),
             issued_by: self.issued_by.clone(),
             name: self.name.clone(),
             description: self.description.clone(),
@@ -150,6 +155,9 @@ pub struct ApiKeyView {
     pub id: String,
     /// The owner.
     pub user_id: String,
+    /// The workspace the key acts in: it reaches that workspace's things only.
+    #[schema(example = "ws_4x9TQbJ2mR8pLw3nV6yZ1cKe")]
+    pub workspace_id: String,
     /// Who issued it (the owner, or an administrator).
     pub issued_by: String,
     pub name: String,
@@ -222,6 +230,7 @@ pub use gatehouse_verify::restrictions::ip_allowed;
 #[derive(Debug, Clone)]
 pub struct NewKey {
     pub user_id: String,
+    pub workspace_id: String,
     pub issued_by: String,
     pub name: String,
     pub description: String,
@@ -320,6 +329,7 @@ fn insert_with_id(
         .values((
             api_keys::id.eq(id),
             api_keys::user_id.eq(&new.user_id),
+            api_keys::workspace_id.eq(&new.workspace_id),
             api_keys::issued_by.eq(&new.issued_by),
             api_keys::name.eq(&new.name),
             api_keys::description.eq(&new.description),
@@ -346,14 +356,41 @@ fn insert_with_id(
     Ok((key, secret))
 }
 
-/// The key with this digest and its owner: the one indexed lookup of the hot path.
-pub fn find_by_digest(conn: &mut DbConn, digest: &str) -> Result<Option<(ApiKey, User)>, DbError> {
-    Ok(api_keys::table
+/// A key, its owner and the owner's membership of the key's workspace.
+pub type FoundKey = (ApiKey, User, Option<WorkspaceClaim>);
+
+/// The key with this digest, its owner and their membership of its workspace: the one indexed
+/// lookup of the hot path (primary keys for the joins).
+pub fn find_by_digest(conn: &mut DbConn, digest: &str) -> Result<Option<FoundKey>, DbError> {
+    use crate::db::schema::{workspace_members, workspaces};
+    let row: Option<(ApiKey, User, Option<String>, Option<String>)> = api_keys::table
         .inner_join(users::table)
+        .left_join(workspaces::table.on(workspaces::id.eq(api_keys::workspace_id)))
+        .left_join(
+            workspace_members::table.on(workspace_members::workspace_id
+                .eq(api_keys::workspace_id)
+                .and(workspace_members::user_id.eq(api_keys::user_id))),
+        )
         .filter(api_keys::key_digest.eq(digest))
-        .select((ApiKey::as_select(), User::as_select()))
+        .select((
+            ApiKey::as_select(),
+            User::as_select(),
+            workspaces::slug.nullable(),
+            workspace_members::role.nullable(),
+        ))
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(row.map(|(key, user, slug, role)| {
+        let claim = match (slug, role.as_deref().and_then(WsRole::parse)) {
+            (Some(slug), Some(role)) => Some(WorkspaceClaim {
+                id: key.workspace_id.clone(),
+                slug,
+                role,
+            }),
+            _ => None,
+        };
+        (key, user, claim)
+    }))
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<ApiKey>, DbError> {
@@ -371,6 +408,8 @@ pub struct ListFilter {
     /// Only keys strictly older than this (created_at, id): the page cursor.
     pub before: Option<(NaiveDateTime, String)>,
     pub limit: i64,
+    /// Only keys acting in this workspace.
+    pub workspace_id: Option<String>,
 }
 
 /// A user's keys, newest first.
@@ -380,10 +419,23 @@ pub fn list_for_user(
     filter: &ListFilter,
     now: NaiveDateTime,
 ) -> Result<Vec<ApiKey>, DbError> {
-    let mut query = api_keys::table
-        .filter(api_keys::user_id.eq(user_id.to_owned()))
-        .select(ApiKey::as_select())
-        .into_boxed();
+    list(conn, Some(user_id), filter, now)
+}
+
+/// Keys, newest first: one user's (`owner`), or every member's of `filter.workspace_id`.
+pub fn list(
+    conn: &mut DbConn,
+    owner: Option<&str>,
+    filter: &ListFilter,
+    now: NaiveDateTime,
+) -> Result<Vec<ApiKey>, DbError> {
+    let mut query = api_keys::table.select(ApiKey::as_select()).into_boxed();
+    if let Some(user_id) = owner {
+        query = query.filter(api_keys::user_id.eq(user_id.to_owned()));
+    }
+    if let Some(workspace_id) = &filter.workspace_id {
+        query = query.filter(api_keys::workspace_id.eq(workspace_id.clone()));
+    }
     let active = api_keys::revoked_at.is_null().and(
         api_keys::expires_at
             .is_null()

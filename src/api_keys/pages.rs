@@ -133,10 +133,22 @@ async fn owner_for_admin(
             "This page is for administrators.",
         ));
     }
+    // An administrator's page issues keys in the owner's personal workspace.
+    let owner_id = user_id.clone();
+    let standing = state
+        .db(move |c| crate::workspaces::Standing::load_or_personal(c, None, &owner_id))
+        .await
+        .map_err(|e| failure_page(&e.into()))?;
     let action = if mint {
-        Action::MintKey { owner: &user_id }
+        Action::MintKey {
+            owner: &user_id,
+            workspace: standing.policy(),
+        }
     } else {
-        Action::ReadKeys { owner: &user_id }
+        Action::ReadKeys {
+            owner: &user_id,
+            workspace: None,
+        }
     };
     let allowed = principal.authorize(action).map_err(|e| failure_page(&e))?;
     let owner = load_user(state, &principal, user_id)
@@ -229,6 +241,7 @@ fn parse_create_form(pairs: &[(String, String)], now: chrono::NaiveDateTime) -> 
             restrictions,
             expiry,
             rate_limit_per_minute: None,
+            workspace_id: field(pairs, "workspace_id").to_owned(),
         })
     })();
     CreateForm {
@@ -260,7 +273,7 @@ async fn create_for(
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
         return form_expired();
     }
-    let request = match form.request {
+    let mut request = match form.request {
         Ok(r) => r,
         Err(message) => {
             return list_page(
@@ -276,6 +289,17 @@ async fn create_for(
     };
     let back = base_path(&owner, signed_in);
     let principal = signed_in.principal();
+    if request.workspace_id.is_empty() {
+        let owner_id = owner.id.clone();
+        match state
+            .db(move |c| crate::workspaces::personal_of(c, &owner_id))
+            .await
+        {
+            Ok(Some(personal)) => request.workspace_id = personal.id,
+            Ok(None) => return failure_page(&crate::http::ApiError::not_found("Workspace")),
+            Err(e) => return failure_page(&e.into()),
+        }
+    }
     match service::issue(
         state,
         allowed,
@@ -319,10 +343,22 @@ pub async fn create_own(
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let owner = signed_in.user.clone();
-    let allowed = match signed_in
-        .principal()
-        .authorize(Action::MintKey { owner: &owner.id })
+    // The workspace picked in the form (the personal one when none is).
+    let asked = Some(field(&form, "workspace_id"))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned);
+    let owner_id = owner.id.clone();
+    let standing = match state
+        .db(move |c| crate::workspaces::Standing::load_or_personal(c, asked.as_deref(), &owner_id))
+        .await
     {
+        Ok(standing) => standing,
+        Err(e) => return failure_page(&e.into()),
+    };
+    let allowed = match signed_in.principal().authorize(Action::MintKey {
+        owner: &owner.id,
+        workspace: standing.policy(),
+    }) {
         Ok(allowed) => allowed,
         Err(e) => return failure_page(&e),
     };
@@ -365,6 +401,7 @@ async fn key_and_back(
         &signed_in.principal().caller(),
         Action::ReadKeys {
             owner: &key.user_id,
+            workspace: Some(&key.workspace_id),
         },
     )
     .map_err(|d| failure_page(&key_denied(d)))?;
@@ -452,6 +489,7 @@ pub async fn do_revoke(
         &principal.caller(),
         Action::RevokeKey {
             owner: &key.user_id,
+            workspace: &key.workspace_id,
         },
     ) {
         Ok(allowed) => allowed,

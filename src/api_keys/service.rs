@@ -24,6 +24,7 @@ fn key_event(actor: &Actor, action: Action, key: &ApiKey) -> audit::NewEvent {
     let mut event = actor.event(action);
     event.subject_user_id = Some(key.user_id.clone());
     event.key_id = Some(key.id.clone());
+    event.workspace_id = Some(key.workspace_id.clone());
     event
 }
 
@@ -246,6 +247,7 @@ pub async fn roll(
     let bounds = attenuate::bounds(caller);
     let template = NewKey {
         user_id: key.user_id.clone(),
+        workspace_id: key.workspace_id.clone(),
         issued_by: issuer_of(caller),
         name: key.name.clone(),
         description: key.description.clone(),

@@ -21,10 +21,16 @@ pub struct KeyRecord {
     pub scopes: Arc<ScopeSet>,
     pub nets: Vec<IpNet>,
     pub restrictions: crate::api_keys::restrictions::Restrictions,
+    /// The key's workspace with its owner's role there (`None`: no longer a member).
+    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
 }
 
 impl KeyRecord {
-    pub fn new(key: ApiKey, user: User) -> KeyRecord {
+    pub fn new(
+        key: ApiKey,
+        user: User,
+        workspace: Option<crate::workspaces::WorkspaceClaim>,
+    ) -> KeyRecord {
         let scopes = Arc::new(key.scope_set());
         let nets = key.allowed_nets();
         let restrictions = key.restrictions();
@@ -35,6 +41,7 @@ impl KeyRecord {
             user: Arc::new(user),
             scopes,
             nets,
+            workspace,
         }
     }
 }

@@ -156,6 +156,7 @@ mod tests {
 
     fn verified(sub: &str, exp: i64) -> Arc<VerifiedToken> {
         Arc::new(VerifiedToken::new(AccessClaims {
+            workspace: None,
             iss: "https://auth.test".into(),
             sub: sub.into(),
             aud: "https://auth.test".into(),

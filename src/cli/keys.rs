@@ -8,6 +8,8 @@ use gatehouse::app::prepare_connection;
 
 use super::find_user;
 
+// Parsed once per run: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Issue a key for a user; prints it once.
@@ -41,6 +43,10 @@ pub enum KeyCommand {
         /// Requests per minute for this key instead of the server's default.
         #[arg(long = "rate-limit-per-minute")]
         per_minute: Option<i64>,
+        /// The workspace (id or slug) the key acts in; the owner must be a member. Default:
+        /// the owner's personal workspace.
+        #[arg(long)]
+        workspace: Option<String>,
         /// Print JSON (with `id` and `key`).
         #[arg(long)]
         json: bool,
@@ -78,9 +84,12 @@ pub fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failu
             allow_referrer,
             allow_endpoint,
             per_minute,
+            workspace,
             json,
         } => {
             let owner = find_user(&mut conn, "--user", &user)?;
+            let workspace_id =
+                super::workspaces::member_workspace(&mut conn, workspace.as_deref(), &owner.id)?;
             let expiry = match expires_in.as_deref() {
                 None => Expiry::Default,
                 Some("never") => Expiry::Never,
@@ -116,6 +125,7 @@ pub fn key_command(settings: &Settings, command: KeyCommand) -> Result<(), Failu
                 allowed_ips,
                 expiry,
                 rate_limit_per_minute: per_minute,
+                workspace_id,
             };
             // The operator is bounded by nothing but the server's policy and the owner's role.
             let registry = registry::all(&mut conn)?;

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod scopes;
 pub mod signing_keys;
 pub mod users;
+pub mod workspaces;
 
 use gatehouse::accounts::Email;
 use gatehouse::accounts::model;

@@ -74,6 +74,7 @@ diesel::table! {
         rolled_to -> Nullable<Text>,
         allowed_referrers -> Text,
         allowed_endpoints -> Text,
+        workspace_id -> Text,
     }
 }
 
@@ -88,6 +89,7 @@ diesel::table! {
         key_id -> Nullable<Text>,
         ip -> Nullable<Text>,
         details -> Text,
+        workspace_id -> Nullable<Text>,
     }
 }
 
@@ -116,6 +118,7 @@ diesel::table! {
         post_logout_redirect_uris -> Text,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        workspace_id -> Nullable<Text>,
     }
 }
 
@@ -159,6 +162,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         first_party -> Bool,
+        workspace_id -> Nullable<Text>,
     }
 }
 
@@ -178,6 +182,7 @@ diesel::table! {
         resource -> Nullable<Text>,
         nonce -> Nullable<Text>,
         session_id -> Nullable<Text>,
+        workspace_id -> Nullable<Text>,
     }
 }
 
@@ -196,6 +201,7 @@ diesel::table! {
         revoked_reason -> Nullable<Text>,
         resource -> Nullable<Text>,
         session_id -> Nullable<Text>,
+        workspace_id -> Nullable<Text>,
     }
 }
 
@@ -221,7 +227,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    workspaces (id) {
+        id -> Text,
+        name -> Text,
+        slug -> Text,
+        personal_user_id -> Nullable<Text>,
+        key_issuance -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    workspace_members (workspace_id, user_id) {
+        workspace_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    workspace_invitations (id) {
+        id -> Text,
+        workspace_id -> Text,
+        email -> Text,
+        role -> Text,
+        token_digest -> Text,
+        invited_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        accepted_by -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(workspace_members -> workspaces (workspace_id));
+diesel::joinable!(workspace_members -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    workspaces,
+    workspace_members,
+    workspace_invitations,
     users,
     backchannel_logouts,
     sessions,

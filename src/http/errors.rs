@@ -70,6 +70,7 @@ error_codes! {
     PasswordChangeRequired => ("AUTH_007", FORBIDDEN, "Change your password before using the API"),
     ReferrerNotAllowed => ("AUTH_008", FORBIDDEN, "This API key may not be used from this origin"),
     EndpointNotAllowed => ("AUTH_009", FORBIDDEN, "This API key may not call this endpoint"),
+    AdminsIssueKeys => ("AUTH_010", FORBIDDEN, "In this workspace only its administrators issue API keys"),
     RateLimited => ("RATE_001", TOO_MANY_REQUESTS, "Too many requests"),
     Validation => ("VALIDATION_001", BAD_REQUEST, "A field has an invalid value"),
     MalformedBody => ("REQUEST_001", BAD_REQUEST, "The request body could not be parsed"),
@@ -78,6 +79,10 @@ error_codes! {
     NotFound => ("RESOURCE_001", NOT_FOUND, "Resource not found"),
     Conflict => ("RESOURCE_002", CONFLICT, "The resource already exists"),
     MethodNotAllowed => ("METHOD_001", METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
+    LastOwner => ("WORKSPACE_001", CONFLICT, "A workspace keeps at least one owner"),
+    PersonalWorkspace => ("WORKSPACE_002", CONFLICT, "A personal workspace has only its user and cannot be left or deleted"),
+    InvitationInvalid => ("WORKSPACE_003", NOT_FOUND, "The invitation is unknown, expired, revoked or already used"),
+    InvitationForOther => ("WORKSPACE_004", FORBIDDEN, "The invitation is for another email address"),
     Internal => ("SERVER_001", INTERNAL_SERVER_ERROR, "Internal server error"),
     Unavailable => ("SERVER_002", SERVICE_UNAVAILABLE, "The service is temporarily unavailable"),
 }

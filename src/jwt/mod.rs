@@ -35,6 +35,10 @@ pub struct AccessClaims {
     pub jti: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The workspace the authorization was made in, with the user's role there when the
+    /// token was issued (a user's grants; a private app's own tokens name its workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
 }
 
 /// A token that passed verification, with its scopes parsed once.
@@ -42,12 +46,19 @@ pub struct AccessClaims {
 pub struct VerifiedToken {
     pub claims: AccessClaims,
     pub scopes: Arc<crate::scopes::ScopeSet>,
+    /// The `workspace` claim's id, shared by every request the cached token serves.
+    pub workspace_id: Option<Arc<str>>,
 }
 
 impl VerifiedToken {
     pub fn new(claims: AccessClaims) -> VerifiedToken {
         let scopes = Arc::new(crate::scopes::ScopeSet::parse(&claims.scope).unwrap_or_default());
-        VerifiedToken { claims, scopes }
+        let workspace_id = claims.workspace.as_ref().map(|w| Arc::from(w.id.as_str()));
+        VerifiedToken {
+            claims,
+            scopes,
+            workspace_id,
+        }
     }
 }
 
@@ -380,6 +391,7 @@ mod tests {
     fn claims(now: NaiveDateTime) -> AccessClaims {
         let t = now.and_utc().timestamp();
         AccessClaims {
+            workspace: None,
             iss: "https://auth.test".into(),
             sub: "usr_1".into(),
             aud: "https://api.test".into(),

@@ -30,6 +30,7 @@ use crate::principal::{PageAccess, SignedIn, urlencode};
 use crate::scopes::ScopeSet;
 use crate::scopes::registry;
 use crate::state::AppState;
+use crate::workspaces;
 
 /// A consent form stays valid this long.
 const CONSENT_FORM_SECONDS: i64 = 600;
@@ -50,8 +51,12 @@ pub struct AuthorizeParams {
     max_age: Option<String>,
     login_hint: Option<String>,
     id_token_hint: Option<String>,
+    /// The workspace (id or slug) the app asks the user to authorize it in.
+    workspace: Option<String>,
     csrf_token: Option<String>,
     decision: Option<String>,
+    /// The workspace the user picked on the consent page (when the app named none).
+    chosen_workspace: Option<String>,
 }
 
 /// A request that passed every check.
@@ -71,6 +76,8 @@ struct Valid {
     /// The user the client expects (`id_token_hint`, checked): with `prompt=none`, anyone
     /// else signed in is `login_required`.
     hinted_sub: Option<String>,
+    /// The workspace the app named (`workspace`), or the one a private app belongs to.
+    workspace: Option<String>,
 }
 
 impl Valid {
@@ -313,7 +320,22 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusa
         p.id_token_hint.as_deref(),
     )
     .map_err(|why| Refusal::bad("invalid_request", why))?;
+    let asked = p.workspace.as_deref().filter(|w| !w.is_empty());
+    let workspace = match (&client.workspace_id, asked) {
+        (Some(own), Some(asked)) if asked != own => {
+            return Err(Refusal::bad(
+                "invalid_request",
+                "This app is private to a workspace: it cannot ask for another",
+            ));
+        }
+        (Some(own), _) => Some(own.clone()),
+        (None, asked) => asked.map(str::to_owned),
+    };
+    if workspace.as_ref().is_some_and(|w| w.len() > 100) {
+        return Err(Refusal::bad("invalid_request", "workspace is too long"));
+    }
     Ok(Valid {
+        workspace,
         nonce: openid.nonce,
         max_age: openid.max_age,
         hinted_sub: openid.hinted_sub,
@@ -340,6 +362,7 @@ fn consent_token(state: &AppState, session_id: &str, v: &Valid, issued: i64) -> 
         v.challenge.as_deref().unwrap_or(""),
         v.resource.as_deref().unwrap_or(""),
         v.nonce.as_deref().unwrap_or(""),
+        v.workspace.as_deref().unwrap_or(""),
         &issued.to_string(),
     ]);
     format!("{issued}.{digest}")
@@ -364,11 +387,12 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn new(signed_in: &SignedIn, v: &Valid, approval: Approval) -> Recorded {
+    fn new(signed_in: &SignedIn, v: &Valid, approval: Approval, workspace: &str) -> Recorded {
         let user_id = signed_in.user.id.clone();
         let mut event = NewEvent::new(Action::ConsentGranted);
         event.actor_user_id = Some(user_id.clone());
         event.subject_user_id = Some(user_id);
+        event.workspace_id = Some(workspace.to_owned());
         event.details = serde_json::json!({
             "client_id": v.client.id,
             "scopes": v.scopes.to_storage(),
@@ -384,6 +408,7 @@ async fn approve(
     state: &AppState,
     signed_in: &SignedIn,
     v: &Valid,
+    workspace: String,
     record: Option<Recorded>,
 ) -> HttpResponse {
     let new = NewCode {
@@ -396,6 +421,7 @@ async fn approve(
         resource: v.resource.clone(),
         nonce: v.nonce.clone(),
         session_id: Some(signed_in.session.id.clone()),
+        workspace_id: Some(workspace),
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let issued = state.db(move |c| {
@@ -406,6 +432,7 @@ async fn approve(
                 &new.client_id,
                 &new.scopes,
                 r.approval,
+                new.workspace_id.as_deref(),
                 now,
             )?;
             audit::record(c, &r.event, now)?;
@@ -448,6 +475,19 @@ struct ConsentPage<'a> {
     code_challenge_method: &'a str,
     resource: &'a str,
     nonce: &'a str,
+    /// The app named the workspace (or is private to it): shown, not chosen.
+    workspace: &'a str,
+    /// The user's workspaces to pick from (id, name, role), the preselected one first; empty
+    /// when there is nothing to choose.
+    workspace_choices: Vec<(String, String, &'static str)>,
+    fixed_workspace_name: &'a str,
+}
+
+/// Where the authorization will act: the workspace the app named (or owns), else the one the
+/// user chose before for this app, else their only one. `Err(choices)`: the user must pick.
+enum Placement {
+    In(String),
+    Choose(Vec<(String, String, &'static str)>),
 }
 
 /// Whether the user must be asked (see the module header), given what they approved before.
@@ -542,21 +582,37 @@ pub async fn authorize(
         return see_other(&login_url(&req, &query, true));
     }
     let (user_id, client_id) = (signed_in.user.id.clone(), v.client.id.clone());
-    let stored = match state
-        .db(move |c| grants::find_consent(c, &user_id, &client_id))
-        .await
-    {
-        Ok(stored) => stored.unwrap_or_default(),
+    let named = v.workspace.is_some();
+    let found = state
+        .db(move |c| {
+            let stored = grants::find_consent(c, &user_id, &client_id)?.unwrap_or_default();
+            // The workspace chosen before (and still the user's) needs no other lookup.
+            let memberships = if !named && stored.workspace_id.is_some() {
+                Vec::new()
+            } else {
+                workspaces::of_user(c, &user_id)?
+            };
+            Ok::<_, crate::db::DbError>((stored, memberships))
+        })
+        .await;
+    let (stored, memberships) = match found {
+        Ok(found) => found,
         Err(e) => {
             log::error!("reading consent: {e}");
             return refuse(&state, Refusal::unavailable());
         }
     };
+    let placement = match place(&v, &memberships, stored.workspace_id.as_deref()) {
+        Ok(placement) => placement,
+        Err(refusal) => return refuse(&state, refusal),
+    };
     let approved = stored.approved_by_user();
-    if !must_ask(&v, &approved) {
+    if let Placement::In(workspace) = &placement
+        && !must_ask(&v, &approved)
+    {
         let record = first_party_grant_to_record(&v, &stored)
-            .then(|| Recorded::new(&signed_in, &v, Approval::FirstParty));
-        return approve(&state, &signed_in, &v, record).await;
+            .then(|| Recorded::new(&signed_in, &v, Approval::FirstParty, workspace));
+        return approve(&state, &signed_in, &v, workspace.clone(), record).await;
     }
     if prompt_none {
         return refuse(
@@ -564,7 +620,71 @@ pub async fn authorize(
             v.answer("consent_required", "The user must approve this request"),
         );
     }
-    consent_page(&state, &signed_in, &v, &approved).await
+    let memberships = if memberships.is_empty() {
+        let user_id = signed_in.user.id.clone();
+        match state.db(move |c| workspaces::of_user(c, &user_id)).await {
+            Ok(m) => m,
+            Err(e) => {
+                log::error!("reading workspaces: {e}");
+                return refuse(&state, Refusal::unavailable());
+            }
+        }
+    } else {
+        memberships
+    };
+    consent_page(&state, &signed_in, &v, &approved, &memberships, placement).await
+}
+
+/// Where this authorization acts, given the user's workspaces and the one they chose for the
+/// app last time. A workspace the app names that the user is not in is the user's refusal.
+fn place(
+    v: &Valid,
+    memberships: &[(workspaces::Workspace, workspaces::WsRole)],
+    remembered: Option<&str>,
+) -> Result<Placement, Refusal> {
+    if let Some(asked) = &v.workspace {
+        return memberships
+            .iter()
+            .find(|(w, _)| &w.id == asked || &w.slug == asked)
+            .map(|(w, _)| Placement::In(w.id.clone()))
+            .ok_or_else(|| {
+                v.answer(
+                    "access_denied",
+                    "The user is not a member of the workspace this app asks for",
+                )
+            });
+    }
+    // `remembered` is the user's (see `grants::find_consent`).
+    if let Some(remembered) = remembered {
+        return Ok(Placement::In(remembered.to_owned()));
+    }
+    if let [(only, _)] = memberships {
+        return Ok(Placement::In(only.id.clone()));
+    }
+    Ok(Placement::Choose(choices(memberships, remembered)))
+}
+
+/// The workspaces to pick from, `first` (else the personal one) first.
+fn choices(
+    memberships: &[(workspaces::Workspace, workspaces::WsRole)],
+    first: Option<&str>,
+) -> Vec<(String, String, &'static str)> {
+    let mut all: Vec<_> = memberships
+        .iter()
+        .map(|(w, role)| {
+            let name = if w.is_personal() {
+                "Personal".to_owned()
+            } else {
+                w.name.clone()
+            };
+            (w.id.clone(), name, role.as_str())
+        })
+        .collect();
+    if let Some(pos) = first.and_then(|f| all.iter().position(|(id, _, _)| id == f)) {
+        let preferred = all.remove(pos);
+        all.insert(0, preferred);
+    }
+    all
 }
 
 /// A first-party grant is recorded when it adds scopes to what is stored (once, not at every
@@ -630,7 +750,32 @@ async fn consent_page(
     signed_in: &SignedIn,
     v: &Valid,
     prior: &ScopeSet,
+    memberships: &[(workspaces::Workspace, workspaces::WsRole)],
+    placement: Placement,
 ) -> HttpResponse {
+    // With one workspace (or one fixed by the app) the page names it; with several, the user
+    // picks, the last choice for this app (else the personal one) preselected.
+    let (workspace_choices, fixed_workspace_name) = match &placement {
+        Placement::Choose(all) => (all.clone(), String::new()),
+        Placement::In(id) => {
+            let name = memberships
+                .iter()
+                .find(|(w, _)| &w.id == id)
+                .map(|(w, _)| {
+                    if w.is_personal() {
+                        "Personal".to_owned()
+                    } else {
+                        w.name.clone()
+                    }
+                })
+                .unwrap_or_default();
+            if v.workspace.is_none() && memberships.len() > 1 {
+                (choices(memberships, Some(id)), String::new())
+            } else {
+                (Vec::new(), name)
+            }
+        }
+    };
     let owner_id = v.client.owner_user_id.clone();
     let looked_up = state
         .db(move |c| Ok((registry::all(c)?, model::find_by_id(c, &owner_id)?)))
@@ -684,6 +829,9 @@ async fn consent_page(
             code_challenge_method: if v.challenge.is_some() { "S256" } else { "" },
             resource: v.resource.as_deref().unwrap_or(""),
             nonce: v.nonce.as_deref().unwrap_or(""),
+            workspace: v.workspace.as_deref().unwrap_or(""),
+            workspace_choices,
+            fixed_workspace_name: &fixed_workspace_name,
         },
     )
 }
@@ -726,6 +874,35 @@ pub async fn decide(
             v.answer("access_denied", "The user denied the request"),
         );
     }
-    let record = Recorded::new(&signed_in, &v, Approval::ByUser);
-    approve(&state, &signed_in, &v, Some(record)).await
+    // The workspace: the app's (named or owning), else the user's pick, checked against their
+    // memberships now.
+    let user_id = signed_in.user.id.clone();
+    let memberships = match state.db(move |c| workspaces::of_user(c, &user_id)).await {
+        Ok(m) => m,
+        Err(e) => {
+            log::error!("reading workspaces: {e}");
+            return refuse(&state, Refusal::unavailable());
+        }
+    };
+    let picked = v
+        .workspace
+        .clone()
+        .or_else(|| form.chosen_workspace.clone().filter(|w| !w.is_empty()));
+    let workspace = match picked {
+        Some(asked) => memberships
+            .iter()
+            .find(|(w, _)| w.id == asked || w.slug == asked)
+            .map(|(w, _)| w.id.clone()),
+        None if memberships.len() == 1 => Some(memberships[0].0.id.clone()),
+        None => None,
+    };
+    let Some(workspace) = workspace else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Choose a workspace",
+            "Pick the workspace this application will act in. Start again from the application.",
+        );
+    };
+    let record = Recorded::new(&signed_in, &v, Approval::ByUser, &workspace);
+    approve(&state, &signed_in, &v, workspace, Some(record)).await
 }

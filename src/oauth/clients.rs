@@ -67,6 +67,9 @@ pub struct Client {
     pub post_logout_redirect_uris: String,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// The workspace this app is private to (only its members authorize it; its grants and
+    /// its own tokens act there). `None`: offered to every user.
+    pub workspace_id: Option<String>,
 }
 
 impl LogoutSettings {
@@ -296,6 +299,7 @@ mod tests {
     fn client(secret: &PlainSecret, pepper: &Pepper) -> Client {
         let now = chrono::Utc::now().naive_utc();
         Client {
+            workspace_id: None,
             id: "cli_x".into(),
             name: "x".into(),
             owner_user_id: "usr_x".into(),

@@ -12,6 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+
+use crate::workspaces::{WorkspaceClaim, WsRole};
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::{auth_codes, consents, refresh_families, refresh_tokens};
@@ -35,6 +37,8 @@ pub struct StoredConsent {
     /// and can be disconnected, but it is not the user's approval: if the app stops being
     /// first-party, the user is asked.
     pub first_party: bool,
+    /// The workspace the user last authorized the app in, if they are still a member.
+    pub workspace_id: Option<String>,
 }
 
 impl StoredConsent {
@@ -63,16 +67,32 @@ pub fn find_consent(
     user_id: &str,
     client_id: &str,
 ) -> Result<Option<StoredConsent>, DbError> {
-    let stored: Option<(String, bool)> = consents::table
+    use crate::db::schema::workspace_members;
+    // The remembered workspace counts only while the user is still a member of it (one
+    // statement: the remembered flow's cost does not grow).
+    let stored: Option<(String, bool, Option<String>)> = consents::table
+        .left_join(
+            workspace_members::table.on(workspace_members::workspace_id
+                .nullable()
+                .eq(consents::workspace_id)
+                .and(workspace_members::user_id.eq(consents::user_id))),
+        )
         .filter(consents::user_id.eq(user_id))
         .filter(consents::client_id.eq(client_id))
-        .select((consents::scopes, consents::first_party))
+        .select((
+            consents::scopes,
+            consents::first_party,
+            workspace_members::workspace_id.nullable(),
+        ))
         .first(conn)
         .optional()?;
-    Ok(stored.map(|(scopes, first_party)| StoredConsent {
-        scopes: ScopeSet::parse(&scopes).unwrap_or_default(),
-        first_party,
-    }))
+    Ok(
+        stored.map(|(scopes, first_party, workspace_id)| StoredConsent {
+            scopes: ScopeSet::parse(&scopes).unwrap_or_default(),
+            first_party,
+            workspace_id,
+        }),
+    )
 }
 
 /// The scopes `user_id` approved for `client_id` on the consent page.
@@ -95,6 +115,7 @@ pub fn remember_consent(
     client_id: &str,
     scopes: &ScopeSet,
     approval: Approval,
+    workspace_id: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     crate::db::write_transaction(conn, |conn| {
@@ -115,6 +136,7 @@ pub fn remember_consent(
             .set((
                 consents::scopes.eq(union.to_storage()),
                 consents::first_party.eq(first_party),
+                consents::workspace_id.eq(workspace_id),
                 consents::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -126,6 +148,7 @@ pub fn remember_consent(
                     consents::client_id.eq(client_id),
                     consents::scopes.eq(union.to_storage()),
                     consents::first_party.eq(first_party),
+                    consents::workspace_id.eq(workspace_id),
                     consents::created_at.eq(now),
                     consents::updated_at.eq(now),
                 ))
@@ -153,6 +176,8 @@ pub struct AuthCode {
     pub resource: Option<String>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
+    /// The workspace the user authorized the app in.
+    pub workspace_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +194,8 @@ pub struct NewCode {
     pub nonce: Option<String>,
     /// The browser session that approved (the ID token's `sid`).
     pub session_id: Option<String>,
+    /// The workspace the user chose (or the app's, for a private app).
+    pub workspace_id: Option<String>,
 }
 
 pub fn issue_code(
@@ -194,6 +221,7 @@ pub fn issue_code(
                 auth_codes::resource.eq(&new.resource),
                 auth_codes::nonce.eq(&new.nonce),
                 auth_codes::session_id.eq(&new.session_id),
+                auth_codes::workspace_id.eq(&new.workspace_id),
             ))
             .execute(conn)
     })?;
@@ -251,7 +279,8 @@ impl CodeRequest<'_> {
 
 pub enum Redemption {
     /// The code is valid for this request and not consumed yet: `claim_code` consumes it.
-    Usable(Box<AuthCode>),
+    /// With the user's membership of the code's workspace, read in the same statement.
+    Usable(Box<AuthCode>, Option<crate::workspaces::WorkspaceClaim>),
     /// The code was consumed before, and is presented again by the request it was issued for:
     /// a replay. Its families have been revoked.
     Replayed {
@@ -280,12 +309,24 @@ pub fn find_code(
     let Ok(code) = PlainSecret::parse(CODE_PREFIX, presented) else {
         return Ok(Redemption::Unknown);
     };
-    let found: Option<AuthCode> = auth_codes::table
+    use crate::db::schema::{workspace_members, workspaces};
+    let found: Option<(AuthCode, Option<String>, Option<String>)> = auth_codes::table
+        .left_join(workspaces::table.on(workspaces::id.nullable().eq(auth_codes::workspace_id)))
+        .left_join(
+            workspace_members::table.on(workspace_members::workspace_id
+                .nullable()
+                .eq(auth_codes::workspace_id)
+                .and(workspace_members::user_id.eq(auth_codes::user_id))),
+        )
         .filter(auth_codes::code_digest.eq(pepper.digest_secret(&code)))
-        .select(AuthCode::as_select())
+        .select((
+            AuthCode::as_select(),
+            workspaces::slug.nullable(),
+            workspace_members::role.nullable(),
+        ))
         .first(conn)
         .optional()?;
-    let Some(found) = found else {
+    let Some((found, slug, role)) = found else {
         return Ok(Redemption::Unknown);
     };
     if let Some(why) = request.mismatch(&found) {
@@ -297,7 +338,24 @@ pub fn find_code(
     if found.expires_at <= now {
         return Ok(Redemption::Expired);
     }
-    Ok(Redemption::Usable(Box::new(found)))
+    let claim = match (
+        &found.workspace_id,
+        slug,
+        role.as_deref().and_then(WsRole::parse),
+    ) {
+        (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
+            id: id.clone(),
+            slug,
+            role,
+        }),
+        (Some(_), _, _) => {
+            return Ok(Redemption::Mismatch(
+                "The user is no longer a member of the workspace this code was issued in",
+            ));
+        }
+        (None, _, _) => None,
+    };
+    Ok(Redemption::Usable(Box::new(found), claim))
 }
 
 /// The grant a code starts: its family id and what every token of it carries.
@@ -327,8 +385,8 @@ pub fn claim_code(
                  WHERE id = $2 AND consumed_at IS NULL RETURNING id), \
              family AS ( \
                  INSERT INTO refresh_families (id, client_id, user_id, code_id, resource, scopes, \
-                     auth_time, created_at, last_used_at, expires_at, session_id) \
-                 SELECT $3, $4, $5, id, $6, $7, $8, $1, $1, $9, $12 FROM claimed RETURNING id) \
+                     auth_time, created_at, last_used_at, expires_at, session_id, workspace_id) \
+                 SELECT $3, $4, $5, id, $6, $7, $8, $1, $1, $9, $12, $13 FROM claimed RETURNING id) \
              INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, grace_used) \
              SELECT $10, $11, id, $7, $1, FALSE FROM family",
         )
@@ -344,6 +402,7 @@ pub fn claim_code(
         .bind::<Text, _>(new_id(IdKind::RefreshToken))
         .bind::<Text, _>(pepper.digest_secret(&token))
         .bind::<Nullable<Text>, _>(code.session_id.as_deref())
+        .bind::<Nullable<Text>, _>(code.workspace_id.as_deref())
         .execute(pg)?;
         return Ok((inserted == 1).then_some(token));
     }
@@ -366,6 +425,7 @@ pub fn claim_code(
             Some(&code.id),
             code.resource.as_deref(),
             code.session_id.as_deref(),
+            code.workspace_id.as_deref(),
             grant.scopes,
             code.auth_time,
             grant.policy,
@@ -432,6 +492,8 @@ pub struct RefreshFamily {
     /// The browser session the grant was approved in (OpenID Connect `sid`; a sign-out of that
     /// session ends the grant unless it holds `offline_access`).
     pub session_id: Option<String>,
+    /// The workspace the grant acts in.
+    pub workspace_id: Option<String>,
 }
 
 /// How long a family lives: in all, and without being used.
@@ -506,7 +568,7 @@ pub fn start_family(
     // only way in is that token), and the flow saves a BEGIN and a COMMIT.
     crate::db::serialized_write(conn, |conn| {
         insert_family(
-            conn, family_id, client_id, user_id, code_id, resource, None, scopes, auth_time,
+            conn, family_id, client_id, user_id, code_id, resource, None, None, scopes, auth_time,
             policy, now,
         )?;
         insert_token(conn, pepper, family_id, scopes, now)
@@ -522,6 +584,7 @@ fn insert_family(
     code_id: Option<&str>,
     resource: Option<&str>,
     session_id: Option<&str>,
+    workspace_id: Option<&str>,
     scopes: &ScopeSet,
     auth_time: NaiveDateTime,
     policy: FamilyPolicy,
@@ -535,6 +598,7 @@ fn insert_family(
             refresh_families::code_id.eq(code_id),
             refresh_families::resource.eq(resource),
             refresh_families::session_id.eq(session_id),
+            refresh_families::workspace_id.eq(workspace_id),
             refresh_families::scopes.eq(scopes.to_storage()),
             refresh_families::auth_time.eq(auth_time),
             refresh_families::created_at.eq(now),
@@ -785,6 +849,7 @@ mod tests {
     fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
         let now = chrono::Utc::now().naive_utc();
         let code = AuthCode {
+            workspace_id: None,
             id: "acd_x".into(),
             code_digest: String::new(),
             client_id: "cli_a".into(),

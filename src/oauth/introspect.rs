@@ -54,6 +54,7 @@ impl Caller {
                         client_id: &client.id,
                         scopes: &scopes,
                     },
+                    workspace: client.workspace_id.as_deref(),
                 };
                 policy::authorize(&caller, action)
             }
@@ -256,6 +257,10 @@ pub struct Introspection {
     /// its own request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_endpoints: Option<Vec<String>>,
+    /// The workspace the credential acts in, with its user's role there (as the access
+    /// token's `workspace` claim has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -363,6 +368,7 @@ pub async fn introspect(
                     exp: Some(claims.exp),
                     iat: Some(claims.iat),
                     jti: Some(claims.jti),
+                    workspace: claims.workspace,
                     ..Introspection::default()
                 };
                 // The app must still exist and be enabled.
@@ -430,6 +436,7 @@ pub async fn introspect(
                         .then(|| record.restrictions.referrer_strings()),
                     allowed_endpoints: (!record.restrictions.endpoints.is_empty())
                         .then(|| record.restrictions.endpoint_strings()),
+                    workspace: record.workspace.clone(),
                     ..Introspection::default()
                 }))
             }

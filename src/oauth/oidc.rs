@@ -132,6 +132,9 @@ pub struct IdClaims {
     pub at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The workspace the user signed in to the app in, with their role there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
     #[serde(flatten)]
     pub user: UserClaims,
 }
@@ -142,6 +145,7 @@ pub struct SignIn<'a> {
     /// The authorization request's, at the code exchange only.
     pub nonce: Option<&'a str>,
     pub session_id: Option<&'a str>,
+    pub workspace: Option<&'a crate::workspaces::WorkspaceClaim>,
 }
 
 pub fn wants_id_token(scopes: &ScopeSet) -> bool {
@@ -186,6 +190,7 @@ pub fn id_token(
         nonce: sign_in.nonce.map(str::to_owned),
         at_hash: at_hash(access_token, ring.signing_alg()),
         sid: sign_in.session_id.map(str::to_owned),
+        workspace: sign_in.workspace.cloned(),
         user: UserClaims::of(user, scopes),
     };
     let token = ring.sign_as(&claims, "JWT").map_err(|e| {

@@ -19,6 +19,7 @@ use ipnet::IpNet;
 use crate::api_keys::format::{Kind, Mode};
 use crate::http::{ApiError, ErrorCode};
 use crate::scopes::{Builtin, ScopeSet};
+use crate::workspaces::{KeyIssuance, WsRole};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -73,6 +74,20 @@ pub struct Caller<'a> {
     pub user_id: Option<&'a str>,
     pub role: Role,
     pub via: Via<'a>,
+    /// The workspace the credential acts in: an API key's, an authorization's (the token's
+    /// `workspace` claim), a private app's. It reaches that workspace's things only. `None` for
+    /// a session and the operator, who act in any workspace of the user.
+    pub workspace: Option<&'a str>,
+}
+
+/// A workspace as an action on it is weighed: the caller's role in it, read from the database
+/// for this request (never from a token, whose copy may be stale).
+#[derive(Debug, Clone, Copy)]
+pub struct InWorkspace<'a> {
+    pub id: &'a str,
+    /// The caller's role (`None`: not a member).
+    pub role: Option<WsRole>,
+    pub issuance: KeyIssuance,
 }
 
 /// What the caller wants to do, to what.
@@ -90,21 +105,63 @@ pub enum Action<'a> {
     ManageUser {
         id: &'a str,
     },
+    /// Read `owner`'s keys: one key (`workspace`: the key's), or a listing (`None`; a
+    /// credential bound to a workspace lists that workspace's keys only).
     ReadKeys {
         owner: &'a str,
+        workspace: Option<&'a str>,
     },
-    /// Mint a key (create or roll) for `owner`.
+    /// Mint a key (create or roll) for `owner` in a workspace.
     MintKey {
         owner: &'a str,
+        workspace: InWorkspace<'a>,
     },
     /// Change (PATCH) or roll an existing key: it must be no broader than the caller.
     ChangeKey {
         owner: &'a str,
+        workspace: &'a str,
         key: attenuate::KeyShape<'a>,
     },
     RevokeKey {
         owner: &'a str,
+        workspace: &'a str,
     },
+    /// List the caller's workspaces.
+    ListWorkspaces,
+    CreateWorkspace,
+    /// See a workspace and its members.
+    ReadWorkspace(InWorkspace<'a>),
+    /// Rename it, change who issues keys, invite, see invitations.
+    ManageWorkspace(InWorkspace<'a>),
+    /// Invite someone with `role`.
+    Invite {
+        workspace: InWorkspace<'a>,
+        role: WsRole,
+    },
+    /// Change a member's role from `from` to `to`.
+    ChangeMemberRole {
+        workspace: InWorkspace<'a>,
+        from: WsRole,
+        to: WsRole,
+    },
+    /// Remove a member whose role is `member_role` (oneself: leave).
+    RemoveMember {
+        workspace: InWorkspace<'a>,
+        member: &'a str,
+        member_role: WsRole,
+    },
+    DeleteWorkspace(InWorkspace<'a>),
+    /// A workspace admin reads every member's keys in the workspace.
+    ReadWorkspaceKeys(InWorkspace<'a>),
+    /// A workspace admin issues a key to a member (`member_role`: `None` if not a member).
+    IssueMemberKey {
+        workspace: InWorkspace<'a>,
+        member_role: Option<WsRole>,
+    },
+    /// A workspace admin revokes a member's key in the workspace.
+    RevokeMemberKey(InWorkspace<'a>),
+    /// A workspace's audit events.
+    ReadWorkspaceAudit(InWorkspace<'a>),
     ReadAuditLog,
     ReadClients {
         owner: &'a str,
@@ -156,6 +213,10 @@ pub enum Denied {
     Broader(String),
     /// Something this kind of credential never does.
     NotWith(&'static str),
+    /// The workspace lets only its admins issue keys.
+    AdminsIssueKeys,
+    /// The action needs a stronger role in the workspace.
+    WorkspaceRole(WsRole),
 }
 
 impl From<Denied> for ApiError {
@@ -171,6 +232,11 @@ impl From<Denied> for ApiError {
             }
             Denied::Broader(why) => ApiError::new(ErrorCode::Broader, why),
             Denied::NotWith(why) => ApiError::new(ErrorCode::Forbidden, why),
+            Denied::AdminsIssueKeys => ApiError::of(ErrorCode::AdminsIssueKeys),
+            Denied::WorkspaceRole(role) => ApiError::new(
+                ErrorCode::Forbidden,
+                format!("This needs the workspace role {} or higher", role.as_str()),
+            ),
         }
     }
 }
@@ -239,6 +305,32 @@ impl Caller<'_> {
         Ok(())
     }
 
+    /// A credential bound to a workspace reaches nothing outside it: another workspace's
+    /// things do not exist for it.
+    fn within(&self, workspace: &str, what: &'static str) -> Result<(), Denied> {
+        match self.workspace {
+            Some(bound) if bound != workspace => Err(Denied::NotFound(what)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The caller's role in a workspace, for an action needing `at_least`: members see only
+    /// their own workspaces (others do not exist), weaker roles are told what they lack. An
+    /// administrator of the install holding `admin:users` acts in any workspace as its owner
+    /// (the operator's oversight), unless their credential is bound to another workspace.
+    fn in_workspace(&self, ws: &InWorkspace, at_least: WsRole) -> Result<WsRole, Denied> {
+        self.within(ws.id, "Workspace")?;
+        let role = match ws.role {
+            _ if self.is_admin() && self.holds(Builtin::AdminUsers) => WsRole::Owner,
+            Some(role) => role,
+            None => return Err(Denied::NotFound("Workspace")),
+        };
+        if role < at_least {
+            return Err(Denied::WorkspaceRole(at_least));
+        }
+        Ok(role)
+    }
+
     /// Users' own resources have a user behind the call; an app acting as itself has none.
     fn need_user(&self) -> Result<(), Denied> {
         match self.via {
@@ -297,16 +389,35 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
         // Whether an administrator may disable themselves is the page's rule (a clear 400), not
         // a question of rights.
         Action::ManageUser { .. } => caller.need(S::WriteUsers).map(|()| ONLY_OWN),
-        Action::ReadKeys { owner } => caller
-            .own_or_admin(owner, S::ReadApiKeys, S::AdminUsers, "User")
-            .map(|()| ONLY_OWN),
-        Action::MintKey { owner } => {
-            caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "User")?;
-            caller.need_minting_credential()?;
+        Action::ReadKeys { owner, workspace } => {
+            caller.own_or_admin(owner, S::ReadApiKeys, S::AdminUsers, "User")?;
+            if caller.is_self(owner)
+                && let Some(ws) = workspace
+            {
+                caller.within(ws, "API key")?;
+            }
             Ok(ONLY_OWN)
         }
-        Action::ChangeKey { owner, key } => {
+        Action::MintKey { owner, workspace } => {
+            caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "User")?;
+            caller.need_minting_credential()?;
+            if caller.is_self(owner) {
+                let role = caller.in_workspace(&workspace, WsRole::Member)?;
+                if workspace.issuance == KeyIssuance::Admins && !role.administers() {
+                    return Err(Denied::AdminsIssueKeys);
+                }
+            }
+            Ok(ONLY_OWN)
+        }
+        Action::ChangeKey {
+            owner,
+            workspace,
+            key,
+        } => {
             caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "API key")?;
+            if caller.is_self(owner) {
+                caller.within(workspace, "API key")?;
+            }
             caller.need_minting_credential()?;
             attenuate::admits(&attenuate::bounds(caller), &key).map_err(|why| {
                 Denied::Broader(format!(
@@ -315,9 +426,94 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             })?;
             Ok(ONLY_OWN)
         }
-        Action::RevokeKey { owner } => caller
-            .own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "API key")
-            .map(|()| ONLY_OWN),
+        Action::RevokeKey { owner, workspace } => {
+            caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "API key")?;
+            if caller.is_self(owner) {
+                caller.within(workspace, "API key")?;
+            }
+            Ok(ONLY_OWN)
+        }
+        Action::ListWorkspaces => caller.need(S::ReadWorkspaces).map(|()| ONLY_OWN),
+        Action::CreateWorkspace => caller.need(S::WriteWorkspaces).map(|()| ONLY_OWN),
+        Action::ReadWorkspace(ws) => {
+            caller.need(S::ReadWorkspaces)?;
+            caller.in_workspace(&ws, WsRole::Member).map(|_| ONLY_OWN)
+        }
+        Action::ManageWorkspace(ws) => {
+            caller.need(S::WriteWorkspaces)?;
+            caller.in_workspace(&ws, WsRole::Admin).map(|_| ONLY_OWN)
+        }
+        Action::Invite { workspace, role } => {
+            caller.need(S::WriteWorkspaces)?;
+            let mine = caller.in_workspace(&workspace, WsRole::Admin)?;
+            if role > mine {
+                return Err(Denied::WorkspaceRole(role));
+            }
+            Ok(ONLY_OWN)
+        }
+        Action::ChangeMemberRole {
+            workspace,
+            from,
+            to,
+        } => {
+            caller.need(S::WriteWorkspaces)?;
+            // Never above one's own role, and never over a stronger member.
+            let mine = caller.in_workspace(&workspace, WsRole::Admin)?;
+            if from.max(to) > mine {
+                return Err(Denied::WorkspaceRole(from.max(to)));
+            }
+            Ok(ONLY_OWN)
+        }
+        Action::RemoveMember {
+            workspace,
+            member,
+            member_role,
+        } => {
+            caller.need(S::WriteWorkspaces)?;
+            if caller.is_self(member) {
+                // Leaving needs no rank.
+                return caller
+                    .in_workspace(&workspace, WsRole::Member)
+                    .map(|_| ONLY_OWN);
+            }
+            let mine = caller.in_workspace(&workspace, WsRole::Admin)?;
+            if member_role > mine {
+                return Err(Denied::WorkspaceRole(member_role));
+            }
+            Ok(ONLY_OWN)
+        }
+        Action::DeleteWorkspace(ws) => {
+            caller.need(S::WriteWorkspaces)?;
+            caller.in_workspace(&ws, WsRole::Owner).map(|_| ONLY_OWN)
+        }
+        Action::ReadWorkspaceKeys(ws) => {
+            caller.need(S::ReadApiKeys)?;
+            caller
+                .in_workspace(&ws, WsRole::Admin)
+                .map(|_| Allowed { everyone: true })
+        }
+        Action::IssueMemberKey {
+            workspace,
+            member_role,
+        } => {
+            caller.need(S::WriteApiKeys)?;
+            caller.need_minting_credential()?;
+            caller.in_workspace(&workspace, WsRole::Admin)?;
+            if member_role.is_none() {
+                return Err(Denied::NotFound("Member"));
+            }
+            Ok(ONLY_OWN)
+        }
+        Action::RevokeMemberKey(ws) => {
+            caller.need(S::WriteApiKeys)?;
+            caller.in_workspace(&ws, WsRole::Admin).map(|_| ONLY_OWN)
+        }
+        Action::ReadWorkspaceAudit(ws) => {
+            caller.need(S::ReadWorkspaces)?;
+            caller
+                .in_workspace(&ws, WsRole::Admin)
+                .map(|_| Allowed { everyone: true })
+        }
         Action::ReadAuditLog => caller.need(S::ReadAudit).map(|()| ONLY_OWN),
         Action::ReadClients { owner } => caller
             .own_or_admin(owner, S::ReadClients, S::AdminClients, "Client")
@@ -386,11 +582,177 @@ mod tests {
             endpoints: Vec::new(),
         };
 
+    fn ws(id: &str, role: Option<WsRole>, issuance: KeyIssuance) -> InWorkspace<'_> {
+        InWorkspace { id, role, issuance }
+    }
+
+    fn member<'a>(via: Via<'a>, workspace: Option<&'static str>) -> Caller<'a> {
+        Caller {
+            user_id: Some("usr_m"),
+            role: Role::Member,
+            via,
+            workspace,
+        }
+    }
+
+    #[test]
+    fn workspace_roles_bound_what_members_and_admins_do() {
+        use KeyIssuance::{Admins, Members};
+        let s = Via::Session;
+        let mine = |role| ws("ws_a", Some(role), Members);
+        // Not a member: the workspace does not exist for them.
+        let foreign = ws("ws_b", None, Members);
+        for action in [
+            Action::ReadWorkspace(foreign),
+            Action::ManageWorkspace(foreign),
+            Action::ReadWorkspaceKeys(foreign),
+            Action::RevokeMemberKey(foreign),
+            Action::ReadWorkspaceAudit(foreign),
+        ] {
+            assert_eq!(
+                authorize(&member(s, None), action).unwrap_err(),
+                Denied::NotFound("Workspace"),
+                "{action:?}"
+            );
+        }
+        // A member reads, an admin manages, an owner deletes.
+        assert!(
+            authorize(
+                &member(s, None),
+                Action::ReadWorkspace(mine(WsRole::Member))
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            authorize(
+                &member(s, None),
+                Action::ManageWorkspace(mine(WsRole::Member))
+            )
+            .unwrap_err(),
+            Denied::WorkspaceRole(WsRole::Admin)
+        );
+        assert!(
+            authorize(
+                &member(s, None),
+                Action::ManageWorkspace(mine(WsRole::Admin))
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &member(s, None),
+                Action::DeleteWorkspace(mine(WsRole::Admin))
+            )
+            .is_err()
+        );
+        assert!(
+            authorize(
+                &member(s, None),
+                Action::DeleteWorkspace(mine(WsRole::Owner))
+            )
+            .is_ok()
+        );
+        // Never above one's own role: an admin neither makes owners nor touches them.
+        let change = |from, to| Action::ChangeMemberRole {
+            workspace: mine(WsRole::Admin),
+            from,
+            to,
+        };
+        assert!(authorize(&member(s, None), change(WsRole::Member, WsRole::Admin)).is_ok());
+        assert!(authorize(&member(s, None), change(WsRole::Member, WsRole::Owner)).is_err());
+        assert!(authorize(&member(s, None), change(WsRole::Owner, WsRole::Member)).is_err());
+        let invite = |role| Action::Invite {
+            workspace: mine(WsRole::Admin),
+            role,
+        };
+        assert!(authorize(&member(s, None), invite(WsRole::Admin)).is_ok());
+        assert!(authorize(&member(s, None), invite(WsRole::Owner)).is_err());
+        let remove = |who, role| Action::RemoveMember {
+            workspace: mine(WsRole::Member),
+            member: who,
+            member_role: role,
+        };
+        assert!(authorize(&member(s, None), remove("usr_m", WsRole::Member)).is_ok());
+        assert!(authorize(&member(s, None), remove("usr_x", WsRole::Member)).is_err());
+        // Keys: where only admins issue them, a member's own key is refused.
+        let mint = |role, issuance| Action::MintKey {
+            owner: "usr_m",
+            workspace: ws("ws_a", Some(role), issuance),
+        };
+        assert!(authorize(&member(s, None), mint(WsRole::Member, Members)).is_ok());
+        assert_eq!(
+            authorize(&member(s, None), mint(WsRole::Member, Admins)).unwrap_err(),
+            Denied::AdminsIssueKeys
+        );
+        assert!(authorize(&member(s, None), mint(WsRole::Admin, Admins)).is_ok());
+        let issue = |role| Action::IssueMemberKey {
+            workspace: mine(WsRole::Admin),
+            member_role: role,
+        };
+        assert!(authorize(&member(s, None), issue(Some(WsRole::Member))).is_ok());
+        assert_eq!(
+            authorize(&member(s, None), issue(None)).unwrap_err(),
+            Denied::NotFound("Member")
+        );
+    }
+
+    #[test]
+    fn a_credential_bound_to_a_workspace_reaches_nothing_outside_it() {
+        let none = ScopeSet::default();
+        let bound = member(key(Kind::Secret, &none), Some("ws_a"));
+        // Even where the user is an owner, another workspace does not exist for this key.
+        let other = ws("ws_b", Some(WsRole::Owner), KeyIssuance::Members);
+        assert_eq!(
+            authorize(&bound, Action::ManageWorkspace(other)).unwrap_err(),
+            Denied::NotFound("Workspace")
+        );
+        assert_eq!(
+            authorize(
+                &bound,
+                Action::RevokeKey {
+                    owner: "usr_m",
+                    workspace: "ws_b"
+                }
+            )
+            .unwrap_err(),
+            Denied::NotFound("API key")
+        );
+        assert!(
+            authorize(
+                &bound,
+                Action::RevokeKey {
+                    owner: "usr_m",
+                    workspace: "ws_a"
+                }
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &bound,
+                Action::MintKey {
+                    owner: "usr_m",
+                    workspace: other
+                }
+            )
+            .is_err()
+        );
+        // A restricted key without the workspace scopes reads no workspace at all.
+        let narrow = scopes("read:users");
+        let restricted = member(key(Kind::Restricted, &narrow), Some("ws_a"));
+        let own = ws("ws_a", Some(WsRole::Owner), KeyIssuance::Members);
+        assert_eq!(
+            authorize(&restricted, Action::ReadWorkspace(own)).unwrap_err(),
+            Denied::MissingScope(Builtin::ReadWorkspaces)
+        );
+    }
+
     fn admin(via: Via<'_>) -> Caller<'_> {
         Caller {
             user_id: Some("usr_admin"),
             role: Role::Admin,
             via,
+            workspace: None,
         }
     }
 
@@ -400,6 +762,7 @@ mod tests {
             user_id: None,
             role: Role::Member,
             via: Via::Scraper,
+            workspace: None,
         };
         assert!(authorize(&scraper, Action::ReadMetrics).is_ok());
         for action in [
@@ -442,6 +805,7 @@ mod tests {
         let caller = Caller {
             user_id: Some("usr_m"),
             role: Role::Member,
+            workspace: None,
             via: key(Kind::Restricted, &s),
         };
         assert_eq!(
@@ -449,7 +813,14 @@ mod tests {
             Denied::AdminOnly
         );
         assert_eq!(
-            authorize(&caller, Action::ReadKeys { owner: "usr_x" }).unwrap_err(),
+            authorize(
+                &caller,
+                Action::ReadKeys {
+                    owner: "usr_x",
+                    workspace: None
+                }
+            )
+            .unwrap_err(),
             Denied::MissingScope(Builtin::ReadApiKeys)
         );
     }
@@ -460,6 +831,7 @@ mod tests {
         let caller = Caller {
             user_id: Some("usr_m"),
             role: Role::Member,
+            workspace: None,
             via: Via::AppToken {
                 client_id: "cli_1",
                 scopes: &s,
@@ -467,10 +839,25 @@ mod tests {
             },
         };
         assert!(matches!(
-            authorize(&caller, Action::MintKey { owner: "usr_m" }),
+            authorize(
+                &caller,
+                Action::MintKey {
+                    owner: "usr_m",
+                    workspace: ws("ws_m", Some(WsRole::Owner), KeyIssuance::Members)
+                }
+            ),
             Err(Denied::NotWith(_))
         ));
-        assert!(authorize(&caller, Action::RevokeKey { owner: "usr_m" }).is_ok());
+        assert!(
+            authorize(
+                &caller,
+                Action::RevokeKey {
+                    owner: "usr_m",
+                    workspace: "ws_m"
+                }
+            )
+            .is_ok()
+        );
     }
 
     #[test]

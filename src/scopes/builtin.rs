@@ -18,6 +18,8 @@ pub enum Builtin {
     WriteConsents,
     Introspect,
     ReadAudit,
+    ReadWorkspaces,
+    WriteWorkspaces,
     /// OpenID Connect: an ID token, and UserInfo.
     OpenId,
     Profile,
@@ -41,6 +43,8 @@ impl Builtin {
         Builtin::WriteConsents,
         Builtin::Introspect,
         Builtin::ReadAudit,
+        Builtin::ReadWorkspaces,
+        Builtin::WriteWorkspaces,
         Builtin::OpenId,
         Builtin::Profile,
         Builtin::Email,
@@ -62,6 +66,8 @@ impl Builtin {
             Builtin::WriteConsents => "write:consents",
             Builtin::Introspect => "introspect",
             Builtin::ReadAudit => "read:audit",
+            Builtin::ReadWorkspaces => "read:workspaces",
+            Builtin::WriteWorkspaces => "write:workspaces",
             Builtin::OpenId => "openid",
             Builtin::Profile => "profile",
             Builtin::Email => "email",
@@ -89,6 +95,10 @@ impl Builtin {
                 "Ask /oauth/introspect about any token or API key, and revoke any"
             }
             Builtin::ReadAudit => "Read the audit log",
+            Builtin::ReadWorkspaces => "See your workspaces and their members",
+            Builtin::WriteWorkspaces => {
+                "Create workspaces, invite and manage members, manage members' API keys where you administer"
+            }
             Builtin::OpenId => "Know who you are: your Gatehouse account id and when you signed in",
             Builtin::Profile => "See your name and when your profile last changed",
             Builtin::Email => "See your email address",

@@ -33,11 +33,11 @@ const CALLERS: [&str; 15] = [
 
 /// Every scope a member may hold (the member's "with the scopes" credentials carry them).
 const MEMBER_SCOPES: &str = "read:users write:profile read:api_keys write:api_keys read:clients \
-     write:clients read:consents write:consents read:products";
+     write:clients read:consents write:consents read:products read:workspaces write:workspaces";
 /// Every scope, admin-only ones included.
 const ALL_SCOPES: &str = "read:users write:profile read:api_keys write:api_keys read:clients \
      write:clients read:consents write:consents read:products write:users admin:users \
-     admin:clients introspect read:audit";
+     admin:clients introspect read:audit read:workspaces write:workspaces";
 /// The "without" credentials hold a scope no route of Gatehouse's needs.
 const UNRELATED_SCOPE: &str = "read:products";
 
@@ -94,6 +94,40 @@ const MATRIX: &[Row] = &[
     ("POST",   "/v1/clients/{client}/secret", Body::None,        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
     ("GET",    "/v1/consents", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
     ("DELETE", "/v1/consents/{consent}", Body::None,             [401, 200, 404, 200, 200, 200, 403, 404, 404, 403, 200, 403, 404, 403, 401]),
+    // Workspaces. `{ws}` is fresh for every cell: a shared workspace the member owns, with the
+    // second member in it, `{wskey}` the second member's key there, `{inv}` a pending invitation
+    // there; `{pws}` is the member's personal workspace. Keys and app tokens act in the
+    // workspace they were made in (their user's personal one here): any other workspace does
+    // not exist for them (404), even the member's own. An administrator of the install holding
+    // `admin:users` reaches any workspace from a session (the operator's oversight).
+    ("GET",    "/v1/workspaces", Body::None,                     [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+    ("POST",   "/v1/workspaces", Body::Json(r#"{"name":"Team {uniq}"}"#),
+                                                                  [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 201, 403, 201, 403, 401]),
+    ("GET",    "/v1/workspaces/{ws}", Body::None,                [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("GET",    "/v1/workspaces/{pws}", Body::None,               [401, 200, 200, 200, 200, 200, 403, 404, 404, 403, 200, 403, 404, 403, 401]),
+    ("PATCH",  "/v1/workspaces/{ws}", Body::Json(r#"{"name":"Renamed"}"#),
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("DELETE", "/v1/workspaces/{ws}", Body::None,                [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("GET",    "/v1/workspaces/{ws}/members", Body::None,        [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("PATCH",  "/v1/workspaces/{ws}/members/{member2}", Body::Json(r#"{"role":"admin"}"#),
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("DELETE", "/v1/workspaces/{ws}/members/{member2}", Body::None,
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("POST",   "/v1/workspaces/{ws}/members/{member2}/api-keys", Body::Json(NEW_KEY),
+                                                                  [401, 201, 201, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("GET",    "/v1/workspaces/{ws}/invitations", Body::None,    [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("POST",   "/v1/workspaces/{ws}/invitations", Body::Json(r#"{"email":"i{uniq}@example.com"}"#),
+                                                                  [401, 201, 201, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("DELETE", "/v1/workspaces/{ws}/invitations/{inv}", Body::None,
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("GET",    "/v1/workspaces/{ws}/api-keys", Body::None,       [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("DELETE", "/v1/workspaces/{ws}/api-keys/{wskey}", Body::None,
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    ("GET",    "/v1/workspaces/{ws}/audit-events", Body::None,   [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+    // `{inv_token}`: an invitation for the member's address to a workspace of the second
+    // member's. Another user's credential is refused (403, WORKSPACE_004).
+    ("POST",   "/v1/invitations/accept", Body::Json(r#"{"token":"{inv_token}"}"#),
+                                                                  [401, 200, 403, 200, 200, 200, 403, 403, 403, 403, 200, 403, 403, 403, 401]),
     // Public: the OpenAPI document, whoever asks.
     ("GET",    "/openapi.json", Body::None,                      [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // OAuth endpoints with a Bearer credential (client authentication is the OAuth suites').
@@ -208,7 +242,8 @@ fn as_pattern(path: &str) -> String {
     let path = path.split('?').next().unwrap();
     path.split('/')
         .map(|seg| match seg {
-            "{member}" | "{admin}" | "{key}" | "{client}" | "{consent}" | "{member2}" => "{id}",
+            "{member}" | "{admin}" | "{key}" | "{client}" | "{consent}" | "{member2}" | "{ws}"
+            | "{pws}" | "{inv}" | "{wskey}" => "{id}",
             other => other,
         })
         .collect::<Vec<_>>()
@@ -430,8 +465,10 @@ async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, Strin
     );
     app.state
         .db(move |c| {
+            let personal = gatehouse::workspaces::personal_of(c, &owner)?.unwrap();
             let key = NewKey {
                 user_id: owner.clone(),
+                workspace_id: personal.id,
                 issued_by: owner.clone(),
                 name: "target".into(),
                 description: String::new(),
@@ -478,10 +515,87 @@ async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, Strin
         .unwrap()
 }
 
+/// Fresh workspace targets for one cell: (shared workspace, the member's personal workspace,
+/// the second member's key in the shared one, a pending invitation there, the token of an
+/// invitation for the member to a workspace of the second member's).
+async fn fresh_workspaces(app: &TestApp, world: &World) -> [String; 5] {
+    use gatehouse::api_keys::format::{Kind, Mode};
+    use gatehouse::api_keys::model::{self, NewKey};
+    use gatehouse::scopes::ScopeSet;
+    use gatehouse::workspaces::{self as ws, WsRole};
+    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+    let (member, member2) = (world.member_id.clone(), world.member2_id.clone());
+    app.state
+        .db(move |c| {
+            let tag = gatehouse::secrets::random_base62(10).to_lowercase();
+            let shared =
+                ws::create_shared(c, "Shared", &format!("shared-{tag}"), &member, now)?.unwrap();
+            ws::add_member(c, &shared.id, &member2, WsRole::Member, now)?;
+            let personal = ws::personal_of(c, &member)?.unwrap();
+            let key = NewKey {
+                user_id: member2.clone(),
+                workspace_id: shared.id.clone(),
+                issued_by: member.clone(),
+                name: "member key".into(),
+                description: String::new(),
+                mode: Mode::Test,
+                kind: Kind::Restricted,
+                scopes: ScopeSet::parse("read:products").unwrap(),
+                allowed_ips: Vec::new(),
+                restrictions: Default::default(),
+                rate_limit_per_minute: None,
+                expires_at: Some(now + chrono::Duration::hours(1)),
+                rolled_from: None,
+            };
+            let (key, _) = model::insert(c, &pepper, &key, now)?;
+            let (invitation, _) = ws::invite(
+                c,
+                &pepper,
+                &shared.id,
+                &format!("x{tag}@example.com"),
+                WsRole::Member,
+                &member,
+                now,
+            )?;
+            let theirs =
+                ws::create_shared(c, "Theirs", &format!("theirs-{tag}"), &member2, now)?.unwrap();
+            let (_, token) = ws::invite(
+                c,
+                &pepper,
+                &theirs.id,
+                "mia@example.com",
+                WsRole::Member,
+                &member2,
+                now,
+            )?;
+            Ok::<_, gatehouse::db::DbError>([
+                shared.id,
+                personal.id,
+                key.id,
+                invitation.id,
+                token.expose().to_owned(),
+            ])
+        })
+        .await
+        .unwrap()
+}
+
 async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: usize) -> u16 {
     let (method, path, body, _) = row;
     let (key, secret, client, consent) = fresh_targets(app, &world.member_id).await;
+    let needs_workspaces = path.contains("{ws")
+        || path.contains("{pws}")
+        || matches!(body, Body::Json(j) if j.contains("{inv_token}"));
+    let [ws, pws, wskey, inv, inv_token] = if needs_workspaces {
+        fresh_workspaces(app, world).await
+    } else {
+        Default::default()
+    };
     let path = path
+        .replace("{wskey}", &wskey)
+        .replace("{ws}", &ws)
+        .replace("{pws}", &pws)
+        .replace("{inv}", &inv)
         .replace("{member2}", &world.member2_id)
         .replace("{member}", &world.member_id)
         .replace("{admin}", &world.admin_id)
@@ -510,9 +624,10 @@ async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: u
             request.form(&[("csrf_token", csrf.as_str())])
         }
         Body::None => request,
-        Body::Json(json) => request
-            .header("content-type", "application/json")
-            .body(json.replace("{uniq}", &uniq.to_string())),
+        Body::Json(json) => request.header("content-type", "application/json").body(
+            json.replace("{uniq}", &uniq.to_string())
+                .replace("{inv_token}", &inv_token),
+        ),
         Body::Form(form) => request
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.replace("{key_secret}", &secret)),

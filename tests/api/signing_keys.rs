@@ -125,6 +125,7 @@ both_backends!(
             exp: now + 60,
             jti: "j".into(),
             auth_time: None,
+            workspace: None,
         };
         let token = ring.sign(&claims).unwrap();
         // A resource server's view: the key from the JWKS, by kid.

@@ -14,6 +14,7 @@ use crate::oauth::oidc;
 use crate::oauth::token::{deny_grants, family_policy};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
+use crate::workspaces::WorkspaceClaim;
 
 /// A token request for the authorization-code grant.
 pub struct CodeGrant {
@@ -30,7 +31,7 @@ pub async fn exchange(
 ) -> Result<Issued, OAuthError> {
     // Checked before the code is spent: a bad `resource` costs the client nothing.
     let requested = requested_audience(state, client, grant.resource.as_deref())?;
-    let code = find(state, client, &grant).await?;
+    let (code, workspace) = find(state, client, &grant).await?;
     let user = state.user(&code.user_id).await?.map(|(user, _)| user);
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
@@ -46,6 +47,7 @@ pub async fn exchange(
         sub: &code.user_id,
         auth_time: Some(code.auth_time),
         grant: Some(&family_id),
+        workspace: workspace.clone(),
     };
     let (access_token, expires_in) =
         mint(state, "authorization_code", client, subject, &scopes, aud)?;
@@ -55,6 +57,7 @@ pub async fn exchange(
                 auth_time: code.auth_time,
                 nonce: code.nonce.as_deref(),
                 session_id: code.session_id.as_deref(),
+                workspace: workspace.as_ref(),
             };
             Some(oidc::id_token(
                 state,
@@ -80,12 +83,14 @@ pub async fn exchange(
     })
 }
 
-/// The code, if this request is the one it was issued for and it is unspent.
+/// The code, if this request is the one it was issued for and it is unspent, with the user's
+/// membership of the workspace it was authorized in (read now: a member removed since is
+/// refused).
 async fn find(
     state: &AppState,
     client: &Client,
     grant: &CodeGrant,
-) -> Result<Box<AuthCode>, OAuthError> {
+) -> Result<(Box<AuthCode>, Option<WorkspaceClaim>), OAuthError> {
     let (pepper, now, client_id) = (state.digest_pepper.clone(), state.now(), client.id.clone());
     let (code, redirect_uri, verifier) = (
         grant.code.clone(),
@@ -103,7 +108,7 @@ async fn find(
         })
         .await?;
     match redemption {
-        Redemption::Usable(code) => Ok(code),
+        Redemption::Usable(code, claim) => Ok((code, claim)),
         Redemption::Replayed {
             client_id,
             user_id,

@@ -41,6 +41,9 @@ pub async fn exchange(
         sub: &client.id,
         auth_time: None,
         grant: None,
+        // An app acting as itself holds no membership (a private app's own tokens are
+        // refused by `/v1` like every app's).
+        workspace: None,
     };
     let (access_token, expires_in) =
         mint(state, "client_credentials", client, subject, &scopes, aud)?;

@@ -28,6 +28,8 @@ pub struct Subject<'a> {
     /// The refresh family (grant): it goes into the `jti`, so revoking the grant revokes the
     /// token.
     pub grant: Option<&'a str>,
+    /// The workspace the grant acts in, with the user's role there now.
+    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
 }
 
 /// RFC 8707: the audience a token request names in `resource` (one of the configured resource
@@ -95,6 +97,7 @@ pub fn mint(
         exp: now + ttl,
         jti: denylist::new_jti(subject.grant),
         auth_time: subject.auth_time.map(|t| t.and_utc().timestamp()),
+        workspace: subject.workspace,
     };
     let ring = state.key_ring();
     let token = ring.sign(&claims).map_err(|e| {

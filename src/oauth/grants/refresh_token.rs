@@ -15,6 +15,7 @@ use crate::oauth::oidc;
 use crate::oauth::token::{deny_grants, family_policy};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
+use crate::workspaces::WorkspaceClaim;
 
 /// A token request for the refresh-token grant.
 pub struct RefreshGrant {
@@ -30,7 +31,7 @@ pub async fn exchange(
     grant: RefreshGrant,
 ) -> Result<Issued, OAuthError> {
     let requested = requested_audience(state, client, grant.resource.as_deref())?;
-    let (outcome, user) = rotate(state, client, &grant).await?;
+    let (outcome, user, workspace) = rotate(state, client, &grant).await?;
     let (family, token, scopes) = match outcome {
         Refresh::Rotated {
             family,
@@ -50,6 +51,14 @@ pub async fn exchange(
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
     }
+    let workspace = match (&family.workspace_id, workspace) {
+        (Some(_), None) => {
+            return Err(OAuthError::grant(
+                "The user is no longer a member of the workspace this grant was made in",
+            ));
+        }
+        (_, claim) => claim,
+    };
     let scopes = still_allowed(client, &scopes)?;
     let aud = bound_audience(
         family.resource.as_deref(),
@@ -60,7 +69,7 @@ pub async fn exchange(
         state,
         "refresh_token",
         client,
-        subject(&family),
+        subject(&family, workspace.clone()),
         &scopes,
         aud,
     )?;
@@ -70,6 +79,7 @@ pub async fn exchange(
                 auth_time: family.auth_time,
                 nonce: None,
                 session_id: family.session_id.as_deref(),
+                workspace: workspace.as_ref(),
             };
             Some(oidc::id_token(
                 state,
@@ -91,20 +101,29 @@ pub async fn exchange(
     })
 }
 
-fn subject(family: &RefreshFamily) -> Subject<'_> {
+fn subject(family: &RefreshFamily, workspace: Option<WorkspaceClaim>) -> Subject<'_> {
     Subject {
         sub: &family.user_id,
         auth_time: Some(family.auth_time),
         grant: Some(&family.id),
+        workspace,
     }
 }
 
-/// The rotation, and the user it is for unless cached: one trip to the database.
+/// The rotation, the user it is for unless cached, and their membership of the grant's
+/// workspace now: one trip to the database.
 async fn rotate(
     state: &AppState,
     client: &Client,
     grant: &RefreshGrant,
-) -> Result<(Refresh, Option<std::sync::Arc<User>>), OAuthError> {
+) -> Result<
+    (
+        Refresh,
+        Option<std::sync::Arc<User>>,
+        Option<WorkspaceClaim>,
+    ),
+    OAuthError,
+> {
     let (pepper, now, client_id, policy) = (
         state.digest_pepper.clone(),
         state.now(),
@@ -131,7 +150,14 @@ async fn rotate(
                 },
                 _ => None,
             };
-            Ok((outcome, user))
+            let claim = match &outcome {
+                Refresh::Rotated { family, .. } => match &family.workspace_id {
+                    Some(ws) => crate::workspaces::claim(c, ws, &family.user_id)?,
+                    None => None,
+                },
+                _ => None,
+            };
+            Ok((outcome, user, claim))
         })
         .await?)
 }

@@ -1,0 +1,12 @@
+DROP INDEX audit_events_by_workspace;
+ALTER TABLE audit_events DROP COLUMN workspace_id;
+ALTER TABLE clients DROP COLUMN workspace_id;
+ALTER TABLE consents DROP COLUMN workspace_id;
+DROP INDEX refresh_families_by_workspace;
+ALTER TABLE refresh_families DROP COLUMN workspace_id;
+ALTER TABLE auth_codes DROP COLUMN workspace_id;
+DROP INDEX api_keys_by_workspace;
+ALTER TABLE api_keys DROP COLUMN workspace_id;
+DROP TABLE workspace_invitations;
+DROP TABLE workspace_members;
+DROP TABLE workspaces;
