@@ -35,3 +35,4 @@ mod shared_limits;
 mod signing_keys;
 mod upgrade;
 mod verify_crate;
+mod workspaces;

@@ -138,6 +138,7 @@ pub(crate) async fn authorize(
             "code_challenge_method",
             "resource",
             "nonce",
+            "workspace",
         ]
         .iter()
         .map(|f| (f.to_string(), hidden_field(page, f).unwrap_or_default()))
