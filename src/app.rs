@@ -427,6 +427,7 @@ fn metrics_listener(
 
 fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     use crate::workspaces::api as wsapi;
+    use crate::workspaces::pages as wspages;
     cfg.app_data(mw::json_config(settings.body_limit))
         .app_data(mw::query_config())
         .app_data(form_config(settings.body_limit))
@@ -711,6 +712,33 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .service(
             resource("/admin/users/{id}/{action}", "POST")
                 .route(web::post().to(accounts::pages::admin_set_disabled)),
+        )
+        .service(
+            resource("/workspaces", "GET, POST")
+                .route(web::get().to(wspages::list))
+                .route(web::post().to(wspages::create)),
+        )
+        .service(resource("/workspaces/{id}", "GET").route(web::get().to(wspages::detail)))
+        .service(resource("/workspaces/{id}/{action}", "POST").route(web::post().to(wspages::act)))
+        .service(
+            resource("/workspaces/{id}/members/{user_id}/{action}", "POST")
+                .route(web::post().to(wspages::member_act)),
+        )
+        .service(
+            resource(
+                "/workspaces/{id}/invitations/{invitation_id}/revoke",
+                "POST",
+            )
+            .route(web::post().to(wspages::revoke_invitation)),
+        )
+        .service(
+            resource("/workspaces/{id}/api-keys/{key_id}/revoke", "POST")
+                .route(web::post().to(wspages::revoke_key)),
+        )
+        .service(
+            resource("/invitations/{token}", "GET, POST")
+                .route(web::get().to(wspages::invitation))
+                .route(web::post().to(wspages::accept)),
         )
         .default_service(web::to(not_found));
 }

@@ -83,9 +83,9 @@ pub struct CreateKeyBody {
 #[derive(Serialize, ToSchema)]
 pub struct NewKey {
     #[serde(flatten)]
-    view: ApiKeyView,
+    pub(crate) view: ApiKeyView,
     #[schema(example = "sk_live_4eC39HqLyjWDarjtT1zdp7dcA1b2C3")]
-    key: String,
+    pub(crate) key: String,
 }
 
 /// A rolled key: the new one (with `key`, shown once) and the one it replaces.
@@ -156,7 +156,7 @@ fn parse_expiry(body: &CreateKeyBody) -> Result<Expiry, ApiError> {
     Ok(Expiry::Default)
 }
 
-fn key_request(body: &CreateKeyBody) -> Result<KeyRequest, ApiError> {
+pub(crate) fn key_request(body: &CreateKeyBody) -> Result<KeyRequest, ApiError> {
     let mode = match body.mode.as_deref() {
         None => Mode::Live,
         Some(m) => {
@@ -244,7 +244,7 @@ pub(crate) fn client_ip(req: &HttpRequest) -> Option<String> {
 }
 
 /// 201 with the new key, shown this once.
-pub(crate) async fn issue_response(
+async fn issue_response(
     state: &AppState,
     principal: &Principal,
     allowed: Allowed,

@@ -175,19 +175,22 @@ pub async fn user_keys(
 }
 
 /// The create form's fields (scopes come as repeated `scope` fields).
-struct CreateForm {
-    csrf_token: String,
-    request: Result<KeyRequest, String>,
+pub(crate) struct CreateForm {
+    pub(crate) csrf_token: String,
+    pub(crate) request: Result<KeyRequest, String>,
 }
 
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
     pairs
         .iter()
         .find(|(k, _)| k == name)
         .map_or("", |(_, v)| v.as_str())
 }
 
-fn parse_create_form(pairs: &[(String, String)], now: chrono::NaiveDateTime) -> CreateForm {
+pub(crate) fn parse_create_form(
+    pairs: &[(String, String)],
+    now: chrono::NaiveDateTime,
+) -> CreateForm {
     let csrf_token = field(pairs, "csrf_token").to_owned();
     let request = (|| {
         let expiry = match field(pairs, "expires") {
@@ -252,13 +255,13 @@ fn parse_create_form(pairs: &[(String, String)], now: chrono::NaiveDateTime) -> 
 
 #[derive(Template)]
 #[template(path = "api_keys/created.html")]
-struct CreatedPage<'a> {
-    nav: Option<Nav>,
-    title: &'a str,
-    key: ApiKeyView,
-    secret: &'a str,
-    back: &'a str,
-    note: Option<&'a str>,
+pub(crate) struct CreatedPage<'a> {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) title: &'a str,
+    pub(crate) key: ApiKeyView,
+    pub(crate) secret: &'a str,
+    pub(crate) back: &'a str,
+    pub(crate) note: Option<&'a str>,
 }
 
 async fn create_for(

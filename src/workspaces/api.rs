@@ -14,21 +14,22 @@ use super::{
 };
 use crate::accounts::Email;
 use crate::api_keys::api::{
-    AuditQuery, CreateKeyBody, ListQuery, audit_page, client_ip, issue_response, key_denied,
+    AuditQuery, CreateKeyBody, ListQuery, audit_page, client_ip, key_denied, key_request,
     list_filter, list_keys_with, load_key,
 };
-use crate::api_keys::model::ApiKeyView;
+use crate::api_keys::model::{ApiKey, ApiKeyView};
 use crate::api_keys::service;
-use crate::audit::{self, Action as Audited, AuditEventView, NewEvent};
+use crate::audit::{self, Action as Audited, Actor, AuditEventView, NewEvent};
 use crate::db::DbError;
 use crate::http::envelope::{Done, Page, Success, with_status};
 use crate::http::{ApiError, ApiResult, ErrorCode, done, ok, page};
 use crate::policy::Action;
 use crate::principal::Principal;
+use crate::secrets::PlainSecret;
 use crate::state::AppState;
 
 /// The caller's standing in the workspace of the path.
-async fn standing(
+pub(crate) async fn standing(
     state: &AppState,
     principal: &Principal,
     id: String,
@@ -46,8 +47,8 @@ fn found(standing: &Standing) -> Result<&Workspace, ApiError> {
         .ok_or_else(|| ApiError::not_found("Workspace"))
 }
 
-fn event(principal: &Principal, req: &HttpRequest, action: Audited, workspace: &str) -> NewEvent {
-    let mut event = principal.actor(client_ip(req)).event(action);
+fn event(actor: &Actor, action: Audited, workspace: &str) -> NewEvent {
+    let mut event = actor.event(action);
     event.workspace_id = Some(workspace.to_owned());
     event
 }
@@ -83,16 +84,16 @@ pub async fn list_workspaces(state: web::Data<AppState>, principal: Principal) -
 #[schema(example = json!({ "name": "Acme platform", "slug": "acme-platform", "key_issuance": "admins" }))]
 pub struct CreateWorkspaceBody {
     #[schema(min_length = 1, max_length = 100)]
-    name: String,
+    pub(crate) name: String,
     /// Default: made from the name.
     #[schema(
         min_length = 3,
         max_length = 40,
         pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
     )]
-    slug: Option<String>,
+    pub(crate) slug: Option<String>,
     /// Default: `members` (each member creates their own keys).
-    key_issuance: Option<KeyIssuance>,
+    pub(crate) key_issuance: Option<KeyIssuance>,
 }
 
 /// Create a workspace
@@ -108,6 +109,18 @@ pub async fn create_workspace(
     principal: Principal,
     body: web::Json<CreateWorkspaceBody>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    let created = create_workspace_for(&state, &principal, &actor, body).await?;
+    with_status(StatusCode::CREATED, created.view(Some(WsRole::Owner)))
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn create_workspace_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    body: web::Json<CreateWorkspaceBody>,
+) -> Result<Workspace, ApiError> {
     principal.authorize(Action::CreateWorkspace)?;
     let body = body.into_inner();
     let name = ws::validate_name(&body.name).map_err(input)?;
@@ -117,7 +130,7 @@ pub async fn create_workspace(
     }
     .map_err(input)?;
     let (owner, now) = (principal.user.id.clone(), state.now());
-    let mut event = event(&principal, &req, Audited::WorkspaceCreated, "");
+    let mut event = event(actor, Audited::WorkspaceCreated, "");
     let issuance = body.key_issuance;
     let created = state
         .db(move |c| {
@@ -137,7 +150,7 @@ pub async fn create_workspace(
         })
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "This slug is taken"))?;
-    with_status(StatusCode::CREATED, created.view(Some(WsRole::Owner)))
+    Ok(created)
 }
 
 /// A workspace
@@ -161,14 +174,14 @@ pub async fn get_workspace(
 #[schema(example = json!({ "key_issuance": "admins" }))]
 pub struct UpdateWorkspaceBody {
     #[schema(min_length = 1, max_length = 100)]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     #[schema(
         min_length = 3,
         max_length = 40,
         pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
     )]
-    slug: Option<String>,
-    key_issuance: Option<KeyIssuance>,
+    pub(crate) slug: Option<String>,
+    pub(crate) key_issuance: Option<KeyIssuance>,
 }
 
 /// Change a workspace
@@ -183,6 +196,18 @@ pub async fn update_workspace(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
+    path: web::Path<String>,
+    body: web::Json<UpdateWorkspaceBody>,
+) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    update_workspace_for(&state, &principal, &actor, path, body).await
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn update_workspace_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
     path: web::Path<String>,
     body: web::Json<UpdateWorkspaceBody>,
 ) -> ApiResult {
@@ -205,7 +230,7 @@ pub async fn update_workspace(
     if workspace.is_personal() && slug.is_some() {
         return Err(ApiError::of(ErrorCode::PersonalWorkspace));
     }
-    let mut event = event(&principal, &req, Audited::WorkspaceUpdated, &workspace.id);
+    let mut event = event(actor, Audited::WorkspaceUpdated, &workspace.id);
     event.details = json!({ "name": name, "slug": slug, "key_issuance": body.key_issuance });
     let (id, now, issuance) = (workspace.id.clone(), state.now(), body.key_issuance);
     let updated = state
@@ -237,13 +262,24 @@ pub async fn delete_workspace(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    delete_workspace_for(&state, &principal, &actor, path).await
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn delete_workspace_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    path: web::Path<String>,
+) -> ApiResult {
     let standing = standing(&state, &principal, path.into_inner()).await?;
     principal.authorize(Action::DeleteWorkspace(standing.policy()))?;
     let workspace = found(&standing)?;
     if workspace.is_personal() {
         return Err(ApiError::of(ErrorCode::PersonalWorkspace));
     }
-    let mut event = event(&principal, &req, Audited::WorkspaceDeleted, &workspace.id);
+    let mut event = event(actor, Audited::WorkspaceDeleted, &workspace.id);
     let (id, by, now) = (workspace.id.clone(), principal.user.id.clone(), state.now());
     event.details = json!({ "name": workspace.name, "slug": workspace.slug });
     let departure = state
@@ -290,7 +326,7 @@ pub async fn list_members(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({ "role": "admin" }))]
 pub struct MemberRoleBody {
-    role: WsRole,
+    pub(crate) role: WsRole,
 }
 
 /// Change a member's role
@@ -310,6 +346,18 @@ pub async fn change_member_role(
     path: web::Path<(String, String)>,
     body: web::Json<MemberRoleBody>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    change_member_role_for(&state, &principal, &actor, path, body).await
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn change_member_role_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    path: web::Path<(String, String)>,
+    body: web::Json<MemberRoleBody>,
+) -> ApiResult {
     let (id, member) = path.into_inner();
     let standing = standing(&state, &principal, id).await?;
     // Members (and the workspace) stay hidden from whoever may not manage it.
@@ -326,7 +374,7 @@ pub async fn change_member_role(
         from,
         to,
     })?;
-    let mut event = event(&principal, &req, Audited::MemberRoleChanged, &workspace.id);
+    let mut event = event(actor, Audited::MemberRoleChanged, &workspace.id);
     event.subject_user_id = Some(member.clone());
     event.details = json!({ "from": from, "to": to });
     let (ws_id, now) = (workspace.id.clone(), state.now());
@@ -369,6 +417,17 @@ pub async fn remove_member(
     principal: Principal,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    remove_member_for(&state, &principal, &actor, path).await
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn remove_member_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let (id, member) = path.into_inner();
     let standing = standing(&state, &principal, id).await?;
     principal.authorize(Action::ReadWorkspace(standing.policy()))?;
@@ -392,7 +451,7 @@ pub async fn remove_member(
     } else {
         Audited::MemberRemoved
     };
-    let mut event = event(&principal, &req, action, &workspace.id);
+    let mut event = event(actor, action, &workspace.id);
     event.subject_user_id = Some(member.clone());
     let (ws_id, by, now) = (workspace.id.clone(), principal.user.id.clone(), state.now());
     let departure = state
@@ -426,9 +485,9 @@ pub async fn remove_member(
 #[schema(example = json!({ "email": "dev@example.com", "role": "member" }))]
 pub struct InviteBody {
     #[schema(format = Email, max_length = 254)]
-    email: String,
+    pub(crate) email: String,
     /// Default: `member`.
-    role: Option<WsRole>,
+    pub(crate) role: Option<WsRole>,
 }
 
 /// A new invitation, with its link: shown this once.
@@ -457,6 +516,19 @@ pub async fn invite_member(
     path: web::Path<String>,
     body: web::Json<InviteBody>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    let invited = invite_member_for(&state, &principal, &actor, path, body).await?;
+    with_status(StatusCode::CREATED, invited)
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn invite_member_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    path: web::Path<String>,
+    body: web::Json<InviteBody>,
+) -> Result<NewInvitation, ApiError> {
     let standing = standing(&state, &principal, path.into_inner()).await?;
     let role = body.role.unwrap_or(WsRole::Member);
     principal.authorize(Action::Invite {
@@ -469,7 +541,7 @@ pub async fn invite_member(
     }
     let email =
         Email::parse(&body.email).map_err(|e| ApiError::validation("email", e.to_string()))?;
-    let mut event = event(&principal, &req, Audited::MemberInvited, &workspace.id);
+    let mut event = event(actor, Audited::MemberInvited, &workspace.id);
     event.details = json!({ "email": email.as_str(), "role": role });
     let (pepper, ws_id, by, now) = (
         state.digest_pepper.clone(),
@@ -493,14 +565,11 @@ pub async fn invite_member(
         state.settings.issuer.trim_end_matches('/'),
         token.expose()
     );
-    with_status(
-        StatusCode::CREATED,
-        NewInvitation {
-            invitation: invitation.view(now),
-            token: token.expose().to_owned(),
-            accept_url,
-        },
-    )
+    Ok(NewInvitation {
+        invitation: invitation.view(now),
+        token: token.expose().to_owned(),
+        accept_url,
+    })
 }
 
 /// A workspace's invitations
@@ -534,11 +603,22 @@ pub async fn revoke_invitation(
     principal: Principal,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    revoke_invitation_for(&state, &principal, &actor, path).await
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn revoke_invitation_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let (id, invitation) = path.into_inner();
     let standing = standing(&state, &principal, id).await?;
     principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     let ws_id = found(&standing)?.id.clone();
-    let mut event = event(&principal, &req, Audited::InvitationRevoked, &ws_id);
+    let mut event = event(actor, Audited::InvitationRevoked, &ws_id);
     event.details = json!({ "invitation_id": invitation });
     let now = state.now();
     let revoked = state
@@ -661,11 +741,43 @@ pub async fn issue_member_key(
     path: web::Path<(String, String)>,
     body: web::Json<CreateKeyBody>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
     let (id, member) = path.into_inner();
-    let standing = standing(&state, &principal, id).await?;
+    let request = key_request(&body)?;
+    let (key, secret) = issue_member_key_for(
+        &state,
+        &principal,
+        &actor,
+        &id,
+        &member,
+        request,
+        body.workspace_id(),
+    )
+    .await?;
+    with_status(
+        StatusCode::CREATED,
+        crate::api_keys::api::NewKey {
+            view: key.view(state.now()),
+            key: secret.expose().to_owned(),
+        },
+    )
+}
+
+/// Issue `member`'s key in workspace `id` (the API and the workspace page): the workspace
+/// admin's rights, the member's membership, and the caller's bounds on what it mints.
+pub(crate) async fn issue_member_key_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    id: &str,
+    member: &str,
+    mut request: crate::api_keys::KeyRequest,
+    named_workspace: Option<&str>,
+) -> Result<(ApiKey, PlainSecret), ApiError> {
+    let standing = standing(state, principal, id.to_owned()).await?;
     principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     let ws_id = found(&standing)?.id.clone();
-    let user = member.clone();
+    let user = member.to_owned();
     let (member_role, owner) = state
         .db(move |c| {
             Ok::<_, DbError>((
@@ -679,22 +791,14 @@ pub async fn issue_member_key(
         member_role,
     })?;
     let owner = owner.ok_or_else(|| ApiError::not_found("Member"))?;
-    if body.workspace_id().is_some_and(|w| w != standing.id) {
+    if named_workspace.is_some_and(|w| w != standing.id) {
         return Err(ApiError::validation(
             "workspace_id",
             "A member's key issued here acts in this workspace",
         ));
     }
-    issue_response(
-        &state,
-        &principal,
-        allowed,
-        owner,
-        &body,
-        standing,
-        client_ip(&req),
-    )
-    .await
+    request.workspace_id = standing.id;
+    service::issue(state, allowed, &principal.caller(), actor, owner, request).await
 }
 
 /// Revoke a member's key
@@ -711,6 +815,17 @@ pub async fn revoke_member_key(
     principal: Principal,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
+    let actor = principal.actor(client_ip(&req));
+    revoke_member_key_for(&state, &principal, &actor, path).await
+}
+
+/// The same, for the API and the pages.
+pub(crate) async fn revoke_member_key_for(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let (id, key_id) = path.into_inner();
     let standing = standing(&state, &principal, id).await?;
     let allowed = principal.authorize(Action::RevokeMemberKey(standing.policy()))?;
@@ -720,7 +835,7 @@ pub async fn revoke_member_key(
     if key.workspace_id != standing.id {
         return Err(key_denied(crate::policy::Denied::NotFound("API key")));
     }
-    service::revoke(&state, allowed, &principal.actor(client_ip(&req)), key).await?;
+    service::revoke(state, allowed, actor, key).await?;
     done("API key revoked successfully")
 }
 

@@ -9,6 +9,7 @@
 //! its admins see and revoke its members' keys, and nothing of other workspaces.
 
 pub mod api;
+pub mod pages;
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;

@@ -46,6 +46,18 @@ const NOT_API: &[(&str, &str)] = &[
     ("GET", "/admin/users/{id}/api-keys"),
     ("POST", "/admin/users/{id}/api-keys"),
     ("POST", "/admin/users/{id}/{action}"),
+    ("GET", "/workspaces"),
+    ("POST", "/workspaces"),
+    ("GET", "/workspaces/{id}"),
+    ("POST", "/workspaces/{id}/{action}"),
+    ("POST", "/workspaces/{id}/members/{user_id}/{action}"),
+    (
+        "POST",
+        "/workspaces/{id}/invitations/{invitation_id}/revoke",
+    ),
+    ("POST", "/workspaces/{id}/api-keys/{key_id}/revoke"),
+    ("GET", "/invitations/{token}"),
+    ("POST", "/invitations/{token}"),
 ];
 
 const METHODS: [&str; 8] = [

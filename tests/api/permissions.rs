@@ -152,6 +152,10 @@ const MATRIX: &[Row] = &[
     ("GET",    "/admin/users", Body::None,                       [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/admin/apps", Body::None,                        [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/admin/users/{member}/api-keys", Body::None,     [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET",    "/workspaces", Body::None,                        [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET",    "/workspaces/{ws}", Body::None,                   [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET",    "/workspaces/{pws}", Body::None,                  [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET",    "/invitations/{inv_token}", Body::None,           [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     // Page forms: the session's CSRF token is added for the session columns; without a
     // session a form is sent to sign in.
     ("POST",   "/settings/api-keys/{key}/revoke", Body::None,   [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
@@ -161,6 +165,18 @@ const MATRIX: &[Row] = &[
     ("POST",   "/settings/apps/{client}/disable", Body::None,    [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("POST",   "/settings/connected-apps/{consent}/revoke", Body::None,
                                                                   [303, 303, 404, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    // The workspace pages' forms act through the `/v1/workspaces` functions: a form without
+    // its fields is refused on the page (400), complete ones go back to the workspace (303).
+    ("POST",   "/workspaces", Body::None,                        [303, 400, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/workspaces/{ws}/settings", Body::None,          [303, 400, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/workspaces/{ws}/members/{member2}/remove", Body::None,
+                                                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/workspaces/{ws}/invitations/{inv}/revoke", Body::None,
+                                                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/workspaces/{ws}/api-keys/{wskey}/revoke", Body::None,
+                                                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    // The invitation is the member's: another user is refused.
+    ("POST",   "/invitations/{inv_token}", Body::None,           [303, 303, 403, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
 ];
 
 /// Routes and page actions that are public or belong to the OAuth suites (client
@@ -585,6 +601,7 @@ async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: u
     let (key, secret, client, consent) = fresh_targets(app, &world.member_id).await;
     let needs_workspaces = path.contains("{ws")
         || path.contains("{pws}")
+        || path.contains("{inv_token}")
         || matches!(body, Body::Json(j) if j.contains("{inv_token}"));
     let [ws, pws, wskey, inv, inv_token] = if needs_workspaces {
         fresh_workspaces(app, world).await
@@ -596,6 +613,7 @@ async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: u
         .replace("{ws}", &ws)
         .replace("{pws}", &pws)
         .replace("{inv}", &inv)
+        .replace("{inv_token}", &inv_token)
         .replace("{member2}", &world.member2_id)
         .replace("{member}", &world.member_id)
         .replace("{admin}", &world.admin_id)
