@@ -211,7 +211,7 @@ pub(crate) async fn update_workspace_for(
     path: web::Path<String>,
     body: web::Json<UpdateWorkspaceBody>,
 ) -> ApiResult {
-    let standing = standing(&state, &principal, path.into_inner()).await?;
+    let standing = standing(state, principal, path.into_inner()).await?;
     principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     let workspace = found(&standing)?;
     let body = body.into_inner();
@@ -273,7 +273,7 @@ pub(crate) async fn delete_workspace_for(
     actor: &Actor,
     path: web::Path<String>,
 ) -> ApiResult {
-    let standing = standing(&state, &principal, path.into_inner()).await?;
+    let standing = standing(state, principal, path.into_inner()).await?;
     principal.authorize(Action::DeleteWorkspace(standing.policy()))?;
     let workspace = found(&standing)?;
     if workspace.is_personal() {
@@ -293,7 +293,7 @@ pub(crate) async fn delete_workspace_for(
             })
         })
         .await?;
-    after_departure(&state, &departure).await;
+    after_departure(state, &departure).await;
     done("Workspace deleted")
 }
 
@@ -359,7 +359,7 @@ pub(crate) async fn change_member_role_for(
     body: web::Json<MemberRoleBody>,
 ) -> ApiResult {
     let (id, member) = path.into_inner();
-    let standing = standing(&state, &principal, id).await?;
+    let standing = standing(state, principal, id).await?;
     // Members (and the workspace) stay hidden from whoever may not manage it.
     principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     let workspace = found(&standing)?.clone();
@@ -429,7 +429,7 @@ pub(crate) async fn remove_member_for(
     path: web::Path<(String, String)>,
 ) -> ApiResult {
     let (id, member) = path.into_inner();
-    let standing = standing(&state, &principal, id).await?;
+    let standing = standing(state, principal, id).await?;
     principal.authorize(Action::ReadWorkspace(standing.policy()))?;
     let workspace = found(&standing)?.clone();
     let (ws_id, user) = (workspace.id.clone(), member.clone());
@@ -472,7 +472,7 @@ pub(crate) async fn remove_member_for(
         })
         .await?
         .ok_or_else(|| ApiError::of(ErrorCode::LastOwner))?;
-    after_departure(&state, &departure).await;
+    after_departure(state, &departure).await;
     done(if leaving {
         "You left the workspace"
     } else {
@@ -529,7 +529,7 @@ pub(crate) async fn invite_member_for(
     path: web::Path<String>,
     body: web::Json<InviteBody>,
 ) -> Result<NewInvitation, ApiError> {
-    let standing = standing(&state, &principal, path.into_inner()).await?;
+    let standing = standing(state, principal, path.into_inner()).await?;
     let role = body.role.unwrap_or(WsRole::Member);
     principal.authorize(Action::Invite {
         workspace: standing.policy(),
@@ -615,7 +615,7 @@ pub(crate) async fn revoke_invitation_for(
     path: web::Path<(String, String)>,
 ) -> ApiResult {
     let (id, invitation) = path.into_inner();
-    let standing = standing(&state, &principal, id).await?;
+    let standing = standing(state, principal, id).await?;
     principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     let ws_id = found(&standing)?.id.clone();
     let mut event = event(actor, Audited::InvitationRevoked, &ws_id);
@@ -827,10 +827,10 @@ pub(crate) async fn revoke_member_key_for(
     path: web::Path<(String, String)>,
 ) -> ApiResult {
     let (id, key_id) = path.into_inner();
-    let standing = standing(&state, &principal, id).await?;
+    let standing = standing(state, principal, id).await?;
     let allowed = principal.authorize(Action::RevokeMemberKey(standing.policy()))?;
     found(&standing)?;
-    let key = load_key(&state, key_id).await?;
+    let key = load_key(state, key_id).await?;
     // A key of another workspace is not found here, whoever asks.
     if key.workspace_id != standing.id {
         return Err(key_denied(crate::policy::Denied::NotFound("API key")));
