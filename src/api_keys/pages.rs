@@ -43,6 +43,9 @@ struct ListPage<'a> {
     csrf_token: &'a str,
     error: Option<&'a str>,
     notice: Option<&'a str>,
+    /// The workspaces a new key of one's own can act in (id, name), personal first; shown
+    /// when there are several.
+    workspaces: Vec<(String, String)>,
 }
 
 async fn list_page(
@@ -66,10 +69,11 @@ async fn list_page(
                 now,
             )?;
             let all = registry::all(c)?;
-            Ok((keys, all))
+            let workspaces = crate::workspaces::of_user(c, &owner_id)?;
+            Ok((keys, all, workspaces))
         })
         .await;
-    let (keys, all) = match loaded {
+    let (keys, all, workspaces) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return failure_page(&e.into()),
     };
@@ -92,6 +96,21 @@ async fn list_page(
             csrf_token: &signed_in.csrf_token,
             error,
             notice,
+            workspaces: if own {
+                workspaces
+                    .iter()
+                    .map(|(w, _)| {
+                        let name = if w.is_personal() {
+                            "Personal".to_owned()
+                        } else {
+                            w.name.clone()
+                        };
+                        (w.id.clone(), name)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         },
     )
 }

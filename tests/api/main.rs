@@ -35,4 +35,5 @@ mod shared_limits;
 mod signing_keys;
 mod upgrade;
 mod verify_crate;
+mod workspace_browser;
 mod workspaces;

@@ -1176,3 +1176,74 @@ both_backends!(
         assert_eq!(refused["error"], "access_denied");
     }
 );
+
+both_backends!(
+    the_key_form_offers_the_users_workspaces_and_keeps_the_workspaces_rule,
+    |app| async move {
+        let (wanda, _) = member(app, "wanda@example.com").await;
+        app.create_user("mia@example.com", "member password 1", false)
+            .await;
+        let response = app.login("mia@example.com", "member password 1").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let mia = app.client.clone();
+        // One workspace: no choice on the form.
+        let page = app.get("/settings/api-keys").await.text().await.unwrap();
+        assert!(!page.contains("name=\"workspace_id\""));
+        let (acme, _) = create_workspace(
+            &wanda,
+            app,
+            json!({ "name": "Acme", "key_issuance": "admins" }),
+        )
+        .await;
+        join(app, &wanda, &mia, &acme, "mia@example.com", "member").await;
+        let page = app.get("/settings/api-keys").await.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<option value=\"{acme}\">Acme</option>")),
+            "{page}"
+        );
+        let form = |workspace: &str| {
+            vec![
+                ("name", "from the form".to_owned()),
+                ("expires", "90d".to_owned()),
+                ("mode", "live".to_owned()),
+                ("access", "full".to_owned()),
+                ("workspace_id", workspace.to_owned()),
+            ]
+        };
+        let post = |fields: Vec<(&'static str, String)>| async move {
+            let csrf = app.session_csrf().await;
+            let mut all = vec![("csrf_token", csrf)];
+            all.extend(fields);
+            app.client
+                .post(app.url("/settings/api-keys"))
+                .form(&all)
+                .send()
+                .await
+                .unwrap()
+        };
+        // Only admins issue keys in Acme: the form is refused like the API.
+        let refused = post(form(&acme)).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        expect(
+            &wanda,
+            app,
+            ("PATCH", &format!("/v1/workspaces/{acme}")),
+            None,
+            Some(json!({ "key_issuance": "members" })),
+            StatusCode::OK,
+        )
+        .await;
+        let created = post(form(&acme)).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let keys = expect(
+            &wanda,
+            app,
+            ("GET", &format!("/v1/workspaces/{acme}/api-keys")),
+            None,
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(keys[0]["name"], "from the form");
+    }
+);
