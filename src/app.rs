@@ -725,11 +725,8 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
                 .route(web::post().to(wspages::member_act)),
         )
         .service(
-            resource(
-                "/workspaces/{id}/invitations/{invitation_id}/revoke",
-                "POST",
-            )
-            .route(web::post().to(wspages::revoke_invitation)),
+            resource("/workspaces/{id}/invitations/{inv_id}/revoke", "POST")
+                .route(web::post().to(wspages::revoke_invitation)),
         )
         .service(
             resource("/workspaces/{id}/api-keys/{key_id}/revoke", "POST")

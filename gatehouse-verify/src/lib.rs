@@ -171,10 +171,28 @@ pub struct Claims {
     pub expires_at: i64,
     /// Test-mode credential (a `test` claim; absent: live).
     pub test: bool,
-    /// The workspace membership, when Gatehouse adds one (`workspace` claim).
-    pub workspace: Option<serde_json::Value>,
+    /// The workspace the authorization acts in, with the user's role there when the token was
+    /// issued (the `workspace` claim; absent for an app acting as itself).
+    pub workspace: Option<Workspace>,
     /// Every claim as signed.
     pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A workspace membership, as Gatehouse's tokens and introspection describe it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Workspace {
+    /// `ws_…`
+    pub id: String,
+    pub slug: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+}
+
+impl Workspace {
+    /// The workspace's admins and owners (who manage members and their keys there).
+    pub fn administers(&self) -> bool {
+        self.role == "owner" || self.role == "admin"
+    }
 }
 
 /// An active API key as Gatehouse described it.
@@ -190,6 +208,8 @@ pub struct KeyInfo {
     pub expires_at: Option<i64>,
     pub allowed_ips: Vec<IpNet>,
     pub restrictions: Restrictions,
+    /// The workspace the key acts in, with its owner's role there.
+    pub workspace: Option<Workspace>,
 }
 
 /// What a request presented, verified.
@@ -205,6 +225,14 @@ impl Credential {
         match self {
             Credential::AccessToken(c) => &c.subject,
             Credential::ApiKey(k) => &k.subject,
+        }
+    }
+
+    /// The workspace it acts in.
+    pub fn workspace(&self) -> Option<&Workspace> {
+        match self {
+            Credential::AccessToken(c) => c.workspace.as_ref(),
+            Credential::ApiKey(k) => k.workspace.as_ref(),
         }
     }
 
@@ -315,6 +343,8 @@ struct Introspected {
     allowed_referrers: Option<Vec<String>>,
     #[serde(default)]
     allowed_endpoints: Option<Vec<String>>,
+    #[serde(default)]
+    workspace: Option<Workspace>,
 }
 
 impl Verifier {
@@ -466,7 +496,9 @@ impl Verifier {
             issued_at: number("iat"),
             expires_at: number("exp"),
             test: raw.get("test").and_then(|v| v.as_bool()).unwrap_or(false),
-            workspace: raw.get("workspace").cloned(),
+            workspace: raw
+                .get("workspace")
+                .and_then(|w| serde_json::from_value(w.clone()).ok()),
             raw,
         });
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
@@ -652,6 +684,7 @@ impl Verifier {
             expires_at: answer.exp,
             allowed_ips,
             restrictions,
+            workspace: answer.workspace,
         }))
     }
 }

@@ -157,6 +157,7 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                     backchannel_logout_uri,
                     backchannel_logout_session_required,
                 },
+                workspace_id: None,
             };
             let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let now = SystemClock.now();

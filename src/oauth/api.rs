@@ -80,6 +80,11 @@ pub struct ClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
     disabled: Option<Option<bool>>,
+    /// Registration only: make the app private to a workspace you administer (only its
+    /// members authorize it; its grants act there).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = String, example = "ws_4x9TQbJ2mR8pLw3nV6yZ1cKe")]
+    workspace_id: Option<Option<String>>,
 }
 
 /// A registered app: a confidential one's `client_secret` is shown this once.
@@ -136,6 +141,7 @@ impl ClientBody {
                 "backchannel_logout_session_required",
                 &self.backchannel_logout_session_required,
             )?,
+            workspace_id: not_null("workspace_id", &self.workspace_id)?,
         })
     }
 

@@ -163,6 +163,7 @@ impl Client {
             client_id: self.id.clone(),
             name: self.name.clone(),
             owner_user_id: self.owner_user_id.clone(),
+            workspace_id: self.workspace_id.clone(),
             client_type: self.client_type(),
             redirect_uris: self.redirect_uris.lines().map(str::to_owned).collect(),
             scopes: self.scopes().iter().map(ToString::to_string).collect(),
@@ -195,6 +196,10 @@ pub struct ClientView {
     pub client_id: String,
     pub name: String,
     pub owner_user_id: String,
+    /// The workspace the app is private to: only its members authorize it, and its grants
+    /// act there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
     pub client_type: ClientType,
     pub redirect_uris: Vec<String>,
     /// The scopes it may ask for.
@@ -233,6 +238,8 @@ pub struct NewClient {
     /// Resource servers an administrator bound to the app.
     pub resources: Vec<String>,
     pub logout: LogoutSettings,
+    /// The workspace the app is private to (`None`: offered to every user).
+    pub workspace_id: Option<String>,
 }
 
 /// OpenID Connect sign-out settings of a client (RP-Initiated and Back-Channel Logout).
@@ -273,6 +280,7 @@ pub fn create(
             clients::backchannel_logout_uri.eq(&new.logout.backchannel_logout_uri),
             clients::backchannel_logout_session_required
                 .eq(new.logout.backchannel_logout_session_required),
+            clients::workspace_id.eq(&new.workspace_id),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))

@@ -71,6 +71,8 @@ pub struct ClientInput {
     /// `""`: none.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// Registration only: the workspace the app is private to (its admins register them).
+    pub workspace_id: Option<String>,
 }
 
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -297,7 +299,27 @@ pub async fn create(
         None => clients::default_grant_types(),
     };
     let logout = logout_settings(state, &input)?;
+    let workspace_id = match &input.workspace_id {
+        None => None,
+        Some(asked) => {
+            // A private app is the workspace's: its admins register them.
+            let (asked, user) = (asked.clone(), actor.user_id().to_owned());
+            let standing = state
+                .db(move |c| crate::workspaces::Standing::load(c, &asked, &user))
+                .await?;
+            policy::authorize(
+                &actor.caller,
+                PolicyAction::ManageWorkspace(standing.policy()),
+            )
+            .map_err(ApiError::from)?;
+            if standing.workspace.is_none() {
+                return Err(ApiError::not_found("Workspace"));
+            }
+            Some(standing.id)
+        }
+    };
     let new = NewClient {
+        workspace_id,
         logout,
         name,
         owner_user_id: actor.user_id().to_owned(),
@@ -376,6 +398,12 @@ pub async fn update(
     input: ClientInput,
     disabled: Option<bool>,
 ) -> Result<Client, ApiError> {
+    if input.workspace_id.is_some() {
+        return Err(ApiError::validation(
+            "workspace_id",
+            "An app's workspace is set when it is registered",
+        ));
+    }
     if input
         .client_type
         .as_deref()

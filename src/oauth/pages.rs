@@ -195,6 +195,7 @@ pub async fn register(
         backchannel_logout_session_required: Some(
             field(&pairs, "backchannel_logout_session_required") == "1",
         ),
+        workspace_id: None,
     };
     match manage::create(
         &state,

@@ -786,3 +786,150 @@ fn json_logs_are_one_object_per_line_with_each_request_and_no_secret() {
             .any(|l| l.contains(secret) || l.contains("sk_live_wrong"))
     );
 }
+
+fn workspace_commands(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else {
+        return;
+    };
+    for email in [
+        "owner@example.com",
+        "dev@example.com",
+        "stranger@example.com",
+    ] {
+        assert!(
+            run(gatehouse_on(&db).args(["user", "create", "--email", email]))
+                .status
+                .success()
+        );
+    }
+    let created = run(gatehouse_on(&db).args([
+        "workspace",
+        "create",
+        "--owner",
+        "owner@example.com",
+        "--name",
+        "Acme Platform",
+        "--admins-issue-keys",
+        "--json",
+    ]));
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let workspace: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(workspace["slug"], "acme-platform");
+    assert_eq!(workspace["key_issuance"], "admins");
+    assert_eq!(workspace["role"], "owner");
+    let taken = run(gatehouse_on(&db).args([
+        "workspace",
+        "create",
+        "--owner",
+        "dev@example.com",
+        "--name",
+        "Acme Platform",
+    ]));
+    assert_eq!(taken.status.code(), Some(2), "the slug is taken");
+
+    let added = run(gatehouse_on(&db).args([
+        "workspace",
+        "add-member",
+        "--workspace",
+        "acme-platform",
+        "--user",
+        "dev@example.com",
+        "--role",
+        "admin",
+    ]));
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let members: Vec<serde_json::Value> = serde_json::from_slice(
+        &run(gatehouse_on(&db).args([
+            "workspace",
+            "members",
+            "--workspace",
+            "acme-platform",
+            "--json",
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    let roles: Vec<(&str, &str)> = members
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [("owner@example.com", "owner"), ("dev@example.com", "admin")]
+    );
+    // The last owner stays.
+    let demoted = run(gatehouse_on(&db).args([
+        "workspace",
+        "add-member",
+        "--workspace",
+        "acme-platform",
+        "--user",
+        "owner@example.com",
+        "--role",
+        "member",
+    ]));
+    assert_eq!(demoted.status.code(), Some(2));
+
+    // Keys in a workspace: only for its members.
+    let key = run(gatehouse_on(&db).args([
+        "key",
+        "create",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "acme",
+        "--workspace",
+        "acme-platform",
+        "--json",
+    ]));
+    assert!(key.status.success(), "{}", text(&key.stderr));
+    let key: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
+    assert_eq!(key["workspace_id"], workspace["id"]);
+    let outsider = run(gatehouse_on(&db).args([
+        "key",
+        "create",
+        "--user",
+        "stranger@example.com",
+        "--name",
+        "x",
+        "--workspace",
+        "acme-platform",
+    ]));
+    assert_eq!(outsider.status.code(), Some(2));
+    let unknown = run(gatehouse_on(&db).args([
+        "key",
+        "create",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "x",
+        "--workspace",
+        "nope",
+    ]));
+    assert_eq!(unknown.status.code(), Some(3));
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(
+        &run(gatehouse_on(&db).args(["workspace", "list", "--user", "dev@example.com", "--json"]))
+            .stdout,
+    )
+    .unwrap();
+    let listed: Vec<(bool, &str)> = listed
+        .iter()
+        .map(|w| {
+            (
+                w["personal"].as_bool().unwrap(),
+                w["role"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(true, "owner"), (false, "admin")]);
+}
+
+#[test]
+fn workspace_commands_sqlite() {
+    workspace_commands(Backend::Sqlite);
+}
+
+#[test]
+fn workspace_commands_postgres() {
+    workspace_commands(Backend::Postgres);
+}

@@ -51,10 +51,7 @@ const NOT_API: &[(&str, &str)] = &[
     ("GET", "/workspaces/{id}"),
     ("POST", "/workspaces/{id}/{action}"),
     ("POST", "/workspaces/{id}/members/{user_id}/{action}"),
-    (
-        "POST",
-        "/workspaces/{id}/invitations/{invitation_id}/revoke",
-    ),
+    ("POST", "/workspaces/{id}/invitations/{inv_id}/revoke"),
     ("POST", "/workspaces/{id}/api-keys/{key_id}/revoke"),
     ("GET", "/invitations/{token}"),
     ("POST", "/invitations/{token}"),

@@ -51,6 +51,11 @@ both_backends!(the_crate_verifies_access_tokens_offline, |app| async move {
     assert_eq!(claims.client_id, client.id);
     assert_eq!(claims.scopes, ["read:users"]);
     assert!(!claims.test);
+    // The workspace the user authorized the app in, typed.
+    let workspace = claims.workspace.clone().expect("a workspace claim");
+    assert!(workspace.id.starts_with("ws_") && workspace.slug.starts_with("personal-"));
+    assert_eq!(workspace.role, "owner");
+    assert!(workspace.administers());
     // Cached: the same claims without verifying again.
     assert!(Arc::ptr_eq(&claims, &verifier.cached_jwt(&token).unwrap()));
 
@@ -123,6 +128,11 @@ both_backends!(
         };
         assert_eq!(info.key_id, id);
         assert!(info.scopes.is_none(), "a full-access key");
+        assert_eq!(
+            info.workspace.as_ref().map(|w| w.role.as_str()),
+            Some("owner"),
+            "the key's workspace, from introspection"
+        );
         assert!(Credential::ApiKey(info).has_scope("write:orders"));
 
         let narrow_info = verifier

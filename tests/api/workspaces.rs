@@ -1140,20 +1140,49 @@ both_backends!(
     |app| async move {
         app.login_admin().await;
         let (acme, _) = create_workspace(&app.client, app, json!({ "name": "Acme" })).await;
-        let client = register(app, false, false).await;
-        let (id, ws) = (client.id.clone(), acme.clone());
-        app.state
-            .db(move |c| {
-                use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-                use gatehouse::db::schema::clients;
-                diesel::update(clients::table.find(&id))
-                    .set(clients::workspace_id.eq(Some(ws)))
-                    .execute(c)
-                    .map_err(gatehouse::db::DbError::from)
-            })
-            .await
-            .unwrap();
-        app.state.key_cache.invalidate_all();
+        // Only the workspace's admins register its private apps.
+        let (olga, _) = member(app, "olga@example.com").await;
+        let app_body = json!({
+            "name": "Acme internal",
+            "redirect_uris": [REDIRECT],
+            "scopes": ["read:users"],
+            "workspace_id": acme,
+        });
+        let outsider = call(
+            &olga,
+            app,
+            "POST",
+            "/v1/clients",
+            None,
+            Some(app_body.clone()),
+        )
+        .await;
+        assert_eq!(refusal(outsider).await.0, StatusCode::NOT_FOUND);
+        let created = expect(
+            &app.client,
+            app,
+            ("POST", "/v1/clients"),
+            None,
+            Some(app_body),
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(created["workspace_id"], acme.as_str());
+        let client = crate::oauth::TestClient {
+            id: created["client_id"].as_str().unwrap().to_owned(),
+            secret: created["client_secret"].as_str().map(str::to_owned),
+        };
+        // Set at registration, never moved.
+        let moved = call(
+            &app.client,
+            app,
+            "PATCH",
+            &format!("/v1/clients/{}", client.id),
+            None,
+            Some(json!({ "workspace_id": acme })),
+        )
+        .await;
+        assert_eq!(refusal(moved).await.0, StatusCode::BAD_REQUEST);
         let url = authorize_url(&client, "read:users", None, "");
         let (offered, answer) = consent_in(app, &url, None).await;
         assert!(
@@ -1169,8 +1198,6 @@ both_backends!(
         // It cannot ask for another workspace, and an outsider cannot authorize it.
         let other = app.get(&format!("{url}&workspace=personal-x")).await;
         assert_eq!(other.status(), StatusCode::BAD_REQUEST);
-        app.create_user("olga@example.com", "member password 1", false)
-            .await;
         app.login("olga@example.com", "member password 1").await;
         let (_, refused) = consent_in(app, &url, None).await;
         assert_eq!(refused["error"], "access_denied");
