@@ -264,3 +264,85 @@ both_backends!(
         handle.stop(true).await;
     }
 );
+
+// The crate's example service, mounted as it is written, in front of a running Gatehouse.
+#[allow(dead_code)]
+#[path = "../../gatehouse-verify/examples/orders_service.rs"]
+mod orders_service;
+
+both_backends!(
+    the_example_service_serves_verified_callers_only,
+    |app| async move {
+        app.login_admin().await;
+        let audience = app.state.settings.token_audience().to_owned();
+        let verifier =
+            actix_web::web::Data::new(verifier_for(app, &audience, Duration::from_secs(5)).await);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(verifier.clone())
+                .configure(orders_service::routes)
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let orders = format!("http://127.0.0.1:{port}/orders");
+        let http = reqwest::Client::new();
+        let me: Value = app.me().await.json().await.unwrap();
+        let user_id = me["data"]["id"].as_str().unwrap();
+
+        // An app's token with read:orders, and one without.
+        let client = register(app, false, true).await;
+        let tokens = crate::oauth::obtain_tokens_for(app, &client, "read:orders").await;
+        let answer = http
+            .get(&orders)
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["owner"], user_id);
+        assert!(body["workspace"].as_str().unwrap().starts_with("personal-"));
+        let narrow = obtain_tokens(app, &client).await;
+        let refused = http
+            .get(&orders)
+            .bearer_auth(narrow["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+        // An API key with the scope.
+        let (_, key) = app
+            .create_key(json!({ "name": "orders", "scopes": ["read:orders"] }))
+            .await;
+        let ok = http.get(&orders).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        // Nothing, or garbage: 401 with the challenge naming the metadata.
+        let none = http.get(&orders).send().await.unwrap();
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            none.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("/.well-known/oauth-protected-resource")
+        );
+        let metadata: Value = http
+            .get(format!(
+                "http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(metadata["authorization_servers"][0], app.address.as_str());
+        handle.stop(true).await;
+    }
+);
