@@ -64,31 +64,11 @@ impl std::fmt::Display for RefusedAt {
 
 impl ResponseError for RefusedAt {
     fn status_code(&self) -> StatusCode {
-        Refused(self.0.clone()).status_code()
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::UNAUTHORIZED)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = Refused(self.0.clone()).error_response();
-        let challenge = response
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if let Some(challenge) = challenge
-            && !self.1.is_empty()
-        {
-            let with = match challenge.strip_prefix("Bearer") {
-                Some("") => format!("Bearer resource_metadata=\"{}\"", self.1),
-                Some(rest) => format!("Bearer resource_metadata=\"{}\",{rest}", self.1),
-                None => challenge,
-            };
-            if let Ok(value) = HeaderValue::from_str(&with) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
-        }
-        response
+        refusal(&self.0, &self.1)
     }
 }
 
@@ -98,38 +78,32 @@ impl ResponseError for Refused {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code()).json(serde_json::json!({
-            "success": false,
-            "error": { "code": self.0.code(), "message": self.0.to_string() },
-        }));
-        let challenge = match &self.0 {
-            Error::Missing => Some("Bearer".to_owned()),
-            Error::Malformed(_) | Error::Invalid(_) => {
-                Some("Bearer error=\"invalid_token\"".to_owned())
-            }
-            _ => None,
-        };
-        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
+        refusal(&self.0, "")
     }
+}
+
+/// Status, envelope and challenge.
+fn refusal(error: &Error, resource_metadata: &str) -> HttpResponse {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut response = HttpResponse::build(status).json(error.envelope());
+    if let Some(value) = error
+        .challenge(resource_metadata)
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// The credential of a request: `Authorization: Bearer …` or `ApiKey …`, or `X-API-Key`.
 fn presented(req: &HttpRequest) -> Option<String> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, rest) = value.split_once(' ')?;
-        return (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey"))
-            .then(|| rest.trim().to_owned());
-    }
-    req.headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    crate::presented(
+        header(header::AUTHORIZATION),
+        header(header::HeaderName::from_static("x-api-key")),
+    )
 }
 
 impl FromRequest for Authenticated {

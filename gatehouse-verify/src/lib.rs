@@ -32,6 +32,8 @@
 pub mod actix;
 pub mod key_format;
 pub mod restrictions;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -145,6 +147,46 @@ impl Error {
             Error::Unavailable(_) => "SERVER_002",
         }
     }
+
+    /// The refusal's body, in Gatehouse's envelope.
+    pub fn envelope(&self) -> serde_json::Value {
+        serde_json::json!({
+            "success": false,
+            "error": { "code": self.code(), "message": self.to_string() },
+        })
+    }
+
+    /// The RFC 6750 §3 `WWW-Authenticate` challenge for a refusal about the credential (`None`
+    /// for the others), naming the RFC 9728 metadata when `resource_metadata` is not empty.
+    pub fn challenge(&self, resource_metadata: &str) -> Option<String> {
+        let error = match self {
+            Error::Missing => None,
+            Error::Malformed(_) | Error::Invalid(_) => Some("error=\"invalid_token\""),
+            _ => return None,
+        };
+        let metadata = (!resource_metadata.is_empty())
+            .then(|| format!("resource_metadata=\"{resource_metadata}\""));
+        let params: Vec<String> = metadata
+            .into_iter()
+            .chain(error.map(str::to_owned))
+            .collect();
+        Some(if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        })
+    }
+}
+
+/// The credential a request presents: `Authorization: Bearer …` (or `ApiKey …`), else the
+/// `X-API-Key` header.
+pub fn presented(authorization: Option<&str>, x_api_key: Option<&str>) -> Option<String> {
+    if let Some(value) = authorization {
+        let (scheme, rest) = value.split_once(' ')?;
+        return (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey"))
+            .then(|| rest.trim().to_owned());
+    }
+    x_api_key.map(|v| v.trim().to_owned())
 }
 
 /// What the service's request shows of itself (for a key's allowlist and lists).

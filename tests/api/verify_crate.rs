@@ -346,3 +346,89 @@ both_backends!(
         handle.stop(true).await;
     }
 );
+
+/// A service of a resource server's: the subject of the verified credential, or 500 if the
+/// layer let an unverified request through.
+#[derive(Clone)]
+struct WhoAmI;
+
+impl tower_service::Service<http::Request<String>> for WhoAmI {
+    type Response = http::Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<String>) -> Self::Future {
+        let answer = match req.extensions().get::<Credential>() {
+            Some(credential) => http::Response::new(format!("orders of {}", credential.subject())),
+            None => {
+                let mut refused = http::Response::new("unverified".to_owned());
+                *refused.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                refused
+            }
+        };
+        std::future::ready(Ok(answer))
+    }
+}
+
+both_backends!(
+    the_tower_layer_verifies_before_the_service_runs,
+    |app| async move {
+        use gatehouse_verify::tower::{ClientIp, VerifyLayer};
+        use tower_layer::Layer;
+        use tower_service::Service;
+        app.login_admin().await;
+        let audience = app.state.settings.token_audience().to_owned();
+        let verifier = Arc::new(verifier_for(app, &audience, Duration::from_secs(5)).await);
+        let mut service = VerifyLayer::new(verifier).layer(WhoAmI);
+        let (_, key) = app
+            .create_key(json!({ "name": "svc", "allowed_ips": ["10.0.0.0/8"] }))
+            .await;
+        let request = |credential: Option<&str>, ip: &str| {
+            let mut builder = http::Request::builder().uri("/orders");
+            if let Some(c) = credential {
+                builder = builder.header("authorization", format!("Bearer {c}"));
+            }
+            let mut req = builder.body(String::new()).unwrap();
+            req.extensions_mut().insert(ClientIp(ip.parse().unwrap()));
+            req
+        };
+        let me: Value = app.me().await.json().await.unwrap();
+        let answer = service.call(request(Some(&key), "10.1.2.3")).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            answer.body(),
+            &format!("orders of {}", me["data"]["id"].as_str().unwrap())
+        );
+        // Outside its allowlist, without a credential, with garbage: refused before the
+        // service runs, in the envelope, with the challenge.
+        let elsewhere = service
+            .call(request(Some(&key), "192.0.2.1"))
+            .await
+            .unwrap();
+        assert_eq!(elsewhere.status(), 403);
+        let body: Value = serde_json::from_str(elsewhere.body()).unwrap();
+        assert_eq!(body["error"]["code"], "AUTH_005");
+        let none = service.call(request(None, "10.1.2.3")).await.unwrap();
+        assert_eq!(none.status(), 401);
+        assert!(
+            none.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer resource_metadata=\"")
+        );
+        let garbage = service
+            .call(request(Some("sk_live_garbage"), "10.1.2.3"))
+            .await
+            .unwrap();
+        assert_eq!(garbage.status(), 401);
+        let body: Value = serde_json::from_str(garbage.body()).unwrap();
+        assert_eq!(body["error"]["code"], "AUTH_003");
+    }
+);
