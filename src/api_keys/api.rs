@@ -296,6 +296,9 @@ pub async fn create_own(
         owner: &principal.user.id,
         workspace: standing.policy(),
     })?;
+    if standing.workspace.is_none() {
+        return Err(ApiError::not_found("Workspace"));
+    }
     let owner = (*principal.user).clone();
     issue_response(
         &state,

@@ -402,7 +402,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "User")?;
             caller.need_minting_credential()?;
             if caller.is_self(owner) {
-                let role = caller.in_workspace(&workspace, WsRole::Member)?;
+                // One's own key acts in a workspace one is a member of: no oversight role
+                // stands in for membership here.
+                caller.within(workspace.id, "Workspace")?;
+                let role = workspace.role.ok_or(Denied::NotFound("Workspace"))?;
                 if workspace.issuance == KeyIssuance::Admins && !role.administers() {
                     return Err(Denied::AdminsIssueKeys);
                 }
@@ -694,6 +697,20 @@ mod tests {
             authorize(&member(s, None), issue(None)).unwrap_err(),
             Denied::NotFound("Member")
         );
+    }
+
+    #[test]
+    fn an_install_admin_mints_own_keys_only_where_a_member() {
+        let none = ScopeSet::default();
+        let mint = |role| Action::MintKey {
+            owner: "usr_admin",
+            workspace: ws("ws_x", role, KeyIssuance::Members),
+        };
+        assert_eq!(
+            authorize(&admin(Via::Session), mint(None)).unwrap_err(),
+            Denied::NotFound("Workspace")
+        );
+        assert!(authorize(&admin(key(Kind::Secret, &none)), mint(Some(WsRole::Member))).is_ok());
     }
 
     #[test]

@@ -1274,3 +1274,52 @@ both_backends!(
         assert_eq!(keys[0]["name"], "from the form");
     }
 );
+
+both_backends!(
+    an_administrator_of_the_install_oversees_workspaces_but_keys_need_membership,
+    |app| async move {
+        let (wanda, _) = member(app, "wanda@example.com").await;
+        let (acme, _) = create_workspace(&wanda, app, json!({ "name": "Acme" })).await;
+        app.login_admin().await;
+        // Oversight: the administrator's session sees the workspace and its members…
+        expect(
+            &app.client,
+            app,
+            ("GET", &format!("/v1/workspaces/{acme}/members")),
+            None,
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        // …but makes no key of its own there (nor in a workspace that does not exist): a key
+        // acts for a member.
+        for workspace in [acme.as_str(), "ws_doesnotexist00000000000000"] {
+            let response = call(
+                &app.client,
+                app,
+                "POST",
+                "/v1/api-keys",
+                None,
+                Some(json!({ "name": "x", "workspace_id": workspace })),
+            )
+            .await;
+            assert_eq!(
+                refusal(response).await.0,
+                StatusCode::NOT_FOUND,
+                "{workspace}"
+            );
+        }
+        let (_, admin_key) = app.create_key(json!({ "name": "admin's own" })).await;
+        // And its key, bound to its personal workspace, reaches no other workspace.
+        let response = call(
+            &reqwest::Client::new(),
+            app,
+            "GET",
+            &format!("/v1/workspaces/{acme}"),
+            Some(&admin_key),
+            None,
+        )
+        .await;
+        assert_eq!(refusal(response).await.0, StatusCode::NOT_FOUND);
+    }
+);
