@@ -419,10 +419,6 @@ pub(crate) fn list_filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
     })
 }
 
-async fn list_keys_of(state: &AppState, user_id: String, query: &ListQuery) -> ApiResult {
-    list_keys_with(state, Some(user_id), list_filter(query)?).await
-}
-
 /// A page of keys: one user's (`owner`), or every member's of the filter's workspace.
 pub(crate) async fn list_keys_with(
     state: &AppState,
@@ -482,7 +478,13 @@ pub async fn list_for_user(
         workspace: None,
     })?;
     let owner = load_user(&state, &principal, id).await?;
-    list_keys_of(&state, owner.id, &query).await
+    let mut filter = list_filter(&query)?;
+    // One's own keys, by this path too: a credential bound to a workspace sees that
+    // workspace's only.
+    if owner.id == principal.user.id {
+        filter.workspace_id = principal.workspace().map(str::to_owned);
+    }
+    list_keys_with(&state, Some(owner.id), filter).await
 }
 
 /// A stored key, whoever owns it; the caller's right to it is the policy's to decide.

@@ -607,8 +607,14 @@ pub async fn authorize(
         Err(refusal) => return refuse(&state, refusal),
     };
     let approved = stored.approved_by_user();
+    // An approval is for the workspace it was given in: another one the app names is asked
+    // about (first-party apps excepted, as for scopes).
+    let elsewhere = |workspace: &str| {
+        !v.client.first_party && stored.workspace_id.as_deref() != Some(workspace)
+    };
     if let Placement::In(workspace) = &placement
         && !must_ask(&v, &approved)
+        && !elsewhere(workspace)
     {
         let record = first_party_grant_to_record(&v, &stored)
             .then(|| Recorded::new(&signed_in, &v, Approval::FirstParty, workspace));

@@ -157,9 +157,15 @@ pub enum Action<'a> {
     IssueMemberKey {
         workspace: InWorkspace<'a>,
         member_role: Option<WsRole>,
+        /// The member administers the install: their keys may hold admin-only scopes.
+        member_is_install_admin: bool,
     },
     /// A workspace admin revokes a member's key in the workspace.
-    RevokeMemberKey(InWorkspace<'a>),
+    /// `owner_role`: the key owner's role there (`None`: no longer a member).
+    RevokeMemberKey {
+        workspace: InWorkspace<'a>,
+        owner_role: Option<WsRole>,
+    },
     /// A workspace's audit events.
     ReadWorkspaceAudit(InWorkspace<'a>),
     ReadAuditLog,
@@ -355,6 +361,14 @@ impl Caller<'_> {
 
 const ONLY_OWN: Allowed = Allowed { everyone: false };
 
+/// The role above `role` (owners have none above: owner).
+fn next_above(role: WsRole) -> WsRole {
+    match role {
+        WsRole::Member => WsRole::Admin,
+        WsRole::Admin | WsRole::Owner => WsRole::Owner,
+    }
+}
+
 /// May `caller` do `action`? The one place where roles and scopes are compared.
 pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
     use Builtin as S;
@@ -498,18 +512,38 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
         Action::IssueMemberKey {
             workspace,
             member_role,
+            member_is_install_admin,
         } => {
             caller.need(S::WriteApiKeys)?;
             caller.need_minting_credential()?;
-            caller.in_workspace(&workspace, WsRole::Admin)?;
-            if member_role.is_none() {
+            let mine = caller.in_workspace(&workspace, WsRole::Admin)?;
+            let Some(theirs) = member_role else {
                 return Err(Denied::NotFound("Member"));
+            };
+            // The issuer sees the key: it is issued only to weaker members (an owner to admins
+            // and members, an admin to members), never to an administrator of the install by
+            // someone who is not one.
+            if theirs >= mine && !caller.is_admin() {
+                return Err(Denied::WorkspaceRole(WsRole::Owner.min(next_above(theirs))));
+            }
+            if member_is_install_admin && !caller.is_admin() {
+                return Err(Denied::AdminOnly);
             }
             Ok(ONLY_OWN)
         }
-        Action::RevokeMemberKey(ws) => {
+        Action::RevokeMemberKey {
+            workspace,
+            owner_role,
+        } => {
             caller.need(S::WriteApiKeys)?;
-            caller.in_workspace(&ws, WsRole::Admin).map(|_| ONLY_OWN)
+            let mine = caller.in_workspace(&workspace, WsRole::Admin)?;
+            // Never over a stronger member (a former member's key: any admin).
+            if let Some(theirs) = owner_role
+                && theirs > mine
+            {
+                return Err(Denied::WorkspaceRole(theirs));
+            }
+            Ok(ONLY_OWN)
         }
         Action::ReadWorkspaceAudit(ws) => {
             caller.need(S::ReadWorkspaces)?;
@@ -609,7 +643,10 @@ mod tests {
             Action::ReadWorkspace(foreign),
             Action::ManageWorkspace(foreign),
             Action::ReadWorkspaceKeys(foreign),
-            Action::RevokeMemberKey(foreign),
+            Action::RevokeMemberKey {
+                workspace: foreign,
+                owner_role: Some(WsRole::Member),
+            },
             Action::ReadWorkspaceAudit(foreign),
         ] {
             assert_eq!(
@@ -688,15 +725,31 @@ mod tests {
             Denied::AdminsIssueKeys
         );
         assert!(authorize(&member(s, None), mint(WsRole::Admin, Admins)).is_ok());
-        let issue = |role| Action::IssueMemberKey {
+        let issue = |role, install_admin| Action::IssueMemberKey {
             workspace: mine(WsRole::Admin),
             member_role: role,
+            member_is_install_admin: install_admin,
         };
-        assert!(authorize(&member(s, None), issue(Some(WsRole::Member))).is_ok());
+        assert!(authorize(&member(s, None), issue(Some(WsRole::Member), false)).is_ok());
         assert_eq!(
-            authorize(&member(s, None), issue(None)).unwrap_err(),
+            authorize(&member(s, None), issue(None, false)).unwrap_err(),
             Denied::NotFound("Member")
         );
+        // The issuer sees the key: never one of an equal or stronger member's, nor of an
+        // administrator of the install.
+        for role in [WsRole::Admin, WsRole::Owner] {
+            assert!(authorize(&member(s, None), issue(Some(role), false)).is_err());
+        }
+        assert_eq!(
+            authorize(&member(s, None), issue(Some(WsRole::Member), true)).unwrap_err(),
+            Denied::AdminOnly
+        );
+        let revoke = |owner_role| Action::RevokeMemberKey {
+            workspace: mine(WsRole::Admin),
+            owner_role,
+        };
+        assert!(authorize(&member(s, None), revoke(Some(WsRole::Admin))).is_ok());
+        assert!(authorize(&member(s, None), revoke(Some(WsRole::Owner))).is_err());
     }
 
     #[test]

@@ -381,23 +381,33 @@ pub(crate) async fn change_member_role_for(
     let changed = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
+                // Serialized per workspace, and decided on the role as it is now: two owners
+                // demoting each other at once leave one owner, not none.
+                ws::lock(c, &ws_id)?;
+                if ws::role_of(c, &ws_id, &member)? != Some(from) {
+                    return Ok(Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        "The member's role changed meanwhile: look again",
+                    )));
+                }
                 if from == WsRole::Owner && to != WsRole::Owner && ws::count_owners(c, &ws_id)? <= 1
                 {
-                    return Ok(None);
+                    return Ok(Err(ApiError::of(ErrorCode::LastOwner)));
                 }
                 ws::set_role(c, &ws_id, &member, to)?;
                 if from != to {
+                    ws::revoke_invitations_above(c, &ws_id, &member, to, now)?;
                     audit::record(c, &event, now)?;
                 }
                 Ok::<_, DbError>(
                     ws::members(c, &ws_id)?
                         .into_iter()
-                        .find(|m| m.user_id == member),
+                        .find(|m| m.user_id == member)
+                        .ok_or_else(|| ApiError::not_found("Member")),
                 )
             })
         })
-        .await?
-        .ok_or_else(|| ApiError::of(ErrorCode::LastOwner))?;
+        .await??;
     ok(changed)
 }
 
@@ -457,8 +467,15 @@ pub(crate) async fn remove_member_for(
     let departure = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
+                ws::lock(c, &ws_id)?;
+                if ws::role_of(c, &ws_id, &member)? != Some(member_role) {
+                    return Ok(Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        "The member's role changed meanwhile: look again",
+                    )));
+                }
                 if member_role == WsRole::Owner && ws::count_owners(c, &ws_id)? <= 1 {
-                    return Ok(None);
+                    return Ok(Err(ApiError::of(ErrorCode::LastOwner)));
                 }
                 let departure = ws::remove_member(c, &ws_id, &member, &by, now)?;
                 event.details = json!({
@@ -467,11 +484,10 @@ pub(crate) async fn remove_member_for(
                     "grants_revoked": departure.families_revoked.len(),
                 });
                 audit::record(c, &event, now)?;
-                Ok::<_, DbError>(Some(departure))
+                Ok::<_, DbError>(Ok(departure))
             })
         })
-        .await?
-        .ok_or_else(|| ApiError::of(ErrorCode::LastOwner))?;
+        .await??;
     after_departure(state, &departure).await;
     done(if leaving {
         "You left the workspace"
@@ -789,6 +805,7 @@ pub(crate) async fn issue_member_key_for(
     let allowed = principal.authorize(Action::IssueMemberKey {
         workspace: standing.policy(),
         member_role,
+        member_is_install_admin: owner.as_ref().is_some_and(|o| o.is_admin()),
     })?;
     let owner = owner.ok_or_else(|| ApiError::not_found("Member"))?;
     if named_workspace.is_some_and(|w| w != standing.id) {
@@ -828,13 +845,19 @@ pub(crate) async fn revoke_member_key_for(
 ) -> ApiResult {
     let (id, key_id) = path.into_inner();
     let standing = standing(state, principal, id).await?;
-    let allowed = principal.authorize(Action::RevokeMemberKey(standing.policy()))?;
+    principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     found(&standing)?;
     let key = load_key(state, key_id).await?;
     // A key of another workspace is not found here, whoever asks.
     if key.workspace_id != standing.id {
         return Err(key_denied(crate::policy::Denied::NotFound("API key")));
     }
+    let (ws_id, owner) = (standing.id.clone(), key.user_id.clone());
+    let owner_role = state.db(move |c| ws::role_of(c, &ws_id, &owner)).await?;
+    let allowed = principal.authorize(Action::RevokeMemberKey {
+        workspace: standing.policy(),
+        owner_role,
+    })?;
     service::revoke(state, allowed, actor, key).await?;
     done("API key revoked successfully")
 }

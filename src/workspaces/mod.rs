@@ -454,6 +454,43 @@ pub fn members(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<MemberView>,
     Ok(members)
 }
 
+/// Serialize changes to a workspace's members: on PostgreSQL a row lock held to the end of
+/// the transaction; SQLite's write transaction (`BEGIN IMMEDIATE`) already is one.
+pub fn lock(conn: &mut DbConn, workspace_id: &str) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(workspace_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// A member's pending invitations no longer within their role (after a demotion) end: an
+/// admin demoted to member cannot come back as an admin through an invitation sent before.
+pub fn revoke_invitations_above(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    inviter: &str,
+    role: WsRole,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    let allowed: Vec<&str> = WsRole::ALL
+        .iter()
+        .filter(|r| **r <= role && role.administers())
+        .map(|r| r.as_str())
+        .collect();
+    Ok(diesel::update(
+        workspace_invitations::table
+            .filter(workspace_invitations::workspace_id.eq(workspace_id))
+            .filter(workspace_invitations::invited_by.eq(inviter))
+            .filter(workspace_invitations::accepted_at.is_null())
+            .filter(workspace_invitations::revoked_at.is_null())
+            .filter(workspace_invitations::role.ne_all(allowed)),
+    )
+    .set(workspace_invitations::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
 pub fn count_owners(conn: &mut DbConn, workspace_id: &str) -> Result<i64, DbError> {
     Ok(workspace_members::table
         .filter(workspace_members::workspace_id.eq(workspace_id))
@@ -549,6 +586,16 @@ pub fn remove_member(
 ) -> Result<Departure, DbError> {
     let keys = end_keys(conn, workspace_id, Some(user_id), by, now)?;
     let families = end_families(conn, workspace_id, Some(user_id), now, "member_removed")?;
+    // Their pending invitations end with their membership.
+    diesel::update(
+        workspace_invitations::table
+            .filter(workspace_invitations::workspace_id.eq(workspace_id))
+            .filter(workspace_invitations::invited_by.eq(user_id))
+            .filter(workspace_invitations::accepted_at.is_null())
+            .filter(workspace_invitations::revoked_at.is_null()),
+    )
+    .set(workspace_invitations::revoked_at.eq(now))
+    .execute(conn)?;
     diesel::delete(workspace_members::table.find((workspace_id, user_id))).execute(conn)?;
     Ok(Departure {
         keys_revoked: keys,

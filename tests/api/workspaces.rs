@@ -1323,3 +1323,152 @@ both_backends!(
         assert_eq!(refusal(response).await.0, StatusCode::NOT_FOUND);
     }
 );
+
+both_backends!(
+    issuing_revoking_and_inviting_never_reach_above_the_callers_role,
+    |app| async move {
+        let (wanda, wanda_id) = member(app, "wanda@example.com").await;
+        let (mia, mia_id) = member(app, "mia@example.com").await;
+        let (max, max_id) = member(app, "max@example.com").await;
+        let (acme, _) = create_workspace(&wanda, app, json!({ "name": "Acme" })).await;
+        join(app, &wanda, &mia, &acme, "mia@example.com", "admin").await;
+        join(app, &wanda, &max, &acme, "max@example.com", "member").await;
+        // An admin issues keys to members only: not to an owner (whose key it would see).
+        let issue = |to: &str| format!("/v1/workspaces/{acme}/members/{to}/api-keys");
+        let to_owner = call(
+            &mia,
+            app,
+            "POST",
+            &issue(&wanda_id),
+            None,
+            Some(json!({ "name": "x" })),
+        )
+        .await;
+        assert_eq!(refusal(to_owner).await.0, StatusCode::FORBIDDEN);
+        let to_admin = call(
+            &mia,
+            app,
+            "POST",
+            &issue(&mia_id),
+            None,
+            Some(json!({ "name": "x" })),
+        )
+        .await;
+        assert_eq!(refusal(to_admin).await.0, StatusCode::FORBIDDEN);
+        expect(
+            &mia,
+            app,
+            ("POST", &issue(&max_id)),
+            None,
+            Some(json!({ "name": "max's" })),
+            StatusCode::CREATED,
+        )
+        .await;
+        // Nor revokes an owner's key.
+        let (owner_key_id, _) = new_key(
+            &wanda,
+            app,
+            "/v1/api-keys",
+            None,
+            json!({ "name": "wanda's", "workspace_id": acme }),
+        )
+        .await;
+        let revoke = call(
+            &mia,
+            app,
+            "DELETE",
+            &format!("/v1/workspaces/{acme}/api-keys/{owner_key_id}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(refusal(revoke).await.0, StatusCode::FORBIDDEN);
+        // A demoted admin's pending invitations above their new role end.
+        let pending = expect(
+            &mia,
+            app,
+            ("POST", &format!("/v1/workspaces/{acme}/invitations")),
+            None,
+            Some(json!({ "email": "eve@example.com", "role": "admin" })),
+            StatusCode::CREATED,
+        )
+        .await;
+        expect(
+            &wanda,
+            app,
+            ("PATCH", &format!("/v1/workspaces/{acme}/members/{mia_id}")),
+            None,
+            Some(json!({ "role": "member" })),
+            StatusCode::OK,
+        )
+        .await;
+        let (eve, _) = member(app, "eve@example.com").await;
+        let late = call(
+            &eve,
+            app,
+            "POST",
+            "/v1/invitations/accept",
+            None,
+            Some(json!({ "token": pending["token"] })),
+        )
+        .await;
+        assert_eq!(
+            refusal(late).await,
+            (StatusCode::NOT_FOUND, "WORKSPACE_003".into())
+        );
+    }
+);
+
+both_backends!(
+    an_app_approved_in_one_workspace_asks_before_acting_in_another,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let url = authorize_url(&client, "read:users", None, "");
+        let (_, answer) = consent_in(app, &url, None).await;
+        assert!(answer.contains_key("code"));
+        let (acme, _) = create_workspace(&app.client, app, json!({ "name": "Acme" })).await;
+        // Named by the app, another workspace is the user's to approve: never silently, and
+        // under prompt=none it is consent_required.
+        let elsewhere = format!("{url}&workspace={acme}");
+        let (_, silent) = consent_in(app, &format!("{elsewhere}&prompt=none"), None).await;
+        assert_eq!(silent["error"], "consent_required");
+        let page = app.get(&elsewhere).await;
+        assert_eq!(page.status(), StatusCode::OK, "the consent page");
+        let (_, approved) = consent_in(app, &elsewhere, None).await;
+        let claims = jwt_claims(
+            token_for_code(app, &client, &approved["code"]).await["access_token"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(claims["workspace"]["id"], acme.as_str());
+        // A key bound to a workspace lists its own workspace's keys by every path.
+        let (_, acme_key) = new_key(
+            &app.client,
+            app,
+            "/v1/api-keys",
+            None,
+            json!({ "name": "acme", "workspace_id": acme }),
+        )
+        .await;
+        let me: Value = app.me().await.json().await.unwrap();
+        let own = me["data"]["id"].as_str().unwrap();
+        let listed = expect(
+            &reqwest::Client::new(),
+            app,
+            ("GET", &format!("/v1/users/{own}/api-keys")),
+            Some(&acme_key),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        assert!(
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["workspace_id"] == acme.as_str()),
+            "{listed}"
+        );
+    }
+);
