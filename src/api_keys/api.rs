@@ -278,7 +278,8 @@ async fn issue_response(
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
     security(("oauth2" = ["write:api_keys"])),
     request_body = CreateKeyBody,
-    responses((status = 201, description = "Created", body = Success<NewKey>)))]
+    responses((status = 201, description = "Created", body = Success<NewKey>),
+        (status = 404, description = "No such workspace of yours (`workspace_id`)", body = ErrorEnvelope)))]
 pub async fn create_own(
     req: HttpRequest,
     state: web::Data<AppState>,

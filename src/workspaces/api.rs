@@ -22,6 +22,7 @@ use crate::api_keys::service;
 use crate::audit::{self, Action as Audited, Actor, AuditEventView, NewEvent};
 use crate::db::DbError;
 use crate::http::envelope::{Done, Page, Success, with_status};
+use crate::http::errors::ErrorEnvelope;
 use crate::http::{ApiError, ApiResult, ErrorCode, done, ok, page};
 use crate::policy::Action;
 use crate::principal::Principal;
@@ -102,7 +103,8 @@ pub struct CreateWorkspaceBody {
 #[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces",
     security(("oauth2" = ["write:workspaces"])),
     request_body = CreateWorkspaceBody,
-    responses((status = 201, description = "Created", body = Success<WorkspaceView>)))]
+    responses((status = 201, description = "Created", body = Success<WorkspaceView>),
+        (status = 409, description = "Conflict: WORKSPACE_001, WORKSPACE_002 or RESOURCE_002", body = ErrorEnvelope)))]
 pub async fn create_workspace(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -191,7 +193,8 @@ pub struct UpdateWorkspaceBody {
     security(("oauth2" = ["write:workspaces"])),
     params(("id" = String, Path, description = "A workspace id (`ws_…`)")),
     request_body = UpdateWorkspaceBody,
-    responses((status = 200, description = "The workspace, changed", body = Success<WorkspaceView>)))]
+    responses((status = 200, description = "The workspace, changed", body = Success<WorkspaceView>),
+        (status = 409, description = "Conflict: WORKSPACE_001, WORKSPACE_002 or RESOURCE_002", body = ErrorEnvelope)))]
 pub async fn update_workspace(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -255,7 +258,8 @@ pub(crate) async fn update_workspace_for(
 #[utoipa::path(delete, path = "/v1/workspaces/{id}", tag = "workspaces",
     security(("oauth2" = ["write:workspaces"])),
     params(("id" = String, Path, description = "A workspace id (`ws_…`)")),
-    responses((status = 200, description = "Deleted", body = Done)))]
+    responses((status = 200, description = "Deleted", body = Done),
+        (status = 409, description = "Conflict: WORKSPACE_001, WORKSPACE_002 or RESOURCE_002", body = ErrorEnvelope)))]
 pub async fn delete_workspace(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -338,7 +342,8 @@ pub struct MemberRoleBody {
     params(("id" = String, Path, description = "A workspace id (`ws_…`)"),
            ("user_id" = String, Path, description = "The member's user id")),
     request_body = MemberRoleBody,
-    responses((status = 200, description = "The member", body = Success<MemberView>)))]
+    responses((status = 200, description = "The member", body = Success<MemberView>),
+        (status = 409, description = "Conflict: WORKSPACE_001, WORKSPACE_002 or RESOURCE_002", body = ErrorEnvelope)))]
 pub async fn change_member_role(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -420,7 +425,8 @@ pub(crate) async fn change_member_role_for(
     security(("oauth2" = ["write:workspaces"])),
     params(("id" = String, Path, description = "A workspace id (`ws_…`)"),
            ("user_id" = String, Path, description = "The member's user id")),
-    responses((status = 200, description = "Removed", body = Done)))]
+    responses((status = 200, description = "Removed", body = Done),
+        (status = 409, description = "Conflict: WORKSPACE_001, WORKSPACE_002 or RESOURCE_002", body = ErrorEnvelope)))]
 pub async fn remove_member(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -524,7 +530,8 @@ pub struct NewInvitation {
     security(("oauth2" = ["write:workspaces"])),
     params(("id" = String, Path, description = "A workspace id (`ws_…`)")),
     request_body = InviteBody,
-    responses((status = 201, description = "Invited", body = Success<NewInvitation>)))]
+    responses((status = 201, description = "Invited", body = Success<NewInvitation>),
+        (status = 409, description = "Conflict: WORKSPACE_001, WORKSPACE_002 or RESOURCE_002", body = ErrorEnvelope)))]
 pub async fn invite_member(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -669,7 +676,9 @@ pub struct AcceptBody {
 #[utoipa::path(post, path = "/v1/invitations/accept", tag = "workspaces",
     security(("oauth2" = ["write:workspaces"])),
     request_body = AcceptBody,
-    responses((status = 200, description = "Joined", body = Success<WorkspaceView>)))]
+    responses((status = 200, description = "Joined", body = Success<WorkspaceView>),
+        (status = 409, description = "Conflict: WORKSPACE_001, WORKSPACE_002 or RESOURCE_002", body = ErrorEnvelope),
+        (status = 404, description = "WORKSPACE_003: unknown, expired, revoked or used", body = ErrorEnvelope)))]
 pub async fn accept_invitation(
     req: HttpRequest,
     state: web::Data<AppState>,
