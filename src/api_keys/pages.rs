@@ -99,14 +99,7 @@ async fn list_page(
             workspaces: if own {
                 workspaces
                     .iter()
-                    .map(|(w, _)| {
-                        let name = if w.is_personal() {
-                            "Personal".to_owned()
-                        } else {
-                            w.name.clone()
-                        };
-                        (w.id.clone(), name)
-                    })
+                    .map(|(w, _)| (w.id.clone(), w.display_name().to_owned()))
                     .collect()
             } else {
                 Vec::new()

@@ -677,14 +677,7 @@ fn choices(
 ) -> Vec<(String, String, &'static str)> {
     let mut all: Vec<_> = memberships
         .iter()
-        .map(|(w, role)| {
-            let name = if w.is_personal() {
-                "Personal".to_owned()
-            } else {
-                w.name.clone()
-            };
-            (w.id.clone(), name, role.as_str())
-        })
+        .map(|(w, role)| (w.id.clone(), w.display_name().to_owned(), role.as_str()))
         .collect();
     if let Some(pos) = first.and_then(|f| all.iter().position(|(id, _, _)| id == f)) {
         let preferred = all.remove(pos);
@@ -767,13 +760,7 @@ async fn consent_page(
             let name = memberships
                 .iter()
                 .find(|(w, _)| &w.id == id)
-                .map(|(w, _)| {
-                    if w.is_personal() {
-                        "Personal".to_owned()
-                    } else {
-                        w.name.clone()
-                    }
-                })
+                .map(|(w, _)| w.display_name().to_owned())
                 .unwrap_or_default();
             if v.workspace.is_none() && memberships.len() > 1 {
                 (choices(memberships, Some(id)), String::new())

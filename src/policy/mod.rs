@@ -129,6 +129,8 @@ pub enum Action<'a> {
     /// List the caller's workspaces.
     ListWorkspaces,
     CreateWorkspace,
+    /// Accept an invitation (the invitation itself decides which workspace and role).
+    JoinWorkspace,
     /// See a workspace and its members.
     ReadWorkspace(InWorkspace<'a>),
     /// Rename it, change who issues keys, invite, see invitations.
@@ -451,7 +453,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             Ok(ONLY_OWN)
         }
         Action::ListWorkspaces => caller.need(S::ReadWorkspaces).map(|()| ONLY_OWN),
-        Action::CreateWorkspace => caller.need(S::WriteWorkspaces).map(|()| ONLY_OWN),
+        Action::CreateWorkspace | Action::JoinWorkspace => {
+            caller.need(S::WriteWorkspaces).map(|()| ONLY_OWN)
+        }
         Action::ReadWorkspace(ws) => {
             caller.need(S::ReadWorkspaces)?;
             caller.in_workspace(&ws, WsRole::Member).map(|_| ONLY_OWN)

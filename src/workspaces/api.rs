@@ -685,7 +685,7 @@ pub async fn accept_invitation(
     principal: Principal,
     body: web::Json<AcceptBody>,
 ) -> ApiResult {
-    principal.authorize(Action::CreateWorkspace)?;
+    principal.authorize(Action::JoinWorkspace)?;
     let (workspace, role) = accept_for(&state, &principal, &req, body.into_inner().token).await?;
     ok(workspace.view(Some(role)))
 }

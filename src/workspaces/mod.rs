@@ -100,6 +100,16 @@ impl Workspace {
         self.personal_user_id.is_some()
     }
 
+    /// The name people see: "Personal" for a personal workspace (its stored name is that too,
+    /// but a rename must not make one look shared).
+    pub fn display_name(&self) -> &str {
+        if self.is_personal() {
+            "Personal"
+        } else {
+            &self.name
+        }
+    }
+
     pub fn issuance(&self) -> KeyIssuance {
         // Unknown values fail closed: admins only.
         KeyIssuance::parse(&self.key_issuance).unwrap_or(KeyIssuance::Admins)

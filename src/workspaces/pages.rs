@@ -205,7 +205,7 @@ async fn detail_page(
     let title = if workspace.is_personal() {
         "Personal workspace".to_owned()
     } else {
-        workspace.name.clone()
+        workspace.display_name().to_owned()
     };
     render(
         status,
@@ -519,7 +519,7 @@ pub async fn accept(
         return form_expired();
     }
     let principal = signed_in.principal();
-    if let Err(e) = principal.authorize(Action::CreateWorkspace) {
+    if let Err(e) = principal.authorize(Action::JoinWorkspace) {
         return failure_page(&e);
     }
     match api::accept_for(&state, &principal, &req, path.into_inner()).await {
