@@ -117,7 +117,7 @@ async fn register(state: &gatehouse::state::AppState) -> (String, String) {
             .unwrap();
             let new = NewClient {
                 name: "Day app".into(),
-                owner_user_id: owner.id,
+                owner_user_id: Some(owner.id),
                 client_type: ClientType::Confidential,
                 redirect_uris: vec![
                     gatehouse::oauth::redirect::RedirectUri::parse(REDIRECT).unwrap(),

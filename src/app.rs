@@ -618,6 +618,35 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             ),
         )
         .service(
+            resource("/oauth/register", "POST").route(
+                web::post()
+                    .to(crate::oauth::registration::register)
+                    .wrap(from_fn(open_limits::registration_per_address)),
+            ),
+        )
+        .service(
+            resource("/oauth/register/{client_id}", "GET, PUT, DELETE")
+                .route(
+                    web::get()
+                        .to(crate::oauth::registration::read)
+                        .wrap(from_fn(open_limits::oauth_per_address)),
+                )
+                .route(
+                    web::put()
+                        .to(crate::oauth::registration::update)
+                        .wrap(from_fn(open_limits::oauth_per_address)),
+                )
+                .route(
+                    web::delete()
+                        .to(crate::oauth::registration::delete)
+                        .wrap(from_fn(open_limits::oauth_per_address)),
+                ),
+        )
+        .service(
+            resource("/.well-known/oauth-protected-resource", "GET")
+                .route(web::get().to(crate::oauth::metadata::protected_resource)),
+        )
+        .service(
             resource("/oauth/introspect", "POST").route(
                 web::post()
                     .to(crate::oauth::introspect::introspect)
@@ -681,6 +710,28 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
                 .route(web::post().to(crate::oauth::pages::disconnect)),
         )
         .service(resource("/admin/apps", "GET").route(web::get().to(crate::oauth::pages::all_apps)))
+        .service(
+            resource("/admin/agents", "GET").route(web::get().to(crate::oauth::agents::agents)),
+        )
+        .service(
+            resource("/admin/agents/apps", "POST").route(web::post().to(crate::oauth::agents::act)),
+        )
+        .service(
+            resource("/admin/agents/tokens", "POST")
+                .route(web::post().to(crate::oauth::agents::mint)),
+        )
+        .service(
+            resource("/admin/agents/tokens/{id}/revoke", "POST")
+                .route(web::post().to(crate::oauth::agents::revoke_token)),
+        )
+        .service(
+            resource("/admin/agents/hosts", "POST")
+                .route(web::post().to(crate::oauth::agents::block_host)),
+        )
+        .service(
+            resource("/admin/agents/hosts/unblock", "POST")
+                .route(web::post().to(crate::oauth::agents::unblock_host)),
+        )
         .service(
             resource("/admin/users", "GET, POST")
                 .route(web::get().to(accounts::pages::admin_users))

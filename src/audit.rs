@@ -39,6 +39,18 @@ pub enum Action {
     ClientSecretRotated,
     ClientDisabled,
     ClientDeleted,
+    /// An app registered itself (RFC 7591).
+    ClientSelfRegistered,
+    /// A self-registered app changed or deleted its registration (RFC 7592).
+    ClientRegistrationChanged,
+    ClientRegistrationDeleted,
+    /// An app nobody used was deleted by the janitor.
+    ClientUnusedDeleted,
+    RegistrationTokenCreated,
+    RegistrationTokenRevoked,
+    /// Metadata documents of a host are no longer fetched; its apps are disabled.
+    ClientHostBlocked,
+    ClientHostUnblocked,
     TokenRevoked,
     ClientCredentialsIssued,
     SignInSucceeded,
@@ -86,6 +98,14 @@ impl Action {
             Action::ClientSecretRotated => "oauth.client.secret_rotated",
             Action::ClientDisabled => "oauth.client.disabled",
             Action::ClientDeleted => "oauth.client.deleted",
+            Action::ClientSelfRegistered => "oauth.client.self_registered",
+            Action::ClientRegistrationChanged => "oauth.client.registration_changed",
+            Action::ClientRegistrationDeleted => "oauth.client.registration_deleted",
+            Action::ClientUnusedDeleted => "oauth.client.unused_deleted",
+            Action::RegistrationTokenCreated => "oauth.registration_token.created",
+            Action::RegistrationTokenRevoked => "oauth.registration_token.revoked",
+            Action::ClientHostBlocked => "oauth.client_host.blocked",
+            Action::ClientHostUnblocked => "oauth.client_host.unblocked",
             Action::TokenRevoked => "oauth.token.revoked",
             Action::ClientCredentialsIssued => "oauth.client_credentials.issued",
             Action::SignInSucceeded => "account.sign_in.succeeded",

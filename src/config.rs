@@ -132,6 +132,41 @@ pub struct ConfigArgs {
         global = true
     )]
     pub form_rate_limit: u32,
+    /// Registrations (`POST /oauth/register`) per minute per client address.
+    #[arg(
+        long,
+        env = "GATEHOUSE_REGISTRATION_RATE_LIMIT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub registration_rate_limit: u32,
+    /// Dynamic client registration (RFC 7591): `off`, `token` (an initial access token minted
+    /// by an administrator is needed) or `open` (anyone, rate-limited, non-admin scopes only).
+    #[arg(
+        long,
+        env = "GATEHOUSE_REGISTRATION",
+        default_value = "off",
+        global = true
+    )]
+    pub registration: String,
+    /// Days after which a self-registered or metadata-document app nobody used is deleted;
+    /// 0 keeps them.
+    #[arg(
+        long,
+        env = "GATEHOUSE_REGISTRATION_UNUSED_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub registration_unused_days: u32,
+    /// Resource servers (from GATEHOUSE_RESOURCES) that apps which registered themselves may
+    /// ask tokens for, besides Gatehouse's own API (space- or comma-separated).
+    #[arg(long, env = "GATEHOUSE_REGISTRATION_RESOURCES", global = true)]
+    pub registration_resources: Option<String>,
+    /// Client ID Metadata Documents (an https `client_id` that Gatehouse fetches): `off`,
+    /// `all`, or the hosts allowed (space- or comma-separated; `*.example.com` for its
+    /// subdomains).
+    #[arg(long, env = "GATEHOUSE_CIMD", default_value = "off", global = true)]
+    pub cimd: String,
     /// Seconds after a rotation in which the rotated refresh token may be presented once more
     /// (for apps open in several tabs); 0 turns it off.
     #[arg(
@@ -272,6 +307,8 @@ pub struct OpenEndpointLimits {
     pub oauth_per_client: u32,
     /// Per client address, on `POST /login` and `POST /signup`.
     pub forms_per_address: u32,
+    /// Per client address, on `POST /oauth/register`.
+    pub registration_per_address: u32,
 }
 
 impl Default for OpenEndpointLimits {
@@ -280,6 +317,7 @@ impl Default for OpenEndpointLimits {
             oauth_per_address: 600,
             oauth_per_client: 3000,
             forms_per_address: 30,
+            registration_per_address: 10,
         }
     }
 }
@@ -369,6 +407,91 @@ pub struct Settings {
     /// Where the rate limits are shared between instances (see `http::shared_limits`); `None`:
     /// they are counted in this instance's memory only.
     pub redis_url: Option<Redacted<String>>,
+    /// Apps that register themselves (RFC 7591).
+    pub registration: RegistrationPolicy,
+    /// Apps described by Client ID Metadata Documents.
+    pub cimd: CimdPolicy,
+    /// Test benches only: fetch metadata documents over plain http from 127.0.0.1 (a
+    /// `client_id` such as `http://127.0.0.1:PORT/…`). No variable or flag sets it: only a
+    /// program that builds `Settings` in code (the test suite) can, so no deployment switches it
+    /// on by accident.
+    pub cimd_loopback_http: bool,
+}
+
+/// `GATEHOUSE_REGISTRATION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistrationMode {
+    #[default]
+    Off,
+    /// An initial access token is needed.
+    Token,
+    /// Anyone may register.
+    Open,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationPolicy {
+    pub mode: RegistrationMode,
+    /// Self-registered and metadata-document apps unused this long are deleted; `None`: kept.
+    pub unused_after: Option<Duration>,
+    /// Resource servers they may ask tokens for besides Gatehouse's own API.
+    pub resources: Vec<String>,
+}
+
+/// `GATEHOUSE_CIMD`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CimdPolicy {
+    #[default]
+    Off,
+    All,
+    /// Exact hosts, or `*.example.com` for the subdomains of `example.com`.
+    Hosts(Vec<String>),
+}
+
+impl CimdPolicy {
+    pub fn parse(raw: &str) -> Result<CimdPolicy, ConfigError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "off" => Ok(CimdPolicy::Off),
+            "all" => Ok(CimdPolicy::All),
+            list => {
+                let hosts: Vec<String> = list
+                    .split([' ', ','])
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                for h in &hosts {
+                    let bare = h.strip_prefix("*.").unwrap_or(h);
+                    if bare.is_empty()
+                        || !bare
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                    {
+                        return Err(ConfigError::Cimd(h.clone()));
+                    }
+                }
+                Ok(CimdPolicy::Hosts(hosts))
+            }
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        *self != CimdPolicy::Off
+    }
+
+    /// Whether documents on `host` may be fetched.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        match self {
+            CimdPolicy::Off => false,
+            CimdPolicy::All => true,
+            CimdPolicy::Hosts(hosts) => hosts.iter().any(|h| match h.strip_prefix("*.") {
+                Some(parent) => host
+                    .strip_suffix(parent)
+                    .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
+                None => *h == host,
+            }),
+        }
+    }
 }
 
 /// Where `/metrics` is served; both `None`: metrics are off (nothing is recorded).
@@ -448,6 +571,12 @@ pub enum ConfigError {
     },
     #[error("session lifetimes must be positive")]
     SessionLifetime,
+    #[error("GATEHOUSE_REGISTRATION {0:?} is not off, token or open")]
+    Registration(String),
+    #[error("GATEHOUSE_REGISTRATION_RESOURCES: {0:?} is not one of GATEHOUSE_RESOURCES")]
+    RegistrationResource(String),
+    #[error("GATEHOUSE_CIMD: {0:?} is not off, all or a host name")]
+    Cimd(String),
     #[error("GATEHOUSE_LOG_FORMAT {0:?} is not text or json")]
     LogFormat(String),
     #[error("GATEHOUSE_METRICS_TOKEN must be at least 32 characters long")]
@@ -477,6 +606,24 @@ impl Settings {
             return Err(ConfigError::SessionLifetime);
         }
         let log_format = LogFormat::parse(&args.log_format)?;
+        let resources = parse_resources(args.resources.as_deref().unwrap_or(""))?;
+        let registration = RegistrationPolicy {
+            mode: match args.registration.trim().to_ascii_lowercase().as_str() {
+                "" | "off" => RegistrationMode::Off,
+                "token" => RegistrationMode::Token,
+                "open" => RegistrationMode::Open,
+                _ => return Err(ConfigError::Registration(args.registration.clone())),
+            },
+            unused_after: (args.registration_unused_days > 0)
+                .then(|| Duration::days(i64::from(args.registration_unused_days))),
+            resources: {
+                let wanted = parse_resources(args.registration_resources.as_deref().unwrap_or(""))?;
+                if let Some(unknown) = wanted.iter().find(|r| !resources.contains(r)) {
+                    return Err(ConfigError::RegistrationResource(unknown.clone()));
+                }
+                wanted
+            },
+        };
         Ok(Settings {
             database,
             bind: args.bind.clone(),
@@ -494,6 +641,7 @@ impl Settings {
                 oauth_per_address: args.oauth_rate_limit.max(1),
                 oauth_per_client: args.oauth_client_rate_limit.max(1),
                 forms_per_address: args.form_rate_limit.max(1),
+                registration_per_address: args.registration_rate_limit.max(1),
             },
             body_limit: 64 * 1024,
             keys: KeyPolicy {
@@ -516,7 +664,7 @@ impl Settings {
             audience: args.audience.clone().filter(|a| !a.trim().is_empty()),
             signing_alg: crate::jwt::keys::SigningAlg::parse(&args.signing_alg)
                 .ok_or_else(|| ConfigError::SigningAlg(args.signing_alg.clone()))?,
-            resources: parse_resources(args.resources.as_deref().unwrap_or(""))?,
+            resources,
             trusted_proxies: crate::api_keys::model::parse_allowed_ips(
                 args.trusted_proxies.as_deref().unwrap_or(""),
             )
@@ -536,6 +684,9 @@ impl Settings {
             log_format,
             access_log: args.access_log.unwrap_or(log_format == LogFormat::Json),
             redis_url: parse_redis_url(args.redis_url.as_deref())?,
+            registration,
+            cimd: CimdPolicy::parse(&args.cimd)?,
+            cimd_loopback_http: false,
         })
     }
 
@@ -559,6 +710,7 @@ impl Settings {
                 oauth_per_address: 100_000,
                 oauth_per_client: 100_000,
                 forms_per_address: 100_000,
+                registration_per_address: 100_000,
             },
             body_limit: 64 * 1024,
             // Tests create many keys quickly; the rate-limit tests set their own limits.
@@ -585,6 +737,9 @@ impl Settings {
             log_format: LogFormat::Text,
             access_log: false,
             redis_url: None,
+            registration: RegistrationPolicy::default(),
+            cimd: CimdPolicy::Off,
+            cimd_loopback_http: false,
         }
     }
 

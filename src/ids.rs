@@ -20,6 +20,7 @@ pub enum IdKind {
     TokenId,
     /// A back-channel logout notice (and the `jti` of its logout token).
     LogoutNotice,
+    RegistrationToken,
     Workspace,
     Invitation,
 }
@@ -40,6 +41,7 @@ impl IdKind {
             IdKind::RefreshToken => "rtk",
             IdKind::TokenId => "jti",
             IdKind::LogoutNotice => "bcl",
+            IdKind::RegistrationToken => "rgt",
             IdKind::Workspace => "ws",
             IdKind::Invitation => "inv",
         }

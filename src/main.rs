@@ -49,6 +49,9 @@ enum Command {
     /// Manage workspaces and their members.
     #[command(subcommand)]
     Workspace(cli::workspaces::WorkspaceCommand),
+    /// Initial access tokens for apps that register themselves (GATEHOUSE_REGISTRATION=token).
+    #[command(subcommand, name = "registration-token")]
+    RegistrationToken(cli::registration::RegistrationTokenCommand),
     /// Manage the keys that sign access tokens.
     #[command(subcommand, name = "signing-key")]
     SigningKey(SigningKeyCommand),
@@ -109,6 +112,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::SigningKey(command) => signing_key_command(&settings, command),
         Command::Client(command) => client_command(&settings, command),
         Command::Workspace(command) => cli::workspaces::workspace_command(&settings, command),
+        Command::RegistrationToken(command) => {
+            cli::registration::registration_token_command(&settings, command)
+        }
         Command::Backup { to } => cli::backup::backup(&settings, &to),
     }
 }

@@ -79,6 +79,11 @@ use crate::scopes::Builtin;
         crate::oauth::introspect::revoke,
         crate::oauth::metadata::metadata,
         crate::oauth::metadata::openid_configuration,
+        crate::oauth::metadata::protected_resource,
+        crate::oauth::registration::register,
+        crate::oauth::registration::read,
+        crate::oauth::registration::update,
+        crate::oauth::registration::delete,
         crate::oauth::oidc::userinfo,
         crate::oauth::logout::end_session,
         crate::oauth::oidc::userinfo_post,
@@ -216,9 +221,16 @@ const SESSION: &str = "session";
 const OAUTH2: &str = "oauth2";
 const CLIENT_BASIC: &str = "client_basic";
 const METRICS_TOKEN: &str = "metrics_token";
+const REGISTRATION_TOKEN: &str = "registration_access_token";
 
 /// The OAuth endpoints counted per client address (and per client).
-const LIMITED_OAUTH: &[&str] = &["/oauth/token", "/oauth/introspect", "/oauth/revoke"];
+const LIMITED_OAUTH: &[&str] = &[
+    "/oauth/token",
+    "/oauth/introspect",
+    "/oauth/revoke",
+    "/oauth/register",
+    "/oauth/register/{client_id}",
+];
 
 impl Modify for Conventions {
     fn modify(&self, api: &mut Document) {
@@ -318,6 +330,18 @@ fn security_schemes() -> Vec<(&'static str, SecurityScheme)> {
                     .description(Some(
                         "The operator's metrics token (`GATEHOUSE_METRICS_TOKEN`), for `/metrics` \
                          only.",
+                    ))
+                    .build(),
+            ),
+        ),
+        (
+            REGISTRATION_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "RFC 7592: the `rat_…` token answered once by `POST /oauth/register`, \
+                         for reading, changing and deleting that registration only.",
                     ))
                     .build(),
             ),

@@ -135,7 +135,7 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
             }
             let new = NewClient {
                 name,
-                owner_user_id: owner.id.clone(),
+                owner_user_id: Some(owner.id.clone()),
                 client_type: if public {
                     ClientType::Public
                 } else {
@@ -158,13 +158,14 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                     backchannel_logout_session_required,
                 },
                 workspace_id: None,
+                ..NewClient::default()
             };
             let pepper = gatehouse::secrets::Pepper::for_digests(&settings.secret.0);
             let now = SystemClock.now();
             let (client, secret) = clients::create(&mut conn, &pepper, &new, now)?;
             let mut event =
                 gatehouse::audit::Actor::operator().event(gatehouse::audit::Action::ClientCreated);
-            event.subject_user_id = Some(client.owner_user_id.clone());
+            event.subject_user_id = client.owner_user_id.clone();
             event.details = serde_json::json!({ "client_id": client.id, "name": client.name });
             gatehouse::audit::record(&mut conn, &event, now)?;
             if json {

@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod clients;
 pub mod keys;
+pub mod registration;
 pub mod scopes;
 pub mod signing_keys;
 pub mod users;

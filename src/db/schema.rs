@@ -101,7 +101,7 @@ diesel::table! {
     clients (id) {
         id -> Text,
         name -> Text,
-        owner_user_id -> Text,
+        owner_user_id -> Nullable<Text>,
         client_type -> Text,
         secret_digest -> Nullable<Text>,
         previous_secret_digest -> Nullable<Text>,
@@ -119,6 +119,34 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
         workspace_id -> Nullable<Text>,
+        origin -> Text,
+        registration_token_digest -> Nullable<Text>,
+        metadata -> Text,
+        registered_from -> Nullable<Text>,
+        metadata_expires_at -> Nullable<Timestamp>,
+        first_used_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    registration_tokens (id) {
+        id -> Text,
+        digest -> Text,
+        label -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        uses_left -> Nullable<Integer>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    blocked_client_hosts (host) {
+        host -> Text,
+        blocked_by -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -285,4 +313,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_families,
     refresh_tokens,
     revoked_access_tokens,
+    registration_tokens,
+    blocked_client_hosts,
 );

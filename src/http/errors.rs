@@ -221,11 +221,24 @@ impl ResponseError for ApiError {
         if let Some(allow) = self.allow {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
-        if self.code == ErrorCode::NotAuthenticated {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"gatehouse\""));
+        let ctx = context::current();
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3 with RFC 9728 §5.1: where a client learns how to get a token.
+            let issuer = ctx.as_ref().map_or("", |c| &c.issuer);
+            let error = if self.code == ErrorCode::NotAuthenticated {
+                ""
+            } else {
+                ", error=\"invalid_token\""
+            };
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!(
+                    "Bearer realm=\"gatehouse\"{error}, resource_metadata=\"{issuer}/.well-known/oauth-protected-resource\""
+                ),
+            ));
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        response.json(self.envelope(&context::current()))
+        response.json(self.envelope(&ctx))
     }
 }
 

@@ -47,6 +47,20 @@ pub const FORMS: Allowance = Allowance {
     refusal: Refusal::Page,
 };
 
+pub const REGISTRATION: Allowance = Allowance {
+    name: "registration",
+    per_minute: |l| l.registration_per_address,
+    refusal: Refusal::OAuthJson,
+};
+
+/// `POST /oauth/register` (dynamic client registration).
+pub async fn registration_per_address(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    per_address(REGISTRATION, req, next).await
+}
+
 /// `/oauth/token`, `/oauth/introspect`, `/oauth/revoke`.
 pub async fn oauth_per_address(
     req: ServiceRequest,

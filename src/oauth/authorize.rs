@@ -184,9 +184,29 @@ async fn client_and_redirect(
         .ok_or_else(|| {
             Refusal::bad("invalid_request", "The request names no client (client_id)")
         })?;
-    let client = super::token::load_client(state, &client_id)
-        .await
-        .map_err(|_| Refusal::unavailable())?
+    let found = if super::cimd::is_document_id(&client_id) {
+        match super::cimd::client(state, &client_id).await {
+            Ok(Some(client)) => Some(client),
+            Ok(None) => {
+                return Err(Refusal::bad(
+                    "invalid_client",
+                    "This server does not accept applications described by a metadata document at that address",
+                ));
+            }
+            Err(super::cimd::ClientError::Document(e)) => {
+                return Err(Refusal::bad(
+                    "invalid_client",
+                    &format!("The application's metadata document cannot be used: {e}"),
+                ));
+            }
+            Err(super::cimd::ClientError::Db(_)) => return Err(Refusal::unavailable()),
+        }
+    } else {
+        super::token::load_client(state, &client_id)
+            .await
+            .map_err(|_| Refusal::unavailable())?
+    };
+    let client = found
         .filter(|c| c.disabled_at.is_none())
         .map(|c| (*c).clone())
         .ok_or_else(|| {
@@ -461,6 +481,14 @@ struct ConsentPage<'a> {
     nav: Option<Nav>,
     client_name: &'a str,
     owner_name: &'a str,
+    /// A metadata-document app: the host of its `client_id`, shown first.
+    document_host: Option<String>,
+    /// Registered itself (RFC 7591): nobody vouches for it.
+    self_registered: bool,
+    /// What a self-registered app says it is (label, URL), shown as text.
+    claimed_links: Vec<(&'static str, String)>,
+    /// Every redirect URI is on the user's own machine.
+    localhost_only: bool,
     user_email: &'a str,
     new_scopes: Vec<(String, String)>,
     previously_granted: Vec<String>,
@@ -744,6 +772,37 @@ fn path_and_query(req: &HttpRequest, drop_prompt_login: bool) -> String {
     format!("{}?{}", req.path(), query)
 }
 
+/// The links a self-registered app gives about itself (registered apps: none shown).
+fn claimed_links(client: &Client) -> Vec<(&'static str, String)> {
+    if !client.self_registered() {
+        return Vec::new();
+    }
+    let d = client.description();
+    [
+        ("home page", d.client_uri),
+        ("privacy policy", d.policy_uri),
+        ("terms", d.tos_uri),
+    ]
+    .into_iter()
+    .filter_map(|(label, url)| url.map(|u| (label, u)))
+    .collect()
+}
+
+/// Whether every redirect URI of a self-registered app is a loopback address.
+fn localhost_only(client: &Client) -> bool {
+    let uris = client.redirect_uris();
+    client.self_registered()
+        && !uris.is_empty()
+        && uris.iter().all(|u| {
+            url::Url::parse(u.as_str()).is_ok_and(|p| match p.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            })
+        })
+}
+
 async fn consent_page(
     state: &AppState,
     signed_in: &SignedIn,
@@ -771,7 +830,13 @@ async fn consent_page(
     };
     let owner_id = v.client.owner_user_id.clone();
     let looked_up = state
-        .db(move |c| Ok((registry::all(c)?, model::find_by_id(c, &owner_id)?)))
+        .db(move |c| {
+            let owner = match &owner_id {
+                Some(id) => model::find_by_id(c, id)?,
+                None => None,
+            };
+            Ok((registry::all(c)?, owner))
+        })
         .await;
     let (registered, owner) = match looked_up {
         Ok(found) => found,
@@ -806,6 +871,10 @@ async fn consent_page(
         &ConsentPage {
             nav: Some(signed_in.nav("apps")),
             client_name: &v.client.name,
+            document_host: v.client.document_host(),
+            self_registered: v.client.self_registered(),
+            claimed_links: claimed_links(&v.client),
+            localhost_only: localhost_only(&v.client),
             owner_name: owner
                 .as_ref()
                 .map_or("an unknown developer", |o| o.display_name.as_str()),

@@ -46,7 +46,8 @@ impl ClientType {
 pub struct Client {
     pub id: String,
     pub name: String,
-    pub owner_user_id: String,
+    /// `None` for an app that registered itself or is described by a metadata document.
+    pub owner_user_id: Option<String>,
     pub client_type: String,
     pub secret_digest: Option<String>,
     pub previous_secret_digest: Option<String>,
@@ -70,6 +71,63 @@ pub struct Client {
     /// The workspace this app is private to (only its members authorize it; its grants and
     /// its own tokens act there). `None`: offered to every user.
     pub workspace_id: Option<String>,
+    /// `registered`, `dcr` (RFC 7591) or `cimd` (a Client ID Metadata Document).
+    pub origin: String,
+    /// RFC 7592: the digest of the registration access token (`dcr`).
+    pub registration_token_digest: Option<String>,
+    /// [`SelfDescription`] as JSON.
+    pub metadata: String,
+    /// The address a `dcr` app registered from.
+    pub registered_from: Option<String>,
+    /// `cimd`: when the document must be fetched again.
+    pub metadata_expires_at: Option<NaiveDateTime>,
+    pub first_used_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+/// How an app came to be known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Registered by a user or an administrator.
+    #[default]
+    Registered,
+    /// Registered itself (RFC 7591 `POST /oauth/register`).
+    Dcr,
+    /// Described by a Client ID Metadata Document: its `client_id` is the document's URL.
+    Cimd,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Registered => "registered",
+            Origin::Dcr => "dcr",
+            Origin::Cimd => "cimd",
+        }
+    }
+}
+
+/// What a self-registered app says of itself (RFC 7591 §2), shown on the consent page and
+/// answered back by the registration endpoints. Nothing here is verified by Gatehouse.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct SelfDescription {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
 }
 
 impl LogoutSettings {
@@ -84,6 +142,36 @@ impl LogoutSettings {
 }
 
 impl Client {
+    pub fn origin(&self) -> Origin {
+        match self.origin.as_str() {
+            "dcr" => Origin::Dcr,
+            "cimd" => Origin::Cimd,
+            _ => Origin::Registered,
+        }
+    }
+
+    /// Registered itself or described by a metadata document: nobody vouches for it.
+    pub fn self_registered(&self) -> bool {
+        self.origin() != Origin::Registered
+    }
+
+    pub fn description(&self) -> SelfDescription {
+        serde_json::from_str(&self.metadata).unwrap_or_default()
+    }
+
+    /// The host a metadata-document app's `client_id` names (what the consent page shows
+    /// first: the only thing about it that Gatehouse checked).
+    pub fn document_host(&self) -> Option<String> {
+        (self.origin() == Origin::Cimd)
+            .then(|| {
+                url::Url::parse(&self.id)
+                    .ok()?
+                    .host_str()
+                    .map(str::to_owned)
+            })
+            .flatten()
+    }
+
     /// Whether `/oauth/logout` may send the browser to `uri`: registered, character for
     /// character.
     pub fn post_logout_redirect_allowed(&self, uri: &str) -> bool {
@@ -163,6 +251,7 @@ impl Client {
             client_id: self.id.clone(),
             name: self.name.clone(),
             owner_user_id: self.owner_user_id.clone(),
+            origin: self.origin(),
             workspace_id: self.workspace_id.clone(),
             client_type: self.client_type(),
             redirect_uris: self.redirect_uris.lines().map(str::to_owned).collect(),
@@ -195,7 +284,9 @@ pub struct ClientView {
     #[schema(example = "cli_5tGh8Jk2LmN0pQrS")]
     pub client_id: String,
     pub name: String,
-    pub owner_user_id: String,
+    /// `null` for an app that registered itself or is described by a metadata document.
+    pub owner_user_id: Option<String>,
+    pub origin: Origin,
     /// The workspace the app is private to: only its members authorize it, and its grants
     /// act there.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -228,7 +319,7 @@ pub struct ClientView {
 #[derive(Debug, Clone, Default)]
 pub struct NewClient {
     pub name: String,
-    pub owner_user_id: String,
+    pub owner_user_id: Option<String>,
     pub client_type: ClientType,
     pub redirect_uris: Vec<RedirectUri>,
     pub scopes: ScopeSet,
@@ -240,6 +331,12 @@ pub struct NewClient {
     pub logout: LogoutSettings,
     /// The workspace the app is private to (`None`: offered to every user).
     pub workspace_id: Option<String>,
+    pub origin: Origin,
+    /// What a self-registered app said of itself.
+    pub description: SelfDescription,
+    /// RFC 7592: the digest of the registration access token.
+    pub registration_token_digest: Option<String>,
+    pub registered_from: Option<String>,
 }
 
 /// OpenID Connect sign-out settings of a client (RP-Initiated and Back-Channel Logout).
@@ -281,6 +378,11 @@ pub fn create(
             clients::backchannel_logout_session_required
                 .eq(new.logout.backchannel_logout_session_required),
             clients::workspace_id.eq(&new.workspace_id),
+            clients::origin.eq(new.origin.as_str()),
+            clients::metadata
+                .eq(serde_json::to_string(&new.description).unwrap_or_else(|_| "{}".into())),
+            clients::registration_token_digest.eq(&new.registration_token_digest),
+            clients::registered_from.eq(&new.registered_from),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))
@@ -290,6 +392,21 @@ pub fn create(
         .select(Client::as_select())
         .first(conn)?;
     Ok((client, secret))
+}
+
+/// Record that the app was used now (its first use too, if this is it).
+pub fn note_use(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(
+        clients::table
+            .find(id)
+            .filter(clients::first_used_at.is_null()),
+    )
+    .set(clients::first_used_at.eq(now))
+    .execute(conn)?;
+    diesel::update(clients::table.find(id))
+        .set(clients::last_used_at.eq(now))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Client>, DbError> {
@@ -310,7 +427,14 @@ mod tests {
             workspace_id: None,
             id: "cli_x".into(),
             name: "x".into(),
-            owner_user_id: "usr_x".into(),
+            owner_user_id: Some("usr_x".into()),
+            origin: "registered".into(),
+            registration_token_digest: None,
+            metadata: "{}".into(),
+            registered_from: None,
+            metadata_expires_at: None,
+            first_used_at: None,
+            last_used_at: None,
             client_type: "confidential".into(),
             secret_digest: Some(pepper.digest_secret(secret)),
             previous_secret_digest: None,

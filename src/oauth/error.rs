@@ -44,6 +44,15 @@ pub enum OAuthError {
     /// allowance, as the per-address middleware answers (`http::open_limits`).
     #[error("Too many requests: try again in {0} seconds")]
     SlowDown(u64),
+    /// RFC 7591 §3.2.2: a redirect URI a registration cannot have.
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    /// RFC 7591 §3.2.2: any other metadata a registration cannot have.
+    #[error("{0}")]
+    InvalidClientMetadata(String),
+    /// Registration is off on this server (404).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// Every code the OAuth endpoints answer (the per-address limiter's `slow_down` included).
@@ -61,6 +70,9 @@ pub const CODES: &[&str] = &[
     "server_error",
     "temporarily_unavailable",
     "slow_down",
+    "invalid_redirect_uri",
+    "invalid_client_metadata",
+    "not_found",
 ];
 
 /// An RFC 6749 §5.2 error body: `{"error": …, "error_description": …}`.
@@ -124,6 +136,9 @@ impl OAuthError {
             OAuthError::ServerError(_) => "server_error",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthError::SlowDown(_) => "slow_down",
+            OAuthError::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            OAuthError::InvalidClientMetadata(_) => "invalid_client_metadata",
+            OAuthError::NotFound(_) => "not_found",
         }
     }
 
@@ -141,6 +156,7 @@ impl ResponseError for OAuthError {
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::SlowDown(_) => StatusCode::TOO_MANY_REQUESTS,
+            OAuthError::NotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -224,6 +240,9 @@ mod tests {
             OAuthError::ServerError(String::new()),
             OAuthError::TemporarilyUnavailable,
             OAuthError::SlowDown(1),
+            OAuthError::InvalidRedirectUri(String::new()),
+            OAuthError::InvalidClientMetadata(String::new()),
+            OAuthError::NotFound(String::new()),
         ];
         let answered: std::collections::BTreeSet<_> =
             every_variant.iter().map(OAuthError::code).collect();

@@ -50,7 +50,7 @@ impl<'a> Actor<'a> {
 
     fn event(&self, action: Action, client: &Client) -> NewEvent {
         let mut event = self.audit.event(action);
-        event.subject_user_id = Some(client.owner_user_id.clone());
+        event.subject_user_id = client.owner_user_id.clone();
         event.details = json!({ "client_id": client.id, "name": client.name });
         event
     }
@@ -322,13 +322,14 @@ pub async fn create(
         workspace_id,
         logout,
         name,
-        owner_user_id: actor.user_id().to_owned(),
+        owner_user_id: Some(actor.user_id().to_owned()),
         client_type,
         redirect_uris,
         scopes,
         first_party: first_party(actor, input.first_party)?,
         grant_types,
         resources,
+        ..NewClient::default()
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let actor_event = |client: &Client| actor.event(Action::ClientCreated, client);
@@ -352,7 +353,7 @@ pub async fn visible(
         .db(move |c| clients::find(c, &id))
         .await?
         .ok_or_else(|| ApiError::not_found("Client"))?;
-    let owner = client.owner_user_id.as_str();
+    let owner = client.owner_user_id.as_deref();
     actor.authorize(if change {
         PolicyAction::ChangeClient { owner }
     } else {
@@ -371,7 +372,7 @@ pub async fn list(
         actor.authorize(PolicyAction::ListAllClients)?;
     } else {
         actor.authorize(PolicyAction::ReadClients {
-            owner: actor.user_id(),
+            owner: Some(actor.user_id()),
         })?;
     }
     let owner = (!everyone).then(|| actor.user_id().to_owned());
@@ -466,7 +467,7 @@ pub async fn update(
     let now = state.now();
     let disabling = disabled == Some(true) && client.disabled_at.is_none();
     // An administrator's disable of someone else's app is a lock only an administrator lifts.
-    let by_admin = actor.user_id() != client.owner_user_id;
+    let by_admin = client.owner_user_id.as_deref() != Some(actor.user_id());
     let enabling = disabled == Some(false) && client.disabled_at.is_some();
     if enabling && client.admin_locked {
         actor
@@ -585,7 +586,7 @@ struct ClientChanges {
     updated_at: NaiveDateTime,
 }
 
-fn revoke_client_families(
+pub(crate) fn revoke_client_families(
     conn: &mut DbConn,
     client_id: &str,
     now: NaiveDateTime,
@@ -691,6 +692,12 @@ pub struct ConsentView {
     pub id: String,
     pub client_id: String,
     pub client_name: String,
+    /// `dcr`: the app registered itself; `cimd`: it is described by the document at its
+    /// `client_id` URL (see `host`); `registered`: a user or an administrator registered it.
+    pub origin: super::clients::Origin,
+    /// For a metadata-document app, the host that describes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub scopes: Vec<String>,
     /// Recorded for an app the operator marked first-party (no consent page was shown).
     pub first_party: bool,
@@ -716,6 +723,7 @@ pub async fn list_consents(
                 bool,
                 NaiveDateTime,
                 NaiveDateTime,
+                String,
             );
             let rows: Vec<Row> = consents::table
                 .inner_join(clients_t::table)
@@ -729,10 +737,25 @@ pub async fn list_consents(
                     consents::first_party,
                     consents::created_at,
                     consents::updated_at,
+                    clients_t::origin,
                 ))
                 .load(c)?;
             let mut views = Vec::with_capacity(rows.len());
-            for (id, client_id, client_name, scopes, first_party, created, updated) in rows {
+            for (id, client_id, client_name, scopes, first_party, created, updated, origin) in rows
+            {
+                let origin = match origin.as_str() {
+                    "dcr" => super::clients::Origin::Dcr,
+                    "cimd" => super::clients::Origin::Cimd,
+                    _ => super::clients::Origin::Registered,
+                };
+                let host = (origin == super::clients::Origin::Cimd)
+                    .then(|| {
+                        url::Url::parse(&client_id)
+                            .ok()?
+                            .host_str()
+                            .map(str::to_owned)
+                    })
+                    .flatten();
                 let last_used: Option<NaiveDateTime> = refresh_families::table
                     .filter(refresh_families::user_id.eq(&user_id))
                     .filter(refresh_families::client_id.eq(&client_id))
@@ -742,6 +765,8 @@ pub async fn list_consents(
                     id,
                     client_id,
                     client_name,
+                    origin,
+                    host,
                     scopes: scopes
                         .split(' ')
                         .filter(|s| !s.is_empty())

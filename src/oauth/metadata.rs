@@ -51,6 +51,13 @@ pub struct ServerMetadata {
     pub backchannel_logout_supported: bool,
     pub backchannel_logout_session_supported: bool,
     pub frontchannel_logout_supported: bool,
+    /// RFC 7591: present when dynamic client registration is on (`GATEHOUSE_REGISTRATION`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri")]
+    pub registration_endpoint: Option<String>,
+    /// A `client_id` may be the https URL of a Client ID Metadata Document
+    /// (`GATEHOUSE_CIMD`).
+    pub client_id_metadata_document_supported: bool,
 }
 
 /// The claims an ID token or UserInfo may carry.
@@ -140,5 +147,60 @@ async fn document(state: &AppState) -> HttpResponse {
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
             frontchannel_logout_supported: false,
+            registration_endpoint: (state.settings.registration.mode
+                != crate::config::RegistrationMode::Off)
+                .then(|| format!("{issuer}/oauth/register")),
+            client_id_metadata_document_supported: state.settings.cimd.enabled(),
+        })
+}
+
+/// RFC 9728 §2: what a client needs to know to get a token for Gatehouse's own API.
+#[derive(Serialize, ToSchema)]
+pub struct ProtectedResourceMetadata {
+    /// The resource identifier: the `aud` of tokens for `/v1` (what a client sends as
+    /// `resource`).
+    #[schema(format = "uri")]
+    pub resource: String,
+    pub authorization_servers: Vec<String>,
+    #[schema(format = "uri")]
+    pub jwks_uri: String,
+    pub scopes_supported: Vec<String>,
+    pub bearer_methods_supported: &'static [&'static str],
+    pub resource_signing_alg_values_supported: Vec<&'static str>,
+    pub resource_name: &'static str,
+    #[schema(format = "uri")]
+    pub resource_documentation: String,
+}
+
+/// Protected resource metadata (RFC 9728)
+///
+/// For Gatehouse's own `/v1`: every 401 there names this document in
+/// `WWW-Authenticate: Bearer resource_metadata="…"`, which is how an MCP client or agent finds
+/// the authorization server. Caches may keep it five minutes.
+#[utoipa::path(get, path = "/.well-known/oauth-protected-resource", tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = ProtectedResourceMetadata),
+        (status = 503, description = "The scope registry could not be read (no body)"),
+    ))]
+pub async fn protected_resource(state: web::Data<AppState>) -> HttpResponse {
+    let issuer = &state.settings.issuer;
+    let scopes: Vec<String> = match state.scope_registry().await {
+        Ok(all) => all.iter().map(|s| s.name.clone()).collect(),
+        Err(e) => {
+            log::error!("protected resource metadata: {e}");
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+    };
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(ProtectedResourceMetadata {
+            resource: state.settings.token_audience().to_owned(),
+            authorization_servers: vec![issuer.clone()],
+            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            scopes_supported: scopes,
+            bearer_methods_supported: &["header"],
+            resource_signing_alg_values_supported: state.key_ring().published_algs(),
+            resource_name: "Gatehouse API",
+            resource_documentation: format!("{issuer}/openapi.json"),
         })
 }

@@ -1,8 +1,10 @@
-//! OAuth 2.0: clients and their redirect URIs (more to come: authorization, tokens, refresh
-//! families, revocation, introspection, metadata).
+//! OAuth 2.0 and OpenID Connect: clients (registered, self-registered, described by metadata
+//! documents), authorization, tokens, refresh families, revocation, introspection, metadata.
 
+pub mod agents;
 pub mod api;
 pub mod authorize;
+pub mod cimd;
 pub mod clients;
 pub mod error;
 pub mod grants;
@@ -13,5 +15,6 @@ pub mod metadata;
 pub mod oidc;
 pub mod pages;
 pub mod redirect;
+pub mod registration;
 pub mod token;
 pub mod token_audit;

@@ -418,7 +418,37 @@ pub async fn token(
                 "This client may not use this grant".into(),
             ));
         }
-        run_grant(&state, &client, &grant, &body).await
+        let issued = run_grant(&state, &client, &grant, &body).await?;
+        if client.self_registered() {
+            note_use(&state, &client).await;
+        }
+        Ok(issued)
     };
     answer.await.map_or_else(|e| e.response(), issued)
+}
+
+/// An app that registered itself (or is described by a document) is deleted when nobody uses
+/// it: its first and last use are written at most once an hour (never a write per request).
+async fn note_use(state: &AppState, client: &Client) {
+    let now = state.now();
+    if client
+        .last_used_at
+        .is_some_and(|last| now - last < chrono::Duration::hours(1))
+    {
+        return;
+    }
+    let id = client.id.clone();
+    let noted = state
+        .db(move |c| {
+            crate::db::write_transaction(c, |c| clients::note_use(c, &id, now))?;
+            clients::find(c, &id)
+        })
+        .await;
+    match noted {
+        Ok(Some(fresh)) => {
+            state.key_cache.put_client(fresh);
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!("recording the use of an app: {e}"),
+    }
 }

@@ -171,13 +171,14 @@ pub enum Action<'a> {
     /// A workspace's audit events.
     ReadWorkspaceAudit(InWorkspace<'a>),
     ReadAuditLog,
+    /// `owner` is `None` for an app that registered itself: administrators only.
     ReadClients {
-        owner: &'a str,
+        owner: Option<&'a str>,
     },
     ListAllClients,
     RegisterClient,
     ChangeClient {
-        owner: &'a str,
+        owner: Option<&'a str>,
     },
     /// First-party marking, lifting an administrator's lock, resource bindings.
     AdministerClients,
@@ -311,6 +312,24 @@ impl Caller<'_> {
             self.on_other(admin_scope, what)?;
         }
         Ok(())
+    }
+
+    /// As [`Self::own_or_admin`] for a thing that may have no owner (an app that registered
+    /// itself): nobody's own, administrators only.
+    fn owned_or_admin(
+        &self,
+        owner: Option<&str>,
+        scope: Builtin,
+        admin_scope: Builtin,
+        what: &'static str,
+    ) -> Result<(), Denied> {
+        match owner {
+            Some(owner) => self.own_or_admin(owner, scope, admin_scope, what),
+            None => {
+                self.need(scope)?;
+                self.on_other(admin_scope, what)
+            }
+        }
     }
 
     /// A credential bound to a workspace reaches nothing outside it: another workspace's
@@ -557,7 +576,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
         }
         Action::ReadAuditLog => caller.need(S::ReadAudit).map(|()| ONLY_OWN),
         Action::ReadClients { owner } => caller
-            .own_or_admin(owner, S::ReadClients, S::AdminClients, "Client")
+            .owned_or_admin(owner, S::ReadClients, S::AdminClients, "Client")
             .map(|()| ONLY_OWN),
         Action::ListAllClients => {
             caller.need(S::ReadClients)?;
@@ -566,7 +585,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
         }
         Action::RegisterClient => caller.need(S::WriteClients).map(|()| ONLY_OWN),
         Action::ChangeClient { owner } => caller
-            .own_or_admin(owner, S::WriteClients, S::AdminClients, "Client")
+            .owned_or_admin(owner, S::WriteClients, S::AdminClients, "Client")
             .map(|()| ONLY_OWN),
         Action::AdministerClients => caller.need(S::AdminClients).map(|()| ONLY_OWN),
         Action::ReadConsents => caller.need(S::ReadConsents).map(|()| ONLY_OWN),

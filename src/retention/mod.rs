@@ -9,7 +9,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    audit_events, auth_codes, backchannel_logouts, login_failures, refresh_families,
+    audit_events, auth_codes, backchannel_logouts, clients, login_failures, refresh_families,
     refresh_tokens, revoked_access_tokens, sessions,
 };
 use crate::db::{DbConn, DbError};
@@ -43,6 +43,9 @@ pub struct Cutoffs {
     pub family_idle: Duration,
     /// Audit events older than this go; `None` keeps them all.
     pub audit_retention: Option<Duration>,
+    /// Self-registered and metadata-document apps unused for longer than this go (with their
+    /// grants); `None` keeps them.
+    pub unused_clients: Option<Duration>,
 }
 
 /// Rows deleted by one pass, by table.
@@ -56,6 +59,8 @@ pub struct Swept {
     pub login_failures: usize,
     pub audit_events: usize,
     pub backchannel_logouts: usize,
+    /// Apps that registered themselves (or came from a metadata document) and went unused.
+    pub unused_clients: usize,
     /// The longest single write of the pass: how long the SQLite writer was held at most.
     #[serde(skip)]
     pub longest_write: std::time::Duration,
@@ -71,10 +76,11 @@ impl Swept {
             + self.login_failures
             + self.audit_events
             + self.backchannel_logouts
+            + self.unused_clients
     }
 
     /// (table, rows) pairs, for logs and metrics.
-    pub fn by_table(&self) -> [(&'static str, usize); 8] {
+    pub fn by_table(&self) -> [(&'static str, usize); 9] {
         [
             ("auth_codes", self.auth_codes),
             ("refresh_families", self.refresh_families),
@@ -84,6 +90,7 @@ impl Swept {
             ("login_failures", self.login_failures),
             ("audit_events", self.audit_events),
             ("backchannel_logouts", self.backchannel_logouts),
+            ("clients", self.unused_clients),
         ]
     }
 }
@@ -115,6 +122,11 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
         ended_families(conn, c, &mut tokens)
     })?;
     swept.refresh_tokens = tokens;
+    if let Some(unused) = c.unused_clients {
+        swept.unused_clients = batches_of(CLIENT_BATCH, conn, |conn| {
+            unused_clients(conn, c.now, c.now - unused)
+        })?;
+    }
     if let Some(retention) = c.audit_retention {
         swept.audit_events = batches(conn, |conn| old_audit_events(conn, c.now - retention))?;
     }
@@ -262,6 +274,42 @@ fn ended_families(conn: &mut DbConn, c: &Cutoffs, tokens: &mut usize) -> Result<
     Ok(families)
 }
 
+/// Apps per delete: each takes its consents, codes and refresh families along.
+const CLIENT_BATCH: i64 = 50;
+
+/// Self-registered and metadata-document apps not used since `before` (never used: registered
+/// before it), deleted with everything of theirs; one audit event names them.
+fn unused_clients(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    before: NaiveDateTime,
+) -> Result<usize, DbError> {
+    let ids: Vec<String> = clients::table
+        .filter(clients::origin.eq_any(["dcr", "cimd"]))
+        .filter(
+            clients::last_used_at.lt(before).or(clients::last_used_at
+                .is_null()
+                .and(clients::created_at.lt(before))),
+        )
+        .select(clients::id)
+        .limit(CLIENT_BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    timed_write(|| {
+        crate::db::write_transaction(conn, |conn| {
+            let deleted =
+                diesel::delete(clients::table.filter(clients::id.eq_any(&ids))).execute(conn)?;
+            let mut event = crate::audit::NewEvent::new(crate::audit::Action::ClientUnusedDeleted);
+            event.via = Some("janitor");
+            event.details = serde_json::json!({ "client_ids": ids });
+            crate::audit::record(conn, &event, now)?;
+            Ok(deleted)
+        })
+    })
+}
+
 fn old_audit_events(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
     let ids: Vec<String> = audit_events::table
         .filter(audit_events::occurred_at.lt(before))
@@ -323,6 +371,7 @@ pub async fn run(state: &crate::state::AppState) -> Result<Option<Swept>, DbErro
         session_idle: state.settings.session_idle,
         family_idle: crate::oauth::token::family_policy(state).idle,
         audit_retention: state.settings.audit_retention,
+        unused_clients: state.settings.registration.unused_after,
     };
     let swept = state.db(move |conn| sweep(conn, &cutoffs)).await?;
     for (table, rows) in swept.iter().flat_map(Swept::by_table) {

@@ -322,7 +322,7 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         .await;
     let new = NewClient {
         name: "Orders app".into(),
-        owner_user_id: owner,
+        owner_user_id: Some(owner),
         client_type: ClientType::Public,
         redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders").unwrap(),

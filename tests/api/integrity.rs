@@ -62,7 +62,7 @@ pub(crate) async fn app_with(app: &TestApp, scopes: &str, resources: &[&str]) ->
     grant_types.push("client_credentials".into());
     let new = NewClient {
         name: "Integrity app".into(),
-        owner_user_id: me["data"]["id"].as_str().unwrap().to_owned(),
+        owner_user_id: Some(me["data"]["id"].as_str().unwrap().to_owned()),
         client_type: ClientType::Confidential,
         redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse(scopes).unwrap(),

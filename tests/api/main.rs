@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account_audit;
+mod agents;
 mod api_envelope;
 mod api_key_pages;
 mod api_keys;

@@ -24,7 +24,7 @@ pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> 
     let owner = me["data"]["id"].as_str().unwrap().to_owned();
     let new = NewClient {
         name: "Orders app".into(),
-        owner_user_id: owner,
+        owner_user_id: Some(owner),
         client_type: if public {
             ClientType::Public
         } else {
@@ -1228,7 +1228,7 @@ both_backends!(
             .await;
         let new = NewClient {
             name: "Admin tool".into(),
-            owner_user_id: owner,
+            owner_user_id: Some(owner),
             client_type: ClientType::Confidential,
             redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
             scopes: gatehouse::scopes::ScopeSet::parse("read:users write:users").unwrap(),

@@ -23,7 +23,7 @@ pub(crate) async fn register_confidential(
     }
     let new = NewClient {
         name: "Billing worker".into(),
-        owner_user_id: me["data"]["id"].as_str().unwrap().to_owned(),
+        owner_user_id: Some(me["data"]["id"].as_str().unwrap().to_owned()),
         client_type: ClientType::Confidential,
         redirect_uris: vec![RedirectUri::parse(crate::oauth::REDIRECT).unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse(scopes).unwrap(),

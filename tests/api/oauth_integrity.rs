@@ -642,7 +642,7 @@ both_backends!(
         grant_types.push("client_credentials".into());
         let new = NewClient {
             name: "Billing worker".into(),
-            owner_user_id: me["data"]["id"].as_str().unwrap().to_owned(),
+            owner_user_id: Some(me["data"]["id"].as_str().unwrap().to_owned()),
             client_type: ClientType::Confidential,
             redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
             scopes: gatehouse::scopes::ScopeSet::parse("read:orders").unwrap(),

@@ -33,7 +33,7 @@ pub(crate) async fn register_oidc(app: &TestApp, scopes: &str) -> TestClient {
     let me: Value = app.me().await.json().await.unwrap();
     let new = NewClient {
         name: "Sign-in app".into(),
-        owner_user_id: me["data"]["id"].as_str().unwrap().to_owned(),
+        owner_user_id: Some(me["data"]["id"].as_str().unwrap().to_owned()),
         client_type: ClientType::Confidential,
         redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse(scopes).unwrap(),

@@ -45,7 +45,7 @@ async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chro
     let after = format!("{}/readyz", app.address);
     let new = NewClient {
         name: "Sign-in app".into(),
-        owner_user_id: owner,
+        owner_user_id: Some(owner),
         client_type: ClientType::Public,
         redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse("openid profile email").unwrap(),

@@ -151,6 +151,7 @@ const MATRIX: &[Row] = &[
     ("GET",    "/settings/connected-apps", Body::None,           [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/admin/users", Body::None,                       [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/admin/apps", Body::None,                        [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET",    "/admin/agents", Body::None,                      [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/admin/users/{member}/api-keys", Body::None,     [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/workspaces", Body::None,                        [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET",    "/workspaces/{ws}", Body::None,                   [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
@@ -175,6 +176,18 @@ const MATRIX: &[Row] = &[
                                                                   [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("POST",   "/workspaces/{ws}/api-keys/{wskey}/revoke", Body::None,
                                                                   [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    // The Agents page's forms: administrators holding admin:clients; a form without its
+    // fields is refused on the page.
+    ("POST",   "/admin/agents/apps", Body::None,                 [303, 403, 404, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/admin/agents/tokens/{uniq}/revoke", Body::None, [303, 403, 404, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/admin/agents/hosts", Body::None,                [303, 403, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/admin/agents/hosts/unblock", Body::None,        [303, 403, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/admin/agents/tokens", Body::None,               [303, 403, 201, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    // RFC 7592: only the registration's own `rat_` token manages it — no session, key or
+    // token of any user, an administrator's neither.
+    ("GET",    "/oauth/register/{client}", Body::None,           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("PUT",    "/oauth/register/{client}", Body::Json("{}"),     [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("DELETE", "/oauth/register/{client}", Body::None,           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
     // The invitation is the member's: another user is refused.
     ("POST",   "/invitations/{inv_token}", Body::None,           [303, 303, 403, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
 ];
@@ -187,6 +200,9 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/.well-known/oauth-protected-resource"),
+    // Dynamic registration (off, token, open) and its attacks: tests/api/agents.rs.
+    ("POST", "/oauth/register"),
     ("GET", "/oauth/logout"),
     ("POST", "/oauth/logout"),
     ("GET", "/oauth/authorize"),
@@ -500,7 +516,7 @@ async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, Strin
             let (key, secret) = model::insert(c, &pepper, &key, now)?;
             let app_row = NewClient {
                 name: "Mia's app".into(),
-                owner_user_id: owner.clone(),
+                owner_user_id: Some(owner.clone()),
                 client_type: ClientType::Confidential,
                 redirect_uris: vec![RedirectUri::parse("https://mia.example.com/cb").unwrap()],
                 scopes: ScopeSet::parse("read:products").unwrap(),

@@ -152,7 +152,7 @@ async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in
         .await;
     let new = NewClient {
         name: "Orders app".into(),
-        owner_user_id: owner,
+        owner_user_id: Some(owner),
         client_type: ClientType::Public,
         redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse("read:users").unwrap(),

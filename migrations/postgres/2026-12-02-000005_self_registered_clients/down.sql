@@ -1,0 +1,12 @@
+DROP TABLE blocked_client_hosts;
+DROP TABLE registration_tokens;
+DROP INDEX clients_self_registered;
+DELETE FROM clients WHERE owner_user_id IS NULL;
+ALTER TABLE clients DROP COLUMN last_used_at;
+ALTER TABLE clients DROP COLUMN first_used_at;
+ALTER TABLE clients DROP COLUMN metadata_expires_at;
+ALTER TABLE clients DROP COLUMN registered_from;
+ALTER TABLE clients DROP COLUMN metadata;
+ALTER TABLE clients DROP COLUMN registration_token_digest;
+ALTER TABLE clients DROP COLUMN origin;
+ALTER TABLE clients ALTER COLUMN owner_user_id SET NOT NULL;

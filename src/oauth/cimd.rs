@@ -1,0 +1,701 @@
+//! Client ID Metadata Documents (`draft-ietf-oauth-client-id-metadata-document`): an app whose
+//! `client_id` is an `https` URL is described by the JSON document served there. Gatehouse
+//! fetches it (GET, no credentials, no redirects, ≤ 5 KB, ≤ 3 s, public addresses only — an
+//! attacker must not make the server reach its own network), validates it, and keeps it as a
+//! row of `clients` (`origin = 'cimd'`, no owner) until its HTTP cache lifetime ends (between a
+//! floor and a ceiling). Fetch failures are remembered for a minute, so a broken or hostile
+//! document costs one fetch a minute however often it is named.
+//!
+//! The operator decides which hosts may describe apps (`GATEHOUSE_CIMD`); administrators block
+//! hosts from the Agents page (their apps are disabled at once and never fetched again).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Deserialize;
+use url::{Host, Url};
+
+use super::clients::{self, Client, ClientType, Origin, SelfDescription};
+use super::redirect::RedirectUri;
+use crate::db::schema::{blocked_client_hosts, clients as clients_t};
+use crate::db::{DbConn, DbError};
+use crate::scopes::{ScopeSet, registry};
+use crate::state::AppState;
+
+/// Largest document accepted.
+pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
+/// Longest a fetch may take, connection included.
+pub const FETCH_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+/// A document is kept at least this long, whatever its headers say (bounds the fetch rate).
+pub const CACHE_FLOOR: Duration = Duration::minutes(5);
+/// And at most this long (a changed document is seen within a day).
+pub const CACHE_CEILING: Duration = Duration::hours(24);
+/// Without cache headers.
+pub const CACHE_DEFAULT: Duration = Duration::hours(1);
+/// How long a failed fetch is answered from memory.
+const FAILURE_MEMORY: StdDuration = StdDuration::from_secs(60);
+/// Failed URLs remembered at most (the oldest are forgotten first).
+const FAILURE_ENTRIES: usize = 10_000;
+
+/// Why a metadata document cannot describe an app: shown on the authorization error page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DocumentError(pub String);
+
+fn bad(why: impl Into<String>) -> DocumentError {
+    DocumentError(why.into())
+}
+
+/// Whether a `client_id` names a metadata document (rather than a registered app's `cli_…`).
+pub fn is_document_id(client_id: &str) -> bool {
+    client_id.starts_with("https://") || client_id.starts_with("http://")
+}
+
+/// A loopback `http` URL with a port: what the test switch admits.
+fn loopback_http(url: &Url) -> bool {
+    url.scheme() == "http"
+        && url.port().is_some()
+        && match url.host() {
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            _ => false,
+        }
+}
+
+/// The rules of the draft for a client identifier URL, checked on the text as sent: `https`,
+/// a path, no fragment, no user or password, no dot segments — and already in the canonical
+/// form a URL parser gives it, so that one app has one identifier.
+pub fn parse_client_id(raw: &str, loopback_for_tests: bool) -> Result<Url, DocumentError> {
+    if raw.len() > 2000 || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("The client_id URL is too long or contains spaces"));
+    }
+    let url = Url::parse(raw).map_err(|_| bad("The client_id is not a URL"))?;
+    let scheme_ok = url.scheme() == "https" || (loopback_for_tests && loopback_http(&url));
+    if !scheme_ok {
+        return Err(bad("A client_id URL must use https"));
+    }
+    if raw.contains('#') {
+        return Err(bad("A client_id URL cannot have a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || raw.contains('@') {
+        return Err(bad("A client_id URL cannot carry a user name or password"));
+    }
+    if raw.split(['/', '?']).any(|seg| seg == "." || seg == "..")
+        || raw.contains("/%2e")
+        || raw.contains("/%2E")
+    {
+        return Err(bad("A client_id URL cannot contain . or .. segments"));
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        return Err(bad(
+            "A client_id URL must have a path (such as /client.json)",
+        ));
+    }
+    if url.as_str() != raw {
+        return Err(bad(
+            "The client_id URL is not in canonical form (lower-case host, no default port, escaped characters)",
+        ));
+    }
+    Ok(url)
+}
+
+/// Not loopback, private, link-local, unspecified, multicast, shared or documentation space.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || first == 0x0064 && v6.segments()[1] == 0xff9b)
+        }
+    }
+}
+
+/// The document as served; unknown members are ignored.
+#[derive(Debug, Deserialize)]
+struct Document {
+    client_id: Option<String>,
+    client_name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    scope: Option<String>,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+    policy_uri: Option<String>,
+    tos_uri: Option<String>,
+    #[serde(default)]
+    contacts: Vec<String>,
+    software_id: Option<String>,
+    software_version: Option<String>,
+    client_secret: Option<serde_json::Value>,
+}
+
+/// What a valid document makes of the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    pub name: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<String>,
+    pub scopes: ScopeSet,
+    pub description: SelfDescription,
+}
+
+/// An https URL shown to users (client_uri, logo_uri, policy_uri, tos_uri): anything else is
+/// dropped rather than refused (the draft says to ignore what one does not use).
+fn shown_url(raw: Option<String>) -> Option<String> {
+    raw.filter(|u| u.len() <= 500 && Url::parse(u).is_ok_and(|p| p.scheme() == "https"))
+}
+
+/// Validate a document fetched from `url`. `grantable`: the scopes such an app may ask for.
+pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Described, DocumentError> {
+    let doc: Document = serde_json::from_slice(body).map_err(|e| {
+        bad(format!(
+            "The metadata document is not a JSON object of the expected shape: {e}"
+        ))
+    })?;
+    match doc.client_id.as_deref() {
+        Some(id) if id == url.as_str() => {}
+        Some(_) => {
+            return Err(bad(
+                "The metadata document's client_id is not exactly the URL it was fetched from",
+            ));
+        }
+        None => return Err(bad("The metadata document has no client_id")),
+    }
+    if doc.client_secret.is_some() {
+        return Err(bad("A metadata document cannot carry a client_secret"));
+    }
+    match doc.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => {}
+        Some("private_key_jwt") => {
+            return Err(bad(
+                "token_endpoint_auth_method private_key_jwt is not supported by this server yet: use none",
+            ));
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "token_endpoint_auth_method {other} cannot be used with a metadata document: use none"
+            )));
+        }
+    }
+    let raw_uris = doc
+        .redirect_uris
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| bad("The metadata document lists no redirect_uris"))?;
+    if raw_uris.len() > 10 {
+        return Err(bad(
+            "The metadata document lists more than 10 redirect_uris",
+        ));
+    }
+    let redirect_uris = raw_uris
+        .iter()
+        .map(|u| {
+            if u.contains('*') {
+                return Err(bad(format!("{u}: a redirect URI cannot have a wildcard")));
+            }
+            RedirectUri::parse(u).map_err(|e| bad(format!("{u}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let grant_types = doc.grant_types.unwrap_or_else(clients::default_grant_types);
+    if grant_types.is_empty()
+        || grant_types
+            .iter()
+            .any(|g| g != "authorization_code" && g != "refresh_token")
+    {
+        return Err(bad(
+            "grant_types may list only authorization_code and refresh_token",
+        ));
+    }
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(bad("grant_types must include authorization_code"));
+    }
+    if let Some(types) = &doc.response_types
+        && types.iter().any(|t| t != "code")
+    {
+        return Err(bad("response_types may list only code"));
+    }
+    let scopes = match doc
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => grantable.clone(),
+        Some(raw) => {
+            let asked = ScopeSet::parse(raw).map_err(|e| bad(format!("scope: {e}")))?;
+            if let Some(extra) = asked.difference(grantable).first() {
+                return Err(bad(format!(
+                    "scope: {extra} cannot be given to an app described by a metadata document"
+                )));
+            }
+            asked
+        }
+    };
+    let host = url.host_str().unwrap_or_default();
+    let name = doc
+        .client_name
+        .map(|n| {
+            n.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| host.to_owned());
+    Ok(Described {
+        name,
+        redirect_uris,
+        grant_types,
+        scopes,
+        description: SelfDescription {
+            token_endpoint_auth_method: Some("none".into()),
+            client_uri: shown_url(doc.client_uri),
+            logo_uri: shown_url(doc.logo_uri),
+            policy_uri: shown_url(doc.policy_uri),
+            tos_uri: shown_url(doc.tos_uri),
+            contacts: doc.contacts.into_iter().take(5).collect(),
+            software_id: doc.software_id.filter(|s| s.len() <= 200),
+            software_version: doc.software_version.filter(|s| s.len() <= 100),
+        },
+    })
+}
+
+/// How long a document may be kept: its `Cache-Control` `max-age` (or `s-maxage`), between
+/// the floor and the ceiling; `no-store`/`no-cache` mean the floor.
+pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
+    let Some(header) = cache_control else {
+        return CACHE_DEFAULT;
+    };
+    let mut max_age = None;
+    for directive in header.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        if directive == "no-store" || directive == "no-cache" {
+            return CACHE_FLOOR;
+        }
+        if let Some(v) = directive
+            .strip_prefix("s-maxage=")
+            .or_else(|| directive.strip_prefix("max-age="))
+            && let Ok(seconds) = v.trim_matches('"').parse::<i64>()
+        {
+            max_age = Some(max_age.map_or(seconds, |m: i64| m.min(seconds)));
+        }
+    }
+    max_age.map_or(CACHE_DEFAULT, |s| {
+        Duration::seconds(s).clamp(CACHE_FLOOR, CACHE_CEILING)
+    })
+}
+
+/// Failed fetches by URL, answered from memory for a minute.
+#[derive(Default)]
+pub struct Failures(Mutex<HashMap<String, (Instant, DocumentError)>>);
+
+impl Failures {
+    fn recent(&self, url: &str) -> Option<DocumentError> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(url)
+            .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
+            .map(|(_, e)| e.clone())
+    }
+
+    fn remember(&self, url: &str, error: &DocumentError) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= FAILURE_ENTRIES {
+            map.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+            if map.len() >= FAILURE_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(url.to_owned(), (Instant::now(), error.clone()));
+    }
+
+    pub fn forget(&self, url: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(url);
+    }
+}
+
+/// GET the document: public addresses only (checked after resolution, and the connection goes
+/// to exactly the addresses checked), no redirects, no cookies or credentials, ≤ 3 s, ≤ 5 KB.
+/// Returns the body and its `Cache-Control`.
+async fn fetch(
+    url: &Url,
+    loopback_for_tests: bool,
+) -> Result<(Vec<u8>, Option<String>), DocumentError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| bad("The client_id URL has no host"))?
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let addresses: Vec<SocketAddr> = tokio::time::timeout(
+        FETCH_TIMEOUT,
+        tokio::net::lookup_host((lookup_host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| bad(format!("{host} did not resolve in time")))?
+    .map_err(|_| bad(format!("{host} does not resolve")))?
+    .collect();
+    if addresses.is_empty() {
+        return Err(bad(format!("{host} does not resolve")));
+    }
+    let allowed = |a: &SocketAddr| {
+        is_public(a.ip()) || (loopback_for_tests && loopback_http(url) && a.ip().is_loopback())
+    };
+    if !addresses.iter().all(allowed) {
+        return Err(bad(format!(
+            "{host} resolves to a private, loopback or reserved address: Gatehouse does not fetch from there"
+        )));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .connect_timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(&host, &addresses)
+        .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| bad(format!("cannot fetch: {e}")))?;
+    let started = Instant::now();
+    let mut response = http
+        .get(url.clone())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                bad("The metadata document did not arrive within 3 seconds")
+            } else {
+                bad(format!(
+                    "The metadata document could not be fetched: {}",
+                    without_url(&e)
+                ))
+            }
+        })?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(bad(format!(
+            "The metadata document URL answered a redirect ({}): redirects are not followed",
+            status.as_u16()
+        )));
+    }
+    if status != reqwest::StatusCode::OK {
+        return Err(bad(format!(
+            "The metadata document URL answered {} instead of 200",
+            status.as_u16()
+        )));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(bad("The metadata document is larger than 5 KB"));
+    }
+    let cache_control = response
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    loop {
+        let remaining = FETCH_TIMEOUT.saturating_sub(started.elapsed());
+        let chunk = tokio::time::timeout(remaining, response.chunk())
+            .await
+            .map_err(|_| bad("The metadata document did not arrive within 3 seconds"))?
+            .map_err(|e| {
+                bad(format!(
+                    "The metadata document could not be read: {}",
+                    without_url(&e)
+                ))
+            })?;
+        let Some(chunk) = chunk else { break };
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_DOCUMENT_BYTES {
+            return Err(bad("The metadata document is larger than 5 KB"));
+        }
+    }
+    Ok((body, cache_control))
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    match e.url() {
+        Some(u) => text.replace(u.as_str(), "the URL"),
+        None => text,
+    }
+}
+
+/// The app a metadata-document `client_id` names, fetched again when its cache lifetime has
+/// ended. `Ok(None)`: such identifiers are not accepted here (off, or the host not allowed).
+pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Client>>, ClientError> {
+    let url = parse_client_id(client_id, state.settings.cimd_loopback_http)
+        .map_err(ClientError::Document)?;
+    let host = url.host_str().unwrap_or_default().to_owned();
+    if !state.settings.cimd.allows(&host) {
+        return Ok(None);
+    }
+    let now = state.now();
+    let known = super::token::load_client(state, client_id)
+        .await
+        .map_err(ClientError::Db)?;
+    if let Some(c) = &known
+        && (c.origin() != Origin::Cimd || c.metadata_expires_at.is_some_and(|until| now < until))
+    {
+        return Ok(known);
+    }
+    if let Some(e) = state.cimd_failures.recent(client_id) {
+        return Err(ClientError::Document(e));
+    }
+    let blocked_host = host.clone();
+    let blocked = state
+        .db(move |c| is_blocked(c, &blocked_host))
+        .await
+        .map_err(ClientError::Db)?;
+    if blocked {
+        return Err(ClientError::Document(bad(format!(
+            "An administrator blocked apps described by documents on {host}"
+        ))));
+    }
+    let described = match fetched(state, &url).await {
+        Ok(d) => d,
+        Err(ClientError::Document(e)) => {
+            state.cimd_failures.remember(client_id, &e);
+            log::info!("metadata document {client_id}: {e}");
+            return Err(ClientError::Document(e));
+        }
+        Err(other) => return Err(other),
+    };
+    let (described, lifetime) = described;
+    let id = client_id.to_owned();
+    let resources = state.settings.registration.resources.clone();
+    let stored = state
+        .db(move |c| store(c, &id, &described, &resources, now, now + lifetime))
+        .await
+        .map_err(ClientError::Db)?;
+    Ok(Some(state.key_cache.put_client(stored)))
+}
+
+async fn fetched(state: &AppState, url: &Url) -> Result<(Described, Duration), ClientError> {
+    let (body, cache_control) = fetch(url, state.settings.cimd_loopback_http)
+        .await
+        .map_err(ClientError::Document)?;
+    let all = state.scope_registry().await.map_err(ClientError::Db)?;
+    let grantable = registry::grantable(&all, false);
+    let described = validate(url, &body, &grantable).map_err(ClientError::Document)?;
+    Ok((described, cache_lifetime(cache_control.as_deref())))
+}
+
+#[derive(Debug)]
+pub enum ClientError {
+    Document(DocumentError),
+    Db(DbError),
+}
+
+pub fn is_blocked(conn: &mut DbConn, host: &str) -> Result<bool, DbError> {
+    Ok(blocked_client_hosts::table
+        .find(host.to_ascii_lowercase())
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
+/// Insert the app or refresh what its document says (a disabled app stays disabled).
+fn store(
+    conn: &mut DbConn,
+    id: &str,
+    d: &Described,
+    resources: &[String],
+    now: NaiveDateTime,
+    expires: NaiveDateTime,
+) -> Result<Client, DbError> {
+    let uris: Vec<&str> = d.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let metadata = serde_json::to_string(&d.description).unwrap_or_else(|_| "{}".into());
+    crate::db::write_transaction(conn, |c| {
+        let exists = clients_t::table
+            .find(id)
+            .select(clients_t::origin)
+            .first::<String>(c)
+            .optional()?;
+        match exists {
+            Some(origin) if origin != Origin::Cimd.as_str() => {}
+            Some(_) => {
+                diesel::update(clients_t::table.find(id))
+                    .set((
+                        clients_t::name.eq(&d.name),
+                        clients_t::redirect_uris.eq(uris.join("\n")),
+                        clients_t::allowed_scopes.eq(d.scopes.to_storage()),
+                        clients_t::grant_types.eq(d.grant_types.join(" ")),
+                        clients_t::metadata.eq(&metadata),
+                        clients_t::resources.eq(resources.join(" ")),
+                        clients_t::metadata_expires_at.eq(expires),
+                        clients_t::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+            None => {
+                diesel::insert_into(clients_t::table)
+                    .values((
+                        clients_t::id.eq(id),
+                        clients_t::name.eq(&d.name),
+                        clients_t::owner_user_id.eq(None::<String>),
+                        clients_t::client_type.eq(ClientType::Public.as_str()),
+                        clients_t::redirect_uris.eq(uris.join("\n")),
+                        clients_t::allowed_scopes.eq(d.scopes.to_storage()),
+                        clients_t::grant_types.eq(d.grant_types.join(" ")),
+                        clients_t::first_party.eq(false),
+                        clients_t::resources.eq(resources.join(" ")),
+                        clients_t::post_logout_redirect_uris.eq(""),
+                        clients_t::backchannel_logout_session_required.eq(false),
+                        clients_t::origin.eq(Origin::Cimd.as_str()),
+                        clients_t::metadata.eq(&metadata),
+                        clients_t::metadata_expires_at.eq(expires),
+                        clients_t::created_at.eq(now),
+                        clients_t::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        clients::find(c, id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_id_urls_follow_the_drafts_rules() {
+        assert!(parse_client_id("https://app.example.com/client.json", false).is_ok());
+        assert!(parse_client_id("https://app.example.com:8443/c?v=1", false).is_ok());
+        for bad_id in [
+            "http://app.example.com/client.json",
+            "https://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/client.json#x",
+            "https://user:pw@app.example.com/client.json",
+            "https://user@app.example.com/client.json",
+            "https://app.example.com/a/../client.json",
+            "https://app.example.com/./client.json",
+            "https://APP.example.com/client.json",
+            "https://app.example.com:443/client.json",
+            "https://app.example.com/client json",
+            "ftp://app.example.com/client.json",
+            "http://127.0.0.1:8080/client.json",
+        ] {
+            assert!(parse_client_id(bad_id, false).is_err(), "{bad_id}");
+        }
+        assert!(parse_client_id("http://127.0.0.1:8080/client.json", true).is_ok());
+        assert!(parse_client_id("http://10.0.0.1:8080/client.json", true).is_err());
+        assert!(parse_client_id("http://localhost:8080/client.json", true).is_err());
+    }
+
+    #[test]
+    fn private_and_reserved_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.215.14", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    fn grantable() -> ScopeSet {
+        ScopeSet::parse("read:users openid profile").unwrap()
+    }
+
+    fn url() -> Url {
+        Url::parse("https://app.example.com/client.json").unwrap()
+    }
+
+    #[test]
+    fn a_valid_document_describes_a_public_app() {
+        let doc = br#"{"client_id":"https://app.example.com/client.json","client_name":"Agent",
+            "redirect_uris":["http://127.0.0.1:3000/cb","https://app.example.com/cb"],
+            "logo_uri":"http://insecure.example.com/logo.png","extra":{"ignored":true}}"#;
+        let d = validate(&url(), doc, &grantable()).unwrap();
+        assert_eq!(d.name, "Agent");
+        assert_eq!(d.redirect_uris.len(), 2);
+        assert_eq!(d.scopes, grantable());
+        assert_eq!(d.description.logo_uri, None);
+        assert_eq!(d.grant_types, clients::default_grant_types());
+    }
+
+    #[test]
+    fn documents_that_lie_or_ask_too_much_are_refused() {
+        let cases: [&[u8]; 9] = [
+            br#"{"client_id":"https://app.example.com/client.jsoN","redirect_uris":["https://a.example/cb"]}"#,
+            br#"{"redirect_uris":["https://a.example/cb"]}"#,
+            br#"{"client_id":"https://app.example.com/client.json"}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"client_secret_basic"}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["https://a.example/cb"],"client_secret":"x"}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["http://evil.example/cb"]}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["https://*.example/cb"]}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["https://a.example/cb"],"scope":"admin:users"}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["https://a.example/cb"],"grant_types":["client_credentials"]}"#,
+        ];
+        for doc in cases {
+            assert!(
+                validate(&url(), doc, &grantable()).is_err(),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+        }
+        assert!(validate(&url(), b"[1,2]", &grantable()).is_err());
+    }
+
+    #[test]
+    fn cache_lifetimes_are_bounded() {
+        assert_eq!(cache_lifetime(None), CACHE_DEFAULT);
+        assert_eq!(cache_lifetime(Some("max-age=7200")), Duration::hours(2));
+        assert_eq!(cache_lifetime(Some("public, max-age=1")), CACHE_FLOOR);
+        assert_eq!(cache_lifetime(Some("max-age=99999999")), CACHE_CEILING);
+        assert_eq!(cache_lifetime(Some("no-store")), CACHE_FLOOR);
+        assert_eq!(
+            cache_lifetime(Some("max-age=7200, s-maxage=3600")),
+            Duration::hours(1)
+        );
+        assert_eq!(cache_lifetime(Some("private")), CACHE_DEFAULT);
+    }
+}

@@ -1,0 +1,831 @@
+//! Dynamic Client Registration (RFC 7591 `POST /oauth/register`) and its management protocol
+//! (RFC 7592 `GET`/`PUT`/`DELETE /oauth/register/{client_id}` with the registration access
+//! token), for agents and MCP clients that arrive without anyone registering them by hand.
+//!
+//! `GATEHOUSE_REGISTRATION` decides who may register: `off` (the endpoint answers 404),
+//! `token` (an initial access token, `iat_…`, minted by an administrator on the Agents page or
+//! with `gatehouse registration-token create`) or `open` (anyone; rate-limited per address).
+//! Either way a self-registered app gets only non-administrative scopes, the resource servers
+//! the operator opened to such apps, no owner, and is deleted when nobody uses it for
+//! `GATEHOUSE_REGISTRATION_UNUSED_DAYS`. Users see it on the consent page as an app that
+//! registered itself, with what it claims about itself.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::clients::{self, Client, ClientType, NewClient, Origin, SelfDescription};
+use super::error::{OAuthError, OAuthErrorBody};
+use super::redirect::RedirectUri;
+use crate::audit::{self, Action};
+use crate::config::RegistrationMode;
+use crate::db::schema::{clients as clients_t, registration_tokens};
+use crate::db::{DbConn, DbError};
+use crate::ids::{IdKind, new_id};
+use crate::scopes::{ScopeSet, registry};
+use crate::secrets::{Pepper, PlainSecret, constant_time_eq};
+use crate::state::AppState;
+
+/// Prefix of initial access tokens (RFC 7591 §3).
+pub const INITIAL_TOKEN_PREFIX: &str = "iat_";
+/// Prefix of registration access tokens (RFC 7592 §1).
+pub const REGISTRATION_TOKEN_PREFIX: &str = "rat_";
+const MAX_REDIRECT_URIS: usize = 10;
+
+/// Client metadata (RFC 7591 §2). Members Gatehouse does not use are ignored.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+pub struct ClientMetadata {
+    /// Required with the `authorization_code` grant; matched exactly (https, or http on a
+    /// loopback address for native apps, or a reverse-domain scheme).
+    pub redirect_uris: Option<Vec<String>>,
+    /// `none` (a public client: PKCE), `client_secret_basic` (the default) or
+    /// `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Among `authorization_code` (the default), `refresh_token`, `client_credentials`.
+    pub grant_types: Option<Vec<String>>,
+    /// `code`, or none when the app uses only `client_credentials`.
+    pub response_types: Option<Vec<String>>,
+    pub client_name: Option<String>,
+    /// https URLs shown on the consent page as what the app claims.
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// Space-separated; absent: every scope a self-registered app may have.
+    pub scope: Option<String>,
+    pub contacts: Option<Vec<String>>,
+    pub software_id: Option<String>,
+    pub software_version: Option<String>,
+    /// RFC 7592 `PUT`: must be the app's own.
+    pub client_id: Option<String>,
+    /// RFC 7592 `PUT`: if sent, must be the app's current secret.
+    pub client_secret: Option<String>,
+}
+
+/// A registration as answered (RFC 7591 §3.2.1, RFC 7592 §3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationResponse {
+    pub client_id: String,
+    /// Confidential apps only; shown once, at registration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub client_id_issued_at: i64,
+    /// 0: the secret does not expire (confidential apps only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    /// RFC 7592: the bearer token that reads, changes and deletes this registration; shown
+    /// once, at registration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<String>,
+    #[schema(format = "uri")]
+    pub registration_client_uri: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub scope: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub claims: SelfDescription,
+}
+
+/// What a valid registration makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub name: String,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<String>,
+    pub scopes: ScopeSet,
+    pub description: SelfDescription,
+}
+
+fn metadata_error(why: impl Into<String>) -> OAuthError {
+    OAuthError::InvalidClientMetadata(why.into())
+}
+
+/// An https URL shown to users, or refused.
+fn https_url(field: &str, raw: Option<String>) -> Result<Option<String>, OAuthError> {
+    match raw.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) {
+        None => Ok(None),
+        Some(u)
+            if u.len() <= 500
+                && url::Url::parse(&u)
+                    .is_ok_and(|p| p.scheme() == "https" && p.host().is_some()) =>
+        {
+            Ok(Some(u))
+        }
+        Some(_) => Err(metadata_error(format!("{field} must be an https URL"))),
+    }
+}
+
+fn short_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>, OAuthError> {
+    match raw.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) if t.chars().count() <= max && !t.chars().any(char::is_control) => Ok(Some(t)),
+        Some(_) => Err(metadata_error(format!(
+            "{field} must be at most {max} characters, without control characters"
+        ))),
+    }
+}
+
+/// RFC 7591 §2 checks, every field. `grantable`: the scopes a self-registered app may have.
+pub fn validate(m: ClientMetadata, grantable: &ScopeSet) -> Result<Validated, OAuthError> {
+    let method = m
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".into());
+    let client_type = match method.as_str() {
+        "none" => ClientType::Public,
+        "client_secret_basic" | "client_secret_post" => ClientType::Confidential,
+        "private_key_jwt"
+        | "client_secret_jwt"
+        | "tls_client_auth"
+        | "self_signed_tls_client_auth" => {
+            return Err(metadata_error(format!(
+                "token_endpoint_auth_method {method} is not supported: use none, client_secret_basic or client_secret_post"
+            )));
+        }
+        other => {
+            return Err(metadata_error(format!(
+                "token_endpoint_auth_method {other:?} is unknown"
+            )));
+        }
+    };
+    let grant_types = m
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if grant_types.is_empty() {
+        return Err(metadata_error("grant_types cannot be empty"));
+    }
+    for g in &grant_types {
+        if !clients::GRANT_TYPES.contains(&g.as_str()) {
+            return Err(metadata_error(format!(
+                "grant_type {g:?} is not supported: authorization_code, refresh_token, client_credentials"
+            )));
+        }
+    }
+    let code_flow = grant_types.iter().any(|g| g == "authorization_code");
+    let response_types = m.response_types.clone().unwrap_or_else(|| {
+        if code_flow {
+            vec!["code".into()]
+        } else {
+            Vec::new()
+        }
+    });
+    if let Some(t) = response_types.iter().find(|t| *t != "code") {
+        return Err(metadata_error(format!(
+            "response_type {t:?} is not supported: only code"
+        )));
+    }
+    // RFC 7591 §2.1: `code` goes with `authorization_code`, and the other way round.
+    if code_flow != response_types.iter().any(|t| t == "code") {
+        return Err(metadata_error(
+            "grant_types and response_types disagree: authorization_code goes with the response type code",
+        ));
+    }
+    if grant_types.iter().any(|g| g == "refresh_token") && !code_flow {
+        return Err(metadata_error(
+            "refresh_token needs authorization_code: nothing else issues refresh tokens",
+        ));
+    }
+    if grant_types.iter().any(|g| g == "client_credentials") && client_type == ClientType::Public {
+        return Err(metadata_error(
+            "client_credentials needs a client secret: token_endpoint_auth_method none cannot use it",
+        ));
+    }
+    let redirect_uris = match m.redirect_uris.clone() {
+        None | Some(_) if !code_flow => {
+            if m.redirect_uris.as_ref().is_some_and(|u| !u.is_empty()) {
+                return Err(OAuthError::InvalidRedirectUri(
+                    "redirect_uris are only for the authorization_code grant".into(),
+                ));
+            }
+            Vec::new()
+        }
+        None => {
+            return Err(OAuthError::InvalidRedirectUri(
+                "redirect_uris are required for the authorization_code grant".into(),
+            ));
+        }
+        Some(uris) if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS => {
+            return Err(OAuthError::InvalidRedirectUri(format!(
+                "Register 1 to {MAX_REDIRECT_URIS} redirect_uris"
+            )));
+        }
+        Some(uris) => uris
+            .iter()
+            .map(|u| {
+                if u.contains('*') {
+                    return Err(OAuthError::InvalidRedirectUri(format!(
+                        "{u}: wildcards are not allowed (redirect URIs are matched exactly)"
+                    )));
+                }
+                RedirectUri::parse(u)
+                    .map_err(|e| OAuthError::InvalidRedirectUri(format!("{u}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let scopes = match m.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => grantable.clone(),
+        Some(raw) => {
+            let asked = ScopeSet::parse(raw).map_err(|e| metadata_error(format!("scope: {e}")))?;
+            if let Some(extra) = asked.difference(grantable).first() {
+                return Err(metadata_error(format!(
+                    "scope {extra} is unknown or cannot be given to an app that registers itself"
+                )));
+            }
+            asked
+        }
+    };
+    let contacts = m.contacts.clone().unwrap_or_default();
+    if contacts.len() > 5
+        || contacts
+            .iter()
+            .any(|c| c.len() > 200 || c.chars().any(char::is_control))
+    {
+        return Err(metadata_error(
+            "contacts: at most 5, each at most 200 characters",
+        ));
+    }
+    let name =
+        short_text("client_name", m.client_name, 100)?.unwrap_or_else(|| "Unnamed app".into());
+    Ok(Validated {
+        name,
+        client_type,
+        redirect_uris,
+        grant_types,
+        scopes,
+        description: SelfDescription {
+            token_endpoint_auth_method: Some(method),
+            client_uri: https_url("client_uri", m.client_uri)?,
+            logo_uri: https_url("logo_uri", m.logo_uri)?,
+            policy_uri: https_url("policy_uri", m.policy_uri)?,
+            tos_uri: https_url("tos_uri", m.tos_uri)?,
+            contacts,
+            software_id: short_text("software_id", m.software_id, 200)?,
+            software_version: short_text("software_version", m.software_version, 100)?,
+        },
+    })
+}
+
+fn answer(
+    state: &AppState,
+    client: &Client,
+    secret: Option<&PlainSecret>,
+    token: Option<&PlainSecret>,
+) -> RegistrationResponse {
+    let description = client.description();
+    let confidential = client.client_type() == ClientType::Confidential;
+    let code_flow = client.allows_grant("authorization_code");
+    RegistrationResponse {
+        client_id: client.id.clone(),
+        client_secret: secret.map(|s| s.expose().to_owned()),
+        client_id_issued_at: client.created_at.and_utc().timestamp(),
+        client_secret_expires_at: confidential.then_some(0),
+        registration_access_token: token.map(|t| t.expose().to_owned()),
+        registration_client_uri: format!("{}/oauth/register/{}", state.settings.issuer, client.id),
+        client_name: client.name.clone(),
+        redirect_uris: client.redirect_uris.lines().map(str::to_owned).collect(),
+        grant_types: client.grant_types.split(' ').map(str::to_owned).collect(),
+        response_types: if code_flow {
+            vec!["code".into()]
+        } else {
+            Vec::new()
+        },
+        token_endpoint_auth_method: description
+            .token_endpoint_auth_method
+            .clone()
+            .unwrap_or_else(|| {
+                if confidential {
+                    "client_secret_basic".into()
+                } else {
+                    "none".into()
+                }
+            }),
+        scope: client.scopes().to_storage(),
+        claims: SelfDescription {
+            token_endpoint_auth_method: None,
+            ..description
+        },
+    }
+}
+
+fn json_answer(status: actix_web::http::StatusCode, body: &RegistrationResponse) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+fn parse_metadata(body: &[u8]) -> Result<ClientMetadata, OAuthError> {
+    serde_json::from_slice(body).map_err(|e| {
+        metadata_error(format!(
+            "The body must be a JSON object of client metadata (RFC 7591 §2): {e}"
+        ))
+    })
+}
+
+async fn grantable(state: &AppState) -> Result<ScopeSet, OAuthError> {
+    let all = state.scope_registry().await?;
+    Ok(registry::grantable(&all, false))
+}
+
+/// Register an app (RFC 7591)
+///
+/// With `GATEHOUSE_REGISTRATION=token`, send an initial access token minted by an administrator
+/// as `Authorization: Bearer iat_…`; with `open`, nothing (rate-limited per address). The app
+/// gets only scopes that need no administrator, no owner, and is deleted when nobody uses it.
+/// Keep `registration_access_token`: it reads, changes and deletes the registration.
+#[utoipa::path(post, path = "/oauth/register", tag = "oauth",
+    request_body(content = ClientMetadata, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered", body = RegistrationResponse),
+        (status = 400, description = "`invalid_redirect_uri` or `invalid_client_metadata` (RFC 7591 §3.2.2)", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_token`: the initial access token is missing, unknown, used up, expired or revoked", body = OAuthErrorBody),
+        (status = 404, description = "`not_found`: registration is off on this server", body = OAuthErrorBody),
+        (status = 413, description = "The body is too large", body = OAuthErrorBody),
+        (status = 429, description = "`slow_down`: too many registrations from this address", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ))]
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> HttpResponse {
+    let outcome = async {
+        let mode = state.settings.registration.mode;
+        if mode == RegistrationMode::Off {
+            return Err(OAuthError::NotFound(
+                "Client registration is not enabled on this server".into(),
+            ));
+        }
+        let initial = match mode {
+            RegistrationMode::Token => Some(bearer(&req).ok_or_else(|| {
+                OAuthError::InvalidToken(
+                    "Registration needs an initial access token (Authorization: Bearer iat_…)"
+                        .into(),
+                )
+            })?),
+            _ => None,
+        };
+        let initial_digest = match &initial {
+            Some(t) => Some(
+                PlainSecret::parse(INITIAL_TOKEN_PREFIX, t)
+                    .map(|s| state.digest_pepper.digest_secret(&s))
+                    .map_err(|_| {
+                        OAuthError::InvalidToken("The initial access token is not valid".into())
+                    })?,
+            ),
+            None => None,
+        };
+        let metadata = parse_metadata(&body?)?;
+        if metadata.client_id.is_some() || metadata.client_secret.is_some() {
+            return Err(metadata_error(
+                "client_id and client_secret are assigned by the server, not sent",
+            ));
+        }
+        let valid = validate(metadata, &grantable(&state).await?)?;
+        let token = PlainSecret::generate(REGISTRATION_TOKEN_PREFIX);
+        let new = NewClient {
+            name: valid.name,
+            owner_user_id: None,
+            client_type: valid.client_type,
+            redirect_uris: valid.redirect_uris,
+            scopes: valid.scopes,
+            first_party: false,
+            grant_types: valid.grant_types,
+            resources: state.settings.registration.resources.clone(),
+            origin: Origin::Dcr,
+            description: valid.description,
+            registration_token_digest: Some(state.digest_pepper.digest_secret(&token)),
+            registered_from: crate::http::client_ip::client_ip(&req).map(|ip| ip.to_string()),
+            ..NewClient::default()
+        };
+        let (pepper, now) = (state.digest_pepper.clone(), state.now());
+        let ip = new.registered_from.clone();
+        let created = state
+            .db(move |c| {
+                crate::db::write_transaction(c, |c| {
+                    if let Some(digest) = &initial_digest
+                        && !spend_initial_token(c, digest, now)?
+                    {
+                        return Ok(None);
+                    }
+                    let (client, secret) = clients::create(c, &pepper, &new, now)?;
+                    let mut event = audit::NewEvent::new(Action::ClientSelfRegistered);
+                    event.ip = ip;
+                    event.details = json!({
+                        "client_id": client.id,
+                        "name": client.name,
+                        "with_initial_token": initial_digest.is_some(),
+                    });
+                    audit::record(c, &event, now)?;
+                    Ok(Some((client, secret)))
+                })
+            })
+            .await?;
+        let (client, secret) = created.ok_or_else(|| {
+            OAuthError::InvalidToken(
+                "The initial access token is unknown, used up, expired or revoked".into(),
+            )
+        })?;
+        Ok(json_answer(
+            actix_web::http::StatusCode::CREATED,
+            &answer(&state, &client, secret.as_ref(), Some(&token)),
+        ))
+    };
+    outcome.await.unwrap_or_else(|e| e.response())
+}
+
+/// The self-registered app the registration access token belongs to; anything else (no token,
+/// another app's, a deleted app's) is `invalid_token`, never a hint that the app exists.
+async fn registered(
+    state: &AppState,
+    req: &HttpRequest,
+    client_id: &str,
+) -> Result<Client, OAuthError> {
+    let refused = || {
+        OAuthError::InvalidToken(
+            "The registration access token is not valid for this client".into(),
+        )
+    };
+    let presented = bearer(req).ok_or_else(refused)?;
+    let secret =
+        PlainSecret::parse(REGISTRATION_TOKEN_PREFIX, &presented).map_err(|_| refused())?;
+    let digest = state.digest_pepper.digest_secret(&secret);
+    if client_id.contains('\0') || client_id.len() > 2000 {
+        return Err(refused());
+    }
+    let id = client_id.to_owned();
+    let client = state
+        .db(move |c| clients::find(c, &id))
+        .await?
+        .ok_or_else(refused)?;
+    let matches = client
+        .registration_token_digest
+        .as_deref()
+        .is_some_and(|d| constant_time_eq(d.as_bytes(), digest.as_bytes()));
+    if !matches || client.origin() != Origin::Dcr {
+        return Err(refused());
+    }
+    Ok(client)
+}
+
+/// Read a registration (RFC 7592 §2.1)
+#[utoipa::path(get, path = "/oauth/register/{client_id}", tag = "oauth",
+    params(("client_id" = String, Path, description = "The registered app")),
+    responses(
+        (status = 200, description = "The registration as it stands (no secrets)", body = RegistrationResponse),
+        (status = 401, description = "`invalid_token`: not this app's registration access token, or the app is gone", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ),
+    security(("registration_access_token" = [])))]
+pub async fn read(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match registered(&state, &req, &path).await {
+        Ok(client) => json_answer(
+            actix_web::http::StatusCode::OK,
+            &answer(&state, &client, None, None),
+        ),
+        Err(e) => e.response(),
+    }
+}
+
+/// Change a registration (RFC 7592 §2.2)
+///
+/// The body replaces every field (absent: the default); `client_id` must be the app's, a
+/// `client_secret`, if sent, its current one. Whether the app has a secret cannot change.
+#[utoipa::path(put, path = "/oauth/register/{client_id}", tag = "oauth",
+    params(("client_id" = String, Path, description = "The registered app")),
+    request_body(content = ClientMetadata, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The registration as changed", body = RegistrationResponse),
+        (status = 400, description = "`invalid_redirect_uri` or `invalid_client_metadata`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_token`", body = OAuthErrorBody),
+        (status = 413, description = "The body is too large", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ),
+    security(("registration_access_token" = [])))]
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> HttpResponse {
+    let outcome = async {
+        let client = registered(&state, &req, &path).await?;
+        let metadata = parse_metadata(&body?)?;
+        if metadata.client_id.as_deref() != Some(client.id.as_str()) {
+            return Err(metadata_error("client_id must be sent, and be this app's"));
+        }
+        if let Some(secret) = &metadata.client_secret
+            && !client.secret_matches(&state.digest_pepper, secret, state.now())
+        {
+            return Err(metadata_error(
+                "client_secret is not this app's current secret",
+            ));
+        }
+        let valid = validate(metadata, &grantable(&state).await?)?;
+        if valid.client_type != client.client_type() {
+            return Err(metadata_error(
+                "token_endpoint_auth_method cannot switch between none and a client secret: register a new app",
+            ));
+        }
+        let (id, now) = (client.id.clone(), state.now());
+        let uris: Vec<String> = valid
+            .redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+        let metadata = serde_json::to_string(&valid.description).unwrap_or_else(|_| "{}".into());
+        let updated = state
+            .db(move |c| {
+                crate::db::write_transaction(c, |c| {
+                    diesel::update(clients_t::table.find(&id))
+                        .set((
+                            clients_t::name.eq(&valid.name),
+                            clients_t::redirect_uris.eq(uris.join("\n")),
+                            clients_t::allowed_scopes.eq(valid.scopes.to_storage()),
+                            clients_t::grant_types.eq(valid.grant_types.join(" ")),
+                            clients_t::metadata.eq(&metadata),
+                            clients_t::updated_at.eq(now),
+                        ))
+                        .execute(c)?;
+                    let mut event = audit::NewEvent::new(Action::ClientRegistrationChanged);
+                    event.details = json!({ "client_id": id, "name": valid.name });
+                    audit::record(c, &event, now)?;
+                    clients::find(c, &id)
+                })
+            })
+            .await?
+            .ok_or_else(|| OAuthError::InvalidToken("The app is gone".into()))?;
+        state.key_cache.invalidate_all();
+        Ok(json_answer(
+            actix_web::http::StatusCode::OK,
+            &answer(&state, &updated, None, None),
+        ))
+    };
+    outcome.await.unwrap_or_else(|e| e.response())
+}
+
+/// Delete a registration (RFC 7592 §2.3)
+///
+/// The app, its users' grants and its refresh tokens go; its access tokens are refused from
+/// now on; its registration access token stops working.
+#[utoipa::path(delete, path = "/oauth/register/{client_id}", tag = "oauth",
+    params(("client_id" = String, Path, description = "The registered app")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "`invalid_token`", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
+    ),
+    security(("registration_access_token" = [])))]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let outcome = async {
+        let client = registered(&state, &req, &path).await?;
+        let families = remove(&state, client, Action::ClientRegistrationDeleted, None).await?;
+        let _ = families;
+        Ok(HttpResponse::NoContent()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish())
+    };
+    outcome.await.unwrap_or_else(|e: OAuthError| e.response())
+}
+
+/// Delete an app: its grants end at once (refresh families revoked, access tokens denied).
+pub async fn remove(
+    state: &AppState,
+    client: Client,
+    action: Action,
+    actor: Option<&audit::Actor>,
+) -> Result<usize, DbError> {
+    let mut event = match actor {
+        Some(a) => a.event(action),
+        None => audit::NewEvent::new(action),
+    };
+    event.details = json!({ "client_id": client.id, "name": client.name, "origin": client.origin });
+    let (id, now) = (client.id.clone(), state.now());
+    let families = state
+        .db(move |c| {
+            crate::db::write_transaction(c, |c| {
+                let families =
+                    super::manage::revoke_client_families(c, &id, now, "client_deleted")?;
+                diesel::delete(clients_t::table.find(&id)).execute(c)?;
+                audit::record(c, &event, now)?;
+                Ok(families)
+            })
+        })
+        .await?;
+    super::token::deny_grants(state, &families).await;
+    state.key_cache.invalidate_all();
+    Ok(families.len())
+}
+
+// ---- Initial access tokens -----------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = registration_tokens)]
+pub struct RegistrationToken {
+    pub id: String,
+    pub digest: String,
+    pub label: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub uses_left: Option<i32>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl RegistrationToken {
+    pub fn usable(&self, now: NaiveDateTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && self.uses_left.is_none_or(|n| n > 0)
+    }
+}
+
+/// Mint an initial access token (shown once).
+pub fn mint_initial_token(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    label: &str,
+    created_by: Option<&str>,
+    expires_at: NaiveDateTime,
+    uses: Option<i32>,
+    now: NaiveDateTime,
+) -> Result<(RegistrationToken, PlainSecret), DbError> {
+    let secret = PlainSecret::generate(INITIAL_TOKEN_PREFIX);
+    let id = new_id(IdKind::RegistrationToken);
+    diesel::insert_into(registration_tokens::table)
+        .values((
+            registration_tokens::id.eq(&id),
+            registration_tokens::digest.eq(pepper.digest_secret(&secret)),
+            registration_tokens::label.eq(label),
+            registration_tokens::created_by.eq(created_by),
+            registration_tokens::created_at.eq(now),
+            registration_tokens::expires_at.eq(expires_at),
+            registration_tokens::uses_left.eq(uses),
+        ))
+        .execute(conn)?;
+    let token = registration_tokens::table
+        .find(&id)
+        .select(RegistrationToken::as_select())
+        .first(conn)?;
+    Ok((token, secret))
+}
+
+pub fn list_initial_tokens(conn: &mut DbConn) -> Result<Vec<RegistrationToken>, DbError> {
+    Ok(registration_tokens::table
+        .select(RegistrationToken::as_select())
+        .order(registration_tokens::created_at.desc())
+        .limit(200)
+        .load(conn)?)
+}
+
+/// `true` if a token was revoked.
+pub fn revoke_initial_token(
+    conn: &mut DbConn,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        registration_tokens::table
+            .find(id)
+            .filter(registration_tokens::revoked_at.is_null()),
+    )
+    .set(registration_tokens::revoked_at.eq(now))
+    .execute(conn)?
+        == 1)
+}
+
+/// Use the token once, if it is usable: one conditional statement, so two registrations
+/// racing for a token's last use cannot both have it.
+fn spend_initial_token(
+    conn: &mut DbConn,
+    digest: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let spent = diesel::update(
+        registration_tokens::table
+            .filter(registration_tokens::digest.eq(digest))
+            .filter(registration_tokens::revoked_at.is_null())
+            .filter(registration_tokens::expires_at.gt(now))
+            .filter(
+                registration_tokens::uses_left
+                    .is_null()
+                    .or(registration_tokens::uses_left.gt(0)),
+            ),
+    )
+    .set(registration_tokens::uses_left.eq(registration_tokens::uses_left - 1))
+    .execute(conn)?;
+    Ok(spent == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grantable() -> ScopeSet {
+        ScopeSet::parse("read:users write:orders openid").unwrap()
+    }
+
+    fn meta(v: serde_json::Value) -> ClientMetadata {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn code(e: Result<Validated, OAuthError>) -> &'static str {
+        e.err().map_or("ok", |e| e.code())
+    }
+
+    #[test]
+    fn a_minimal_public_registration_gets_defaults() {
+        let v = validate(
+            meta(json!({"redirect_uris": ["http://127.0.0.1:33418/callback"], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"], "client_name": "Agent"})),
+            &grantable(),
+        )
+        .unwrap();
+        assert_eq!(v.client_type, ClientType::Public);
+        assert_eq!(v.scopes, grantable());
+        assert_eq!(v.name, "Agent");
+        let confidential = validate(
+            meta(json!({"redirect_uris": ["https://a.example/cb"]})),
+            &grantable(),
+        )
+        .unwrap();
+        assert_eq!(confidential.client_type, ClientType::Confidential);
+        assert_eq!(confidential.grant_types, vec!["authorization_code"]);
+    }
+
+    #[test]
+    fn redirect_uris_follow_the_registered_apps_rules() {
+        for uris in [
+            json!(["http://app.example.com/cb"]),
+            json!(["https://app.example.com/cb#frag"]),
+            json!(["https://*.example.com/cb"]),
+            json!([]),
+            json!(["not a url"]),
+        ] {
+            assert_eq!(
+                code(validate(meta(json!({"redirect_uris": uris})), &grantable())),
+                "invalid_redirect_uri",
+                "{uris}"
+            );
+        }
+        assert_eq!(
+            code(validate(meta(json!({})), &grantable())),
+            "invalid_redirect_uri"
+        );
+    }
+
+    #[test]
+    fn contradictory_or_unsupported_metadata_is_refused() {
+        for m in [
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["authorization_code"], "response_types": ["token"]}),
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"], "response_types": ["code"]}),
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["authorization_code"], "response_types": []}),
+            json!({"grant_types": ["refresh_token"], "response_types": []}),
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}),
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "magic"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin:users"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "http://a.example/logo.png"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "tos_uri": "javascript:alert(1)"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(101)}),
+        ] {
+            assert_eq!(
+                code(validate(meta(m.clone()), &grantable())),
+                "invalid_client_metadata",
+                "{m}"
+            );
+        }
+        let machine = validate(
+            meta(json!({"grant_types": ["client_credentials"]})),
+            &grantable(),
+        )
+        .unwrap();
+        assert!(machine.redirect_uris.is_empty());
+    }
+}
