@@ -64,6 +64,8 @@ export GATEHOUSE_METRICS_TOKEN
 # reach the handlers (429 answers are checked by the integration tests).
 export GATEHOUSE_RATE_LIMIT=1000000 GATEHOUSE_SENSITIVE_RATE_LIMIT=1000000
 export GATEHOUSE_OAUTH_RATE_LIMIT=1000000 GATEHOUSE_OAUTH_CLIENT_RATE_LIMIT=1000000
+# Open registration, so that the registration endpoints' validation is fuzzed too.
+export GATEHOUSE_REGISTRATION=open GATEHOUSE_REGISTRATION_RATE_LIMIT=1000000
 export GATEHOUSE_WORKERS=2 RUST_LOG=warn
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }

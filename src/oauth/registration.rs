@@ -493,6 +493,7 @@ async fn registered(
     responses(
         (status = 200, description = "The registration as it stands (no secrets)", body = RegistrationResponse),
         (status = 401, description = "`invalid_token`: not this app's registration access token, or the app is gone", body = OAuthErrorBody),
+        (status = 404, description = "The path holds control characters (an HTML page, no JSON)"),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
     ),
     security(("registration_access_token" = [])))]
@@ -521,6 +522,7 @@ pub async fn read(
         (status = 200, description = "The registration as changed", body = RegistrationResponse),
         (status = 400, description = "`invalid_redirect_uri` or `invalid_client_metadata`", body = OAuthErrorBody),
         (status = 401, description = "`invalid_token`", body = OAuthErrorBody),
+        (status = 404, description = "The path holds control characters (an HTML page, no JSON)"),
         (status = 413, description = "The body is too large", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
     ),
@@ -596,6 +598,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "`invalid_token`", body = OAuthErrorBody),
+        (status = 404, description = "The path holds control characters (an HTML page, no JSON)"),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
     ),
     security(("registration_access_token" = [])))]

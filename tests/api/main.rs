@@ -5,6 +5,7 @@ mod helpers;
 
 mod account_audit;
 mod agents;
+mod agents_browser;
 mod api_envelope;
 mod api_key_pages;
 mod api_keys;
