@@ -1116,3 +1116,90 @@ both_backends!(
         docs.stop().await;
     }
 );
+
+both_backends!(
+    a_real_openid_connect_library_registers_itself_and_signs_in,
+    settings = open_registration,
+    |app| async move {
+        use crate::oauth::oauth2_http;
+        use openidconnect::core::{
+            CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod,
+            CoreClientRegistrationRequest, CoreGrantType, CoreProviderMetadata,
+        };
+        use openidconnect::registration::EmptyAdditionalClientMetadata;
+        use openidconnect::{
+            AuthorizationCode, ClientName, CsrfToken, IssuerUrl, LocalizedClaim, Nonce,
+            OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
+        };
+        let issuer = IssuerUrl::new(app.state.settings.issuer.clone()).unwrap();
+        let metadata = CoreProviderMetadata::discover_async(issuer, &oauth2_http)
+            .await
+            .expect("discovery");
+        let endpoint = metadata
+            .registration_endpoint()
+            .expect("registration_endpoint")
+            .clone();
+        let mut name = LocalizedClaim::new();
+        name.insert(None, ClientName::new("Library Agent".into()));
+        let registered = CoreClientRegistrationRequest::new(
+            vec![RedirectUrl::new(REDIRECT.into()).unwrap()],
+            EmptyAdditionalClientMetadata {},
+        )
+        .set_client_name(Some(name))
+        .set_grant_types(Some(vec![
+            CoreGrantType::AuthorizationCode,
+            CoreGrantType::RefreshToken,
+        ]))
+        .set_token_endpoint_auth_method(Some(CoreClientAuthMethod::None))
+        .register_async(&endpoint, &oauth2_http)
+        .await
+        .expect("the library registers itself");
+        let client =
+            CoreClient::from_provider_metadata(metadata, registered.client_id().clone(), None)
+                .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, _) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("read:users".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        app.login_admin().await;
+        let answer = authorize(
+            app,
+            &format!("{}?{}", url.path(), url.query().unwrap()),
+            "approve",
+        )
+        .await;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(answer["code"].clone()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&oauth2_http)
+            .await
+            .expect("the code exchange succeeds");
+        let me = app
+            .client
+            .get(app.url("/v1/users/me"))
+            .bearer_auth(tokens.access_token().secret())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK);
+        // The library's own error type reads Gatehouse's RFC 7591 errors.
+        let refused = CoreClientRegistrationRequest::new(
+            vec![RedirectUrl::new("http://agent.example.com/cb".into()).unwrap()],
+            EmptyAdditionalClientMetadata {},
+        )
+        .register_async(&endpoint, &oauth2_http)
+        .await
+        .expect_err("an http redirect on a public host is refused");
+        assert!(
+            format!("{refused:?}").contains("InvalidRedirectUri"),
+            "{refused:?}"
+        );
+    }
+);

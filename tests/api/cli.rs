@@ -91,6 +91,9 @@ fn every_command_has_help() {
         vec!["client", "create", "--help"],
         vec!["signing-key", "rotate", "--help"],
         vec!["signing-key", "list", "--help"],
+        vec!["registration-token", "create", "--help"],
+        vec!["registration-token", "list", "--help"],
+        vec!["registration-token", "revoke", "--help"],
     ] {
         let out = run(gatehouse().args(&args));
         assert!(out.status.success(), "{args:?}");
@@ -932,4 +935,83 @@ fn workspace_commands_sqlite() {
 #[test]
 fn workspace_commands_postgres() {
     workspace_commands(Backend::Postgres);
+}
+
+fn registration_token_commands(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else {
+        return;
+    };
+    let created = run(gatehouse_on(&db).args([
+        "registration-token",
+        "create",
+        "--label",
+        "sales agents",
+        "--days",
+        "2",
+        "--uses",
+        "3",
+        "--json",
+    ]));
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("iat_"), "{token}");
+    assert_eq!(created["uses_left"], 3);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listed = run(gatehouse_on(&db).args(["registration-token", "list", "--json"]));
+    let listed = text(&listed.stdout);
+    assert!(
+        !listed.contains(token),
+        "the token is printed once, never listed"
+    );
+    let row: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            row["id"].as_str(),
+            row["label"].as_str(),
+            row["usable"].as_bool()
+        ),
+        (Some(id.as_str()), Some("sales agents"), Some(true))
+    );
+    for (args, code) in [
+        (vec!["registration-token", "create", "--days", "0"], 2),
+        (vec!["registration-token", "create", "--days", "400"], 2),
+        (vec!["registration-token", "create", "--uses", "0"], 2),
+        (vec!["registration-token", "revoke", "rgt_nope"], 3),
+    ] {
+        let out = run(gatehouse_on(&db).args(&args));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(
+        run(gatehouse_on(&db).args(["registration-token", "revoke", &id]))
+            .status
+            .success()
+    );
+    assert_eq!(
+        run(gatehouse_on(&db).args(["registration-token", "revoke", &id]))
+            .status
+            .code(),
+        Some(3),
+        "already revoked"
+    );
+    let listed = run(gatehouse_on(&db).args(["registration-token", "list", "--json"]));
+    let row: serde_json::Value =
+        serde_json::from_str(text(&listed.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(row["revoked"], true);
+    assert_eq!(row["usable"], false);
+}
+
+#[test]
+fn registration_token_commands_sqlite() {
+    registration_token_commands(Backend::Sqlite);
+}
+
+#[test]
+fn registration_token_commands_postgres() {
+    registration_token_commands(Backend::Postgres);
 }
