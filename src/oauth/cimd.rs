@@ -376,6 +376,9 @@ async fn fetch(
         .timeout(FETCH_TIMEOUT)
         .connect_timeout(FETCH_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would resolve and connect on its own: the checked
+        // addresses are the only ones reached.
+        .no_proxy()
         .resolve_to_addrs(&host, &addresses)
         .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -447,6 +450,15 @@ fn without_url(e: &reqwest::Error) -> String {
         Some(u) => text.replace(u.as_str(), "the URL"),
         None => text,
     }
+}
+
+/// Whether the operator's policy still lets this metadata-document app act (checked at the
+/// token endpoint too, so that switching documents off or dropping a host ends its refreshes).
+pub fn still_allowed(state: &AppState, client: &Client) -> bool {
+    client.origin() != Origin::Cimd
+        || client
+            .document_host()
+            .is_some_and(|host| state.settings.cimd.allows(&host))
 }
 
 /// The app a metadata-document `client_id` names, fetched again when its cache lifetime has

@@ -340,6 +340,7 @@ async fn send(state: &AppState, client: &Client, notice: &Due) -> Result<(), Str
     let http = reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .resolve_to_addrs(&host, &addresses)
         .build()
         .map_err(|e| format!("client: {e}"))?;

@@ -185,7 +185,7 @@ pub(crate) async fn authenticate_client(
     per_client_allowance(state, &client_id).await?;
     let unknown = || OAuthError::InvalidClient("Client authentication failed".into());
     let client = load_client(state, &client_id).await?.ok_or_else(unknown)?;
-    if client.disabled_at.is_some() {
+    if client.disabled_at.is_some() || !super::cimd::still_allowed(state, &client) {
         return Err(unknown());
     }
     match (client.client_type(), secret) {

@@ -374,6 +374,10 @@ pub async fn run(state: &crate::state::AppState) -> Result<Option<Swept>, DbErro
         unused_clients: state.settings.registration.unused_after,
     };
     let swept = state.db(move |conn| sweep(conn, &cutoffs)).await?;
+    if swept.is_some_and(|s| s.unused_clients > 0) {
+        // Deleted apps must not be served from the cache (their grants went with them).
+        state.key_cache.invalidate_all();
+    }
     for (table, rows) in swept.iter().flat_map(Swept::by_table) {
         crate::metrics::janitor_deleted(table, rows);
     }

@@ -1203,3 +1203,69 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_document_app_whose_host_is_no_longer_allowed_gets_no_tokens,
+    settings = |s: &mut gatehouse::config::Settings| {
+        s.cimd = gatehouse::config::CimdPolicy::parse("allowed.example.com").unwrap();
+    },
+    |app| async move {
+        // Two document apps as an earlier policy left them (fresh rows, so no fetch).
+        for id in [
+            "https://allowed.example.com/c.json",
+            "https://dropped.example.net/c.json",
+        ] {
+            let id = id.to_owned();
+            let until = app.state.now() + Duration::hours(1);
+            app.state
+                .db(move |c| {
+                    use diesel::prelude::*;
+                    use gatehouse::db::schema::clients;
+                    diesel::insert_into(clients::table)
+                        .values((
+                            clients::id.eq(&id),
+                            clients::name.eq("Agent"),
+                            clients::client_type.eq("public"),
+                            clients::redirect_uris.eq(REDIRECT),
+                            clients::allowed_scopes.eq("read:users"),
+                            clients::grant_types.eq("authorization_code refresh_token"),
+                            clients::first_party.eq(false),
+                            clients::resources.eq(""),
+                            clients::post_logout_redirect_uris.eq(""),
+                            clients::backchannel_logout_session_required.eq(false),
+                            clients::origin.eq("cimd"),
+                            clients::metadata_expires_at.eq(until),
+                            clients::created_at.eq(until),
+                            clients::updated_at.eq(until),
+                        ))
+                        .execute(c)?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let refresh = |id: &'static str| async move {
+            reqwest::Client::new()
+                .post(app.url("/oauth/token"))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", "rtk_nothing"),
+                    ("client_id", id),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(
+            refresh("https://allowed.example.com/c.json").await,
+            StatusCode::BAD_REQUEST,
+            "a bad grant, from a known app"
+        );
+        assert_eq!(
+            refresh("https://dropped.example.net/c.json").await,
+            StatusCode::UNAUTHORIZED,
+            "the app itself is refused"
+        );
+    }
+);
