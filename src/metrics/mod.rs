@@ -73,6 +73,14 @@ fn describe() {
         "Requests refused by a rate limit, by limit"
     );
     describe_counter!("gatehouse_logins_total", "Sign-in attempts, by outcome");
+    describe_counter!(
+        "gatehouse_client_documents_total",
+        "Client ID Metadata Document lookups: fetched, refused (bad or unreachable), remembered (a recent failure answered from memory)"
+    );
+    describe_counter!(
+        "gatehouse_registrations_total",
+        "Dynamic client registrations, by outcome: registered, invalid, unauthorized"
+    );
     describe_histogram!(
         "gatehouse_db_pool_wait_seconds",
         Unit::Seconds,
@@ -274,6 +282,18 @@ pub fn rate_limited(limit: &'static str) {
 /// A sign-in attempt: `success`, `failure`, `throttled`.
 pub fn login(outcome: &'static str) {
     counter!("gatehouse_logins_total", "outcome" => outcome).increment(1);
+}
+
+/// A metadata document fetched (`fetched`), refused (`refused`) or a recent failure answered
+/// from memory (`remembered`).
+pub fn client_document(outcome: &'static str) {
+    counter!("gatehouse_client_documents_total", "outcome" => outcome).increment(1);
+}
+
+/// A `POST /oauth/register`: `registered`, `invalid` (its metadata), `unauthorized` (no or a
+/// spent initial access token).
+pub fn registration(outcome: &'static str) {
+    counter!("gatehouse_registrations_total", "outcome" => outcome).increment(1);
 }
 
 /// One unit of database work: the wait for a connection and the time holding it.

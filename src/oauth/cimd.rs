@@ -480,6 +480,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         return Ok(known);
     }
     if let Some(e) = state.cimd_failures.recent(client_id) {
+        crate::metrics::client_document("remembered");
         return Err(ClientError::Document(e));
     }
     let blocked_host = host.clone();
@@ -493,8 +494,12 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         ))));
     }
     let described = match fetched(state, &url).await {
-        Ok(d) => d,
+        Ok(d) => {
+            crate::metrics::client_document("fetched");
+            d
+        }
         Err(ClientError::Document(e)) => {
+            crate::metrics::client_document("refused");
             state.cimd_failures.remember(client_id, &e);
             log::info!("metadata document {client_id}: {e}");
             return Err(ClientError::Document(e));

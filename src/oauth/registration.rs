@@ -450,7 +450,14 @@ pub async fn register(
             &answer(&state, &client, secret.as_ref(), Some(&token)),
         ))
     };
-    outcome.await.unwrap_or_else(|e| e.response())
+    let answer = outcome.await;
+    crate::metrics::registration(match &answer {
+        Ok(_) => "registered",
+        Err(OAuthError::InvalidToken(_)) => "unauthorized",
+        Err(OAuthError::InvalidClientMetadata(_) | OAuthError::InvalidRedirectUri(_)) => "invalid",
+        Err(_) => "other",
+    });
+    answer.unwrap_or_else(|e| e.response())
 }
 
 /// The self-registered app the registration access token belongs to; anything else (no token,
