@@ -519,10 +519,10 @@ pub async fn block_host(
                     .load(c)?;
                 let mut families = Vec::new();
                 let mut disabled = Vec::new();
-                for client in documents
-                    .iter()
-                    .filter(|d| d.document_host().as_deref() == Some(host.as_str()))
-                {
+                for client in documents.iter().filter(|d| {
+                    d.document_host()
+                        .is_some_and(|h| super::cimd::host_and_parents(&h).contains(&host))
+                }) {
                     families.extend(manage::revoke_client_families(
                         c,
                         &client.id,

@@ -308,7 +308,10 @@ fn resource(
             "invalid_target",
             "This server issues no tokens for that resource",
         )),
-        Some(r) if r != state.settings.token_audience() && !client.may_ask_for(r) => {
+        Some(r)
+            if r != state.settings.token_audience()
+                && !client.may_ask_for(r, &state.settings.registration.resources) =>
+        {
             Err(Refusal::bad(
                 "invalid_target",
                 "This app may not ask for tokens for that resource",
@@ -489,6 +492,10 @@ struct ConsentPage<'a> {
     claimed_links: Vec<(&'static str, String)>,
     /// Every redirect URI is on the user's own machine.
     localhost_only: bool,
+    /// A self-registered app: the host this request returns to.
+    returns_to: Option<String>,
+    /// A metadata-document app returning to a host other than its document's (not loopback).
+    elsewhere: bool,
     user_email: &'a str,
     new_scopes: Vec<(String, String)>,
     previously_granted: Vec<String>,
@@ -565,6 +572,26 @@ pub async fn authorize(
     signed_in: Result<SignedIn, PageAccess>,
     query: web::Query<AuthorizeParams>,
 ) -> HttpResponse {
+    // A metadata document is fetched for signed-in users only: an anonymous request naming
+    // one goes to the sign-in page first, so that nobody makes Gatehouse fetch (and store)
+    // documents without an account.
+    if let Err(access) = &signed_in
+        && super::cimd::is_document_id(query.client_id.as_deref().unwrap_or(""))
+    {
+        return match access {
+            PageAccess::Login { .. } if query.prompt.as_deref() != Some("none") => {
+                see_other(&login_url(&req, &query, false))
+            }
+            PageAccess::Login { .. } => refuse(
+                &state,
+                Refusal::bad(
+                    "login_required",
+                    "Sign in to Gatehouse first: an app described by a metadata document is looked up for signed-in users only",
+                ),
+            ),
+            other => actix_web::ResponseError::error_response(other),
+        };
+    }
     let v = match validate(&state, &query).await {
         Ok(v) => v,
         Err(refusal) => return refuse(&state, refusal),
@@ -788,6 +815,28 @@ fn claimed_links(client: &Client) -> Vec<(&'static str, String)> {
     .collect()
 }
 
+/// Whether a metadata-document app sends the browser to a site other than the one that
+/// describes it (loopback redirects of native apps excepted: the localhost warning covers
+/// those).
+fn returns_elsewhere(client: &Client, redirect_uri: &str) -> bool {
+    let Some(document) = client.document_host() else {
+        return false;
+    };
+    let Ok(target) = url::Url::parse(redirect_uri) else {
+        return false;
+    };
+    match target.host() {
+        Some(url::Host::Domain(d)) => {
+            !d.eq_ignore_ascii_case("localhost")
+                && !super::cimd::host_and_parents(d).contains(&document.to_ascii_lowercase())
+                && !super::cimd::host_and_parents(&document).contains(&d.to_ascii_lowercase())
+        }
+        Some(url::Host::Ipv4(ip)) => !ip.is_loopback() && ip.to_string() != document,
+        Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+        None => true,
+    }
+}
+
 /// Whether every redirect URI of a self-registered app is a loopback address.
 fn localhost_only(client: &Client) -> bool {
     let uris = client.redirect_uris();
@@ -875,6 +924,17 @@ async fn consent_page(
             self_registered: v.client.self_registered(),
             claimed_links: claimed_links(&v.client),
             localhost_only: localhost_only(&v.client),
+            returns_to: v
+                .client
+                .self_registered()
+                .then(|| {
+                    url::Url::parse(&v.redirect_uri)
+                        .ok()?
+                        .host_str()
+                        .map(str::to_owned)
+                })
+                .flatten(),
+            elsewhere: returns_elsewhere(&v.client, &v.redirect_uri),
             owner_name: owner
                 .as_ref()
                 .map_or("an unknown developer", |o| o.display_name.as_str()),

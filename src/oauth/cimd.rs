@@ -46,9 +46,24 @@ const FAILURE_ENTRIES: usize = 10_000;
 #[error("{0}")]
 pub struct DocumentError(pub String);
 
+/// At most 300 characters: a message may quote what the document's host sent.
 fn bad(why: impl Into<String>) -> DocumentError {
-    DocumentError(why.into())
+    let why: String = why.into();
+    DocumentError(if why.chars().count() > 300 {
+        why.chars().take(300).chain("…".chars()).collect()
+    } else {
+        why
+    })
 }
+
+/// Fetches in flight at once in this process (each holds a resolver thread for up to 3 s).
+const CONCURRENT_FETCHES: usize = 8;
+/// Fetches per minute in this process, whoever asks (the per-URL and per-host failure memory
+/// and the sign-in required first bound them further).
+const FETCHES_PER_MINUTE: u32 = 300;
+/// A host whose documents failed this often in the failure window is not asked again until
+/// the window passes (random paths or queries cannot make it a fetch loop).
+const HOST_FAILURES: u32 = 5;
 
 /// Whether a `client_id` names a metadata document (rather than a registered app's `cli_…`).
 pub fn is_document_id(client_id: &str) -> bool {
@@ -89,6 +104,12 @@ pub fn parse_client_id(raw: &str, loopback_for_tests: bool) -> Result<Url, Docum
     {
         return Err(bad("A client_id URL cannot contain . or .. segments"));
     }
+    if url.scheme() == "https" && url.port().is_some() {
+        return Err(bad("A client_id URL must use the default https port (443)"));
+    }
+    if url.host_str().is_some_and(|h| h.ends_with('.')) {
+        return Err(bad("A client_id URL's host cannot end with a dot"));
+    }
     if url.path() == "/" || url.path().is_empty() {
         return Err(bad(
             "A client_id URL must have a path (such as /client.json)",
@@ -120,15 +141,16 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (a == 198 && (b == 18 || b == 19))
                 || (a == 192 && b == 0 && v4.octets()[2] == 0))
         }
+        // Global unicast (2000::/3) only, without its special blocks: documentation
+        // (2001:db8::/32), Teredo and other IETF assignments (2001::/23), 6to4 (2002::/16).
+        // Everything else — loopback, IPv4-compatible and -mapped forms, NAT64, unique-local,
+        // link- and site-local, multicast — is not public.
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
-                || first == 0x0064 && v6.segments()[1] == 0xff9b)
+            let [first, second, ..] = v6.segments();
+            (first & 0xe000) == 0x2000
+                && !(first == 0x2001 && second < 0x0200)
+                && !(first == 0x2001 && second == 0x0db8)
+                && first != 0x2002
         }
     }
 }
@@ -258,13 +280,7 @@ pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Describe
     let host = url.host_str().unwrap_or_default();
     let name = doc
         .client_name
-        .map(|n| {
-            n.trim()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(100)
-                .collect::<String>()
-        })
+        .map(|n| clients::shown_name(&n))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| host.to_owned());
     Ok(Described {
@@ -305,35 +321,73 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
         }
     }
     max_age.map_or(CACHE_DEFAULT, |s| {
-        Duration::seconds(s).clamp(CACHE_FLOOR, CACHE_CEILING)
+        Duration::seconds(s.clamp(CACHE_FLOOR.num_seconds(), CACHE_CEILING.num_seconds()))
     })
 }
 
-/// Failed fetches by URL, answered from memory for a minute.
-#[derive(Default)]
-pub struct Failures(Mutex<HashMap<String, (Instant, DocumentError)>>);
+/// Failed fetches by URL (answered from memory for a minute) and by host (a host that failed
+/// [`HOST_FAILURES`] times in that minute is not asked again until it passes), and the bound
+/// on fetches in flight.
+pub struct Failures {
+    urls: Mutex<HashMap<String, (Instant, DocumentError)>>,
+    hosts: Mutex<HashMap<String, (Instant, u32)>>,
+    in_flight: tokio::sync::Semaphore,
+}
+
+impl Default for Failures {
+    fn default() -> Self {
+        Failures {
+            urls: Mutex::default(),
+            hosts: Mutex::default(),
+            in_flight: tokio::sync::Semaphore::new(CONCURRENT_FETCHES),
+        }
+    }
+}
+
+/// Keep a failure map bounded: drop what is past the window, and everything if that is not
+/// enough (a flood of distinct failures then costs at most one fetch each per window anyway).
+fn bounded<V>(map: &mut HashMap<String, (Instant, V)>) {
+    if map.len() >= FAILURE_ENTRIES {
+        map.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+        if map.len() >= FAILURE_ENTRIES {
+            map.clear();
+        }
+    }
+}
 
 impl Failures {
-    fn recent(&self, url: &str) -> Option<DocumentError> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(url)
+    fn recent(&self, url: &str, host: &str) -> Option<DocumentError> {
+        let urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, e)) = urls
+            .get(url)
             .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
-            .map(|(_, e)| e.clone())
-    }
-
-    fn remember(&self, url: &str, error: &DocumentError) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= FAILURE_ENTRIES {
-            map.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
-            if map.len() >= FAILURE_ENTRIES {
-                map.clear();
-            }
+        {
+            return Some(e.clone());
         }
-        map.insert(url.to_owned(), (Instant::now(), error.clone()));
+        drop(urls);
+        let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts
+            .get(host)
+            .filter(|(at, n)| at.elapsed() < FAILURE_MEMORY && *n >= HOST_FAILURES)
+            .map(|_| {
+                bad(format!(
+                    "Documents on {host} failed too often lately: try again in a minute"
+                ))
+            })
     }
 
-    pub fn forget(&self, url: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(url);
+    fn remember(&self, url: &str, host: &str, error: &DocumentError) {
+        let mut urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        bounded(&mut urls);
+        urls.insert(url.to_owned(), (Instant::now(), error.clone()));
+        drop(urls);
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        bounded(&mut hosts);
+        let entry = hosts.entry(host.to_owned()).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= FAILURE_MEMORY {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
     }
 }
 
@@ -358,19 +412,17 @@ async fn fetch(
         tokio::net::lookup_host((lookup_host.as_str(), port)),
     )
     .await
-    .map_err(|_| bad(format!("{host} did not resolve in time")))?
-    .map_err(|_| bad(format!("{host} does not resolve")))?
+    .map_err(|_| not_public(&host))?
+    .map_err(|_| not_public(&host))?
     .collect();
     if addresses.is_empty() {
-        return Err(bad(format!("{host} does not resolve")));
+        return Err(not_public(&host));
     }
     let allowed = |a: &SocketAddr| {
         is_public(a.ip()) || (loopback_for_tests && loopback_http(url) && a.ip().is_loopback())
     };
     if !addresses.iter().all(allowed) {
-        return Err(bad(format!(
-            "{host} resolves to a private, loopback or reserved address: Gatehouse does not fetch from there"
-        )));
+        return Err(not_public(&host));
     }
     let http = reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
@@ -393,10 +445,8 @@ async fn fetch(
             if e.is_timeout() {
                 bad("The metadata document did not arrive within 3 seconds")
             } else {
-                bad(format!(
-                    "The metadata document could not be fetched: {}",
-                    without_url(&e)
-                ))
+                // Never why (refused, reset, TLS): an outsider would map ports with it.
+                bad("The metadata document could not be fetched")
             }
         })?;
     let status = response.status();
@@ -429,12 +479,7 @@ async fn fetch(
         let chunk = tokio::time::timeout(remaining, response.chunk())
             .await
             .map_err(|_| bad("The metadata document did not arrive within 3 seconds"))?
-            .map_err(|e| {
-                bad(format!(
-                    "The metadata document could not be read: {}",
-                    without_url(&e)
-                ))
-            })?;
+            .map_err(|_| bad("The metadata document could not be read"))?;
         let Some(chunk) = chunk else { break };
         body.extend_from_slice(&chunk);
         if body.len() > MAX_DOCUMENT_BYTES {
@@ -444,12 +489,12 @@ async fn fetch(
     Ok((body, cache_control))
 }
 
-fn without_url(e: &reqwest::Error) -> String {
-    let text = e.to_string();
-    match e.url() {
-        Some(u) => text.replace(u.as_str(), "the URL"),
-        None => text,
-    }
+/// One answer for a name that does not resolve and one that resolves somewhere private, so
+/// that the error page tells an outsider nothing about internal names.
+fn not_public(host: &str) -> DocumentError {
+    bad(format!(
+        "{host} does not resolve to a public address: Gatehouse fetches documents from public addresses only"
+    ))
 }
 
 /// Whether the operator's policy still lets this metadata-document app act (checked at the
@@ -479,7 +524,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
     {
         return Ok(known);
     }
-    if let Some(e) = state.cimd_failures.recent(client_id) {
+    if let Some(e) = state.cimd_failures.recent(client_id, &host) {
         crate::metrics::client_document("remembered");
         return Err(ClientError::Document(e));
     }
@@ -489,10 +534,25 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         .await
         .map_err(ClientError::Db)?;
     if blocked {
-        return Err(ClientError::Document(bad(format!(
-            "An administrator blocked apps described by documents on {host}"
-        ))));
+        return Err(ClientError::Document(blocked_message(&host)));
     }
+    let busy = || {
+        ClientError::Document(bad(
+            "Gatehouse is fetching too many metadata documents right now: try again in a moment",
+        ))
+    };
+    if state
+        .rate_limits
+        .check("cimd-fetches".into(), FETCHES_PER_MINUTE)
+        .await
+        .retry_after
+        .is_some()
+    {
+        return Err(busy());
+    }
+    let Ok(_slot) = state.cimd_failures.in_flight.try_acquire() else {
+        return Err(busy());
+    };
     let described = match fetched(state, &url).await {
         Ok(d) => {
             crate::metrics::client_document("fetched");
@@ -500,7 +560,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         }
         Err(ClientError::Document(e)) => {
             crate::metrics::client_document("refused");
-            state.cimd_failures.remember(client_id, &e);
+            state.cimd_failures.remember(client_id, &host, &e);
             log::info!("metadata document {client_id}: {e}");
             return Err(ClientError::Document(e));
         }
@@ -513,7 +573,11 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         .db(move |c| store(c, &id, &described, &resources, now, now + lifetime))
         .await
         .map_err(ClientError::Db)?;
-    Ok(Some(state.key_cache.put_client(stored)))
+    match stored {
+        Some(stored) => Ok(Some(state.key_cache.put_client(stored))),
+        // Blocked while the document was on its way.
+        None => Err(ClientError::Document(blocked_message(&host))),
+    }
 }
 
 async fn fetched(state: &AppState, url: &Url) -> Result<(Described, Duration), ClientError> {
@@ -532,15 +596,39 @@ pub enum ClientError {
     Db(DbError),
 }
 
+fn blocked_message(host: &str) -> DocumentError {
+    bad(format!(
+        "An administrator blocked apps described by documents on {host}"
+    ))
+}
+
+/// A host and every parent domain of it (`a.b.example.com` → itself, `b.example.com`,
+/// `example.com`, `com`): a block on a domain covers its subdomains.
+pub fn host_and_parents(host: &str) -> Vec<String> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+        return vec![host];
+    }
+    let mut names = vec![host.clone()];
+    let mut rest = host.as_str();
+    while let Some((_, parent)) = rest.split_once('.') {
+        names.push(parent.to_owned());
+        rest = parent;
+    }
+    names
+}
+
+/// Whether an administrator blocked this host or a domain it is under.
 pub fn is_blocked(conn: &mut DbConn, host: &str) -> Result<bool, DbError> {
     Ok(blocked_client_hosts::table
-        .find(host.to_ascii_lowercase())
+        .filter(blocked_client_hosts::host.eq_any(host_and_parents(host)))
         .count()
         .get_result::<i64>(conn)?
         > 0)
 }
 
-/// Insert the app or refresh what its document says (a disabled app stays disabled).
+/// Insert the app or refresh what its document says (a disabled app stays disabled); `None`
+/// when its host was blocked meanwhile.
 fn store(
     conn: &mut DbConn,
     id: &str,
@@ -548,10 +636,17 @@ fn store(
     resources: &[String],
     now: NaiveDateTime,
     expires: NaiveDateTime,
-) -> Result<Client, DbError> {
+) -> Result<Option<Client>, DbError> {
     let uris: Vec<&str> = d.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let metadata = serde_json::to_string(&d.description).unwrap_or_else(|_| "{}".into());
     crate::db::write_transaction(conn, |c| {
+        let host = Url::parse(id)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        if is_blocked(c, &host)? {
+            return Ok(None);
+        }
         let exists = clients_t::table
             .find(id)
             .select(clients_t::origin)
@@ -574,29 +669,42 @@ fn store(
                     .execute(c)?;
             }
             None => {
-                diesel::insert_into(clients_t::table)
-                    .values((
-                        clients_t::id.eq(id),
-                        clients_t::name.eq(&d.name),
-                        clients_t::owner_user_id.eq(None::<String>),
-                        clients_t::client_type.eq(ClientType::Public.as_str()),
-                        clients_t::redirect_uris.eq(uris.join("\n")),
-                        clients_t::allowed_scopes.eq(d.scopes.to_storage()),
-                        clients_t::grant_types.eq(d.grant_types.join(" ")),
-                        clients_t::first_party.eq(false),
-                        clients_t::resources.eq(resources.join(" ")),
-                        clients_t::post_logout_redirect_uris.eq(""),
-                        clients_t::backchannel_logout_session_required.eq(false),
-                        clients_t::origin.eq(Origin::Cimd.as_str()),
-                        clients_t::metadata.eq(&metadata),
-                        clients_t::metadata_expires_at.eq(expires),
-                        clients_t::created_at.eq(now),
-                        clients_t::updated_at.eq(now),
-                    ))
-                    .execute(c)?;
+                // Another instance (or request) may insert the same app at the same moment:
+                // the first one's row stands (the insert is its own savepoint, so the
+                // transaction goes on after the conflict on PostgreSQL too).
+                let inserted = crate::db::write_transaction(c, |c| {
+                    diesel::insert_into(clients_t::table)
+                        .values((
+                            clients_t::id.eq(id),
+                            clients_t::name.eq(&d.name),
+                            clients_t::owner_user_id.eq(None::<String>),
+                            clients_t::client_type.eq(ClientType::Public.as_str()),
+                            clients_t::redirect_uris.eq(uris.join("\n")),
+                            clients_t::allowed_scopes.eq(d.scopes.to_storage()),
+                            clients_t::grant_types.eq(d.grant_types.join(" ")),
+                            clients_t::first_party.eq(false),
+                            clients_t::resources.eq(resources.join(" ")),
+                            clients_t::post_logout_redirect_uris.eq(""),
+                            clients_t::backchannel_logout_session_required.eq(false),
+                            clients_t::origin.eq(Origin::Cimd.as_str()),
+                            clients_t::metadata.eq(&metadata),
+                            clients_t::metadata_expires_at.eq(expires),
+                            clients_t::created_at.eq(now),
+                            clients_t::updated_at.eq(now),
+                        ))
+                        .execute(c)
+                });
+                match inserted {
+                    Ok(_) => {}
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
-        clients::find(c, id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+        clients::find(c, id)
     })
 }
 
@@ -607,7 +715,7 @@ mod tests {
     #[test]
     fn client_id_urls_follow_the_drafts_rules() {
         assert!(parse_client_id("https://app.example.com/client.json", false).is_ok());
-        assert!(parse_client_id("https://app.example.com:8443/c?v=1", false).is_ok());
+        assert!(parse_client_id("https://app.example.com/c?v=1", false).is_ok());
         for bad_id in [
             "http://app.example.com/client.json",
             "https://app.example.com",
@@ -622,6 +730,8 @@ mod tests {
             "https://app.example.com/client json",
             "ftp://app.example.com/client.json",
             "http://127.0.0.1:8080/client.json",
+            "https://app.example.com:8443/client.json",
+            "https://app.example.com./client.json",
         ] {
             assert!(parse_client_id(bad_id, false).is_err(), "{bad_id}");
         }
@@ -650,12 +760,45 @@ mod tests {
             "255.255.255.255",
             "224.0.0.1",
             "64:ff9b::a00:1",
+            // IPv4-compatible, 6to4, Teredo, site-local, discard-only, documentation.
+            "::a00:1",
+            "::7f00:1",
+            "2002:a00:1::1",
+            "2001:0:a00:1::1",
+            "fec0::1",
+            "100::1",
+            "2001:db8::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.215.14", "1.1.1.1", "2606:4700::1111"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn a_block_covers_the_host_and_its_subdomains() {
+        assert_eq!(
+            host_and_parents("A.b.Example.com."),
+            ["a.b.example.com", "b.example.com", "example.com", "com"]
+        );
+        assert_eq!(host_and_parents("127.0.0.1"), ["127.0.0.1"]);
+    }
+
+    #[test]
+    fn the_operators_host_list_matches_exactly_or_by_subdomain() {
+        let policy = crate::config::CimdPolicy::parse("tools.example.com, *.example.org").unwrap();
+        assert!(policy.allows("tools.example.com"));
+        assert!(policy.allows("TOOLS.example.com"));
+        assert!(!policy.allows("x.tools.example.com"));
+        assert!(!policy.allows("eviltools.example.com"));
+        assert!(policy.allows("a.example.org"));
+        assert!(policy.allows("a.b.example.org"));
+        assert!(!policy.allows("example.org"));
+        assert!(!policy.allows("evilexample.org"));
+        assert!(!policy.allows("example.org.evil.com"));
+        assert!(crate::config::CimdPolicy::parse("bad host!").is_err());
+        assert!(!crate::config::CimdPolicy::Off.allows("tools.example.com"));
     }
 
     fn grantable() -> ScopeSet {
@@ -714,5 +857,11 @@ mod tests {
             Duration::hours(1)
         );
         assert_eq!(cache_lifetime(Some("private")), CACHE_DEFAULT);
+        // A number no duration holds is the ceiling, not a panic.
+        assert_eq!(
+            cache_lifetime(Some("max-age=10000000000000000")),
+            CACHE_CEILING
+        );
+        assert_eq!(cache_lifetime(Some("max-age=-5")), CACHE_FLOOR);
     }
 }

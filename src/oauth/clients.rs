@@ -85,6 +85,23 @@ pub struct Client {
     pub last_used_at: Option<NaiveDateTime>,
 }
 
+/// A name an app gave itself, as shown to users: trimmed, at most 100 characters, without
+/// control characters or the invisible ones that reorder or hide text (bidirectional
+/// overrides, zero-width characters) — a name cannot pretend to be another on the page.
+pub fn shown_name(raw: &str) -> String {
+    raw.trim()
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(*c as u32,
+                    0x061C | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF)
+        })
+        .take(100)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 /// How an app came to be known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -190,9 +207,12 @@ impl Client {
         }
     }
 
-    /// Whether an administrator bound the resource server `uri` to this app.
-    pub fn may_ask_for(&self, uri: &str) -> bool {
+    /// Whether an administrator bound the resource server `uri` to this app — for an app that
+    /// registered itself, only while the operator still opens `uri` to such apps
+    /// (`open_to_self_registered`, today's `GATEHOUSE_REGISTRATION_RESOURCES`).
+    pub fn may_ask_for(&self, uri: &str, open_to_self_registered: &[String]) -> bool {
         self.resources.split(' ').any(|r| r == uri)
+            && (!self.self_registered() || open_to_self_registered.iter().any(|r| r == uri))
     }
 
     pub fn client_type(&self) -> ClientType {
@@ -472,6 +492,17 @@ mod tests {
         c.previous_secret_expires_at = Some(now + chrono::Duration::minutes(5));
         assert!(c.secret_matches(&pepper, old.expose(), now));
         assert!(!c.secret_matches(&pepper, old.expose(), now + chrono::Duration::minutes(6)));
+    }
+
+    #[test]
+    fn names_shown_to_users_lose_invisible_and_reordering_characters() {
+        assert_eq!(
+            shown_name("  Sla\u{202E}kc\u{200B} Helper\u{FEFF} "),
+            "Slakc Helper"
+        );
+        assert_eq!(shown_name("\u{2066}\u{2069}"), "");
+        assert_eq!(shown_name(&"é".repeat(150)).chars().count(), 100);
+        assert_eq!(shown_name("Café Agent"), "Café Agent");
     }
 
     #[test]

@@ -135,7 +135,13 @@ fn short_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<Str
 }
 
 /// RFC 7591 §2 checks, every field. `grantable`: the scopes a self-registered app may have.
-pub fn validate(m: ClientMetadata, grantable: &ScopeSet) -> Result<Validated, OAuthError> {
+/// `machine_grants`: whether `client_credentials` may be registered (only with an initial
+/// access token: anyone could otherwise mint tokens that act for no user).
+pub fn validate(
+    m: ClientMetadata,
+    grantable: &ScopeSet,
+    machine_grants: bool,
+) -> Result<Validated, OAuthError> {
     let method = m
         .token_endpoint_auth_method
         .clone()
@@ -193,6 +199,11 @@ pub fn validate(m: ClientMetadata, grantable: &ScopeSet) -> Result<Validated, OA
     if grant_types.iter().any(|g| g == "refresh_token") && !code_flow {
         return Err(metadata_error(
             "refresh_token needs authorization_code: nothing else issues refresh tokens",
+        ));
+    }
+    if grant_types.iter().any(|g| g == "client_credentials") && !machine_grants {
+        return Err(metadata_error(
+            "client_credentials is not open to apps that register themselves here: ask an administrator for an initial access token",
         ));
     }
     if grant_types.iter().any(|g| g == "client_credentials") && client_type == ClientType::Public {
@@ -254,8 +265,10 @@ pub fn validate(m: ClientMetadata, grantable: &ScopeSet) -> Result<Validated, OA
             "contacts: at most 5, each at most 200 characters",
         ));
     }
-    let name =
-        short_text("client_name", m.client_name, 100)?.unwrap_or_else(|| "Unnamed app".into());
+    let name = short_text("client_name", m.client_name, 100)?
+        .map(|n| clients::shown_name(&n))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Unnamed app".into());
     Ok(Validated {
         name,
         client_type,
@@ -400,7 +413,11 @@ pub async fn register(
                 "client_id and client_secret are assigned by the server, not sent",
             ));
         }
-        let valid = validate(metadata, &grantable(&state).await?)?;
+        let valid = validate(
+            metadata,
+            &grantable(&state).await?,
+            initial_digest.is_some(),
+        )?;
         let token = PlainSecret::generate(REGISTRATION_TOKEN_PREFIX);
         let new = NewClient {
             name: valid.name,
@@ -542,6 +559,12 @@ pub async fn update(
 ) -> HttpResponse {
     let outcome = async {
         let client = registered(&state, &req, &path).await?;
+        if client.disabled_at.is_some() {
+            return Err(OAuthError::InvalidToken(
+                "The app is disabled: its registration cannot be changed (it may still delete itself)"
+                    .into(),
+            ));
+        }
         let metadata = parse_metadata(&body?)?;
         if metadata.client_id.as_deref() != Some(client.id.as_str()) {
             return Err(metadata_error("client_id must be sent, and be this app's"));
@@ -553,7 +576,9 @@ pub async fn update(
                 "client_secret is not this app's current secret",
             ));
         }
-        let valid = validate(metadata, &grantable(&state).await?)?;
+        let machine = state.settings.registration.mode == RegistrationMode::Token
+            || client.allows_grant("client_credentials");
+        let valid = validate(metadata, &grantable(&state).await?, machine)?;
         if valid.client_type != client.client_type() {
             return Err(metadata_error(
                 "token_endpoint_auth_method cannot switch between none and a client secret: register a new app",
@@ -773,6 +798,7 @@ mod tests {
         let v = validate(
             meta(json!({"redirect_uris": ["http://127.0.0.1:33418/callback"], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"], "client_name": "Agent"})),
             &grantable(),
+            true,
         )
         .unwrap();
         assert_eq!(v.client_type, ClientType::Public);
@@ -781,6 +807,7 @@ mod tests {
         let confidential = validate(
             meta(json!({"redirect_uris": ["https://a.example/cb"]})),
             &grantable(),
+            true,
         )
         .unwrap();
         assert_eq!(confidential.client_type, ClientType::Confidential);
@@ -797,13 +824,17 @@ mod tests {
             json!(["not a url"]),
         ] {
             assert_eq!(
-                code(validate(meta(json!({"redirect_uris": uris})), &grantable())),
+                code(validate(
+                    meta(json!({"redirect_uris": uris})),
+                    &grantable(),
+                    true
+                )),
                 "invalid_redirect_uri",
                 "{uris}"
             );
         }
         assert_eq!(
-            code(validate(meta(json!({})), &grantable())),
+            code(validate(meta(json!({})), &grantable(), true)),
             "invalid_redirect_uri"
         );
     }
@@ -826,7 +857,7 @@ mod tests {
             json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(101)}),
         ] {
             assert_eq!(
-                code(validate(meta(m.clone()), &grantable())),
+                code(validate(meta(m.clone()), &grantable(), true)),
                 "invalid_client_metadata",
                 "{m}"
             );
@@ -834,6 +865,7 @@ mod tests {
         let machine = validate(
             meta(json!({"grant_types": ["client_credentials"]})),
             &grantable(),
+            true,
         )
         .unwrap();
         assert!(machine.redirect_uris.is_empty());

@@ -331,12 +331,34 @@ both_backends!(
 
 both_backends!(
     a_confidential_registration_gets_a_secret_once_and_uses_it,
-    settings = open_registration,
+    settings = |s: &mut gatehouse::config::Settings| s.registration.mode =
+        gatehouse::config::RegistrationMode::Token,
     |app| async move {
         let mut body = agent_metadata();
         body["token_endpoint_auth_method"] = json!("client_secret_basic");
         body["grant_types"] = json!(["authorization_code", "refresh_token", "client_credentials"]);
-        let reg: Value = register(app, None, body).await.json().await.unwrap();
+        // client_credentials (tokens that act for no user) only with an administrator's token.
+        let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+        let (_, initial) = app
+            .state
+            .db(move |c| {
+                gatehouse::oauth::registration::mint_initial_token(
+                    c,
+                    &pepper,
+                    "m2m",
+                    None,
+                    now + Duration::days(1),
+                    None,
+                    now,
+                )
+            })
+            .await
+            .unwrap();
+        let reg: Value = register(app, Some(initial.expose()), body)
+            .await
+            .json()
+            .await
+            .unwrap();
         let id = reg["client_id"].as_str().unwrap();
         let secret = reg["client_secret"].as_str().unwrap();
         assert!(secret.starts_with("cs_"));
@@ -436,6 +458,13 @@ both_backends!(
             ),
             (
                 with(json!({"client_id": "cli_chosen_by_me"})),
+                "invalid_client_metadata",
+            ),
+            // Anyone may register: no app that acts for nobody (client_credentials).
+            (
+                with(
+                    json!({"grant_types": ["authorization_code", "client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}),
+                ),
                 "invalid_client_metadata",
             ),
             (json!(["not", "an", "object"]), "invalid_client_metadata"),
@@ -787,6 +816,12 @@ both_backends!(
             "{page}"
         );
         assert!(!page.contains("id=\"consent-localhost\""));
+        // It returns to app.example.com, not to the host that describes it: the page says so.
+        assert!(page.contains("id=\"consent-elsewhere\""), "{page}");
+        assert!(
+            page.contains("you go back to <strong>app.example.com</strong>"),
+            "{page}"
+        );
         let tokens = sign_in(app, &client_id).await;
         let me = app
             .client
@@ -820,16 +855,33 @@ both_backends!(
     settings = documents_on,
     |app| async move {
         let docs = document_server().await;
-        app.login_admin().await;
         let (_, challenge) = pkce();
         let issuer = app.state.settings.issuer.clone();
+        // Nobody signed in: the sign-in page first, nothing fetched.
+        let anonymous = crate::helpers::new_client()
+            .get(app.url(&authorize_url(
+                &docs.url("/client.json"),
+                &challenge,
+                &issuer,
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+        assert!(
+            anonymous.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login")
+        );
+        assert_eq!(docs.hits("/client.json"), 0);
+        app.login_admin().await;
         for (path, says) in [
             ("/redirect.json", "redirects are not followed"),
             ("/missing.json", "answered 404"),
             ("/big.json", "larger than 5 KB"),
             ("/slow.json", "within 3 seconds"),
             ("/wrong-id.json", "not exactly the URL"),
-            ("/secret.json", "client_secret_basic cannot be used"),
         ] {
             let url = authorize_url(&docs.url(path), &challenge, &issuer);
             let page = app.get(&url).await;
@@ -842,6 +894,23 @@ both_backends!(
             assert_eq!(again.status(), StatusCode::BAD_REQUEST);
             assert_eq!(docs.hits(path), 1, "{path} fetched once");
         }
+        // Five failures on one host in a minute: its other documents (another path, another
+        // query) are not fetched either until the minute has passed.
+        let page = app
+            .get(&authorize_url(
+                &docs.url("/secret.json"),
+                &challenge,
+                &issuer,
+            ))
+            .await;
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("failed too often lately")
+        );
+        assert_eq!(docs.hits("/secret.json"), 0);
         docs.stop().await;
     }
 );
@@ -862,20 +931,33 @@ both_backends!(
             (docs.url("/client.json"), "must use https"),
             // …and an https name for a loopback or private address is never fetched.
             (
-                format!("https://localhost:{port}/client.json"),
-                "private, loopback or reserved",
+                "https://localhost/client.json".to_owned(),
+                "does not resolve to a public address",
             ),
             (
                 "https://10.0.0.1/client.json".to_owned(),
-                "private, loopback or reserved",
+                "does not resolve to a public address",
             ),
             (
                 "https://169.254.169.254/latest/meta-data.json".to_owned(),
-                "private, loopback or reserved",
+                "does not resolve to a public address",
             ),
             (
                 "https://[::1]/client.json".to_owned(),
-                "private, loopback or reserved",
+                "does not resolve to a public address",
+            ),
+            (
+                "https://[::ffff:a00:1]/client.json".to_owned(),
+                "does not resolve to a public address",
+            ),
+            (
+                "https://no-such-host.invalid/client.json".to_owned(),
+                "does not resolve to a public address",
+            ),
+            // Only the default https port: no other service of a public address is reached.
+            (
+                format!("https://localhost:{port}/client.json"),
+                "default https port",
             ),
         ] {
             let page = app.get(&authorize_url(&client_id, &challenge, "")).await;
@@ -1025,7 +1107,15 @@ both_backends!(
                 ],
             )
             .await;
-        assert_ne!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let still = document_id.clone();
+        assert!(
+            app.state
+                .db(move |c| gatehouse::oauth::clients::find(c, &still))
+                .await
+                .unwrap()
+                .is_some()
+        );
 
         // Block the host: its app is disabled, a new document there is never fetched.
         let r = app
@@ -1050,7 +1140,6 @@ both_backends!(
             )
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        app.state.cimd_failures.forget(&docs.url("/local.json"));
         let local = format!(
             "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read%3Ausers&code_challenge={challenge}&code_challenge_method=S256",
             urlencode(&docs.url("/local.json")),
@@ -1062,12 +1151,9 @@ both_backends!(
             "fetched again once unblocked"
         );
         // The blocked app stays disabled until enabled.
-        assert_eq!(
-            app.get(&authorize_url(&document_id, &challenge, ""))
-                .await
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
+        let still_off = app.get(&authorize_url(&document_id, &challenge, "")).await;
+        assert_eq!(still_off.status(), StatusCode::BAD_REQUEST);
+        assert!(still_off.text().await.unwrap().contains("or was disabled"));
 
         // Registration tokens: minted once on the page, revoked there.
         let minted = app
@@ -1266,6 +1352,97 @@ both_backends!(
             refresh("https://dropped.example.net/c.json").await,
             StatusCode::UNAUTHORIZED,
             "the app itself is refused"
+        );
+    }
+);
+
+both_backends!(
+    self_registered_apps_keep_only_what_the_operator_opens_to_them_now,
+    settings = |s: &mut gatehouse::config::Settings| {
+        open_registration(s);
+        s.resources = vec![
+            "https://mcp.example.com/mcp".into(),
+            "https://billing.example.com".into(),
+        ];
+        s.registration.resources = vec!["https://mcp.example.com/mcp".into()];
+    },
+    |app| async move {
+        let reg: Value = register(app, None, agent_metadata())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = reg["client_id"].as_str().unwrap().to_owned();
+        app.login_admin().await;
+        let (_, challenge) = pkce();
+        // The MCP server the operator opened: asked for, consented to.
+        let page = app
+            .get(&authorize_url(
+                &id,
+                &challenge,
+                "https://mcp.example.com/mcp",
+            ))
+            .await;
+        assert_eq!(page.status(), StatusCode::OK);
+        // Another resource server of the install: not for apps that registered themselves,
+        // even if an administrator's binding were copied onto the app.
+        let set = id.clone();
+        app.state
+            .db(move |c| {
+                use diesel::prelude::*;
+                use gatehouse::db::schema::clients;
+                diesel::update(clients::table.find(&set))
+                    .set(
+                        clients::resources
+                            .eq("https://mcp.example.com/mcp https://billing.example.com"),
+                    )
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        app.state.key_cache.invalidate_all();
+        let page = app
+            .get(&authorize_url(
+                &id,
+                &challenge,
+                "https://billing.example.com",
+            ))
+            .await;
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("may not ask for tokens for that resource")
+        );
+
+        // Disabled by an administrator: its registration is frozen (it may still delete it).
+        let csrf = app.session_csrf().await;
+        let r = app
+            .post_form(
+                "/admin/agents/apps",
+                &[
+                    ("csrf_token", &csrf),
+                    ("client_id", &id),
+                    ("action", "disable"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let mut body = agent_metadata();
+        body["client_id"] = json!(id);
+        let uri = reg["registration_client_uri"].as_str().unwrap();
+        let rat = reg["registration_access_token"].as_str();
+        assert_eq!(
+            registration(app, "PUT", uri, rat, Some(body))
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            registration(app, "DELETE", uri, rat, None).await.status(),
+            StatusCode::NO_CONTENT
         );
     }
 );

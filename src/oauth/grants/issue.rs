@@ -52,7 +52,9 @@ pub fn requested_audience(
             "This server issues no tokens for that resource".into(),
         ));
     }
-    if resource != state.settings.token_audience() && !client.may_ask_for(resource) {
+    if resource != state.settings.token_audience()
+        && !client.may_ask_for(resource, &state.settings.registration.resources)
+    {
         return Err(OAuthError::InvalidTarget(
             "This app may not ask for tokens for that resource: an administrator binds resource servers to apps".into(),
         ));
