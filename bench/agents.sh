@@ -10,6 +10,8 @@
 #     while a flood of ~1,000 registrations/s hits POST /oauth/register from one address (open
 #     registration, 10 a minute allowed): alternating rounds (target: p99 within +10 %).
 #   bench/agents.sh [seconds]      (default 10 s per case)
+# PIN=1 runs the server on CPU 0 and the load generators on CPU 1 (taskset), so that the
+# generators do not take the server's core: the flood's own cost is then what remains.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -29,7 +31,10 @@ REGISTERED=$("$BIN" client create --name bench --public --redirect-uri http://12
 DOCUMENT=https://agent.example.com/client.json
 sqlite3 "$WORK/gatehouse.db" "INSERT INTO clients (id, name, owner_user_id, client_type, redirect_uris, allowed_scopes, grant_types, first_party, created_at, updated_at, admin_locked, resources, post_logout_redirect_uris, backchannel_logout_session_required, origin, metadata, metadata_expires_at) VALUES ('$DOCUMENT', 'Research Agent', NULL, 'public', 'http://127.0.0.1/cb', 'read:users', 'authorization_code refresh_token', 0, '2026-12-01 00:00:00', '2026-12-01 00:00:00', 0, '', '', 0, 'cimd', '{\"token_endpoint_auth_method\":\"none\"}', '2099-01-01 00:00:00')"
 KEY=$("$BIN" key create --user bench@example.com --name bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-"$BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+SERVER_PIN=() LOAD_PIN=()
+if [ "${PIN:-0}" = 1 ]; then SERVER_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1); export GATEHOUSE_WORKERS=1; fi
+wrk() { "${LOAD_PIN[@]}" command wrk "$@"; }
+"${SERVER_PIN[@]}" "$BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
@@ -46,7 +51,7 @@ for c in "$REGISTERED" "$DOCUMENT"; do
 done
 grep -q 'id="consent-host"' "$WORK/page.html"
 rps() { wrk -t1 -c4 -d"${DURATION}s" -H "Cookie: $COOKIE" "$BASE$(path_for "$1")" | awk '/Requests\/sec/ {print $2}'; }
-echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, SQLite, ${DURATION}s per case"
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, SQLite, ${DURATION}s per case, pinned: ${PIN:-0}"
 rps "$REGISTERED" >/dev/null
 sum_r=0 sum_d=0
 for round in 1 2 3 4; do
