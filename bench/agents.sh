@@ -33,7 +33,8 @@ sqlite3 "$WORK/gatehouse.db" "INSERT INTO clients (id, name, owner_user_id, clie
 KEY=$("$BIN" key create --user bench@example.com --name bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 SERVER_PIN=() LOAD_PIN=()
 if [ "${PIN:-0}" = 1 ]; then SERVER_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1); export GATEHOUSE_WORKERS=1; fi
-wrk() { "${LOAD_PIN[@]}" command wrk "$@"; }
+WRK=$(command -v wrk)
+wrk() { "${LOAD_PIN[@]}" "$WRK" "$@"; }
 "${SERVER_PIN[@]}" "$BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
