@@ -315,7 +315,12 @@ pub async fn rotate_secret(
 pub async fn list_consents(state: web::Data<AppState>, principal: Principal) -> ApiResult {
     principal.authorize(Action::ReadConsents)?;
     page(
-        manage::list_consents(&state, principal.user.id.clone()).await?,
+        manage::list_consents(
+            &state,
+            principal.user.id.clone(),
+            principal.workspace().map(str::to_owned),
+        )
+        .await?,
         None,
     )
 }

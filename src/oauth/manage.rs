@@ -354,10 +354,11 @@ pub async fn visible(
         .await?
         .ok_or_else(|| ApiError::not_found("Client"))?;
     let owner = client.owner_user_id.as_deref();
+    let workspace = client.workspace_id.as_deref();
     actor.authorize(if change {
-        PolicyAction::ChangeClient { owner }
+        PolicyAction::ChangeClient { owner, workspace }
     } else {
-        PolicyAction::ReadClients { owner }
+        PolicyAction::ReadClients { owner, workspace }
     })?;
     Ok(client)
 }
@@ -373,9 +374,12 @@ pub async fn list(
     } else {
         actor.authorize(PolicyAction::ReadClients {
             owner: Some(actor.user_id()),
+            workspace: None,
         })?;
     }
     let owner = (!everyone).then(|| actor.user_id().to_owned());
+    // A credential bound to a workspace sees no app private to another one.
+    let bound = actor.caller.workspace.map(str::to_owned);
     Ok(state
         .db(move |c| {
             let mut query = clients_t::table
@@ -384,6 +388,13 @@ pub async fn list(
                 .into_boxed();
             if let Some(owner) = owner {
                 query = query.filter(clients_t::owner_user_id.eq(owner));
+            }
+            if let Some(bound) = bound {
+                query = query.filter(
+                    clients_t::workspace_id
+                        .is_null()
+                        .or(clients_t::workspace_id.eq(bound)),
+                );
             }
             Ok(query.limit(500).load(c)?)
         })
@@ -709,9 +720,12 @@ pub struct ConsentView {
     pub last_used_at: Option<String>,
 }
 
+/// The user's connected apps; `workspace`: only those approved in it (a credential bound to
+/// a workspace sees its own workspace's approvals only).
 pub async fn list_consents(
     state: &AppState,
     user_id: String,
+    workspace: Option<String>,
 ) -> Result<Vec<ConsentView>, ApiError> {
     Ok(state
         .db(move |c| {
@@ -728,6 +742,11 @@ pub async fn list_consents(
             let rows: Vec<Row> = consents::table
                 .inner_join(clients_t::table)
                 .filter(consents::user_id.eq(&user_id))
+                .filter(
+                    consents::workspace_id
+                        .eq(workspace.clone().unwrap_or_default())
+                        .or(workspace.is_none().into_sql::<diesel::sql_types::Bool>()),
+                )
                 .order((consents::created_at.desc(), consents::id.desc()))
                 .select((
                     consents::id,
@@ -791,17 +810,21 @@ pub async fn revoke_consent(
     consent_id: String,
 ) -> Result<(), ApiError> {
     let (user_id, now) = (actor.user_id().to_owned(), state.now());
+    let bound = actor.caller.workspace.map(str::to_owned);
     let mut event = actor.audit.event(Action::ConsentRevoked);
     event.subject_user_id = Some(user_id.clone());
     let families = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let found: Option<String> = consents::table
+                let mut query = consents::table
                     .find(&consent_id)
                     .filter(consents::user_id.eq(&user_id))
                     .select(consents::client_id)
-                    .first(c)
-                    .optional()?;
+                    .into_boxed();
+                if let Some(bound) = &bound {
+                    query = query.filter(consents::workspace_id.eq(bound));
+                }
+                let found: Option<String> = query.first(c).optional()?;
                 let Some(client_id) = found else {
                     return Ok(None);
                 };

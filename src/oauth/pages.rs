@@ -356,7 +356,7 @@ pub async fn connected(
             log::warn!("connected apps: sign-out notices: {e}");
             Vec::new()
         });
-    match manage::list_consents(&state, signed_in.user.id.clone()).await {
+    match manage::list_consents(&state, signed_in.user.id.clone(), None).await {
         Ok(consents) => render(
             StatusCode::OK,
             &ConnectedPage {

@@ -171,14 +171,17 @@ pub enum Action<'a> {
     /// A workspace's audit events.
     ReadWorkspaceAudit(InWorkspace<'a>),
     ReadAuditLog,
-    /// `owner` is `None` for an app that registered itself: administrators only.
+    /// `owner` is `None` for an app that registered itself: administrators only. `workspace`:
+    /// the workspace the app is private to (a credential bound elsewhere does not see it).
     ReadClients {
         owner: Option<&'a str>,
+        workspace: Option<&'a str>,
     },
     ListAllClients,
     RegisterClient,
     ChangeClient {
         owner: Option<&'a str>,
+        workspace: Option<&'a str>,
     },
     /// First-party marking, lifting an administrator's lock, resource bindings.
     AdministerClients,
@@ -575,18 +578,22 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
                 .map(|_| Allowed { everyone: true })
         }
         Action::ReadAuditLog => caller.need(S::ReadAudit).map(|()| ONLY_OWN),
-        Action::ReadClients { owner } => caller
-            .owned_or_admin(owner, S::ReadClients, S::AdminClients, "Client")
-            .map(|()| ONLY_OWN),
+        Action::ReadClients { owner, workspace } => {
+            caller.owned_or_admin(owner, S::ReadClients, S::AdminClients, "Client")?;
+            workspace.map_or(Ok(()), |w| caller.within(w, "Client"))?;
+            Ok(ONLY_OWN)
+        }
         Action::ListAllClients => {
             caller.need(S::ReadClients)?;
             caller.need(S::AdminClients)?;
             Ok(Allowed { everyone: true })
         }
         Action::RegisterClient => caller.need(S::WriteClients).map(|()| ONLY_OWN),
-        Action::ChangeClient { owner } => caller
-            .owned_or_admin(owner, S::WriteClients, S::AdminClients, "Client")
-            .map(|()| ONLY_OWN),
+        Action::ChangeClient { owner, workspace } => {
+            caller.owned_or_admin(owner, S::WriteClients, S::AdminClients, "Client")?;
+            workspace.map_or(Ok(()), |w| caller.within(w, "Client"))?;
+            Ok(ONLY_OWN)
+        }
         Action::AdministerClients => caller.need(S::AdminClients).map(|()| ONLY_OWN),
         Action::ReadConsents => caller.need(S::ReadConsents).map(|()| ONLY_OWN),
         Action::ReadUserInfo => match caller.via {

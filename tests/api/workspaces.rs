@@ -1195,6 +1195,97 @@ both_backends!(
                 .unwrap(),
         );
         assert_eq!(claims["workspace"]["id"], acme.as_str());
+        // A credential bound to another workspace (the administrator's personal one) does not
+        // see the private app nor the approval made in Acme; one bound to Acme sees both.
+        let (_, personal_key) = app
+            .create_key(json!({ "name": "personal", "scopes": ["read:clients", "read:consents", "write:consents"] }))
+            .await;
+        let (_, acme_key) = app
+            .create_key(json!({ "name": "acme", "workspace_id": acme, "scopes": ["read:clients", "read:consents"] }))
+            .await;
+        let client_id = client.id.clone();
+        let client_id = &client_id;
+        let listed = |key: String| async move {
+            let clients: Value = call(
+                &reqwest::Client::new(),
+                app,
+                "GET",
+                "/v1/clients",
+                Some(&key),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            let consents: Value = call(
+                &reqwest::Client::new(),
+                app,
+                "GET",
+                "/v1/consents",
+                Some(&key),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            let has = |list: &Value, field: &str| {
+                list["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c[field] == client_id.as_str())
+            };
+            (
+                has(&clients, "client_id"),
+                has(&consents, "client_id"),
+                consents,
+            )
+        };
+        let (app_seen, consent_seen, _) = listed(personal_key.clone()).await;
+        assert!(
+            !app_seen && !consent_seen,
+            "nothing of Acme through the personal key"
+        );
+        let (app_seen, consent_seen, consents) = listed(acme_key.clone()).await;
+        assert!(
+            app_seen && consent_seen,
+            "Acme's key sees Acme's app and approval"
+        );
+        let one = call(
+            &reqwest::Client::new(),
+            app,
+            "GET",
+            &format!("/v1/clients/{}", client.id),
+            Some(&personal_key),
+            None,
+        )
+        .await;
+        assert_eq!(refusal(one).await.0, StatusCode::NOT_FOUND);
+        let consent_id = consents["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client_id"] == client.id.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let revoked = call(
+            &reqwest::Client::new(),
+            app,
+            "DELETE",
+            &format!("/v1/consents/{consent_id}"),
+            Some(&personal_key),
+            None,
+        )
+        .await;
+        assert_eq!(
+            refusal(revoked).await.0,
+            StatusCode::NOT_FOUND,
+            "another workspace's approval is not there"
+        );
         // It cannot ask for another workspace, and an outsider cannot authorize it.
         let other = app.get(&format!("{url}&workspace=personal-x")).await;
         assert_eq!(other.status(), StatusCode::BAD_REQUEST);
