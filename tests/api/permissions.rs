@@ -500,7 +500,7 @@ async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, Strin
             let personal = gatehouse::workspaces::personal_of(c, &owner)?.unwrap();
             let key = NewKey {
                 user_id: owner.clone(),
-                workspace_id: personal.id,
+                workspace_id: personal.id.clone(),
                 issued_by: owner.clone(),
                 name: "target".into(),
                 description: String::new(),
@@ -536,6 +536,9 @@ async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, Strin
                         k::user_id.eq(&owner),
                         k::client_id.eq(&client.id),
                         k::scopes.eq("read:products"),
+                        // Approved in the member's personal workspace, as every approval is
+                        // recorded in the workspace it was given in.
+                        k::workspace_id.eq(&personal.id),
                         k::created_at.eq(now),
                         k::updated_at.eq(now),
                     ))
