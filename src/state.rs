@@ -39,8 +39,8 @@ pub struct AppState {
     pub denylist: Arc<crate::jwt::denylist::Denylist>,
     /// `client_credentials` tokens issued and not yet audited (one event per client per minute).
     pub issuances: Arc<crate::oauth::token_audit::IssuanceTally>,
-    /// Metadata documents that could not be fetched lately.
-    pub cimd_failures: Arc<crate::oauth::cimd::Failures>,
+    /// Metadata-document fetches: the ones in flight, and those that failed lately.
+    pub cimd_fetches: Arc<crate::oauth::cimd::Fetches>,
     /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
     key_ring: Arc<RwLock<Arc<KeyRing>>>,
     db_calls: Arc<AtomicU64>,
@@ -104,7 +104,7 @@ impl AppState {
             key_vault,
             denylist: Arc::default(),
             issuances: Arc::default(),
-            cimd_failures: Arc::default(),
+            cimd_fetches: Arc::default(),
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),
             db_calls: Arc::new(AtomicU64::new(0)),
             scope_registry: Arc::default(),

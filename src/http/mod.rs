@@ -8,6 +8,7 @@ pub mod errors;
 pub mod middleware;
 pub mod open_limits;
 pub mod openapi;
+pub mod outbound;
 pub mod rate_limit;
 pub mod shared_limits;
 

@@ -111,8 +111,11 @@ async fn page(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> HttpResponse {
-    if let Err(denied) = signed_in.principal().authorize(Action::ListAllClients) {
-        let _ = denied;
+    if signed_in
+        .principal()
+        .authorize(Action::ListAllClients)
+        .is_err()
+    {
         return error_page(
             StatusCode::FORBIDDEN,
             "Administrators only",
@@ -213,18 +216,27 @@ pub async fn agents(
     page(&state, &signed_in, StatusCode::OK, None, notice, None).await
 }
 
-fn administers(signed_in: &SignedIn) -> Result<(), HttpResponse> {
-    signed_in
-        .principal()
+/// Every form of the page: the session's CSRF token, then the policy (`AdministerClients`);
+/// the audit actor of what it does.
+fn administers(
+    signed_in: &SignedIn,
+    req: &HttpRequest,
+    csrf_token: &str,
+) -> Result<audit::Actor, HttpResponse> {
+    if !csrf_matches(&signed_in.csrf_token, csrf_token) {
+        return Err(form_expired());
+    }
+    let principal = signed_in.principal();
+    principal
         .authorize(Action::AdministerClients)
-        .map(|_| ())
         .map_err(|_| {
             error_page(
                 StatusCode::FORBIDDEN,
                 "Administrators only",
                 "Only administrators holding admin:clients manage agents.",
             )
-        })
+        })?;
+    Ok(principal.actor(client_ip(req)))
 }
 
 #[derive(Deserialize)]
@@ -244,10 +256,7 @@ pub async fn act(
     signed_in: SignedIn,
     form: web::Form<AgentForm>,
 ) -> HttpResponse {
-    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return form_expired();
-    }
-    if let Err(refused) = administers(&signed_in) {
+    if let Err(refused) = administers(&signed_in, &req, &form.csrf_token) {
         return refused;
     }
     let principal = signed_in.principal();
@@ -299,12 +308,10 @@ pub async fn mint(
     signed_in: SignedIn,
     form: web::Form<MintForm>,
 ) -> HttpResponse {
-    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return form_expired();
-    }
-    if let Err(refused) = administers(&signed_in) {
-        return refused;
-    }
+    let actor = match administers(&signed_in, &req, &form.csrf_token) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
+    };
     let days: i64 = match form.days.trim() {
         "" => 7,
         d => match d.parse::<i64>() {
@@ -348,13 +355,6 @@ pub async fn mint(
         .filter(|c| !c.is_control())
         .take(100)
         .collect();
-    let principal = signed_in.principal();
-    let actor = audit::Actor {
-        user_id: Some(signed_in.user.id.clone()),
-        ip: client_ip(&req).map(|ip| ip.to_string()),
-        ..audit::Actor::default()
-    };
-    let _ = principal;
     let (pepper, now, by) = (
         state.digest_pepper.clone(),
         state.now(),
@@ -412,16 +412,9 @@ pub async fn revoke_token(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return form_expired();
-    }
-    if let Err(refused) = administers(&signed_in) {
-        return refused;
-    }
-    let actor = audit::Actor {
-        user_id: Some(signed_in.user.id.clone()),
-        ip: client_ip(&req).map(|ip| ip.to_string()),
-        ..audit::Actor::default()
+    let actor = match administers(&signed_in, &req, &form.csrf_token) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let (id, now) = (path.into_inner(), state.now());
     let revoked = state
@@ -472,12 +465,10 @@ pub async fn block_host(
     signed_in: SignedIn,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return form_expired();
-    }
-    if let Err(refused) = administers(&signed_in) {
-        return refused;
-    }
+    let actor = match administers(&signed_in, &req, &form.csrf_token) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
+    };
     let Some(host) = host_name(&form.host) else {
         let error = Some("Host: a host name such as agents.example.com.".to_owned());
         return page(
@@ -489,11 +480,6 @@ pub async fn block_host(
             error,
         )
         .await;
-    };
-    let actor = audit::Actor {
-        user_id: Some(signed_in.user.id.clone()),
-        ip: client_ip(&req).map(|ip| ip.to_string()),
-        ..audit::Actor::default()
     };
     let (now, by) = (state.now(), signed_in.user.id.clone());
     let blocked = state
@@ -562,23 +548,16 @@ pub async fn unblock_host(
     signed_in: SignedIn,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return form_expired();
-    }
-    if let Err(refused) = administers(&signed_in) {
-        return refused;
-    }
+    let actor = match administers(&signed_in, &req, &form.csrf_token) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
+    };
     let Some(host) = host_name(&form.host) else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "Bad host",
             "That is not a host name.",
         );
-    };
-    let actor = audit::Actor {
-        user_id: Some(signed_in.user.id.clone()),
-        ip: client_ip(&req).map(|ip| ip.to_string()),
-        ..audit::Actor::default()
     };
     let now = state.now();
     let removed = state

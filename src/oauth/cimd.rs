@@ -10,7 +10,7 @@
 //! hosts from the Agents page (their apps are disabled at once and never fetched again).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -121,38 +121,6 @@ pub fn parse_client_id(raw: &str, loopback_for_tests: bool) -> Result<Url, Docum
         ));
     }
     Ok(url)
-}
-
-/// Not loopback, private, link-local, unspecified, multicast, shared or documentation space.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || a >= 240
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (b == 18 || b == 19))
-                || (a == 192 && b == 0 && v4.octets()[2] == 0))
-        }
-        // Global unicast (2000::/3) only, without its special blocks: documentation
-        // (2001:db8::/32), Teredo and other IETF assignments (2001::/23), 6to4 (2002::/16).
-        // Everything else — loopback, IPv4-compatible and -mapped forms, NAT64, unique-local,
-        // link- and site-local, multicast — is not public.
-        IpAddr::V6(v6) => {
-            let [first, second, ..] = v6.segments();
-            (first & 0xe000) == 0x2000
-                && !(first == 0x2001 && second < 0x0200)
-                && !(first == 0x2001 && second == 0x0db8)
-                && first != 0x2002
-        }
-    }
 }
 
 /// The document as served; unknown members are ignored.
@@ -328,15 +296,15 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
 /// Failed fetches by URL (answered from memory for a minute) and by host (a host that failed
 /// [`HOST_FAILURES`] times in that minute is not asked again until it passes), and the bound
 /// on fetches in flight.
-pub struct Failures {
+pub struct Fetches {
     urls: Mutex<HashMap<String, (Instant, DocumentError)>>,
     hosts: Mutex<HashMap<String, (Instant, u32)>>,
     in_flight: tokio::sync::Semaphore,
 }
 
-impl Default for Failures {
+impl Default for Fetches {
     fn default() -> Self {
-        Failures {
+        Fetches {
             urls: Mutex::default(),
             hosts: Mutex::default(),
             in_flight: tokio::sync::Semaphore::new(CONCURRENT_FETCHES),
@@ -355,7 +323,7 @@ fn bounded<V>(map: &mut HashMap<String, (Instant, V)>) {
     }
 }
 
-impl Failures {
+impl Fetches {
     fn recent(&self, url: &str, host: &str) -> Option<DocumentError> {
         let urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, e)) = urls
@@ -419,7 +387,8 @@ async fn fetch(
         return Err(not_public(&host));
     }
     let allowed = |a: &SocketAddr| {
-        is_public(a.ip()) || (loopback_for_tests && loopback_http(url) && a.ip().is_loopback())
+        crate::http::outbound::is_public(a.ip())
+            || (loopback_for_tests && loopback_http(url) && a.ip().is_loopback())
     };
     if !addresses.iter().all(allowed) {
         return Err(not_public(&host));
@@ -524,7 +493,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
     {
         return Ok(known);
     }
-    if let Some(e) = state.cimd_failures.recent(client_id, &host) {
+    if let Some(e) = state.cimd_fetches.recent(client_id, &host) {
         crate::metrics::client_document("remembered");
         return Err(ClientError::Document(e));
     }
@@ -550,7 +519,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
     {
         return Err(busy());
     }
-    let Ok(_slot) = state.cimd_failures.in_flight.try_acquire() else {
+    let Ok(_slot) = state.cimd_fetches.in_flight.try_acquire() else {
         return Err(busy());
     };
     let described = match fetched(state, &url).await {
@@ -560,7 +529,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         }
         Err(ClientError::Document(e)) => {
             crate::metrics::client_document("refused");
-            state.cimd_failures.remember(client_id, &host, &e);
+            state.cimd_fetches.remember(client_id, &host, &e);
             log::info!("metadata document {client_id}: {e}");
             return Err(ClientError::Document(e));
         }
@@ -738,42 +707,6 @@ mod tests {
         assert!(parse_client_id("http://127.0.0.1:8080/client.json", true).is_ok());
         assert!(parse_client_id("http://10.0.0.1:8080/client.json", true).is_err());
         assert!(parse_client_id("http://localhost:8080/client.json", true).is_err());
-    }
-
-    #[test]
-    fn private_and_reserved_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "192.0.0.8",
-            "198.18.0.1",
-            "255.255.255.255",
-            "224.0.0.1",
-            "64:ff9b::a00:1",
-            // IPv4-compatible, 6to4, Teredo, site-local, discard-only, documentation.
-            "::a00:1",
-            "::7f00:1",
-            "2002:a00:1::1",
-            "2001:0:a00:1::1",
-            "fec0::1",
-            "100::1",
-            "2001:db8::1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.215.14", "1.1.1.1", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]

@@ -18,7 +18,6 @@
 //! registered app names the URL); `GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE=1` lifts that for a
 //! private network or development.
 
-use std::net::IpAddr;
 use std::time::Duration as StdDuration;
 
 use actix_web::http::StatusCode;
@@ -312,7 +311,12 @@ async fn send(state: &AppState, client: &Client, notice: &Due) -> Result<(), Str
         .map_err(|e| format!("{host} does not resolve: {e}"))?
         .collect();
     let allow_private = state.settings.backchannel_allow_private;
-    if addresses.is_empty() || (!allow_private && addresses.iter().any(|a| !is_public(a.ip()))) {
+    if addresses.is_empty()
+        || (!allow_private
+            && addresses
+                .iter()
+                .any(|a| !crate::http::outbound::is_public(a.ip())))
+    {
         return Err(format!(
             "{host} resolves to a private address (set GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE=1 to allow)"
         ));
@@ -355,30 +359,6 @@ async fn send(state: &AppState, client: &Client, notice: &Due) -> Result<(), Str
         Ok(())
     } else {
         Err(format!("the app answered {}", response.status().as_u16()))
-    }
-}
-
-/// Not loopback, private, link-local, unspecified, multicast or documentation space.
-fn is_public(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
     }
 }
 
@@ -720,30 +700,4 @@ pub async fn confirm(
         );
     }
     sign_out(&req, &state, &signed_in, &checked).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_and_local_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
 }

@@ -617,7 +617,17 @@ pub(crate) fn revoke_client_families(
 /// refused from now on.
 pub async fn delete(state: &AppState, actor: &Actor<'_>, client: Client) -> Result<(), ApiError> {
     let event = actor.event(Action::ClientDeleted, &client);
-    let (id, now) = (client.id.clone(), state.now());
+    Ok(remove(state, &client.id, event).await?)
+}
+
+/// Delete an app and record `event`, in one transaction: its consents, codes and refresh
+/// families go with it, and its access tokens are refused from now on.
+pub(crate) async fn remove(
+    state: &AppState,
+    client_id: &str,
+    event: audit::NewEvent,
+) -> Result<(), DbError> {
+    let (id, now) = (client_id.to_owned(), state.now());
     let families = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {

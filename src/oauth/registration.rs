@@ -641,42 +641,14 @@ pub async fn delete(
 ) -> HttpResponse {
     let outcome = async {
         let client = registered(&state, &req, &path).await?;
-        let families = remove(&state, client, Action::ClientRegistrationDeleted, None).await?;
-        let _ = families;
+        let mut event = audit::NewEvent::new(Action::ClientRegistrationDeleted);
+        event.details = json!({ "client_id": client.id, "name": client.name });
+        super::manage::remove(&state, &client.id, event).await?;
         Ok(HttpResponse::NoContent()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish())
     };
     outcome.await.unwrap_or_else(|e: OAuthError| e.response())
-}
-
-/// Delete an app: its grants end at once (refresh families revoked, access tokens denied).
-pub async fn remove(
-    state: &AppState,
-    client: Client,
-    action: Action,
-    actor: Option<&audit::Actor>,
-) -> Result<usize, DbError> {
-    let mut event = match actor {
-        Some(a) => a.event(action),
-        None => audit::NewEvent::new(action),
-    };
-    event.details = json!({ "client_id": client.id, "name": client.name, "origin": client.origin });
-    let (id, now) = (client.id.clone(), state.now());
-    let families = state
-        .db(move |c| {
-            crate::db::write_transaction(c, |c| {
-                let families =
-                    super::manage::revoke_client_families(c, &id, now, "client_deleted")?;
-                diesel::delete(clients_t::table.find(&id)).execute(c)?;
-                audit::record(c, &event, now)?;
-                Ok(families)
-            })
-        })
-        .await?;
-    super::token::deny_grants(state, &families).await;
-    state.key_cache.invalidate_all();
-    Ok(families.len())
 }
 
 // ---- Initial access tokens -----------------------------------------------------------------

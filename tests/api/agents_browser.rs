@@ -4,29 +4,13 @@
 //! served by the test (the consent page shows its host and warns that it only returns to
 //! localhost).
 
-use std::time::{Duration, Instant};
-
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, click, submit_login};
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, spawn_app_with};
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-async fn landed_on(c: &Client, path: &str) -> std::collections::HashMap<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let current = c.current_url().await.unwrap();
-        if current.path() == path {
-            return current.query_pairs().into_owned().collect();
-        }
-        assert!(Instant::now() < deadline, "never reached {path}: {current}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::oidc_browser::{CHALLENGE, VERIFIER, landed_on};
 
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -11,11 +11,11 @@ use serde_json::Value;
 use crate::browser::{Browser, click, submit_login};
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, spawn_app};
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Wait until the browser is on `path` of the test server; its query.
-async fn landed_on(c: &Client, path: &str) -> std::collections::HashMap<String, String> {
+pub(crate) async fn landed_on(c: &Client, path: &str) -> std::collections::HashMap<String, String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let current = c.current_url().await.unwrap();
