@@ -53,6 +53,8 @@ pub enum Action {
     ClientHostUnblocked,
     TokenRevoked,
     ClientCredentialsIssued,
+    /// RFC 8693: tokens exchanged for an API key or an access token (counted per minute).
+    TokenExchanged,
     SignInSucceeded,
     /// A wrong password, an unknown email or a disabled account (throttled attempts are not
     /// recorded: they check nothing, and a flood of them must not become a flood of writes).
@@ -108,6 +110,7 @@ impl Action {
             Action::ClientHostUnblocked => "oauth.client_host.unblocked",
             Action::TokenRevoked => "oauth.token.revoked",
             Action::ClientCredentialsIssued => "oauth.client_credentials.issued",
+            Action::TokenExchanged => "oauth.token.exchanged",
             Action::SignInSucceeded => "account.sign_in.succeeded",
             Action::SignInFailed => "account.sign_in.failed",
             Action::SignedOut => "account.signed_out",

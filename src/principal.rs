@@ -45,6 +45,8 @@ pub enum Credential {
         expires_at: i64,
         /// The workspace the authorization was made in.
         workspace: Option<Arc<str>>,
+        /// A token exchanged for an API key: the key's bounds, which the token keeps.
+        key: Option<Arc<crate::jwt::TokenKey>>,
     },
 }
 
@@ -58,6 +60,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The holder of a verified API key.
+    pub fn of_key(record: Arc<KeyRecord>) -> Principal {
+        Principal {
+            user: record.user.clone(),
+            rendered: Some(record.user_view.clone()),
+            credential: Credential::ApiKey(record),
+        }
+    }
+
     /// The caller's ids for the access log.
     pub fn logged(&self) -> crate::logs::LoggedCaller {
         crate::logs::LoggedCaller {
@@ -95,13 +106,35 @@ impl Principal {
                 client_id,
                 scopes,
                 expires_at,
+                key,
                 ..
-            } => Via::AppToken {
-                client_id,
-                scopes,
-                expires_at: chrono::DateTime::from_timestamp(*expires_at, 0)
-                    .map_or(chrono::NaiveDateTime::MIN, |t| t.naive_utc()),
-            },
+            } => {
+                let expires_at = chrono::DateTime::from_timestamp(*expires_at, 0)
+                    .map_or(chrono::NaiveDateTime::MIN, |t| t.naive_utc());
+                match key {
+                    // A token exchanged for a key is weighed as a restricted key holding the
+                    // token's scopes, in the key's mode, until the token expires.
+                    Some(key) => Via::Key(KeyBounds {
+                        key_id: &key.id,
+                        kind: crate::api_keys::format::Kind::Restricted,
+                        mode: if key.test_mode {
+                            crate::api_keys::format::Mode::Test
+                        } else {
+                            crate::api_keys::format::Mode::Live
+                        },
+                        scopes,
+                        expires_at: Some(expires_at),
+                        nets: &key.nets,
+                        rate_limit_per_minute: key.rate_limit_per_minute,
+                        restrictions: &policy::attenuate::NO_RESTRICTIONS,
+                    }),
+                    None => Via::AppToken {
+                        client_id,
+                        scopes,
+                        expires_at,
+                    },
+                }
+            }
         };
         Caller {
             user_id: Some(&self.user.id),
@@ -140,6 +173,7 @@ impl Principal {
     pub fn key_id(&self) -> Option<&str> {
         match &self.credential {
             Credential::ApiKey(record) => Some(&record.key.id),
+            Credential::AccessToken { key: Some(key), .. } => Some(&key.id),
             Credential::Session { .. } | Credential::AccessToken { .. } => None,
         }
     }
@@ -171,6 +205,10 @@ impl Principal {
                 record.key.rate_limit_per_minute,
             ),
             Credential::Session { .. } => (format!("user:{}", self.user.id), None),
+            // A token exchanged for a key spends the key's own allowance.
+            Credential::AccessToken { key: Some(key), .. } => {
+                (format!("key:{}", key.id), key.rate_limit_per_minute)
+            }
             Credential::AccessToken { client_id, .. } => {
                 (format!("token:{client_id}:{}", self.user.id), None)
             }
@@ -393,6 +431,7 @@ async fn check_access_token(
                 scopes: verified.scopes.clone(),
                 expires_at: claims.exp,
                 workspace: verified.workspace_id.clone(),
+                key: verified.key.clone(),
             },
             rendered: Some(view),
         }),
@@ -417,7 +456,15 @@ pub(crate) async fn authenticate(
             Err(ApiError::new(ErrorCode::MalformedCredential, message))
         }
         Presented::Key(token) if looks_like_jwt(&token) => {
-            access_token_principal(state, &token).await
+            let principal = access_token_principal(state, &token).await?;
+            // A token exchanged for a key with an allowlist is usable where the key is.
+            if let Credential::AccessToken { key: Some(key), .. } = &principal.credential
+                && !key.nets.is_empty()
+                && !api_keys::model::ip_allowed(&key.nets, ip)
+            {
+                return Err(ApiError::of(ErrorCode::IpNotAllowed));
+            }
+            Ok(principal)
         }
         Presented::Key(key) => {
             let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
@@ -429,11 +476,7 @@ pub(crate) async fn authenticate(
                 path: req.uri().path(),
             };
             match api_keys::verify(state, &key, api_keys::KeyUse::Request(seen)).await? {
-                Verified::Valid(record) => Ok(Principal {
-                    user: record.user.clone(),
-                    rendered: Some(record.user_view.clone()),
-                    credential: Credential::ApiKey(record),
-                }),
+                Verified::Valid(record) => Ok(Principal::of_key(record)),
                 Verified::NotAKey => Err(ApiError::new(
                     ErrorCode::MalformedCredential,
                     "The credential is not a Gatehouse API key",

@@ -526,7 +526,16 @@ pub fn revoke(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> Resu
         api_keys::updated_at.eq(now),
     ))
     .execute(conn)?;
+    if changed == 1 {
+        // The access tokens exchanged for the key (their `jti` names it) die with it.
+        crate::jwt::denylist::revoke(conn, &[(id.to_owned(), exchanged_tokens_dead_at(now))], now)?;
+    }
     Ok(changed == 1)
+}
+
+/// When every access token exchanged for a key revoked `now` has expired.
+pub fn exchanged_tokens_dead_at(now: NaiveDateTime) -> NaiveDateTime {
+    now + crate::jwt::EXCHANGED_TOKEN_MAX_LIFETIME + chrono::Duration::minutes(1)
 }
 
 pub enum RollOutcome {

@@ -189,10 +189,15 @@ pub async fn revoke(
     key: ApiKey,
 ) -> Result<(), ApiError> {
     let (now, actor) = (state.now(), actor.clone());
+    let id = key.id.clone();
     state
         .db(move |c| revoke_audited(c, &key, &actor, now))
         .await?;
     state.key_cache.invalidate_all();
+    // This instance refuses the key's exchanged tokens at once (the others at their next sync).
+    state
+        .denylist
+        .remember([(id, model::exchanged_tokens_dead_at(now))]);
     Ok(())
 }
 

@@ -166,6 +166,8 @@ mod tests {
             exp,
             jti: format!("jti_{sub}"),
             auth_time: None,
+            key: None,
+            act: None,
         }))
     }
 

@@ -52,7 +52,8 @@ impl Denylist {
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let hit = |id: &str| entries.get(id).is_some_and(|exp| *exp > now);
-        hit(jti) || grant_of(jti).is_some_and(hit)
+        // `grant.token[.exchanged…]`: the token, its grant, or any token it was exchanged from.
+        hit(jti) || jti.match_indices('.').any(|(at, _)| hit(&jti[..at]))
     }
 
     /// Remember entries this instance (or a sync) learnt of.
@@ -148,5 +149,24 @@ mod tests {
         list.prune(t + 120);
         assert!(list.is_revoked(&a, t + 120));
         assert_eq!(list.len.load(Ordering::Acquire), 1);
+    }
+
+    #[test]
+    fn revoking_a_token_revokes_the_tokens_exchanged_from_it_and_not_its_siblings() {
+        let list = Denylist::default();
+        let now = chrono::Utc::now().naive_utc();
+        let t = now.and_utc().timestamp();
+        let original = new_jti(Some("fam_1"));
+        let sibling = new_jti(Some("fam_1"));
+        let exchanged = new_jti(Some(&original));
+        let twice = new_jti(Some(&exchanged));
+        list.remember([(original.clone(), now + Duration::minutes(15))]);
+        assert!(list.is_revoked(&original, t));
+        assert!(list.is_revoked(&exchanged, t));
+        assert!(list.is_revoked(&twice, t));
+        assert!(!list.is_revoked(&sibling, t), "same grant, another token");
+        // A prefix that is not a whole segment does not match.
+        let lookalike = format!("{original}x.jti_1");
+        assert!(!list.is_revoked(&lookalike, t));
     }
 }

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use self::keys::{KeyError, KeyVault, SigningAlg, SigningKeyRow};
 
+/// The longest an access token exchanged for an API key lives (RFC 8693): revoking the key puts
+/// its id on the denylist for that long.
+pub const EXCHANGED_TOKEN_MAX_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
+
 /// The media type RFC 9068 puts in `typ`.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
@@ -39,6 +43,59 @@ pub struct AccessClaims {
     /// token was issued (a user's grants; a private app's own tokens name its workspace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<crate::workspaces::WorkspaceClaim>,
+    /// RFC 8693: a token exchanged for an API key says which, and what bounds it inherits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyClaim>,
+    /// RFC 8693 §4.1: the party acting for `sub` (delegation), its own `act` nested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+}
+
+/// What a token exchanged for an API key carries of the key: its id (revoking the key revokes
+/// the token), its mode (`livemode: false` for a test key), and the bounds a JWT can carry —
+/// the key's IP allowlist and rate limit, which `/v1` applies to the token as to the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyClaim {
+    pub id: String,
+    pub livemode: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ips: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+/// A key claim as `/v1` applies it, parsed once per verified token.
+#[derive(Debug)]
+pub struct TokenKey {
+    pub id: String,
+    pub test_mode: bool,
+    pub nets: Vec<ipnet::IpNet>,
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+impl TokenKey {
+    fn of(claim: &KeyClaim) -> TokenKey {
+        let nets = claim
+            .allowed_ips
+            .iter()
+            .filter_map(|raw| {
+                raw.parse::<ipnet::IpNet>()
+                    .ok()
+                    .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+            })
+            .collect::<Vec<_>>();
+        TokenKey {
+            id: claim.id.clone(),
+            test_mode: !claim.livemode,
+            // An allowlist none of whose entries parses allows nothing (never everything).
+            nets: if nets.is_empty() && !claim.allowed_ips.is_empty() {
+                vec![ipnet::IpNet::from(std::net::IpAddr::from([0u8, 0, 0, 0])).trunc()]
+            } else {
+                nets
+            },
+            rate_limit_per_minute: claim.rate_limit_per_minute,
+        }
+    }
 }
 
 /// A token that passed verification, with its scopes parsed once.
@@ -48,16 +105,20 @@ pub struct VerifiedToken {
     pub scopes: Arc<crate::scopes::ScopeSet>,
     /// The `workspace` claim's id, shared by every request the cached token serves.
     pub workspace_id: Option<Arc<str>>,
+    /// The `key` claim, parsed.
+    pub key: Option<Arc<TokenKey>>,
 }
 
 impl VerifiedToken {
     pub fn new(claims: AccessClaims) -> VerifiedToken {
         let scopes = Arc::new(crate::scopes::ScopeSet::parse(&claims.scope).unwrap_or_default());
         let workspace_id = claims.workspace.as_ref().map(|w| Arc::from(w.id.as_str()));
+        let key = claims.key.as_ref().map(|k| Arc::new(TokenKey::of(k)));
         VerifiedToken {
             claims,
             scopes,
             workspace_id,
+            key,
         }
     }
 }
@@ -401,6 +462,8 @@ mod tests {
             exp: t + 900,
             jti: "jti_1".into(),
             auth_time: Some(t),
+            key: None,
+            act: None,
         }
     }
 

@@ -14,8 +14,19 @@ use crate::scopes::ScopeSet;
 use crate::secrets::{Pepper, PlainSecret, constant_time_eq};
 
 pub const CLIENT_SECRET_PREFIX: &str = "cs_";
-/// The grants a client may use; `client_credentials` only for confidential clients that ask.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+/// RFC 8693 token exchange.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8628 device authorization.
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The grants a client may use; `client_credentials` and token exchange only for confidential
+/// clients that ask.
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    TOKEN_EXCHANGE,
+];
 
 /// What a client registered without saying gets.
 pub fn default_grant_types() -> Vec<String> {

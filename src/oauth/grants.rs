@@ -7,6 +7,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod issue;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -261,6 +261,10 @@ pub struct Introspection {
     /// token's `workspace` claim has it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace: Option<crate::workspaces::WorkspaceClaim>,
+    /// A token from a delegating exchange (RFC 8693 §4.1): who acts for `sub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub act: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -369,12 +373,23 @@ pub async fn introspect(
                     iat: Some(claims.iat),
                     jti: Some(claims.jti),
                     workspace: claims.workspace,
+                    act: claims.act,
                     ..Introspection::default()
                 };
-                // The app must still exist and be enabled.
-                let app = super::token::load_client(&state, &claims.client_id).await?;
-                if app.is_none_or(|c| c.disabled_at.is_some()) {
-                    return Ok(inactive());
+                if let Some(key) = claims.key {
+                    // Exchanged for an API key: its bounds, as a key's answer reports them.
+                    out.key_id = Some(key.id);
+                    out.livemode = Some(key.livemode);
+                    out.allowed_ips = (!key.allowed_ips.is_empty()).then_some(key.allowed_ips);
+                }
+                // The app must still exist and be enabled (a key holder's own exchange names
+                // the key, whose revocation the denylist carries).
+                let keys_own = out.key_id.as_deref() == Some(claims.client_id.as_str());
+                if !keys_own {
+                    let app = super::token::load_client(&state, &claims.client_id).await?;
+                    if app.is_none_or(|c| c.disabled_at.is_some()) {
+                        return Ok(inactive());
+                    }
                 }
                 if !claims.sub.starts_with("cli_") {
                     match user(&state, &claims.sub).await? {

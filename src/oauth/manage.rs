@@ -201,7 +201,7 @@ fn validate_grants(raw: &[String], client_type: ClientType) -> Result<Vec<String
         if !GRANT_TYPES.contains(&g.as_str()) {
             return Err(ApiError::validation(
                 "grant_types",
-                format!("{g} is not one of authorization_code, refresh_token, client_credentials"),
+                format!("{g} is not one of {}", GRANT_TYPES.join(", ")),
             ));
         }
         if !grants.contains(g) {
@@ -214,10 +214,14 @@ fn validate_grants(raw: &[String], client_type: ClientType) -> Result<Vec<String
             "Give at least one grant type",
         ));
     }
-    if client_type == ClientType::Public && grants.iter().any(|g| g == "client_credentials") {
+    if client_type == ClientType::Public
+        && grants
+            .iter()
+            .any(|g| g == "client_credentials" || g == super::clients::TOKEN_EXCHANGE)
+    {
         return Err(ApiError::validation(
             "grant_types",
-            "client_credentials needs a confidential client",
+            "client_credentials and token exchange need a confidential client",
         ));
     }
     Ok(grants)

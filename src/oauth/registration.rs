@@ -173,7 +173,8 @@ pub fn validate(
     for g in &grant_types {
         if !clients::GRANT_TYPES.contains(&g.as_str()) {
             return Err(metadata_error(format!(
-                "grant_type {g:?} is not supported: authorization_code, refresh_token, client_credentials"
+                "grant_type {g:?} is not supported: {}",
+                clients::GRANT_TYPES.join(", ")
             )));
         }
     }
@@ -196,19 +197,21 @@ pub fn validate(
             "grant_types and response_types disagree: authorization_code goes with the response type code",
         ));
     }
-    if grant_types.iter().any(|g| g == "refresh_token") && !code_flow {
+    let device_flow = grant_types.iter().any(|g| g == clients::DEVICE_CODE);
+    if grant_types.iter().any(|g| g == "refresh_token") && !code_flow && !device_flow {
         return Err(metadata_error(
-            "refresh_token needs authorization_code: nothing else issues refresh tokens",
+            "refresh_token needs authorization_code or the device grant: nothing else issues refresh tokens",
         ));
     }
-    if grant_types.iter().any(|g| g == "client_credentials") && !machine_grants {
+    let machine = |g: &String| g == "client_credentials" || g == clients::TOKEN_EXCHANGE;
+    if grant_types.iter().any(machine) && !machine_grants {
         return Err(metadata_error(
-            "client_credentials is not open to apps that register themselves here: ask an administrator for an initial access token",
+            "client_credentials and token exchange are not open to apps that register themselves here: ask an administrator for an initial access token",
         ));
     }
-    if grant_types.iter().any(|g| g == "client_credentials") && client_type == ClientType::Public {
+    if grant_types.iter().any(machine) && client_type == ClientType::Public {
         return Err(metadata_error(
-            "client_credentials needs a client secret: token_endpoint_auth_method none cannot use it",
+            "client_credentials and token exchange need a client secret: token_endpoint_auth_method none cannot use them",
         ));
     }
     let redirect_uris = match m.redirect_uris.clone() {

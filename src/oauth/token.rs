@@ -21,6 +21,7 @@ use super::grants::authorization_code::{self, CodeGrant};
 use super::grants::client_credentials::{self, ClientCredentialsGrant};
 use super::grants::issue::Issued;
 use super::grants::refresh_token::{self, RefreshGrant};
+use super::grants::token_exchange::{self, ExchangeRequest};
 use crate::jwt::denylist;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
@@ -40,6 +41,12 @@ const PARAMETERS: &[&str] = &[
     "client_secret",
     "token",
     "token_type_hint",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "audience",
 ];
 
 /// The body as name → value, from a form or a JSON object.
@@ -267,6 +274,48 @@ fn scope(body: &HashMap<String, String>) -> Result<Option<ScopeSet>, OAuthError>
         .transpose()
 }
 
+/// RFC 8693's `resource` or `audience`: one target; both must name the same.
+fn exchange_target(body: &HashMap<String, String>) -> Result<Option<String>, OAuthError> {
+    match (optional(body, "resource"), optional(body, "audience")) {
+        (Some(r), Some(a)) if r != a => Err(OAuthError::InvalidTarget(
+            "resource and audience name different targets: Gatehouse issues a token for one".into(),
+        )),
+        (r, a) => Ok(r.or(a)),
+    }
+}
+
+/// Whether the request authenticates a client at all (a key holder's token exchange does not).
+fn presents_client(req: &HttpRequest, body: &HashMap<String, String>) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
+        || body.contains_key("client_id")
+        || body.contains_key("client_secret")
+}
+
+/// RFC 8693 token exchange, for `client` or (an API key's holder) for no client.
+async fn run_exchange(
+    state: &AppState,
+    req: &HttpRequest,
+    client: Option<&Client>,
+    body: &HashMap<String, String>,
+) -> Result<Issued, OAuthError> {
+    let request = ExchangeRequest {
+        subject_token: required(body, "subject_token")?,
+        subject_token_type: required(body, "subject_token_type")?,
+        actor_token: optional(body, "actor_token"),
+        actor_token_type: optional(body, "actor_token_type"),
+        requested_token_type: optional(body, "requested_token_type"),
+        scope: scope(body)?,
+        target: exchange_target(body)?,
+    };
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let origin = token_exchange::Origin {
+        ip: crate::http::client_ip::client_ip(req),
+        origin: header(header::ORIGIN),
+        referer: header(header::REFERER),
+    };
+    token_exchange::exchange(state, client, request, origin).await
+}
+
 /// The grant named by `grant_type`, with its typed request, run for `client`.
 async fn run_grant(
     state: &AppState,
@@ -293,6 +342,9 @@ async fn run_grant(
             };
             refresh_token::exchange(state, client, request).await
         }
+        clients::DEVICE_CODE | clients::TOKEN_EXCHANGE => Err(OAuthError::UnsupportedGrantType(
+            "This grant is not available here".into(),
+        )),
         _ => {
             let request = ClientCredentialsGrant {
                 scope: scope(body)?,
@@ -336,6 +388,24 @@ pub struct TokenRequest {
     /// `client_secret_post` (not with `Authorization: Basic`).
     #[schema(required = false)]
     pub client_secret: String,
+    /// Token exchange (RFC 8693): an API key, or an access token issued to the client.
+    #[schema(required = false)]
+    pub subject_token: String,
+    /// `urn:gatehouse:params:oauth:token-type:api_key` or
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    #[schema(required = false)]
+    pub subject_token_type: String,
+    /// Token exchange: the acting party's access token (delegation: the result's `act`).
+    #[schema(required = false)]
+    pub actor_token: String,
+    #[schema(required = false)]
+    pub actor_token_type: String,
+    /// Token exchange: only `urn:ietf:params:oauth:token-type:access_token` (or `…:jwt`).
+    #[schema(required = false)]
+    pub requested_token_type: String,
+    /// Token exchange: the target, as `resource` (both must agree when both are sent).
+    #[schema(required = false)]
+    pub audience: String,
 }
 
 fn grant_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -365,6 +435,9 @@ pub struct TokenResponse {
     /// `aud` = the client id).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 fn issued(issued: Issued) -> HttpResponse {
@@ -378,12 +451,14 @@ fn issued(issued: Issued) -> HttpResponse {
             scope: issued.scopes.to_storage(),
             refresh_token: issued.refresh_token,
             id_token: issued.id_token,
+            issued_token_type: issued.issued_token_type,
         })
 }
 
 /// Token endpoint (RFC 6749 §3.2)
 ///
-/// The `authorization_code` (with PKCE), `refresh_token` and `client_credentials` grants.
+/// The `authorization_code` (with PKCE), `refresh_token`, `client_credentials` and token
+/// exchange (RFC 8693: an API key's holder needs no client authentication) grants.
 /// Errors are RFC 6749 JSON. Limited per client address and per `client_id`.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     security((), ("client_basic" = [])),
@@ -408,9 +483,14 @@ pub async fn token(
         let body = parse_body(&req, &body?)?;
         let grant = required(&body, "grant_type")?;
         if !clients::GRANT_TYPES.contains(&grant.as_str()) {
-            return Err(OAuthError::UnsupportedGrantType(
-                "Supported: authorization_code, refresh_token, client_credentials".into(),
-            ));
+            return Err(OAuthError::UnsupportedGrantType(format!(
+                "Supported: {}",
+                clients::GRANT_TYPES.join(", ")
+            )));
+        }
+        // An API key's holder exchanges it without being a client.
+        if grant == clients::TOKEN_EXCHANGE && !presents_client(&req, &body) {
+            return run_exchange(&state, &req, None, &body).await;
         }
         let client = authenticate_client(&state, &req, &body).await?;
         if !client.allows_grant(&grant) {
@@ -418,7 +498,11 @@ pub async fn token(
                 "This client may not use this grant".into(),
             ));
         }
-        let issued = run_grant(&state, &client, &grant, &body).await?;
+        let issued = if grant == clients::TOKEN_EXCHANGE {
+            run_exchange(&state, &req, Some(&client), &body).await?
+        } else {
+            run_grant(&state, &client, &grant, &body).await?
+        };
         if client.self_registered() {
             note_use(&state, &client).await;
         }

@@ -18,45 +18,69 @@ use crate::state::AppState;
 /// How long issuances of one client are gathered into one event.
 pub const ISSUANCE_WINDOW: Duration = Duration::minutes(1);
 
-/// Issuances of one client not yet recorded.
+/// Issuances of one kind to one party not yet recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuances {
-    pub client_id: String,
+    pub action: Action,
+    /// Who was issued tokens, and how (the event's details, the same for the whole window).
+    pub details: serde_json::Value,
+    pub user_id: Option<String>,
     pub count: u64,
     pub first_at: NaiveDateTime,
     pub last_at: NaiveDateTime,
 }
 
 impl Issuances {
+    fn key(&self) -> String {
+        format!("{}:{}", self.action.as_str(), self.details)
+    }
+
     fn event(&self) -> NewEvent {
-        let mut event = NewEvent::new(Action::ClientCredentialsIssued);
-        event.details = json!({
-            "client_id": self.client_id,
-            "count": self.count,
-            "first_at": crate::accounts::model::utc(self.first_at),
-            "last_at": crate::accounts::model::utc(self.last_at),
-        });
+        let mut event = NewEvent::new(self.action);
+        let mut details = self.details.clone();
+        if let Some(map) = details.as_object_mut() {
+            map.insert("count".into(), json!(self.count));
+            map.insert(
+                "first_at".into(),
+                json!(crate::accounts::model::utc(self.first_at)),
+            );
+            map.insert(
+                "last_at".into(),
+                json!(crate::accounts::model::utc(self.last_at)),
+            );
+        }
+        event.details = details;
+        event.subject_user_id = self.user_id.clone();
         event
     }
 }
 
-/// The open windows, one per client that was issued a token in the last minute.
+/// The open windows, one per party that was issued a token in the last minute.
 #[derive(Debug, Default)]
 pub struct IssuanceTally {
     open: Mutex<HashMap<String, Issuances>>,
 }
 
 impl IssuanceTally {
-    /// Count one issuance; the client's previous window when it is a minute old (to record).
-    pub fn note(&self, client_id: &str, now: NaiveDateTime) -> Option<Issuances> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+    /// Count one issuance; the party's previous window when it is a minute old (to record).
+    pub fn note(
+        &self,
+        action: Action,
+        details: serde_json::Value,
+        user_id: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Option<Issuances> {
         let fresh = Issuances {
-            client_id: client_id.to_owned(),
+            action,
+            details,
+            user_id: user_id.map(str::to_owned),
             count: 1,
             first_at: now,
             last_at: now,
         };
-        match open.get_mut(client_id) {
+        let key = fresh.key();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        match open.get_mut(&key) {
             Some(window) if now - window.first_at < ISSUANCE_WINDOW => {
                 window.count += 1;
                 window.last_at = now;
@@ -64,7 +88,7 @@ impl IssuanceTally {
             }
             Some(window) => Some(std::mem::replace(window, fresh)),
             None => {
-                open.insert(client_id.to_owned(), fresh);
+                open.insert(key, fresh);
                 None
             }
         }
@@ -74,21 +98,36 @@ impl IssuanceTally {
     pub fn take_due(&self, now: NaiveDateTime, everything: bool) -> Vec<Issuances> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let due: Vec<String> = open
-            .values()
-            .filter(|w| everything || now - w.first_at >= ISSUANCE_WINDOW)
-            .map(|w| w.client_id.clone())
+            .iter()
+            .filter(|(_, w)| everything || now - w.first_at >= ISSUANCE_WINDOW)
+            .map(|(k, _)| k.clone())
             .collect();
-        due.iter().filter_map(|id| open.remove(id)).collect()
+        due.iter().filter_map(|k| open.remove(k)).collect()
     }
 }
 
 /// Count a `client_credentials` token; record the client's previous minute if it is over (a
 /// failure to write is logged: auditing never refuses a token).
 pub async fn client_credentials_issued(state: &AppState, client_id: &str) {
-    if let Some(closed) = state.issuances.note(client_id, state.now())
+    let details = json!({ "client_id": client_id });
+    issued(state, Action::ClientCredentialsIssued, details, None).await;
+}
+
+/// Count a token exchange (RFC 8693), per user, credential presented and requesting client.
+pub async fn token_exchanged(state: &AppState, details: serde_json::Value, user_id: &str) {
+    issued(state, Action::TokenExchanged, details, Some(user_id)).await;
+}
+
+async fn issued(
+    state: &AppState,
+    action: Action,
+    details: serde_json::Value,
+    user_id: Option<&str>,
+) {
+    if let Some(closed) = state.issuances.note(action, details, user_id, state.now())
         && let Err(e) = record(state, vec![closed]).await
     {
-        log::error!("could not audit client_credentials issuance: {e}");
+        log::error!("could not audit {}: {e}", action.as_str());
     }
 }
 
@@ -165,16 +204,19 @@ mod tests {
             .naive_utc()
     }
 
+    fn note(tally: &IssuanceTally, client: &str, at: NaiveDateTime) -> Option<Issuances> {
+        let details = json!({ "client_id": client });
+        tally.note(Action::ClientCredentialsIssued, details, None, at)
+    }
+
     #[test]
     fn issuances_of_a_client_are_gathered_per_minute() {
         let tally = IssuanceTally::default();
         for s in [0, 10, 59] {
-            assert_eq!(tally.note("cli_a", at(s)), None);
+            assert_eq!(note(&tally, "cli_a", at(s)), None);
         }
-        assert_eq!(tally.note("cli_b", at(30)), None);
-        let closed = tally
-            .note("cli_a", at(60))
-            .expect("the first minute is over");
+        assert_eq!(note(&tally, "cli_b", at(30)), None);
+        let closed = note(&tally, "cli_a", at(60)).expect("the first minute is over");
         assert_eq!(
             (closed.count, closed.first_at, closed.last_at),
             (3, at(0), at(59))
@@ -185,7 +227,10 @@ mod tests {
             1,
             "cli_b's minute is over, cli_a's new one is not"
         );
-        assert_eq!((due[0].client_id.as_str(), due[0].count), ("cli_b", 1));
+        assert_eq!(
+            (due[0].details["client_id"].as_str(), due[0].count),
+            (Some("cli_b"), 1)
+        );
         let rest = tally.take_due(at(95), true);
         assert_eq!((rest.len(), rest[0].count), (1, 1));
         assert!(tally.take_due(at(500), true).is_empty());

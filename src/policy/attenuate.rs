@@ -53,7 +53,8 @@ impl Default for Bounds<'_> {
 }
 
 static NO_SCOPES: ScopeSet = ScopeSet::EMPTY;
-static NO_RESTRICTIONS: Restrictions = Restrictions {
+/// No referrer or endpoint lists.
+pub static NO_RESTRICTIONS: Restrictions = Restrictions {
     referrers: Vec::new(),
     endpoints: Vec::new(),
 };
@@ -86,6 +87,31 @@ pub fn bounds<'a>(caller: &Caller<'a>) -> Bounds<'a> {
             ..Bounds::default()
         },
     }
+}
+
+/// The scopes of a token exchanged for the caller's credential (RFC 8693): those asked, each
+/// registered and held by the caller; when none are asked, the caller's own — a credential that
+/// holds every scope of its owner (a secret key) must name the ones the token needs.
+pub fn exchanged_scopes(
+    caller: &Caller,
+    asked: Option<&ScopeSet>,
+    registry: &[crate::scopes::registry::RegisteredScope],
+) -> Result<ScopeSet, String> {
+    let Some(asked) = asked else {
+        return bounds(caller).scopes.cloned().ok_or_else(|| {
+            "this credential holds every scope of its owner: name the ones the token needs in scope"
+                .to_owned()
+        });
+    };
+    for scope in asked.iter() {
+        let Some(registered) = registry.iter().find(|r| r.name == scope.as_str()) else {
+            return Err(format!("the scope {scope} is not registered"));
+        };
+        if !caller.holds_name(scope.as_str(), registered.is_admin_only()) {
+            return Err(format!("the scope {scope}, which the credential lacks"));
+        }
+    }
+    Ok(asked.clone())
 }
 
 /// Whether every network of `inner` lies inside one of `outer`.

@@ -35,6 +35,7 @@ mod retention;
 mod sessions;
 mod shared_limits;
 mod signing_keys;
+mod token_exchange;
 mod upgrade;
 mod verify_crate;
 mod workspace_browser;

@@ -976,7 +976,12 @@ both_backends!(metadata_lists_what_is_supported, |app| async move {
     );
     assert_eq!(
         metadata["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     // Every endpoint it names answers (a POST without credentials is refused, not a 404).
     for endpoint in [

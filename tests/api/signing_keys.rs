@@ -126,6 +126,8 @@ both_backends!(
             jti: "j".into(),
             auth_time: None,
             workspace: None,
+            key: None,
+            act: None,
         };
         let token = ring.sign(&claims).unwrap();
         // A resource server's view: the key from the JWKS, by kid.

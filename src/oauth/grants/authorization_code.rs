@@ -48,9 +48,16 @@ pub async fn exchange(
         auth_time: Some(code.auth_time),
         grant: Some(&family_id),
         workspace: workspace.clone(),
+        ..Subject::default()
     };
-    let (access_token, expires_in) =
-        mint(state, "authorization_code", client, subject, &scopes, aud)?;
+    let (access_token, expires_in) = mint(
+        state,
+        "authorization_code",
+        &client.id,
+        subject,
+        &scopes,
+        aud,
+    )?;
     let id_token = match user.as_deref() {
         Some(user) if oidc::wants_id_token(&scopes) => {
             let sign_in = oidc::SignIn {
@@ -80,6 +87,7 @@ pub async fn exchange(
         refresh_token: oidc::gets_refresh_token(&scopes).then_some(refresh),
         scopes,
         id_token,
+        issued_token_type: None,
     })
 }
 

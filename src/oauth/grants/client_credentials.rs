@@ -44,9 +44,16 @@ pub async fn exchange(
         // An app acting as itself holds no membership (a private app's own tokens are
         // refused by `/v1` like every app's).
         workspace: None,
+        ..Subject::default()
     };
-    let (access_token, expires_in) =
-        mint(state, "client_credentials", client, subject, &scopes, aud)?;
+    let (access_token, expires_in) = mint(
+        state,
+        "client_credentials",
+        &client.id,
+        subject,
+        &scopes,
+        aud,
+    )?;
     crate::oauth::token_audit::client_credentials_issued(state, &client.id).await;
     Ok(Issued {
         access_token,
@@ -54,5 +61,6 @@ pub async fn exchange(
         refresh_token: None,
         scopes,
         id_token: None,
+        issued_token_type: None,
     })
 }

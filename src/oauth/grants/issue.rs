@@ -18,9 +18,12 @@ pub struct Issued {
     pub scopes: ScopeSet,
     /// OpenID Connect: for a user's grant that holds `openid`.
     pub id_token: Option<String>,
+    /// RFC 8693: what a token exchange issued.
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Whom an access token acts for.
+#[derive(Default)]
 pub struct Subject<'a> {
     /// A user id, or the client id for a client acting for itself.
     pub sub: &'a str,
@@ -30,6 +33,12 @@ pub struct Subject<'a> {
     pub grant: Option<&'a str>,
     /// The workspace the grant acts in, with the user's role there now.
     pub workspace: Option<crate::workspaces::WorkspaceClaim>,
+    /// Token exchange: the API key the token stands for.
+    pub key: Option<crate::jwt::KeyClaim>,
+    /// Token exchange: who acts for `sub` (RFC 8693 `act`).
+    pub act: Option<serde_json::Value>,
+    /// Token exchange: the token may live no longer than this (Unix seconds).
+    pub not_after: Option<i64>,
 }
 
 /// RFC 8707: the audience a token request names in `resource` (one of the configured resource
@@ -82,24 +91,34 @@ pub fn bound_audience(
 pub fn mint(
     state: &AppState,
     grant: &'static str,
-    client: &Client,
+    client_id: &str,
     subject: Subject<'_>,
     scopes: &ScopeSet,
     aud: String,
 ) -> Result<(String, i64), OAuthError> {
     let now = state.now().and_utc().timestamp();
-    let ttl = state.settings.access_token_ttl.num_seconds();
+    let ttl = match subject.not_after {
+        Some(at) => state.settings.access_token_ttl.num_seconds().min(at - now),
+        None => state.settings.access_token_ttl.num_seconds(),
+    };
+    if ttl <= 0 {
+        return Err(OAuthError::InvalidRequest(
+            "The credential presented expires now".into(),
+        ));
+    }
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
         sub: subject.sub.to_owned(),
         aud,
-        client_id: client.id.clone(),
+        client_id: client_id.to_owned(),
         scope: scopes.to_storage(),
         iat: now,
         exp: now + ttl,
         jti: denylist::new_jti(subject.grant),
         auth_time: subject.auth_time.map(|t| t.and_utc().timestamp()),
         workspace: subject.workspace,
+        key: subject.key,
+        act: subject.act,
     };
     let ring = state.key_ring();
     let token = ring.sign(&claims).map_err(|e| {

@@ -68,7 +68,7 @@ pub async fn exchange(
     let (access_token, expires_in) = mint(
         state,
         "refresh_token",
-        client,
+        &client.id,
         subject(&family, workspace.clone()),
         &scopes,
         aud,
@@ -98,6 +98,7 @@ pub async fn exchange(
         refresh_token: Some(token.expose().to_owned()),
         scopes,
         id_token,
+        issued_token_type: None,
     })
 }
 
@@ -107,6 +108,7 @@ fn subject(family: &RefreshFamily, workspace: Option<WorkspaceClaim>) -> Subject
         auth_time: Some(family.auth_time),
         grant: Some(&family.id),
         workspace,
+        ..Subject::default()
     }
 }
 
