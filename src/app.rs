@@ -618,6 +618,13 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             ),
         )
         .service(
+            resource("/oauth/par", "POST").route(
+                web::post()
+                    .to(crate::oauth::par::push)
+                    .wrap(from_fn(open_limits::oauth_per_address)),
+            ),
+        )
+        .service(
             resource("/oauth/register", "POST").route(
                 web::post()
                     .to(crate::oauth::registration::register)

@@ -162,6 +162,10 @@ pub struct ConfigArgs {
     /// ask tokens for, besides Gatehouse's own API (space- or comma-separated).
     #[arg(long, env = "GATEHOUSE_REGISTRATION_RESOURCES", global = true)]
     pub registration_resources: Option<String>,
+    /// Every app's authorization requests must be pushed to `/oauth/par` first (RFC 9126);
+    /// without it, only apps registered with that requirement.
+    #[arg(long, env = "GATEHOUSE_REQUIRE_PAR", global = true)]
+    pub require_par: bool,
     /// Client ID Metadata Documents (an https `client_id` that Gatehouse fetches): `off`,
     /// `all`, or the hosts allowed (space- or comma-separated; `*.example.com` for its
     /// subdomains).
@@ -416,6 +420,8 @@ pub struct Settings {
     /// program that builds `Settings` in code (the test suite) can, so no deployment switches it
     /// on by accident.
     pub cimd_loopback_http: bool,
+    /// RFC 9126 `require_pushed_authorization_requests`, for every app.
+    pub require_par: bool,
 }
 
 /// `GATEHOUSE_REGISTRATION`.
@@ -687,6 +693,7 @@ impl Settings {
             registration,
             cimd: CimdPolicy::parse(&args.cimd)?,
             cimd_loopback_http: false,
+            require_par: args.require_par,
         })
     }
 
@@ -740,6 +747,7 @@ impl Settings {
             registration: RegistrationPolicy::default(),
             cimd: CimdPolicy::Off,
             cimd_loopback_http: false,
+            require_par: false,
         }
     }
 

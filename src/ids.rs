@@ -23,6 +23,8 @@ pub enum IdKind {
     RegistrationToken,
     Workspace,
     Invitation,
+    PushedRequest,
+    DeviceCode,
 }
 
 impl IdKind {
@@ -44,6 +46,8 @@ impl IdKind {
             IdKind::RegistrationToken => "rgt",
             IdKind::Workspace => "ws",
             IdKind::Invitation => "inv",
+            IdKind::PushedRequest => "par",
+            IdKind::DeviceCode => "dvc",
         }
     }
 }

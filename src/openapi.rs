@@ -75,6 +75,7 @@ use crate::scopes::Builtin;
         crate::workspaces::api::accept_invitation,
         crate::oauth::authorize::authorize,
         crate::oauth::token::token,
+        crate::oauth::par::push,
         crate::oauth::introspect::introspect,
         crate::oauth::introspect::revoke,
         crate::oauth::metadata::metadata,
@@ -226,6 +227,7 @@ const REGISTRATION_TOKEN: &str = "registration_access_token";
 /// The OAuth endpoints counted per client address (and per client).
 const LIMITED_OAUTH: &[&str] = &[
     "/oauth/token",
+    "/oauth/par",
     "/oauth/introspect",
     "/oauth/revoke",
     "/oauth/register",

@@ -30,6 +30,12 @@ pub enum ClientCommand {
         /// May also use the client_credentials grant (confidential clients only).
         #[arg(long)]
         client_credentials: bool,
+        /// May also use token exchange (RFC 8693; confidential clients only).
+        #[arg(long)]
+        token_exchange: bool,
+        /// Its authorization requests must be pushed to /oauth/par first (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
         /// A resource server (one of GATEHOUSE_RESOURCES) the client may ask tokens for;
         /// repeatable. Without one, its tokens are for Gatehouse's own API only.
         #[arg(long = "resource")]
@@ -67,6 +73,8 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
             scopes,
             first_party,
             client_credentials,
+            token_exchange,
+            require_par,
             resource,
             post_logout_redirect_uri,
             backchannel_logout_uri,
@@ -98,6 +106,12 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
             if client_credentials && public {
                 return Err(Failure(
                     "--client-credentials needs a confidential client (not --public)".into(),
+                    2,
+                ));
+            }
+            if token_exchange && public {
+                return Err(Failure(
+                    "--token-exchange needs a confidential client (not --public)".into(),
                     2,
                 ));
             }
@@ -149,7 +163,13 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                     if client_credentials {
                         grants.push("client_credentials".into());
                     }
+                    if token_exchange {
+                        grants.push(clients::TOKEN_EXCHANGE.into());
+                    }
                     grants
+                },
+                options: clients::ClientOptions {
+                    require_pushed_authorization_requests: require_par,
                 },
                 resources: resource,
                 logout: clients::LogoutSettings {

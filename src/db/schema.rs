@@ -126,6 +126,40 @@ diesel::table! {
         metadata_expires_at -> Nullable<Timestamp>,
         first_used_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
+        options -> Text,
+    }
+}
+
+diesel::table! {
+    pushed_requests (id) {
+        id -> Text,
+        digest -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    device_codes (id) {
+        id -> Text,
+        device_code_digest -> Text,
+        user_code_digest -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        resource -> Nullable<Text>,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        workspace_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        auth_time -> Nullable<Timestamp>,
+        interval_seconds -> Integer,
+        last_polled_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
     }
 }
 
@@ -315,4 +349,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_access_tokens,
     registration_tokens,
     blocked_client_hosts,
+    pushed_requests,
+    device_codes,
 );

@@ -76,6 +76,11 @@ pub struct ClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
     backchannel_logout_session_required: Option<Option<bool>>,
+    /// RFC 9126: the app's authorization requests must be pushed to `/oauth/par` first
+    /// (default `false`; `GATEHOUSE_REQUIRE_PAR` requires it of every app).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool)]
+    require_pushed_authorization_requests: Option<Option<bool>>,
     /// PATCH only: disable or enable the app.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
@@ -140,6 +145,10 @@ impl ClientBody {
             backchannel_logout_session_required: not_null(
                 "backchannel_logout_session_required",
                 &self.backchannel_logout_session_required,
+            )?,
+            require_pushed_authorization_requests: not_null(
+                "require_pushed_authorization_requests",
+                &self.require_pushed_authorization_requests,
             )?,
             workspace_id: not_null("workspace_id", &self.workspace_id)?,
         })

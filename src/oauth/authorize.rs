@@ -38,6 +38,8 @@ const CONSENT_FORM_SECONDS: i64 = 600;
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct AuthorizeParams {
     client_id: Option<String>,
+    /// RFC 9126: the parameters were pushed to `/oauth/par`; only they count.
+    request_uri: Option<String>,
     redirect_uri: Option<String>,
     response_type: Option<String>,
     scope: Option<String>,
@@ -78,6 +80,9 @@ struct Valid {
     hinted_sub: Option<String>,
     /// The workspace the app named (`workspace`), or the one a private app belongs to.
     workspace: Option<String>,
+    /// RFC 9126: the pushed request this came from (its row id and `request_uri`), spent when
+    /// the user decides.
+    pushed: Option<(String, String)>,
 }
 
 impl Valid {
@@ -95,8 +100,13 @@ impl Valid {
 
 /// Where a refusal is answered.
 enum Refusal {
-    /// Shown to the user: the request is not valid, so nothing is redirected.
-    Page { status: StatusCode, message: String },
+    /// Shown to the user: the request is not valid, so nothing is redirected. `error`: the
+    /// OAuth error code (what `/oauth/par` answers for the same request).
+    Page {
+        status: StatusCode,
+        error: String,
+        message: String,
+    },
     /// Sent back to the client.
     Redirect {
         redirect_uri: String,
@@ -121,7 +131,9 @@ fn redirect_with(base: &str, params: &[(&str, &str)]) -> String {
 
 fn refuse(state: &AppState, refusal: Refusal) -> HttpResponse {
     match refusal {
-        Refusal::Page { status, message } => {
+        Refusal::Page {
+            status, message, ..
+        } => {
             let title = if status.is_server_error() {
                 "Unavailable"
             } else {
@@ -160,6 +172,7 @@ impl Refusal {
     fn bad(error: &str, description: &str) -> Refusal {
         Refusal::Page {
             status: StatusCode::BAD_REQUEST,
+            error: error.to_owned(),
             message: format!("{description} ({error})."),
         }
     }
@@ -167,6 +180,7 @@ impl Refusal {
     fn unavailable() -> Refusal {
         Refusal::Page {
             status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable".into(),
             message: "Gatehouse cannot complete the request now. Try again in a moment.".into(),
         }
     }
@@ -321,8 +335,87 @@ fn resource(
     }
 }
 
-async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusal> {
+/// How a request reaches validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// The browser, at `/oauth/authorize`.
+    Browser,
+    /// The app, pushing it to `/oauth/par`.
+    Pushed,
+}
+
+/// Validate a request pushed to `/oauth/par` as `/oauth/authorize` will: `Err((error,
+/// description))` as the OAuth error the app gets.
+pub(crate) async fn check_pushed(
+    state: &AppState,
+    p: &AuthorizeParams,
+) -> Result<(), (&'static str, String)> {
+    match validate(state, p, Arrival::Pushed).await {
+        Ok(_) => Ok(()),
+        Err(Refusal::Page { error, message, .. }) => {
+            let code = match error.as_str() {
+                "invalid_scope" => "invalid_scope",
+                "invalid_target" => "invalid_target",
+                "unauthorized_client" => "unauthorized_client",
+                "unsupported_response_type" => "unsupported_response_type",
+                "temporarily_unavailable" => "temporarily_unavailable",
+                _ => "invalid_request",
+            };
+            Err((code, message))
+        }
+        Err(Refusal::Redirect { description, .. }) => Err(("invalid_request", description)),
+    }
+}
+
+/// The parameters of a request: those pushed when it names a `request_uri` (RFC 9126 §4: any
+/// other authorization parameter in the URL is ignored), with the row to spend.
+async fn expand(
+    state: &AppState,
+    p: AuthorizeParams,
+) -> Result<(AuthorizeParams, Option<(String, String)>), Refusal> {
+    let Some(uri) = p.request_uri.clone().filter(|u| !u.is_empty()) else {
+        return Ok((p, None));
+    };
+    let Some(client_id) = p.client_id.clone().filter(|c| !c.is_empty()) else {
+        return Err(Refusal::bad(
+            "invalid_request",
+            "A request_uri comes with the client_id of the application that pushed it",
+        ));
+    };
+    match super::par::find(state, &client_id, &uri).await {
+        Err(e) => {
+            log::error!("reading a pushed authorization request: {e}");
+            Err(Refusal::unavailable())
+        }
+        Ok(Err(why)) => Err(Refusal::bad("invalid_request_uri", why.message())),
+        Ok(Ok(pushed)) => {
+            let params = AuthorizeParams {
+                client_id: Some(client_id),
+                request_uri: Some(uri.clone()),
+                csrf_token: p.csrf_token,
+                decision: p.decision,
+                chosen_workspace: p.chosen_workspace,
+                ..pushed.params
+            };
+            Ok((params, Some((pushed.id, uri))))
+        }
+    }
+}
+
+async fn validate(
+    state: &AppState,
+    p: &AuthorizeParams,
+    arrival: Arrival,
+) -> Result<Valid, Refusal> {
     let (client, redirect_uri) = client_and_redirect(state, p).await?;
+    let pushed_required =
+        state.settings.require_par || client.options().require_pushed_authorization_requests;
+    if arrival == Arrival::Browser && pushed_required && p.request_uri.is_none() {
+        return Err(Refusal::bad(
+            "invalid_request",
+            "This application must push its authorization request to /oauth/par first (RFC 9126)",
+        ));
+    }
     if p.response_type.as_deref() != Some("code") {
         return Err(Refusal::bad(
             "unsupported_response_type",
@@ -358,6 +451,7 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Refusa
         return Err(Refusal::bad("invalid_request", "workspace is too long"));
     }
     Ok(Valid {
+        pushed: None,
         workspace,
         nonce: openid.nonce,
         max_age: openid.max_age,
@@ -447,7 +541,14 @@ async fn approve(
         workspace_id: Some(workspace),
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
+    let pushed = v.pushed.as_ref().map(|(id, _)| id.clone());
     let issued = state.db(move |c| {
+        // A pushed request gives one decision: of two approvals racing, one gets a code.
+        if let Some(id) = &pushed
+            && !super::par::consume(c, id, now)?
+        {
+            return Ok(None);
+        }
         if let Some(r) = record {
             grants::remember_consent(
                 c,
@@ -460,10 +561,14 @@ async fn approve(
             )?;
             audit::record(c, &r.event, now)?;
         }
-        grants::issue_code(c, &pepper, &new, now)
+        grants::issue_code(c, &pepper, &new, now).map(Some)
     });
     match issued.await {
-        Ok(code) => {
+        Ok(None) => refuse(
+            state,
+            Refusal::bad("invalid_request_uri", super::par::Unusable::Used.message()),
+        ),
+        Ok(Some(code)) => {
             let mut params = vec![("code", code.expose())];
             if let Some(s) = v.state.as_deref() {
                 params.push(("state", s));
@@ -510,6 +615,8 @@ struct ConsentPage<'a> {
     code_challenge_method: &'a str,
     resource: &'a str,
     nonce: &'a str,
+    /// RFC 9126: the pushed request the form decides.
+    request_uri: &'a str,
     /// The app named the workspace (or is private to it): shown, not chosen.
     workspace: &'a str,
     /// The user's workspaces to pick from (id, name, role), the preselected one first; empty
@@ -572,6 +679,10 @@ pub async fn authorize(
     signed_in: Result<SignedIn, PageAccess>,
     query: web::Query<AuthorizeParams>,
 ) -> HttpResponse {
+    let (query, pushed) = match expand(&state, query.into_inner()).await {
+        Ok(expanded) => expanded,
+        Err(refusal) => return refuse(&state, refusal),
+    };
     // A metadata document is fetched for signed-in users only: an anonymous request naming
     // one goes to the sign-in page first, so that nobody makes Gatehouse fetch (and store)
     // documents without an account.
@@ -592,10 +703,11 @@ pub async fn authorize(
             other => actix_web::ResponseError::error_response(other),
         };
     }
-    let v = match validate(&state, &query).await {
+    let mut v = match validate(&state, &query, Arrival::Browser).await {
         Ok(v) => v,
         Err(refusal) => return refuse(&state, refusal),
     };
+    v.pushed = pushed;
     let prompt_none = v.prompts.iter().any(|p| p == "none");
     let signed_in = match signed_in {
         Ok(s) => s,
@@ -951,6 +1063,7 @@ async fn consent_page(
             code_challenge_method: if v.challenge.is_some() { "S256" } else { "" },
             resource: v.resource.as_deref().unwrap_or(""),
             nonce: v.nonce.as_deref().unwrap_or(""),
+            request_uri: v.pushed.as_ref().map_or("", |(_, uri)| uri.as_str()),
             workspace: v.workspace.as_deref().unwrap_or(""),
             workspace_choices,
             fixed_workspace_name: &fixed_workspace_name,
@@ -971,10 +1084,15 @@ pub async fn decide(
             "Your session ended before you decided. Start again from the application.",
         );
     };
-    let v = match validate(&state, &form).await {
+    let (form, pushed) = match expand(&state, form.into_inner()).await {
+        Ok(expanded) => expanded,
+        Err(refusal) => return refuse(&state, refusal),
+    };
+    let mut v = match validate(&state, &form, Arrival::Browser).await {
         Ok(v) => v,
         Err(refusal) => return refuse(&state, refusal),
     };
+    v.pushed = pushed;
     if !consent_token_valid(
         &state,
         &signed_in.session.id,
@@ -991,6 +1109,12 @@ pub async fn decide(
         return refuse(&state, refusal);
     }
     if form.decision.as_deref() != Some("approve") {
+        if let Some((id, _)) = v.pushed.clone() {
+            let now = state.now();
+            if let Err(e) = state.db(move |c| super::par::consume(c, &id, now)).await {
+                log::warn!("spending a pushed authorization request: {e}");
+            }
+        }
         return refuse(
             &state,
             v.answer("access_denied", "The user denied the request"),

@@ -94,6 +94,26 @@ pub struct Client {
     pub metadata_expires_at: Option<NaiveDateTime>,
     pub first_used_at: Option<NaiveDateTime>,
     pub last_used_at: Option<NaiveDateTime>,
+    /// [`ClientOptions`] as JSON.
+    pub options: String,
+}
+
+/// Per-app security options (stored as one JSON object).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ClientOptions {
+    /// RFC 9126: the app's authorization requests must come through `/oauth/par`.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+}
+
+impl ClientOptions {
+    pub fn parse(raw: &str) -> ClientOptions {
+        serde_json::from_str(raw).unwrap_or_default()
+    }
+
+    pub fn to_storage(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
 }
 
 /// A name an app gave itself, as shown to users: trimmed, at most 100 characters, without
@@ -277,8 +297,15 @@ impl Client {
         current || previous
     }
 
+    pub fn options(&self) -> ClientOptions {
+        ClientOptions::parse(&self.options)
+    }
+
     pub fn view(&self) -> ClientView {
         ClientView {
+            require_pushed_authorization_requests: self
+                .options()
+                .require_pushed_authorization_requests,
             client_id: self.id.clone(),
             name: self.name.clone(),
             owner_user_id: self.owner_user_id.clone(),
@@ -342,6 +369,8 @@ pub struct ClientView {
     pub backchannel_logout_uri: Option<String>,
     /// The app needs `sid` in logout tokens (Gatehouse always sends it when the sign-in had one).
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126: its authorization requests must be pushed to `/oauth/par` first.
+    pub require_pushed_authorization_requests: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     pub disabled: bool,
@@ -368,6 +397,7 @@ pub struct NewClient {
     /// RFC 7592: the digest of the registration access token.
     pub registration_token_digest: Option<String>,
     pub registered_from: Option<String>,
+    pub options: ClientOptions,
 }
 
 /// OpenID Connect sign-out settings of a client (RP-Initiated and Back-Channel Logout).
@@ -414,6 +444,7 @@ pub fn create(
                 .eq(serde_json::to_string(&new.description).unwrap_or_else(|_| "{}".into())),
             clients::registration_token_digest.eq(&new.registration_token_digest),
             clients::registered_from.eq(&new.registered_from),
+            clients::options.eq(new.options.to_storage()),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))
@@ -466,6 +497,7 @@ mod tests {
             metadata_expires_at: None,
             first_used_at: None,
             last_used_at: None,
+            options: "{}".into(),
             client_type: "confidential".into(),
             secret_digest: Some(pepper.digest_secret(secret)),
             previous_secret_digest: None,

@@ -71,6 +71,8 @@ pub struct ClientInput {
     /// `""`: none.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// RFC 9126: the app must push its authorization requests.
+    pub require_pushed_authorization_requests: Option<bool>,
     /// Registration only: the workspace the app is private to (its admins register them).
     pub workspace_id: Option<String>,
 }
@@ -333,6 +335,11 @@ pub async fn create(
         first_party: first_party(actor, input.first_party)?,
         grant_types,
         resources,
+        options: clients::ClientOptions {
+            require_pushed_authorization_requests: input
+                .require_pushed_authorization_requests
+                .unwrap_or(false),
+        },
         ..NewClient::default()
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
@@ -479,6 +486,12 @@ pub async fn update(
         .map(|u| validate_backchannel(state, u))
         .transpose()?;
     let session_required = input.backchannel_logout_session_required;
+    let require_par = input.require_pushed_authorization_requests;
+    let options = require_par.map(|required| {
+        let mut options = client.options();
+        options.require_pushed_authorization_requests = required;
+        options.to_storage()
+    });
     let now = state.now();
     let disabling = disabled == Some(true) && client.disabled_at.is_none();
     // An administrator's disable of someone else's app is a lock only an administrator lifts.
@@ -504,6 +517,7 @@ pub async fn update(
         || post_logout.is_some()
         || backchannel.is_some()
         || session_required.is_some()
+        || require_par.is_some()
     {
         let mut event = actor.event(Action::ClientUpdated, &client);
         event.details["changed"] = json!(
@@ -519,6 +533,10 @@ pub async fn update(
                 (
                     "backchannel_logout_session_required",
                     session_required.is_some(),
+                ),
+                (
+                    "require_pushed_authorization_requests",
+                    require_par.is_some(),
                 ),
             ]
             .iter()
@@ -546,6 +564,7 @@ pub async fn update(
         post_logout_redirect_uris: post_logout,
         backchannel_logout_uri: backchannel,
         backchannel_logout_session_required: session_required,
+        options,
         disabled_at: match disabled {
             Some(true) if disabling => Some(Some(now)),
             Some(false) => Some(None),
@@ -596,6 +615,7 @@ struct ClientChanges {
     post_logout_redirect_uris: Option<String>,
     backchannel_logout_uri: Option<Option<String>>,
     backchannel_logout_session_required: Option<bool>,
+    options: Option<String>,
     disabled_at: Option<Option<NaiveDateTime>>,
     admin_locked: Option<bool>,
     updated_at: NaiveDateTime,

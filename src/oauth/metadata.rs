@@ -58,6 +58,12 @@ pub struct ServerMetadata {
     /// A `client_id` may be the https URL of a Client ID Metadata Document
     /// (`GATEHOUSE_CIMD`).
     pub client_id_metadata_document_supported: bool,
+    /// RFC 9126.
+    #[schema(format = "uri")]
+    pub pushed_authorization_request_endpoint: String,
+    /// Every app must push its requests (`GATEHOUSE_REQUIRE_PAR`); otherwise only those
+    /// registered so.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// The claims an ID token or UserInfo may carry.
@@ -151,6 +157,8 @@ async fn document(state: &AppState) -> HttpResponse {
                 != crate::config::RegistrationMode::Off)
                 .then(|| format!("{issuer}/oauth/register")),
             client_id_metadata_document_supported: state.settings.cimd.enabled(),
+            pushed_authorization_request_endpoint: format!("{issuer}/oauth/par"),
+            require_pushed_authorization_requests: state.settings.require_par,
         })
 }
 

@@ -14,6 +14,7 @@ pub mod manage;
 pub mod metadata;
 pub mod oidc;
 pub mod pages;
+pub mod par;
 pub mod redirect;
 pub mod registration;
 pub mod token;

@@ -195,6 +195,9 @@ pub async fn register(
         backchannel_logout_session_required: Some(
             field(&pairs, "backchannel_logout_session_required") == "1",
         ),
+        require_pushed_authorization_requests: Some(
+            field(&pairs, "require_pushed_authorization_requests") == "1",
+        ),
         workspace_id: None,
     };
     match manage::create(

@@ -9,8 +9,8 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    audit_events, auth_codes, backchannel_logouts, clients, login_failures, refresh_families,
-    refresh_tokens, revoked_access_tokens, sessions,
+    audit_events, auth_codes, backchannel_logouts, clients, device_codes, login_failures,
+    pushed_requests, refresh_families, refresh_tokens, revoked_access_tokens, sessions,
 };
 use crate::db::{DbConn, DbError};
 
@@ -61,6 +61,10 @@ pub struct Swept {
     pub backchannel_logouts: usize,
     /// Apps that registered themselves (or came from a metadata document) and went unused.
     pub unused_clients: usize,
+    /// Pushed authorization requests (RFC 9126) past their minute.
+    pub pushed_requests: usize,
+    /// Device authorizations (RFC 8628) past their expiry.
+    pub device_codes: usize,
     /// The longest single write of the pass: how long the SQLite writer was held at most.
     #[serde(skip)]
     pub longest_write: std::time::Duration,
@@ -77,10 +81,12 @@ impl Swept {
             + self.audit_events
             + self.backchannel_logouts
             + self.unused_clients
+            + self.pushed_requests
+            + self.device_codes
     }
 
     /// (table, rows) pairs, for logs and metrics.
-    pub fn by_table(&self) -> [(&'static str, usize); 9] {
+    pub fn by_table(&self) -> [(&'static str, usize); 11] {
         [
             ("auth_codes", self.auth_codes),
             ("refresh_families", self.refresh_families),
@@ -91,6 +97,8 @@ impl Swept {
             ("audit_events", self.audit_events),
             ("backchannel_logouts", self.backchannel_logouts),
             ("clients", self.unused_clients),
+            ("pushed_requests", self.pushed_requests),
+            ("device_codes", self.device_codes),
         ]
     }
 }
@@ -115,6 +123,12 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
         sessions: batches(conn, |conn| ended_sessions(conn, c))?,
         login_failures: batches(conn, |conn| old_failures(conn, c.now - FAILURES_KEPT))?,
         backchannel_logouts: batches(conn, |conn| finished_notices(conn, c.now - NOTICES_KEPT))?,
+        pushed_requests: batches(conn, |conn| {
+            expired_pushed_requests(conn, c.now - KEPT_AFTER_END)
+        })?,
+        device_codes: batches(conn, |conn| {
+            expired_device_codes(conn, c.now - KEPT_AFTER_END)
+        })?,
         ..Swept::default()
     };
     let mut tokens = 0;
@@ -183,6 +197,28 @@ fn expired_codes(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbEr
         .load(conn)?;
     delete_ids(conn, ids, |conn, ids| {
         diesel::delete(auth_codes::table.filter(auth_codes::id.eq_any(ids))).execute(conn)
+    })
+}
+
+fn expired_pushed_requests(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = pushed_requests::table
+        .filter(pushed_requests::expires_at.lt(before))
+        .select(pushed_requests::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(pushed_requests::table.filter(pushed_requests::id.eq_any(ids))).execute(conn)
+    })
+}
+
+fn expired_device_codes(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = device_codes::table
+        .filter(device_codes::expires_at.lt(before))
+        .select(device_codes::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(device_codes::table.filter(device_codes::id.eq_any(ids))).execute(conn)
     })
 }
 

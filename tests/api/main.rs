@@ -30,6 +30,7 @@ mod oidc_logout;
 mod open_limits;
 mod openapi;
 mod pages;
+mod par;
 mod permissions;
 mod retention;
 mod sessions;

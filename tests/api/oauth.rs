@@ -139,6 +139,7 @@ pub(crate) async fn authorize(
             "resource",
             "nonce",
             "workspace",
+            "request_uri",
         ]
         .iter()
         .map(|f| (f.to_string(), hidden_field(page, f).unwrap_or_default()))

@@ -208,6 +208,8 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ("GET", "/oauth/authorize"),
     ("POST", "/oauth/authorize"),
     ("POST", "/oauth/token"),
+    // Pushed authorization requests and their attacks: tests/api/par.rs.
+    ("POST", "/oauth/par"),
     ("GET", "/docs/errors"),
     ("GET", "/static/app.css"),
     ("GET", "/static/app.js"),

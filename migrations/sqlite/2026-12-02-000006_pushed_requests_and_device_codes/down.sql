@@ -1,0 +1,3 @@
+DROP TABLE device_codes;
+DROP TABLE pushed_requests;
+ALTER TABLE clients DROP COLUMN options;
