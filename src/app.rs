@@ -618,6 +618,18 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             ),
         )
         .service(
+            resource("/oauth/device_authorization", "POST").route(
+                web::post()
+                    .to(crate::oauth::device::authorization)
+                    .wrap(from_fn(open_limits::oauth_per_address)),
+            ),
+        )
+        .service(
+            resource("/device", "GET, POST")
+                .route(web::get().to(crate::oauth::device::page))
+                .route(web::post().to(crate::oauth::device::submit)),
+        )
+        .service(
             resource("/oauth/par", "POST").route(
                 web::post()
                     .to(crate::oauth::par::push)

@@ -76,6 +76,7 @@ use crate::scopes::Builtin;
         crate::oauth::authorize::authorize,
         crate::oauth::token::token,
         crate::oauth::par::push,
+        crate::oauth::device::authorization,
         crate::oauth::introspect::introspect,
         crate::oauth::introspect::revoke,
         crate::oauth::metadata::metadata,
@@ -228,6 +229,7 @@ const REGISTRATION_TOKEN: &str = "registration_access_token";
 const LIMITED_OAUTH: &[&str] = &[
     "/oauth/token",
     "/oauth/par",
+    "/oauth/device_authorization",
     "/oauth/introspect",
     "/oauth/revoke",
     "/oauth/register",

@@ -26,6 +26,15 @@ pub fn random_base62(n: usize) -> String {
         .collect()
 }
 
+/// `n` characters drawn uniformly from `alphabet` with a CSPRNG (codes people type, such as
+/// the device flow's user codes).
+pub fn random_from(alphabet: &[u8], n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
 /// The CRC32 of `random`, written as exactly six base62 characters.
 pub fn checksum(random: &str) -> String {
     String::from_utf8_lossy(&checksum_bytes(random)).into_owned()

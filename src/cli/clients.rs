@@ -33,6 +33,9 @@ pub enum ClientCommand {
         /// May also use token exchange (RFC 8693; confidential clients only).
         #[arg(long)]
         token_exchange: bool,
+        /// May use the device grant (RFC 8628: CLIs and TVs sign in with a code).
+        #[arg(long)]
+        device: bool,
         /// Its authorization requests must be pushed to /oauth/par first (RFC 9126).
         #[arg(long)]
         require_par: bool,
@@ -74,6 +77,7 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
             first_party,
             client_credentials,
             token_exchange,
+            device,
             require_par,
             resource,
             post_logout_redirect_uri,
@@ -165,6 +169,9 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                     }
                     if token_exchange {
                         grants.push(clients::TOKEN_EXCHANGE.into());
+                    }
+                    if device {
+                        grants.push(clients::DEVICE_CODE.into());
                     }
                     grants
                 },

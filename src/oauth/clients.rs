@@ -21,11 +21,12 @@ pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// The grants a client may use; `client_credentials` and token exchange only for confidential
 /// clients that ask.
-pub const GRANT_TYPES: [&str; 4] = [
+pub const GRANT_TYPES: [&str; 5] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
     TOKEN_EXCHANGE,
+    DEVICE_CODE,
 ];
 
 /// What a client registered without saying gets.

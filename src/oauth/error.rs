@@ -53,6 +53,18 @@ pub enum OAuthError {
     /// Registration is off on this server (404).
     #[error("{0}")]
     NotFound(String),
+    /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
+    #[error("{0}")]
+    AuthorizationPending(String),
+    /// RFC 8628 §3.5 `slow_down` (400): polled faster than the interval, which grows by 5 s.
+    #[error("{0}")]
+    PollingTooFast(String),
+    /// RFC 8628 §3.5: the user denied the device.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// RFC 8628 §3.5: the device code expired before the user decided.
+    #[error("{0}")]
+    ExpiredToken(String),
 }
 
 /// Every code the OAuth endpoints answer (the per-address limiter's `slow_down` included).
@@ -73,6 +85,9 @@ pub const CODES: &[&str] = &[
     "invalid_redirect_uri",
     "invalid_client_metadata",
     "not_found",
+    "authorization_pending",
+    "access_denied",
+    "expired_token",
 ];
 
 /// An RFC 6749 §5.2 error body: `{"error": …, "error_description": …}`.
@@ -139,6 +154,10 @@ impl OAuthError {
             OAuthError::InvalidRedirectUri(_) => "invalid_redirect_uri",
             OAuthError::InvalidClientMetadata(_) => "invalid_client_metadata",
             OAuthError::NotFound(_) => "not_found",
+            OAuthError::AuthorizationPending(_) => "authorization_pending",
+            OAuthError::PollingTooFast(_) => "slow_down",
+            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::ExpiredToken(_) => "expired_token",
         }
     }
 
@@ -243,6 +262,10 @@ mod tests {
             OAuthError::InvalidRedirectUri(String::new()),
             OAuthError::InvalidClientMetadata(String::new()),
             OAuthError::NotFound(String::new()),
+            OAuthError::AuthorizationPending(String::new()),
+            OAuthError::PollingTooFast(String::new()),
+            OAuthError::AccessDenied(String::new()),
+            OAuthError::ExpiredToken(String::new()),
         ];
         let answered: std::collections::BTreeSet<_> =
             every_variant.iter().map(OAuthError::code).collect();

@@ -5,6 +5,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod issue;
 pub mod refresh_token;
 pub mod token_exchange;
@@ -573,6 +574,50 @@ pub fn start_family(
             policy, now,
         )?;
         insert_token(conn, pepper, family_id, scopes, now)
+    })
+}
+
+/// What a device authorization's family starts with.
+pub struct DeviceFamily {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub resource: Option<String>,
+    pub session_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub scopes: ScopeSet,
+    pub auth_time: NaiveDateTime,
+}
+
+/// Spend an approved device authorization (`spend`: `false` when it was spent already) and
+/// start its family, in one transaction: its first refresh token, or `None`.
+pub fn start_device_family(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    spend: impl FnOnce(&mut DbConn) -> Result<bool, DbError>,
+    start: &DeviceFamily,
+    policy: FamilyPolicy,
+    now: NaiveDateTime,
+) -> Result<Option<PlainSecret>, DbError> {
+    crate::db::write_transaction(conn, |conn| {
+        if !spend(conn)? {
+            return Ok(None);
+        }
+        insert_family(
+            conn,
+            &start.family_id,
+            &start.client_id,
+            &start.user_id,
+            None,
+            start.resource.as_deref(),
+            start.session_id.as_deref(),
+            start.workspace_id.as_deref(),
+            &start.scopes,
+            start.auth_time,
+            policy,
+            now,
+        )?;
+        insert_token(conn, pepper, &start.family_id, &start.scopes, now).map(Some)
     })
 }
 

@@ -61,6 +61,9 @@ pub struct ServerMetadata {
     /// RFC 9126.
     #[schema(format = "uri")]
     pub pushed_authorization_request_endpoint: String,
+    /// RFC 8628.
+    #[schema(format = "uri")]
+    pub device_authorization_endpoint: String,
     /// Every app must push its requests (`GATEHOUSE_REQUIRE_PAR`); otherwise only those
     /// registered so.
     pub require_pushed_authorization_requests: bool,
@@ -158,6 +161,7 @@ async fn document(state: &AppState) -> HttpResponse {
                 .then(|| format!("{issuer}/oauth/register")),
             client_id_metadata_document_supported: state.settings.cimd.enabled(),
             pushed_authorization_request_endpoint: format!("{issuer}/oauth/par"),
+            device_authorization_endpoint: format!("{issuer}/oauth/device_authorization"),
             require_pushed_authorization_requests: state.settings.require_par,
         })
 }

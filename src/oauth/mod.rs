@@ -6,6 +6,7 @@ pub mod api;
 pub mod authorize;
 pub mod cimd;
 pub mod clients;
+pub mod device;
 pub mod error;
 pub mod grants;
 pub mod introspect;

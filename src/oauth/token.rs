@@ -19,6 +19,7 @@ use super::clients::{self, Client, ClientType};
 use super::grants::FamilyPolicy;
 use super::grants::authorization_code::{self, CodeGrant};
 use super::grants::client_credentials::{self, ClientCredentialsGrant};
+use super::grants::device_code::{self, DeviceGrant};
 use super::grants::issue::Issued;
 use super::grants::refresh_token::{self, RefreshGrant};
 use super::grants::token_exchange::{self, ExchangeRequest};
@@ -47,6 +48,7 @@ const PARAMETERS: &[&str] = &[
     "actor_token_type",
     "requested_token_type",
     "audience",
+    "device_code",
 ];
 
 /// The body as name → value, from a form or a JSON object.
@@ -342,8 +344,15 @@ async fn run_grant(
             };
             refresh_token::exchange(state, client, request).await
         }
-        clients::DEVICE_CODE | clients::TOKEN_EXCHANGE => Err(OAuthError::UnsupportedGrantType(
-            "This grant is not available here".into(),
+        clients::DEVICE_CODE => {
+            let request = DeviceGrant {
+                device_code: required(body, "device_code")?,
+                resource,
+            };
+            device_code::exchange(state, client, request).await
+        }
+        clients::TOKEN_EXCHANGE => Err(OAuthError::UnsupportedGrantType(
+            "Token exchange is answered before the grants".into(),
         )),
         _ => {
             let request = ClientCredentialsGrant {
@@ -406,6 +415,10 @@ pub struct TokenRequest {
     /// Token exchange: the target, as `resource` (both must agree when both are sent).
     #[schema(required = false)]
     pub audience: String,
+    /// `urn:ietf:params:oauth:grant-type:device_code`: the code from
+    /// `/oauth/device_authorization`.
+    #[schema(required = false)]
+    pub device_code: String,
 }
 
 fn grant_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -457,8 +470,9 @@ fn issued(issued: Issued) -> HttpResponse {
 
 /// Token endpoint (RFC 6749 §3.2)
 ///
-/// The `authorization_code` (with PKCE), `refresh_token`, `client_credentials` and token
-/// exchange (RFC 8693: an API key's holder needs no client authentication) grants.
+/// The `authorization_code` (with PKCE), `refresh_token`, `client_credentials`, device
+/// (RFC 8628) and token exchange (RFC 8693: an API key's holder needs no client
+/// authentication) grants.
 /// Errors are RFC 6749 JSON. Limited per client address and per `client_id`.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     security((), ("client_basic" = [])),
@@ -468,7 +482,7 @@ fn issued(issued: Issued) -> HttpResponse {
     )),
     responses(
         (status = 200, description = "Tokens", body = TokenResponse),
-        (status = 400, description = "`invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope` or `invalid_target`", body = OAuthErrorBody),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope` or `invalid_target`; polling for a device: `authorization_pending`, `slow_down`, `access_denied`, `expired_token`", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client` (with `WWW-Authenticate: Basic`)", body = OAuthErrorBody),
         (status = 413, description = "`invalid_request`: the body is too large", body = OAuthErrorBody),
         (status = 429, description = "`slow_down`: the address or the client used its allowance", body = OAuthErrorBody),

@@ -13,6 +13,8 @@ mod backup;
 mod browser;
 mod cli;
 mod cli_repeat;
+mod device;
+mod device_browser;
 mod fuzz_findings;
 mod health;
 mod integrity;

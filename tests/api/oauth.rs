@@ -981,7 +981,8 @@ both_backends!(metadata_lists_what_is_supported, |app| async move {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:device_code"
         ])
     );
     // Every endpoint it names answers (a POST without credentials is refused, not a 404).

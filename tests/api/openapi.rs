@@ -61,6 +61,8 @@ const NOT_API: &[(&str, &str)] = &[
     ("POST", "/workspaces/{id}/api-keys/{key_id}/revoke"),
     ("GET", "/invitations/{token}"),
     ("POST", "/invitations/{token}"),
+    ("GET", "/device"),
+    ("POST", "/device"),
 ];
 
 const METHODS: [&str; 8] = [

@@ -210,6 +210,10 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ("POST", "/oauth/token"),
     // Pushed authorization requests and their attacks: tests/api/par.rs.
     ("POST", "/oauth/par"),
+    // Device authorization, its page and its attacks: tests/api/device.rs.
+    ("POST", "/oauth/device_authorization"),
+    ("GET", "/device"),
+    ("POST", "/device"),
     ("GET", "/docs/errors"),
     ("GET", "/static/app.css"),
     ("GET", "/static/app.js"),
