@@ -177,6 +177,7 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                 },
                 options: clients::ClientOptions {
                     require_pushed_authorization_requests: require_par,
+                    ..Default::default()
                 },
                 resources: resource,
                 logout: clients::LogoutSettings {

@@ -143,6 +143,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    used_jtis (id) {
+        id -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     device_codes (id) {
         id -> Text,
         device_code_digest -> Text,
@@ -351,4 +358,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     blocked_client_hosts,
     pushed_requests,
     device_codes,
+    used_jtis,
 );

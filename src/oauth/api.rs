@@ -81,6 +81,16 @@ pub struct ClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
     require_pushed_authorization_requests: Option<Option<bool>>,
+    /// `private_key_jwt` (RFC 7523): the app's public keys as a JWK Set (1 to 10 EC P-256, RSA
+    /// or Ed25519 keys). A confidential app registered with keys gets no secret and
+    /// authenticates with signed assertions only; a PATCH replaces its keys.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Object)]
+    jwks: Option<Option<serde_json::Value>>,
+    /// `private_key_jwt`: the https URL of the app's JWK Set instead (fetched when needed).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = String, format = "uri")]
+    jwks_uri: Option<Option<String>>,
     /// PATCH only: disable or enable the app.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
@@ -150,6 +160,8 @@ impl ClientBody {
                 "require_pushed_authorization_requests",
                 &self.require_pushed_authorization_requests,
             )?,
+            jwks: not_null("jwks", &self.jwks)?,
+            jwks_uri: not_null("jwks_uri", &self.jwks_uri)?,
             workspace_id: not_null("workspace_id", &self.workspace_id)?,
         })
     }

@@ -142,6 +142,9 @@ struct Document {
     software_id: Option<String>,
     software_version: Option<String>,
     client_secret: Option<serde_json::Value>,
+    /// `private_key_jwt`: the app's keys, or where it publishes them.
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
 }
 
 /// What a valid document makes of the app.
@@ -152,6 +155,9 @@ pub struct Described {
     pub grant_types: Vec<String>,
     pub scopes: ScopeSet,
     pub description: SelfDescription,
+    /// Public (`none`), or confidential with `private_key_jwt`.
+    pub client_type: ClientType,
+    pub options: clients::ClientOptions,
 }
 
 /// An https URL shown to users (client_uri, logo_uri, policy_uri, tos_uri): anything else is
@@ -179,19 +185,49 @@ pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Describe
     if doc.client_secret.is_some() {
         return Err(bad("A metadata document cannot carry a client_secret"));
     }
-    match doc.token_endpoint_auth_method.as_deref() {
-        None | Some("none") => {}
+    let (client_type, options) = match doc.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => {
+            if doc.jwks.is_some() || doc.jwks_uri.is_some() {
+                return Err(bad(
+                    "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
+                ));
+            }
+            (ClientType::Public, clients::ClientOptions::default())
+        }
         Some("private_key_jwt") => {
-            return Err(bad(
-                "token_endpoint_auth_method private_key_jwt is not supported by this server yet: use none",
-            ));
+            let (jwks, jwks_uri) = match (doc.jwks, doc.jwks_uri) {
+                (Some(set), None) => {
+                    super::assertion::validate_jwks(&set).map_err(bad)?;
+                    (Some(set), None)
+                }
+                (None, Some(uri)) => {
+                    // https, or the document's own origin (a loopback test bench).
+                    let same_origin = Url::parse(&uri)
+                        .is_ok_and(|u| u.scheme() == "https" || u.origin() == url.origin());
+                    if !same_origin || uri.len() > 500 {
+                        return Err(bad("jwks_uri must be an https URL"));
+                    }
+                    (None, Some(uri))
+                }
+                _ => {
+                    return Err(bad(
+                        "private_key_jwt needs the app's keys: jwks or jwks_uri (one of them)",
+                    ));
+                }
+            };
+            let options = clients::ClientOptions {
+                jwks,
+                jwks_uri,
+                ..Default::default()
+            };
+            (ClientType::Confidential, options)
         }
         Some(other) => {
             return Err(bad(format!(
-                "token_endpoint_auth_method {other} cannot be used with a metadata document: use none"
+                "token_endpoint_auth_method {other} cannot be used with a metadata document: use none or private_key_jwt"
             )));
         }
-    }
+    };
     let raw_uris = doc
         .redirect_uris
         .filter(|u| !u.is_empty())
@@ -251,13 +287,20 @@ pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Describe
         .map(|n| clients::shown_name(&n))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| host.to_owned());
+    let method = if client_type == ClientType::Public {
+        "none"
+    } else {
+        super::assertion::METHOD
+    };
     Ok(Described {
+        client_type,
+        options,
         name,
         redirect_uris,
         grant_types,
         scopes,
         description: SelfDescription {
-            token_endpoint_auth_method: Some("none".into()),
+            token_endpoint_auth_method: Some(method.into()),
             client_uri: shown_url(doc.client_uri),
             logo_uri: shown_url(doc.logo_uri),
             policy_uri: shown_url(doc.policy_uri),
@@ -458,6 +501,20 @@ async fn fetch(
     Ok((body, cache_control))
 }
 
+/// An app's JWK Set from its `jwks_uri` (`private_key_jwt`), fetched under the rules of
+/// metadata documents: https on port 443 (plain loopback http only for the test switch),
+/// public addresses only, no redirects, ≤ 3 s, ≤ 5 KB, at most eight fetches at once.
+pub async fn fetch_keys(state: &AppState, uri: &str) -> Result<serde_json::Value, DocumentError> {
+    let url = parse_client_id(uri, state.settings.cimd_loopback_http)?;
+    let _permit = state
+        .cimd_fetches
+        .in_flight
+        .try_acquire()
+        .map_err(|_| bad("Too many fetches at once: try again"))?;
+    let (body, _) = fetch(&url, state.settings.cimd_loopback_http).await?;
+    serde_json::from_slice(&body).map_err(|_| bad("The JWK Set is not JSON"))
+}
+
 /// One answer for a name that does not resolve and one that resolves somewhere private, so
 /// that the error page tells an outsider nothing about internal names.
 fn not_public(host: &str) -> DocumentError {
@@ -608,6 +665,7 @@ fn store(
 ) -> Result<Option<Client>, DbError> {
     let uris: Vec<&str> = d.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let metadata = serde_json::to_string(&d.description).unwrap_or_else(|_| "{}".into());
+    let options = d.options.to_storage();
     crate::db::write_transaction(conn, |c| {
         let host = Url::parse(id)
             .ok()
@@ -631,6 +689,8 @@ fn store(
                         clients_t::allowed_scopes.eq(d.scopes.to_storage()),
                         clients_t::grant_types.eq(d.grant_types.join(" ")),
                         clients_t::metadata.eq(&metadata),
+                        clients_t::client_type.eq(d.client_type.as_str()),
+                        clients_t::options.eq(&options),
                         clients_t::resources.eq(resources.join(" ")),
                         clients_t::metadata_expires_at.eq(expires),
                         clients_t::updated_at.eq(now),
@@ -647,7 +707,8 @@ fn store(
                             clients_t::id.eq(id),
                             clients_t::name.eq(&d.name),
                             clients_t::owner_user_id.eq(None::<String>),
-                            clients_t::client_type.eq(ClientType::Public.as_str()),
+                            clients_t::client_type.eq(d.client_type.as_str()),
+                            clients_t::options.eq(&options),
                             clients_t::redirect_uris.eq(uris.join("\n")),
                             clients_t::allowed_scopes.eq(d.scopes.to_storage()),
                             clients_t::grant_types.eq(d.grant_types.join(" ")),

@@ -105,6 +105,12 @@ pub struct ClientOptions {
     /// RFC 9126: the app's authorization requests must come through `/oauth/par`.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// `private_key_jwt` (RFC 7523): the app's public keys, as a JWK Set…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// …or the https URL where it publishes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 impl ClientOptions {
@@ -114,6 +120,11 @@ impl ClientOptions {
 
     pub fn to_storage(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The app authenticates with `private_key_jwt` (and with nothing else).
+    pub fn private_key_jwt(&self) -> bool {
+        self.jwks.is_some() || self.jwks_uri.is_some()
     }
 }
 
@@ -303,10 +314,18 @@ impl Client {
     }
 
     pub fn view(&self) -> ClientView {
+        let options = self.options();
         ClientView {
-            require_pushed_authorization_requests: self
-                .options()
-                .require_pushed_authorization_requests,
+            token_endpoint_auth_method: if options.private_key_jwt() {
+                super::assertion::METHOD
+            } else if self.client_type() == ClientType::Public {
+                "none"
+            } else {
+                "client_secret_basic"
+            },
+            require_pushed_authorization_requests: options.require_pushed_authorization_requests,
+            jwks: options.jwks,
+            jwks_uri: options.jwks_uri,
             client_id: self.id.clone(),
             name: self.name.clone(),
             owner_user_id: self.owner_user_id.clone(),
@@ -372,6 +391,15 @@ pub struct ClientView {
     pub backchannel_logout_session_required: bool,
     /// RFC 9126: its authorization requests must be pushed to `/oauth/par` first.
     pub require_pushed_authorization_requests: bool,
+    /// `client_secret_basic` (or `_post`), `none` (public), or `private_key_jwt`.
+    pub token_endpoint_auth_method: &'static str,
+    /// `private_key_jwt`: the registered JWK Set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: where the app publishes its keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     pub disabled: bool,
@@ -420,7 +448,8 @@ pub fn create(
     now: NaiveDateTime,
 ) -> Result<(Client, Option<PlainSecret>), DbError> {
     let id = new_id(IdKind::Client);
-    let secret = (new.client_type == ClientType::Confidential)
+    // An app that proves itself with its keys has no secret to leak.
+    let secret = (new.client_type == ClientType::Confidential && !new.options.private_key_jwt())
         .then(|| PlainSecret::generate(CLIENT_SECRET_PREFIX));
     let uris: Vec<&str> = new.redirect_uris.iter().map(RedirectUri::as_str).collect();
     diesel::insert_into(clients::table)

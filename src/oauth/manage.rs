@@ -73,6 +73,10 @@ pub struct ClientInput {
     pub backchannel_logout_session_required: Option<bool>,
     /// RFC 9126: the app must push its authorization requests.
     pub require_pushed_authorization_requests: Option<bool>,
+    /// `private_key_jwt`: the app's public keys (a JWK Set)…
+    pub jwks: Option<serde_json::Value>,
+    /// …or where it publishes them.
+    pub jwks_uri: Option<String>,
     /// Registration only: the workspace the app is private to (its admins register them).
     pub workspace_id: Option<String>,
 }
@@ -229,6 +233,31 @@ fn validate_grants(raw: &[String], client_type: ClientType) -> Result<Vec<String
     Ok(grants)
 }
 
+/// `private_key_jwt` keys: a JWK Set, or the https URL of one (not both).
+pub(crate) fn validate_keys(
+    state: &AppState,
+    jwks: Option<&serde_json::Value>,
+    jwks_uri: Option<&str>,
+) -> Result<(Option<serde_json::Value>, Option<String>), ApiError> {
+    match (jwks, jwks_uri) {
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "jwks",
+            "Give jwks or jwks_uri, not both",
+        )),
+        (Some(set), None) => {
+            super::assertion::validate_jwks(set)
+                .map_err(|why| ApiError::validation("jwks", why))?;
+            Ok((Some(set.clone()), None))
+        }
+        (None, Some(uri)) => {
+            let url = super::cimd::parse_client_id(uri, state.settings.cimd_loopback_http)
+                .map_err(|e| ApiError::validation("jwks_uri", e.0))?;
+            Ok((None, Some(url.to_string())))
+        }
+        (None, None) => Ok((None, None)),
+    }
+}
+
 fn parse_type(raw: Option<&str>) -> Result<ClientType, ApiError> {
     match raw.unwrap_or("confidential") {
         "confidential" => Ok(ClientType::Confidential),
@@ -305,6 +334,13 @@ pub async fn create(
         None => clients::default_grant_types(),
     };
     let logout = logout_settings(state, &input)?;
+    let keys = validate_keys(state, input.jwks.as_ref(), input.jwks_uri.as_deref())?;
+    if keys != (None, None) && client_type != ClientType::Confidential {
+        return Err(ApiError::validation(
+            "jwks",
+            "private_key_jwt is for confidential apps: a public app has no keys to keep",
+        ));
+    }
     let workspace_id = match &input.workspace_id {
         None => None,
         Some(asked) => {
@@ -339,6 +375,8 @@ pub async fn create(
             require_pushed_authorization_requests: input
                 .require_pushed_authorization_requests
                 .unwrap_or(false),
+            jwks: keys.0,
+            jwks_uri: keys.1,
         },
         ..NewClient::default()
     };
@@ -487,9 +525,30 @@ pub async fn update(
         .transpose()?;
     let session_required = input.backchannel_logout_session_required;
     let require_par = input.require_pushed_authorization_requests;
-    let options = require_par.map(|required| {
+    let new_keys = if input.jwks.is_some() || input.jwks_uri.is_some() {
+        if !client.options().private_key_jwt() {
+            return Err(ApiError::validation(
+                "jwks",
+                "This app authenticates with a secret: register a new app for private_key_jwt",
+            ));
+        }
+        Some(validate_keys(
+            state,
+            input.jwks.as_ref(),
+            input.jwks_uri.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let options = (require_par.is_some() || new_keys.is_some()).then(|| {
         let mut options = client.options();
-        options.require_pushed_authorization_requests = required;
+        if let Some(required) = require_par {
+            options.require_pushed_authorization_requests = required;
+        }
+        if let Some((jwks, jwks_uri)) = new_keys.clone() {
+            options.jwks = jwks;
+            options.jwks_uri = jwks_uri;
+        }
         options.to_storage()
     });
     let now = state.now();
@@ -518,6 +577,7 @@ pub async fn update(
         || backchannel.is_some()
         || session_required.is_some()
         || require_par.is_some()
+        || new_keys.is_some()
     {
         let mut event = actor.event(Action::ClientUpdated, &client);
         event.details["changed"] = json!(
@@ -538,6 +598,7 @@ pub async fn update(
                     "require_pushed_authorization_requests",
                     require_par.is_some(),
                 ),
+                ("jwks", new_keys.is_some()),
             ]
             .iter()
             .filter(|(_, changed)| *changed)

@@ -8,7 +8,12 @@ use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// RFC 8414 §2.
 #[derive(Serialize, ToSchema)]
@@ -28,6 +33,8 @@ pub struct ServerMetadata {
     pub grant_types_supported: &'static [&'static str],
     pub code_challenge_methods_supported: &'static [&'static str],
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    /// `private_key_jwt` assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     #[schema(format = "uri")]
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
@@ -135,12 +142,14 @@ async fn document(state: &AppState) -> HttpResponse {
             grant_types_supported: &super::clients::GRANT_TYPES,
             code_challenge_methods_supported: &["S256"],
             token_endpoint_auth_methods_supported: AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported: super::assertion::SIGNING_ALGS,
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             revocation_endpoint_auth_methods_supported: AUTH_METHODS,
             introspection_endpoint: format!("{issuer}/oauth/introspect"),
             introspection_endpoint_auth_methods_supported: &[
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
                 "bearer",
             ],
             authorization_response_iss_parameter_supported: true,

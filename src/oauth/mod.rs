@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod assertion;
 pub mod authorize;
 pub mod cimd;
 pub mod clients;

@@ -198,6 +198,8 @@ pub async fn register(
         require_pushed_authorization_requests: Some(
             field(&pairs, "require_pushed_authorization_requests") == "1",
         ),
+        jwks: None,
+        jwks_uri: None,
         workspace_id: None,
     };
     match manage::create(

@@ -64,6 +64,11 @@ pub struct ClientMetadata {
     pub client_id: Option<String>,
     /// RFC 7592 `PUT`: if sent, must be the app's current secret.
     pub client_secret: Option<String>,
+    /// `private_key_jwt`: the app's public keys (a JWK Set)…
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// …or the https URL where it publishes them.
+    pub jwks_uri: Option<String>,
 }
 
 /// A registration as answered (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -89,6 +94,11 @@ pub struct RegistrationResponse {
     pub response_types: Vec<String>,
     pub token_endpoint_auth_method: String,
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub claims: SelfDescription,
@@ -103,6 +113,10 @@ pub struct Validated {
     pub grant_types: Vec<String>,
     pub scopes: ScopeSet,
     pub description: SelfDescription,
+    /// `private_key_jwt`: a checked JWK Set, or a URL (checked where the server's rules for
+    /// fetching are known).
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 fn metadata_error(why: impl Into<String>) -> OAuthError {
@@ -148,19 +162,36 @@ pub fn validate(
         .unwrap_or_else(|| "client_secret_basic".into());
     let client_type = match method.as_str() {
         "none" => ClientType::Public,
-        "client_secret_basic" | "client_secret_post" => ClientType::Confidential,
-        "private_key_jwt"
-        | "client_secret_jwt"
-        | "tls_client_auth"
-        | "self_signed_tls_client_auth" => {
+        "client_secret_basic" | "client_secret_post" | "private_key_jwt" => {
+            ClientType::Confidential
+        }
+        "client_secret_jwt" | "tls_client_auth" | "self_signed_tls_client_auth" => {
             return Err(metadata_error(format!(
-                "token_endpoint_auth_method {method} is not supported: use none, client_secret_basic or client_secret_post"
+                "token_endpoint_auth_method {method} is not supported: use none, client_secret_basic, client_secret_post or private_key_jwt"
             )));
         }
         other => {
             return Err(metadata_error(format!(
                 "token_endpoint_auth_method {other:?} is unknown"
             )));
+        }
+    };
+    let (jwks, jwks_uri) = match (method.as_str(), m.jwks.clone(), m.jwks_uri.clone()) {
+        ("private_key_jwt", Some(set), None) => {
+            super::assertion::validate_jwks(&set).map_err(metadata_error)?;
+            (Some(set), None)
+        }
+        ("private_key_jwt", None, Some(uri)) => (None, Some(uri)),
+        ("private_key_jwt", _, _) => {
+            return Err(metadata_error(
+                "private_key_jwt needs the app's keys: jwks or jwks_uri (one of them)",
+            ));
+        }
+        (_, None, None) => (None, None),
+        _ => {
+            return Err(metadata_error(
+                "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
+            ));
         }
     };
     let grant_types = m
@@ -273,6 +304,8 @@ pub fn validate(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "Unnamed app".into());
     Ok(Validated {
+        jwks,
+        jwks_uri,
         name,
         client_type,
         redirect_uris,
@@ -326,6 +359,8 @@ fn answer(
                 }
             }),
         scope: client.scopes().to_storage(),
+        jwks: client.options().jwks,
+        jwks_uri: client.options().jwks_uri,
         claims: SelfDescription {
             token_endpoint_auth_method: None,
             ..description
@@ -421,6 +456,14 @@ pub async fn register(
             &grantable(&state).await?,
             initial_digest.is_some(),
         )?;
+        let jwks_uri = match &valid.jwks_uri {
+            Some(uri) => {
+                super::manage::validate_keys(&state, None, Some(uri))
+                    .map_err(|e| metadata_error(format!("jwks_uri: {}", e.message)))?
+                    .1
+            }
+            None => None,
+        };
         let token = PlainSecret::generate(REGISTRATION_TOKEN_PREFIX);
         let new = NewClient {
             name: valid.name,
@@ -435,6 +478,11 @@ pub async fn register(
             description: valid.description,
             registration_token_digest: Some(state.digest_pepper.digest_secret(&token)),
             registered_from: crate::http::client_ip::client_ip(&req).map(|ip| ip.to_string()),
+            options: clients::ClientOptions {
+                jwks: valid.jwks,
+                jwks_uri,
+                ..Default::default()
+            },
             ..NewClient::default()
         };
         let (pepper, now) = (state.digest_pepper.clone(), state.now());
@@ -582,11 +630,25 @@ pub async fn update(
         let machine = state.settings.registration.mode == RegistrationMode::Token
             || client.allows_grant("client_credentials");
         let valid = validate(metadata, &grantable(&state).await?, machine)?;
-        if valid.client_type != client.client_type() {
+        if valid.client_type != client.client_type()
+            || valid.jwks.is_some() != client.options().jwks.is_some()
+            || valid.jwks_uri.is_some() != client.options().jwks_uri.is_some()
+        {
             return Err(metadata_error(
-                "token_endpoint_auth_method cannot switch between none and a client secret: register a new app",
+                "token_endpoint_auth_method (and where the keys are) cannot change: register a new app",
             ));
         }
+        // private_key_jwt: a PUT replaces the keys (how an app rotates them).
+        let mut options = client.options();
+        if let Some(set) = &valid.jwks {
+            options.jwks = Some(set.clone());
+        }
+        if let Some(uri) = &valid.jwks_uri {
+            options.jwks_uri = super::manage::validate_keys(&state, None, Some(uri))
+                .map_err(|e| metadata_error(format!("jwks_uri: {}", e.message)))?
+                .1;
+        }
+        let options = options.to_storage();
         let (id, now) = (client.id.clone(), state.now());
         let uris: Vec<String> = valid
             .redirect_uris
@@ -604,6 +666,7 @@ pub async fn update(
                             clients_t::allowed_scopes.eq(valid.scopes.to_storage()),
                             clients_t::grant_types.eq(valid.grant_types.join(" ")),
                             clients_t::metadata.eq(&metadata),
+                            clients_t::options.eq(&options),
                             clients_t::updated_at.eq(now),
                         ))
                         .execute(c)?;

@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::assertion;
 use super::clients::{self, Client, ClientType};
 use super::grants::FamilyPolicy;
 use super::grants::authorization_code::{self, CodeGrant};
@@ -49,6 +50,8 @@ const PARAMETERS: &[&str] = &[
     "requested_token_type",
     "audience",
     "device_code",
+    "client_assertion",
+    "client_assertion_type",
 ];
 
 /// The body as name → value, from a form or a JSON object.
@@ -168,6 +171,9 @@ pub(crate) async fn authenticate_client(
     req: &HttpRequest,
     body: &HashMap<String, String>,
 ) -> Result<Arc<Client>, OAuthError> {
+    if body.contains_key("client_assertion") || body.contains_key("client_assertion_type") {
+        return assertion_client(state, req, body).await;
+    }
     let basic = basic_credentials(req)?;
     let post_secret = body.get("client_secret").cloned();
     if basic.is_some() && post_secret.is_some() {
@@ -197,6 +203,12 @@ pub(crate) async fn authenticate_client(
     if client.disabled_at.is_some() || !super::cimd::still_allowed(state, &client) {
         return Err(unknown());
     }
+    // An app registered for `private_key_jwt` proves itself with its keys only.
+    if client.options().private_key_jwt() {
+        return Err(OAuthError::InvalidClient(
+            "This client authenticates with private_key_jwt: send client_assertion".into(),
+        ));
+    }
     match (client.client_type(), secret) {
         (ClientType::Confidential, Some(secret))
             if client.secret_matches(&state.digest_pepper, &secret, state.now()) =>
@@ -206,6 +218,47 @@ pub(crate) async fn authenticate_client(
         (ClientType::Public, None) => Ok(client),
         _ => Err(unknown()),
     }
+}
+
+/// `private_key_jwt` (RFC 7523 §2.2): the client named by a signed assertion, verified.
+async fn assertion_client(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &HashMap<String, String>,
+) -> Result<Arc<Client>, OAuthError> {
+    if req.headers().contains_key(header::AUTHORIZATION) || body.contains_key("client_secret") {
+        return Err(OAuthError::InvalidRequest(
+            "Use one client authentication method, not two".into(),
+        ));
+    }
+    if body.get("client_assertion_type").map(String::as_str) != Some(assertion::ASSERTION_TYPE) {
+        return Err(OAuthError::InvalidClient(format!(
+            "client_assertion_type must be {}",
+            assertion::ASSERTION_TYPE
+        )));
+    }
+    let presented = body
+        .get("client_assertion")
+        .ok_or_else(|| OAuthError::InvalidClient("client_assertion is required".into()))?;
+    let client_id = assertion::claimed_client(presented)
+        .ok_or_else(|| OAuthError::InvalidClient("The client assertion names no client".into()))?;
+    if body.get("client_id").is_some_and(|id| id != &client_id) {
+        return Err(OAuthError::InvalidClient(
+            "client_id does not match the client assertion".into(),
+        ));
+    }
+    per_client_allowance(state, &client_id).await?;
+    let unknown = || OAuthError::InvalidClient("Client authentication failed".into());
+    let client = load_client(state, &client_id).await?.ok_or_else(unknown)?;
+    if client.disabled_at.is_some()
+        || !super::cimd::still_allowed(state, &client)
+        || !client.options().private_key_jwt()
+    {
+        return Err(unknown());
+    }
+    let endpoint = format!("{}{}", state.settings.issuer, req.path());
+    assertion::verify(state, &client, presented, &endpoint).await?;
+    Ok(client)
 }
 
 /// A client from the cache or the database.

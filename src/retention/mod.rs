@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{
     audit_events, auth_codes, backchannel_logouts, clients, device_codes, login_failures,
-    pushed_requests, refresh_families, refresh_tokens, revoked_access_tokens, sessions,
+    pushed_requests, refresh_families, refresh_tokens, revoked_access_tokens, sessions, used_jtis,
 };
 use crate::db::{DbConn, DbError};
 
@@ -65,6 +65,8 @@ pub struct Swept {
     pub pushed_requests: usize,
     /// Device authorizations (RFC 8628) past their expiry.
     pub device_codes: usize,
+    /// Spent assertion and DPoP proof ids past their expiry.
+    pub used_jtis: usize,
     /// The longest single write of the pass: how long the SQLite writer was held at most.
     #[serde(skip)]
     pub longest_write: std::time::Duration,
@@ -83,10 +85,11 @@ impl Swept {
             + self.unused_clients
             + self.pushed_requests
             + self.device_codes
+            + self.used_jtis
     }
 
     /// (table, rows) pairs, for logs and metrics.
-    pub fn by_table(&self) -> [(&'static str, usize); 11] {
+    pub fn by_table(&self) -> [(&'static str, usize); 12] {
         [
             ("auth_codes", self.auth_codes),
             ("refresh_families", self.refresh_families),
@@ -99,6 +102,7 @@ impl Swept {
             ("clients", self.unused_clients),
             ("pushed_requests", self.pushed_requests),
             ("device_codes", self.device_codes),
+            ("used_jtis", self.used_jtis),
         ]
     }
 }
@@ -129,6 +133,7 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
         device_codes: batches(conn, |conn| {
             expired_device_codes(conn, c.now - KEPT_AFTER_END)
         })?,
+        used_jtis: batches(conn, |conn| spent_jtis(conn, c.now))?,
         ..Swept::default()
     };
     let mut tokens = 0;
@@ -219,6 +224,18 @@ fn expired_device_codes(conn: &mut DbConn, before: NaiveDateTime) -> Result<usiz
         .load(conn)?;
     delete_ids(conn, ids, |conn, ids| {
         diesel::delete(device_codes::table.filter(device_codes::id.eq_any(ids))).execute(conn)
+    })
+}
+
+/// A spent JWT id can go once its JWT has expired: it would be refused as expired anyway.
+fn spent_jtis(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
+    let ids: Vec<String> = used_jtis::table
+        .filter(used_jtis::expires_at.lt(now))
+        .select(used_jtis::id)
+        .limit(BATCH)
+        .load(conn)?;
+    delete_ids(conn, ids, |conn, ids| {
+        diesel::delete(used_jtis::table.filter(used_jtis::id.eq_any(ids))).execute(conn)
     })
 }
 

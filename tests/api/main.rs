@@ -2,6 +2,7 @@
 //! SQLite and, when `GATEHOUSE_TEST_POSTGRES_URL` is set, on PostgreSQL (see `helpers`).
 
 mod helpers;
+mod jose;
 
 mod account_audit;
 mod agents;
@@ -34,6 +35,7 @@ mod openapi;
 mod pages;
 mod par;
 mod permissions;
+mod private_key_jwt;
 mod retention;
 mod sessions;
 mod shared_limits;
