@@ -165,6 +165,7 @@ async fn flush_and_trim(state: &AppState) {
     )
     .await;
     state.rate_limits.shrink();
+    state.dpop_replay.prune(state.now().and_utc().timestamp());
     job(
         "issuance_audit",
         "could not audit client_credentials issuance (will retry)",

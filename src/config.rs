@@ -162,6 +162,10 @@ pub struct ConfigArgs {
     /// ask tokens for, besides Gatehouse's own API (space- or comma-separated).
     #[arg(long, env = "GATEHOUSE_REGISTRATION_RESOURCES", global = true)]
     pub registration_resources: Option<String>,
+    /// DPoP proofs at the token endpoint must carry a server nonce (RFC 9449 §8): a proof made
+    /// ahead of time cannot be used. `false` accepts proofs without one.
+    #[arg(long, env = "GATEHOUSE_DPOP_NONCE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub dpop_nonce: bool,
     /// Every app's authorization requests must be pushed to `/oauth/par` first (RFC 9126);
     /// without it, only apps registered with that requirement.
     #[arg(long, env = "GATEHOUSE_REQUIRE_PAR", global = true)]
@@ -422,6 +426,8 @@ pub struct Settings {
     pub cimd_loopback_http: bool,
     /// RFC 9126 `require_pushed_authorization_requests`, for every app.
     pub require_par: bool,
+    /// RFC 9449: DPoP proofs at the token endpoint need a server nonce.
+    pub dpop_nonce: bool,
 }
 
 /// `GATEHOUSE_REGISTRATION`.
@@ -694,6 +700,7 @@ impl Settings {
             cimd: CimdPolicy::parse(&args.cimd)?,
             cimd_loopback_http: false,
             require_par: args.require_par,
+            dpop_nonce: args.dpop_nonce,
         })
     }
 
@@ -748,6 +755,7 @@ impl Settings {
             cimd: CimdPolicy::Off,
             cimd_loopback_http: false,
             require_par: false,
+            dpop_nonce: true,
         }
     }
 

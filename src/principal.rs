@@ -47,6 +47,8 @@ pub enum Credential {
         workspace: Option<Arc<str>>,
         /// A token exchanged for an API key: the key's bounds, which the token keeps.
         key: Option<Arc<crate::jwt::TokenKey>>,
+        /// DPoP: the key the token is bound to (every request proved it).
+        jkt: Option<Arc<str>>,
     },
 }
 
@@ -278,6 +280,8 @@ const URL_CREDENTIAL_PARAMS: &[&str] = &["api_key", "key", "access_token", "apik
 enum Presented {
     Nothing,
     Key(String),
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1).
+    Dpop(String),
     Malformed(&'static str),
 }
 
@@ -304,15 +308,20 @@ fn presented_credential(req: &HttpRequest) -> Presented {
         };
         let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
         let token = token.trim();
-        if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")) {
+        let dpop = scheme.eq_ignore_ascii_case("dpop");
+        if !(dpop || scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey"))
+        {
             return Presented::Malformed(
-                "Use Authorization: Bearer <key> or Authorization: ApiKey <key>",
+                "Use Authorization: Bearer <key> or Authorization: ApiKey <key> (DPoP <token> for a DPoP-bound token)",
             );
         }
         if token.is_empty() {
             return Presented::Malformed(
                 "The Authorization header has no credential after its scheme",
             );
+        }
+        if dpop {
+            return Presented::Dpop(token.to_owned());
         }
         return Presented::Key(token.to_owned());
     }
@@ -335,7 +344,14 @@ pub(crate) fn looks_like_jwt(token: &str) -> bool {
 /// checked as in a header; anything else is not an access token.
 pub(crate) async fn bearer_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     if looks_like_jwt(token) {
-        access_token_principal(state, token).await
+        let principal = access_token_principal(state, token).await?;
+        if let Credential::AccessToken { jkt: Some(_), .. } = &principal.credential {
+            return Err(ApiError::new(
+                ErrorCode::InvalidDpopProof,
+                "This access token is bound to a DPoP key: send it as Authorization: DPoP with a proof",
+            ));
+        }
+        Ok(principal)
     } else {
         Err(ApiError::new(
             ErrorCode::InvalidCredential,
@@ -432,10 +448,66 @@ async fn check_access_token(
                 expires_at: claims.exp,
                 workspace: verified.workspace_id.clone(),
                 key: verified.key.clone(),
+                jkt: verified.jkt.clone(),
             },
             rendered: Some(view),
         }),
     )
+}
+
+/// RFC 9449 §7: the request's DPoP proof, made with the key the token is bound to, for this
+/// method and URL, with `ath` the token's hash, fresh, and not seen before on this instance.
+fn dpop_proven(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    jkt: &str,
+) -> Result<(), ApiError> {
+    use crate::jwt::dpop::{self, Expected};
+    let refused = |why: &'static str| ApiError::new(ErrorCode::InvalidDpopProof, why);
+    let mut headers = req.headers().get_all("dpop");
+    let proof = headers
+        .next()
+        .ok_or_else(|| refused("A DPoP-bound token needs a DPoP proof header"))?;
+    if headers.next().is_some() {
+        return Err(refused("Send one DPoP header, not several"));
+    }
+    let proof = proof
+        .to_str()
+        .map_err(|_| refused("The DPoP header is not text"))?;
+    let now = state.now().and_utc().timestamp();
+    let url = format!("{}{}", state.settings.issuer, req.uri().path());
+    let expected = Expected {
+        method: req.method().as_str(),
+        url: &url,
+        access_token: Some(token),
+        nonce_required: false,
+        now,
+    };
+    let proof =
+        dpop::verify(proof, &expected, &state.csrf_pepper).map_err(|e| refused(e.message()))?;
+    if proof.jkt != jkt {
+        return Err(refused(
+            "The DPoP proof was made with another key than the token is bound to",
+        ));
+    }
+    if !state.dpop_replay.first_use(&proof, now) {
+        return Err(refused(
+            "This DPoP proof was used before: make a new one for each request",
+        ));
+    }
+    Ok(())
+}
+
+/// A token exchanged for a key with an allowlist is usable where the key is.
+fn key_allows(principal: &Principal, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    if let Credential::AccessToken { key: Some(key), .. } = &principal.credential
+        && !key.nets.is_empty()
+        && !api_keys::model::ip_allowed(&key.nets, ip)
+    {
+        return Err(ApiError::of(ErrorCode::IpNotAllowed));
+    }
+    Ok(())
 }
 
 /// Creating, rolling and revoking keys get the stricter allowance.
@@ -455,15 +527,33 @@ pub(crate) async fn authenticate(
         Presented::Malformed(message) => {
             Err(ApiError::new(ErrorCode::MalformedCredential, message))
         }
+        Presented::Dpop(token) => {
+            if !looks_like_jwt(&token) {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedCredential,
+                    "Only an access token is sent with the DPoP scheme",
+                ));
+            }
+            let principal = access_token_principal(state, &token).await?;
+            let Credential::AccessToken { jkt: Some(jkt), .. } = &principal.credential else {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "This access token is not bound to a DPoP key: send it as Bearer",
+                ));
+            };
+            dpop_proven(state, req, &token, jkt)?;
+            key_allows(&principal, ip)?;
+            Ok(principal)
+        }
         Presented::Key(token) if looks_like_jwt(&token) => {
             let principal = access_token_principal(state, &token).await?;
-            // A token exchanged for a key with an allowlist is usable where the key is.
-            if let Credential::AccessToken { key: Some(key), .. } = &principal.credential
-                && !key.nets.is_empty()
-                && !api_keys::model::ip_allowed(&key.nets, ip)
-            {
-                return Err(ApiError::of(ErrorCode::IpNotAllowed));
+            if let Credential::AccessToken { jkt: Some(_), .. } = &principal.credential {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "This access token is bound to a DPoP key: send it as Authorization: DPoP with a proof",
+                ));
             }
+            key_allows(&principal, ip)?;
             Ok(principal)
         }
         Presented::Key(key) => {

@@ -168,6 +168,7 @@ mod tests {
             auth_time: None,
             key: None,
             act: None,
+            cnf: None,
         }))
     }
 

@@ -271,6 +271,7 @@ diesel::table! {
         resource -> Nullable<Text>,
         session_id -> Nullable<Text>,
         workspace_id -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 

@@ -71,6 +71,7 @@ error_codes! {
     ReferrerNotAllowed => ("AUTH_008", FORBIDDEN, "This API key may not be used from this origin"),
     EndpointNotAllowed => ("AUTH_009", FORBIDDEN, "This API key may not call this endpoint"),
     AdminsIssueKeys => ("AUTH_010", FORBIDDEN, "In this workspace only its administrators issue API keys"),
+    InvalidDpopProof => ("AUTH_011", UNAUTHORIZED, "The DPoP proof is missing or not valid for this request"),
     RateLimited => ("RATE_001", TOO_MANY_REQUESTS, "Too many requests"),
     Validation => ("VALIDATION_001", BAD_REQUEST, "A field has an invalid value"),
     MalformedBody => ("REQUEST_001", BAD_REQUEST, "The request body could not be parsed"),
@@ -225,15 +226,16 @@ impl ResponseError for ApiError {
         if self.status_code() == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3 with RFC 9728 §5.1: where a client learns how to get a token.
             let issuer = ctx.as_ref().map_or("", |c| &c.issuer);
-            let error = if self.code == ErrorCode::NotAuthenticated {
-                ""
-            } else {
-                ", error=\"invalid_token\""
+            let (error, dpop_error) = match self.code {
+                ErrorCode::NotAuthenticated => ("", ""),
+                // RFC 9449 §7.1: the DPoP scheme's challenge carries the proof's error.
+                ErrorCode::InvalidDpopProof => ("", "error=\"invalid_dpop_proof\", "),
+                _ => (", error=\"invalid_token\"", ""),
             };
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 format!(
-                    "Bearer realm=\"gatehouse\"{error}, resource_metadata=\"{issuer}/.well-known/oauth-protected-resource\""
+                    "Bearer realm=\"gatehouse\"{error}, resource_metadata=\"{issuer}/.well-known/oauth-protected-resource\", DPoP {dpop_error}algs=\"ES256 RS256 EdDSA\""
                 ),
             ));
         }

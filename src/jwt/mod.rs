@@ -3,6 +3,7 @@
 //! algorithm and our key ids: `alg: none`, HMAC algorithms and unknown `kid`s are refused.
 
 pub mod denylist;
+pub mod dpop;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -49,6 +50,15 @@ pub struct AccessClaims {
     /// RFC 8693 §4.1: the party acting for `sub` (delegation), its own `act` nested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// RFC 9449: the token is bound to the key with this thumbprint (`{"jkt": …}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` as DPoP uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// What a token exchanged for an API key carries of the key: its id (revoking the key revokes
@@ -107,6 +117,8 @@ pub struct VerifiedToken {
     pub workspace_id: Option<Arc<str>>,
     /// The `key` claim, parsed.
     pub key: Option<Arc<TokenKey>>,
+    /// DPoP: the thumbprint of the key the token is bound to (`cnf.jkt`).
+    pub jkt: Option<Arc<str>>,
 }
 
 impl VerifiedToken {
@@ -114,11 +126,13 @@ impl VerifiedToken {
         let scopes = Arc::new(crate::scopes::ScopeSet::parse(&claims.scope).unwrap_or_default());
         let workspace_id = claims.workspace.as_ref().map(|w| Arc::from(w.id.as_str()));
         let key = claims.key.as_ref().map(|k| Arc::new(TokenKey::of(k)));
+        let jkt = claims.cnf.as_ref().map(|c| Arc::from(c.jkt.as_str()));
         VerifiedToken {
             claims,
             scopes,
             workspace_id,
             key,
+            jkt,
         }
     }
 }
@@ -464,6 +478,7 @@ mod tests {
             auth_time: Some(t),
             key: None,
             act: None,
+            cnf: None,
         }
     }
 

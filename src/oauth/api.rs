@@ -91,6 +91,11 @@ pub struct ClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = String, format = "uri")]
     jwks_uri: Option<Option<String>>,
+    /// RFC 9449: every token request of the app must carry a DPoP proof, so that all its
+    /// access tokens are bound to a key (default `false`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool)]
+    dpop_bound_access_tokens: Option<Option<bool>>,
     /// PATCH only: disable or enable the app.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
@@ -162,6 +167,10 @@ impl ClientBody {
             )?,
             jwks: not_null("jwks", &self.jwks)?,
             jwks_uri: not_null("jwks_uri", &self.jwks_uri)?,
+            dpop_bound_access_tokens: not_null(
+                "dpop_bound_access_tokens",
+                &self.dpop_bound_access_tokens,
+            )?,
             workspace_id: not_null("workspace_id", &self.workspace_id)?,
         })
     }

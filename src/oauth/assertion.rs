@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::clients::Client;
@@ -45,7 +45,7 @@ pub fn validate_jwks(value: &serde_json::Value) -> Result<JwkSet, String> {
         return Err(format!("jwks must hold 1 to {MAX_KEYS} keys"));
     }
     for key in keys {
-        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+        for private in crate::jwt::dpop::PRIVATE_MEMBERS {
             if key.get(private).is_some() {
                 return Err(format!(
                     "jwks holds private key material (\"{private}\"): register public keys only"
@@ -78,27 +78,9 @@ fn algorithm(name: &str) -> Option<Algorithm> {
     }
 }
 
-/// Whether `jwk` is a key for `alg` (its type, its curve, and its `alg` if it names one).
+/// Whether `jwk` is a public key for `alg`.
 pub fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
-    let kind = match (&jwk.algorithm, alg) {
-        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
-        (AlgorithmParameters::RSA(p), Algorithm::RS256) => {
-            // 2048 bits at least: 256 bytes of modulus, base64url without padding.
-            p.n.trim_end_matches('=').len() >= 342
-        }
-        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
-            p.curve == EllipticCurve::Ed25519
-        }
-        _ => false,
-    };
-    let named = match jwk.common.key_algorithm {
-        None => true,
-        Some(KeyAlgorithm::ES256) => alg == Algorithm::ES256,
-        Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
-        Some(KeyAlgorithm::EdDSA) => alg == Algorithm::EdDSA,
-        Some(_) => false,
-    };
-    kind && named
+    crate::jwt::dpop::jwk_fits(jwk, alg)
 }
 
 /// JWK Sets fetched from apps' `jwks_uri`s, by URL, with when (the server's clock).

@@ -111,6 +111,9 @@ pub struct ClientOptions {
     /// …or the https URL where it publishes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof (its tokens are bound).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl ClientOptions {
@@ -324,6 +327,7 @@ impl Client {
                 "client_secret_basic"
             },
             require_pushed_authorization_requests: options.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: options.dpop_bound_access_tokens,
             jwks: options.jwks,
             jwks_uri: options.jwks_uri,
             client_id: self.id.clone(),
@@ -400,6 +404,8 @@ pub struct ClientView {
     /// `private_key_jwt`: where the app publishes its keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// RFC 9449: its token requests must carry a DPoP proof; its tokens are bound to the key.
+    pub dpop_bound_access_tokens: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     pub disabled: bool,

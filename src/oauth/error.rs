@@ -65,6 +65,12 @@ pub enum OAuthError {
     /// RFC 8628 §3.5: the device code expired before the user decided.
     #[error("{0}")]
     ExpiredToken(String),
+    /// RFC 9449 §5: the DPoP proof is missing, malformed, replayed or not for this request.
+    #[error("{0}")]
+    InvalidDpopProof(String),
+    /// RFC 9449 §8: retry with the nonce in `DPoP-Nonce` (the variant holds it).
+    #[error("Send the nonce of the DPoP-Nonce header in the DPoP proof")]
+    UseDpopNonce(String),
 }
 
 /// Every code the OAuth endpoints answer (the per-address limiter's `slow_down` included).
@@ -88,6 +94,8 @@ pub const CODES: &[&str] = &[
     "authorization_pending",
     "access_denied",
     "expired_token",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
 ];
 
 /// An RFC 6749 §5.2 error body: `{"error": …, "error_description": …}`.
@@ -158,6 +166,8 @@ impl OAuthError {
             OAuthError::PollingTooFast(_) => "slow_down",
             OAuthError::AccessDenied(_) => "access_denied",
             OAuthError::ExpiredToken(_) => "expired_token",
+            OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            OAuthError::UseDpopNonce(_) => "use_dpop_nonce",
         }
     }
 
@@ -185,6 +195,9 @@ impl ResponseError for OAuthError {
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         if let OAuthError::SlowDown(seconds) = self {
             response.insert_header((header::RETRY_AFTER, *seconds));
+        }
+        if let OAuthError::UseDpopNonce(nonce) = self {
+            response.insert_header(("DPoP-Nonce", nonce.as_str()));
         }
         if let OAuthError::InvalidToken(_) = self {
             response.insert_header((
@@ -266,6 +279,8 @@ mod tests {
             OAuthError::PollingTooFast(String::new()),
             OAuthError::AccessDenied(String::new()),
             OAuthError::ExpiredToken(String::new()),
+            OAuthError::InvalidDpopProof(String::new()),
+            OAuthError::UseDpopNonce(String::new()),
         ];
         let answered: std::collections::BTreeSet<_> =
             every_variant.iter().map(OAuthError::code).collect();

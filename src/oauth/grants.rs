@@ -496,6 +496,8 @@ pub struct RefreshFamily {
     pub session_id: Option<String>,
     /// The workspace the grant acts in.
     pub workspace_id: Option<String>,
+    /// DPoP: the key a public client's refresh tokens are bound to (RFC 7638 thumbprint).
+    pub dpop_jkt: Option<String>,
 }
 
 /// How long a family lives: in all, and without being used.
@@ -577,6 +579,14 @@ pub fn start_family(
     })
 }
 
+/// DPoP: bind a public client's family (its refresh tokens) to the key `jkt`.
+pub fn bind_family(conn: &mut DbConn, family_id: &str, jkt: &str) -> Result<(), DbError> {
+    diesel::update(refresh_families::table.find(family_id))
+        .set(refresh_families::dpop_jkt.eq(jkt))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// What a device authorization's family starts with.
 pub struct DeviceFamily {
     pub family_id: String,
@@ -587,6 +597,8 @@ pub struct DeviceFamily {
     pub workspace_id: Option<String>,
     pub scopes: ScopeSet,
     pub auth_time: NaiveDateTime,
+    /// DPoP: a public client's refresh tokens are bound to this key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Spend an approved device authorization (`spend`: `false` when it was spent already) and
@@ -617,6 +629,9 @@ pub fn start_device_family(
             policy,
             now,
         )?;
+        if let Some(jkt) = &start.dpop_jkt {
+            bind_family(conn, &start.family_id, jkt)?;
+        }
         insert_token(conn, pepper, &start.family_id, &start.scopes, now).map(Some)
     })
 }
@@ -667,16 +682,21 @@ pub enum Refresh {
     Invalid,
     /// Asked for a scope the family was never granted.
     ScopeWidened,
+    /// DPoP: the family is bound to a key and the request proved another (or none). Nothing
+    /// was rotated.
+    WrongKey,
 }
 
 /// Rotate `presented`: exactly one of concurrent callers gets a new token; presenting a
 /// rotated token revokes the whole family (reuse detection).
+#[allow(clippy::too_many_arguments)]
 pub fn rotate(
     conn: &mut DbConn,
     pepper: &Pepper,
     presented: &str,
     client_id: &str,
     requested: Option<&ScopeSet>,
+    jkt: Option<&str>,
     policy: FamilyPolicy,
     now: NaiveDateTime,
 ) -> Result<Refresh, DbError> {
@@ -705,6 +725,10 @@ pub fn rotate(
         }
         if policy.ends_at(&family) <= now {
             return Ok(Refresh::Invalid);
+        }
+        // Checked before the token is spent: a thief without the key burns nothing.
+        if family.dpop_jkt.is_some() && family.dpop_jkt.as_deref() != jkt {
+            return Ok(Refresh::WrongKey);
         }
         let scopes = match rotated_scopes(&family, &token_scopes, requested) {
             Ok(scopes) => scopes,

@@ -265,6 +265,10 @@ pub struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub act: Option<serde_json::Value>,
+    /// RFC 9449 §6.2: a DPoP-bound token's key (`{"jkt": …}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub cnf: Option<crate::jwt::Confirmation>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -374,6 +378,7 @@ pub async fn introspect(
                     jti: Some(claims.jti),
                     workspace: claims.workspace,
                     act: claims.act,
+                    cnf: claims.cnf,
                     ..Introspection::default()
                 };
                 if let Some(key) = claims.key {

@@ -77,6 +77,8 @@ pub struct ClientInput {
     pub jwks: Option<serde_json::Value>,
     /// …or where it publishes them.
     pub jwks_uri: Option<String>,
+    /// RFC 9449: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: Option<bool>,
     /// Registration only: the workspace the app is private to (its admins register them).
     pub workspace_id: Option<String>,
 }
@@ -377,6 +379,7 @@ pub async fn create(
                 .unwrap_or(false),
             jwks: keys.0,
             jwks_uri: keys.1,
+            dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
         },
         ..NewClient::default()
     };
@@ -540,17 +543,22 @@ pub async fn update(
     } else {
         None
     };
-    let options = (require_par.is_some() || new_keys.is_some()).then(|| {
-        let mut options = client.options();
-        if let Some(required) = require_par {
-            options.require_pushed_authorization_requests = required;
-        }
-        if let Some((jwks, jwks_uri)) = new_keys.clone() {
-            options.jwks = jwks;
-            options.jwks_uri = jwks_uri;
-        }
-        options.to_storage()
-    });
+    let dpop_bound = input.dpop_bound_access_tokens;
+    let options =
+        (require_par.is_some() || new_keys.is_some() || dpop_bound.is_some()).then(|| {
+            let mut options = client.options();
+            if let Some(bound) = dpop_bound {
+                options.dpop_bound_access_tokens = bound;
+            }
+            if let Some(required) = require_par {
+                options.require_pushed_authorization_requests = required;
+            }
+            if let Some((jwks, jwks_uri)) = new_keys.clone() {
+                options.jwks = jwks;
+                options.jwks_uri = jwks_uri;
+            }
+            options.to_storage()
+        });
     let now = state.now();
     let disabling = disabled == Some(true) && client.disabled_at.is_none();
     // An administrator's disable of someone else's app is a lock only an administrator lifts.
@@ -578,6 +586,7 @@ pub async fn update(
         || session_required.is_some()
         || require_par.is_some()
         || new_keys.is_some()
+        || dpop_bound.is_some()
     {
         let mut event = actor.event(Action::ClientUpdated, &client);
         event.details["changed"] = json!(
@@ -599,6 +608,7 @@ pub async fn update(
                     require_par.is_some(),
                 ),
                 ("jwks", new_keys.is_some()),
+                ("dpop_bound_access_tokens", dpop_bound.is_some()),
             ]
             .iter()
             .filter(|(_, changed)| *changed)

@@ -35,6 +35,8 @@ pub struct ServerMetadata {
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
     /// `private_key_jwt` assertions.
     pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    /// RFC 9449.
+    pub dpop_signing_alg_values_supported: &'static [&'static str],
     #[schema(format = "uri")]
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
@@ -143,6 +145,7 @@ async fn document(state: &AppState) -> HttpResponse {
             code_challenge_methods_supported: &["S256"],
             token_endpoint_auth_methods_supported: AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported: super::assertion::SIGNING_ALGS,
+            dpop_signing_alg_values_supported: crate::jwt::dpop::ALGS,
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             revocation_endpoint_auth_methods_supported: AUTH_METHODS,
             introspection_endpoint: format!("{issuer}/oauth/introspect"),
@@ -191,6 +194,10 @@ pub struct ProtectedResourceMetadata {
     pub resource_name: &'static str,
     #[schema(format = "uri")]
     pub resource_documentation: String,
+    /// RFC 9449: `/v1` takes DPoP-bound tokens (with proofs of these algorithms)…
+    pub dpop_signing_alg_values_supported: &'static [&'static str],
+    /// …and Bearer ones too.
+    pub dpop_bound_access_tokens_required: bool,
 }
 
 /// Protected resource metadata (RFC 9728)
@@ -223,5 +230,7 @@ pub async fn protected_resource(state: web::Data<AppState>) -> HttpResponse {
             resource_signing_alg_values_supported: state.key_ring().published_algs(),
             resource_name: "Gatehouse API",
             resource_documentation: format!("{issuer}/openapi.json"),
+            dpop_signing_alg_values_supported: crate::jwt::dpop::ALGS,
+            dpop_bound_access_tokens_required: false,
         })
 }

@@ -200,6 +200,7 @@ pub async fn register(
         ),
         jwks: None,
         jwks_uri: None,
+        dpop_bound_access_tokens: None,
         workspace_id: None,
     };
     match manage::create(

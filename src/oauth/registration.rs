@@ -69,6 +69,8 @@ pub struct ClientMetadata {
     pub jwks: Option<serde_json::Value>,
     /// …or the https URL where it publishes them.
     pub jwks_uri: Option<String>,
+    /// RFC 9449 §5.2: the app's tokens are always bound to a DPoP key.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A registration as answered (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -451,6 +453,7 @@ pub async fn register(
                 "client_id and client_secret are assigned by the server, not sent",
             ));
         }
+        let dpop_bound = metadata.dpop_bound_access_tokens.unwrap_or(false);
         let valid = validate(
             metadata,
             &grantable(&state).await?,
@@ -481,6 +484,7 @@ pub async fn register(
             options: clients::ClientOptions {
                 jwks: valid.jwks,
                 jwks_uri,
+                dpop_bound_access_tokens: dpop_bound,
                 ..Default::default()
             },
             ..NewClient::default()

@@ -346,12 +346,58 @@ fn presents_client(req: &HttpRequest, body: &HashMap<String, String>) -> bool {
         || body.contains_key("client_secret")
 }
 
+/// DPoP at the token endpoint (RFC 9449 §5): the thumbprint of the key a valid proof was made
+/// with, when the request carries one. The proof is for this request, fresh, carries the
+/// server's nonce (unless `GATEHOUSE_DPOP_NONCE=false`), and is accepted once on every
+/// instance (its `jti` is spent in the database).
+async fn dpop_key(state: &AppState, req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+    use crate::jwt::dpop::{self, Expected, ProofError};
+    let mut headers = req.headers().get_all("dpop");
+    let Some(value) = headers.next() else {
+        return Ok(None);
+    };
+    if headers.next().is_some() {
+        return Err(OAuthError::InvalidDpopProof(
+            "Send one DPoP header, not several".into(),
+        ));
+    }
+    let proof = value
+        .to_str()
+        .map_err(|_| OAuthError::InvalidDpopProof("The DPoP header is not text".into()))?;
+    let now = state.now().and_utc().timestamp();
+    let url = format!("{}{}", state.settings.issuer, req.path());
+    let expected = Expected {
+        method: "POST",
+        url: &url,
+        access_token: None,
+        nonce_required: state.settings.dpop_nonce,
+        now,
+    };
+    let proof = dpop::verify(proof, &expected, &state.csrf_pepper).map_err(|e| match e {
+        ProofError::NonceRequired => OAuthError::UseDpopNonce(dpop::nonce(&state.csrf_pepper, now)),
+        ProofError::Invalid(why) => OAuthError::InvalidDpopProof(why.into()),
+    })?;
+    let id = format!("dpop:{}:{}", proof.jkt, proof.jti);
+    let until = chrono::DateTime::from_timestamp(proof.iat + 120, 0)
+        .map_or_else(|| state.now(), |t| t.naive_utc());
+    if !state
+        .db(move |c| assertion::spend_jti(c, &id, until))
+        .await?
+    {
+        return Err(OAuthError::InvalidDpopProof(
+            "This DPoP proof was used before: make a new one for each request".into(),
+        ));
+    }
+    Ok(Some(proof.jkt))
+}
+
 /// RFC 8693 token exchange, for `client` or (an API key's holder) for no client.
 async fn run_exchange(
     state: &AppState,
     req: &HttpRequest,
     client: Option<&Client>,
     body: &HashMap<String, String>,
+    jkt: Option<String>,
 ) -> Result<Issued, OAuthError> {
     let request = ExchangeRequest {
         subject_token: required(body, "subject_token")?,
@@ -361,6 +407,7 @@ async fn run_exchange(
         requested_token_type: optional(body, "requested_token_type"),
         scope: scope(body)?,
         target: exchange_target(body)?,
+        jkt,
     };
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let origin = token_exchange::Origin {
@@ -377,6 +424,7 @@ async fn run_grant(
     client: &Client,
     grant: &str,
     body: &HashMap<String, String>,
+    jkt: Option<String>,
 ) -> Result<Issued, OAuthError> {
     let resource = body.get("resource").cloned();
     match grant {
@@ -386,6 +434,7 @@ async fn run_grant(
                 redirect_uri: body.get("redirect_uri").cloned(),
                 code_verifier: body.get("code_verifier").cloned(),
                 resource,
+                jkt,
             };
             authorization_code::exchange(state, client, request).await
         }
@@ -394,6 +443,7 @@ async fn run_grant(
                 refresh_token: required(body, "refresh_token")?,
                 scope: scope(body)?,
                 resource,
+                jkt,
             };
             refresh_token::exchange(state, client, request).await
         }
@@ -401,6 +451,7 @@ async fn run_grant(
             let request = DeviceGrant {
                 device_code: required(body, "device_code")?,
                 resource,
+                jkt,
             };
             device_code::exchange(state, client, request).await
         }
@@ -411,6 +462,7 @@ async fn run_grant(
             let request = ClientCredentialsGrant {
                 scope: scope(body)?,
                 resource,
+                jkt,
             };
             client_credentials::exchange(state, client, request).await
         }
@@ -511,8 +563,8 @@ fn issued(issued: Issued) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(TokenResponse {
+            token_type: if issued.dpop_bound { "DPoP" } else { "Bearer" },
             access_token: issued.access_token,
-            token_type: "Bearer",
             expires_in: issued.expires_in,
             scope: issued.scopes.to_storage(),
             refresh_token: issued.refresh_token,
@@ -555,9 +607,10 @@ pub async fn token(
                 clients::GRANT_TYPES.join(", ")
             )));
         }
+        let jkt = dpop_key(&state, &req).await?;
         // An API key's holder exchanges it without being a client.
         if grant == clients::TOKEN_EXCHANGE && !presents_client(&req, &body) {
-            return run_exchange(&state, &req, None, &body).await;
+            return run_exchange(&state, &req, None, &body, jkt).await;
         }
         let client = authenticate_client(&state, &req, &body).await?;
         if !client.allows_grant(&grant) {
@@ -565,17 +618,37 @@ pub async fn token(
                 "This client may not use this grant".into(),
             ));
         }
+        if jkt.is_none() && client.options().dpop_bound_access_tokens {
+            return Err(OAuthError::InvalidDpopProof(
+                "This client's tokens are bound to a key: send a DPoP proof".into(),
+            ));
+        }
         let issued = if grant == clients::TOKEN_EXCHANGE {
-            run_exchange(&state, &req, Some(&client), &body).await?
+            run_exchange(&state, &req, Some(&client), &body, jkt).await?
         } else {
-            run_grant(&state, &client, &grant, &body).await?
+            run_grant(&state, &client, &grant, &body, jkt).await?
         };
         if client.self_registered() {
             note_use(&state, &client).await;
         }
         Ok(issued)
     };
-    answer.await.map_or_else(|e| e.response(), issued)
+    let nonce = (state.settings.dpop_nonce && req.headers().contains_key("dpop"))
+        .then(|| crate::jwt::dpop::nonce(&state.csrf_pepper, state.now().and_utc().timestamp()));
+    match answer.await {
+        Ok(tokens) => {
+            let mut response = issued(tokens);
+            if let Some(nonce) = nonce
+                && let Ok(value) = header::HeaderValue::from_str(&nonce)
+            {
+                response
+                    .headers_mut()
+                    .insert(header::HeaderName::from_static("dpop-nonce"), value);
+            }
+            response
+        }
+        Err(e) => e.response(),
+    }
 }
 
 /// An app that registered itself (or is described by a document) is deleted when nobody uses

@@ -61,7 +61,6 @@ impl TestKey {
     }
 
     /// RFC 7638 thumbprint (SHA-256, base64url).
-    #[allow(dead_code)] // for the DPoP tests to come
     pub(crate) fn thumbprint(&self) -> String {
         // `json!` keeps keys sorted, which is the lexicographic order RFC 7638 asks for.
         let canonical = serde_json::to_string(&self.public_jwk()).unwrap();

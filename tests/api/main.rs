@@ -16,6 +16,7 @@ mod cli;
 mod cli_repeat;
 mod device;
 mod device_browser;
+mod dpop;
 mod fuzz_findings;
 mod health;
 mod integrity;

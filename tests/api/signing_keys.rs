@@ -128,6 +128,7 @@ both_backends!(
             workspace: None,
             key: None,
             act: None,
+            cnf: None,
         };
         let token = ring.sign(&claims).unwrap();
         // A resource server's view: the key from the JWKS, by kid.

@@ -22,6 +22,8 @@ pub struct CodeGrant {
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     pub resource: Option<String>,
+    /// DPoP: the key the request proved.
+    pub jkt: Option<String>,
 }
 
 pub async fn exchange(
@@ -48,6 +50,7 @@ pub async fn exchange(
         auth_time: Some(code.auth_time),
         grant: Some(&family_id),
         workspace: workspace.clone(),
+        jkt: grant.jkt.clone(),
         ..Subject::default()
     };
     let (access_token, expires_in) = mint(
@@ -80,7 +83,18 @@ pub async fn exchange(
     // The tokens are signed before the code is spent; they leave only if the claim wins. A
     // sign-in without `offline_access` still starts a family (the grant its access token
     // belongs to, which a sign-out ends) but its refresh token is not handed out.
-    let refresh = claim(state, client, *code, family_id, &scopes).await?;
+    // A public client's refresh tokens are bound to its DPoP key (a confidential client's to
+    // its credentials, RFC 9449 §5).
+    let bind = grant
+        .jkt
+        .clone()
+        .filter(|_| client.client_type() == crate::oauth::clients::ClientType::Public);
+    let refresh = claim(state, client, *code, family_id.clone(), &scopes).await?;
+    if let Some(jkt) = bind {
+        state
+            .db(move |c| super::bind_family(c, &family_id, &jkt))
+            .await?;
+    }
     Ok(Issued {
         access_token,
         expires_in,
@@ -88,6 +102,7 @@ pub async fn exchange(
         scopes,
         id_token,
         issued_token_type: None,
+        dpop_bound: grant.jkt.is_some(),
     })
 }
 

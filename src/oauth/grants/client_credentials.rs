@@ -12,6 +12,8 @@ use crate::state::AppState;
 pub struct ClientCredentialsGrant {
     pub scope: Option<ScopeSet>,
     pub resource: Option<String>,
+    /// DPoP: the key the request proved.
+    pub jkt: Option<String>,
 }
 
 pub async fn exchange(
@@ -44,6 +46,7 @@ pub async fn exchange(
         // An app acting as itself holds no membership (a private app's own tokens are
         // refused by `/v1` like every app's).
         workspace: None,
+        jkt: grant.jkt.clone(),
         ..Subject::default()
     };
     let (access_token, expires_in) = mint(
@@ -62,5 +65,6 @@ pub async fn exchange(
         scopes,
         id_token: None,
         issued_token_type: None,
+        dpop_bound: grant.jkt.is_some(),
     })
 }

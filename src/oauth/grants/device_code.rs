@@ -17,6 +17,8 @@ use crate::state::AppState;
 pub struct DeviceGrant {
     pub device_code: String,
     pub resource: Option<String>,
+    /// DPoP: the key the request proved.
+    pub jkt: Option<String>,
 }
 
 pub async fn exchange(
@@ -45,7 +47,7 @@ pub async fn exchange(
         "denied" => Err(OAuthError::AccessDenied(
             "The user denied the request".into(),
         )),
-        "approved" => issue(state, client, row, requested, grant.resource).await,
+        "approved" => issue(state, client, row, requested, grant).await,
         _ => Err(pending(state, &row).await),
     }
 }
@@ -80,8 +82,9 @@ async fn issue(
     client: &Client,
     row: DeviceCode,
     requested: String,
-    asked: Option<String>,
+    grant: DeviceGrant,
 ) -> Result<Issued, OAuthError> {
+    let asked = grant.resource;
     let (Some(user_id), Some(auth_time)) = (row.user_id.clone(), row.auth_time) else {
         return Err(OAuthError::grant("The device code is not valid"));
     };
@@ -114,6 +117,7 @@ async fn issue(
         auth_time: Some(auth_time),
         grant: Some(&family_id),
         workspace: workspace.clone(),
+        jkt: grant.jkt.clone(),
         ..Subject::default()
     };
     let (access_token, expires_in) = mint(state, "device_code", &client.id, subject, &scopes, aud)?;
@@ -150,6 +154,10 @@ async fn issue(
         workspace_id: row.workspace_id.clone(),
         scopes: scopes.clone(),
         auth_time,
+        dpop_jkt: grant
+            .jkt
+            .clone()
+            .filter(|_| client.client_type() == crate::oauth::clients::ClientType::Public),
     };
     let id = row.id.clone();
     let refresh = state
@@ -175,5 +183,6 @@ async fn issue(
         scopes,
         id_token,
         issued_token_type: None,
+        dpop_bound: grant.jkt.is_some(),
     })
 }

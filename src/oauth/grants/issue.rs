@@ -20,6 +20,8 @@ pub struct Issued {
     pub id_token: Option<String>,
     /// RFC 8693: what a token exchange issued.
     pub issued_token_type: Option<&'static str>,
+    /// RFC 9449: the access token is bound to a DPoP key (`token_type: DPoP`).
+    pub dpop_bound: bool,
 }
 
 /// Whom an access token acts for.
@@ -39,6 +41,8 @@ pub struct Subject<'a> {
     pub act: Option<serde_json::Value>,
     /// Token exchange: the token may live no longer than this (Unix seconds).
     pub not_after: Option<i64>,
+    /// DPoP: the thumbprint of the key the token is bound to.
+    pub jkt: Option<String>,
 }
 
 /// RFC 8707: the audience a token request names in `resource` (one of the configured resource
@@ -119,6 +123,7 @@ pub fn mint(
         workspace: subject.workspace,
         key: subject.key,
         act: subject.act,
+        cnf: subject.jkt.map(|jkt| crate::jwt::Confirmation { jkt }),
     };
     let ring = state.key_ring();
     let token = ring.sign(&claims).map_err(|e| {

@@ -23,6 +23,8 @@ pub struct RefreshGrant {
     /// A narrower scope than the grant's, if asked.
     pub scope: Option<ScopeSet>,
     pub resource: Option<String>,
+    /// DPoP: the key the request proved.
+    pub jkt: Option<String>,
 }
 
 pub async fn exchange(
@@ -42,6 +44,11 @@ pub async fn exchange(
             return Err(reuse_detected(state, client, family_id, &user_id).await);
         }
         Refresh::Invalid => return Err(OAuthError::grant("The refresh token is not valid")),
+        Refresh::WrongKey => {
+            return Err(OAuthError::grant(
+                "The refresh token is bound to a DPoP key: send a proof made with it",
+            ));
+        }
         Refresh::ScopeWidened => {
             return Err(OAuthError::InvalidScope(
                 "A refresh may narrow the scope, never widen it".into(),
@@ -69,7 +76,7 @@ pub async fn exchange(
         state,
         "refresh_token",
         &client.id,
-        subject(&family, workspace.clone()),
+        subject(&family, workspace.clone(), grant.jkt.clone()),
         &scopes,
         aud,
     )?;
@@ -99,15 +106,21 @@ pub async fn exchange(
         scopes,
         id_token,
         issued_token_type: None,
+        dpop_bound: grant.jkt.is_some(),
     })
 }
 
-fn subject(family: &RefreshFamily, workspace: Option<WorkspaceClaim>) -> Subject<'_> {
+fn subject(
+    family: &RefreshFamily,
+    workspace: Option<WorkspaceClaim>,
+    jkt: Option<String>,
+) -> Subject<'_> {
     Subject {
         sub: &family.user_id,
         auth_time: Some(family.auth_time),
         grant: Some(&family.id),
         workspace,
+        jkt,
         ..Subject::default()
     }
 }
@@ -133,6 +146,7 @@ async fn rotate(
         family_policy(state),
     );
     let (presented, asked) = (grant.refresh_token.clone(), grant.scope.clone());
+    let jkt = grant.jkt.clone();
     let cache = state.key_cache.clone();
     Ok(state
         .db(move |c| {
@@ -142,6 +156,7 @@ async fn rotate(
                 &presented,
                 &client_id,
                 asked.as_ref(),
+                jkt.as_deref(),
                 policy,
                 now,
             )?;

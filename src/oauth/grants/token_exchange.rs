@@ -47,6 +47,8 @@ pub struct ExchangeRequest {
     pub scope: Option<ScopeSet>,
     /// `resource` or `audience` (one target at a time; both must agree).
     pub target: Option<String>,
+    /// DPoP: the key the request proved.
+    pub jkt: Option<String>,
 }
 
 /// What the exchanging request shows of itself: the key's restrictions apply to it.
@@ -188,6 +190,7 @@ async fn from_key(
         workspace: record.workspace.clone(),
         key: Some(claim),
         not_after: Some(not_after.and_utc().timestamp()),
+        jkt: request.jkt.clone(),
         ..Subject::default()
     };
     let client_id = client.map_or(key.id.as_str(), |c| c.id.as_str());
@@ -199,10 +202,15 @@ async fn from_key(
         "client_id": client.map(|c| c.id.clone()),
     });
     crate::oauth::token_audit::token_exchanged(state, details, &record.user.id).await;
-    Ok(exchanged(access_token, expires_in, scopes))
+    Ok(exchanged(
+        access_token,
+        expires_in,
+        scopes,
+        request.jkt.is_some(),
+    ))
 }
 
-fn exchanged(access_token: String, expires_in: i64, scopes: ScopeSet) -> Issued {
+fn exchanged(access_token: String, expires_in: i64, scopes: ScopeSet, dpop_bound: bool) -> Issued {
     Issued {
         access_token,
         expires_in,
@@ -210,6 +218,7 @@ fn exchanged(access_token: String, expires_in: i64, scopes: ScopeSet) -> Issued 
         scopes,
         id_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        dpop_bound,
     }
 }
 
@@ -320,6 +329,7 @@ async fn from_access_token(
         key: subject.key.clone(),
         act: act.clone(),
         not_after: Some(subject.exp),
+        jkt: request.jkt.clone(),
     };
     let (access_token, expires_in) =
         mint(state, "token_exchange", &client.id, minted, &scopes, aud)?;
@@ -331,5 +341,10 @@ async fn from_access_token(
         });
         crate::oauth::token_audit::token_exchanged(state, details, &subject.sub).await;
     }
-    Ok(exchanged(access_token, expires_in, scopes))
+    Ok(exchanged(
+        access_token,
+        expires_in,
+        scopes,
+        request.jkt.is_some(),
+    ))
 }

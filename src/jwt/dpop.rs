@@ -1,0 +1,256 @@
+//! DPoP proofs (RFC 9449): a client proves, request by request, that it holds the private key
+//! its tokens are bound to (`cnf.jkt`, the key's RFC 7638 thumbprint). A proof is a JWT of
+//! type `dpop+jwt` carrying its public key (`jwk`): ES256, RS256 or EdDSA (never `none` or
+//! HMAC, never private key material), `htm` and `htu` naming this request, an `iat` within the
+//! last minute, a `jti` seen once, `ath` (the hash of the access token) at resource calls, and
+//! the server's `nonce` where one is required. Nonces are stateless: an HMAC of the
+//! five-minute window, so every instance accepts every instance's.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::secrets::Pepper;
+
+pub const PROOF_TYP: &str = "dpop+jwt";
+/// What `dpop_signing_alg_values_supported` says.
+pub const ALGS: &[&str] = &["ES256", "RS256", "EdDSA"];
+/// How old a proof may be, and how far ahead of our clock.
+const IAT_PAST: i64 = 60;
+const IAT_AHEAD: i64 = 10;
+/// Nonces change every five minutes; the previous one is still accepted.
+const NONCE_WINDOW: i64 = 300;
+/// The most proofs remembered for replay detection on one instance.
+const REPLAY_CAPACITY: usize = 500_000;
+
+/// A proof that passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key.
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+}
+
+/// Why a proof was refused: `use_dpop_nonce` asks the client to retry with the nonce sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofError {
+    Invalid(&'static str),
+    NonceRequired,
+}
+
+impl ProofError {
+    pub fn message(&self) -> &'static str {
+        match self {
+            ProofError::Invalid(why) => why,
+            ProofError::NonceRequired => "Send the DPoP-Nonce this server gave in the proof",
+        }
+    }
+}
+
+/// What the request a proof must match looks like.
+pub struct Expected<'a> {
+    pub method: &'a str,
+    /// The request's absolute URL, without query or fragment.
+    pub url: &'a str,
+    /// At a resource: the access token presented (`ath` must be its hash).
+    pub access_token: Option<&'a str>,
+    /// Whether the proof must carry a current server nonce.
+    pub nonce_required: bool,
+    pub now: i64,
+}
+
+#[derive(Deserialize)]
+struct ProofClaims {
+    jti: Option<String>,
+    htm: Option<String>,
+    htu: Option<String>,
+    iat: Option<i64>,
+    ath: Option<String>,
+    nonce: Option<String>,
+}
+
+/// Whether `jwk` is a public key for `alg` (its type, its curve, and its `alg` if it names
+/// one): the key decides the algorithm.
+pub fn jwk_fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
+    let kind = match (&jwk.algorithm, alg) {
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
+        // 2048 bits at least: 256 bytes of modulus, base64url without padding.
+        (AlgorithmParameters::RSA(p), Algorithm::RS256) => p.n.trim_end_matches('=').len() >= 342,
+        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
+            p.curve == EllipticCurve::Ed25519
+        }
+        _ => false,
+    };
+    let named = match jwk.common.key_algorithm {
+        None => true,
+        Some(KeyAlgorithm::ES256) => alg == Algorithm::ES256,
+        Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
+        Some(KeyAlgorithm::EdDSA) => alg == Algorithm::EdDSA,
+        Some(_) => false,
+    };
+    kind && named
+}
+
+/// The members of a JWK that only a private key has.
+pub const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "k"];
+
+/// `htu` as compared: without query and fragment (RFC 9449 §4.3).
+fn without_query(url: &str) -> &str {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    &url[..end]
+}
+
+/// `ath`: base64url(SHA-256(access token)).
+pub fn access_token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Verify a proof for the request `expected` describes. Replay is the caller's to check (with
+/// the returned `jti`), where it keeps them.
+pub fn verify(proof: &str, expected: &Expected<'_>, pepper: &Pepper) -> Result<Proof, ProofError> {
+    let invalid = ProofError::Invalid;
+    if proof.len() > 8 * 1024 {
+        return Err(invalid("The DPoP proof is too large"));
+    }
+    let header = jsonwebtoken::decode_header(proof)
+        .map_err(|_| invalid("The DPoP proof is not a well-formed JWT"))?;
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(PROOF_TYP))
+    {
+        return Err(invalid("The DPoP proof's typ must be dpop+jwt"));
+    }
+    let alg = match header.alg {
+        a @ (Algorithm::ES256 | Algorithm::RS256 | Algorithm::EdDSA) => a,
+        _ => {
+            return Err(invalid(
+                "The DPoP proof must be signed with ES256, RS256 or EdDSA",
+            ));
+        }
+    };
+    let jwk = header
+        .jwk
+        .as_ref()
+        .ok_or(invalid("The DPoP proof carries no jwk"))?;
+    // The raw header: a private member would be ignored by the parsed key, not refused.
+    let raw_header = proof.split('.').next().unwrap_or_default();
+    let raw: serde_json::Value = URL_SAFE_NO_PAD
+        .decode(raw_header)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    if PRIVATE_MEMBERS.iter().any(|m| raw["jwk"].get(m).is_some()) {
+        return Err(invalid("The DPoP proof's jwk holds private key material"));
+    }
+    if !jwk_fits(jwk, alg) {
+        return Err(invalid("The DPoP proof's jwk is not a key for its alg"));
+    }
+    let key =
+        DecodingKey::from_jwk(jwk).map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims::<&str>(&[]);
+    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
+        .map_err(|_| invalid("The DPoP proof's signature does not verify"))?
+        .claims;
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 200)
+        .ok_or(invalid("The DPoP proof has no jti"))?;
+    if claims.htm.as_deref() != Some(expected.method) {
+        return Err(invalid("The DPoP proof's htm is not this request's method"));
+    }
+    if claims.htu.as_deref().map(without_query) != Some(without_query(expected.url)) {
+        return Err(invalid("The DPoP proof's htu is not this request's URL"));
+    }
+    let iat = claims.iat.ok_or(invalid("The DPoP proof has no iat"))?;
+    if iat < expected.now - IAT_PAST || iat > expected.now + IAT_AHEAD {
+        return Err(invalid(
+            "The DPoP proof's iat is not within the last minute",
+        ));
+    }
+    match (expected.access_token, claims.ath.as_deref()) {
+        (Some(token), Some(ath)) if ath == access_token_hash(token) => {}
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "The DPoP proof's ath is not the hash of this access token",
+            ));
+        }
+        (Some(_), None) => return Err(invalid("The DPoP proof has no ath")),
+        (None, _) => {}
+    }
+    if expected.nonce_required
+        && !claims
+            .nonce
+            .as_deref()
+            .is_some_and(|n| nonce_valid(pepper, n, expected.now))
+    {
+        return Err(ProofError::NonceRequired);
+    }
+    let jkt = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
+    Ok(Proof { jkt, jti, iat })
+}
+
+fn nonce_of(pepper: &Pepper, window: i64) -> String {
+    pepper.digest(&["dpop-nonce", &window.to_string()])[..32].to_owned()
+}
+
+/// The nonce to hand out now.
+pub fn nonce(pepper: &Pepper, now: i64) -> String {
+    nonce_of(pepper, now.div_euclid(NONCE_WINDOW))
+}
+
+/// A nonce of this window or the previous one.
+pub fn nonce_valid(pepper: &Pepper, presented: &str, now: i64) -> bool {
+    let window = now.div_euclid(NONCE_WINDOW);
+    [window, window - 1].iter().any(|w| {
+        crate::secrets::constant_time_eq(nonce_of(pepper, *w).as_bytes(), presented.as_bytes())
+    })
+}
+
+/// Proofs seen lately by this instance (`jkt` + `jti`), until they could no longer pass the
+/// `iat` check: a replay within that minute is refused. Bounded: when full of live entries,
+/// new proofs are refused rather than forgotten (a flood cannot make room for a replay).
+#[derive(Default)]
+pub struct ReplayCache {
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+impl ReplayCache {
+    /// Remember a proof; `false` when it was seen before (or there is no room).
+    pub fn first_use(&self, proof: &Proof, now: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= REPLAY_CAPACITY {
+            seen.retain(|_, until| *until > now);
+            if seen.len() >= REPLAY_CAPACITY {
+                return false;
+            }
+        }
+        let key = format!("{}.{}", proof.jkt, proof.jti);
+        match seen.get(&key) {
+            Some(until) if *until > now => false,
+            _ => {
+                seen.insert(key, proof.iat + IAT_PAST + IAT_AHEAD);
+                true
+            }
+        }
+    }
+
+    /// Forget what expired (housekeeping).
+    pub fn prune(&self, now: i64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, until| *until > now);
+    }
+}
