@@ -484,8 +484,8 @@ fn dpop_proven(
         nonce_required: false,
         now,
     };
-    let proof =
-        dpop::verify(proof, &expected, &state.csrf_pepper).map_err(|e| refused(e.message()))?;
+    let proof = dpop::verify(proof, &expected, &state.csrf_pepper, &state.dpop_headers)
+        .map_err(|e| refused(e.message()))?;
     if proof.jkt != jkt {
         return Err(refused(
             "The DPoP proof was made with another key than the token is bound to",

@@ -43,6 +43,8 @@ pub struct AppState {
     pub cimd_fetches: Arc<crate::oauth::cimd::Fetches>,
     /// DPoP proofs seen at `/v1` lately (replay detection, per instance).
     pub dpop_replay: Arc<crate::jwt::dpop::ReplayCache>,
+    /// DPoP proof headers (clients' keys) already checked.
+    pub dpop_headers: Arc<crate::jwt::dpop::HeaderCache>,
     /// Apps' JWK Sets fetched from their `jwks_uri` (`private_key_jwt`).
     pub jwks_cache: Arc<crate::oauth::assertion::JwksCache>,
     /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
@@ -111,6 +113,7 @@ impl AppState {
             cimd_fetches: Arc::default(),
             jwks_cache: Arc::default(),
             dpop_replay: Arc::default(),
+            dpop_headers: Arc::default(),
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),
             db_calls: Arc::new(AtomicU64::new(0)),
             scope_registry: Arc::default(),

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -113,56 +113,121 @@ pub fn access_token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Verify a proof for the request `expected` describes. Replay is the caller's to check (with
-/// the returned `jti`), where it keeps them.
-pub fn verify(proof: &str, expected: &Expected<'_>, pepper: &Pepper) -> Result<Proof, ProofError> {
+/// What a proof's header says, checked once per distinct header: a client signs every proof
+/// with the same key, so its header (`typ`, `alg`, `jwk`) is the same bytes each time.
+struct CheckedHeader {
+    alg: Algorithm,
+    key: DecodingKey,
+    jkt: String,
+}
+
+#[derive(Deserialize)]
+struct RawHeader {
+    typ: Option<String>,
+    alg: Option<String>,
+    jwk: Option<serde_json::Value>,
+}
+
+fn check_header(segment: &str) -> Result<CheckedHeader, ProofError> {
     let invalid = ProofError::Invalid;
-    if proof.len() > 8 * 1024 {
-        return Err(invalid("The DPoP proof is too large"));
-    }
-    let header = jsonwebtoken::decode_header(proof)
-        .map_err(|_| invalid("The DPoP proof is not a well-formed JWT"))?;
-    if !header
+    let raw: RawHeader = URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(invalid("The DPoP proof is not a well-formed JWT"))?;
+    if !raw
         .typ
         .as_deref()
         .is_some_and(|t| t.eq_ignore_ascii_case(PROOF_TYP))
     {
         return Err(invalid("The DPoP proof's typ must be dpop+jwt"));
     }
-    let alg = match header.alg {
-        a @ (Algorithm::ES256 | Algorithm::RS256 | Algorithm::EdDSA) => a,
+    let alg = match raw.alg.as_deref() {
+        Some("ES256") => Algorithm::ES256,
+        Some("RS256") => Algorithm::RS256,
+        Some("EdDSA") => Algorithm::EdDSA,
         _ => {
             return Err(invalid(
                 "The DPoP proof must be signed with ES256, RS256 or EdDSA",
             ));
         }
     };
-    let jwk = header
-        .jwk
-        .as_ref()
-        .ok_or(invalid("The DPoP proof carries no jwk"))?;
-    // The raw header: a private member would be ignored by the parsed key, not refused.
-    let raw_header = proof.split('.').next().unwrap_or_default();
-    let raw: serde_json::Value = URL_SAFE_NO_PAD
-        .decode(raw_header)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
-    if PRIVATE_MEMBERS.iter().any(|m| raw["jwk"].get(m).is_some()) {
+    let raw_jwk = raw.jwk.ok_or(invalid("The DPoP proof carries no jwk"))?;
+    if PRIVATE_MEMBERS.iter().any(|m| raw_jwk.get(m).is_some()) {
         return Err(invalid("The DPoP proof's jwk holds private key material"));
     }
-    if !jwk_fits(jwk, alg) {
+    let jwk: Jwk = serde_json::from_value(raw_jwk)
+        .map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
+    if !jwk_fits(&jwk, alg) {
         return Err(invalid("The DPoP proof's jwk is not a key for its alg"));
     }
     let key =
-        DecodingKey::from_jwk(jwk).map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
-    let mut validation = Validation::new(alg);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims::<&str>(&[]);
-    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
-        .map_err(|_| invalid("The DPoP proof's signature does not verify"))?
-        .claims;
+        DecodingKey::from_jwk(&jwk).map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
+    let jkt = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
+    Ok(CheckedHeader { alg, key, jkt })
+}
+
+/// Proof headers already checked, by their exact bytes (bounded: emptied when full).
+#[derive(Default)]
+pub struct HeaderCache {
+    checked: std::sync::RwLock<HashMap<String, std::sync::Arc<CheckedHeader>>>,
+}
+
+const HEADER_CACHE_CAPACITY: usize = 10_000;
+
+impl HeaderCache {
+    fn get_or_check(&self, segment: &str) -> Result<std::sync::Arc<CheckedHeader>, ProofError> {
+        if let Some(found) = self
+            .checked
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(segment)
+        {
+            return Ok(found.clone());
+        }
+        let checked = std::sync::Arc::new(check_header(segment)?);
+        let mut map = self.checked.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= HEADER_CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(segment.to_owned(), checked.clone());
+        Ok(checked)
+    }
+}
+
+/// Verify a proof for the request `expected` describes. Replay is the caller's to check (with
+/// the returned `jti`), where it keeps them. `headers` remembers the headers (keys) checked.
+pub fn verify(
+    proof: &str,
+    expected: &Expected<'_>,
+    pepper: &Pepper,
+    headers: &HeaderCache,
+) -> Result<Proof, ProofError> {
+    let invalid = ProofError::Invalid;
+    if proof.len() > 8 * 1024 {
+        return Err(invalid("The DPoP proof is too large"));
+    }
+    let mut parts = proof.split('.');
+    let (Some(head), Some(body), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("The DPoP proof is not a well-formed JWT"));
+    };
+    let header = headers.get_or_check(head)?;
+    let message = &proof[..head.len() + 1 + body.len()];
+    let signed =
+        jsonwebtoken::crypto::verify(signature, message.as_bytes(), &header.key, header.alg)
+            .unwrap_or(false);
+    if !signed {
+        return Err(invalid("The DPoP proof's signature does not verify"));
+    }
+    let claims: ProofClaims = URL_SAFE_NO_PAD
+        .decode(body)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(invalid("The DPoP proof's claims cannot be read"))?;
     let jti = claims
         .jti
         .filter(|j| !j.is_empty() && j.len() <= 200)
@@ -197,10 +262,11 @@ pub fn verify(proof: &str, expected: &Expected<'_>, pepper: &Pepper) -> Result<P
     {
         return Err(ProofError::NonceRequired);
     }
-    let jkt = jwk
-        .thumbprint(ThumbprintHash::SHA256)
-        .map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
-    Ok(Proof { jkt, jti, iat })
+    Ok(Proof {
+        jkt: header.jkt.clone(),
+        jti,
+        iat,
+    })
 }
 
 fn nonce_of(pepper: &Pepper, window: i64) -> String {

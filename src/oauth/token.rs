@@ -373,10 +373,14 @@ async fn dpop_key(state: &AppState, req: &HttpRequest) -> Result<Option<String>,
         nonce_required: state.settings.dpop_nonce,
         now,
     };
-    let proof = dpop::verify(proof, &expected, &state.csrf_pepper).map_err(|e| match e {
-        ProofError::NonceRequired => OAuthError::UseDpopNonce(dpop::nonce(&state.csrf_pepper, now)),
-        ProofError::Invalid(why) => OAuthError::InvalidDpopProof(why.into()),
-    })?;
+    let proof = dpop::verify(proof, &expected, &state.csrf_pepper, &state.dpop_headers).map_err(
+        |e| match e {
+            ProofError::NonceRequired => {
+                OAuthError::UseDpopNonce(dpop::nonce(&state.csrf_pepper, now))
+            }
+            ProofError::Invalid(why) => OAuthError::InvalidDpopProof(why.into()),
+        },
+    )?;
     let id = format!("dpop:{}:{}", proof.jkt, proof.jti);
     let until = chrono::DateTime::from_timestamp(proof.iat + 120, 0)
         .map_or_else(|| state.now(), |t| t.naive_utc());
