@@ -410,7 +410,9 @@ async fn validate(
     let (client, redirect_uri) = client_and_redirect(state, p).await?;
     let pushed_required =
         state.settings.require_par || client.options().require_pushed_authorization_requests;
-    if arrival == Arrival::Browser && pushed_required && p.request_uri.is_none() {
+    // An empty `request_uri` is no pushed request (it must not pass for one).
+    let pushed = p.request_uri.as_deref().is_some_and(|u| !u.is_empty());
+    if arrival == Arrival::Browser && pushed_required && !pushed {
         return Err(Refusal::bad(
             "invalid_request",
             "This application must push its authorization request to /oauth/par first (RFC 9126)",

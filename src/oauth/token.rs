@@ -344,6 +344,8 @@ fn presents_client(req: &HttpRequest, body: &HashMap<String, String>) -> bool {
     req.headers().contains_key(header::AUTHORIZATION)
         || body.contains_key("client_id")
         || body.contains_key("client_secret")
+        || body.contains_key("client_assertion")
+        || body.contains_key("client_assertion_type")
 }
 
 /// DPoP at the token endpoint (RFC 9449 §5): the thumbprint of the key a valid proof was made

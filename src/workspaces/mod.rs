@@ -656,6 +656,10 @@ fn end_keys(
                 api_keys::updated_at.eq(now),
             ))
             .execute(conn)?;
+        // The access tokens exchanged for these keys (their `jti` names the key) end too.
+        let until = crate::api_keys::model::exchanged_tokens_dead_at(now);
+        let entries: Vec<_> = ids.iter().map(|id| (id.clone(), until)).collect();
+        crate::jwt::denylist::revoke(conn, &entries, now)?;
     }
     Ok(ids)
 }

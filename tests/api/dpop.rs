@@ -404,3 +404,77 @@ both_backends!(
         assert_eq!(with.status(), StatusCode::OK);
     }
 );
+
+both_backends!(
+    a_bound_token_is_exchanged_only_with_a_proof_of_its_key,
+    |app| async move {
+        app.login_admin().await;
+        let exchange_grant = "urn:ietf:params:oauth:grant-type:token-exchange";
+        let client = crate::token_exchange::client_with_grants(
+            app,
+            &["authorization_code", "refresh_token", exchange_grant],
+        )
+        .await;
+        let key = TestKey::es256();
+        let nonce = nonce(app, &client, &key).await;
+        let code = crate::oauth::code_for(app, &client, "read:users").await;
+        let dpop = proof(app, &key, "POST", "/oauth/token", None, Some(&nonce));
+        let tokens: Value = token_with(
+            app,
+            &client,
+            Some(&dpop),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let bound = tokens["access_token"].as_str().unwrap().to_owned();
+        let form = [
+            ("grant_type", exchange_grant),
+            ("subject_token", bound.as_str()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+        ];
+        // The client's secret alone (a stolen bound token) gets no Bearer token out of it…
+        let unbound: Value = token_with(app, &client, None, &form)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(unbound["error"], "invalid_request", "{unbound}");
+        // …nor does a proof of another key.
+        let other = proof(
+            app,
+            &TestKey::es256(),
+            "POST",
+            "/oauth/token",
+            None,
+            Some(&nonce),
+        );
+        let moved: Value = token_with(app, &client, Some(&other), &form)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(moved["error"], "invalid_request", "{moved}");
+        // With its own key's proof, the narrower token stays bound to that key.
+        let own = proof(app, &key, "POST", "/oauth/token", None, Some(&nonce));
+        let narrowed: Value = token_with(app, &client, Some(&own), &form)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(narrowed["token_type"], "DPoP", "{narrowed}");
+        assert_eq!(
+            claims_of(narrowed["access_token"].as_str().unwrap())["cnf"]["jkt"],
+            key.thumbprint()
+        );
+    }
+);

@@ -211,6 +211,9 @@ both_backends!(
         let (status, page) = page_status(app, &plain).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(page.contains("/oauth/par"), "{page}");
+        // An empty request_uri is no pushed request.
+        let (status, _) = page_status(app, &format!("{plain}&request_uri=")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
         let (uri, _) = pushed(app, &client, "read:users").await;
         let answer = authorize(app, &authorize_url(&client, &uri, ""), "approve").await;
         assert!(answer.contains_key("code"), "{answer:?}");

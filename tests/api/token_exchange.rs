@@ -41,7 +41,16 @@ fn bad_request(code: &str) -> (StatusCode, String) {
 }
 
 /// A confidential app allowed these grants.
-async fn client_with_grants(app: &TestApp, grants: &[&str]) -> TestClient {
+pub(crate) async fn client_with_grants(app: &TestApp, grants: &[&str]) -> TestClient {
+    client_with_grants_for(app, grants, Vec::new()).await
+}
+
+/// The same, bound (by an administrator) to these resource servers.
+pub(crate) async fn client_with_grants_for(
+    app: &TestApp,
+    grants: &[&str],
+    resources: Vec<String>,
+) -> TestClient {
     use gatehouse::oauth::clients::{self, ClientType, NewClient};
     use gatehouse::oauth::redirect::RedirectUri;
     let me: Value = app.me().await.json().await.unwrap();
@@ -53,6 +62,7 @@ async fn client_with_grants(app: &TestApp, grants: &[&str]) -> TestClient {
         scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders write:orders").unwrap(),
         first_party: true,
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
+        resources,
         ..Default::default()
     };
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
@@ -533,3 +543,67 @@ both_backends!(exchanges_are_audited_per_minute, |app| async move {
     assert_eq!(event["details"]["key_id"], key_id.as_str(), "{events}");
     assert_eq!(event["details"]["count"], 3);
 });
+
+both_backends!(
+    a_token_granted_for_another_resource_is_exchanged_for_that_resource_only,
+    settings = |s: &mut gatehouse::config::Settings| {
+        s.resources = vec!["https://orders.example.com".into()];
+    },
+    |app| async move {
+        app.login_admin().await;
+        let orders = "https://orders.example.com";
+        let client = client_with_grants_for(
+            app,
+            &["authorization_code", "refresh_token", EXCHANGE],
+            vec![orders.into()],
+        )
+        .await;
+        let url = crate::oauth::authorize_url(
+            &client,
+            "read:users",
+            None,
+            "&resource=https%3A%2F%2Forders.example.com",
+        );
+        let code = crate::oauth::authorize(app, &url, "approve").await["code"].clone();
+        let tokens: Value = exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", crate::oauth::REDIRECT),
+                ("resource", orders),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let subject = tokens["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(claims_of(&subject)["aud"], orders);
+        let form = |target: Option<&'static str>| {
+            let mut form = vec![
+                ("grant_type", EXCHANGE),
+                ("subject_token", subject.as_str()),
+                ("subject_token_type", ACCESS_TOKEN),
+            ];
+            if let Some(t) = target {
+                form.push(("resource", t));
+            }
+            form
+        };
+        // Without a target it stays for the orders service, never Gatehouse's own API.
+        let same: Value = exchange(app, &client, &form(None))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            claims_of(same["access_token"].as_str().unwrap())["aud"],
+            orders,
+            "{same}"
+        );
+        let escape = exchange(app, &client, &form(Some("http://127.0.0.1"))).await;
+        assert_eq!(oauth_error(escape).await, bad_request("invalid_target"));
+    }
+);

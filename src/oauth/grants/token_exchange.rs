@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use serde_json::json;
 
-use super::issue::{Issued, Subject, mint, requested_audience};
+use super::issue::{Issued, Subject, bound_audience, mint, requested_audience};
 use crate::api_keys::{self, KeyUse, Refusal, Seen, Verified};
 use crate::jwt::{AccessClaims, EXCHANGED_TOKEN_MAX_LIFETIME, KeyClaim};
 use crate::oauth::clients::{Client, ClientType};
@@ -262,9 +262,27 @@ async fn from_access_token(
     request: ExchangeRequest,
 ) -> Result<Issued, OAuthError> {
     let subject = our_token(state, client, &request.subject_token, "subject_token").await?;
+    // A token bound to a DPoP key is exchanged only by a request that proves that key (the
+    // result stays bound to it).
+    let proves = |claims: &AccessClaims| {
+        claims
+            .cnf
+            .as_ref()
+            .is_none_or(|c| request.jkt.as_deref() == Some(c.jkt.as_str()))
+    };
+    if !proves(&subject) {
+        return Err(refused(
+            "subject_token is bound to a DPoP key: send a DPoP proof made with it",
+        ));
+    }
     let act = match (&request.actor_token, request.actor_token_type.as_deref()) {
         (Some(actor), Some(ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE)) => {
             let actor = our_token(state, client, actor, "actor_token").await?;
+            if !proves(&actor) {
+                return Err(refused(
+                    "actor_token is bound to a DPoP key: send a DPoP proof made with it",
+                ));
+            }
             // RFC 8693 §4.1: the current actor, with the earlier ones nested.
             let mut act = json!({ "sub": actor.sub, "client_id": actor.client_id });
             if let Some(prior) = subject.act.clone() {
@@ -308,7 +326,11 @@ async fn from_access_token(
     };
     let scopes = attenuate::exchanged_scopes(&caller, request.scope.as_ref(), &registry)
         .map_err(|why| OAuthError::InvalidScope(format!("The token would hold {why}")))?;
-    let aud = requested_audience(state, client, request.target.as_deref())?;
+    // A token for another resource server than Gatehouse's own API was granted for that one:
+    // its exchange stays there (as a refresh of its grant would).
+    let requested = requested_audience(state, client, request.target.as_deref())?;
+    let bound = (subject.aud != state.settings.token_audience()).then_some(subject.aud.as_str());
+    let aud = bound_audience(bound, request.target.as_deref(), requested)?;
     // The exchanged token's `jti` extends the original's: revoking the original, or its grant,
     // revokes it. A chain of exchanges is kept short.
     if subject.jti.matches('.').count() >= MAX_EXCHANGE_DEPTH {
