@@ -305,6 +305,12 @@ pub(crate) async fn delete_workspace_for(
 /// access tokens are deny-listed.
 async fn after_departure(state: &AppState, departure: &ws::Departure) {
     crate::oauth::token::deny_grants(state, &departure.families_revoked).await;
+    // The ended keys' exchanged tokens: refused here at once (the rows are in the table for
+    // the other instances).
+    let until = crate::api_keys::model::exchanged_tokens_dead_at(state.now());
+    state
+        .denylist
+        .remember(departure.keys_revoked.iter().map(|id| (id.clone(), until)));
     state.key_cache.invalidate_all();
 }
 

@@ -607,3 +607,47 @@ both_backends!(
         assert_eq!(oauth_error(escape).await, bad_request("invalid_target"));
     }
 );
+
+both_backends!(
+    tokens_exchanged_for_a_workspace_key_end_with_the_workspace,
+    |app| async move {
+        app.login_admin().await;
+        let created: Value = app
+            .client
+            .post(app.url("/v1/workspaces"))
+            .json(&json!({"name": "Acme"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let workspace = created["data"]["id"].as_str().unwrap().to_owned();
+        let (_, key) = app
+            .create_key(
+                json!({"name": "acme", "scopes": ["read:users"], "workspace_id": workspace}),
+            )
+            .await;
+        let token = exchanged(app, &key, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(claims_of(&token)["workspace"]["id"], workspace.as_str());
+        assert_eq!(
+            app.get_with_key("/v1/users/me", &token).await.status(),
+            StatusCode::OK
+        );
+        let deleted = app
+            .client
+            .delete(app.url(&format!("/v1/workspaces/{workspace}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+        // The workspace's keys ended with it, and so did what was exchanged for them.
+        assert_eq!(
+            app.get_with_key("/v1/users/me", &token).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+);
