@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
+
+use crate::jwt::dpop::jwk_fits;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::clients::Client;
@@ -58,7 +60,7 @@ pub fn validate_jwks(value: &serde_json::Value) -> Result<JwkSet, String> {
     for jwk in &set.keys {
         let usable = SIGNING_ALGS
             .iter()
-            .any(|alg| algorithm(alg).is_some_and(|a| fits(jwk, a)));
+            .any(|alg| algorithm(alg).is_some_and(|a| jwk_fits(jwk, a)));
         if !usable || DecodingKey::from_jwk(jwk).is_err() {
             return Err(
                 "every key in jwks must be an EC P-256, RSA or Ed25519 public key for ES256, RS256 or EdDSA"
@@ -76,11 +78,6 @@ fn algorithm(name: &str) -> Option<Algorithm> {
         "EdDSA" => Some(Algorithm::EdDSA),
         _ => None,
     }
-}
-
-/// Whether `jwk` is a public key for `alg`.
-pub fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
-    crate::jwt::dpop::jwk_fits(jwk, alg)
 }
 
 /// JWK Sets fetched from apps' `jwks_uri`s, by URL, with when (the server's clock).
@@ -203,7 +200,7 @@ pub async fn verify(
     // Expiry against the server's clock (checked below), not the process's.
     validation.validate_exp = false;
     let mut verified = None;
-    for jwk in candidates.into_iter().filter(|k| fits(k, alg)) {
+    for jwk in candidates.into_iter().filter(|k| jwk_fits(k, alg)) {
         let Ok(key) = DecodingKey::from_jwk(jwk) else {
             continue;
         };

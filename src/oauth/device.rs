@@ -510,7 +510,18 @@ pub async fn submit(
         }
     };
     match form.decision.as_deref() {
-        None => approval_page(&state, &signed_in, &client, shown, &scopes, &memberships).await,
+        None => {
+            approval_page(
+                &state,
+                &signed_in,
+                &client,
+                shown,
+                &scopes,
+                &registry_all,
+                &memberships,
+            )
+            .await
+        }
         Some("deny") => {
             let id = device.id.clone();
             match state.db(move |c| decide(c, &id, None, now)).await {
@@ -563,9 +574,9 @@ async fn approval_page(
     client: &Client,
     user_code: String,
     scopes: &ScopeSet,
+    descriptions: &[registry::RegisteredScope],
     memberships: &[(workspaces::Workspace, workspaces::WsRole)],
 ) -> HttpResponse {
-    let descriptions = state.scope_registry().await.unwrap_or_default();
     let described = scopes
         .iter()
         .map(|s| {
