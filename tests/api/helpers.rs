@@ -110,8 +110,150 @@ pub struct TestDatabase {
     postgres: Option<(String, String)>,
 }
 
+/// A short digest of one backend's migration files (names and contents): the name of the
+/// migrated template that test databases are copied from, so that a changed migration gets a
+/// new template and an old one is never used.
+fn migrations_digest(backend: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut files = Vec::new();
+    let mut pending = vec![dir.clone()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("read the migrations directory") {
+            let path = entry.expect("migration entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(
+            file.strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hash.update([0]);
+        hash.update(std::fs::read(&file).expect("read a migration"));
+        hash.update([0]);
+    }
+    hash.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Run every migration on an empty database.
+fn migrate(url: &str) {
+    let url: DatabaseUrl = url.parse().expect("test database URL");
+    let mut conn = gatehouse::db::connect_one(&url).expect("connect to the template database");
+    gatehouse::db::migrate_then(&mut conn, |_| Ok(())).expect("migrate the template database");
+}
+
+/// A migrated SQLite database file to copy for each test: built once per set of migrations
+/// (under a temporary name, then renamed, so that a test process never sees half of one).
+fn sqlite_template() -> &'static std::path::Path {
+    static TEMPLATE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join(format!(
+            "sqlite-template-{}.db",
+            migrations_digest("sqlite")
+        ));
+        if !path.exists() {
+            let work = tempfile::tempdir_in(dir).expect("temp dir");
+            let building = work.path().join("building.db");
+            migrate(&format!("sqlite://{}", building.display()));
+            // One self-contained file (no write-ahead log beside it), whatever the journal mode.
+            let copy = work.path().join("template.db");
+            let mut conn = diesel::SqliteConnection::establish(&building.display().to_string())
+                .expect("open the template");
+            diesel::sql_query(format!("VACUUM INTO '{}'", copy.display()))
+                .execute(&mut conn)
+                .expect("copy the template");
+            std::fs::rename(&copy, &path).expect("move the template into place");
+        }
+        path
+    })
+}
+
+/// Serializes template building among test processes sharing one PostgreSQL server.
+const TEMPLATE_LOCK_KEY: i64 = 7_318_004_211;
+
+/// The name of a migrated PostgreSQL database to create each test's database from (`CREATE
+/// DATABASE … TEMPLATE`): built once per set of migrations, under an advisory lock and a
+/// temporary name. Templates of other migrations are dropped when a new one is built.
+fn postgres_template(admin: &str) -> &'static str {
+    static TEMPLATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("gh_tmpl_{}", migrations_digest("postgres"));
+        let mut conn =
+            diesel::PgConnection::establish(admin).expect("connect to GATEHOUSE_TEST_POSTGRES_URL");
+        diesel::sql_query(format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})"))
+            .execute(&mut conn)
+            .expect("template lock");
+        #[derive(diesel::QueryableByName)]
+        struct Named {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            datname: String,
+        }
+        let existing: Vec<Named> = diesel::sql_query(
+            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'gh\\_tmpl\\_%'",
+        )
+        .load(&mut conn)
+        .expect("list templates");
+        if !existing.iter().any(|t| t.datname == name) {
+            for old in existing {
+                let _ = diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    old.datname
+                ))
+                .execute(&mut conn);
+            }
+            let building = format!("{name}_building");
+            diesel::sql_query(format!("CREATE DATABASE {building}"))
+                .execute(&mut conn)
+                .expect("create the template database");
+            migrate(&with_database(admin, &building));
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .execute(&mut conn)
+                .expect("name the template database");
+        }
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})"))
+            .execute(&mut conn)
+            .expect("template unlock");
+        name
+    })
+}
+
 impl TestDatabase {
+    /// A fresh database with every migration applied, as `gatehouse migrate` leaves it (but
+    /// copied from a template: migrating anew for each test would cost seconds on PostgreSQL).
+    pub fn migrated(backend: Backend) -> Option<TestDatabase> {
+        let template = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_template(&postgres_admin_url()?)),
+        };
+        let db = Self::create_from(backend, template)?;
+        if backend == Backend::Sqlite {
+            let path = db._dir.as_ref().unwrap().path().join("gatehouse.db");
+            std::fs::copy(sqlite_template(), path).expect("copy the SQLite template");
+        }
+        Some(db)
+    }
+
+    /// A fresh, empty database (no migrations).
     pub fn create(backend: Backend) -> Option<TestDatabase> {
+        Self::create_from(backend, None)
+    }
+
+    fn create_from(backend: Backend, template: Option<&str>) -> Option<TestDatabase> {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -131,7 +273,8 @@ impl TestDatabase {
                 );
                 let mut conn = diesel::PgConnection::establish(&admin)
                     .expect("connect to GATEHOUSE_TEST_POSTGRES_URL");
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                let from = template.map_or(String::new(), |t| format!(" TEMPLATE {t}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}{from}"))
                     .execute(&mut conn)
                     .expect("create test database");
                 let raw_url = with_database(&admin, &name);
@@ -231,7 +374,7 @@ pub async fn spawn_app_with(
     adjust: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
     init_logging();
-    let db = TestDatabase::create(backend)?;
+    let db = TestDatabase::migrated(backend)?;
     let mut settings = test_settings(&db);
     adjust(&mut settings);
     let bind = settings.bind.clone();
