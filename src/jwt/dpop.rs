@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use aws_lc_rs::signature::{self as lc, ParsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -114,11 +115,71 @@ pub fn access_token_hash(token: &str) -> String {
 }
 
 /// What a proof's header says, checked once per distinct header: a client signs every proof
-/// with the same key, so its header (`typ`, `alg`, `jwk`) is the same bytes each time.
+/// with the same key, so its header (`typ`, `alg`, `jwk`) is the same bytes each time. The key
+/// is kept parsed for its algorithm: parsing it anew (an RSA modulus's Montgomery form, an
+/// EC point's curve check) would be paid by every request.
 struct CheckedHeader {
-    alg: Algorithm,
-    key: DecodingKey,
+    key: ParsedPublicKey,
     jkt: String,
+}
+
+/// DER of an RSA public key (RFC 8017 `RSAPublicKey`: the SEQUENCE of `n` and `e`).
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(len: usize, out: &mut Vec<u8>) {
+        match len {
+            0..=127 => out.push(len as u8),
+            128..=255 => out.extend([0x81, len as u8]),
+            _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+        }
+    }
+    fn integer(value: &[u8], out: &mut Vec<u8>) {
+        let start = value.iter().position(|b| *b != 0).unwrap_or(value.len());
+        let value = &value[start..];
+        // A leading zero keeps a value whose top bit is set positive.
+        let pad = value.first().is_none_or(|b| b & 0x80 != 0);
+        out.push(0x02);
+        length(value.len() + usize::from(pad), out);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(value);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 12);
+    integer(n, &mut body);
+    integer(e, &mut body);
+    let mut der = Vec::with_capacity(body.len() + 4);
+    der.push(0x30);
+    length(body.len(), &mut der);
+    der.extend(body);
+    der
+}
+
+/// The proof's public key, parsed for `alg` (which `jwk_fits` matched to it).
+fn parsed_key(jwk: &Jwk, alg: Algorithm) -> Option<ParsedPublicKey> {
+    let bytes = |member: &str| URL_SAFE_NO_PAD.decode(member.trim_end_matches('=')).ok();
+    match (&jwk.algorithm, alg) {
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => {
+            let (x, y) = (bytes(&p.x)?, bytes(&p.y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
+            // SEC 1 uncompressed point: 0x04 || X || Y.
+            let point: Vec<u8> = [&[4u8][..], &x, &y].concat();
+            ParsedPublicKey::new(&lc::ECDSA_P256_SHA256_FIXED, point).ok()
+        }
+        (AlgorithmParameters::RSA(p), Algorithm::RS256) => {
+            let der = rsa_public_key_der(&bytes(&p.n)?, &bytes(&p.e)?);
+            ParsedPublicKey::new(&lc::RSA_PKCS1_2048_8192_SHA256, der).ok()
+        }
+        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
+            let x = bytes(&p.x)?;
+            if x.len() != 32 {
+                return None;
+            }
+            ParsedPublicKey::new(&lc::ED25519, x).ok()
+        }
+        _ => None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -161,12 +222,11 @@ fn check_header(segment: &str) -> Result<CheckedHeader, ProofError> {
     if !jwk_fits(&jwk, alg) {
         return Err(invalid("The DPoP proof's jwk is not a key for its alg"));
     }
-    let key =
-        DecodingKey::from_jwk(&jwk).map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
+    let key = parsed_key(&jwk, alg).ok_or(invalid("The DPoP proof's jwk cannot be used"))?;
     let jkt = jwk
         .thumbprint(ThumbprintHash::SHA256)
         .map_err(|_| invalid("The DPoP proof's jwk cannot be used"))?;
-    Ok(CheckedHeader { alg, key, jkt })
+    Ok(CheckedHeader { key, jkt })
 }
 
 /// Proof headers already checked, by their exact bytes (bounded: emptied when full).
@@ -217,9 +277,12 @@ pub fn verify(
     };
     let header = headers.get_or_check(head)?;
     let message = &proof[..head.len() + 1 + body.len()];
-    let signed =
-        jsonwebtoken::crypto::verify(signature, message.as_bytes(), &header.key, header.alg)
-            .unwrap_or(false);
+    let signed = URL_SAFE_NO_PAD.decode(signature).is_ok_and(|signature| {
+        header
+            .key
+            .verify_sig(message.as_bytes(), &signature)
+            .is_ok()
+    });
     if !signed {
         return Err(invalid("The DPoP proof's signature does not verify"));
     }
@@ -318,5 +381,90 @@ impl ReplayCache {
     pub fn prune(&self, now: i64) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.retain(|_, until| *until > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::keys::{self, SigningAlg};
+    use jsonwebtoken::{EncodingKey, Header};
+
+    const URL: &str = "https://gatehouse.example/v1/users/me";
+
+    /// A proof signed with a new key of `alg` (aws-lc signs; the API tests sign theirs with an
+    /// independent implementation).
+    fn proof(alg: SigningAlg, jti: &str) -> String {
+        crate::jwt::ensure_crypto_provider();
+        let (der, mut jwk) = keys::generate(alg, "client").unwrap();
+        let (key, algorithm) = match alg {
+            SigningAlg::Es256 => (EncodingKey::from_ec_der(&der), Algorithm::ES256),
+            SigningAlg::Rs256 => (EncodingKey::from_rsa_der(&der), Algorithm::RS256),
+            SigningAlg::EdDsa => (EncodingKey::from_ed_der(&der), Algorithm::EdDSA),
+        };
+        jwk.as_object_mut()
+            .unwrap()
+            .retain(|k, _| ["kty", "crv", "x", "y", "n", "e"].contains(&k.as_str()));
+        let mut header = Header::new(algorithm);
+        header.typ = Some(PROOF_TYP.into());
+        header.jwk = Some(serde_json::from_value(jwk).unwrap());
+        let claims = serde_json::json!({"jti": jti, "htm": "GET", "htu": URL, "iat": 1_000});
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    fn expected() -> Expected<'static> {
+        Expected {
+            method: "GET",
+            url: URL,
+            access_token: None,
+            nonce_required: false,
+            now: 1_000,
+        }
+    }
+
+    #[test]
+    fn proofs_of_each_algorithm_verify_and_a_changed_byte_does_not() {
+        let pepper = Pepper::derive(b"test secret test secret test secret", "dpop");
+        let headers = HeaderCache::default();
+        for alg in SigningAlg::ALL {
+            let good = proof(alg, "one");
+            // Twice: the second time the header (and its parsed key) comes from the cache.
+            for _ in 0..2 {
+                let passed = verify(&good, &expected(), &pepper, &headers).unwrap();
+                assert_eq!(passed.jti, "one");
+                assert_eq!(passed.jkt.len(), 43);
+            }
+            // Another claim under the same header and signature: refused.
+            let (head, rest) = good.split_once('.').unwrap();
+            let (_, signature) = rest.split_once('.').unwrap();
+            let forged_claims = URL_SAFE_NO_PAD
+                .encode(br#"{"jti":"two","htm":"GET","htu":"https://gatehouse.example/v1/users/me","iat":1000}"#);
+            let forged = format!("{head}.{forged_claims}.{signature}");
+            assert_eq!(
+                verify(&forged, &expected(), &pepper, &headers),
+                Err(ProofError::Invalid(
+                    "The DPoP proof's signature does not verify"
+                )),
+                "{alg:?}"
+            );
+            // A signature that is not base64url at all: refused, not a panic.
+            let garbled = format!("{head}.{forged_claims}.!!");
+            assert!(verify(&garbled, &expected(), &pepper, &headers).is_err());
+        }
+    }
+
+    #[test]
+    fn rsa_public_keys_are_encoded_as_der_integers() {
+        // The top bit set: a zero byte keeps the integer positive; leading zeros are dropped.
+        assert_eq!(
+            rsa_public_key_der(&[0x00, 0x80, 0x01], &[0x01, 0x00, 0x01]),
+            vec![
+                0x30, 0x0a, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01
+            ]
+        );
+        // A 2048-bit modulus needs a two-byte length.
+        let der = rsa_public_key_der(&[0xc0; 256], &[0x01, 0x00, 0x01]);
+        assert_eq!(&der[..4], &[0x30, 0x82, 0x01, 0x0a]);
+        assert_eq!(&der[4..8], &[0x02, 0x82, 0x01, 0x01]);
     }
 }
