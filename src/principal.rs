@@ -432,6 +432,18 @@ async fn check_access_token(
             )),
         );
     }
+    // A token an app exchanged for an API key is that app's as well: it ends when the app is
+    // disabled or deleted (its grants' tokens end with the grants; a key holder's own exchange
+    // names the key as its client, and the key's revocation is on the denylist).
+    if let Some(key) = &verified.key
+        && key.id != claims.client_id
+    {
+        match crate::oauth::token::load_client(state, &claims.client_id).await {
+            Ok(Some(app)) if app.disabled_at.is_none() => {}
+            Ok(_) => return ("client_disabled", Err(refused())),
+            Err(e) => return ("error", Err(e.into())),
+        }
+    }
     let user = match state.user(&claims.sub).await {
         Ok(Some((user, view))) if !user.is_disabled() => (user, view),
         Ok(_) => return ("user_disabled", Err(refused())),

@@ -549,7 +549,8 @@ pub enum RollOutcome {
 }
 
 /// Replace `old_id` by a new key with the same owner, mode, kind, scopes and allowlist. The old
-/// key keeps working until `now + grace` (or its own expiry, if sooner). Claiming the old key
+/// key, and the access tokens exchanged for it, keep working until `now + grace` (or its own
+/// expiry, if sooner). Claiming the old key
 /// and inserting the new one happen in one transaction, so two concurrent rolls mint one key.
 pub fn roll(
     conn: &mut DbConn,
@@ -590,6 +591,15 @@ pub fn roll(
                 api_keys::updated_at.eq(now),
             ))
             .execute(conn)?;
+        // Access tokens exchanged for the old key may outlive its new expiry (they were minted
+        // for its old one): they end with it.
+        crate::jwt::denylist::revoke_from(
+            conn,
+            old_id,
+            old_expiry,
+            exchanged_tokens_dead_at(old_expiry),
+            now,
+        )?;
         let old = api_keys::table
             .find(old_id)
             .select(ApiKey::as_select())

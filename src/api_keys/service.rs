@@ -286,7 +286,18 @@ pub async fn roll(
         .await?;
     state.key_cache.invalidate_all();
     match outcome {
-        RollOutcome::Rolled { old, new, secret } => Ok((*old, *new, secret.expose().to_owned())),
+        RollOutcome::Rolled { old, new, secret } => {
+            // The old key's exchanged tokens end with its grace period, on this instance at
+            // once (the others read the row at their next sync).
+            if let Some(ends) = old.expires_at {
+                state.denylist.remember_from([(
+                    old.id.clone(),
+                    Some(ends),
+                    model::exchanged_tokens_dead_at(ends),
+                )]);
+            }
+            Ok((*old, *new, secret.expose().to_owned()))
+        }
         RollOutcome::AlreadyRolled { successor } => Err(already_rolled(&successor)),
     }
 }

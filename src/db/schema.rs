@@ -294,6 +294,7 @@ diesel::table! {
         id -> Text,
         expires_at -> Timestamp,
         created_at -> Timestamp,
+        revoked_from -> Nullable<Timestamp>,
     }
 }
 

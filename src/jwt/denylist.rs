@@ -35,10 +35,18 @@ pub fn new_jti(grant: Option<&str>) -> String {
     }
 }
 
+/// When an entry refuses tokens: from `from` (a rolled key's grace end; `i64::MIN` for at once)
+/// until `until`, when the last token it names expires (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: i64,
+    until: i64,
+}
+
 #[derive(Default)]
 pub struct Denylist {
-    /// Revoked `jti`s and grant ids → when the last token they name expires (Unix seconds).
-    entries: RwLock<HashMap<String, i64>>,
+    /// Revoked `jti`s and grant ids (and API key ids, for the tokens exchanged for a key).
+    entries: RwLock<HashMap<String, Window>>,
     /// `entries.len()`, read without the lock: nothing revoked is the common case.
     len: AtomicUsize,
     synced_at: RwLock<Option<NaiveDateTime>>,
@@ -51,25 +59,42 @@ impl Denylist {
             return false;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let hit = |id: &str| entries.get(id).is_some_and(|exp| *exp > now);
+        let hit = |id: &str| {
+            entries
+                .get(id)
+                .is_some_and(|w| w.from <= now && now < w.until)
+        };
         // `grant.token[.exchanged…]`: the token, its grant, or any token it was exchanged from.
         hit(jti) || jti.match_indices('.').any(|(at, _)| hit(&jti[..at]))
     }
 
-    /// Remember entries this instance (or a sync) learnt of.
+    /// Remember revocations (in effect at once) this instance learnt of.
     pub fn remember(&self, entries: impl IntoIterator<Item = (String, NaiveDateTime)>) {
+        self.remember_from(entries.into_iter().map(|(id, until)| (id, None, until)));
+    }
+
+    /// Remember revocations that may take effect later (`Some(from)`): a sync's rows, a roll.
+    /// Two entries for one id make one that starts at the earlier and ends at the later.
+    pub fn remember_from(
+        &self,
+        entries: impl IntoIterator<Item = (String, Option<NaiveDateTime>, NaiveDateTime)>,
+    ) {
         let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        for (id, expires_at) in entries {
-            let exp = expires_at.and_utc().timestamp();
-            let slot = map.entry(id).or_insert(exp);
-            *slot = (*slot).max(exp);
+        for (id, from, until) in entries {
+            let window = Window {
+                from: from.map_or(i64::MIN, |f| f.and_utc().timestamp()),
+                until: until.and_utc().timestamp(),
+            };
+            let slot = map.entry(id).or_insert(window);
+            slot.from = slot.from.min(window.from);
+            slot.until = slot.until.max(window.until);
         }
         self.len.store(map.len(), Ordering::Release);
     }
 
     fn prune(&self, now: i64) {
         let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, exp| *exp > now);
+        map.retain(|_, w| w.until > now);
         self.len.store(map.len(), Ordering::Release);
     }
 
@@ -78,46 +103,100 @@ impl Denylist {
         let since = *self.synced_at.read().unwrap_or_else(|e| e.into_inner());
         let mut query = revoked_access_tokens::table
             .filter(revoked_access_tokens::expires_at.gt(now))
-            .select((revoked_access_tokens::id, revoked_access_tokens::expires_at))
+            .select((
+                revoked_access_tokens::id,
+                revoked_access_tokens::revoked_from,
+                revoked_access_tokens::expires_at,
+            ))
             .into_boxed();
         if let Some(since) = since {
             query = query.filter(revoked_access_tokens::created_at.ge(since - SYNC_OVERLAP));
         }
-        let rows: Vec<(String, NaiveDateTime)> = query.load(conn)?;
-        self.remember(rows);
+        let rows: Vec<(String, Option<NaiveDateTime>, NaiveDateTime)> = query.load(conn)?;
+        self.remember_from(rows);
         self.prune(now.and_utc().timestamp());
         *self.synced_at.write().unwrap_or_else(|e| e.into_inner()) = Some(now);
         Ok(())
     }
 }
 
-/// Record revocations (ids already revoked are left as they are). Not for use inside a
-/// transaction: a duplicate is detected by the unique violation.
+/// Record revocations in effect at once (an entry already there is made to start now and to
+/// end at the later of both ends).
 pub fn revoke(
     conn: &mut DbConn,
     entries: &[(String, NaiveDateTime)],
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     for (id, expires_at) in entries {
+        record(conn, id, None, *expires_at, now)?;
+    }
+    Ok(())
+}
+
+/// Revoke `id` from `from` on (until `until`): the tokens it names keep working until then.
+/// An entry already there keeps the earlier start (one revoked at once stays so) and the later
+/// end.
+pub fn revoke_from(
+    conn: &mut DbConn,
+    id: &str,
+    from: NaiveDateTime,
+    until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    record(conn, id, Some(from), until, now)
+}
+
+/// Insert or widen one entry; its `created_at` becomes `now` either way, so that the other
+/// instances' next sync reads the change. Inside a transaction the row is looked for first;
+/// two revocations of one id racing outside any transaction meet at the unique key instead.
+fn record(
+    conn: &mut DbConn,
+    id: &str,
+    from: Option<NaiveDateTime>,
+    until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let find = |conn: &mut DbConn| {
+        revoked_access_tokens::table
+            .find(id)
+            .select((
+                revoked_access_tokens::revoked_from,
+                revoked_access_tokens::expires_at,
+            ))
+            .first::<(Option<NaiveDateTime>, NaiveDateTime)>(conn)
+            .optional()
+    };
+    let mut existing = find(conn)?;
+    if existing.is_none() {
         let inserted = diesel::insert_into(revoked_access_tokens::table)
             .values((
                 revoked_access_tokens::id.eq(id),
-                revoked_access_tokens::expires_at.eq(expires_at),
+                revoked_access_tokens::expires_at.eq(until),
                 revoked_access_tokens::created_at.eq(now),
+                revoked_access_tokens::revoked_from.eq(from),
             ))
             .execute(conn)
             .map_err(DbError::from);
         match inserted {
-            Ok(_) => {}
-            Err(e) if e.is_unique_violation() => {
-                diesel::update(revoked_access_tokens::table.find(id))
-                    .filter(revoked_access_tokens::expires_at.lt(expires_at))
-                    .set(revoked_access_tokens::expires_at.eq(expires_at))
-                    .execute(conn)?;
-            }
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_unique_violation() => existing = find(conn)?,
             Err(e) => return Err(e),
         }
     }
+    let Some((existing_from, expires_at)) = existing else {
+        return Ok(());
+    };
+    let starts = match (existing_from, from) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        _ => None,
+    };
+    diesel::update(revoked_access_tokens::table.find(id))
+        .set((
+            revoked_access_tokens::revoked_from.eq(starts),
+            revoked_access_tokens::expires_at.eq(expires_at.max(until)),
+            revoked_access_tokens::created_at.eq(now),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -168,5 +247,26 @@ mod tests {
         // A prefix that is not a whole segment does not match.
         let lookalike = format!("{original}x.jti_1");
         assert!(!list.is_revoked(&lookalike, t));
+    }
+
+    #[test]
+    fn a_revocation_from_later_lets_tokens_pass_until_then() {
+        let list = Denylist::default();
+        let now = chrono::Utc::now().naive_utc();
+        let t = now.and_utc().timestamp();
+        let token = new_jti(Some("key_1"));
+        list.remember_from([(
+            "key_1".to_owned(),
+            Some(now + Duration::minutes(5)),
+            now + Duration::minutes(66),
+        )]);
+        assert!(!list.is_revoked(&token, t), "within the grace period");
+        assert!(!list.is_revoked(&token, t + 299));
+        assert!(list.is_revoked(&token, t + 300), "from the grace end on");
+        assert!(list.is_revoked(&token, t + 3000));
+        // Revoked at once afterwards (the key revoked during its grace): at once it is.
+        list.remember([("key_1".to_owned(), now + Duration::minutes(61))]);
+        assert!(list.is_revoked(&token, t));
+        assert!(list.is_revoked(&token, t + 3000), "the later end is kept");
     }
 }

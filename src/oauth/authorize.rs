@@ -368,10 +368,12 @@ pub(crate) async fn check_pushed(
 }
 
 /// The parameters of a request: those pushed when it names a `request_uri` (RFC 9126 §4: any
-/// other authorization parameter in the URL is ignored), with the row to spend.
+/// other authorization parameter in the URL is ignored), with the row to spend. `arriving`:
+/// the browser's arrival at `/oauth/authorize` (not the user's decision).
 async fn expand(
     state: &AppState,
     p: AuthorizeParams,
+    arriving: bool,
 ) -> Result<(AuthorizeParams, Option<(String, String)>), Refusal> {
     let Some(uri) = p.request_uri.clone().filter(|u| !u.is_empty()) else {
         return Ok((p, None));
@@ -382,7 +384,7 @@ async fn expand(
             "A request_uri comes with the client_id of the application that pushed it",
         ));
     };
-    match super::par::find(state, &client_id, &uri).await {
+    match super::par::find(state, &client_id, &uri, arriving).await {
         Err(e) => {
             log::error!("reading a pushed authorization request: {e}");
             Err(Refusal::unavailable())
@@ -681,7 +683,7 @@ pub async fn authorize(
     signed_in: Result<SignedIn, PageAccess>,
     query: web::Query<AuthorizeParams>,
 ) -> HttpResponse {
-    let (query, pushed) = match expand(&state, query.into_inner()).await {
+    let (query, pushed) = match expand(&state, query.into_inner(), true).await {
         Ok(expanded) => expanded,
         Err(refusal) => return refuse(&state, refusal),
     };
@@ -1086,7 +1088,7 @@ pub async fn decide(
             "Your session ended before you decided. Start again from the application.",
         );
     };
-    let (form, pushed) = match expand(&state, form.into_inner()).await {
+    let (form, pushed) = match expand(&state, form.into_inner(), false).await {
         Ok(expanded) => expanded,
         Err(refusal) => return refuse(&state, refusal),
     };

@@ -159,20 +159,41 @@ fn find_by_user_code(
         .optional()?)
 }
 
-/// A poll of a pending authorization: when it was, and the interval from now on.
-pub fn note_poll(
+/// A poll of a pending authorization, decided in one statement each (two polls at once cannot
+/// both be in time): `Ok(None)` when it came at least `interval_seconds` after the last one
+/// (recorded as the last now), `Ok(Some(next))` when too early — the interval grows by five
+/// seconds (RFC 8628 §3.5) and `next` is the new one.
+pub fn poll(
     conn: &mut DbConn,
     id: &str,
     interval_seconds: i32,
     now: NaiveDateTime,
-) -> Result<(), DbError> {
+) -> Result<Option<i32>, DbError> {
+    let latest_in_time = now - chrono::Duration::seconds(i64::from(interval_seconds));
+    let in_time = diesel::update(
+        device_codes::table.find(id).filter(
+            device_codes::last_polled_at
+                .is_null()
+                .or(device_codes::last_polled_at.le(latest_in_time)),
+        ),
+    )
+    .set(device_codes::last_polled_at.eq(now))
+    .execute(conn)?;
+    if in_time == 1 {
+        return Ok(None);
+    }
     diesel::update(device_codes::table.find(id))
         .set((
             device_codes::last_polled_at.eq(now),
-            device_codes::interval_seconds.eq(interval_seconds),
+            device_codes::interval_seconds.eq(device_codes::interval_seconds + 5),
         ))
         .execute(conn)?;
-    Ok(())
+    let next = device_codes::table
+        .find(id)
+        .select(device_codes::interval_seconds)
+        .first::<i32>(conn)
+        .optional()?;
+    Ok(Some(next.unwrap_or(interval_seconds + 5)))
 }
 
 /// Spend an approved authorization: `false` when it was spent already (a second poll).

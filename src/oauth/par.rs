@@ -27,6 +27,9 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 const SECRET_PREFIX: &str = "par_";
 /// How long a pushed request may be used (RFC 9126 suggests a short time; at most a minute).
 pub const LIFETIME: Duration = Duration::seconds(60);
+/// Once the browser arrived within `LIFETIME`: how long the user has from the push to sign in
+/// and decide.
+pub const DECISION_WINDOW: Duration = Duration::minutes(10);
 
 /// The authorization parameters an app may push (`request_uri` itself may not be pushed).
 const PUSHABLE: &[&str] = &[
@@ -210,11 +213,14 @@ pub struct Pushed {
     pub params: AuthorizeParams,
 }
 
-/// The request `request_uri` names, if `client_id` pushed it and it is still usable.
+/// The request `request_uri` names, if `client_id` pushed it and it is still usable. The
+/// browser must arrive within `LIFETIME` of the push; its (first) arrival gives the user until
+/// `DECISION_WINDOW` after the push to sign in and decide.
 pub async fn find(
     state: &AppState,
     client_id: &str,
     request_uri: &str,
+    arriving: bool,
 ) -> Result<Result<Pushed, Unusable>, DbError> {
     let Some(secret) = request_uri
         .strip_prefix(REQUEST_URI_PREFIX)
@@ -223,7 +229,15 @@ pub async fn find(
         return Ok(Err(Unusable::Unknown));
     };
     let digest = state.digest_pepper.digest_secret(&secret);
-    let found: Option<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> = state
+    type Row = (
+        String,
+        String,
+        String,
+        NaiveDateTime,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+    );
+    let found: Option<Row> = state
         .db(move |c| {
             Ok(pushed_requests::table
                 .filter(pushed_requests::digest.eq(&digest))
@@ -231,6 +245,7 @@ pub async fn find(
                     pushed_requests::id,
                     pushed_requests::client_id,
                     pushed_requests::params,
+                    pushed_requests::created_at,
                     pushed_requests::expires_at,
                     pushed_requests::consumed_at,
                 ))
@@ -238,7 +253,7 @@ pub async fn find(
                 .optional()?)
         })
         .await?;
-    let Some((id, owner, params, expires_at, consumed_at)) = found else {
+    let Some((id, owner, params, created_at, expires_at, consumed_at)) = found else {
         return Ok(Err(Unusable::Unknown));
     };
     if owner != client_id {
@@ -253,6 +268,22 @@ pub async fn find(
     let Ok(params) = serde_json::from_str(&params) else {
         return Ok(Err(Unusable::Unknown));
     };
+    let decide_by = created_at + DECISION_WINDOW;
+    if arriving && expires_at < decide_by {
+        let row = id.clone();
+        state
+            .db(move |c| {
+                diesel::update(
+                    pushed_requests::table
+                        .find(&row)
+                        .filter(pushed_requests::consumed_at.is_null()),
+                )
+                .set(pushed_requests::expires_at.eq(decide_by))
+                .execute(c)?;
+                Ok(())
+            })
+            .await?;
+    }
     Ok(Ok(Pushed { id, params }))
 }
 

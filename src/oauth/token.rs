@@ -348,11 +348,14 @@ fn presents_client(req: &HttpRequest, body: &HashMap<String, String>) -> bool {
         || body.contains_key("client_assertion_type")
 }
 
-/// DPoP at the token endpoint (RFC 9449 §5): the thumbprint of the key a valid proof was made
-/// with, when the request carries one. The proof is for this request, fresh, carries the
-/// server's nonce (unless `GATEHOUSE_DPOP_NONCE=false`), and is accepted once on every
-/// instance (its `jti` is spent in the database).
-async fn dpop_key(state: &AppState, req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+/// DPoP at the token endpoint (RFC 9449 §5): the request's proof, when it carries one, checked
+/// without the database: for this request, fresh, with the server's nonce (unless
+/// `GATEHOUSE_DPOP_NONCE=false`). `spend_proof` then accepts it once on every instance, after
+/// the client authenticated (an anonymous caller makes no write).
+fn dpop_proof(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<crate::jwt::dpop::Proof>, OAuthError> {
     use crate::jwt::dpop::{self, Expected, ProofError};
     let mut headers = req.headers().get_all("dpop");
     let Some(value) = headers.next() else {
@@ -375,14 +378,24 @@ async fn dpop_key(state: &AppState, req: &HttpRequest) -> Result<Option<String>,
         nonce_required: state.settings.dpop_nonce,
         now,
     };
-    let proof = dpop::verify(proof, &expected, &state.csrf_pepper, &state.dpop_headers).map_err(
-        |e| match e {
+    dpop::verify(proof, &expected, &state.csrf_pepper, &state.dpop_headers)
+        .map(Some)
+        .map_err(|e| match e {
             ProofError::NonceRequired => {
                 OAuthError::UseDpopNonce(dpop::nonce(&state.csrf_pepper, now))
             }
             ProofError::Invalid(why) => OAuthError::InvalidDpopProof(why.into()),
-        },
-    )?;
+        })
+}
+
+/// Spend a verified proof's `jti` (every instance refuses it afterwards): the key's thumbprint.
+async fn spend_proof(
+    state: &AppState,
+    proof: Option<crate::jwt::dpop::Proof>,
+) -> Result<Option<String>, OAuthError> {
+    let Some(proof) = proof else {
+        return Ok(None);
+    };
     let id = format!("dpop:{}:{}", proof.jkt, proof.jti);
     let until = chrono::DateTime::from_timestamp(proof.iat + 120, 0)
         .map_or_else(|| state.now(), |t| t.naive_utc());
@@ -613,12 +626,14 @@ pub async fn token(
                 clients::GRANT_TYPES.join(", ")
             )));
         }
-        let jkt = dpop_key(&state, &req).await?;
+        let proof = dpop_proof(&state, &req)?;
         // An API key's holder exchanges it without being a client.
         if grant == clients::TOKEN_EXCHANGE && !presents_client(&req, &body) {
+            let jkt = spend_proof(&state, proof).await?;
             return run_exchange(&state, &req, None, &body, jkt).await;
         }
         let client = authenticate_client(&state, &req, &body).await?;
+        let jkt = spend_proof(&state, proof).await?;
         if !client.allows_grant(&grant) {
             return Err(OAuthError::UnauthorizedClient(
                 "This client may not use this grant".into(),

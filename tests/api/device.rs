@@ -360,3 +360,28 @@ both_backends!(
         );
     }
 );
+
+both_backends!(concurrent_polls_cannot_all_come_in_time, |app| async move {
+    app.login_admin().await;
+    let cli = cli_app(app, "read:users", &[DEVICE]).await;
+    let answer = codes(app, &cli, "read:users").await;
+    let device_code = answer["device_code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        oauth_error(poll(app, &cli, &device_code).await).await,
+        bad("authorization_pending")
+    );
+    // One interval later eight polls arrive together: one is in time, the others are
+    // told to slow down (a CLI polling from many threads gains nothing).
+    app.clock.advance(chrono::Duration::seconds(5));
+    let polls = (0..8).map(|_| poll(app, &cli, &device_code));
+    let mut answers = Vec::new();
+    for response in crate::oauth::futures_join(polls).await {
+        answers.push(oauth_error(response).await);
+    }
+    let in_time = answers
+        .iter()
+        .filter(|a| **a == bad("authorization_pending"))
+        .count();
+    let slowed = answers.iter().filter(|a| **a == bad("slow_down")).count();
+    assert_eq!((in_time, slowed), (1, 7), "{answers:?}");
+});

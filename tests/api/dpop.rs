@@ -478,3 +478,32 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_proof_is_spent_only_once_the_client_authenticated,
+    |app| async move {
+        app.login_admin().await;
+        let client = crate::token_exchange::client_with_grants(app, &["client_credentials"]).await;
+        let key = TestKey::es256();
+        let nonce = nonce(app, &client, &key).await;
+        let dpop = proof(app, &key, "POST", "/oauth/token", None, Some(&nonce));
+        let form = [("grant_type", "client_credentials")];
+        // A caller without the client's secret is refused and leaves the proof unspent (it
+        // costs the server no write)…
+        let impostor = TestClient {
+            id: client.id.clone(),
+            secret: Some("cs_not_the_secret".into()),
+        };
+        let refused = token_with(app, &impostor, Some(&dpop), &form).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        // …so the client's own request with it succeeds, bound to the key, once.
+        let issued = token_with(app, &client, Some(&dpop), &form).await;
+        assert_eq!(issued.status(), StatusCode::OK);
+        let body: Value = issued.json().await.unwrap();
+        assert_eq!(body["token_type"], "DPoP", "{body}");
+        let replayed = token_with(app, &client, Some(&dpop), &form).await;
+        assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+        let body: Value = replayed.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    }
+);

@@ -121,9 +121,21 @@ pub(crate) async fn authorize(
     url: &str,
     decision: &str,
 ) -> std::collections::HashMap<String, String> {
+    authorize_pausing(app, url, decision, chrono::Duration::zero()).await
+}
+
+/// The same, with the user reading the consent page for `pause` (on the server's clock)
+/// before deciding.
+pub(crate) async fn authorize_pausing(
+    app: &TestApp,
+    url: &str,
+    decision: &str,
+    pause: chrono::Duration,
+) -> std::collections::HashMap<String, String> {
     let response = app.get(url).await;
     let location = if response.status() == StatusCode::OK {
         let page = response.text().await.unwrap();
+        app.clock.advance(pause);
         assert!(page.contains("id=\"consent-title\""), "a consent page");
         // The consent form's own fields (the page's sign-out form has a CSRF token too).
         let page = &page[page.find("id=\"consent-form\"").unwrap()..];

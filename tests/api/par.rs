@@ -121,6 +121,33 @@ both_backends!(
     }
 );
 
+both_backends!(
+    the_user_may_take_minutes_to_decide_once_the_browser_arrived_in_time,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let (uri, _) = pushed(app, &client, "read:users").await;
+        // The browser arrives within the minute; the user reads the page for five minutes.
+        let answer = crate::oauth::authorize_pausing(
+            app,
+            &authorize_url(&client, &uri, ""),
+            "approve",
+            chrono::Duration::minutes(5),
+        )
+        .await;
+        assert!(answer.contains_key("code"), "{answer:?}");
+        // Not forever: ten minutes after the push the request has expired.
+        let another = register(app, false, false).await;
+        let (uri, _) = pushed(app, &another, "read:users").await;
+        let (status, _) = page_status(app, &authorize_url(&another, &uri, "")).await;
+        assert_eq!(status, StatusCode::OK, "the consent page");
+        app.clock.advance(chrono::Duration::minutes(10));
+        let (status, page) = page_status(app, &authorize_url(&another, &uri, "")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(page.contains("expired"), "{page}");
+    }
+);
+
 both_backends!(a_denied_pushed_request_is_spent_too, |app| async move {
     app.login_admin().await;
     let client = register(app, false, false).await;

@@ -651,3 +651,102 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_rolled_keys_tokens_end_with_its_grace_and_an_apps_with_the_app,
+    |app| async move {
+        app.login_admin().await;
+        // A key rolled with five minutes of grace: its exchanged token (minted for the key's
+        // old, longer life) works through the grace period and not a second longer.
+        let (old_id, key) = app
+            .create_key(json!({"name": "rolled", "scopes": ["read:users"]}))
+            .await;
+        let token = exchanged(app, &key, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let rolled = app
+            .client
+            .post(app.url(&format!("/v1/api-keys/{old_id}/roll")))
+            .json(&json!({ "grace_period": "5m" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(rolled.status().is_success(), "{}", rolled.status());
+        let me = |credential: String| async move {
+            app.get_with_key("/v1/users/me", &credential).await.status()
+        };
+        assert_eq!(me(token.clone()).await, StatusCode::OK, "within the grace");
+        app.clock.advance(chrono::Duration::seconds(299));
+        assert_eq!(me(token.clone()).await, StatusCode::OK, "still within it");
+        app.clock.advance(chrono::Duration::seconds(2));
+        assert_eq!(
+            me(key.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "the key ended"
+        );
+        assert_eq!(
+            me(token.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "and its exchanged token with it"
+        );
+        // Rolled, then revoked during its grace: its exchanged token ends at once.
+        let (second_id, second) = app
+            .create_key(json!({"name": "rolled then revoked", "scopes": ["read:users"]}))
+            .await;
+        let second_token = exchanged(app, &second, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let rolled = app
+            .client
+            .post(app.url(&format!("/v1/api-keys/{second_id}/roll")))
+            .json(&json!({ "grace_period": "5m" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(rolled.status().is_success(), "{}", rolled.status());
+        let revoked = app
+            .client
+            .delete(app.url(&format!("/v1/api-keys/{second_id}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(revoked.status().is_success(), "{}", revoked.status());
+        assert_eq!(me(second_token).await, StatusCode::UNAUTHORIZED);
+        // A token an app exchanged for a key ends when the app is disabled; the key and the
+        // holder's own exchanges do not.
+        let (_, key) = app
+            .create_key(json!({"name": "for the gateway", "scopes": ["read:users"]}))
+            .await;
+        let gateway = client_with_grants(app, &["client_credentials", EXCHANGE]).await;
+        let form = [
+            ("grant_type", EXCHANGE),
+            ("subject_token", key.as_str()),
+            ("subject_token_type", API_KEY),
+            ("scope", "read:users"),
+        ];
+        let answer: Value = exchange(app, &gateway, &form).await.json().await.unwrap();
+        let via_app = answer["access_token"].as_str().unwrap().to_owned();
+        let own = exchanged(app, &key, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(me(via_app.clone()).await, StatusCode::OK);
+        let disabled = app
+            .client
+            .patch(app.url(&format!("/v1/clients/{}", gateway.id)))
+            .json(&json!({ "disabled": true }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(disabled.status(), StatusCode::OK);
+        assert_eq!(
+            me(via_app).await,
+            StatusCode::UNAUTHORIZED,
+            "the app's token"
+        );
+        assert_eq!(me(own).await, StatusCode::OK, "the holder's own token");
+        assert_eq!(me(key).await, StatusCode::OK, "the key");
+    }
+);

@@ -53,27 +53,16 @@ pub async fn exchange(
 }
 
 /// A poll of a pending authorization: too early (`slow_down`, five seconds more from now on)
-/// or in time (`authorization_pending`).
+/// or in time (`authorization_pending`), decided by the database (concurrent polls included).
 async fn pending(state: &AppState, row: &DeviceCode) -> OAuthError {
-    let now = state.now();
-    let interval = chrono::Duration::seconds(i64::from(row.interval_seconds));
-    let too_fast = row.last_polled_at.is_some_and(|at| now - at < interval);
-    let next = if too_fast {
-        row.interval_seconds + 5
-    } else {
-        row.interval_seconds
-    };
-    let id = row.id.clone();
-    if let Err(e) = state
-        .db(move |c| device::note_poll(c, &id, next, now))
-        .await
-    {
-        log::warn!("recording a device poll: {e}");
-    }
-    if too_fast {
-        OAuthError::PollingTooFast(format!("Poll at most every {next} seconds"))
-    } else {
-        OAuthError::AuthorizationPending("The user has not decided yet".into())
+    let (now, id, interval) = (state.now(), row.id.clone(), row.interval_seconds);
+    match state.db(move |c| device::poll(c, &id, interval, now)).await {
+        Ok(Some(next)) => OAuthError::PollingTooFast(format!("Poll at most every {next} seconds")),
+        Ok(None) => OAuthError::AuthorizationPending("The user has not decided yet".into()),
+        Err(e) => {
+            log::warn!("recording a device poll: {e}");
+            OAuthError::AuthorizationPending("The user has not decided yet".into())
+        }
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE revoked_access_tokens DROP COLUMN revoked_from;
