@@ -36,6 +36,26 @@ async fn exchanged(app: &TestApp, key: &str, extra: &[(&str, &str)]) -> Value {
     response.json().await.unwrap()
 }
 
+/// Roll a key (as the signed-in caller) with this grace period.
+async fn roll_with_grace(app: &TestApp, key_id: &str, grace: &str) {
+    let rolled = app
+        .client
+        .post(app.url(&format!("/v1/api-keys/{key_id}/roll")))
+        .json(&json!({ "grace_period": grace }))
+        .send()
+        .await
+        .unwrap();
+    assert!(rolled.status().is_success(), "{}", rolled.status());
+}
+
+/// The access token a key holder's own exchange (no parameters) gives.
+async fn token_for(app: &TestApp, key: &str) -> String {
+    exchanged(app, key, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn bad_request(code: &str) -> (StatusCode, String) {
     (StatusCode::BAD_REQUEST, code.into())
 }
@@ -183,10 +203,7 @@ both_backends!(
         let (key_id, key) = app
             .create_key(json!({"name": "short", "scopes": ["read:users"], "expires_in": 3600}))
             .await;
-        let token = exchanged(app, &key, &[]).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = token_for(app, &key).await;
         assert_eq!(
             app.get_with_key("/v1/users/me", &token).await.status(),
             StatusCode::OK
@@ -628,10 +645,7 @@ both_backends!(
                 json!({"name": "acme", "scopes": ["read:users"], "workspace_id": workspace}),
             )
             .await;
-        let token = exchanged(app, &key, &[]).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = token_for(app, &key).await;
         assert_eq!(claims_of(&token)["workspace"]["id"], workspace.as_str());
         assert_eq!(
             app.get_with_key("/v1/users/me", &token).await.status(),
@@ -661,18 +675,8 @@ both_backends!(
         let (old_id, key) = app
             .create_key(json!({"name": "rolled", "scopes": ["read:users"]}))
             .await;
-        let token = exchanged(app, &key, &[]).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let rolled = app
-            .client
-            .post(app.url(&format!("/v1/api-keys/{old_id}/roll")))
-            .json(&json!({ "grace_period": "5m" }))
-            .send()
-            .await
-            .unwrap();
-        assert!(rolled.status().is_success(), "{}", rolled.status());
+        let token = token_for(app, &key).await;
+        roll_with_grace(app, &old_id, "5m").await;
         let me = |credential: String| async move {
             app.get_with_key("/v1/users/me", &credential).await.status()
         };
@@ -694,18 +698,8 @@ both_backends!(
         let (second_id, second) = app
             .create_key(json!({"name": "rolled then revoked", "scopes": ["read:users"]}))
             .await;
-        let second_token = exchanged(app, &second, &[]).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let rolled = app
-            .client
-            .post(app.url(&format!("/v1/api-keys/{second_id}/roll")))
-            .json(&json!({ "grace_period": "5m" }))
-            .send()
-            .await
-            .unwrap();
-        assert!(rolled.status().is_success(), "{}", rolled.status());
+        let second_token = token_for(app, &second).await;
+        roll_with_grace(app, &second_id, "5m").await;
         let revoked = app
             .client
             .delete(app.url(&format!("/v1/api-keys/{second_id}")))
@@ -728,10 +722,7 @@ both_backends!(
         ];
         let answer: Value = exchange(app, &gateway, &form).await.json().await.unwrap();
         let via_app = answer["access_token"].as_str().unwrap().to_owned();
-        let own = exchanged(app, &key, &[]).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let own = token_for(app, &key).await;
         assert_eq!(me(via_app.clone()).await, StatusCode::OK);
         let disabled = app
             .client
