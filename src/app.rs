@@ -439,141 +439,146 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .service(
             resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi_json)),
         )
-        // The API first: the router tries routes in order, and page patterns with {id}
-        // segments cost a regex match each.
+        // The API in one scope: the router tries routes in order and a pattern with {id}
+        // segments costs a regex match, so a request outside /v1 (the OAuth endpoints) must
+        // not walk through the API's patterns. Paths are written in full (`api_resource`
+        // registers them relative to the scope).
         .service(
-            api_resource("/v1/users/me", "GET, PATCH")
-                .route(web::get().to(accounts::api::get_me))
-                .route(web::patch().to(accounts::api::update_me))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/users", "GET, POST")
-                .route(web::get().to(accounts::api::list_users))
-                .route(web::post().to(accounts::api::create_user))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/users/{id}", "GET")
-                .route(web::get().to(accounts::api::get_user))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/users/{id}/api-keys", "GET, POST")
-                .route(web::get().to(keys::list_for_user))
-                .route(web::post().to(keys::create_for_user))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/api-keys", "GET, POST")
-                .route(web::get().to(keys::list_own))
-                .route(web::post().to(keys::create_own))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/api-keys/{id}", "GET, PATCH, DELETE")
-                .route(web::get().to(keys::get_key))
-                .route(web::patch().to(keys::update_key))
-                .route(web::delete().to(keys::revoke_key))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/api-keys/{id}/roll", "POST")
-                .route(web::post().to(keys::roll_key))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/audit-events", "GET")
-                .route(web::get().to(keys::audit_events))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/clients", "GET, POST")
-                .route(web::get().to(crate::oauth::api::list_clients))
-                .route(web::post().to(crate::oauth::api::create_client))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/clients/{id}", "GET, PATCH, DELETE")
-                .route(web::get().to(crate::oauth::api::get_client))
-                .route(web::patch().to(crate::oauth::api::update_client))
-                .route(web::delete().to(crate::oauth::api::delete_client))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/clients/{id}/secret", "POST")
-                .route(web::post().to(crate::oauth::api::rotate_secret))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/consents", "GET")
-                .route(web::get().to(crate::oauth::api::list_consents))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/consents/{id}", "DELETE")
-                .route(web::delete().to(crate::oauth::api::revoke_consent))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces", "GET, POST")
-                .route(web::get().to(wsapi::list_workspaces))
-                .route(web::post().to(wsapi::create_workspace))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}", "GET, PATCH, DELETE")
-                .route(web::get().to(wsapi::get_workspace))
-                .route(web::patch().to(wsapi::update_workspace))
-                .route(web::delete().to(wsapi::delete_workspace))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/members", "GET")
-                .route(web::get().to(wsapi::list_members))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/members/{user_id}", "PATCH, DELETE")
-                .route(web::patch().to(wsapi::change_member_role))
-                .route(web::delete().to(wsapi::remove_member))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/members/{user_id}/api-keys", "POST")
-                .route(web::post().to(wsapi::issue_member_key))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/invitations", "GET, POST")
-                .route(web::get().to(wsapi::list_invitations))
-                .route(web::post().to(wsapi::invite_member))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/invitations/{invitation_id}", "DELETE")
-                .route(web::delete().to(wsapi::revoke_invitation))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/api-keys", "GET")
-                .route(web::get().to(wsapi::list_workspace_keys))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/api-keys/{key_id}", "DELETE")
-                .route(web::delete().to(wsapi::revoke_member_key))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/workspaces/{id}/audit-events", "GET")
-                .route(web::get().to(wsapi::workspace_audit_events))
-                .wrap(from_fn(crate::principal::v1_gate)),
-        )
-        .service(
-            api_resource("/v1/invitations/accept", "POST")
-                .route(web::post().to(wsapi::accept_invitation))
-                .wrap(from_fn(crate::principal::v1_gate)),
+            web::scope("/v1")
+                .service(
+                    api_resource("/v1/users/me", "GET, PATCH")
+                        .route(web::get().to(accounts::api::get_me))
+                        .route(web::patch().to(accounts::api::update_me))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/users", "GET, POST")
+                        .route(web::get().to(accounts::api::list_users))
+                        .route(web::post().to(accounts::api::create_user))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/users/{id}", "GET")
+                        .route(web::get().to(accounts::api::get_user))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/users/{id}/api-keys", "GET, POST")
+                        .route(web::get().to(keys::list_for_user))
+                        .route(web::post().to(keys::create_for_user))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/api-keys", "GET, POST")
+                        .route(web::get().to(keys::list_own))
+                        .route(web::post().to(keys::create_own))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/api-keys/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(keys::get_key))
+                        .route(web::patch().to(keys::update_key))
+                        .route(web::delete().to(keys::revoke_key))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/api-keys/{id}/roll", "POST")
+                        .route(web::post().to(keys::roll_key))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/audit-events", "GET")
+                        .route(web::get().to(keys::audit_events))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/clients", "GET, POST")
+                        .route(web::get().to(crate::oauth::api::list_clients))
+                        .route(web::post().to(crate::oauth::api::create_client))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/clients/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(crate::oauth::api::get_client))
+                        .route(web::patch().to(crate::oauth::api::update_client))
+                        .route(web::delete().to(crate::oauth::api::delete_client))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/clients/{id}/secret", "POST")
+                        .route(web::post().to(crate::oauth::api::rotate_secret))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/consents", "GET")
+                        .route(web::get().to(crate::oauth::api::list_consents))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/consents/{id}", "DELETE")
+                        .route(web::delete().to(crate::oauth::api::revoke_consent))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces", "GET, POST")
+                        .route(web::get().to(wsapi::list_workspaces))
+                        .route(web::post().to(wsapi::create_workspace))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(wsapi::get_workspace))
+                        .route(web::patch().to(wsapi::update_workspace))
+                        .route(web::delete().to(wsapi::delete_workspace))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/members", "GET")
+                        .route(web::get().to(wsapi::list_members))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/members/{user_id}", "PATCH, DELETE")
+                        .route(web::patch().to(wsapi::change_member_role))
+                        .route(web::delete().to(wsapi::remove_member))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/members/{user_id}/api-keys", "POST")
+                        .route(web::post().to(wsapi::issue_member_key))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/invitations", "GET, POST")
+                        .route(web::get().to(wsapi::list_invitations))
+                        .route(web::post().to(wsapi::invite_member))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/invitations/{invitation_id}", "DELETE")
+                        .route(web::delete().to(wsapi::revoke_invitation))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/api-keys", "GET")
+                        .route(web::get().to(wsapi::list_workspace_keys))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/api-keys/{key_id}", "DELETE")
+                        .route(web::delete().to(wsapi::revoke_member_key))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/workspaces/{id}/audit-events", "GET")
+                        .route(web::get().to(wsapi::workspace_audit_events))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                )
+                .service(
+                    api_resource("/v1/invitations/accept", "POST")
+                        .route(web::post().to(wsapi::accept_invitation))
+                        .wrap(from_fn(crate::principal::v1_gate)),
+                ),
         )
         .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(jwks)))
         .service(

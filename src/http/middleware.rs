@@ -237,8 +237,14 @@ pub async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 /// A `/v1` resource that answers 405 (with `Allow`) to methods it does not route.
+///
+/// `path` is the full path (`/v1/…`), as the API's users see it; the resource is registered
+/// inside the `/v1` scope, so relative to it.
 pub fn api_resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
+    let in_scope = path
+        .strip_prefix("/v1")
+        .expect("an API route's path starts with /v1");
+    web::resource(in_scope).default_service(web::to(move || async move {
         Err::<HttpResponse, _>(ApiError {
             allow: Some(allow),
             ..ApiError::of(ErrorCode::MethodNotAllowed)

@@ -86,12 +86,9 @@ pub async fn per_address<B: MessageBody + 'static>(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let address = client_ip(req.request()).map_or_else(|| "unknown".into(), |ip| ip.to_string());
+    let subject = address_subject(allowance.name, client_ip(req.request()));
     let per_minute = (allowance.per_minute)(&state.settings.open_limits);
-    let decision = state
-        .rate_limits
-        .check(format!("{}:{address}", allowance.name), per_minute)
-        .await;
+    let decision = state.rate_limits.check(subject, per_minute).await;
     req.extensions_mut().insert(decision);
     match decision.retry_after {
         None => Ok(next.call(req).await?.map_into_left_body()),
@@ -101,6 +98,37 @@ pub async fn per_address<B: MessageBody + 'static>(
             Ok(req.into_response(response).map_into_right_body())
         }
     }
+}
+
+/// The limiter's subject for an address: `name:address` (`name:unknown` without one). Every
+/// request to an open endpoint makes one, so IPv4 addresses are written digit by digit instead
+/// of through `Display` (which formats into a padded buffer first).
+pub fn address_subject(name: &str, ip: Option<std::net::IpAddr>) -> String {
+    use std::fmt::Write;
+    let mut subject = String::with_capacity(name.len() + 1 + 39);
+    subject.push_str(name);
+    subject.push(':');
+    match ip {
+        Some(std::net::IpAddr::V4(v4)) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    subject.push('.');
+                }
+                if octet >= 100 {
+                    subject.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    subject.push(char::from(b'0' + octet / 10 % 10));
+                }
+                subject.push(char::from(b'0' + octet % 10));
+            }
+        }
+        Some(ip) => {
+            let _ = write!(subject, "{ip}");
+        }
+        None => subject.push_str("unknown"),
+    }
+    subject
 }
 
 /// The 429 answer of `refusal` with `Retry-After: seconds`.
@@ -123,4 +151,27 @@ pub fn refusal(refusal: Refusal, seconds: u64) -> HttpResponse {
         .headers_mut()
         .insert(header::RETRY_AFTER, seconds.into());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_subject;
+    use std::net::IpAddr;
+
+    #[test]
+    fn address_subjects_are_the_addresses_as_written() {
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "192.168.100.9",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = text.parse().unwrap();
+            assert_eq!(address_subject("oauth", Some(ip)), format!("oauth:{text}"));
+        }
+        assert_eq!(address_subject("forms", None), "forms:unknown");
+    }
 }

@@ -200,6 +200,10 @@ fn fixed_counter(
     labels: [(&'static str, &'static str); 2],
     make: impl FnOnce() -> metrics::Counter,
 ) {
+    // Off (the default): nothing would be recorded, so nothing is looked up either.
+    if !enabled() {
+        return;
+    }
     FIXED_COUNTERS.with(|counters| {
         let mut counters = counters.borrow_mut();
         let key = (name, labels[0].1, labels[1].1);
