@@ -19,5 +19,8 @@ until curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do sleep 0.05; 
 echo "RSS at start: $(ps -o rss= -p $server | tr -d ' ') kB"
 KEYS_FILE=/tmp/gatehouse-scale/keys-${KF:-sqlite}-seeded.txt \
   wrk -t1 -c4 -d"${D:-20}s" -s bench/cold_keys.lua "http://127.0.0.1:$PORT" | grep Requests/sec
-echo "RSS after the burst: $(ps -o rss= -p $server | tr -d ' ') kB"
+echo "RSS after the burst: $(ps -o rss= -p $server | tr -d ' ') kB ($(ls /proc/$server/task | wc -l) threads)"
+# The server returns the allocator's free pages every 10 s (src/memory.rs).
+sleep 11
+echo "RSS 11 s after the burst: $(ps -o rss= -p $server | tr -d ' ') kB"
 grep -E "^(Anonymous|Pss_File)" "/proc/$server/smaps_rollup"

@@ -310,6 +310,7 @@ impl Application {
         let openapi = web::Data::new(crate::openapi::OpenApiDocument::build(
             &state.settings.issuer,
         ));
+        crate::memory::spawn_trimmer();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())

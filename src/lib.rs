@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod jwt;
 pub mod logs;
+pub mod memory;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;

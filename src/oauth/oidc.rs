@@ -327,9 +327,8 @@ async fn answer_userinfo(
     }
     static NO_SCOPES: ScopeSet = ScopeSet::EMPTY;
     let scopes = principal.token_scopes().unwrap_or(&NO_SCOPES);
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(UserInfoBody::of(&principal.user, scopes))
+    // `Cache-Control: no-store` comes with every answer that sets none (`mw::plumbing`).
+    HttpResponse::Ok().json(UserInfoBody::of(&principal.user, scopes))
 }
 
 /// `UserInfo` as it is written on the hot path: borrowed from the cached user, no copies.

@@ -320,6 +320,13 @@ async fn userinfo(app: &TestApp, token: &str) -> (StatusCode, String, Value) {
         .await
         .unwrap();
     let status = response.status();
+    // Claims about a person: never kept by a cache on the way (RFC 6749 §5.1's rule for
+    // token answers, applied to every answer of the endpoint).
+    assert_eq!(
+        response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "UserInfo answered {status} without Cache-Control: no-store"
+    );
     let challenge = response
         .headers()
         .get("www-authenticate")
