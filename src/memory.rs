@@ -49,6 +49,10 @@ mod tests {
         let kept: Vec<Vec<u8>> = (0..1000).map(|i| vec![(i % 251) as u8; 4096]).collect();
         drop((0..1000).map(|_| vec![0u8; 65536]).collect::<Vec<_>>());
         super::trim();
-        assert!(kept.iter().enumerate().all(|(i, v)| v.iter().all(|&b| b == (i % 251) as u8)));
+        assert!(
+            kept.iter()
+                .enumerate()
+                .all(|(i, v)| v.iter().all(|&b| b == (i % 251) as u8))
+        );
     }
 }

@@ -323,7 +323,10 @@ async fn userinfo(app: &TestApp, token: &str) -> (StatusCode, String, Value) {
     // Claims about a person: never kept by a cache on the way (RFC 6749 §5.1's rule for
     // token answers, applied to every answer of the endpoint).
     assert_eq!(
-        response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
         Some("no-store"),
         "UserInfo answered {status} without Cache-Control: no-store"
     );
