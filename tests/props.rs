@@ -404,6 +404,9 @@ fn apply(change: &LoopbackChange, parts: &UriParts) -> UriParts {
                 ("127.0.0.1", true)
             }
         }
+        // After an empty path the suffix starts one ("http://127.0.0.1:1" + "0" would be
+        // another port, which is the port's change, not the path's).
+        LoopbackChange::PathSuffix(s) if p.path.is_empty() => p.path = format!("/{s}"),
         LoopbackChange::PathSuffix(s) => p.path.push_str(s),
         LoopbackChange::Query(q) => {
             p.query = Some(match &p.query {

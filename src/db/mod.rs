@@ -2,6 +2,7 @@
 //! PostgreSQL, a pool whose backend is chosen from the URL scheme, per-connection settings,
 //! and the embedded migrations. No capability's queries live here.
 
+pub mod prepared;
 pub mod schema;
 mod url;
 

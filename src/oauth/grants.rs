@@ -369,8 +369,8 @@ pub struct NewGrant<'a> {
 
 /// Consume `code` and start its refresh family with the first token, as one write: of
 /// concurrent claims exactly one gets the token, the others `None` (they are the replay: see
-/// `code_replayed`). PostgreSQL does it in one statement (one commit); SQLite in one
-/// transaction.
+/// `code_replayed`). PostgreSQL does it in one prepared statement (one commit); SQLite in
+/// one transaction.
 pub fn claim_code(
     conn: &mut DbConn,
     pepper: &Pepper,
@@ -378,10 +378,15 @@ pub fn claim_code(
     grant: NewGrant<'_>,
     now: NaiveDateTime,
 ) -> Result<Option<PlainSecret>, DbError> {
-    use diesel::sql_types::{Nullable, Text, Timestamp};
     if let DbConn::Pg(pg) = conn {
+        use crate::db::prepared::{Bind, PgStatement};
         let token = PlainSecret::generate(REFRESH_PREFIX);
-        let inserted = diesel::sql_query(
+        let (token_id, digest, scopes) = (
+            new_id(IdKind::RefreshToken),
+            pepper.digest_secret(&token),
+            grant.scopes.to_storage(),
+        );
+        let inserted = PgStatement::new(
             "WITH claimed AS ( \
                  UPDATE auth_codes SET consumed_at = $1 \
                  WHERE id = $2 AND consumed_at IS NULL RETURNING id), \
@@ -391,20 +396,22 @@ pub fn claim_code(
                  SELECT $3, $4, $5, id, $6, $7, $8, $1, $1, $9, $12, $13 FROM claimed RETURNING id) \
              INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, grace_used) \
              SELECT $10, $11, id, $7, $1, FALSE FROM family",
+            vec![
+                Bind::Timestamp(now),
+                Bind::Text(&code.id),
+                Bind::Text(grant.family_id),
+                Bind::Text(&code.client_id),
+                Bind::Text(&code.user_id),
+                Bind::NullableText(code.resource.as_deref()),
+                Bind::Text(&scopes),
+                Bind::Timestamp(code.auth_time),
+                Bind::Timestamp(now + grant.policy.absolute),
+                Bind::Text(&token_id),
+                Bind::Text(&digest),
+                Bind::NullableText(code.session_id.as_deref()),
+                Bind::NullableText(code.workspace_id.as_deref()),
+            ],
         )
-        .bind::<Timestamp, _>(now)
-        .bind::<Text, _>(&code.id)
-        .bind::<Text, _>(grant.family_id)
-        .bind::<Text, _>(&code.client_id)
-        .bind::<Text, _>(&code.user_id)
-        .bind::<Nullable<Text>, _>(code.resource.as_deref())
-        .bind::<Text, _>(grant.scopes.to_storage())
-        .bind::<Timestamp, _>(code.auth_time)
-        .bind::<Timestamp, _>(now + grant.policy.absolute)
-        .bind::<Text, _>(new_id(IdKind::RefreshToken))
-        .bind::<Text, _>(pepper.digest_secret(&token))
-        .bind::<Nullable<Text>, _>(code.session_id.as_deref())
-        .bind::<Nullable<Text>, _>(code.workspace_id.as_deref())
         .execute(pg)?;
         return Ok((inserted == 1).then_some(token));
     }
@@ -675,6 +682,9 @@ pub enum Refresh {
         family: Box<RefreshFamily>,
         token: PlainSecret,
         scopes: ScopeSet,
+        /// The user's membership of the family's workspace now (`None` without a workspace,
+        /// or when they are no longer a member), read with the token.
+        workspace: Option<WorkspaceClaim>,
     },
     /// An already-rotated token: the family is revoked now.
     Reused { family_id: String, user_id: String },
@@ -685,6 +695,143 @@ pub enum Refresh {
     /// DPoP: the family is bound to a key and the request proved another (or none). Nothing
     /// was rotated.
     WrongKey,
+}
+
+/// A presented refresh token as the rotation reads it: one statement with its family and the
+/// user's membership of the family's workspace.
+struct Presented {
+    token_id: String,
+    rotated_at: Option<NaiveDateTime>,
+    token_scopes: String,
+    family: RefreshFamily,
+    workspace: Option<WorkspaceClaim>,
+}
+
+fn read_presented(conn: &mut DbConn, digest: &str) -> Result<Option<Presented>, DbError> {
+    use crate::db::schema::{workspace_members, workspaces};
+    type Row = (
+        String,
+        Option<NaiveDateTime>,
+        String,
+        RefreshFamily,
+        Option<String>,
+        Option<String>,
+    );
+    let found: Option<Row> = refresh_tokens::table
+        .inner_join(refresh_families::table)
+        .left_join(
+            workspaces::table.on(workspaces::id.nullable().eq(refresh_families::workspace_id)),
+        )
+        .left_join(
+            workspace_members::table.on(workspace_members::workspace_id
+                .nullable()
+                .eq(refresh_families::workspace_id)
+                .and(workspace_members::user_id.eq(refresh_families::user_id))),
+        )
+        .filter(refresh_tokens::token_digest.eq(digest))
+        .select((
+            refresh_tokens::id,
+            refresh_tokens::rotated_at,
+            refresh_tokens::scopes,
+            RefreshFamily::as_select(),
+            workspaces::slug.nullable(),
+            workspace_members::role.nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(
+        found.map(|(token_id, rotated_at, token_scopes, family, slug, role)| {
+            let workspace = match (
+                &family.workspace_id,
+                slug,
+                role.as_deref().and_then(WsRole::parse),
+            ) {
+                (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
+                    id: id.clone(),
+                    slug,
+                    role,
+                }),
+                _ => None,
+            };
+            Presented {
+                token_id,
+                rotated_at,
+                token_scopes,
+                family,
+                workspace,
+            }
+        }),
+    )
+}
+
+/// Whether `found` may be rotated by this request, and the scopes of the next token. Nothing
+/// is spent when it may not.
+fn may_rotate(
+    found: &Presented,
+    client_id: &str,
+    requested: Option<&ScopeSet>,
+    jkt: Option<&str>,
+    policy: FamilyPolicy,
+    now: NaiveDateTime,
+) -> Result<ScopeSet, Refresh> {
+    let family = &found.family;
+    if family.client_id != client_id || family.revoked_at.is_some() {
+        return Err(Refresh::Invalid);
+    }
+    if policy.ends_at(family) <= now {
+        return Err(Refresh::Invalid);
+    }
+    // Checked before the token is spent: a thief without the key burns nothing.
+    if family.dpop_jkt.is_some() && family.dpop_jkt.as_deref() != jkt {
+        return Err(Refresh::WrongKey);
+    }
+    rotated_scopes(family, &found.token_scopes, requested)
+}
+
+/// PostgreSQL, a token not rotated before: spend it, mark the family used (at minute
+/// precision) and insert the next token in one statement — one round trip and one commit,
+/// prepared once per connection. `None` when the token was spent or the family revoked
+/// meanwhile: the caller then decides in a transaction (reuse, grace or refusal).
+fn spend_unrotated_pg(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    found: &Presented,
+    scopes: &ScopeSet,
+    now: NaiveDateTime,
+) -> Result<Option<PlainSecret>, DbError> {
+    use crate::db::prepared::{Bind, PgStatement};
+    let DbConn::Pg(pg) = conn else {
+        return Ok(None);
+    };
+    let token = PlainSecret::generate(REFRESH_PREFIX);
+    let (id, digest, stored) = (
+        new_id(IdKind::RefreshToken),
+        pepper.digest_secret(&token),
+        scopes.to_storage(),
+    );
+    let inserted = PgStatement::new(
+        "WITH spent AS ( \
+             UPDATE refresh_tokens SET rotated_at = $1 \
+             WHERE id = $2 AND rotated_at IS NULL AND EXISTS ( \
+                 SELECT 1 FROM refresh_families WHERE id = $3 AND revoked_at IS NULL) \
+             RETURNING family_id), \
+         touched AS ( \
+             UPDATE refresh_families SET last_used_at = $1 \
+             WHERE id IN (SELECT family_id FROM spent) AND last_used_at <= $4) \
+         INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, grace_used) \
+         SELECT $5, $6, family_id, $7, $1, FALSE FROM spent",
+        vec![
+            Bind::Timestamp(now),
+            Bind::Text(&found.token_id),
+            Bind::Text(&found.family.id),
+            Bind::Timestamp(now - Duration::minutes(1)),
+            Bind::Text(&id),
+            Bind::Text(&digest),
+            Bind::Text(&stored),
+        ],
+    )
+    .execute(pg)?;
+    Ok((inserted == 1).then_some(token))
 }
 
 /// Rotate `presented`: exactly one of concurrent callers gets a new token; presenting a
@@ -704,36 +851,42 @@ pub fn rotate(
         return Ok(Refresh::Invalid);
     };
     let digest = pepper.digest_secret(&token);
-    crate::db::write_transaction(conn, |conn| {
-        let found: Option<(String, Option<NaiveDateTime>, String, RefreshFamily)> =
-            refresh_tokens::table
-                .inner_join(refresh_families::table)
-                .filter(refresh_tokens::token_digest.eq(&digest))
-                .select((
-                    refresh_tokens::id,
-                    refresh_tokens::rotated_at,
-                    refresh_tokens::scopes,
-                    RefreshFamily::as_select(),
-                ))
-                .first(conn)
-                .optional()?;
-        let Some((token_id, rotated_at, token_scopes, family)) = found else {
+    // PostgreSQL's usual case in two statements (no transaction): the read, then the spend
+    // that only a token still unrotated in a live family passes.
+    if matches!(conn, DbConn::Pg(_)) {
+        let Some(found) = read_presented(conn, &digest)? else {
             return Ok(Refresh::Invalid);
         };
-        if family.client_id != client_id || family.revoked_at.is_some() {
-            return Ok(Refresh::Invalid);
-        }
-        if policy.ends_at(&family) <= now {
-            return Ok(Refresh::Invalid);
-        }
-        // Checked before the token is spent: a thief without the key burns nothing.
-        if family.dpop_jkt.is_some() && family.dpop_jkt.as_deref() != jkt {
-            return Ok(Refresh::WrongKey);
-        }
-        let scopes = match rotated_scopes(&family, &token_scopes, requested) {
+        let scopes = match may_rotate(&found, client_id, requested, jkt, policy, now) {
             Ok(scopes) => scopes,
             Err(refusal) => return Ok(refusal),
         };
+        if found.rotated_at.is_none()
+            && let Some(token) = spend_unrotated_pg(conn, pepper, &found, &scopes, now)?
+        {
+            return Ok(Refresh::Rotated {
+                family: Box::new(found.family),
+                token,
+                scopes,
+                workspace: found.workspace,
+            });
+        }
+    }
+    crate::db::write_transaction(conn, |conn| {
+        let Some(found) = read_presented(conn, &digest)? else {
+            return Ok(Refresh::Invalid);
+        };
+        let scopes = match may_rotate(&found, client_id, requested, jkt, policy, now) {
+            Ok(scopes) => scopes,
+            Err(refusal) => return Ok(refusal),
+        };
+        let Presented {
+            token_id,
+            rotated_at,
+            family,
+            workspace,
+            ..
+        } = found;
         let claimed = match rotated_at {
             None => diesel::update(
                 refresh_tokens::table
@@ -776,6 +929,7 @@ pub fn rotate(
             family: Box::new(family),
             token,
             scopes,
+            workspace,
         })
     })
 }

@@ -36,6 +36,7 @@ mod openapi;
 mod pages;
 mod par;
 mod permissions;
+mod prepared;
 mod private_key_jwt;
 mod retention;
 mod sessions;

@@ -33,13 +33,14 @@ pub async fn exchange(
     grant: RefreshGrant,
 ) -> Result<Issued, OAuthError> {
     let requested = requested_audience(state, client, grant.resource.as_deref())?;
-    let (outcome, user, workspace) = rotate(state, client, &grant).await?;
-    let (family, token, scopes) = match outcome {
+    let (outcome, user) = rotate(state, client, &grant).await?;
+    let (family, token, scopes, workspace) = match outcome {
         Refresh::Rotated {
             family,
             token,
             scopes,
-        } => (family, token, scopes),
+            workspace,
+        } => (family, token, scopes, workspace),
         Refresh::Reused { family_id, user_id } => {
             return Err(reuse_detected(state, client, family_id, &user_id).await);
         }
@@ -125,20 +126,13 @@ fn subject(
     }
 }
 
-/// The rotation, the user it is for unless cached, and their membership of the grant's
-/// workspace now: one trip to the database.
+/// The rotation (with the user's membership of the grant's workspace now) and the user it is
+/// for unless cached: one trip to the database.
 async fn rotate(
     state: &AppState,
     client: &Client,
     grant: &RefreshGrant,
-) -> Result<
-    (
-        Refresh,
-        Option<std::sync::Arc<User>>,
-        Option<WorkspaceClaim>,
-    ),
-    OAuthError,
-> {
+) -> Result<(Refresh, Option<std::sync::Arc<User>>), OAuthError> {
     let (pepper, now, client_id, policy) = (
         state.digest_pepper.clone(),
         state.now(),
@@ -167,14 +161,7 @@ async fn rotate(
                 },
                 _ => None,
             };
-            let claim = match &outcome {
-                Refresh::Rotated { family, .. } => match &family.workspace_id {
-                    Some(ws) => crate::workspaces::claim(c, ws, &family.user_id)?,
-                    None => None,
-                },
-                _ => None,
-            };
-            Ok((outcome, user, claim))
+            Ok((outcome, user))
         })
         .await?)
 }
