@@ -16,6 +16,8 @@
 //! before; never for first-party clients, whose grant is recorded (marked first-party) so that
 //! the user can see and disconnect it.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -25,10 +27,12 @@ use super::clients::{Client, ClientType};
 use super::grants::{self, Approval, NewCode, StoredConsent};
 use crate::accounts::model;
 use crate::audit::{self, Action, NewEvent};
+use crate::db::{DbConn, DbError};
 use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
 use crate::principal::{PageAccess, SignedIn, urlencode};
 use crate::scopes::ScopeSet;
 use crate::scopes::registry;
+use crate::secrets::{Pepper, PlainSecret};
 use crate::state::AppState;
 use crate::workspaces;
 
@@ -508,8 +512,8 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn new(signed_in: &SignedIn, v: &Valid, approval: Approval, workspace: &str) -> Recorded {
-        let user_id = signed_in.user.id.clone();
+    fn new(user_id: &str, v: &Valid, approval: Approval, workspace: &str) -> Recorded {
+        let user_id = user_id.to_owned();
         let mut event = NewEvent::new(Action::ConsentGranted);
         event.actor_user_id = Some(user_id.clone());
         event.subject_user_id = Some(user_id);
@@ -523,51 +527,75 @@ impl Recorded {
     }
 }
 
-/// Issue the code (recording the approval first, if there is one to record) and send the
-/// browser back to the client.
-async fn approve(
-    state: &AppState,
-    signed_in: &SignedIn,
+/// What the signed-in browser brings to a code: the user, the session, when it signed in.
+#[derive(Clone)]
+struct Approver {
+    user_id: String,
+    session_id: String,
+    auth_time: chrono::NaiveDateTime,
+}
+
+impl Approver {
+    fn of(signed_in: &SignedIn) -> Approver {
+        Approver {
+            user_id: signed_in.user.id.clone(),
+            session_id: signed_in.session.id.clone(),
+            auth_time: signed_in.session.created_at,
+        }
+    }
+}
+
+/// Issue the code (recording the approval first, if there is one to record), on the caller's
+/// connection. `None`: the pushed request was decided already.
+fn issue(
+    c: &mut DbConn,
+    pepper: &Pepper,
+    approver: &Approver,
     v: &Valid,
     workspace: String,
     record: Option<Recorded>,
-) -> HttpResponse {
+    now: chrono::NaiveDateTime,
+) -> Result<Option<PlainSecret>, DbError> {
     let new = NewCode {
         client_id: v.client.id.clone(),
-        user_id: signed_in.user.id.clone(),
+        user_id: approver.user_id.clone(),
         redirect_uri: v.redirect_uri.clone(),
         scopes: v.scopes.clone(),
         code_challenge: v.challenge.clone(),
-        auth_time: signed_in.session.created_at,
+        auth_time: approver.auth_time,
         resource: v.resource.clone(),
         nonce: v.nonce.clone(),
-        session_id: Some(signed_in.session.id.clone()),
+        session_id: Some(approver.session_id.clone()),
         workspace_id: Some(workspace),
     };
-    let (pepper, now) = (state.digest_pepper.clone(), state.now());
-    let pushed = v.pushed.as_ref().map(|(id, _)| id.clone());
-    let issued = state.db(move |c| {
-        // A pushed request gives one decision: of two approvals racing, one gets a code.
-        if let Some(id) = &pushed
-            && !super::par::consume(c, id, now)?
-        {
-            return Ok(None);
-        }
-        if let Some(r) = record {
-            grants::remember_consent(
-                c,
-                &new.user_id,
-                &new.client_id,
-                &new.scopes,
-                r.approval,
-                new.workspace_id.as_deref(),
-                now,
-            )?;
-            audit::record(c, &r.event, now)?;
-        }
-        grants::issue_code(c, &pepper, &new, now).map(Some)
-    });
-    match issued.await {
+    // A pushed request gives one decision: of two approvals racing, one gets a code.
+    if let Some((id, _)) = &v.pushed
+        && !super::par::consume(c, id, now)?
+    {
+        return Ok(None);
+    }
+    if let Some(r) = record {
+        grants::remember_consent(
+            c,
+            &new.user_id,
+            &new.client_id,
+            &new.scopes,
+            r.approval,
+            new.workspace_id.as_deref(),
+            now,
+        )?;
+        audit::record(c, &r.event, now)?;
+    }
+    grants::issue_code(c, pepper, &new, now).map(Some)
+}
+
+/// Send the browser back to the client with the code (or the page saying why not).
+fn send_back(
+    state: &AppState,
+    v: &Valid,
+    issued: Result<Option<PlainSecret>, DbError>,
+) -> HttpResponse {
+    match issued {
         Ok(None) => refuse(
             state,
             Refusal::bad("invalid_request_uri", super::par::Unusable::Used.message()),
@@ -585,6 +613,26 @@ async fn approve(
             refuse(state, Refusal::unavailable())
         }
     }
+}
+
+/// Issue the code and send the browser back to the client.
+async fn approve(
+    state: &AppState,
+    signed_in: &SignedIn,
+    v: Arc<Valid>,
+    workspace: String,
+    record: Option<Recorded>,
+) -> HttpResponse {
+    let (pepper, now, approver) = (
+        state.digest_pepper.clone(),
+        state.now(),
+        Approver::of(signed_in),
+    );
+    let valid = v.clone();
+    let issued = state
+        .db(move |c| issue(c, &pepper, &approver, &valid, workspace, record, now))
+        .await;
+    send_back(state, &v, issued)
 }
 
 #[derive(Template)]
@@ -752,22 +800,39 @@ pub async fn authorize(
         // is not asked again (the new session's time is the ID token's `auth_time`).
         return see_other(&login_url(&req, &query, true));
     }
-    let (user_id, client_id) = (signed_in.user.id.clone(), v.client.id.clone());
-    let named = v.workspace.is_some();
+    // One trip to the database when the approval is remembered (or the app is first-party):
+    // read what the user granted, decide, and issue the code.
+    let v = Arc::new(v);
+    let (valid, approver) = (v.clone(), Approver::of(&signed_in));
+    let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let found = state
         .db(move |c| {
-            let stored = grants::find_consent(c, &user_id, &client_id)?.unwrap_or_default();
+            let v = &*valid;
+            let stored =
+                grants::find_consent(c, &approver.user_id, &v.client.id)?.unwrap_or_default();
             // The workspace chosen before (and still the user's) needs no other lookup.
-            let memberships = if !named && stored.workspace_id.is_some() {
+            let memberships = if v.workspace.is_none() && stored.workspace_id.is_some() {
                 Vec::new()
             } else {
-                workspaces::of_user(c, &user_id)?
+                workspaces::of_user(c, &approver.user_id)?
             };
-            Ok::<_, crate::db::DbError>((stored, memberships))
+            if let Ok(Placement::In(workspace)) =
+                place(v, &memberships, stored.workspace_id.as_deref())
+                && !must_ask(v, &stored.approved_by_user())
+                && !elsewhere(v, &stored, &workspace)
+            {
+                let record = first_party_grant_to_record(v, &stored)
+                    .then(|| Recorded::new(&approver.user_id, v, Approval::FirstParty, &workspace));
+                return Ok(Decided::Issued(issue(
+                    c, &pepper, &approver, v, workspace, record, now,
+                )));
+            }
+            Ok::<_, DbError>(Decided::Ask(stored, memberships))
         })
         .await;
     let (stored, memberships) = match found {
-        Ok(found) => found,
+        Ok(Decided::Issued(issued)) => return send_back(&state, &v, issued),
+        Ok(Decided::Ask(stored, memberships)) => (stored, memberships),
         Err(e) => {
             log::error!("reading consent: {e}");
             return refuse(&state, Refusal::unavailable());
@@ -778,19 +843,6 @@ pub async fn authorize(
         Err(refusal) => return refuse(&state, refusal),
     };
     let approved = stored.approved_by_user();
-    // An approval is for the workspace it was given in: another one the app names is asked
-    // about (first-party apps excepted, as for scopes).
-    let elsewhere = |workspace: &str| {
-        !v.client.first_party && stored.workspace_id.as_deref() != Some(workspace)
-    };
-    if let Placement::In(workspace) = &placement
-        && !must_ask(&v, &approved)
-        && !elsewhere(workspace)
-    {
-        let record = first_party_grant_to_record(&v, &stored)
-            .then(|| Recorded::new(&signed_in, &v, Approval::FirstParty, workspace));
-        return approve(&state, &signed_in, &v, workspace.clone(), record).await;
-    }
     if prompt_none {
         return refuse(
             &state,
@@ -810,6 +862,24 @@ pub async fn authorize(
         memberships
     };
     consent_page(&state, &signed_in, &v, &approved, &memberships, placement).await
+}
+
+/// What the remembered-approval trip decided.
+enum Decided {
+    /// The code (or why none), issued in the same trip.
+    Issued(Result<Option<PlainSecret>, DbError>),
+    /// The user must be asked: what they granted before, and their workspaces (empty when the
+    /// remembered workspace made reading them unnecessary).
+    Ask(
+        StoredConsent,
+        Vec<(workspaces::Workspace, workspaces::WsRole)>,
+    ),
+}
+
+/// An approval is for the workspace it was given in: another one the app names is asked
+/// about (first-party apps excepted, as for scopes).
+fn elsewhere(v: &Valid, stored: &StoredConsent, workspace: &str) -> bool {
+    !v.client.first_party && stored.workspace_id.as_deref() != Some(workspace)
 }
 
 /// Where this authorization acts, given the user's workspaces and the one they chose for the
@@ -1153,6 +1223,6 @@ pub async fn decide(
             "Pick the workspace this application will act in. Start again from the application.",
         );
     };
-    let record = Recorded::new(&signed_in, &v, Approval::ByUser, &workspace);
-    approve(&state, &signed_in, &v, workspace, Some(record)).await
+    let record = Recorded::new(&signed_in.user.id, &v, Approval::ByUser, &workspace);
+    approve(&state, &signed_in, Arc::new(v), workspace, Some(record)).await
 }

@@ -444,6 +444,162 @@ pub fn claim_code(
     })
 }
 
+/// A code redeemed by `redeem_code_pg`, with the user's membership of its workspace.
+pub struct Redeemed {
+    pub code: Box<AuthCode>,
+    pub workspace: Option<WorkspaceClaim>,
+    /// The first refresh token of the family the code started.
+    pub refresh: PlainSecret,
+}
+
+#[derive(QueryableByName)]
+#[diesel(table_name = auth_codes)]
+struct RedeemedRow {
+    id: String,
+    code_digest: String,
+    client_id: String,
+    user_id: String,
+    redirect_uri: String,
+    scopes: String,
+    code_challenge: Option<String>,
+    auth_time: NaiveDateTime,
+    created_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    consumed_at: Option<NaiveDateTime>,
+    resource: Option<String>,
+    nonce: Option<String>,
+    session_id: Option<String>,
+    workspace_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    workspace_slug: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    workspace_role: Option<String>,
+}
+
+/// PostgreSQL's usual redemption in one prepared statement: the code is spent only if this
+/// request is the one it was issued for (client, redirect URI, PKCE verifier, the resource if
+/// the request names one), it is unspent and unexpired, and the user is still a member of its
+/// workspace; in the same statement its family starts (bound to `dpop_jkt` when given) with
+/// its first refresh token. `None` when any condition fails, or on SQLite: the caller then
+/// takes the path that says why (`find_code`, which also detects a replay).
+#[allow(clippy::too_many_arguments)]
+pub fn redeem_code_pg(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    presented: &str,
+    request: &CodeRequest<'_>,
+    resource_asked: Option<&str>,
+    family_id: &str,
+    policy: FamilyPolicy,
+    dpop_jkt: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Option<Redeemed>, DbError> {
+    use crate::db::prepared::{Bind, PgStatement};
+    let DbConn::Pg(pg) = conn else {
+        return Ok(None);
+    };
+    let Ok(code) = PlainSecret::parse(CODE_PREFIX, presented) else {
+        return Ok(None);
+    };
+    // A verifier of the wrong shape matches no challenge: the careful path says so.
+    if request.code_verifier.is_some_and(|v| !valid_verifier(v)) {
+        return Ok(None);
+    }
+    // Compared in the statement: an equal SHA-256 output tells nothing about the verifier.
+    let challenge = request.code_verifier.map(pkce_s256);
+    let Some(redirect_uri) = request.redirect_uri else {
+        return Ok(None);
+    };
+    let token = PlainSecret::generate(REFRESH_PREFIX);
+    let (code_digest, token_id, token_digest) = (
+        pepper.digest_secret(&code),
+        new_id(IdKind::RefreshToken),
+        pepper.digest_secret(&token),
+    );
+    let rows: Vec<RedeemedRow> = PgStatement::new(
+        "WITH claimed AS ( \
+             UPDATE auth_codes SET consumed_at = $1 \
+             WHERE code_digest = $2 AND consumed_at IS NULL AND expires_at > $1 \
+               AND client_id = $3 AND redirect_uri = $4 \
+               AND code_challenge IS NOT DISTINCT FROM $5 \
+               AND ($6::text IS NULL OR resource IS NULL OR resource = $6) \
+               AND (workspace_id IS NULL OR EXISTS ( \
+                   SELECT 1 FROM workspace_members m \
+                   WHERE m.workspace_id = auth_codes.workspace_id \
+                     AND m.user_id = auth_codes.user_id)) \
+             RETURNING *), \
+         family AS ( \
+             INSERT INTO refresh_families (id, client_id, user_id, code_id, resource, scopes, \
+                 auth_time, created_at, last_used_at, expires_at, session_id, workspace_id, \
+                 dpop_jkt) \
+             SELECT $7, client_id, user_id, id, resource, scopes, auth_time, $1, $1, $8, \
+                 session_id, workspace_id, $9 FROM claimed \
+             RETURNING id, scopes), \
+         token AS ( \
+             INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, \
+                 grace_used) \
+             SELECT $10, $11, id, scopes, $1, FALSE FROM family) \
+         SELECT c.id, c.code_digest, c.client_id, c.user_id, c.redirect_uri, c.scopes, \
+             c.code_challenge, c.auth_time, c.created_at, c.expires_at, c.consumed_at, \
+             c.resource, c.nonce, c.session_id, c.workspace_id, \
+             w.slug AS workspace_slug, m.role AS workspace_role \
+         FROM claimed c \
+         LEFT JOIN workspaces w ON w.id = c.workspace_id \
+         LEFT JOIN workspace_members m ON m.workspace_id = c.workspace_id AND m.user_id = c.user_id",
+        vec![
+            Bind::Timestamp(now),
+            Bind::Text(&code_digest),
+            Bind::Text(request.client_id),
+            Bind::Text(redirect_uri),
+            Bind::NullableText(challenge.as_deref()),
+            Bind::NullableText(resource_asked),
+            Bind::Text(family_id),
+            Bind::Timestamp(now + policy.absolute),
+            Bind::NullableText(dpop_jkt),
+            Bind::Text(&token_id),
+            Bind::Text(&token_digest),
+        ],
+    )
+    .load(pg)?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let workspace = match (
+        &row.workspace_id,
+        row.workspace_slug,
+        row.workspace_role.as_deref().and_then(WsRole::parse),
+    ) {
+        (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
+            id: id.clone(),
+            slug,
+            role,
+        }),
+        _ => None,
+    };
+    let code = AuthCode {
+        id: row.id,
+        code_digest: row.code_digest,
+        client_id: row.client_id,
+        user_id: row.user_id,
+        redirect_uri: row.redirect_uri,
+        scopes: row.scopes,
+        code_challenge: row.code_challenge,
+        auth_time: row.auth_time,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        consumed_at: row.consumed_at,
+        resource: row.resource,
+        nonce: row.nonce,
+        session_id: row.session_id,
+        workspace_id: row.workspace_id,
+    };
+    Ok(Some(Redeemed {
+        code: Box::new(code),
+        workspace,
+        refresh: token,
+    }))
+}
+
 /// `code` was consumed before (or by a concurrent claim that won): revoke what it issued.
 pub fn code_replayed(
     conn: &mut DbConn,

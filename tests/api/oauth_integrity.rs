@@ -714,3 +714,202 @@ both_backends!(
         );
     }
 );
+
+/// Six requests at once presenting the same credential to the token endpoint: their answers'
+/// statuses and bodies.
+async fn six_at_once(
+    app: &TestApp,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> Vec<(StatusCode, Value)> {
+    let one = || async {
+        let answer = exchange(app, client, form).await;
+        let status = answer.status();
+        (status, answer.json::<Value>().await.unwrap())
+    };
+    let (a, b, c, d, e, f) = tokio::join!(one(), one(), one(), one(), one(), one());
+    vec![a, b, c, d, e, f]
+}
+
+both_backends!(
+    racing_redemptions_of_one_code_give_tokens_once_and_revoke_them,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let code = code_for(app, &client, "read:users").await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ];
+        let answers = six_at_once(app, &client, &form).await;
+        let won: Vec<&Value> = answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(won.len(), 1, "exactly one redemption wins: {answers:?}");
+        for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+            assert_eq!(
+                (*status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+            );
+        }
+        // The others were replays of a spent code: what the winner got is revoked.
+        let refresh = won[0]["refresh_token"].as_str().unwrap();
+        let refreshed = exchange(
+            app,
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(refreshed).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+        let access = won[0]["access_token"].as_str().unwrap();
+        assert_eq!(
+            app.get_with_key("/v1/users/me", access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+);
+
+both_backends!(
+    racing_refreshes_of_one_token_rotate_it_once_and_end_the_family,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let tokens = obtain_tokens(app, &client).await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let answers = six_at_once(app, &client, &form).await;
+        let won: Vec<&Value> = answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(won.len(), 1, "exactly one rotation wins: {answers:?}");
+        // Without a grace window every other presentation is a reuse: the family ends, the
+        // winner's new refresh token with it.
+        let next = won[0]["refresh_token"].as_str().unwrap();
+        let after = exchange(
+            app,
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", next)],
+        )
+        .await;
+        assert_eq!(
+            oauth_error(after).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+    }
+);
+
+/// Eight threads, each on its own pooled connection, released at once by a barrier: what each
+/// got from `work`. The database functions themselves, so that every read happens before any
+/// write has committed (HTTP requests arrive too spread out to be sure of that).
+fn eight_threads_at_once<T: Send>(
+    app: &TestApp,
+    work: impl Fn(&mut gatehouse::db::DbConn) -> T + Sync,
+) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let (barrier, work, pool) = (&barrier, &work, &app.state.pool);
+                scope.spawn(move || {
+                    let mut conn = pool.get().expect("a pooled connection");
+                    barrier.wait();
+                    work(&mut conn)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
+
+fn policy() -> gatehouse::oauth::grants::FamilyPolicy {
+    gatehouse::oauth::grants::FamilyPolicy {
+        absolute: chrono::Duration::days(30),
+        idle: chrono::Duration::days(14),
+        reuse_grace: chrono::Duration::zero(),
+    }
+}
+
+both_backends!(
+    eight_rotations_of_one_token_released_together_give_one_new_token,
+    |app| async move {
+        use gatehouse::oauth::grants::{Refresh, rotate};
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let tokens = obtain_tokens(app, &client).await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
+        let outcomes = eight_threads_at_once(app, |conn| {
+            match rotate(
+                conn,
+                &pepper,
+                &refresh,
+                &client.id,
+                None,
+                None,
+                policy(),
+                now,
+            ) {
+                Ok(Refresh::Rotated { .. }) => "rotated",
+                Ok(Refresh::Reused { .. }) => "reused",
+                Ok(_) => "refused",
+                Err(e) => panic!("rotation failed: {e}"),
+            }
+        });
+        let rotated = outcomes.iter().filter(|o| **o == "rotated").count();
+        assert_eq!(rotated, 1, "one rotation: {outcomes:?}");
+        // The others are reuses, or find the family a reuse revoked already.
+        assert!(outcomes.contains(&"reused"), "{outcomes:?}");
+    }
+);
+
+both_backends!(
+    eight_redemptions_of_one_code_released_together_spend_it_once,
+    |app| async move {
+        use gatehouse::oauth::grants::{CodeRequest, redeem_code_pg};
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let code = code_for(app, &client, "read:users").await;
+        let pepper = app.state.digest_pepper.clone();
+        let now = app.state.now();
+        let request = CodeRequest {
+            client_id: &client.id,
+            redirect_uri: Some(REDIRECT),
+            code_verifier: None,
+        };
+        let outcomes = eight_threads_at_once(app, |conn| {
+            let family = gatehouse::ids::new_id(gatehouse::ids::IdKind::RefreshFamily);
+            redeem_code_pg(
+                conn,
+                &pepper,
+                &code,
+                &request,
+                None,
+                &family,
+                policy(),
+                None,
+                now,
+            )
+            .expect("the statement runs")
+            .is_some()
+        });
+        let spent = outcomes.iter().filter(|o| **o).count();
+        match app.backend {
+            crate::helpers::Backend::Postgres => {
+                assert_eq!(spent, 1, "one redemption: {outcomes:?}")
+            }
+            // SQLite redeems through `find_code` and `claim_code` (one write transaction).
+            crate::helpers::Backend::Sqlite => assert_eq!(spent, 0),
+        }
+    }
+);

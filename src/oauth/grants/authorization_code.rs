@@ -6,9 +6,11 @@ use serde_json::json;
 
 use super::issue::{Issued, Subject, bound_audience, mint, record, requested_audience};
 use super::{AuthCode, CodeRequest, NewGrant, Redemption};
+use crate::accounts::model::{self, User};
 use crate::audit::Action;
+use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
-use crate::oauth::clients::Client;
+use crate::oauth::clients::{Client, ClientType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::oidc;
 use crate::oauth::token::{deny_grants, family_policy};
@@ -33,18 +35,204 @@ pub async fn exchange(
 ) -> Result<Issued, OAuthError> {
     // Checked before the code is spent: a bad `resource` costs the client nothing.
     let requested = requested_audience(state, client, grant.resource.as_deref())?;
-    let (code, workspace) = find(state, client, &grant).await?;
-    let user = state.user(&code.user_id).await?.map(|(user, _)| user);
-    if user.as_ref().is_none_or(|u| u.is_disabled()) {
-        return Err(OAuthError::grant("The user can no longer sign in"));
+    let (work_state, work_client) = (state.clone(), client.clone());
+    // One trip to a pooled connection: find the code, sign the tokens, spend the code.
+    let outcome = state
+        .db(move |c| redeem(c, &work_state, &work_client, &grant, requested))
+        .await?;
+    match outcome {
+        Ok(issued) => Ok(*issued),
+        Err(Failure::Refused(e)) => Err(e),
+        Err(Failure::Replayed {
+            client_id,
+            user_id,
+            families,
+        }) => Err(replay_detected(state, client, client_id, user_id, families).await),
     }
+}
+
+/// Why a code gave nothing.
+enum Failure {
+    Refused(OAuthError),
+    /// The code was spent before: what it issued is revoked now (to be denied and audited).
+    Replayed {
+        client_id: String,
+        user_id: String,
+        families: Vec<String>,
+    },
+}
+
+impl From<OAuthError> for Failure {
+    fn from(e: OAuthError) -> Self {
+        Failure::Refused(e)
+    }
+}
+
+/// The user a code is for, unless deleted or disabled (from the cache when it holds them).
+fn enabled_user(
+    c: &mut DbConn,
+    state: &AppState,
+    user_id: &str,
+) -> Result<Option<std::sync::Arc<User>>, DbError> {
+    let user = match state.key_cache.get_user(user_id) {
+        Some((user, _)) => Some(user),
+        None => model::find_by_id(c, user_id)?.map(|u| state.key_cache.put_user(u).0),
+    };
+    Ok(user.filter(|u| !u.is_disabled()))
+}
+
+/// The code, if this request is the one it was issued for and it is unspent (with the user's
+/// membership of the workspace it was authorized in, read now: a member removed since is
+/// refused), then the tokens. PostgreSQL's usual case is one statement (`redeem_code_pg`);
+/// otherwise, and whenever that statement spent nothing, the code is read first (which tells
+/// why it cannot be used, and detects a replay), the tokens are signed, and the code is spent
+/// only then: they leave only if the claim wins. A concurrent redemption that won makes this
+/// one the replay.
+fn redeem(
+    c: &mut DbConn,
+    state: &AppState,
+    client: &Client,
+    grant: &CodeGrant,
+    requested: String,
+) -> Result<Result<Box<Issued>, Failure>, DbError> {
+    let (pepper, now) = (&state.digest_pepper, state.now());
+    let request = CodeRequest {
+        client_id: &client.id,
+        redirect_uri: grant.redirect_uri.as_deref(),
+        code_verifier: grant.code_verifier.as_deref(),
+    };
+    // A public client's refresh tokens are bound to its DPoP key (a confidential client's to
+    // its credentials, RFC 9449 §5).
+    let bind = grant
+        .jkt
+        .as_deref()
+        .filter(|_| client.client_type() == ClientType::Public);
+    let family_id = new_id(IdKind::RefreshFamily);
+    // PostgreSQL: spend the code and start its family in one statement when this request is
+    // the one it was issued for; the tokens are signed after (a signing failure leaves the code
+    // spent and its family without a token handed out, which nothing can use).
+    let policy = family_policy(state);
+    if let Some(redeemed) = super::redeem_code_pg(
+        c,
+        pepper,
+        &grant.code,
+        &request,
+        grant.resource.as_deref(),
+        &family_id,
+        policy,
+        bind,
+        now,
+    )? {
+        let super::Redeemed {
+            code,
+            workspace,
+            refresh,
+        } = redeemed;
+        let Some(user) = enabled_user(c, state, &code.user_id)? else {
+            return Ok(Err(
+                OAuthError::grant("The user can no longer sign in").into()
+            ));
+        };
+        return Ok(
+            match tokens(
+                state, client, grant, &code, workspace, &user, requested, family_id,
+            ) {
+                Ok(issued) => Ok(Box::new(Issued {
+                    refresh_token: oidc::gets_refresh_token(&issued.scopes)
+                        .then(|| refresh.expose().to_owned()),
+                    ..issued
+                })),
+                Err(e) => Err(e.into()),
+            },
+        );
+    }
+    let (code, workspace) = match super::find_code(c, pepper, &grant.code, &request, now)? {
+        Redemption::Usable(code, claim) => (code, claim),
+        Redemption::Replayed {
+            client_id,
+            user_id,
+            families,
+        } => {
+            return Ok(Err(Failure::Replayed {
+                client_id,
+                user_id,
+                families,
+            }));
+        }
+        Redemption::Mismatch(why) => return Ok(Err(OAuthError::grant(why).into())),
+        Redemption::Expired => return Ok(Err(OAuthError::grant("The code has expired").into())),
+        Redemption::Unknown => return Ok(Err(OAuthError::grant("The code is not valid").into())),
+    };
+    let Some(user) = enabled_user(c, state, &code.user_id)? else {
+        return Ok(Err(
+            OAuthError::grant("The user can no longer sign in").into()
+        ));
+    };
+    match tokens(
+        state,
+        client,
+        grant,
+        &code,
+        workspace,
+        &user,
+        requested,
+        family_id.clone(),
+    ) {
+        Ok(issued) => {
+            let scopes = issued.scopes.clone();
+            let grant_of = NewGrant {
+                family_id: &family_id,
+                scopes: &scopes,
+                policy,
+            };
+            let Some(refresh) = super::claim_code(c, pepper, &code, grant_of, now)? else {
+                return match super::code_replayed(c, *code, now)? {
+                    Redemption::Replayed {
+                        client_id,
+                        user_id,
+                        families,
+                    } => Ok(Err(Failure::Replayed {
+                        client_id,
+                        user_id,
+                        families,
+                    })),
+                    _ => Ok(Err(OAuthError::grant("The code is not valid").into())),
+                };
+            };
+            if let Some(jkt) = bind {
+                super::bind_family(c, &family_id, jkt)?;
+            }
+            // A sign-in without `offline_access` still starts a family (the grant its access
+            // token belongs to, which a sign-out ends) but its refresh token is not handed out.
+            let refresh_token =
+                oidc::gets_refresh_token(&scopes).then(|| refresh.expose().to_owned());
+            Ok(Ok(Box::new(Issued {
+                refresh_token,
+                ..issued
+            })))
+        }
+        Err(e) => Ok(Err(e.into())),
+    }
+}
+
+/// The access token (and ID token) a usable code gives, for the family it starts.
+#[allow(clippy::too_many_arguments)]
+fn tokens(
+    state: &AppState,
+    client: &Client,
+    grant: &CodeGrant,
+    code: &AuthCode,
+    workspace: Option<WorkspaceClaim>,
+    user: &User,
+    requested: String,
+    family_id: String,
+) -> Result<Issued, OAuthError> {
     let scopes = ScopeSet::parse(&code.scopes).unwrap_or_default();
     let aud = bound_audience(
         code.resource.as_deref(),
         grant.resource.as_deref(),
         requested,
     )?;
-    let family_id = new_id(IdKind::RefreshFamily);
     let subject = Subject {
         sub: &code.user_id,
         auth_time: Some(code.auth_time),
@@ -61,86 +249,34 @@ pub async fn exchange(
         &scopes,
         aud,
     )?;
-    let id_token = match user.as_deref() {
-        Some(user) if oidc::wants_id_token(&scopes) => {
-            let sign_in = oidc::SignIn {
-                auth_time: code.auth_time,
-                nonce: code.nonce.as_deref(),
-                session_id: code.session_id.as_deref(),
-                workspace: workspace.as_ref(),
-            };
-            Some(oidc::id_token(
-                state,
-                client,
-                user,
-                sign_in,
-                &scopes,
-                &access_token,
-            )?)
-        }
-        _ => None,
+    let id_token = if oidc::wants_id_token(&scopes) {
+        let sign_in = oidc::SignIn {
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
+            session_id: code.session_id.as_deref(),
+            workspace: workspace.as_ref(),
+        };
+        Some(oidc::id_token(
+            state,
+            client,
+            user,
+            sign_in,
+            &scopes,
+            &access_token,
+        )?)
+    } else {
+        None
     };
-    // The tokens are signed before the code is spent; they leave only if the claim wins. A
-    // sign-in without `offline_access` still starts a family (the grant its access token
-    // belongs to, which a sign-out ends) but its refresh token is not handed out.
-    // A public client's refresh tokens are bound to its DPoP key (a confidential client's to
-    // its credentials, RFC 9449 §5).
-    let bind = grant
-        .jkt
-        .clone()
-        .filter(|_| client.client_type() == crate::oauth::clients::ClientType::Public);
-    let refresh = claim(state, client, *code, family_id.clone(), &scopes).await?;
-    if let Some(jkt) = bind {
-        state
-            .db(move |c| super::bind_family(c, &family_id, &jkt))
-            .await?;
-    }
-    Ok(Issued {
+    let issued = Issued {
         access_token,
         expires_in,
-        refresh_token: oidc::gets_refresh_token(&scopes).then_some(refresh),
+        refresh_token: None,
         scopes,
         id_token,
         issued_token_type: None,
         dpop_bound: grant.jkt.is_some(),
-    })
-}
-
-/// The code, if this request is the one it was issued for and it is unspent, with the user's
-/// membership of the workspace it was authorized in (read now: a member removed since is
-/// refused).
-async fn find(
-    state: &AppState,
-    client: &Client,
-    grant: &CodeGrant,
-) -> Result<(Box<AuthCode>, Option<WorkspaceClaim>), OAuthError> {
-    let (pepper, now, client_id) = (state.digest_pepper.clone(), state.now(), client.id.clone());
-    let (code, redirect_uri, verifier) = (
-        grant.code.clone(),
-        grant.redirect_uri.clone(),
-        grant.code_verifier.clone(),
-    );
-    let redemption = state
-        .db(move |c| {
-            let request = CodeRequest {
-                client_id: &client_id,
-                redirect_uri: redirect_uri.as_deref(),
-                code_verifier: verifier.as_deref(),
-            };
-            super::find_code(c, &pepper, &code, &request, now)
-        })
-        .await?;
-    match redemption {
-        Redemption::Usable(code, claim) => Ok((code, claim)),
-        Redemption::Replayed {
-            client_id,
-            user_id,
-            families,
-        } => Err(replay_detected(state, client, client_id, user_id, families).await),
-        Redemption::Mismatch(why) => Err(OAuthError::grant(why)),
-        Redemption::Expired => Err(OAuthError::grant("The code has expired")),
-        Redemption::Unknown => Err(OAuthError::grant("The code is not valid")),
-    }
+    };
+    Ok(issued)
 }
 
 async fn replay_detected(
@@ -155,43 +291,4 @@ async fn replay_detected(
     let details = json!({ "client_id": client_id, "presented_by": client.id, "families_revoked": families.len() });
     record(state, Action::CodeReplayDetected, &user_id, details).await;
     OAuthError::grant("The code was already used; the tokens issued from it are revoked")
-}
-
-/// Spend the code and start the family of this authorization with its first refresh token.
-/// A concurrent redemption that won makes this one the replay.
-async fn claim(
-    state: &AppState,
-    client: &Client,
-    code: AuthCode,
-    family_id: String,
-    scopes: &ScopeSet,
-) -> Result<String, OAuthError> {
-    let (pepper, now, policy) = (
-        state.digest_pepper.clone(),
-        state.now(),
-        family_policy(state),
-    );
-    let scopes = scopes.clone();
-    let outcome = state
-        .db(move |c| {
-            let grant = NewGrant {
-                family_id: &family_id,
-                scopes: &scopes,
-                policy,
-            };
-            match super::claim_code(c, &pepper, &code, grant, now)? {
-                Some(token) => Ok(Ok(token)),
-                None => super::code_replayed(c, code, now).map(Err),
-            }
-        })
-        .await?;
-    match outcome {
-        Ok(token) => Ok(token.expose().to_owned()),
-        Err(Redemption::Replayed {
-            client_id,
-            user_id,
-            families,
-        }) => Err(replay_detected(state, client, client_id, user_id, families).await),
-        Err(_) => Err(OAuthError::grant("The code is not valid")),
-    }
 }
