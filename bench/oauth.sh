@@ -6,6 +6,7 @@
 #   - refresh grants with rotation: 4 chains in parallel, each wrk -t1 -c1 (a chain must
 #     present the token the previous answer returned)
 #   bench/oauth.sh [seconds]      GATEHOUSE_DATABASE_URL=postgres://… for PostgreSQL
+#   GRANTS_ONLY=1 bench/oauth.sh  the flows and refresh grants only (no JWT /me rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -64,6 +65,7 @@ run() {
 }
 
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, database: ${GATEHOUSE_DATABASE_URL%%://*}, ${DURATION}s per case"
+if [ -z "${GRANTS_ONLY:-}" ]; then
 # The machine is shared and noisy (±5 % between identical runs): /healthz and /me alternate,
 # three rounds, each /me run compared with the mean of the /healthz runs around it.
 rps() { wrk -t1 -c4 -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
@@ -81,6 +83,7 @@ for round in 1 2 3; do
 done
 printf '%-34s %s (median of %s)  RSS %s kB\n' "JWT /me vs /healthz" \
   "$(printf '%s\n' "${RATIOS[@]}" | sort -n | sed -n 2p)" "${RATIOS[*]}" "$(ps -o rss= -p "$SERVER" | tr -d ' ')"
+fi
 
 # Full flows: the session cookie from the jar, the code queue in bench/flow.lua.
 COOKIE=$(awk '$7 ~ /^ses_/ {print $6 "=" $7}' "$JAR" | tail -1)
