@@ -128,6 +128,19 @@ impl AppState {
             .clone()
     }
 
+    /// A user by id, from the key cache (1 s) or read on a connection the caller already holds
+    /// (inside `db`): the users behind codes and refresh tokens.
+    pub fn user_on(
+        &self,
+        c: &mut crate::db::DbConn,
+        id: &str,
+    ) -> Result<Option<Arc<crate::accounts::model::User>>, crate::db::DbError> {
+        if let Some((user, _)) = self.key_cache.get_user(id) {
+            return Ok(Some(user));
+        }
+        Ok(crate::accounts::model::find_by_id(c, id)?.map(|u| self.key_cache.put_user(u).0))
+    }
+
     /// A user by id, from the key cache (1 s) or the database: the users behind access tokens,
     /// codes and introspected credentials.
     pub async fn user(

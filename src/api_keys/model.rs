@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::workspaces::{WorkspaceClaim, WsRole};
+use crate::workspaces::WorkspaceClaim;
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -381,14 +381,7 @@ pub fn find_by_digest(conn: &mut DbConn, digest: &str) -> Result<Option<FoundKey
         .first(conn)
         .optional()?;
     Ok(row.map(|(key, user, slug, role)| {
-        let claim = match (slug, role.as_deref().and_then(WsRole::parse)) {
-            (Some(slug), Some(role)) => Some(WorkspaceClaim {
-                id: key.workspace_id.clone(),
-                slug,
-                role,
-            }),
-            _ => None,
-        };
+        let claim = WorkspaceClaim::from_joined(Some(&key.workspace_id), slug, role.as_deref());
         (key, user, claim)
     }))
 }

@@ -816,29 +816,35 @@ pub async fn authorize(
             } else {
                 workspaces::of_user(c, &approver.user_id)?
             };
-            if let Ok(Placement::In(workspace)) =
-                place(v, &memberships, stored.workspace_id.as_deref())
+            let placement = place(v, &memberships, stored.workspace_id.as_deref());
+            if let Ok(Placement::In(workspace)) = &placement
                 && !must_ask(v, &stored.approved_by_user())
-                && !elsewhere(v, &stored, &workspace)
+                && !elsewhere(v, &stored, workspace)
             {
                 let record = first_party_grant_to_record(v, &stored)
-                    .then(|| Recorded::new(&approver.user_id, v, Approval::FirstParty, &workspace));
+                    .then(|| Recorded::new(&approver.user_id, v, Approval::FirstParty, workspace));
                 return Ok(Decided::Issued(issue(
-                    c, &pepper, &approver, v, workspace, record, now,
+                    c,
+                    &pepper,
+                    &approver,
+                    v,
+                    workspace.clone(),
+                    record,
+                    now,
                 )));
             }
-            Ok::<_, DbError>(Decided::Ask(stored, memberships))
+            Ok::<_, DbError>(Decided::Ask(stored, memberships, placement))
         })
         .await;
-    let (stored, memberships) = match found {
+    let (stored, memberships, placement) = match found {
         Ok(Decided::Issued(issued)) => return send_back(&state, &v, issued),
-        Ok(Decided::Ask(stored, memberships)) => (stored, memberships),
+        Ok(Decided::Ask(stored, memberships, placement)) => (stored, memberships, placement),
         Err(e) => {
             log::error!("reading consent: {e}");
             return refuse(&state, Refusal::unavailable());
         }
     };
-    let placement = match place(&v, &memberships, stored.workspace_id.as_deref()) {
+    let placement = match placement {
         Ok(placement) => placement,
         Err(refusal) => return refuse(&state, refusal),
     };
@@ -868,11 +874,13 @@ pub async fn authorize(
 enum Decided {
     /// The code (or why none), issued in the same trip.
     Issued(Result<Option<PlainSecret>, DbError>),
-    /// The user must be asked: what they granted before, and their workspaces (empty when the
-    /// remembered workspace made reading them unnecessary).
+    /// The user must be asked: what they granted before, their workspaces (empty when the
+    /// remembered workspace made reading them unnecessary), and where the authorization acts
+    /// (or the refusal when the app names a workspace the user is not in).
     Ask(
         StoredConsent,
         Vec<(workspaces::Workspace, workspaces::WsRole)>,
+        Result<Placement, Refusal>,
     ),
 }
 

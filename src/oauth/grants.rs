@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::workspaces::{WorkspaceClaim, WsRole};
+use crate::workspaces::WorkspaceClaim;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::{auth_codes, consents, refresh_families, refresh_tokens};
@@ -160,7 +160,7 @@ pub fn remember_consent(
     })
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = auth_codes)]
 pub struct AuthCode {
     pub id: String,
@@ -340,23 +340,12 @@ pub fn find_code(
     if found.expires_at <= now {
         return Ok(Redemption::Expired);
     }
-    let claim = match (
-        &found.workspace_id,
-        slug,
-        role.as_deref().and_then(WsRole::parse),
-    ) {
-        (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
-            id: id.clone(),
-            slug,
-            role,
-        }),
-        (Some(_), _, _) => {
-            return Ok(Redemption::Mismatch(
-                "The user is no longer a member of the workspace this code was issued in",
-            ));
-        }
-        (None, _, _) => None,
-    };
+    let claim = WorkspaceClaim::from_joined(found.workspace_id.as_deref(), slug, role.as_deref());
+    if found.workspace_id.is_some() && claim.is_none() {
+        return Ok(Redemption::Mismatch(
+            "The user is no longer a member of the workspace this code was issued in",
+        ));
+    }
     Ok(Redemption::Usable(Box::new(found), claim))
 }
 
@@ -453,23 +442,9 @@ pub struct Redeemed {
 }
 
 #[derive(QueryableByName)]
-#[diesel(table_name = auth_codes)]
 struct RedeemedRow {
-    id: String,
-    code_digest: String,
-    client_id: String,
-    user_id: String,
-    redirect_uri: String,
-    scopes: String,
-    code_challenge: Option<String>,
-    auth_time: NaiveDateTime,
-    created_at: NaiveDateTime,
-    expires_at: NaiveDateTime,
-    consumed_at: Option<NaiveDateTime>,
-    resource: Option<String>,
-    nonce: Option<String>,
-    session_id: Option<String>,
-    workspace_id: Option<String>,
+    #[diesel(embed)]
+    code: AuthCode,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     workspace_slug: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
@@ -564,37 +539,13 @@ pub fn redeem_code_pg(
     let Some(row) = rows.into_iter().next() else {
         return Ok(None);
     };
-    let workspace = match (
-        &row.workspace_id,
+    let workspace = WorkspaceClaim::from_joined(
+        row.code.workspace_id.as_deref(),
         row.workspace_slug,
-        row.workspace_role.as_deref().and_then(WsRole::parse),
-    ) {
-        (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
-            id: id.clone(),
-            slug,
-            role,
-        }),
-        _ => None,
-    };
-    let code = AuthCode {
-        id: row.id,
-        code_digest: row.code_digest,
-        client_id: row.client_id,
-        user_id: row.user_id,
-        redirect_uri: row.redirect_uri,
-        scopes: row.scopes,
-        code_challenge: row.code_challenge,
-        auth_time: row.auth_time,
-        created_at: row.created_at,
-        expires_at: row.expires_at,
-        consumed_at: row.consumed_at,
-        resource: row.resource,
-        nonce: row.nonce,
-        session_id: row.session_id,
-        workspace_id: row.workspace_id,
-    };
+        row.workspace_role.as_deref(),
+    );
     Ok(Some(Redeemed {
-        code: Box::new(code),
+        code: Box::new(row.code),
         workspace,
         refresh: token,
     }))
@@ -897,18 +848,8 @@ fn read_presented(conn: &mut DbConn, digest: &str) -> Result<Option<Presented>, 
         .optional()?;
     Ok(
         found.map(|(token_id, rotated_at, token_scopes, family, slug, role)| {
-            let workspace = match (
-                &family.workspace_id,
-                slug,
-                role.as_deref().and_then(WsRole::parse),
-            ) {
-                (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
-                    id: id.clone(),
-                    slug,
-                    role,
-                }),
-                _ => None,
-            };
+            let workspace =
+                WorkspaceClaim::from_joined(family.workspace_id.as_deref(), slug, role.as_deref());
             Presented {
                 token_id,
                 rotated_at,

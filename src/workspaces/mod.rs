@@ -156,6 +156,25 @@ pub struct WorkspaceClaim {
     pub role: WsRole,
 }
 
+impl WorkspaceClaim {
+    /// The claim from a row's workspace id and the slug and role joined to it: `None` without
+    /// a workspace, or when the user is no longer a member (no role joined, or an unknown one).
+    pub fn from_joined(
+        id: Option<&str>,
+        slug: Option<String>,
+        role: Option<&str>,
+    ) -> Option<WorkspaceClaim> {
+        match (id, slug, role.and_then(WsRole::parse)) {
+            (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
+                id: id.to_owned(),
+                slug,
+                role,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A member as `/v1` lists them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MemberView {

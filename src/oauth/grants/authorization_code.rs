@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::issue::{Issued, Subject, bound_audience, mint, record, requested_audience};
 use super::{AuthCode, CodeRequest, NewGrant, Redemption};
-use crate::accounts::model::{self, User};
+use crate::accounts::model::User;
 use crate::audit::Action;
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
@@ -15,6 +15,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::oidc;
 use crate::oauth::token::{deny_grants, family_policy};
 use crate::scopes::ScopeSet;
+use crate::secrets::PlainSecret;
 use crate::state::AppState;
 use crate::workspaces::WorkspaceClaim;
 
@@ -68,17 +69,26 @@ impl From<OAuthError> for Failure {
     }
 }
 
-/// The user a code is for, unless deleted or disabled (from the cache when it holds them).
-fn enabled_user(
-    c: &mut DbConn,
-    state: &AppState,
-    user_id: &str,
-) -> Result<Option<std::sync::Arc<User>>, DbError> {
-    let user = match state.key_cache.get_user(user_id) {
-        Some((user, _)) => Some(user),
-        None => model::find_by_id(c, user_id)?.map(|u| state.key_cache.put_user(u).0),
-    };
-    Ok(user.filter(|u| !u.is_disabled()))
+impl From<Redemption> for Failure {
+    /// Why a code that is not `Usable` gives nothing.
+    fn from(r: Redemption) -> Self {
+        match r {
+            Redemption::Replayed {
+                client_id,
+                user_id,
+                families,
+            } => Failure::Replayed {
+                client_id,
+                user_id,
+                families,
+            },
+            Redemption::Mismatch(why) => OAuthError::grant(why).into(),
+            Redemption::Expired => OAuthError::grant("The code has expired").into(),
+            Redemption::Unknown | Redemption::Usable(..) => {
+                OAuthError::grant("The code is not valid").into()
+            }
+        }
+    }
 }
 
 /// The code, if this request is the one it was issued for and it is unspent (with the user's
@@ -128,96 +138,81 @@ fn redeem(
             workspace,
             refresh,
         } = redeemed;
-        let Some(user) = enabled_user(c, state, &code.user_id)? else {
-            return Ok(Err(
-                OAuthError::grant("The user can no longer sign in").into()
-            ));
-        };
-        return Ok(
-            match tokens(
-                state, client, grant, &code, workspace, &user, requested, family_id,
-            ) {
-                Ok(issued) => Ok(Box::new(Issued {
-                    refresh_token: oidc::gets_refresh_token(&issued.scopes)
-                        .then(|| refresh.expose().to_owned()),
-                    ..issued
-                })),
-                Err(e) => Err(e.into()),
-            },
-        );
+        let issued = tokens(
+            c, state, client, grant, &code, workspace, requested, family_id,
+        )?;
+        return Ok(issued.map(|issued| with_refresh(issued, refresh)));
     }
     let (code, workspace) = match super::find_code(c, pepper, &grant.code, &request, now)? {
         Redemption::Usable(code, claim) => (code, claim),
-        Redemption::Replayed {
-            client_id,
-            user_id,
-            families,
-        } => {
-            return Ok(Err(Failure::Replayed {
-                client_id,
-                user_id,
-                families,
-            }));
-        }
-        Redemption::Mismatch(why) => return Ok(Err(OAuthError::grant(why).into())),
-        Redemption::Expired => return Ok(Err(OAuthError::grant("The code has expired").into())),
-        Redemption::Unknown => return Ok(Err(OAuthError::grant("The code is not valid").into())),
+        other => return Ok(Err(other.into())),
     };
-    let Some(user) = enabled_user(c, state, &code.user_id)? else {
-        return Ok(Err(
-            OAuthError::grant("The user can no longer sign in").into()
-        ));
-    };
-    match tokens(
+    let issued = match tokens(
+        c,
         state,
         client,
         grant,
         &code,
         workspace,
-        &user,
         requested,
         family_id.clone(),
-    ) {
-        Ok(issued) => {
-            let scopes = issued.scopes.clone();
-            let grant_of = NewGrant {
-                family_id: &family_id,
-                scopes: &scopes,
-                policy,
-            };
-            let Some(refresh) = super::claim_code(c, pepper, &code, grant_of, now)? else {
-                return match super::code_replayed(c, *code, now)? {
-                    Redemption::Replayed {
-                        client_id,
-                        user_id,
-                        families,
-                    } => Ok(Err(Failure::Replayed {
-                        client_id,
-                        user_id,
-                        families,
-                    })),
-                    _ => Ok(Err(OAuthError::grant("The code is not valid").into())),
-                };
-            };
-            if let Some(jkt) = bind {
-                super::bind_family(c, &family_id, jkt)?;
-            }
-            // A sign-in without `offline_access` still starts a family (the grant its access
-            // token belongs to, which a sign-out ends) but its refresh token is not handed out.
-            let refresh_token =
-                oidc::gets_refresh_token(&scopes).then(|| refresh.expose().to_owned());
-            Ok(Ok(Box::new(Issued {
-                refresh_token,
-                ..issued
-            })))
-        }
-        Err(e) => Ok(Err(e.into())),
+    )? {
+        Ok(issued) => issued,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let grant_of = NewGrant {
+        family_id: &family_id,
+        scopes: &issued.scopes,
+        policy,
+    };
+    let Some(refresh) = super::claim_code(c, pepper, &code, grant_of, now)? else {
+        return Ok(Err(super::code_replayed(c, *code, now)?.into()));
+    };
+    if let Some(jkt) = bind {
+        super::bind_family(c, &family_id, jkt)?;
     }
+    Ok(Ok(with_refresh(issued, refresh)))
 }
 
-/// The access token (and ID token) a usable code gives, for the family it starts.
+/// A sign-in without `offline_access` still starts a family (the grant its access token
+/// belongs to, which a sign-out ends) but its refresh token is not handed out.
+fn with_refresh(issued: Issued, refresh: PlainSecret) -> Box<Issued> {
+    Box::new(Issued {
+        refresh_token: oidc::gets_refresh_token(&issued.scopes)
+            .then(|| refresh.expose().to_owned()),
+        ..issued
+    })
+}
+
+/// The access token (and ID token) a usable code gives, for the family it starts, unless its
+/// user was deleted or disabled since.
 #[allow(clippy::too_many_arguments)]
 fn tokens(
+    c: &mut DbConn,
+    state: &AppState,
+    client: &Client,
+    grant: &CodeGrant,
+    code: &AuthCode,
+    workspace: Option<WorkspaceClaim>,
+    requested: String,
+    family_id: String,
+) -> Result<Result<Issued, Failure>, DbError> {
+    let Some(user) = state
+        .user_on(c, &code.user_id)?
+        .filter(|u| !u.is_disabled())
+    else {
+        return Ok(Err(
+            OAuthError::grant("The user can no longer sign in").into()
+        ));
+    };
+    Ok(signed(
+        state, client, grant, code, workspace, &user, requested, family_id,
+    )
+    .map_err(Failure::from))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn signed(
     state: &AppState,
     client: &Client,
     grant: &CodeGrant,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::issue::{Issued, Subject, bound_audience, mint, record, requested_audience};
 use super::{Refresh, RefreshFamily};
-use crate::accounts::model::{self, User};
+use crate::accounts::model::User;
 use crate::audit::Action;
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
@@ -141,7 +141,7 @@ async fn rotate(
     );
     let (presented, asked) = (grant.refresh_token.clone(), grant.scope.clone());
     let jkt = grant.jkt.clone();
-    let cache = state.key_cache.clone();
+    let work_state = state.clone();
     Ok(state
         .db(move |c| {
             let outcome = super::rotate(
@@ -155,10 +155,7 @@ async fn rotate(
                 now,
             )?;
             let user = match &outcome {
-                Refresh::Rotated { family, .. } => match cache.get_user(&family.user_id) {
-                    Some((user, _)) => Some(user),
-                    None => model::find_by_id(c, &family.user_id)?.map(|u| cache.put_user(u).0),
-                },
+                Refresh::Rotated { family, .. } => work_state.user_on(c, &family.user_id)?,
                 _ => None,
             };
             Ok((outcome, user))
