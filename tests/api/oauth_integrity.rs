@@ -715,20 +715,39 @@ both_backends!(
     }
 );
 
-/// Six requests at once presenting the same credential to the token endpoint: their answers'
-/// statuses and bodies.
-async fn six_at_once(
-    app: &TestApp,
-    client: &TestClient,
-    form: &[(&str, &str)],
-) -> Vec<(StatusCode, Value)> {
+/// Six requests at once presenting the same credential to the token endpoint: exactly one
+/// answers 200, the others `invalid_grant`. The winner's answer.
+async fn one_of_six_wins(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> Value {
     let one = || async {
         let answer = exchange(app, client, form).await;
         let status = answer.status();
         (status, answer.json::<Value>().await.unwrap())
     };
     let (a, b, c, d, e, f) = tokio::join!(one(), one(), one(), one(), one(), one());
-    vec![a, b, c, d, e, f]
+    let answers = [a, b, c, d, e, f];
+    let (won, lost): (Vec<_>, Vec<_>) = answers.iter().partition(|(s, _)| *s == StatusCode::OK);
+    assert_eq!(won.len(), 1, "exactly one wins: {answers:?}");
+    for (status, body) in lost {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    }
+    won[0].1.clone()
+}
+
+/// The refresh token no longer works.
+async fn assert_refresh_refused(app: &TestApp, client: &TestClient, refresh: &str) {
+    let answer = exchange(
+        app,
+        client,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        oauth_error(answer).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
 }
 
 both_backends!(
@@ -742,32 +761,10 @@ both_backends!(
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
         ];
-        let answers = six_at_once(app, &client, &form).await;
-        let won: Vec<&Value> = answers
-            .iter()
-            .filter(|(s, _)| *s == StatusCode::OK)
-            .map(|(_, v)| v)
-            .collect();
-        assert_eq!(won.len(), 1, "exactly one redemption wins: {answers:?}");
-        for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
-            assert_eq!(
-                (*status, body["error"].as_str()),
-                (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-            );
-        }
+        let won = one_of_six_wins(app, &client, &form).await;
         // The others were replays of a spent code: what the winner got is revoked.
-        let refresh = won[0]["refresh_token"].as_str().unwrap();
-        let refreshed = exchange(
-            app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
-        assert_eq!(
-            oauth_error(refreshed).await,
-            (StatusCode::BAD_REQUEST, "invalid_grant".into())
-        );
-        let access = won[0]["access_token"].as_str().unwrap();
+        assert_refresh_refused(app, &client, won["refresh_token"].as_str().unwrap()).await;
+        let access = won["access_token"].as_str().unwrap();
         assert_eq!(
             app.get_with_key("/v1/users/me", access).await.status(),
             StatusCode::UNAUTHORIZED
@@ -786,26 +783,10 @@ both_backends!(
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.as_str()),
         ];
-        let answers = six_at_once(app, &client, &form).await;
-        let won: Vec<&Value> = answers
-            .iter()
-            .filter(|(s, _)| *s == StatusCode::OK)
-            .map(|(_, v)| v)
-            .collect();
-        assert_eq!(won.len(), 1, "exactly one rotation wins: {answers:?}");
+        let won = one_of_six_wins(app, &client, &form).await;
         // Without a grace window every other presentation is a reuse: the family ends, the
         // winner's new refresh token with it.
-        let next = won[0]["refresh_token"].as_str().unwrap();
-        let after = exchange(
-            app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", next)],
-        )
-        .await;
-        assert_eq!(
-            oauth_error(after).await,
-            (StatusCode::BAD_REQUEST, "invalid_grant".into())
-        );
+        assert_refresh_refused(app, &client, won["refresh_token"].as_str().unwrap()).await;
     }
 );
 
@@ -876,7 +857,9 @@ both_backends!(
 both_backends!(
     eight_redemptions_of_one_code_released_together_spend_it_once,
     |app| async move {
-        use gatehouse::oauth::grants::{CodeRequest, redeem_code_pg};
+        use gatehouse::oauth::grants::{
+            CodeRequest, NewGrant, Redemption, claim_code, find_code, redeem_code_pg,
+        };
         app.login_admin().await;
         let client = register(app, false, true).await;
         let code = code_for(app, &client, "read:users").await;
@@ -887,9 +870,13 @@ both_backends!(
             redirect_uri: Some(REDIRECT),
             code_verifier: None,
         };
+        // As the token endpoint redeems: PostgreSQL's one statement, else (SQLite, or when it
+        // spent nothing) the read and then the claim — with every thread's read done before
+        // any claim, the interleaving the claim's own condition must settle.
+        let read_done = std::sync::Barrier::new(8);
         let outcomes = eight_threads_at_once(app, |conn| {
             let family = gatehouse::ids::new_id(gatehouse::ids::IdKind::RefreshFamily);
-            redeem_code_pg(
+            let one = redeem_code_pg(
                 conn,
                 &pepper,
                 &code,
@@ -900,16 +887,36 @@ both_backends!(
                 None,
                 now,
             )
-            .expect("the statement runs")
-            .is_some()
-        });
-        let spent = outcomes.iter().filter(|o| **o).count();
-        match app.backend {
-            crate::helpers::Backend::Postgres => {
-                assert_eq!(spent, 1, "one redemption: {outcomes:?}")
+            .expect("the statement runs");
+            let found = match one {
+                Some(_) => None,
+                None => {
+                    Some(find_code(conn, &pepper, &code, &request, now).expect("the read runs"))
+                }
+            };
+            read_done.wait();
+            let Some(Redemption::Usable(found, _)) = found else {
+                return if one.is_some() {
+                    "spent in one statement"
+                } else {
+                    "refused"
+                };
+            };
+            let scopes = gatehouse::scopes::ScopeSet::parse(&found.scopes).unwrap();
+            let grant = NewGrant {
+                family_id: &family,
+                scopes: &scopes,
+                policy: policy(),
+            };
+            match claim_code(conn, &pepper, &found, grant, now).expect("the claim runs") {
+                Some(_) => "spent by the claim",
+                None => "lost the claim",
             }
-            // SQLite redeems through `find_code` and `claim_code` (one write transaction).
-            crate::helpers::Backend::Sqlite => assert_eq!(spent, 0),
+        });
+        let spent: Vec<_> = outcomes.iter().filter(|o| o.starts_with("spent")).collect();
+        assert_eq!(spent.len(), 1, "one redemption: {outcomes:?}");
+        if app.backend == crate::helpers::Backend::Postgres {
+            assert_eq!(*spent[0], "spent in one statement", "{outcomes:?}");
         }
     }
 );
