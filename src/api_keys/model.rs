@@ -53,6 +53,21 @@ pub struct ApiKey {
     pub workspace_id: String,
 }
 
+/// A key's status from its revocation and expiry.
+pub fn status_of(
+    revoked_at: Option<NaiveDateTime>,
+    expires_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Status {
+    if revoked_at.is_some() {
+        Status::Revoked
+    } else if expires_at.is_some_and(|e| e <= now) {
+        Status::Expired
+    } else {
+        Status::Active
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -82,13 +97,7 @@ impl Status {
 
 impl ApiKey {
     pub fn status(&self, now: NaiveDateTime) -> Status {
-        if self.revoked_at.is_some() {
-            Status::Revoked
-        } else if self.expires_at.is_some_and(|e| e <= now) {
-            Status::Expired
-        } else {
-            Status::Active
-        }
+        status_of(self.revoked_at, self.expires_at, now)
     }
 
     pub fn mode(&self) -> Mode {

@@ -1,20 +1,71 @@
-//! Verified API keys by the HMAC digest of the key: the stored row and its owner as read from
-//! the database (or "no such key"), never a decision — `api_keys::verify` applies revocation,
-//! expiry, the owner's status and the allowlist on every hit.
+//! Verified API keys by the HMAC digest of the key: the facts of the stored row and its owner
+//! as read from the database (or "no such key"), never a decision — `api_keys::verify` applies
+//! revocation, expiry, the owner's status and the allowlist on every hit.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use ipnet::IpNet;
 
+use chrono::NaiveDateTime;
+
 use crate::accounts::model::{User, UserView};
-use crate::api_keys::model::ApiKey;
+use crate::api_keys::format::{Kind, Mode};
+use crate::api_keys::model::{ApiKey, Status};
 use crate::scopes::ScopeSet;
+
+/// What the hot path and introspection read of a key's row — not its digest, display
+/// fields, allowlists as text or usage (a full cache holds 10,000 of these; the whole row
+/// would be half of each entry). Whatever changes a key reads the row again.
+#[derive(Debug, Clone)]
+pub struct KeyFacts {
+    pub id: String,
+    pub user_id: String,
+    pub name: Box<str>,
+    kind: Kind,
+    mode: Mode,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub rate_limit_per_minute: Option<i64>,
+    /// The workspace the key acts in.
+    pub workspace_id: String,
+}
+
+impl KeyFacts {
+    fn of(key: ApiKey) -> KeyFacts {
+        KeyFacts {
+            kind: key.kind(),
+            mode: key.mode(),
+            id: key.id,
+            user_id: key.user_id,
+            name: key.name.into_boxed_str(),
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
+            rate_limit_per_minute: key.rate_limit_per_minute,
+            workspace_id: key.workspace_id,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// As `ApiKey::status`.
+    pub fn status(&self, now: NaiveDateTime) -> Status {
+        crate::api_keys::model::status_of(self.revoked_at, self.expires_at, now)
+    }
+}
 
 /// A key as the hot path needs it, with its owner and parsed scopes and allowlist.
 #[derive(Debug)]
 pub struct KeyRecord {
-    pub key: ApiKey,
+    pub key: KeyFacts,
     pub user: Arc<User>,
     /// The owner as `/v1` shows them, rendered once per cache fill rather than per request.
     pub user_view: Arc<UserView>,
@@ -36,7 +87,7 @@ impl KeyRecord {
         let restrictions = key.restrictions();
         KeyRecord {
             restrictions,
-            key,
+            key: KeyFacts::of(key),
             user_view: Arc::new(user.view()),
             user: Arc::new(user),
             scopes,

@@ -5,7 +5,7 @@
 //!
 //! | cache | holds | key | bound | forgotten when |
 //! |---|---|---|---|---|
-//! | keys | an API key row and its owner, or "no such key" | HMAC digest of the key | 10,000, `ttl` | `ttl` passes (how late another instance sees a revocation); `invalidate_all` after any key, user or app change made here |
+//! | keys | what verification and introspection read of an API key row (`KeyFacts`), its owner, or "no such key" | HMAC digest of the key | 10,000, `ttl` | `ttl` passes (how late another instance sees a revocation); `invalidate_all` after any key, user or app change made here |
 //! | tokens | an access token's claims after signature, `typ`, `iss`, audience ∈ ours, `exp` | the token (full compare) | 10,000 | the token expires; never invalidated: revocation is the denylist's, checked per use |
 //! | clients | an OAuth client row | client id | 10,000, `ttl` | `ttl`; `invalidate_all` |
 //! | users | a user row behind access tokens and codes, with its `/v1` view | user id | 10,000, `ttl` | `ttl`; `invalidate_all` |

@@ -449,7 +449,7 @@ pub async fn introspect(
                     username: Some(record.user.email.clone()),
                     iat: Some(utc_seconds(key.created_at)),
                     exp: key.expires_at.map(utc_seconds),
-                    name: Some(key.name.clone()),
+                    name: Some(key.name.to_string()),
                     allowed_ips: (!record.nets.is_empty())
                         .then(|| record.nets.iter().map(ToString::to_string).collect()),
                     allowed_referrers: (!record.restrictions.referrers.is_empty())
@@ -559,14 +559,19 @@ pub async fn revoke(
                 }
             }
             Presented::ApiKey(record, _) => {
-                let key = record.key.clone();
                 let allowed = caller
                     .authorize(policy::Action::RevokeCredential {
-                        user_id: &key.user_id,
+                        user_id: &record.key.user_id,
                         client_id: None,
                     })
                     .map_err(|_| not_yours())?;
-                if key.revoked_at.is_none() {
+                // The cache keeps only what verification reads; the revocation (and its audit
+                // event) works on the row as it is now.
+                let id = record.key.id.clone();
+                let current = state
+                    .db(move |c| crate::api_keys::model::find(c, &id))
+                    .await?;
+                if let Some(key) = current.filter(|k| k.revoked_at.is_none()) {
                     crate::api_keys::service::revoke(&state, allowed, &caller.actor(&req), key)
                         .await
                         .map_err(|e| {
