@@ -7,6 +7,8 @@
 #     present the token the previous answer returned)
 #   bench/oauth.sh [seconds]      GATEHOUSE_DATABASE_URL=postgres://… for PostgreSQL
 #   GRANTS_ONLY=1 bench/oauth.sh  the flows and refresh grants only (no JWT /me rounds)
+#   CPU=1 bench/oauth.sh          also the CPU time per flow / grant of the server and of
+#                                 PostgreSQL's processes (from /proc, user + system)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -54,6 +56,16 @@ tokens() {
 ACCESS=$(tokens | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACCESS" "$BASE/v1/users/me")" = 200 ]
 
+# CPU ticks (user + system) of some processes, and a report of CPU per operation.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+cpu_mark() { [ -n "${CPU:-}" ] && CPU_AT=("$(ticks "$SERVER")" "$(ticks $(pgrep -u postgres))") || true; }
+cpu_report() {
+  [ -n "${CPU:-}" ] || return 0
+  awk -v ops="$1" -v hz="$(getconf CLK_TCK)" -v s="$(( $(ticks "$SERVER") - CPU_AT[0] ))" \
+    -v p="$(( $(ticks $(pgrep -u postgres)) - CPU_AT[1] ))" \
+    'BEGIN {f = 1000000 / hz / ops; printf "%-34s server %.0f µs, PostgreSQL %.0f µs\n", "  CPU per operation", s * f, p * f}'
+}
+
 run() {
   local label=$1; shift
   local out rss
@@ -89,10 +101,14 @@ fi
 COOKIE=$(awk '$7 ~ /^ses_/ {print $6 "=" $7}' "$JAR" | tail -1)
 export COOKIE BASIC AUTHORIZE_PATH VERIFIER REDIRECT_URI=http://127.0.0.1/cb
 wrk -t1 -c4 -d3s -s bench/flow.lua "$BASE" >/dev/null
-FLOW=$(wrk -t1 -c4 -d"${DURATION}s" --latency -s bench/flow.lua "$BASE")
+wrk -t1 -c4 -d"${DURATION}s" --latency -s bench/flow.lua "$BASE" >"$WORK/flows" &
+sleep 0.05 && cpu_mark
+wait $!
+FLOW=$(cat "$WORK/flows")
 printf '%-34s %s  (p99 per request %s, RSS %s kB)\n' "full authorization-code flows" \
   "$(echo "$FLOW" | awk '/^flows:/ {print $0}')" "$(echo "$FLOW" | awk '$1=="99%" {print $2}')" \
   "$(ps -o rss= -p "$SERVER" | tr -d ' ')"
+cpu_report "$(echo "$FLOW" | awk '/^flows:/ {print $2}')"
 
 # Refresh with rotation: four independent chains.
 pids=()
@@ -101,7 +117,9 @@ for i in 1 2 3 4; do
   REFRESH_TOKEN=$RT BASIC=$BASIC wrk -t1 -c1 -d"${DURATION}s" -s bench/refresh.lua "$BASE/oauth/token" >"$WORK/refresh.$i" &
   pids+=($!)
 done
+sleep 0.05 && cpu_mark
 wait "${pids[@]}"
 total=$(cat "$WORK"/refresh.* | awk '/Requests\/sec/ {s += $2} END {printf "%.0f", s}')
 failures=$(cat "$WORK"/refresh.* | awk '/refresh failures/ {s += $3} END {print s}')
 printf '%-34s %10s grants/s (4 chains), failures %s, RSS %s kB\n' "refresh_token with rotation" "$total" "$failures" "$(ps -o rss= -p "$SERVER" | tr -d ' ')"
+cpu_report "$(cat "$WORK"/refresh.* | awk '/requests in/ {s += $1} END {print s}')"

@@ -432,6 +432,13 @@ where
     }
 }
 
+/// Whether a PostgreSQL connection is outside any transaction (each statement commits alone).
+pub fn outside_transaction(pg: &mut diesel::PgConnection) -> Result<bool, DbError> {
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(pg)
+        .transaction_depth()?
+        .is_none())
+}
+
 /// Mark a connection that lost its server, so the pool replaces it.
 pub fn mark_broken(conn: &mut DbConn) {
     match conn {

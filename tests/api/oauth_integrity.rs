@@ -920,3 +920,95 @@ both_backends!(
         }
     }
 );
+
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    synchronous_commit: String,
+}
+
+fn synchronous_commit(pg: &mut diesel::PgConnection) -> String {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SHOW synchronous_commit")
+        .get_result::<Setting>(pg)
+        .expect("SHOW")
+        .synchronous_commit
+}
+
+both_backends!(
+    a_new_code_commits_without_waiting_for_the_disk_and_nothing_else_does,
+    |app| async move {
+        use diesel::prelude::*;
+        use gatehouse::db::DbConn;
+        use gatehouse::db::schema::{auth_codes, users};
+        use gatehouse::oauth::grants::{NewCode, issue_code, issue_code_relaxed};
+        app.login_admin().await;
+        let client = register(app, false, true).await;
+        let pepper = app.state.digest_pepper.clone();
+        let now = app.state.now();
+        let mut conn = app.state.pool.get().expect("a pooled connection");
+        let user_id: String = users::table
+            .select(users::id)
+            .first(&mut *conn)
+            .expect("the admin");
+        let new = NewCode {
+            client_id: client.id.clone(),
+            user_id,
+            redirect_uri: REDIRECT.into(),
+            scopes: gatehouse::scopes::ScopeSet::parse("read:users").unwrap(),
+            code_challenge: None,
+            auth_time: now,
+            resource: None,
+            nonce: Some("n-0S6".into()),
+            session_id: None,
+            workspace_id: None,
+        };
+        let codes = |conn: &mut DbConn| -> i64 {
+            auth_codes::table
+                .count()
+                .get_result(conn)
+                .expect("count codes")
+        };
+        let before = codes(&mut conn);
+        // Outside a transaction (as the authorization endpoint issues): stored, and the
+        // connection's later statements (a spend, a rotation) commit synchronously again.
+        issue_code(&mut conn, &pepper, &new, now).expect("issued");
+        assert_eq!(codes(&mut conn), before + 1);
+        if let DbConn::Pg(pg) = &mut *conn {
+            assert_eq!(synchronous_commit(pg), "on");
+        }
+        // Inside a transaction the code is written as any other row: the enclosing transaction
+        // (which may hold other writes) is never relaxed.
+        let plain: &mut DbConn = &mut conn;
+        plain
+            .transaction::<_, diesel::result::Error, _>(|conn| {
+                issue_code(conn, &pepper, &new, now).expect("issued in a transaction");
+                if let DbConn::Pg(pg) = conn {
+                    assert_eq!(synchronous_commit(pg), "on");
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(codes(&mut conn), before + 2);
+        // The relaxed statement's setting is in force for its own transaction (the planner
+        // does not drop the `set_config`), and only there.
+        if let DbConn::Pg(pg) = &mut *conn {
+            pg.transaction::<_, diesel::result::Error, _>(|pg| {
+                issue_code_relaxed(pg, "digest-of-a-relaxed-code", &new, now).expect("issued");
+                assert_eq!(synchronous_commit(pg), "off");
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(synchronous_commit(pg), "on");
+        }
+        assert_eq!(
+            codes(&mut conn),
+            before
+                + if app.backend == crate::helpers::Backend::Postgres {
+                    3
+                } else {
+                    2
+                }
+        );
+    }
+);
