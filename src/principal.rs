@@ -22,6 +22,7 @@ use crate::accounts::sessions::{Session, find_live_session};
 use crate::api_keys::{self, Refusal, Verified};
 use crate::cache::KeyRecord;
 use crate::config::KeyPolicy;
+use crate::db::{DbConn, DbError};
 use crate::http::{ApiError, ErrorCode};
 use crate::jwt::VerifiedToken;
 use crate::pages::{Nav, session_csrf_token};
@@ -812,6 +813,100 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
+/// A request's session cookie and what a page needs to answer without one, taken before any
+/// trip to the database: the `SignedIn` extractor resolves it in a trip of its own, a handler
+/// with a trip to make anyway (the authorization endpoint) resolves it in that one.
+pub struct SessionCookie {
+    value: Option<String>,
+    /// Where the login page sends the user back (GET requests only; not `/`).
+    next: Option<String>,
+    /// Pages under `/account` (and `/logout`) stay open to a user who must change password.
+    open_before_password_change: bool,
+    pepper: crate::secrets::Pepper,
+    csrf_pepper: crate::secrets::Pepper,
+    at: chrono::NaiveDateTime,
+    idle: chrono::Duration,
+}
+
+impl SessionCookie {
+    pub fn of(state: &AppState, req: &HttpRequest) -> SessionCookie {
+        let next = (req.method() == Method::GET)
+            .then(|| {
+                let uri = req.uri();
+                uri.path_and_query()
+                    .map_or(uri.path(), |pq| pq.as_str())
+                    .to_owned()
+            })
+            .filter(|n| n != "/");
+        let path = req.path();
+        SessionCookie {
+            value: req
+                .cookie(session_cookie_name(&state.settings))
+                .map(|c| c.value().to_owned()),
+            next,
+            open_before_password_change: path.starts_with("/account") || path == "/logout",
+            pepper: state.digest_pepper.clone(),
+            csrf_pepper: state.csrf_pepper.clone(),
+            at: state.now(),
+            idle: state.settings.session_idle,
+        }
+    }
+
+    /// Whether the request carries a session cookie at all (without one, nothing to read).
+    pub fn is_present(&self) -> bool {
+        self.value.is_some()
+    }
+
+    /// Why a request without a session cookie cannot see the page.
+    pub fn absent(self) -> PageAccess {
+        PageAccess::Login { next: self.next }
+    }
+
+    /// The signed-in user, or why the page cannot be shown, on a connection the caller holds.
+    pub fn resolve(self, c: &mut DbConn) -> Result<Result<SignedIn, PageAccess>, DbError> {
+        let found = match &self.value {
+            Some(value) => find_live_session(c, &self.pepper, value, self.at, self.idle)?,
+            None => None,
+        };
+        let Some((session, user)) = found else {
+            return Ok(Err(PageAccess::Login { next: self.next }));
+        };
+        if user.password_change_required && !self.open_before_password_change {
+            return Ok(Err(PageAccess::ChangePassword));
+        }
+        let csrf_token = session_csrf_token(&self.csrf_pepper, &session.id);
+        Ok(Ok(SignedIn {
+            user,
+            session,
+            csrf_token,
+        }))
+    }
+
+    /// `resolve` in a trip of its own.
+    pub async fn signed_in(self, state: &AppState) -> Result<SignedIn, PageAccess> {
+        if !self.is_present() {
+            return Err(self.absent());
+        }
+        state
+            .db(move |c| self.resolve(c))
+            .await
+            .map_err(|e| PageAccess::Failed(e.into()))?
+    }
+}
+
+impl FromRequest for SessionCookie {
+    type Error = PageAccess;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        std::future::ready(
+            app_state(req)
+                .map(|state| SessionCookie::of(&state, req))
+                .ok_or_else(|| PageAccess::Failed(ApiError::internal("AppState missing"))),
+        )
+    }
+}
+
 impl FromRequest for SignedIn {
     type Error = PageAccess;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -821,28 +916,7 @@ impl FromRequest for SignedIn {
         Box::pin(async move {
             let state = app_state(&req)
                 .ok_or_else(|| PageAccess::Failed(ApiError::internal("AppState missing")))?;
-            let found = session_of(&state, &req).await.map_err(PageAccess::Failed)?;
-            let Some((session, user)) = found else {
-                let next = (req.method() == Method::GET).then(|| {
-                    let uri = req.uri();
-                    uri.path_and_query()
-                        .map_or(uri.path(), |pq| pq.as_str())
-                        .to_owned()
-                });
-                return Err(PageAccess::Login {
-                    next: next.filter(|n| n != "/"),
-                });
-            };
-            let path = req.path();
-            if user.password_change_required && !path.starts_with("/account") && path != "/logout" {
-                return Err(PageAccess::ChangePassword);
-            }
-            let csrf_token = session_csrf_token(&state.csrf_pepper, &session.id);
-            Ok(SignedIn {
-                user,
-                session,
-                csrf_token,
-            })
+            SessionCookie::of(&state, &req).signed_in(&state).await
         })
     }
 }

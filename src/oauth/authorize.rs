@@ -29,7 +29,7 @@ use crate::accounts::model;
 use crate::audit::{self, Action, NewEvent};
 use crate::db::{DbConn, DbError};
 use crate::pages::{Nav, csrf_matches, error_page, render, see_other};
-use crate::principal::{PageAccess, SignedIn, urlencode};
+use crate::principal::{PageAccess, SessionCookie, SignedIn, urlencode};
 use crate::scopes::ScopeSet;
 use crate::scopes::registry;
 use crate::secrets::{Pepper, PlainSecret};
@@ -728,7 +728,7 @@ fn must_ask(v: &Valid, approved: &ScopeSet) -> bool {
 pub async fn authorize(
     req: HttpRequest,
     state: web::Data<AppState>,
-    signed_in: Result<SignedIn, PageAccess>,
+    cookie: SessionCookie,
     query: web::Query<AuthorizeParams>,
 ) -> HttpResponse {
     let (query, pushed) = match expand(&state, query.into_inner(), true).await {
@@ -737,77 +737,67 @@ pub async fn authorize(
     };
     // A metadata document is fetched for signed-in users only: an anonymous request naming
     // one goes to the sign-in page first, so that nobody makes Gatehouse fetch (and store)
-    // documents without an account.
-    if let Err(access) = &signed_in
-        && super::cimd::is_document_id(query.client_id.as_deref().unwrap_or(""))
-    {
-        return match access {
-            PageAccess::Login { .. } if query.prompt.as_deref() != Some("none") => {
-                see_other(&login_url(&req, &query, false))
+    // documents without an account. Any other request reads the session in the trip that
+    // decides it.
+    let session = if super::cimd::is_document_id(query.client_id.as_deref().unwrap_or("")) {
+        match cookie.signed_in(&state).await {
+            Ok(signed_in) => Ok(Ok(signed_in)),
+            Err(PageAccess::Login { .. }) if query.prompt.as_deref() != Some("none") => {
+                return see_other(&login_url(&req, &query, false));
             }
-            PageAccess::Login { .. } => refuse(
-                &state,
-                Refusal::bad(
-                    "login_required",
-                    "Sign in to Gatehouse first: an app described by a metadata document is looked up for signed-in users only",
-                ),
-            ),
-            other => actix_web::ResponseError::error_response(other),
-        };
-    }
+            Err(PageAccess::Login { .. }) => {
+                return refuse(
+                    &state,
+                    Refusal::bad(
+                        "login_required",
+                        "Sign in to Gatehouse first: an app described by a metadata document is looked up for signed-in users only",
+                    ),
+                );
+            }
+            Err(other) => return actix_web::ResponseError::error_response(&other),
+        }
+    } else if cookie.is_present() {
+        Err(cookie)
+    } else {
+        Ok(Err(cookie.absent()))
+    };
     let mut v = match validate(&state, &query, Arrival::Browser).await {
         Ok(v) => v,
         Err(refusal) => return refuse(&state, refusal),
     };
     v.pushed = pushed;
-    let prompt_none = v.prompts.iter().any(|p| p == "none");
-    let signed_in = match signed_in {
-        Ok(s) => s,
-        Err(_) if prompt_none => {
-            return refuse(
-                &state,
-                v.answer("login_required", "The user is not signed in"),
-            );
+    let registry = match state.scope_registry().await {
+        Ok(all) => all,
+        Err(e) => {
+            log::error!("reading the scope registry: {e}");
+            return refuse(&state, Refusal::unavailable());
         }
-        Err(PageAccess::Login { .. }) => {
-            return see_other(&login_url(&req, &query, false));
-        }
-        Err(other) => return actix_web::ResponseError::error_response(&other),
     };
-    if let Some(refusal) = beyond_the_user(&state, &signed_in, &v).await {
-        return refuse(&state, refusal);
-    }
-    if v.hinted_sub
-        .as_deref()
-        .is_some_and(|sub| sub != signed_in.user.id)
-        && prompt_none
-    {
-        return refuse(
-            &state,
-            v.answer("login_required", "Another user is signed in"),
-        );
-    }
-    let age = (state.now() - signed_in.session.created_at).num_seconds();
-    let too_old = v.max_age.is_some_and(|max| max == 0 || age > max);
-    if too_old && prompt_none {
-        return refuse(
-            &state,
-            v.answer("login_required", "The user must sign in again (max_age)"),
-        );
-    }
-    if too_old || (v.prompts.iter().any(|p| p == "login") && age > 60) {
-        // A fresh sign-in was asked for; come back without `prompt=login` and `max_age` so it
-        // is not asked again (the new session's time is the ID token's `auth_time`).
-        return see_other(&login_url(&req, &query, true));
-    }
+    let now = state.now();
+    // `Ok`: the session is known already (or there is no cookie); `Err`: read it in the trip.
+    let session = match session {
+        Ok(known) => match admit(&v, known, &registry, now) {
+            Ok(signed_in) => Ok(signed_in),
+            Err(turned) => return turn(&state, &req, &query, turned),
+        },
+        Err(cookie) => Err(cookie),
+    };
     // One trip to the database when the approval is remembered (or the app is first-party):
-    // read what the user granted, decide, and issue the code.
+    // read the session, what the user granted, decide, and issue the code.
     let v = Arc::new(v);
-    let (valid, approver) = (v.clone(), Approver::of(&signed_in));
-    let (pepper, now) = (state.digest_pepper.clone(), state.now());
+    let valid = v.clone();
+    let pepper = state.digest_pepper.clone();
     let found = state
         .db(move |c| {
             let v = &*valid;
+            let signed_in = match session {
+                Ok(signed_in) => signed_in,
+                Err(cookie) => match admit(v, cookie.resolve(c)?, &registry, now) {
+                    Ok(signed_in) => signed_in,
+                    Err(turned) => return Ok(Decided::Turned(turned)),
+                },
+            };
+            let approver = Approver::of(&signed_in);
             let stored =
                 grants::find_consent(c, &approver.user_id, &v.client.id)?.unwrap_or_default();
             // The workspace chosen before (and still the user's) needs no other lookup.
@@ -833,12 +823,20 @@ pub async fn authorize(
                     now,
                 )));
             }
-            Ok::<_, DbError>(Decided::Ask(stored, memberships, placement))
+            Ok::<_, DbError>(Decided::Ask(
+                Box::new(signed_in),
+                stored,
+                memberships,
+                placement,
+            ))
         })
         .await;
-    let (stored, memberships, placement) = match found {
+    let (signed_in, stored, memberships, placement) = match found {
         Ok(Decided::Issued(issued)) => return send_back(&state, &v, issued),
-        Ok(Decided::Ask(stored, memberships, placement)) => (stored, memberships, placement),
+        Ok(Decided::Turned(turned)) => return turn(&state, &req, &query, turned),
+        Ok(Decided::Ask(signed_in, stored, memberships, placement)) => {
+            (signed_in, stored, memberships, placement)
+        }
         Err(e) => {
             log::error!("reading consent: {e}");
             return refuse(&state, Refusal::unavailable());
@@ -849,7 +847,7 @@ pub async fn authorize(
         Err(refusal) => return refuse(&state, refusal),
     };
     let approved = stored.approved_by_user();
-    if prompt_none {
+    if v.prompts.iter().any(|p| p == "none") {
         return refuse(
             &state,
             v.answer("consent_required", "The user must approve this request"),
@@ -870,14 +868,87 @@ pub async fn authorize(
     consent_page(&state, &signed_in, &v, &approved, &memberships, placement).await
 }
 
+/// Why a request goes no further than who is signed in.
+enum Turned {
+    /// To the client with an error (or an error page).
+    Refuse(Refusal),
+    /// To the sign-in page (`fresh`: a new sign-in is asked for, not a session).
+    SignIn { fresh: bool },
+    /// Must change password first, or the session could not be read.
+    Page(PageAccess),
+}
+
+fn turn(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &AuthorizeParams,
+    turned: Turned,
+) -> HttpResponse {
+    match turned {
+        Turned::Refuse(refusal) => refuse(state, refusal),
+        Turned::SignIn { fresh } => see_other(&login_url(req, query, fresh)),
+        Turned::Page(access) => actix_web::ResponseError::error_response(&access),
+    }
+}
+
+/// The signed-in user, or where the request goes instead: the sign-in page (or, under
+/// `prompt=none`, `login_required` to the client), a refusal of scopes the user cannot grant,
+/// another user than the one hinted, or a session older than `max_age` / `prompt=login` asks.
+fn admit(
+    v: &Valid,
+    signed_in: Result<SignedIn, PageAccess>,
+    registry: &[registry::RegisteredScope],
+    now: chrono::NaiveDateTime,
+) -> Result<SignedIn, Turned> {
+    let prompt_none = v.prompts.iter().any(|p| p == "none");
+    let signed_in = match signed_in {
+        Ok(s) => s,
+        Err(_) if prompt_none => {
+            return Err(Turned::Refuse(
+                v.answer("login_required", "The user is not signed in"),
+            ));
+        }
+        Err(PageAccess::Login { .. }) => return Err(Turned::SignIn { fresh: false }),
+        Err(other) => return Err(Turned::Page(other)),
+    };
+    if let Some(refusal) = beyond_the_user(registry, &signed_in, v) {
+        return Err(Turned::Refuse(refusal));
+    }
+    if v.hinted_sub
+        .as_deref()
+        .is_some_and(|sub| sub != signed_in.user.id)
+        && prompt_none
+    {
+        return Err(Turned::Refuse(
+            v.answer("login_required", "Another user is signed in"),
+        ));
+    }
+    let age = (now - signed_in.session.created_at).num_seconds();
+    let too_old = v.max_age.is_some_and(|max| max == 0 || age > max);
+    if too_old && prompt_none {
+        return Err(Turned::Refuse(
+            v.answer("login_required", "The user must sign in again (max_age)"),
+        ));
+    }
+    if too_old || (v.prompts.iter().any(|p| p == "login") && age > 60) {
+        // A fresh sign-in was asked for; come back without `prompt=login` and `max_age` so it
+        // is not asked again (the new session's time is the ID token's `auth_time`).
+        return Err(Turned::SignIn { fresh: true });
+    }
+    Ok(signed_in)
+}
+
 /// What the remembered-approval trip decided.
 enum Decided {
+    /// Nothing, because of who is (or is not) signed in.
+    Turned(Turned),
     /// The code (or why none), issued in the same trip.
     Issued(Result<Option<PlainSecret>, DbError>),
-    /// The user must be asked: what they granted before, their workspaces (empty when the
-    /// remembered workspace made reading them unnecessary), and where the authorization acts
-    /// (or the refusal when the app names a workspace the user is not in).
+    /// The user must be asked: who they are, what they granted before, their workspaces (empty
+    /// when the remembered workspace made reading them unnecessary), and where the
+    /// authorization acts (or the refusal when the app names a workspace the user is not in).
     Ask(
+        Box<SignedIn>,
         StoredConsent,
         Vec<(workspaces::Workspace, workspaces::WsRole)>,
         Result<Placement, Refusal>,
@@ -943,15 +1014,12 @@ fn first_party_grant_to_record(v: &Valid, stored: &StoredConsent) -> bool {
 
 /// An app can be granted only what the user may hold: admin-only scopes (e.g. `write:users`)
 /// are refused for members, on a page (the request cannot be granted as it stands).
-async fn beyond_the_user(state: &AppState, signed_in: &SignedIn, v: &Valid) -> Option<Refusal> {
-    let all = match state.scope_registry().await {
-        Ok(all) => all,
-        Err(e) => {
-            log::error!("reading the scope registry: {e}");
-            return Some(Refusal::unavailable());
-        }
-    };
-    let allowed = registry::grantable(&all, signed_in.user.is_admin());
+fn beyond_the_user(
+    all: &[registry::RegisteredScope],
+    signed_in: &SignedIn,
+    v: &Valid,
+) -> Option<Refusal> {
+    let allowed = registry::grantable(all, signed_in.user.is_admin());
     v.scopes.difference(&allowed).first().map(|scope| {
         Refusal::bad(
             "invalid_scope",
@@ -1187,7 +1255,14 @@ pub async fn decide(
             "This approval form has expired or did not come from Gatehouse. Start again from the application.",
         );
     }
-    if let Some(refusal) = beyond_the_user(&state, &signed_in, &v).await {
+    let registry = match state.scope_registry().await {
+        Ok(all) => all,
+        Err(e) => {
+            log::error!("reading the scope registry: {e}");
+            return refuse(&state, Refusal::unavailable());
+        }
+    };
+    if let Some(refusal) = beyond_the_user(&registry, &signed_in, &v) {
         return refuse(&state, refusal);
     }
     if form.decision.as_deref() != Some("approve") {

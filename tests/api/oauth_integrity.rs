@@ -1012,3 +1012,84 @@ both_backends!(
         );
     }
 );
+
+/// The authorization endpoint's round trips to the database, with the caches' answers held
+/// for the whole test (so that only the request's own work is counted).
+async fn authorization_trips(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| {
+        s.keys.cache_ttl = std::time::Duration::from_secs(600);
+    })
+    .await
+    else {
+        return;
+    };
+    {
+        let app = &app;
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let url = authorize_url(&client, "read:users", None, "");
+        assert!(authorize(app, &url, "approve").await.contains_key("code"));
+        // Approved before: the session, the approval and the new code in one trip.
+        let before = app.state.db_calls();
+        let response = app.get(&url).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            app.state.db_calls() - before,
+            1,
+            "a remembered approval is one trip to the database"
+        );
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let code = query_of(&location)["code"].clone();
+        let redeemed = exchange(
+            app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+        assert_eq!(redeemed.status(), StatusCode::OK, "the code works");
+        // No session cookie: to the sign-in page, without asking the database anything.
+        let before = app.state.db_calls();
+        let anonymous = crate::helpers::new_client()
+            .get(app.url(&url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+        assert!(
+            anonymous.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next=")
+        );
+        assert_eq!(app.state.db_calls(), before);
+        // A cookie that names no session: read once, then the sign-in page.
+        let stale = crate::helpers::new_client()
+            .get(app.url(&url))
+            .header("Cookie", "gatehouse_session=ses_notasessionatall")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), StatusCode::SEE_OTHER);
+        assert!(
+            stale.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next=")
+        );
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_remembered_approval_takes_one_trip_to_the_database_sqlite() {
+    authorization_trips(crate::helpers::Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn a_remembered_approval_takes_one_trip_to_the_database_postgres() {
+    authorization_trips(crate::helpers::Backend::Postgres).await;
+}
