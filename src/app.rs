@@ -330,6 +330,16 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
+        // A worker's blocking threads run its database calls and the password gate's hashing.
+        // Threads beyond the pool's connections (and the gate's slots) would only wait for
+        // one, and each thread a burst starts keeps its stack and allocator arena afterwards.
+        let worker_count = workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1);
+        let blocking = (state.pool.max_size() as usize + state.settings.password_checks.concurrent)
+            .div_ceil(worker_count)
+            .max(2);
+        server = server.worker_max_blocking_threads(blocking);
         let housekeeping = state
             .settings
             .background_tasks
