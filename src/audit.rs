@@ -313,8 +313,9 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter) -> Result<Vec<AuditEvent>, 
                     .and(audit_events::id.lt(id.clone()))),
         );
     }
-    Ok(query
-        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
-        .limit(filter.limit)
-        .load(conn)?)
+    let ordered = query.order((audit_events::occurred_at.desc(), audit_events::id.desc()));
+    let mut events: Vec<AuditEvent> =
+        crate::db::prepared::FixedLimit::new(ordered, filter.limit).load(conn)?;
+    events.truncate(usize::try_from(filter.limit).unwrap_or(0));
+    Ok(events)
 }

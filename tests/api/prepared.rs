@@ -80,3 +80,91 @@ struct ProbeRow {
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     note: Option<String>,
 }
+
+#[derive(QueryableByName)]
+struct Plans {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    custom_plans: i64,
+}
+
+#[test]
+fn audit_pages_are_planned_once_per_connection_not_at_every_page() {
+    use gatehouse::audit::{self, Action, EventFilter, NewEvent};
+    use gatehouse::db::DbConn;
+    let Some(db) = TestDatabase::migrated(Backend::Postgres) else {
+        return;
+    };
+    let mut conn = DbConn::Pg(PgConnection::establish(&db.raw_url).expect("connect"));
+    let now = chrono::Utc::now().naive_utc();
+    for i in 0..30 {
+        let mut event = NewEvent::new(Action::KeyCreated);
+        event.workspace_id = Some(if i % 2 == 0 { "ws_even" } else { "ws_odd" }.into());
+        audit::record(&mut conn, &event, now + chrono::Duration::seconds(i)).expect("record");
+    }
+    for round in 0..8 {
+        // A whole page, a page of one workspace, and a short page (fewer rows than fetched).
+        let all = audit::list(
+            &mut conn,
+            &EventFilter {
+                limit: 21,
+                ..EventFilter::default()
+            },
+        )
+        .expect("list");
+        assert_eq!(all.len(), 21, "round {round}");
+        let even = EventFilter {
+            workspace_id: Some("ws_even".into()),
+            limit: 11,
+            ..EventFilter::default()
+        };
+        let page = audit::list(&mut conn, &even).expect("list one workspace");
+        assert_eq!(page.len(), 11);
+        assert!(
+            page.iter()
+                .all(|e| e.workspace_id.as_deref() == Some("ws_even"))
+        );
+        assert!(
+            page.windows(2).all(|w| w[0].occurred_at > w[1].occurred_at),
+            "newest first"
+        );
+        let short = audit::list(
+            &mut conn,
+            &EventFilter {
+                limit: 3,
+                ..EventFilter::default()
+            },
+        )
+        .expect("list");
+        assert_eq!(
+            short.len(),
+            3,
+            "no more than asked, though more are fetched"
+        );
+        assert_eq!(short[0].id, all[0].id);
+    }
+    let DbConn::Pg(pg) = &mut conn else {
+        unreachable!()
+    };
+    let plans: Vec<Plans> = diesel::sql_query(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE '%FROM \"audit_events\"%'",
+    )
+    .load(pg)
+    .expect("read pg_prepared_statements");
+    // All events fetching 21 and 11 (the short page's size), one workspace fetching 11.
+    assert_eq!(
+        plans.len(),
+        3,
+        "one statement per filter shape and page size"
+    );
+    for p in &plans {
+        assert!(
+            p.generic_plans >= 3 && p.custom_plans <= 5,
+            "planned at every page: {} generic, {} custom",
+            p.generic_plans,
+            p.custom_plans
+        );
+    }
+}
