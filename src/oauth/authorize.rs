@@ -741,7 +741,7 @@ pub async fn authorize(
     // decides it.
     let session = if super::cimd::is_document_id(query.client_id.as_deref().unwrap_or("")) {
         match cookie.signed_in(&state).await {
-            Ok(signed_in) => Ok(Ok(signed_in)),
+            Ok(signed_in) => Session::Known(Ok(signed_in)),
             Err(PageAccess::Login { .. }) if query.prompt.as_deref() != Some("none") => {
                 return see_other(&login_url(&req, &query, false));
             }
@@ -757,9 +757,9 @@ pub async fn authorize(
             Err(other) => return actix_web::ResponseError::error_response(&other),
         }
     } else if cookie.is_present() {
-        Err(cookie)
+        Session::Unread(cookie)
     } else {
-        Ok(Err(cookie.absent()))
+        Session::Known(Err(cookie.absent()))
     };
     let mut v = match validate(&state, &query, Arrival::Browser).await {
         Ok(v) => v,
@@ -774,13 +774,12 @@ pub async fn authorize(
         }
     };
     let now = state.now();
-    // `Ok`: the session is known already (or there is no cookie); `Err`: read it in the trip.
     let session = match session {
-        Ok(known) => match admit(&v, known, &registry, now) {
-            Ok(signed_in) => Ok(signed_in),
+        Session::Known(known) => match admit(&v, known, &registry, now) {
+            Ok(signed_in) => Pending::Admitted(Box::new(signed_in)),
             Err(turned) => return turn(&state, &req, &query, turned),
         },
-        Err(cookie) => Err(cookie),
+        Session::Unread(cookie) => Pending::Unread(Box::new(cookie)),
     };
     // One trip to the database when the approval is remembered (or the app is first-party):
     // read the session, what the user granted, decide, and issue the code.
@@ -791,8 +790,8 @@ pub async fn authorize(
         .db(move |c| {
             let v = &*valid;
             let signed_in = match session {
-                Ok(signed_in) => signed_in,
-                Err(cookie) => match admit(v, cookie.resolve(c)?, &registry, now) {
+                Pending::Admitted(signed_in) => *signed_in,
+                Pending::Unread(cookie) => match admit(v, cookie.resolve(c)?, &registry, now) {
                     Ok(signed_in) => signed_in,
                     Err(turned) => return Ok(Decided::Turned(turned)),
                 },
@@ -866,6 +865,21 @@ pub async fn authorize(
         memberships
     };
     consent_page(&state, &signed_in, &v, &approved, &memberships, placement).await
+}
+
+/// The browser's session, as far as it is known before the trip that decides the request.
+enum Session {
+    /// Read already (an app described by a metadata document is looked up for signed-in
+    /// users only), or no cookie at all.
+    Known(Result<SignedIn, PageAccess>),
+    /// To read in the deciding trip.
+    Unread(SessionCookie),
+}
+
+/// The session as the deciding trip takes it: let through by `admit` already, or to read.
+enum Pending {
+    Admitted(Box<SignedIn>),
+    Unread(Box<SessionCookie>),
 }
 
 /// Why a request goes no further than who is signed in.

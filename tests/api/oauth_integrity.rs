@@ -970,6 +970,13 @@ both_backends!(
                 .expect("count codes")
         };
         let before = codes(&mut conn);
+        // The cluster's own default may be either (CI's throwaway cluster runs with it off):
+        // this connection starts from `on`, as a production server's does.
+        if let DbConn::Pg(pg) = &mut *conn {
+            diesel::sql_query("SET synchronous_commit = on")
+                .execute(pg)
+                .expect("SET");
+        }
         // Outside a transaction (as the authorization endpoint issues): stored, and the
         // connection's later statements (a spend, a rotation) commit synchronously again.
         issue_code(&mut conn, &pepper, &new, now).expect("issued");
@@ -1000,6 +1007,9 @@ both_backends!(
             })
             .unwrap();
             assert_eq!(synchronous_commit(pg), "on");
+            diesel::sql_query("RESET synchronous_commit")
+                .execute(pg)
+                .expect("RESET");
         }
         assert_eq!(
             codes(&mut conn),
