@@ -240,8 +240,9 @@ pub fn issue_code(
 
 /// The code's row in one statement whose own transaction commits asynchronously
 /// (`synchronous_commit = off`, set for that transaction only): a code lives a minute and is
-/// worth nothing if lost, so a crash in the next ~0.6 s costs at most a sign-in to redo —
-/// while waiting for the disk was a third of a code flow's time. Everything that spends a code
+/// worth nothing if lost, so a crash in the next ~0.6 s costs the app one more pass through
+/// the authorization endpoint — while waiting for the disk here cost every code flow ~10 %
+/// (BENCHMARKS.md, eighth session). Everything that spends a code
 /// (or a refresh token) still commits synchronously, and PostgreSQL's log is flushed in order,
 /// so a spend that survives a crash always finds its code. Called inside a transaction this
 /// would relax the whole transaction, hence `issue_code` only calls it outside one.
