@@ -90,6 +90,11 @@ struct Valid {
 }
 
 impl Valid {
+    /// Whether the request asked for this `prompt` value (`none`, `login`, `consent`).
+    fn prompted(&self, value: &str) -> bool {
+        self.prompts.iter().any(|p| p == value)
+    }
+
     /// An answer to this valid request sent back to the client, with its `state`: only the
     /// user's decision or a `prompt=none` outcome (see the module header).
     fn answer(&self, error: &'static str, description: &str) -> Refusal {
@@ -686,7 +691,7 @@ enum Placement {
 
 /// Whether the user must be asked (see the module header), given what they approved before.
 fn must_ask(v: &Valid, approved: &ScopeSet) -> bool {
-    if v.prompts.iter().any(|p| p == "consent") {
+    if v.prompted("consent") {
         return true;
     }
     if v.client.first_party {
@@ -766,12 +771,9 @@ pub async fn authorize(
         Err(refusal) => return refuse(&state, refusal),
     };
     v.pushed = pushed;
-    let registry = match state.scope_registry().await {
+    let registry = match grantable_registry(&state).await {
         Ok(all) => all,
-        Err(e) => {
-            log::error!("reading the scope registry: {e}");
-            return refuse(&state, Refusal::unavailable());
-        }
+        Err(refusal) => return refuse(&state, refusal),
     };
     let now = state.now();
     let session = match session {
@@ -846,7 +848,7 @@ pub async fn authorize(
         Err(refusal) => return refuse(&state, refusal),
     };
     let approved = stored.approved_by_user();
-    if v.prompts.iter().any(|p| p == "none") {
+    if v.prompted("none") {
         return refuse(
             &state,
             v.answer("consent_required", "The user must approve this request"),
@@ -914,7 +916,7 @@ fn admit(
     registry: &[registry::RegisteredScope],
     now: chrono::NaiveDateTime,
 ) -> Result<SignedIn, Turned> {
-    let prompt_none = v.prompts.iter().any(|p| p == "none");
+    let prompt_none = v.prompted("none");
     let signed_in = match signed_in {
         Ok(s) => s,
         Err(_) if prompt_none => {
@@ -944,7 +946,7 @@ fn admit(
             v.answer("login_required", "The user must sign in again (max_age)"),
         ));
     }
-    if too_old || (v.prompts.iter().any(|p| p == "login") && age > 60) {
+    if too_old || (v.prompted("login") && age > 60) {
         // A fresh sign-in was asked for; come back without `prompt=login` and `max_age` so it
         // is not asked again (the new session's time is the ID token's `auth_time`).
         return Err(Turned::SignIn { fresh: true });
@@ -1024,6 +1026,17 @@ fn choices(
 /// sign-in: the remembered flow keeps its statement count).
 fn first_party_grant_to_record(v: &Valid, stored: &StoredConsent) -> bool {
     v.client.first_party && !v.scopes.is_subset(&stored.scopes)
+}
+
+/// The registered scopes, for `beyond_the_user` (the "try again later" page when they cannot
+/// be read).
+async fn grantable_registry(
+    state: &AppState,
+) -> Result<Arc<Vec<registry::RegisteredScope>>, Refusal> {
+    state.scope_registry().await.map_err(|e| {
+        log::error!("reading the scope registry: {e}");
+        Refusal::unavailable()
+    })
 }
 
 /// An app can be granted only what the user may hold: admin-only scopes (e.g. `write:users`)
@@ -1269,12 +1282,9 @@ pub async fn decide(
             "This approval form has expired or did not come from Gatehouse. Start again from the application.",
         );
     }
-    let registry = match state.scope_registry().await {
+    let registry = match grantable_registry(&state).await {
         Ok(all) => all,
-        Err(e) => {
-            log::error!("reading the scope registry: {e}");
-            return refuse(&state, Refusal::unavailable());
-        }
+        Err(refusal) => return refuse(&state, refusal),
     };
     if let Some(refusal) = beyond_the_user(&registry, &signed_in, &v) {
         return refuse(&state, refusal);

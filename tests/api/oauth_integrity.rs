@@ -1023,18 +1023,25 @@ both_backends!(
     }
 );
 
-/// The authorization endpoint's round trips to the database, with the caches' answers held
-/// for the whole test (so that only the request's own work is counted).
-async fn authorization_trips(backend: crate::helpers::Backend) {
-    let Some(app) = crate::helpers::spawn_app_with(backend, |s| {
+/// Where an authorization request without a live session goes, and the `Location` it names.
+async fn signed_out_answer(app: &TestApp, url: &str, cookie: Option<&str>) -> String {
+    let mut request = crate::helpers::new_client().get(app.url(url));
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+// The authorization endpoint's round trips to the database, with the caches' answers held
+// for the whole test (so that only the request's own work is counted).
+both_backends!(
+    a_remembered_approval_takes_one_trip_to_the_database,
+    settings = |s: &mut gatehouse::config::Settings| {
         s.keys.cache_ttl = std::time::Duration::from_secs(600);
-    })
-    .await
-    else {
-        return;
-    };
-    {
-        let app = &app;
+    },
+    |app| async move {
         app.login_admin().await;
         let client = register(app, false, false).await;
         let url = authorize_url(&client, "read:users", None, "");
@@ -1063,43 +1070,12 @@ async fn authorization_trips(backend: crate::helpers::Backend) {
         assert_eq!(redeemed.status(), StatusCode::OK, "the code works");
         // No session cookie: to the sign-in page, without asking the database anything.
         let before = app.state.db_calls();
-        let anonymous = crate::helpers::new_client()
-            .get(app.url(&url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
-        assert!(
-            anonymous.headers()["location"]
-                .to_str()
-                .unwrap()
-                .starts_with("/login?next=")
-        );
+        let anonymous = signed_out_answer(app, &url, None).await;
+        assert!(anonymous.starts_with("/login?next="), "{anonymous}");
         assert_eq!(app.state.db_calls(), before);
         // A cookie that names no session: read once, then the sign-in page.
-        let stale = crate::helpers::new_client()
-            .get(app.url(&url))
-            .header("Cookie", "gatehouse_session=ses_notasessionatall")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(stale.status(), StatusCode::SEE_OTHER);
-        assert!(
-            stale.headers()["location"]
-                .to_str()
-                .unwrap()
-                .starts_with("/login?next=")
-        );
+        let stale =
+            signed_out_answer(app, &url, Some("gatehouse_session=ses_notasessionatall")).await;
+        assert!(stale.starts_with("/login?next="), "{stale}");
     }
-    app.stop().await;
-}
-
-#[actix_web::test]
-async fn a_remembered_approval_takes_one_trip_to_the_database_sqlite() {
-    authorization_trips(crate::helpers::Backend::Sqlite).await;
-}
-
-#[actix_web::test]
-async fn a_remembered_approval_takes_one_trip_to_the_database_postgres() {
-    authorization_trips(crate::helpers::Backend::Postgres).await;
-}
+);
