@@ -26,7 +26,7 @@ use crate::db::{DbConn, DbError};
 use crate::http::{ApiError, ErrorCode};
 use crate::jwt::VerifiedToken;
 use crate::pages::{Nav, session_csrf_token};
-use crate::policy::{self, Action, Allowed, Caller, KeyBounds, Role, Via};
+use crate::policy::{self, Action, Allowed, Caller, KeyBounds, Reach, Role, Via};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
@@ -44,8 +44,9 @@ pub enum Credential {
         scopes: Arc<ScopeSet>,
         /// Unix time.
         expires_at: i64,
-        /// The workspace the authorization was made in.
+        /// The workspace the authorization was made in (`personal`: the user's own).
         workspace: Option<Arc<str>>,
+        personal: bool,
         /// A token exchanged for an API key: the key's bounds, which the token keeps.
         key: Option<Arc<crate::jwt::TokenKey>>,
         /// DPoP: the key the token is bound to (every request proved it).
@@ -156,12 +157,29 @@ impl Principal {
         policy::authorize(&self.caller(), action).map_err(ApiError::from)
     }
 
-    /// The workspace this credential acts in (`None`: a session, in any of the user's).
-    pub fn workspace(&self) -> Option<&str> {
+    /// Where this credential reaches: a session every workspace of the user's, a key or an
+    /// app's token the one it is bound to (a user's token naming none: none).
+    pub fn workspace(&self) -> Reach<'_> {
         match &self.credential {
-            Credential::Session { .. } => None,
-            Credential::ApiKey(record) => Some(&record.key.workspace_id),
-            Credential::AccessToken { workspace, .. } => workspace.as_deref(),
+            Credential::Session { .. } => Reach::Everywhere,
+            Credential::ApiKey(record) => Reach::Workspace {
+                id: &record.key.workspace_id,
+                personal: record
+                    .workspace
+                    .as_ref()
+                    .is_some_and(crate::workspaces::WorkspaceClaim::is_personal),
+            },
+            Credential::AccessToken {
+                workspace: Some(id),
+                personal,
+                ..
+            } => Reach::Workspace {
+                id,
+                personal: *personal,
+            },
+            Credential::AccessToken {
+                workspace: None, ..
+            } => Reach::Nowhere,
         }
     }
 
@@ -460,6 +478,7 @@ async fn check_access_token(
                 scopes: verified.scopes.clone(),
                 expires_at: claims.exp,
                 workspace: verified.workspace_id.clone(),
+                personal: verified.workspace_personal,
                 key: verified.key.clone(),
                 jkt: verified.jkt.clone(),
             },

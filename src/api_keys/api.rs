@@ -204,7 +204,7 @@ async fn key_workspace(
 ) -> Result<Standing, ApiError> {
     let own = owner_id == principal.user.id;
     let asked = named
-        .or_else(|| principal.workspace().filter(|_| own))
+        .or_else(|| principal.workspace().bound().filter(|_| own))
         .map(str::to_owned);
     let (owner, caller) = (owner_id.to_owned(), principal.user.id.clone());
     let standing = state
@@ -456,7 +456,7 @@ pub async fn list_own(
     })?;
     // A credential bound to a workspace lists that workspace's keys only.
     let mut filter = list_filter(&query)?;
-    filter.workspace_id = principal.workspace().map(str::to_owned);
+    filter.workspace_id = principal.workspace().bound().map(str::to_owned);
     list_keys_with(&state, Some(principal.user.id.clone()), filter).await
 }
 
@@ -483,7 +483,7 @@ pub async fn list_for_user(
     // One's own keys, by this path too: a credential bound to a workspace sees that
     // workspace's only.
     if owner.id == principal.user.id {
-        filter.workspace_id = principal.workspace().map(str::to_owned);
+        filter.workspace_id = principal.workspace().bound().map(str::to_owned);
     }
     list_keys_with(&state, Some(owner.id), filter).await
 }
@@ -513,6 +513,31 @@ pub(crate) fn may_change(principal: &Principal, key: &ApiKey) -> Result<Allowed,
             owner: &key.user_id,
             workspace: &key.workspace_id,
             key: rights.shape(),
+            roll: None,
+        },
+    )
+    .map_err(key_denied)
+}
+
+/// May the caller roll this key? As [`may_change`], and a roll issues a key: where only
+/// workspace admins issue keys, a member does not roll their own either.
+pub(crate) async fn may_roll(
+    state: &AppState,
+    principal: &Principal,
+    key: &ApiKey,
+) -> Result<Allowed, ApiError> {
+    let (ws, user) = (key.workspace_id.clone(), key.user_id.clone());
+    let standing = state
+        .db(move |c| crate::workspaces::Standing::load(c, &ws, &user))
+        .await?;
+    let rights = ParsedRights::of(key);
+    policy::authorize(
+        &principal.caller(),
+        Action::ChangeKey {
+            owner: &key.user_id,
+            workspace: &key.workspace_id,
+            key: rights.shape(),
+            roll: Some(standing.policy()),
         },
     )
     .map_err(key_denied)
@@ -725,7 +750,7 @@ pub async fn roll_key(
     let body: RollBody = optional_json(body, "grace_period")?;
     let grace = parse_grace(body.grace_period.as_ref())?;
     let key = load_key(&state, path.into_inner()).await?;
-    let allowed = may_change(&principal, &key)?;
+    let allowed = may_roll(&state, &principal, &key).await?;
     let (old, new, secret) = service::roll(
         &state,
         allowed,

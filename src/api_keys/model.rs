@@ -535,6 +535,27 @@ pub fn revoke(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> Resu
     Ok(changed == 1)
 }
 
+/// The grant an access token exchanged for a key names in its `jti`: the key, and a digest of
+/// the limits it was exchanged under (allowlist, referrers, endpoints). Revoking the key
+/// (its id) ends every such token; changing its limits ends those minted under the old ones
+/// (this grant), while tokens exchanged afterwards carry the new limits and a new grant.
+pub fn exchange_grant(
+    key_id: &str,
+    nets: &[IpNet],
+    restrictions: &crate::api_keys::restrictions::Restrictions,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let limits = format!(
+        "{}\n{}\n{}",
+        nets_to_storage(nets),
+        restrictions.referrers_to_storage(),
+        restrictions.endpoints_to_storage()
+    );
+    let digest = Sha256::digest(limits.as_bytes());
+    let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{key_id}.lim{tag}")
+}
+
 /// When every access token exchanged for a key revoked `now` has expired.
 pub fn exchanged_tokens_dead_at(now: NaiveDateTime) -> NaiveDateTime {
     now + crate::jwt::EXCHANGED_TOKEN_MAX_LIFETIME + chrono::Duration::minutes(1)

@@ -8,7 +8,7 @@ use askama::Template;
 use chrono::Duration;
 use serde::Deserialize;
 
-use super::api::{client_ip, key_denied, load_key, load_user, may_change, parse_grace};
+use super::api::{client_ip, key_denied, load_key, load_user, may_roll, parse_grace};
 use super::format::Mode;
 use super::model::{self, ApiKeyView, ListFilter};
 use super::service;
@@ -552,7 +552,7 @@ pub async fn do_roll(
         Err(e) => return failure_page(&e),
     };
     let principal = signed_in.principal();
-    let rolled = match may_change(&principal, &key) {
+    let rolled = match may_roll(&state, &principal, &key).await {
         Ok(allowed) => {
             service::roll(
                 &state,

@@ -161,8 +161,24 @@ pub async fn update(
         "allowed_endpoints": restrictions.as_ref().map(Restrictions::endpoint_strings),
     });
     let id = key.id.clone();
+    // Tokens exchanged for the key carry its old limits: a change of them ends those tokens
+    // (on this instance at once, on the others at their next sync), as a roll does.
+    let old_limits = model::exchange_grant(&key.id, &key.allowed_nets(), &key.restrictions());
+    let limits_changed = changes.allowed_ips.as_ref().is_some_and(|nets| {
+        model::nets_to_storage(nets) != model::nets_to_storage(&key.allowed_nets())
+    }) || restrictions.as_ref().is_some_and(|r| {
+        let current = key.restrictions();
+        r.referrers_to_storage() != current.referrers_to_storage()
+            || r.endpoints_to_storage() != current.endpoints_to_storage()
+    });
+    let ended = (old_limits.clone(), model::exchanged_tokens_dead_at(now));
+    let revoked = limits_changed.then(|| vec![ended]);
+    let to_remember = revoked.clone();
     let updated = state
         .db(move |c| {
+            if let Some(entries) = &revoked {
+                crate::jwt::denylist::revoke(c, entries, now)?;
+            }
             model::update(
                 c,
                 &id,
@@ -178,6 +194,9 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     state.key_cache.invalidate_all();
+    if let Some(entries) = to_remember {
+        state.denylist.remember(entries);
+    }
     Ok(updated)
 }
 

@@ -27,7 +27,16 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<(), Failure> {
     let DbConn::Sqlite(inner) = &mut conn else {
         return Err(Failure("expected a SQLite connection".into(), 1));
     };
-    diesel::sql_query(format!("VACUUM INTO '{}'", to_text.replace('\'', "''"))).execute(inner)?;
+    // The copy holds what the database holds: created private (0600) and empty first, which
+    // `VACUUM INTO` fills (it accepts an empty file).
+    write_private(to, b"")?;
+    let copied =
+        diesel::sql_query(format!("VACUUM INTO '{}'", to_text.replace('\'', "''"))).execute(inner);
+    if let Err(e) = copied {
+        // No empty file left behind to be mistaken for a backup.
+        let _ = std::fs::remove_file(to);
+        return Err(e.into());
+    }
     println!("backed up {} to {}", path.display(), to.display());
     keep_secret_with(path, to)
 }

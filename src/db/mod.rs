@@ -162,6 +162,10 @@ impl ConnectionManager {
         };
         match &self.url {
             DatabaseUrl::Sqlite { path } => {
+                create_private(path).map_err(|e| DbError::Connect {
+                    target: self.url.describe(),
+                    reason: e.to_string(),
+                })?;
                 let path = path.to_string_lossy();
                 let mut conn = diesel::SqliteConnection::establish(&path).map_err(connect_error)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
@@ -204,6 +208,27 @@ impl ManageConnection for ConnectionManager {
 }
 
 /// One connection outside any pool (one-shot commands).
+/// A SQLite database file is created private (0600) before SQLite opens it: it holds password
+/// hashes, key digests and encrypted signing keys. SQLite gives its `-wal` and `-shm` files
+/// the database file's permissions. An existing file keeps the permissions it has.
+pub fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = path.to_string_lossy();
+    if text == ":memory:" || text.starts_with("file:") || path.exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn connect_one(url: &DatabaseUrl) -> Result<DbConn, DbError> {
     ConnectionManager::new(url.clone()).establish()
 }
@@ -488,6 +513,28 @@ mod tests {
             .load(inner)
             .unwrap();
         assert_eq!(fk[0].foreign_keys, 1);
+    }
+
+    #[test]
+    fn a_new_sqlite_database_and_its_log_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        let url = DatabaseUrl::Sqlite { path: path.clone() };
+        let mut conn = ConnectionManager::new(url).connect().unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)")
+            .unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "the database file");
+        let wal = dir.path().join("fresh.db-wal");
+        assert!(wal.exists(), "WAL mode keeps a log beside it");
+        assert_eq!(mode(&wal), 0o600, "the write-ahead log");
+        // An existing file keeps what its operator gave it.
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        create_private(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o640);
     }
 
     #[test]

@@ -127,6 +127,7 @@ diesel::table! {
         first_used_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
         options -> Text,
+        owner_workspace_id -> Nullable<Text>,
     }
 }
 

@@ -115,6 +115,8 @@ pub struct VerifiedToken {
     pub scopes: Arc<crate::scopes::ScopeSet>,
     /// The `workspace` claim's id, shared by every request the cached token serves.
     pub workspace_id: Option<Arc<str>>,
+    /// The `workspace` claim names the user's personal workspace.
+    pub workspace_personal: bool,
     /// The `key` claim, parsed.
     pub key: Option<Arc<TokenKey>>,
     /// DPoP: the thumbprint of the key the token is bound to (`cnf.jkt`).
@@ -127,10 +129,15 @@ impl VerifiedToken {
         let workspace_id = claims.workspace.as_ref().map(|w| Arc::from(w.id.as_str()));
         let key = claims.key.as_ref().map(|k| Arc::new(TokenKey::of(k)));
         let jkt = claims.cnf.as_ref().map(|c| Arc::from(c.jkt.as_str()));
+        let workspace_personal = claims
+            .workspace
+            .as_ref()
+            .is_some_and(crate::workspaces::WorkspaceClaim::is_personal);
         VerifiedToken {
             claims,
             scopes,
             workspace_id,
+            workspace_personal,
             key,
             jkt,
         }

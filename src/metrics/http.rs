@@ -11,7 +11,7 @@ use crate::policy::{self, Action, Caller, Role, Via};
 use crate::state::AppState;
 
 const SCRAPER: Caller<'static> = Caller {
-    workspace: None,
+    workspace: policy::Reach::Nowhere,
     user_id: None,
     role: Role::Member,
     via: Via::Scraper,

@@ -348,7 +348,7 @@ pub async fn list_consents(state: web::Data<AppState>, principal: Principal) -> 
         manage::list_consents(
             &state,
             principal.user.id.clone(),
-            principal.workspace().map(str::to_owned),
+            principal.workspace().bound().map(str::to_owned),
         )
         .await?,
         None,

@@ -501,18 +501,81 @@ async fn fetch(
     Ok((body, cache_control))
 }
 
-/// An app's JWK Set from its `jwks_uri` (`private_key_jwt`), fetched under the rules of
-/// metadata documents: https on port 443 (plain loopback http only for the test switch),
-/// public addresses only, no redirects, ≤ 3 s, ≤ 5 KB, at most eight fetches at once.
+/// An app's JWK Set from its `jwks_uri` (`private_key_jwt`), fetched through the same guards
+/// as metadata documents ([`guarded_fetch`]): a failing URL is not fetched again for a minute
+/// however many assertions name it, a failing host not after five failures, a blocked host
+/// never, and every fetch counts against the process's budget and slots.
 pub async fn fetch_keys(state: &AppState, uri: &str) -> Result<serde_json::Value, DocumentError> {
     let url = parse_client_id(uri, state.settings.cimd_loopback_http)?;
-    let _permit = state
-        .cimd_fetches
-        .in_flight
-        .try_acquire()
-        .map_err(|_| bad("Too many fetches at once: try again"))?;
-    let (body, _) = fetch(&url, state.settings.cimd_loopback_http).await?;
-    serde_json::from_slice(&body).map_err(|_| bad("The JWK Set is not JSON"))
+    let (body, _) = match guarded_fetch(state, &url, uri).await {
+        Ok(fetched) => fetched,
+        Err(ClientError::Document(e)) => return Err(e),
+        Err(ClientError::Db(e)) => {
+            log::warn!("checking the blocked hosts before fetching {uri}: {e}");
+            return Err(bad("Gatehouse cannot check this host right now: try again"));
+        }
+    };
+    serde_json::from_slice(&body).map_err(|e| {
+        let error = bad("The JWK Set is not JSON");
+        remember_failure(state, &url, uri, &error);
+        log::debug!("{uri}: {e}");
+        error
+    })
+}
+
+/// The one way Gatehouse fetches from an address someone else chose (metadata documents and
+/// `jwks_uri`s): the failure memory first (by URL for a minute, by host after
+/// [`HOST_FAILURES`]), then the administrators' blocked hosts, the budget of
+/// [`FETCHES_PER_MINUTE`] and the [`CONCURRENT_FETCHES`] slots, then [`fetch`] (public
+/// addresses only, no redirects, ≤ 3 s, ≤ 5 KB). A failed fetch is remembered.
+async fn guarded_fetch(
+    state: &AppState,
+    url: &Url,
+    remembered_as: &str,
+) -> Result<(Vec<u8>, Option<String>), ClientError> {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    if let Some(e) = state.cimd_fetches.recent(remembered_as, &host) {
+        crate::metrics::client_document("remembered");
+        return Err(ClientError::Document(e));
+    }
+    let blocked_host = host.clone();
+    let blocked = state
+        .db(move |c| is_blocked(c, &blocked_host))
+        .await
+        .map_err(ClientError::Db)?;
+    if blocked {
+        return Err(ClientError::Document(blocked_message(&host)));
+    }
+    let busy = || {
+        ClientError::Document(bad(
+            "Gatehouse is fetching too many documents right now: try again in a moment",
+        ))
+    };
+    if state
+        .rate_limits
+        .check("cimd-fetches".into(), FETCHES_PER_MINUTE)
+        .await
+        .retry_after
+        .is_some()
+    {
+        return Err(busy());
+    }
+    let Ok(_slot) = state.cimd_fetches.in_flight.try_acquire() else {
+        return Err(busy());
+    };
+    fetch(url, state.settings.cimd_loopback_http)
+        .await
+        .map_err(|e| {
+            remember_failure(state, url, remembered_as, &e);
+            ClientError::Document(e)
+        })
+}
+
+fn remember_failure(state: &AppState, url: &Url, remembered_as: &str, error: &DocumentError) {
+    crate::metrics::client_document("refused");
+    let host = url.host_str().unwrap_or_default();
+    state.cimd_fetches.remember(remembered_as, host, error);
+    log::info!("fetching {remembered_as}: {error}");
 }
 
 /// One answer for a name that does not resolve and one that resolves somewhere private, so
@@ -550,49 +613,20 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
     {
         return Ok(known);
     }
-    if let Some(e) = state.cimd_fetches.recent(client_id, &host) {
-        crate::metrics::client_document("remembered");
-        return Err(ClientError::Document(e));
-    }
-    let blocked_host = host.clone();
-    let blocked = state
-        .db(move |c| is_blocked(c, &blocked_host))
-        .await
-        .map_err(ClientError::Db)?;
-    if blocked {
-        return Err(ClientError::Document(blocked_message(&host)));
-    }
-    let busy = || {
-        ClientError::Document(bad(
-            "Gatehouse is fetching too many metadata documents right now: try again in a moment",
-        ))
-    };
-    if state
-        .rate_limits
-        .check("cimd-fetches".into(), FETCHES_PER_MINUTE)
-        .await
-        .retry_after
-        .is_some()
-    {
-        return Err(busy());
-    }
-    let Ok(_slot) = state.cimd_fetches.in_flight.try_acquire() else {
-        return Err(busy());
-    };
-    let described = match fetched(state, &url).await {
+    let (body, cache_control) = guarded_fetch(state, &url, client_id).await?;
+    let all = state.scope_registry().await.map_err(ClientError::Db)?;
+    let grantable = registry::grantable(&all, false);
+    let described = match validate(&url, &body, &grantable) {
         Ok(d) => {
             crate::metrics::client_document("fetched");
             d
         }
-        Err(ClientError::Document(e)) => {
-            crate::metrics::client_document("refused");
-            state.cimd_fetches.remember(client_id, &host, &e);
-            log::info!("metadata document {client_id}: {e}");
+        Err(e) => {
+            remember_failure(state, &url, client_id, &e);
             return Err(ClientError::Document(e));
         }
-        Err(other) => return Err(other),
     };
-    let (described, lifetime) = described;
+    let lifetime = cache_lifetime(cache_control.as_deref());
     let id = client_id.to_owned();
     let resources = state.settings.registration.resources.clone();
     let stored = state
@@ -604,16 +638,6 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         // Blocked while the document was on its way.
         None => Err(ClientError::Document(blocked_message(&host))),
     }
-}
-
-async fn fetched(state: &AppState, url: &Url) -> Result<(Described, Duration), ClientError> {
-    let (body, cache_control) = fetch(url, state.settings.cimd_loopback_http)
-        .await
-        .map_err(ClientError::Document)?;
-    let all = state.scope_registry().await.map_err(ClientError::Db)?;
-    let grantable = registry::grantable(&all, false);
-    let described = validate(url, &body, &grantable).map_err(ClientError::Document)?;
-    Ok((described, cache_lifetime(cache_control.as_deref())))
 }
 
 #[derive(Debug)]

@@ -97,6 +97,10 @@ pub struct Client {
     pub last_used_at: Option<NaiveDateTime>,
     /// [`ClientOptions`] as JSON.
     pub options: String,
+    /// The workspace that controls the app (its admins change, rotate, disable and delete
+    /// it): where it was registered, else its registrant's personal one. `None`: the
+    /// install's own app (self-registered, a metadata document): administrators only.
+    pub owner_workspace_id: Option<String>,
 }
 
 /// Per-app security options (stored as one JSON object).
@@ -426,6 +430,8 @@ pub struct NewClient {
     pub logout: LogoutSettings,
     /// The workspace the app is private to (`None`: offered to every user).
     pub workspace_id: Option<String>,
+    /// The workspace that controls it (`None` with an owner: the owner's personal one).
+    pub owner_workspace_id: Option<String>,
     pub origin: Origin,
     /// What a self-registered app said of itself.
     pub description: SelfDescription,
@@ -458,6 +464,15 @@ pub fn create(
     let secret = (new.client_type == ClientType::Confidential && !new.options.private_key_jwt())
         .then(|| PlainSecret::generate(CLIENT_SECRET_PREFIX));
     let uris: Vec<&str> = new.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let controlled_by = match (
+        &new.owner_workspace_id,
+        &new.workspace_id,
+        &new.owner_user_id,
+    ) {
+        (Some(ws), _, _) | (None, Some(ws), _) => Some(ws.clone()),
+        (None, None, Some(owner)) => crate::workspaces::personal_of(conn, owner)?.map(|w| w.id),
+        (None, None, None) => None,
+    };
     diesel::insert_into(clients::table)
         .values((
             clients::id.eq(&id),
@@ -475,6 +490,7 @@ pub fn create(
             clients::backchannel_logout_session_required
                 .eq(new.logout.backchannel_logout_session_required),
             clients::workspace_id.eq(&new.workspace_id),
+            clients::owner_workspace_id.eq(&controlled_by),
             clients::origin.eq(new.origin.as_str()),
             clients::metadata
                 .eq(serde_json::to_string(&new.description).unwrap_or_else(|_| "{}".into())),
@@ -507,6 +523,55 @@ pub fn note_use(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), D
     Ok(())
 }
 
+/// The workspace that controls `client` (`None`: the install's own app). An app registered
+/// by an instance older than the column has none stored: its owner's personal workspace,
+/// as the migration that added the column backfilled.
+pub fn control_workspace(conn: &mut DbConn, client: &Client) -> Result<Option<String>, DbError> {
+    match (
+        &client.owner_workspace_id,
+        &client.workspace_id,
+        &client.owner_user_id,
+    ) {
+        (Some(ws), _, _) | (None, Some(ws), _) => Ok(Some(ws.clone())),
+        (None, None, Some(owner)) => Ok(crate::workspaces::personal_of(conn, owner)?.map(|w| w.id)),
+        (None, None, None) => Ok(None),
+    }
+}
+
+/// The apps `user_id` controls, newest first (at most `limit`): those of the workspaces they
+/// administer (their personal one among them) and those they registered where they are still
+/// a member; with `bound`, that workspace's only.
+pub fn controlled_by(
+    conn: &mut DbConn,
+    user_id: &str,
+    bound: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Client>, DbError> {
+    use crate::db::schema::workspace_members as m;
+    let administered = m::table
+        .filter(m::user_id.eq(user_id))
+        .filter(m::role.eq_any(["owner", "admin"]))
+        .select(m::workspace_id.nullable());
+    let member_of = m::table
+        .filter(m::user_id.eq(user_id))
+        .select(m::workspace_id.nullable());
+    let mut query = clients::table
+        .filter(
+            clients::owner_workspace_id
+                .eq_any(administered)
+                .or(clients::owner_user_id
+                    .eq(user_id)
+                    .and(clients::owner_workspace_id.eq_any(member_of))),
+        )
+        .select(Client::as_select())
+        .order((clients::created_at.desc(), clients::id.desc()))
+        .into_boxed();
+    if let Some(bound) = bound {
+        query = query.filter(clients::owner_workspace_id.eq(bound));
+    }
+    Ok(query.limit(limit).load(conn)?)
+}
+
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Client>, DbError> {
     Ok(clients::table
         .find(id)
@@ -523,6 +588,7 @@ mod tests {
         let now = chrono::Utc::now().naive_utc();
         Client {
             workspace_id: None,
+            owner_workspace_id: None,
             id: "cli_x".into(),
             name: "x".into(),
             owner_user_id: Some("usr_x".into()),

@@ -54,7 +54,14 @@ impl Caller {
                         client_id: &client.id,
                         scopes: &scopes,
                     },
-                    workspace: client.workspace_id.as_deref(),
+                    // An app acting as itself: its own workspace if private, else none.
+                    workspace: client.workspace_id.as_deref().map_or(
+                        policy::Reach::Nowhere,
+                        |id| policy::Reach::Workspace {
+                            id,
+                            personal: false,
+                        },
+                    ),
                 };
                 policy::authorize(&caller, action)
             }

@@ -362,8 +362,14 @@ pub async fn create(
             Some(standing.id)
         }
     };
+    // Who controls it: the workspace it is private to, else the one the registering
+    // credential is bound to, else (a session) the registrant's personal workspace.
+    let owner_workspace_id = workspace_id
+        .clone()
+        .or_else(|| actor.caller.workspace.bound().map(str::to_owned));
     let new = NewClient {
         workspace_id,
+        owner_workspace_id,
         logout,
         name,
         owner_user_id: Some(actor.user_id().to_owned()),
@@ -405,12 +411,21 @@ pub async fn visible(
         .db(move |c| clients::find(c, &id))
         .await?
         .ok_or_else(|| ApiError::not_found("Client"))?;
-    let owner = client.owner_user_id.as_deref();
-    let workspace = client.workspace_id.as_deref();
+    let (found, user) = (client.clone(), actor.user_id().to_owned());
+    let standing = state
+        .db(move |c| match clients::control_workspace(c, &found)? {
+            Some(ws) => crate::workspaces::Standing::load(c, &ws, &user).map(Some),
+            None => Ok(None),
+        })
+        .await?;
+    let app = policy::AppOwner {
+        workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
+        registrant: client.owner_user_id.as_deref(),
+    };
     actor.authorize(if change {
-        PolicyAction::ChangeClient { owner, workspace }
+        PolicyAction::ChangeClient(app)
     } else {
-        PolicyAction::ReadClients { owner, workspace }
+        PolicyAction::ReadClients(app)
     })?;
     Ok(client)
 }
@@ -424,31 +439,23 @@ pub async fn list(
     if everyone {
         actor.authorize(PolicyAction::ListAllClients)?;
     } else {
-        actor.authorize(PolicyAction::ReadClients {
-            owner: Some(actor.user_id()),
-            workspace: None,
-        })?;
+        actor.authorize(PolicyAction::ListOwnClients)?;
     }
-    let owner = (!everyone).then(|| actor.user_id().to_owned());
-    // A credential bound to a workspace sees no app private to another one.
-    let bound = actor.caller.workspace.map(str::to_owned);
+    let user = actor.user_id().to_owned();
+    // A credential bound to a workspace lists that workspace's apps only (everyone's, for an
+    // administrator acting as one, is the install's listing).
+    let bound = actor.caller.workspace.bound().map(str::to_owned);
     Ok(state
         .db(move |c| {
-            let mut query = clients_t::table
-                .select(Client::as_select())
-                .order((clients_t::created_at.desc(), clients_t::id.desc()))
-                .into_boxed();
-            if let Some(owner) = owner {
-                query = query.filter(clients_t::owner_user_id.eq(owner));
+            if everyone {
+                Ok(clients_t::table
+                    .select(Client::as_select())
+                    .order((clients_t::created_at.desc(), clients_t::id.desc()))
+                    .limit(500)
+                    .load(c)?)
+            } else {
+                clients::controlled_by(c, &user, bound.as_deref(), 500)
             }
-            if let Some(bound) = bound {
-                query = query.filter(
-                    clients_t::workspace_id
-                        .is_null()
-                        .or(clients_t::workspace_id.eq(bound)),
-                );
-            }
-            Ok(query.limit(500).load(c)?)
         })
         .await?)
 }
@@ -915,7 +922,7 @@ pub async fn revoke_consent(
     consent_id: String,
 ) -> Result<(), ApiError> {
     let (user_id, now) = (actor.user_id().to_owned(), state.now());
-    let bound = actor.caller.workspace.map(str::to_owned);
+    let bound = actor.caller.workspace.bound().map(str::to_owned);
     let mut event = actor.audit.event(Action::ConsentRevoked);
     event.subject_user_id = Some(user_id.clone());
     let families = state

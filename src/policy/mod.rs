@@ -75,9 +75,43 @@ pub struct Caller<'a> {
     pub role: Role,
     pub via: Via<'a>,
     /// The workspace the credential acts in: an API key's, an authorization's (the token's
-    /// `workspace` claim), a private app's. It reaches that workspace's things only. `None` for
-    /// a session and the operator, who act in any workspace of the user.
-    pub workspace: Option<&'a str>,
+    /// `workspace` claim), a private app's. It reaches that workspace's things only.
+    pub workspace: Reach<'a>,
+}
+
+/// Where a credential reaches. There is no "no workspace" that means everywhere: only a
+/// signed-in browser and the operator act in every workspace of the user; every other
+/// credential is bound to one, and a user's credential that names none reaches none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach<'a> {
+    /// A session or the operator: every workspace the user belongs to.
+    Everywhere,
+    /// A credential bound to one workspace (`personal`: the user's own personal workspace).
+    Workspace { id: &'a str, personal: bool },
+    /// A user's credential that names no workspace (a token from before workspaces): it
+    /// reaches no workspace's things, nor the user's account.
+    Nowhere,
+}
+
+impl<'a> Reach<'a> {
+    /// The workspace a listing is confined to (`None`: every one the caller may see).
+    pub fn bound(self) -> Option<&'a str> {
+        match self {
+            Reach::Everywhere => None,
+            Reach::Workspace { id, .. } => Some(id),
+            // Matches no workspace id (ids are never empty).
+            Reach::Nowhere => Some(""),
+        }
+    }
+
+    /// A session, the operator, or a credential of the user's personal workspace: it speaks
+    /// for the user's account itself (profile, personal apps, an administrator's oversight).
+    pub fn speaks_for_the_account(self) -> bool {
+        matches!(
+            self,
+            Reach::Everywhere | Reach::Workspace { personal: true, .. }
+        )
+    }
 }
 
 /// A workspace as an action on it is weighed: the caller's role in it, read from the database
@@ -90,10 +124,20 @@ pub struct InWorkspace<'a> {
     pub issuance: KeyIssuance,
 }
 
+/// Who controls an app: its owning workspace (`None`: the install's own app — registered by
+/// itself or a metadata document), with the caller's role there, and the user who registered
+/// it. Who may *authorize* it is another question (anyone, or a private app's members).
+#[derive(Debug, Clone, Copy)]
+pub struct AppOwner<'a> {
+    pub workspace: Option<InWorkspace<'a>>,
+    pub registrant: Option<&'a str>,
+}
+
 /// What the caller wants to do, to what.
 #[derive(Debug, Clone, Copy)]
 pub enum Action<'a> {
     ReadProfile,
+    /// Change one's own profile or password: the account, not a workspace's thing.
     UpdateProfile,
     /// List users: everyone for admins holding `admin:users`, otherwise oneself.
     ListUsers,
@@ -116,11 +160,13 @@ pub enum Action<'a> {
         owner: &'a str,
         workspace: InWorkspace<'a>,
     },
-    /// Change (PATCH) or roll an existing key: it must be no broader than the caller.
+    /// Change (PATCH) or roll an existing key: it must be no broader than the caller. A roll
+    /// issues a key (`roll`: the key's workspace, weighed as for [`Action::MintKey`]).
     ChangeKey {
         owner: &'a str,
         workspace: &'a str,
         key: attenuate::KeyShape<'a>,
+        roll: Option<InWorkspace<'a>>,
     },
     RevokeKey {
         owner: &'a str,
@@ -171,18 +217,13 @@ pub enum Action<'a> {
     /// A workspace's audit events.
     ReadWorkspaceAudit(InWorkspace<'a>),
     ReadAuditLog,
-    /// `owner` is `None` for an app that registered itself: administrators only. `workspace`:
-    /// the workspace the app is private to (a credential bound elsewhere does not see it).
-    ReadClients {
-        owner: Option<&'a str>,
-        workspace: Option<&'a str>,
-    },
+    /// See one app.
+    ReadClients(AppOwner<'a>),
+    /// List the apps one controls (the listing is confined to the credential's workspace).
+    ListOwnClients,
     ListAllClients,
     RegisterClient,
-    ChangeClient {
-        owner: Option<&'a str>,
-        workspace: Option<&'a str>,
-    },
+    ChangeClient(AppOwner<'a>),
     /// First-party marking, lifting an administrator's lock, resource bindings.
     AdministerClients,
     ReadConsents,
@@ -258,6 +299,20 @@ impl Caller<'_> {
         self.role == Role::Admin
     }
 
+    /// An administrator of the install acting as one: their role counts beyond their own
+    /// things only from a session, the operator or a credential of their personal workspace.
+    /// A credential bound to a shared workspace is a member's there, whoever holds it (a
+    /// workspace admin may have issued it and seen it).
+    fn oversees_install(&self) -> bool {
+        self.is_admin() && self.workspace.speaks_for_the_account()
+    }
+
+    /// An administrator holding `admin:users`: the install's oversight of every user and
+    /// workspace.
+    fn oversees_users(&self) -> bool {
+        self.holds(Builtin::AdminUsers)
+    }
+
     fn is_self(&self, id: &str) -> bool {
         self.user_id == Some(id)
     }
@@ -275,7 +330,7 @@ impl Caller<'_> {
             // An app's own scopes were bounded by its registrant's rights when set.
             Via::App { scopes, .. } => scopes.contains(scope),
             Via::Scraper => false,
-            _ if admin_only && !self.is_admin() => false,
+            _ if admin_only && !self.oversees_install() => false,
             Via::Session | Via::Operator => true,
             Via::Key(k) if k.kind == Kind::Secret => true,
             Via::Key(k) => k.scopes.contains(scope),
@@ -286,7 +341,10 @@ impl Caller<'_> {
     fn need(&self, scope: Builtin) -> Result<(), Denied> {
         if self.holds(scope) {
             Ok(())
-        } else if scope.admin_only() && !self.is_admin() && !matches!(self.via, Via::App { .. }) {
+        } else if scope.admin_only()
+            && !self.oversees_install()
+            && !matches!(self.via, Via::App { .. })
+        {
             Err(Denied::AdminOnly)
         } else {
             Err(Denied::MissingScope(scope))
@@ -296,7 +354,7 @@ impl Caller<'_> {
     /// Acting on another user's things: an administrator holding `admin_scope`. Members are
     /// told the target does not exist.
     fn on_other(&self, admin_scope: Builtin, what: &'static str) -> Result<(), Denied> {
-        if !self.is_admin() {
+        if !self.oversees_install() {
             return Err(Denied::NotFound(what));
         }
         self.need(admin_scope)
@@ -317,30 +375,50 @@ impl Caller<'_> {
         Ok(())
     }
 
-    /// As [`Self::own_or_admin`] for a thing that may have no owner (an app that registered
-    /// itself): nobody's own, administrators only.
-    fn owned_or_admin(
-        &self,
-        owner: Option<&str>,
-        scope: Builtin,
-        admin_scope: Builtin,
-        what: &'static str,
-    ) -> Result<(), Denied> {
-        match owner {
-            Some(owner) => self.own_or_admin(owner, scope, admin_scope, what),
-            None => {
-                self.need(scope)?;
-                self.on_other(admin_scope, what)
-            }
-        }
-    }
-
     /// A credential bound to a workspace reaches nothing outside it: another workspace's
     /// things do not exist for it.
     fn within(&self, workspace: &str, what: &'static str) -> Result<(), Denied> {
         match self.workspace {
-            Some(bound) if bound != workspace => Err(Denied::NotFound(what)),
-            _ => Ok(()),
+            Reach::Everywhere => Ok(()),
+            Reach::Workspace { id, .. } if id == workspace => Ok(()),
+            Reach::Workspace { .. } | Reach::Nowhere => Err(Denied::NotFound(what)),
+        }
+    }
+
+    /// The user's account itself (profile, password, sessions): a session, the operator or a
+    /// credential of the personal workspace — never one bound to a shared workspace.
+    fn on_account(&self) -> Result<(), Denied> {
+        if self.workspace.speaks_for_the_account() {
+            Ok(())
+        } else {
+            Err(Denied::NotWith(
+                "This credential acts in a shared workspace: it cannot change the user's account (use a session or a key of the personal workspace)",
+            ))
+        }
+    }
+
+    /// Control of an app (see, change, rotate, disable, delete): its owning workspace's admins
+    /// and owners, and its registrant while still a member there; an app of the install's
+    /// (self-registered, a metadata document) or another workspace's: administrators holding
+    /// `admin:clients` only. A credential bound to a workspace controls that workspace's apps.
+    fn controls_app(&self, app: &AppOwner, scope: Builtin) -> Result<(), Denied> {
+        self.need(scope)?;
+        let Some(ws) = app.workspace else {
+            return self.on_other(Builtin::AdminClients, "Client");
+        };
+        if self.within(ws.id, "Client").is_ok() {
+            let registrant = app.registrant.is_some_and(|r| self.is_self(r));
+            match ws.role {
+                Some(role) if role.administers() => return Ok(()),
+                Some(_) if registrant => return Ok(()),
+                _ => {}
+            }
+        }
+        // Another workspace's app: the install's oversight, else it does not exist.
+        if self.holds(Builtin::AdminClients) {
+            Ok(())
+        } else {
+            Err(Denied::NotFound("Client"))
         }
     }
 
@@ -351,7 +429,7 @@ impl Caller<'_> {
     fn in_workspace(&self, ws: &InWorkspace, at_least: WsRole) -> Result<WsRole, Denied> {
         self.within(ws.id, "Workspace")?;
         let role = match ws.role {
-            _ if self.is_admin() && self.holds(Builtin::AdminUsers) => WsRole::Owner,
+            _ if self.oversees_users() => WsRole::Owner,
             Some(role) => role,
             None => return Err(Denied::NotFound("Workspace")),
         };
@@ -359,6 +437,17 @@ impl Caller<'_> {
             return Err(Denied::WorkspaceRole(at_least));
         }
         Ok(role)
+    }
+
+    /// One's own key acts in a workspace one is a member of (no oversight role stands in for
+    /// membership here), and where only admins issue keys, only they mint (create or roll).
+    fn issues_own_key_in(&self, workspace: &InWorkspace) -> Result<(), Denied> {
+        self.within(workspace.id, "Workspace")?;
+        let role = workspace.role.ok_or(Denied::NotFound("Workspace"))?;
+        if workspace.issuance == KeyIssuance::Admins && !role.administers() {
+            return Err(Denied::AdminsIssueKeys);
+        }
+        Ok(())
     }
 
     /// Users' own resources have a user behind the call; an app acting as itself has none.
@@ -413,11 +502,14 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
     }
     match action {
         Action::ReadProfile => caller.need(S::ReadUsers).map(|()| ONLY_OWN),
-        Action::UpdateProfile => caller.need(S::WriteProfile).map(|()| ONLY_OWN),
+        Action::UpdateProfile => {
+            caller.need(S::WriteProfile)?;
+            caller.on_account().map(|()| ONLY_OWN)
+        }
         Action::ListUsers => {
             caller.need(S::ReadUsers)?;
             Ok(Allowed {
-                everyone: caller.is_admin() && caller.holds(S::AdminUsers),
+                everyone: caller.oversees_users(),
             })
         }
         Action::ReadUser { id } => caller
@@ -440,13 +532,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "User")?;
             caller.need_minting_credential()?;
             if caller.is_self(owner) {
-                // One's own key acts in a workspace one is a member of: no oversight role
-                // stands in for membership here.
-                caller.within(workspace.id, "Workspace")?;
-                let role = workspace.role.ok_or(Denied::NotFound("Workspace"))?;
-                if workspace.issuance == KeyIssuance::Admins && !role.administers() {
-                    return Err(Denied::AdminsIssueKeys);
-                }
+                caller.issues_own_key_in(&workspace)?;
             }
             Ok(ONLY_OWN)
         }
@@ -454,10 +540,14 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             owner,
             workspace,
             key,
+            roll,
         } => {
             caller.own_or_admin(owner, S::WriteApiKeys, S::AdminUsers, "API key")?;
             if caller.is_self(owner) {
                 caller.within(workspace, "API key")?;
+                if let Some(ws) = roll {
+                    caller.issues_own_key_in(&ws)?;
+                }
             }
             caller.need_minting_credential()?;
             attenuate::admits(&attenuate::bounds(caller), &key).map_err(|why| {
@@ -549,10 +639,11 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             // The issuer sees the key: it is issued only to weaker members (an owner to admins
             // and members, an admin to members), never to an administrator of the install by
             // someone who is not one.
-            if theirs >= mine && !caller.is_admin() {
+            // The install's oversight stands in for the rank only with `admin:users` held.
+            if theirs >= mine && !caller.oversees_users() {
                 return Err(Denied::WorkspaceRole(WsRole::Owner.min(next_above(theirs))));
             }
-            if member_is_install_admin && !caller.is_admin() {
+            if member_is_install_admin && !caller.oversees_users() {
                 return Err(Denied::AdminOnly);
             }
             Ok(ONLY_OWN)
@@ -578,22 +669,17 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
                 .map(|_| Allowed { everyone: true })
         }
         Action::ReadAuditLog => caller.need(S::ReadAudit).map(|()| ONLY_OWN),
-        Action::ReadClients { owner, workspace } => {
-            caller.owned_or_admin(owner, S::ReadClients, S::AdminClients, "Client")?;
-            workspace.map_or(Ok(()), |w| caller.within(w, "Client"))?;
-            Ok(ONLY_OWN)
-        }
+        Action::ReadClients(app) => caller.controls_app(&app, S::ReadClients).map(|()| ONLY_OWN),
+        Action::ListOwnClients => caller.need(S::ReadClients).map(|()| ONLY_OWN),
         Action::ListAllClients => {
             caller.need(S::ReadClients)?;
             caller.need(S::AdminClients)?;
             Ok(Allowed { everyone: true })
         }
         Action::RegisterClient => caller.need(S::WriteClients).map(|()| ONLY_OWN),
-        Action::ChangeClient { owner, workspace } => {
-            caller.owned_or_admin(owner, S::WriteClients, S::AdminClients, "Client")?;
-            workspace.map_or(Ok(()), |w| caller.within(w, "Client"))?;
-            Ok(ONLY_OWN)
-        }
+        Action::ChangeClient(app) => caller
+            .controls_app(&app, S::WriteClients)
+            .map(|()| ONLY_OWN),
         Action::AdministerClients => caller.need(S::AdminClients).map(|()| ONLY_OWN),
         Action::ReadConsents => caller.need(S::ReadConsents).map(|()| ONLY_OWN),
         Action::ReadUserInfo => match caller.via {
@@ -658,7 +744,10 @@ mod tests {
             user_id: Some("usr_m"),
             role: Role::Member,
             via,
-            workspace,
+            workspace: workspace.map_or(Reach::Everywhere, |id| Reach::Workspace {
+                id,
+                personal: false,
+            }),
         }
     }
 
@@ -852,7 +941,7 @@ mod tests {
             user_id: Some("usr_admin"),
             role: Role::Admin,
             via,
-            workspace: None,
+            workspace: Reach::Everywhere,
         }
     }
 
@@ -862,7 +951,7 @@ mod tests {
             user_id: None,
             role: Role::Member,
             via: Via::Scraper,
-            workspace: None,
+            workspace: Reach::Everywhere,
         };
         assert!(authorize(&scraper, Action::ReadMetrics).is_ok());
         for action in [
@@ -905,7 +994,7 @@ mod tests {
         let caller = Caller {
             user_id: Some("usr_m"),
             role: Role::Member,
-            workspace: None,
+            workspace: Reach::Everywhere,
             via: key(Kind::Restricted, &s),
         };
         assert_eq!(
@@ -931,7 +1020,7 @@ mod tests {
         let caller = Caller {
             user_id: Some("usr_m"),
             role: Role::Member,
-            workspace: None,
+            workspace: Reach::Everywhere,
             via: Via::AppToken {
                 client_id: "cli_1",
                 scopes: &s,

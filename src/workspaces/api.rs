@@ -69,7 +69,7 @@ pub async fn list_workspaces(state: web::Data<AppState>, principal: Principal) -
     principal.authorize(Action::ListWorkspaces)?;
     let (user, bound) = (
         principal.user.id.clone(),
-        principal.workspace().map(str::to_owned),
+        principal.workspace().bound().map(str::to_owned),
     );
     let all = state.db(move |c| ws::of_user(c, &user)).await?;
     let views = all

@@ -157,6 +157,11 @@ pub struct WorkspaceClaim {
 }
 
 impl WorkspaceClaim {
+    /// A personal workspace's (their slugs, `personal-…`, are reserved for them).
+    pub fn is_personal(&self) -> bool {
+        is_personal_slug(&self.slug)
+    }
+
     /// The claim from a row's workspace id and the slug and role joined to it: `None` without
     /// a workspace, or when the user is no longer a member (no role joined, or an unknown one).
     pub fn from_joined(
@@ -201,6 +206,11 @@ pub fn validate_name(raw: &str) -> Result<String, WsInputError> {
         });
     }
     Ok(name.to_owned())
+}
+
+/// Personal workspaces' slugs start so, and no other workspace's may.
+pub fn is_personal_slug(slug: &str) -> bool {
+    slug.starts_with("personal-")
 }
 
 /// A slug: 3 to 40 lower-case letters, digits and inner hyphens; `personal-…` is reserved.

@@ -105,6 +105,11 @@ async fn a_copy_taken_while_serving_starts_and_every_credential_still_works() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("keep GATEHOUSE_SECRET"));
     writer.await.unwrap();
+    // The copy holds password hashes, key digests and encrypted signing keys: private, as
+    // the server creates its database (`db::create_private`, tested beside it).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the backup is private");
 
     let base = serve_copy(&copy, &app.state.settings.issuer).await;
     let http = reqwest::Client::new();

@@ -11,6 +11,7 @@ mod api_envelope;
 mod api_key_pages;
 mod api_keys;
 mod backup;
+mod boundary;
 mod browser;
 mod cli;
 mod cli_repeat;

@@ -440,3 +440,107 @@ both_backends!(
         server.handle.stop(false).await;
     }
 );
+
+/// A `jwks_uri` host that answers 500 and counts the requests it gets; its base URL.
+async fn failing_key_server(
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let server = HttpServer::new(move || {
+        let hits = hits.clone();
+        App::new().default_service(web::to(move || {
+            hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { HttpResponse::InternalServerError().finish() }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (base, handle)
+}
+
+both_backends!(
+    a_failing_jwks_uri_is_not_fetched_again_for_every_assertion_nor_on_a_blocked_host,
+    settings = keys_from_urls,
+    |app| async move {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        app.login_admin().await;
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (base, handle) = failing_key_server(hits.clone()).await;
+        let register = |uri: String| async move {
+            let created: Value = app
+                .client
+                .post(app.url("/v1/clients"))
+                .json(&json!({
+                    "name": "Keys elsewhere",
+                    "redirect_uris": ["https://svc.example.com/cb"],
+                    "scopes": ["read:users"],
+                    "grant_types": ["client_credentials"],
+                    "jwks_uri": uri,
+                }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            created["data"]["client_id"].as_str().unwrap().to_owned()
+        };
+        let key = TestKey::es256();
+        // A host an administrator blocked is never fetched, keys or documents.
+        let host = base
+            .trim_start_matches("http://")
+            .split(':')
+            .next()
+            .unwrap()
+            .to_owned();
+        let block = |blocked: bool| {
+            let host = host.clone();
+            app.state.db(move |c| {
+                use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+                use gatehouse::db::schema::blocked_client_hosts as b;
+                if blocked {
+                    diesel::insert_into(b::table)
+                        .values((
+                            b::host.eq(&host),
+                            b::created_at.eq(chrono::Utc::now().naive_utc()),
+                        ))
+                        .execute(c)
+                } else {
+                    diesel::delete(b::table.filter(b::host.eq(&host))).execute(c)
+                }
+                .map_err(gatehouse::db::DbError::from)
+            })
+        };
+        block(true).await.unwrap();
+        let blocked = register(format!("{base}/blocked.json")).await;
+        let refused = machine_token(app, &assertion(app, &key, "k1", &blocked)).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(hits.load(SeqCst), 0, "nothing fetched from a blocked host");
+        block(false).await.unwrap();
+
+        let id = register(format!("{base}/jwks.json")).await;
+        // Ten assertions naming a failing jwks_uri: one fetch, nine answers from memory.
+        for _ in 0..10 {
+            let refused = machine_token(app, &assertion(app, &key, "k1", &id)).await;
+            assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(hits.load(SeqCst), 1, "the failure is remembered");
+        // Other paths on the host count against it: after five failures it rests.
+        for n in 0..8 {
+            let other = register(format!("{base}/keys-{n}.json")).await;
+            let refused = machine_token(app, &assertion(app, &key, "k1", &other)).await;
+            assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            hits.load(SeqCst),
+            5,
+            "a failing host is not asked again in the window"
+        );
+        handle.stop(false).await;
+    }
+);

@@ -157,6 +157,15 @@ async fn from_key(
             "subject_token: this key is limited to some origins or endpoints, which a token cannot keep",
         ));
     }
+    // An app private to a workspace acts there only, for its members (as in the code and
+    // device flows): a key of another workspace is not one it may exchange.
+    if let Some(private) = client.and_then(|c| c.workspace_id.as_deref())
+        && (private != record.key.workspace_id || record.workspace.is_none())
+    {
+        return Err(OAuthError::grant(
+            "subject_token acts in another workspace than this app's: a private app exchanges its workspace's keys only",
+        ));
+    }
     let target = request.target.as_deref();
     let aud = match client {
         Some(client) => requested_audience(state, client, target)?,
@@ -183,10 +192,12 @@ async fn from_key(
         allowed_ips: record.nets.iter().map(ToString::to_string).collect(),
         rate_limit_per_minute: key.rate_limit_per_minute,
     };
+    // Revoking the key revokes the token (its `jti` names the key); changing the key's limits
+    // revokes the tokens minted under the old ones (the grant names those too).
+    let grant = api_keys::model::exchange_grant(&key.id, &record.nets, &record.restrictions);
     let subject = Subject {
         sub: &record.user.id,
-        // Revoking the key revokes the token: its `jti` names the key.
-        grant: Some(&key.id),
+        grant: Some(&grant),
         workspace: record.workspace.clone(),
         key: Some(claim),
         not_after: Some(not_after.and_utc().timestamp()),
@@ -322,7 +333,13 @@ async fn from_access_token(
         user_id: Some(&subject.sub),
         role,
         via,
-        workspace: subject.workspace.as_ref().map(|w| w.id.as_str()),
+        workspace: subject
+            .workspace
+            .as_ref()
+            .map_or(policy::Reach::Nowhere, |w| policy::Reach::Workspace {
+                id: &w.id,
+                personal: w.is_personal(),
+            }),
     };
     let scopes = attenuate::exchanged_scopes(&caller, request.scope.as_ref(), &registry)
         .map_err(|why| OAuthError::InvalidScope(format!("The token would hold {why}")))?;

@@ -1,0 +1,2 @@
+DROP INDEX clients_by_owner_workspace;
+ALTER TABLE clients DROP COLUMN owner_workspace_id;
