@@ -40,7 +40,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "GATEHOUSE_SECRET", global = true, hide_env_values = true)]
     pub secret: Option<String>,
     /// Allow self-service sign-up at `/signup`.
-    #[arg(long, env = "GATEHOUSE_SIGNUP", global = true, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = "GATEHOUSE_SIGNUP", global = true, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub signup: bool,
     /// Minutes of inactivity after which a browser session ends.
     #[arg(
@@ -168,7 +168,7 @@ pub struct ConfigArgs {
     pub dpop_nonce: bool,
     /// Every app's authorization requests must be pushed to `/oauth/par` first (RFC 9126);
     /// without it, only apps registered with that requirement.
-    #[arg(long, env = "GATEHOUSE_REQUIRE_PAR", global = true)]
+    #[arg(long, env = "GATEHOUSE_REQUIRE_PAR", global = true, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub require_par: bool,
     /// Client ID Metadata Documents (an https `client_id` that Gatehouse fetches): `off`,
     /// `all`, or the hosts allowed (space- or comma-separated; `*.example.com` for its
@@ -227,7 +227,7 @@ pub struct ConfigArgs {
     pub audit_retention_days: u32,
     /// Deliver back-channel logout notices to private, loopback and link-local addresses and
     /// over plain http (a private network, development); off: public https endpoints only.
-    #[arg(long, env = "GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE", global = true)]
+    #[arg(long, env = "GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE", global = true, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub backchannel_allow_private: bool,
     /// Reverse proxies (addresses or CIDRs, space- or comma-separated) whose
     /// `X-Forwarded-For` is believed; empty: the TCP peer is the client.
@@ -942,5 +942,35 @@ mod tests {
             Settings::from_args(&args),
             Err(ConfigError::SecretRequired)
         ));
+    }
+
+    /// Every on/off setting takes the values the README documents (`1`, `true`, `on`, `yes`),
+    /// given as an option or through its environment variable.
+    #[test]
+    fn switches_take_the_documented_values() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        for (option, read) in [
+            (
+                "--backchannel-allow-private",
+                (|a: &ConfigArgs| a.backchannel_allow_private) as fn(&ConfigArgs) -> bool,
+            ),
+            ("--require-par", |a: &ConfigArgs| a.require_par),
+            ("--signup", |a: &ConfigArgs| a.signup),
+        ] {
+            for (value, expected) in [("1", true), ("true", true), ("on", true), ("0", false)] {
+                let cli = Cli::try_parse_from(["x", &format!("{option}={value}")])
+                    .unwrap_or_else(|e| panic!("{option} {value}: {e}"));
+                assert_eq!(read(&cli.config), expected, "{option} {value}");
+            }
+            let cli = Cli::try_parse_from(["x"]).unwrap();
+            assert!(!read(&cli.config), "{option} is off by default");
+            let cli = Cli::try_parse_from(["x", option]).unwrap();
+            assert!(read(&cli.config), "{option} alone switches it on");
+        }
     }
 }

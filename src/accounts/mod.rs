@@ -166,7 +166,11 @@ async fn reserve_attempt(
     at: NaiveDateTime,
 ) -> Result<Result<(String, Option<User>), u64>, DbError> {
     let (key, limits) = (key.to_owned(), state.settings.login_limits);
-    let ip = client.ip.clone().unwrap_or_else(|| "unknown".into());
+    // Counted per IPv4 address or IPv6 /64.
+    let ip = client.ip.as_deref().map_or_else(
+        || "unknown".into(),
+        crate::http::open_limits::limited_address_text,
+    );
     let email = Email::parse(email_raw).ok();
     state
         .db(

@@ -96,7 +96,11 @@ fn with_retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
 /// Reserve an attempt that checks or hashes a password against the sign-in throttle.
 async fn reserve(state: &AppState, key: String, client: &ClientInfo) -> Result<Attempt, DbError> {
     let (limits, at) = (state.settings.login_limits, state.now());
-    let ip = client.ip.clone().unwrap_or_else(|| "unknown".into());
+    // Counted per IPv4 address or IPv6 /64.
+    let ip = client.ip.as_deref().map_or_else(
+        || "unknown".into(),
+        crate::http::open_limits::limited_address_text,
+    );
     state
         .db(move |c| throttle::reserve(c, &key, &ip, at, &limits))
         .await

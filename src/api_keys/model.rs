@@ -539,7 +539,7 @@ pub fn revoke(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> Resu
 /// the limits it was exchanged under (allowlist, referrers, endpoints). Revoking the key
 /// (its id) ends every such token; changing its limits ends those minted under the old ones
 /// (this grant), while tokens exchanged afterwards carry the new limits and a new grant.
-pub fn exchange_grant(
+pub fn exchange_limits_grant(
     key_id: &str,
     nets: &[IpNet],
     restrictions: &crate::api_keys::restrictions::Restrictions,
@@ -554,6 +554,22 @@ pub fn exchange_grant(
     let digest = Sha256::digest(limits.as_bytes());
     let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("{key_id}.lim{tag}")
+}
+
+/// The whole grant of a token exchanged for a key: [`exchange_limits_grant`], then the role
+/// its owner held in the key's workspace (the token's `workspace` claim). A demotion ends the
+/// tokens that carry the old role (this grant); those exchanged afterwards carry the new one.
+pub fn exchange_grant(
+    key_id: &str,
+    nets: &[IpNet],
+    restrictions: &crate::api_keys::restrictions::Restrictions,
+    role: Option<crate::workspaces::WsRole>,
+) -> String {
+    format!(
+        "{}.{}",
+        exchange_limits_grant(key_id, nets, restrictions),
+        role.map_or("none", crate::workspaces::WsRole::as_str)
+    )
 }
 
 /// When every access token exchanged for a key revoked `now` has expired.

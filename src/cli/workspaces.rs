@@ -171,7 +171,9 @@ pub fn workspace_command(settings: &Settings, command: WorkspaceCommand) -> Resu
                                 2,
                             )));
                         }
-                        ws::set_role(c, &workspace.id, &user.id, role)?;
+                        // A demotion ends what carried the old role (the instances' denylists
+                        // read it at their next sync).
+                        ws::change_role(c, &workspace.id, &user.id, (from, role), now)?;
                         Action::MemberRoleChanged
                     }
                     None => {

@@ -100,15 +100,41 @@ pub async fn per_address<B: MessageBody + 'static>(
     }
 }
 
-/// The limiter's subject for an address: `name:address` (`name:unknown` without one). Every
-/// request to an open endpoint makes one, so IPv4 addresses are written digit by digit instead
-/// of through `Display` (which formats into a padded buffer first).
+/// What a per-address limit counts: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber's network: a host picks any of its 2^64 addresses at will, so counting each
+/// would let one client multiply its allowance). An IPv4-mapped IPv6 address is its IPv4.
+pub fn limited_address(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// [`limited_address`] of an address as text (a sign-in attempt's); text that is no address
+/// is counted as it is.
+pub fn limited_address_text(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(parsed) => match limited_address(parsed) {
+            std::net::IpAddr::V6(net) => format!("{net}/64"),
+            v4 => v4.to_string(),
+        },
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// The limiter's subject for an address: `name:address` (`name:unknown` without one), an IPv6
+/// address counted by its /64 (`name:2001:db8:1:2::/64`). Every request to an open endpoint
+/// makes one, so IPv4 addresses are written digit by digit instead of through `Display`
+/// (which formats into a padded buffer first).
 pub fn address_subject(name: &str, ip: Option<std::net::IpAddr>) -> String {
     use std::fmt::Write;
     let mut subject = String::with_capacity(name.len() + 1 + 39);
     subject.push_str(name);
     subject.push(':');
-    match ip {
+    match ip.map(limited_address) {
         Some(std::net::IpAddr::V4(v4)) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
@@ -124,7 +150,7 @@ pub fn address_subject(name: &str, ip: Option<std::net::IpAddr>) -> String {
             }
         }
         Some(ip) => {
-            let _ = write!(subject, "{ip}");
+            let _ = write!(subject, "{ip}/64");
         }
         None => subject.push_str("unknown"),
     }
@@ -166,12 +192,28 @@ mod tests {
             "10.20.30.40",
             "192.168.100.9",
             "255.255.255.255",
-            "::1",
-            "2001:db8::7",
         ] {
             let ip: IpAddr = text.parse().unwrap();
             assert_eq!(address_subject("oauth", Some(ip)), format!("oauth:{text}"));
         }
         assert_eq!(address_subject("forms", None), "forms:unknown");
+    }
+
+    /// One client on IPv6 holds a /64: every address in it counts as one.
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let subject = |text: &str| address_subject("forms", Some(text.parse().unwrap()));
+        assert_eq!(subject("2001:db8:1:2::7"), "forms:2001:db8:1:2::/64");
+        assert_eq!(subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), subject("2001:db8:1:2::1"));
+        assert_ne!(subject("2001:db8:1:3::1"), subject("2001:db8:1:2::1"));
+        assert_eq!(subject("::1"), "forms:::/64");
+        // An IPv4-mapped address is its IPv4 address.
+        assert_eq!(subject("::ffff:10.1.2.3"), "forms:10.1.2.3");
+        assert_eq!(
+            super::limited_address_text("2001:db8:1:2:ffff::9"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(super::limited_address_text("10.0.0.1"), "10.0.0.1");
+        assert_eq!(super::limited_address_text("unknown"), "unknown");
     }
 }

@@ -1,7 +1,72 @@
-//! Outbound requests to addresses that someone else chose (metadata documents, back-channel
-//! logout notices): which resolved addresses Gatehouse may connect to.
+//! Outbound requests to addresses that someone else chose (metadata documents, `jwks_uri`s,
+//! back-channel logout notices): which resolved addresses Gatehouse may connect to, and the one
+//! way to connect there ([`pin`]: resolve once, check every address, connect to exactly those,
+//! no proxy, no redirects, bounded in time).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Why a URL cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// No host, or no port.
+    NoHost,
+    /// The name did not resolve (or not within the time allowed).
+    DoesNotResolve,
+    /// It resolves to an address the caller does not allow (one is enough).
+    NotAllowed,
+}
+
+/// A URL's host resolved and checked: requests go to these addresses only.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    host: String,
+    addresses: Vec<SocketAddr>,
+}
+
+/// Resolve `url`'s host (an IPv6 literal is looked up without its brackets) within `timeout`;
+/// every address must pass `allowed`.
+pub async fn pin(
+    url: &reqwest::Url,
+    allowed: impl Fn(IpAddr) -> bool,
+    timeout: Duration,
+) -> Result<Pinned, Unreachable> {
+    let host = url.host_str().ok_or(Unreachable::NoHost)?.to_owned();
+    let port = url.port_or_known_default().ok_or(Unreachable::NoHost)?;
+    let lookup = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let addresses: Vec<SocketAddr> =
+        tokio::time::timeout(timeout, tokio::net::lookup_host((lookup.as_str(), port)))
+            .await
+            .map_err(|_| Unreachable::DoesNotResolve)?
+            .map_err(|_| Unreachable::DoesNotResolve)?
+            .collect();
+    if addresses.is_empty() {
+        return Err(Unreachable::DoesNotResolve);
+    }
+    if !addresses.iter().all(|a| allowed(a.ip())) {
+        return Err(Unreachable::NotAllowed);
+    }
+    Ok(Pinned { host, addresses })
+}
+
+impl Pinned {
+    /// A client that reaches only the checked addresses (no second lookup that could answer
+    /// differently, no proxy from the environment), follows no redirect and gives up after
+    /// `timeout`.
+    pub fn client(&self, timeout: Duration) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .resolve_to_addrs(&self.host, &self.addresses)
+            .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+}
 
 /// Not loopback, private, link-local, unspecified, multicast, shared or documentation space.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -38,6 +103,29 @@ pub fn is_public(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn an_ipv6_literal_resolves_and_every_address_is_checked() {
+        let literal: reqwest::Url = "https://[::1]:8443/bc".parse().unwrap();
+        let any = |_: IpAddr| true;
+        let pinned = pin(&literal, any, Duration::from_secs(3)).await.unwrap();
+        assert_eq!(pinned.addresses, vec!["[::1]:8443".parse().unwrap()]);
+        assert_eq!(
+            pin(&literal, is_public, Duration::from_secs(3))
+                .await
+                .unwrap_err(),
+            Unreachable::NotAllowed
+        );
+        let private: reqwest::Url = "https://10.0.0.7/bc".parse().unwrap();
+        assert_eq!(
+            pin(&private, is_public, Duration::from_secs(3))
+                .await
+                .unwrap_err(),
+            Unreachable::NotAllowed
+        );
+        let v4: reqwest::Url = "http://127.0.0.1:9/x".parse().unwrap();
+        assert!(pin(&v4, any, Duration::from_secs(3)).await.is_ok());
+    }
 
     #[test]
     fn private_and_reserved_addresses_are_not_public() {

@@ -10,7 +10,6 @@
 //! hosts from the Agents page (their apps are disabled at once and never fetched again).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -409,43 +408,23 @@ async fn fetch(
     url: &Url,
     loopback_for_tests: bool,
 ) -> Result<(Vec<u8>, Option<String>), DocumentError> {
+    use crate::http::outbound::{self, Unreachable};
     let host = url
         .host_str()
         .ok_or_else(|| bad("The client_id URL has no host"))?
         .to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let lookup_host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let addresses: Vec<SocketAddr> = tokio::time::timeout(
-        FETCH_TIMEOUT,
-        tokio::net::lookup_host((lookup_host.as_str(), port)),
-    )
-    .await
-    .map_err(|_| not_public(&host))?
-    .map_err(|_| not_public(&host))?
-    .collect();
-    if addresses.is_empty() {
-        return Err(not_public(&host));
-    }
-    let allowed = |a: &SocketAddr| {
-        crate::http::outbound::is_public(a.ip())
-            || (loopback_for_tests && loopback_http(url) && a.ip().is_loopback())
+    let allowed = |ip: std::net::IpAddr| {
+        outbound::is_public(ip) || (loopback_for_tests && loopback_http(url) && ip.is_loopback())
     };
-    if !addresses.iter().all(allowed) {
-        return Err(not_public(&host));
-    }
-    let http = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .connect_timeout(FETCH_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        // A proxy from the environment would resolve and connect on its own: the checked
-        // addresses are the only ones reached.
-        .no_proxy()
-        .resolve_to_addrs(&host, &addresses)
-        .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
-        .build()
+    let pinned = outbound::pin(url, allowed, FETCH_TIMEOUT)
+        .await
+        .map_err(|why| match why {
+            Unreachable::NoHost => bad("The client_id URL has no host"),
+            // One answer for both, so that an outsider learns nothing about internal names.
+            Unreachable::DoesNotResolve | Unreachable::NotAllowed => not_public(&host),
+        })?;
+    let http = pinned
+        .client(FETCH_TIMEOUT)
         .map_err(|e| bad(format!("cannot fetch: {e}")))?;
     let started = Instant::now();
     let mut response = http

@@ -450,15 +450,17 @@ pub async fn submit(
         )
     };
     // Entries count before the code is even read: guessing costs the same, right or wrong.
-    let ip = crate::http::client_ip::client_ip(&req)
-        .map(|i| i.to_canonical().to_string())
-        .unwrap_or_default();
+    let ip = crate::http::client_ip::client_ip(&req);
     for (subject, limit) in [
         (
             format!("device-entry:session:{}", signed_in.session.id),
             ENTRIES_PER_SESSION,
         ),
-        (format!("device-entry:ip:{ip}"), ENTRIES_PER_ADDRESS),
+        // Per IPv4 address or IPv6 /64.
+        (
+            crate::http::open_limits::address_subject("device-entry:ip", ip),
+            ENTRIES_PER_ADDRESS,
+        ),
     ] {
         if state
             .rate_limits

@@ -303,27 +303,23 @@ async fn send(state: &AppState, client: &Client, notice: &Due) -> Result<(), Str
         .backchannel_logout_uri
         .as_deref()
         .ok_or("the app no longer has a back-channel logout URI")?;
+    use crate::http::outbound::{self, Unreachable};
     let url = reqwest::Url::parse(uri).map_err(|_| "the URI does not parse".to_owned())?;
-    let host = url.host_str().ok_or("the URI has no host")?.to_owned();
-    let port = url.port_or_known_default().ok_or("the URI has no port")?;
-    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| format!("{host} does not resolve: {e}"))?
-        .collect();
     let allow_private = state.settings.backchannel_allow_private;
-    if addresses.is_empty()
-        || (!allow_private
-            && addresses
-                .iter()
-                .any(|a| !crate::http::outbound::is_public(a.ip())))
-    {
-        return Err(format!(
-            "{host} resolves to a private address (set GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE=1 to allow)"
-        ));
-    }
     if url.scheme() != "https" && !allow_private {
         return Err("only https endpoints are notified".into());
     }
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let allowed = |ip| allow_private || outbound::is_public(ip);
+    let pinned = outbound::pin(&url, allowed, DELIVERY_TIMEOUT)
+        .await
+        .map_err(|why| match why {
+            Unreachable::NoHost => "the URI has no host or port".to_owned(),
+            Unreachable::DoesNotResolve => format!("{host} does not resolve"),
+            Unreachable::NotAllowed => format!(
+                "{host} resolves to a private address (set GATEHOUSE_BACKCHANNEL_ALLOW_PRIVATE=1 to allow)"
+            ),
+        })?;
     let now = state.now().and_utc().timestamp();
     let claims = LogoutClaims {
         iss: state.settings.issuer.clone(),
@@ -339,14 +335,9 @@ async fn send(state: &AppState, client: &Client, notice: &Due) -> Result<(), Str
         .key_ring()
         .sign_as(&claims, "logout+jwt")
         .map_err(|e| format!("signing: {e}"))?;
-    // Connect only to the addresses checked above (no second lookup that could answer
-    // differently), follow no redirect.
-    let http = reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .resolve_to_addrs(&host, &addresses)
-        .build()
+    // The guarded client: only the addresses checked above, no redirect.
+    let http = pinned
+        .client(DELIVERY_TIMEOUT)
         .map_err(|e| format!("client: {e}"))?;
     let response = http
         .post(url)

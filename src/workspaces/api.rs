@@ -311,6 +311,9 @@ async fn after_departure(state: &AppState, departure: &ws::Departure) {
     state
         .denylist
         .remember(departure.keys_revoked.iter().map(|id| (id.clone(), until)));
+    state
+        .denylist
+        .remember(departure.exchanges_ended.iter().cloned());
     state.key_cache.invalidate_all();
 }
 
@@ -405,20 +408,24 @@ pub(crate) async fn change_member_role_for(
                 {
                     return Ok(Err(ApiError::of(ErrorCode::LastOwner)));
                 }
-                ws::set_role(c, &ws_id, &member, to)?;
+                let narrowed = ws::change_role(c, &ws_id, &member, (from, to), now)?;
                 if from != to {
                     ws::revoke_invitations_above(c, &ws_id, &member, to, now)?;
+                    event.details["grants_revoked"] = json!(narrowed.families_revoked.len());
                     audit::record(c, &event, now)?;
                 }
                 Ok::<_, DbError>(
                     ws::members(c, &ws_id)?
                         .into_iter()
                         .find(|m| m.user_id == member)
+                        .map(|m| (m, narrowed))
                         .ok_or_else(|| ApiError::not_found("Member")),
                 )
             })
         })
         .await??;
+    let (changed, narrowed) = changed;
+    after_departure(&state, &narrowed).await;
     ok(changed)
 }
 

@@ -607,11 +607,57 @@ pub fn add_member(
     Ok(())
 }
 
-/// What a member's departure ended: their keys in the workspace and their grants in it.
+/// What a member's departure (or demotion) ended: their keys in the workspace, their grants in
+/// it, and the tokens exchanged for their keys under their old role.
 #[derive(Debug, Default)]
 pub struct Departure {
     pub keys_revoked: Vec<String>,
     pub families_revoked: Vec<String>,
+    /// Denylisted grants of exchanged tokens (`key.lim….role`), until the last has expired.
+    pub exchanges_ended: Vec<(String, NaiveDateTime)>,
+}
+
+/// Change a member's role. A demotion narrows what derived from the old rights at once: the
+/// apps' grants made in the workspace end (their tokens carry the old role; the user
+/// authorizes again), and so do the tokens exchanged for the member's keys there; the keys
+/// themselves stay (Gatehouse reads the role at every request).
+pub fn change_role(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    user_id: &str,
+    (from, to): (WsRole, WsRole),
+    now: NaiveDateTime,
+) -> Result<Departure, DbError> {
+    set_role(conn, workspace_id, user_id, to)?;
+    if to >= from {
+        return Ok(Departure::default());
+    }
+    let families = end_families(conn, workspace_id, Some(user_id), now, "member_demoted")?;
+    let keys: Vec<crate::api_keys::model::ApiKey> = api_keys::table
+        .filter(api_keys::workspace_id.eq(workspace_id))
+        .filter(api_keys::user_id.eq(user_id))
+        .filter(api_keys::revoked_at.is_null())
+        .select(crate::api_keys::model::ApiKey::as_select())
+        .load(conn)?;
+    let until = crate::api_keys::model::exchanged_tokens_dead_at(now);
+    let ended: Vec<(String, NaiveDateTime)> = keys
+        .iter()
+        .map(|k| {
+            let grant = crate::api_keys::model::exchange_grant(
+                &k.id,
+                &k.allowed_nets(),
+                &k.restrictions(),
+                Some(from),
+            );
+            (grant, until)
+        })
+        .collect();
+    crate::jwt::denylist::revoke(conn, &ended, now)?;
+    Ok(Departure {
+        keys_revoked: Vec::new(),
+        families_revoked: families,
+        exchanges_ended: ended,
+    })
 }
 
 /// Remove a member: their keys in the workspace are revoked and the apps' grants made in it
@@ -639,6 +685,7 @@ pub fn remove_member(
     Ok(Departure {
         keys_revoked: keys,
         families_revoked: families,
+        exchanges_ended: Vec::new(),
     })
 }
 
@@ -658,6 +705,7 @@ pub fn delete(
     Ok(Departure {
         keys_revoked: keys,
         families_revoked: families,
+        exchanges_ended: Vec::new(),
     })
 }
 

@@ -751,3 +751,60 @@ fn the_boundary_migration_moves_existing_rows_on_postgres() {
     drop(conn);
     rows_were_moved(&db.url);
 }
+
+fn claims_of(token: &str) -> Value {
+    crate::oauth_complete::claims_of(token)
+}
+
+both_backends!(
+    a_demotion_ends_the_tokens_that_carried_the_old_role,
+    |app| async move {
+        app.login_admin().await;
+        let (olga, _) = user(app, "olga@example.com", false).await;
+        let (abe, abe_id) = user(app, "abe@example.com", false).await;
+        let acme = workspace(app, &olga, "Acme").await;
+        join(app, (&olga, &abe), &acme, "abe@example.com", "admin").await;
+        let key = expect(
+            &abe,
+            app,
+            ("POST", "/v1/api-keys"),
+            None,
+            Some(json!({ "name": "abe's", "scopes": ["read:users"], "workspace_id": acme })),
+            StatusCode::CREATED,
+        )
+        .await;
+        let key = key["key"].as_str().unwrap().to_owned();
+        let token = token_of(own_exchange(app, &key).await).await;
+        assert_eq!(claims_of(&token)["workspace"]["role"], "admin");
+        let me = |credential: String| async move {
+            app.get_with_key("/v1/users/me", &credential).await.status()
+        };
+        assert_eq!(me(token.clone()).await, StatusCode::OK);
+        expect(
+            &olga,
+            app,
+            ("PATCH", &format!("/v1/workspaces/{acme}/members/{abe_id}")),
+            None,
+            Some(json!({ "role": "member" })),
+            StatusCode::OK,
+        )
+        .await;
+        // The token that said "admin" ends; the key stays, and what it mints now says "member".
+        assert_eq!(me(token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(me(key.clone()).await, StatusCode::OK);
+        let fresh = token_of(own_exchange(app, &key).await).await;
+        assert_eq!(claims_of(&fresh)["workspace"]["role"], "member");
+        assert_eq!(me(fresh.clone()).await, StatusCode::OK);
+        // A promotion takes nothing away.
+        expect(
+            &olga,
+            app,
+            ("PATCH", &format!("/v1/workspaces/{acme}/members/{abe_id}")),
+            None,
+            Some(json!({ "role": "admin" })),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(me(fresh).await, StatusCode::OK);
+    }
+);

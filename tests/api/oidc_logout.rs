@@ -25,6 +25,12 @@ struct Receiver {
 
 impl Receiver {
     async fn start(holding: bool) -> (Receiver, String) {
+        Receiver::start_at("127.0.0.1", holding).await
+    }
+
+    /// As [`Receiver::start`], listening on `ip` (an IPv6 address is written in brackets in
+    /// the URL).
+    async fn start_at(ip: &str, holding: bool) -> (Receiver, String) {
         let receiver = Receiver {
             holding,
             hold: Arc::new(tokio::sync::Semaphore::new(0)),
@@ -54,11 +60,16 @@ impl Receiver {
             )
         })
         .workers(1)
-        .bind("127.0.0.1:0")
+        .bind((ip, 0))
         .unwrap();
         let port = server.addrs()[0].port();
         actix_web::rt::spawn(server.run());
-        (receiver, format!("http://127.0.0.1:{port}/bc"))
+        let host = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip.to_owned()
+        };
+        (receiver, format!("http://{host}:{port}/bc"))
     }
 
     /// The tokens received, waiting up to ~5 s for `n` of them.
@@ -624,5 +635,57 @@ both_backends!(
             .login_in_new_browser("member@example.com", "member password 1")
             .await;
         assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    }
+);
+
+both_backends!(a_notice_reaches_an_ipv6_literal_uri, |app| async move {
+    let (receiver, uri) = Receiver::start_at("::1", false).await;
+    app.login_admin().await;
+    let client = register_with_logout(app, Some(&uri)).await;
+    sign_in(app, &client, "openid", "").await;
+    let csrf = app.session_csrf().await;
+    let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(receiver.wait_for(1).await.len(), 1, "delivered to [::1]");
+});
+
+both_backends!(
+    without_the_private_switch_no_notice_goes_to_a_private_address,
+    settings = |s: &mut gatehouse::config::Settings| s.backchannel_allow_private = false,
+    |app| async move {
+        let (receiver, uri) = Receiver::start(false).await;
+        // An https URI is accepted at registration; it resolves to a loopback address.
+        let uri = uri.replace("http://", "https://");
+        app.login_admin().await;
+        let client = register_with_logout(app, Some(&uri)).await;
+        sign_in(app, &client, "openid", "").await;
+        let csrf = app.session_csrf().await;
+        let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        // Whatever the background delivery did, one more attempt now (the clock past any
+        // backoff) is refused before connecting, and says why.
+        app.clock.advance(chrono::Duration::hours(1));
+        gatehouse::oauth::logout::deliver_due(&app.state).await;
+        let id = client.id.clone();
+        let errors: Vec<Option<String>> = app
+            .state
+            .db(move |c| {
+                use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+                use gatehouse::db::schema::backchannel_logouts as b;
+                b::table
+                    .filter(b::client_id.eq(&id))
+                    .select(b::last_error)
+                    .load(c)
+                    .map_err(gatehouse::db::DbError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(errors.len(), 1, "one notice queued");
+        let error = errors[0].clone().unwrap_or_default();
+        assert!(error.contains("private address"), "{error}");
+        assert!(
+            receiver.tokens.lock().unwrap().is_empty(),
+            "nothing arrived"
+        );
     }
 );

@@ -194,7 +194,12 @@ async fn from_key(
     };
     // Revoking the key revokes the token (its `jti` names the key); changing the key's limits
     // revokes the tokens minted under the old ones (the grant names those too).
-    let grant = api_keys::model::exchange_grant(&key.id, &record.nets, &record.restrictions);
+    let grant = api_keys::model::exchange_grant(
+        &key.id,
+        &record.nets,
+        &record.restrictions,
+        record.workspace.as_ref().map(|w| w.role),
+    );
     let subject = Subject {
         sub: &record.user.id,
         grant: Some(&grant),
