@@ -204,7 +204,10 @@ mod tests {
     fn ipv6_addresses_count_by_their_64() {
         let subject = |text: &str| address_subject("forms", Some(text.parse().unwrap()));
         assert_eq!(subject("2001:db8:1:2::7"), "forms:2001:db8:1:2::/64");
-        assert_eq!(subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), subject("2001:db8:1:2::1"));
+        assert_eq!(
+            subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            subject("2001:db8:1:2::1")
+        );
         assert_ne!(subject("2001:db8:1:3::1"), subject("2001:db8:1:2::1"));
         assert_eq!(subject("::1"), "forms:::/64");
         // An IPv4-mapped address is its IPv4 address.
