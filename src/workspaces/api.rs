@@ -425,7 +425,7 @@ pub(crate) async fn change_member_role_for(
         })
         .await??;
     let (changed, narrowed) = changed;
-    after_departure(&state, &narrowed).await;
+    after_departure(state, &narrowed).await;
     ok(changed)
 }
 
