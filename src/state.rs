@@ -47,11 +47,51 @@ pub struct AppState {
     pub dpop_headers: Arc<crate::jwt::dpop::HeaderCache>,
     /// Apps' JWK Sets fetched from their `jwks_uri` (`private_key_jwt`).
     pub jwks_cache: Arc<crate::oauth::assertion::JwksCache>,
+    /// Work a request started in the background (back-channel notices): tests await it.
+    pub background: Arc<Background>,
     /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
     key_ring: Arc<RwLock<Arc<KeyRing>>>,
     db_calls: Arc<AtomicU64>,
     /// The scope registry as last read (it changes rarely: re-read after 10 s).
     scope_registry: ScopeRegistryCache,
+}
+
+/// Tasks a request spawned and did not wait for, counted so that whoever must see their
+/// effects (a test, a graceful stop) can wait until none is running: [`Background::settled`].
+#[derive(Default)]
+pub struct Background {
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Background {
+    /// Run `work` on the current runtime, counted until it ends.
+    pub fn spawn<F>(self: &Arc<Self>, work: F)
+    where
+        F: std::future::Future<Output = ()> + 'static,
+    {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.running.fetch_add(1, SeqCst);
+        let this = self.clone();
+        actix_web::rt::spawn(async move {
+            work.await;
+            if this.running.fetch_sub(1, SeqCst) == 1 {
+                this.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Wait until no background task is running.
+    pub async fn settled(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            let notified = self.idle.notified();
+            if self.running.load(SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 type ScopeRegistryCache = Arc<
@@ -112,6 +152,7 @@ impl AppState {
             issuances: Arc::default(),
             cimd_fetches: Arc::default(),
             jwks_cache: Arc::default(),
+            background: Arc::default(),
             dpop_replay: Arc::default(),
             dpop_headers: Arc::default(),
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),

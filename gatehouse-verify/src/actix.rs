@@ -97,13 +97,20 @@ fn refusal(error: &Error, resource_metadata: &str) -> HttpResponse {
     response
 }
 
-/// The credential of a request: `Authorization: Bearer …` or `ApiKey …`, or `X-API-Key`.
-fn presented(req: &HttpRequest) -> Option<String> {
+/// The credential of a request: `Authorization: Bearer …`, `ApiKey …` or `DPoP …`, or
+/// `X-API-Key`; and whether the scheme was `DPoP`.
+fn presented(req: &HttpRequest) -> Option<(String, bool)> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    crate::presented(
+    crate::presented_with_scheme(
         header(header::AUTHORIZATION),
         header(header::HeaderName::from_static("x-api-key")),
     )
+}
+
+/// The one `DPoP` header of a request (several: an empty proof, which no check passes).
+pub(crate) fn dpop_header<'a>(mut values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let first = values.next()?;
+    Some(if values.next().is_some() { "" } else { first })
 }
 
 impl FromRequest for Authenticated {
@@ -123,16 +130,24 @@ impl FromRequest for Authenticated {
                     )
                 })?;
             let metadata = verifier.resource_metadata_url();
-            let Some(credential) = presented(&req) else {
+            let Some((credential, dpop_scheme)) = presented(&req) else {
                 return Err(RefusedAt(Error::Missing, metadata));
             };
             let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let url = verifier.request_url(req.uri().path());
             let request = Request {
                 ip: req.peer_addr().map(|a| a.ip()),
                 origin: header(header::ORIGIN),
                 referer: header(header::REFERER),
                 method: req.method().as_str(),
                 path: req.uri().path(),
+                dpop_scheme,
+                dpop_proof: dpop_header(
+                    req.headers()
+                        .get_all("dpop")
+                        .map(|v| v.to_str().unwrap_or_default()),
+                ),
+                url: Some(&url),
             };
             verifier
                 .verify(&credential, &request)

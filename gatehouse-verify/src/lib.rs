@@ -9,7 +9,14 @@
 //!   few seconds (answers "active" and "inactive" alike). The key's shape and checksum are
 //!   checked first, here: garbage never leaves the process. The key's IP allowlist, referrer
 //!   and endpoint lists are applied to your request.
-//! - With the `actix` feature (on by default): the [`actix::Authenticated`] extractor.
+//! - **DPoP-bound tokens** (RFC 9449, `cnf.jkt`): only with `Authorization: DPoP` and a proof
+//!   made with the bound key for this method and URL, carrying the token's hash (`ath`), fresh
+//!   and never replayed on this process — a stolen bound token is worth nothing as `Bearer`.
+//!   The proof is verified by [`dpop`], the module Gatehouse itself verifies proofs with.
+//! - **Tokens exchanged for an API key** keep the key's limits: its IP allowlist (the `key`
+//!   claim) applies to your request, and its mode (`key.livemode`) says test or live.
+//! - With the `actix` feature (on by default): the [`actix::Authenticated`] extractor; with
+//!   `tower`, a layer.
 //!
 //! ```no_run
 //! use gatehouse_verify::{Config, Request, Verifier};
@@ -30,6 +37,7 @@
 
 #[cfg(feature = "actix")]
 pub mod actix;
+pub mod dpop;
 pub mod key_format;
 pub mod restrictions;
 #[cfg(feature = "tower")]
@@ -101,6 +109,9 @@ pub enum Error {
     Malformed(String),
     /// Not valid: bad signature, wrong issuer, audience or type, expired, revoked, unknown.
     Invalid(String),
+    /// A DPoP-bound token without a valid proof of its key for this request (RFC 9449 §7), or
+    /// the `DPoP` scheme with a token that is not bound.
+    InvalidDpopProof(String),
     /// Valid, but not from this address / origin / for this endpoint.
     IpNotAllowed,
     ReferrerNotAllowed,
@@ -115,6 +126,7 @@ impl std::fmt::Display for Error {
             Error::Missing => f.write_str("no credential"),
             Error::Malformed(m) => write!(f, "malformed credential: {m}"),
             Error::Invalid(m) => write!(f, "invalid credential: {m}"),
+            Error::InvalidDpopProof(m) => write!(f, "invalid DPoP proof: {m}"),
             Error::IpNotAllowed => f.write_str("the key may not be used from this address"),
             Error::ReferrerNotAllowed => f.write_str("the key may not be used from this origin"),
             Error::EndpointNotAllowed => f.write_str("the key may not call this endpoint"),
@@ -129,7 +141,10 @@ impl Error {
     /// The HTTP status to answer with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::Missing | Error::Malformed(_) | Error::Invalid(_) => 401,
+            Error::Missing
+            | Error::Malformed(_)
+            | Error::Invalid(_)
+            | Error::InvalidDpopProof(_) => 401,
             Error::IpNotAllowed | Error::ReferrerNotAllowed | Error::EndpointNotAllowed => 403,
             Error::Unavailable(_) => 503,
         }
@@ -144,6 +159,7 @@ impl Error {
             Error::IpNotAllowed => "AUTH_005",
             Error::ReferrerNotAllowed => "AUTH_008",
             Error::EndpointNotAllowed => "AUTH_009",
+            Error::InvalidDpopProof(_) => "AUTH_011",
             Error::Unavailable(_) => "SERVER_002",
         }
     }
@@ -159,6 +175,13 @@ impl Error {
     /// The RFC 6750 §3 `WWW-Authenticate` challenge for a refusal about the credential (`None`
     /// for the others), naming the RFC 9728 metadata when `resource_metadata` is not empty.
     pub fn challenge(&self, resource_metadata: &str) -> Option<String> {
+        if let Error::InvalidDpopProof(_) = self {
+            // RFC 9449 §7.1: the DPoP scheme, with the algorithms a proof may use.
+            return Some(format!(
+                "DPoP error=\"invalid_dpop_proof\", algs=\"{}\"",
+                dpop::ALGS.join(" ")
+            ));
+        }
         let error = match self {
             Error::Missing => None,
             Error::Malformed(_) | Error::Invalid(_) => Some("error=\"invalid_token\""),
@@ -178,15 +201,26 @@ impl Error {
     }
 }
 
-/// The credential a request presents: `Authorization: Bearer …` (or `ApiKey …`), else the
-/// `X-API-Key` header.
+/// The credential a request presents: `Authorization: Bearer …`, `ApiKey …` or `DPoP …`, else
+/// the `X-API-Key` header.
 pub fn presented(authorization: Option<&str>, x_api_key: Option<&str>) -> Option<String> {
+    presented_with_scheme(authorization, x_api_key).map(|(credential, _)| credential)
+}
+
+/// As [`presented`], and whether it came with the `DPoP` scheme (RFC 9449 §7.1).
+pub fn presented_with_scheme(
+    authorization: Option<&str>,
+    x_api_key: Option<&str>,
+) -> Option<(String, bool)> {
     if let Some(value) = authorization {
         let (scheme, rest) = value.split_once(' ')?;
-        return (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey"))
-            .then(|| rest.trim().to_owned());
+        let dpop = scheme.eq_ignore_ascii_case("dpop");
+        return (dpop
+            || scheme.eq_ignore_ascii_case("bearer")
+            || scheme.eq_ignore_ascii_case("apikey"))
+        .then(|| (rest.trim().to_owned(), dpop));
     }
-    x_api_key.map(|v| v.trim().to_owned())
+    x_api_key.map(|v| (v.trim().to_owned(), false))
 }
 
 /// What the service's request shows of itself (for a key's allowlist and lists).
@@ -199,6 +233,14 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// The raw path (percent-encoded, without the query).
     pub path: &'a str,
+    /// The credential came as `Authorization: DPoP …` ([`presented_with_scheme`]).
+    pub dpop_scheme: bool,
+    /// The `DPoP` header: the proof of a DPoP-bound token's key (one header; `None` if absent).
+    pub dpop_proof: Option<&'a str>,
+    /// The request's absolute URL as the client addressed it (`https://api.example.com/orders`,
+    /// no query): what a DPoP proof's `htu` must name. The actix extractor and the tower layer
+    /// build it from [`Config::audience`]'s origin and the path.
+    pub url: Option<&'a str>,
 }
 
 /// A verified access token's claims.
@@ -211,8 +253,13 @@ pub struct Claims {
     pub jti: String,
     pub issued_at: i64,
     pub expires_at: i64,
-    /// Test-mode credential (a `test` claim; absent: live).
+    /// Test mode: a token exchanged for a test key (`key.livemode` is `false`).
     pub test: bool,
+    /// A token exchanged for an API key: the key's IP allowlist, which applies to every
+    /// request the token makes (empty: any address).
+    pub key_allowed_ips: Vec<IpNet>,
+    /// DPoP (RFC 9449): the thumbprint of the key the token is bound to (`cnf.jkt`).
+    pub jkt: Option<String>,
     /// The workspace the authorization acts in, with the user's role there when the token was
     /// issued (the `workspace` claim; absent for an app acting as itself).
     pub workspace: Option<Workspace>,
@@ -317,6 +364,25 @@ pub struct Verifier {
     jwks: tokio::sync::Mutex<KeySet>,
     tokens: Mutex<HashMap<String, Arc<Claims>>>,
     keys: Mutex<HashMap<[u8; 32], KeyAnswer>>,
+    dpop_headers: dpop::HeaderCache,
+    dpop_replay: dpop::ReplayCache,
+}
+
+/// The IP allowlist of an exchanged token's `key` claim. Entries that do not parse allow
+/// nothing (an allowlist none of whose entries parses allows no address, never every one).
+fn key_allowlist(key: Option<&serde_json::Value>) -> Vec<IpNet> {
+    let listed: Vec<&str> = key
+        .and_then(|k| k.get("allowed_ips"))
+        .and_then(|a| a.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let nets: Vec<IpNet> = listed.iter().filter_map(|n| n.parse().ok()).collect();
+    if nets.is_empty() && !listed.is_empty() {
+        // 0.0.0.0/32: no request comes from it.
+        vec![IpNet::from(IpAddr::from([0u8, 0, 0, 0]))]
+    } else {
+        nets
+    }
 }
 
 fn now_unix() -> i64 {
@@ -406,6 +472,8 @@ impl Verifier {
             }),
             tokens: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
+            dpop_headers: dpop::HeaderCache::default(),
+            dpop_replay: dpop::ReplayCache::default(),
         })
     }
 
@@ -461,14 +529,97 @@ impl Verifier {
             return Err(Error::Missing);
         }
         if presented.matches('.').count() == 2 {
-            self.verify_jwt(presented)
-                .await
-                .map(Credential::AccessToken)
+            let claims = self.verify_jwt(presented).await?;
+            self.bound_checks(presented, &claims, request)?;
+            Ok(Credential::AccessToken(claims))
         } else {
+            if request.dpop_scheme {
+                return Err(Error::InvalidDpopProof(
+                    "only an access token is sent with the DPoP scheme".into(),
+                ));
+            }
             self.verify_api_key(presented, request)
                 .await
                 .map(Credential::ApiKey)
         }
+    }
+
+    /// What a verified token's holder must show on each request, as Gatehouse's API asks it:
+    /// the proof of a DPoP-bound token's key (and nothing bound sent as `Bearer`), and the
+    /// address allowed by the key an exchanged token came from.
+    pub fn bound_checks(
+        &self,
+        token: &str,
+        claims: &Claims,
+        request: &Request<'_>,
+    ) -> Result<(), Error> {
+        match (&claims.jkt, request.dpop_scheme) {
+            (None, false) => {}
+            (None, true) => {
+                return Err(Error::InvalidDpopProof(
+                    "this access token is not bound to a DPoP key: send it as Bearer".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(Error::InvalidDpopProof(
+                    "this access token is bound to a DPoP key: send it as Authorization: DPoP with a proof"
+                        .into(),
+                ));
+            }
+            (Some(jkt), true) => self.dpop_proven(token, jkt, request)?,
+        }
+        if !claims.key_allowed_ips.is_empty()
+            && !restrictions::ip_allowed(&claims.key_allowed_ips, request.ip)
+        {
+            return Err(Error::IpNotAllowed);
+        }
+        Ok(())
+    }
+
+    /// RFC 9449 §7: a proof made with the bound key, for this method and URL, with `ath` the
+    /// token's hash, fresh, and not seen before by this verifier.
+    fn dpop_proven(&self, token: &str, jkt: &str, request: &Request<'_>) -> Result<(), Error> {
+        let refused = |why: &str| Error::InvalidDpopProof(why.to_owned());
+        let proof = request
+            .dpop_proof
+            .ok_or_else(|| refused("a DPoP-bound token needs a DPoP proof header"))?;
+        let url = request
+            .url
+            .ok_or_else(|| refused("the request's URL is not known here: set Request::url"))?;
+        let now = now_unix();
+        let expected = dpop::Expected {
+            method: request.method,
+            url,
+            access_token: Some(token),
+            now,
+        };
+        let proof =
+            dpop::verify(proof, &expected, &self.dpop_headers).map_err(|e| refused(e.message()))?;
+        if proof.jkt != jkt {
+            return Err(refused(
+                "the DPoP proof was made with another key than the token is bound to",
+            ));
+        }
+        if !self.dpop_replay.first_use(&proof, now) {
+            return Err(refused(
+                "this DPoP proof was used before: make a new one for each request",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The absolute URL of a request to this resource server at `path`: the audience's origin
+    /// (scheme and host) with the path, as a DPoP proof's `htu` names it.
+    pub fn request_url(&self, path: &str) -> String {
+        let audience = self.config.audience.trim_end_matches('/');
+        let origin = match audience.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.split('/').next().unwrap_or(rest);
+                format!("{scheme}://{host}")
+            }
+            None => audience.to_owned(),
+        };
+        format!("{origin}{path}")
     }
 
     /// A token verified before and not yet expired, without any other work.
@@ -537,7 +688,17 @@ impl Verifier {
             jti: text("jti"),
             issued_at: number("iat"),
             expires_at: number("exp"),
-            test: raw.get("test").and_then(|v| v.as_bool()).unwrap_or(false),
+            test: raw
+                .get("key")
+                .and_then(|k| k.get("livemode"))
+                .and_then(|v| v.as_bool())
+                == Some(false),
+            key_allowed_ips: key_allowlist(raw.get("key")),
+            jkt: raw
+                .get("cnf")
+                .and_then(|c| c.get("jkt"))
+                .and_then(|j| j.as_str())
+                .map(str::to_owned),
             workspace: raw
                 .get("workspace")
                 .and_then(|w| serde_json::from_value(w.clone()).ok()),

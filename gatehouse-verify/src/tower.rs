@@ -71,6 +71,8 @@ pub struct VerifyService<S> {
 /// What the verification needs of a request, copied out of it (the body need not be `Sync`).
 struct Seen {
     credential: Option<String>,
+    dpop_scheme: bool,
+    dpop_proof: Option<String>,
     ip: Option<IpAddr>,
     origin: Option<String>,
     referer: Option<String>,
@@ -87,11 +89,21 @@ impl Seen {
                 .map(str::to_owned)
         };
         let extensions = req.extensions();
+        let presented = crate::presented_with_scheme(
+            header("authorization").as_deref(),
+            header("x-api-key").as_deref(),
+        );
+        let proofs = req.headers().get_all("dpop");
+        // Several DPoP headers: an empty proof, which no check passes.
+        let dpop_proof = match proofs.iter().count() {
+            0 => None,
+            1 => header("dpop").or_else(|| Some(String::new())),
+            _ => Some(String::new()),
+        };
         Seen {
-            credential: crate::presented(
-                header("authorization").as_deref(),
-                header("x-api-key").as_deref(),
-            ),
+            dpop_scheme: presented.as_ref().is_some_and(|(_, dpop)| *dpop),
+            credential: presented.map(|(credential, _)| credential),
+            dpop_proof,
             ip: extensions
                 .get::<ClientIp>()
                 .map(|c| c.0)
@@ -105,12 +117,16 @@ impl Seen {
 
     async fn verify(self, verifier: &Verifier) -> Result<Credential, Error> {
         let credential = self.credential.as_deref().ok_or(Error::Missing)?;
+        let url = verifier.request_url(&self.path);
         let request = crate::Request {
             ip: self.ip,
             origin: self.origin.as_deref(),
             referer: self.referer.as_deref(),
             method: &self.method,
             path: &self.path,
+            dpop_scheme: self.dpop_scheme,
+            dpop_proof: self.dpop_proof.as_deref(),
+            url: Some(&url),
         };
         verifier.verify(credential, &request).await
     }

@@ -51,6 +51,8 @@ pub enum Authentication<'a> {
     AccessToken {
         client_id: &'a str,
         scopes: &'a ScopeSet,
+        /// `false` for a token exchanged for a test key (it acts in test mode, as the key).
+        livemode: bool,
     },
 }
 
@@ -65,8 +67,15 @@ fn me_view<'a>(principal: &'a Principal, user: &'a UserView) -> Me<'a> {
             scopes: &record.scopes,
         },
         Credential::AccessToken {
-            client_id, scopes, ..
-        } => Authentication::AccessToken { client_id, scopes },
+            client_id,
+            scopes,
+            key,
+            ..
+        } => Authentication::AccessToken {
+            client_id,
+            scopes,
+            livemode: key.as_ref().is_none_or(|k| !k.test_mode),
+        },
     };
     Me {
         id: &user.id,

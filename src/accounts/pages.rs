@@ -962,8 +962,8 @@ pub async fn admin_set_disabled(
             state.key_cache.invalidate_all();
             if disable {
                 // The apps the user signed in to are told now, not at the next tick.
-                let state = state.clone();
-                actix_web::rt::spawn(async move {
+                let (state, background) = (state.clone(), state.background.clone());
+                background.spawn(async move {
                     crate::oauth::logout::deliver_due(&state).await;
                 });
             }

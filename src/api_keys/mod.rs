@@ -177,8 +177,8 @@ async fn verify_unrecorded(
     }
     if state.usage.record(&record.key.id, now, ip) {
         // A burst of many different keys: write now instead of at the next periodic flush.
-        let state = state.clone();
-        actix_web::rt::spawn(async move {
+        let (state, background) = (state.clone(), state.background.clone());
+        background.spawn(async move {
             if let Err(e) = flush_usage(&state).await {
                 log::warn!("could not write API keys' last-used times (will retry): {e}");
             }
@@ -203,8 +203,8 @@ fn audit_refusal(state: &AppState, record: &KeyRecord, refusal: Refusal, ip: Opt
     event.key_id = Some(record.key.id.clone());
     event.subject_user_id = Some(record.user.id.clone());
     event.ip = ip.map(|i| i.to_canonical().to_string());
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
+    let (state, background) = (state.clone(), state.background.clone());
+    background.spawn(async move {
         let now = state.now();
         if let Err(e) = state.db(move |c| audit::record(c, &event, now)).await {
             log::warn!("could not record a refused key use: {e}");

@@ -150,8 +150,10 @@ pub fn session_ended(
 pub async fn after_session_end(state: &AppState, end: SessionEnd) {
     super::token::deny_grants(state, &end.revoked_grants).await;
     if end.notices > 0 {
-        let state = state.clone();
-        actix_web::rt::spawn(async move { deliver_due(&state).await });
+        let (state, background) = (state.clone(), state.background.clone());
+        background.spawn(async move {
+            deliver_due(&state).await;
+        });
     }
 }
 

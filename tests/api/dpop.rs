@@ -21,7 +21,7 @@ fn issuer_url(app: &TestApp, path: &str) -> String {
 }
 
 /// A proof for `method` `path`, optionally with `ath` (of `token`) and a nonce.
-fn proof(
+pub(crate) fn proof(
     app: &TestApp,
     key: &TestKey,
     method: &str,
@@ -64,7 +64,7 @@ async fn token_with(
 }
 
 /// The nonce the token endpoint asks for (a first proof without one is refused with it).
-async fn nonce(app: &TestApp, client: &TestClient, key: &TestKey) -> String {
+pub(crate) async fn nonce(app: &TestApp, client: &TestClient, key: &TestKey) -> String {
     let first = proof(app, key, "POST", "/oauth/token", None, None);
     let refused = token_with(
         app,
@@ -81,7 +81,12 @@ async fn nonce(app: &TestApp, client: &TestClient, key: &TestKey) -> String {
 }
 
 /// A code for a bound grant, redeemed with a proof of `key`: the token response.
-async fn bound_tokens(app: &TestApp, client: &TestClient, key: &TestKey, nonce: &str) -> Value {
+pub(crate) async fn bound_tokens(
+    app: &TestApp,
+    client: &TestClient,
+    key: &TestKey,
+    nonce: &str,
+) -> Value {
     let (verifier, challenge) = pkce();
     let code = authorize(
         app,

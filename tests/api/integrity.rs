@@ -767,8 +767,8 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(answer["active"], true);
-        // Refused uses are written off the request's path: give such a write time to land.
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Refused uses are written off the request's path: await that write.
+        app.state.background.settled().await;
         assert!(
             audit(app, "api_key.refused.ip_not_allowed")
                 .await

@@ -97,7 +97,7 @@ both_backends!(
             );
         }
         // Audited like an IP refusal, off the request's path.
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.state.background.settled().await;
         assert!(
             audit_actions(app)
                 .await
@@ -149,7 +149,7 @@ both_backends!(
             shown["data"]["allowed_endpoints"],
             json!(["GET /v1/users/me", "GET /v1/api-keys/*"])
         );
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.state.background.settled().await;
         assert!(
             audit_actions(app)
                 .await

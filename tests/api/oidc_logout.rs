@@ -72,14 +72,10 @@ impl Receiver {
         (receiver, format!("http://{host}:{port}/bc"))
     }
 
-    /// The tokens received, waiting up to ~5 s for `n` of them.
-    async fn wait_for(&self, n: usize) -> Vec<String> {
-        for _ in 0..100 {
-            if self.tokens.lock().unwrap().len() >= n {
-                break;
-            }
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    /// The tokens received once `app`'s background deliveries have ended (each records its
+    /// token before it answers, and a delivery ends with the answer).
+    async fn received(&self, app: &TestApp) -> Vec<String> {
+        app.state.background.settled().await;
         self.tokens.lock().unwrap().clone()
     }
 }
@@ -359,7 +355,7 @@ both_backends!(
         let csrf = app.session_csrf().await;
         let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
         assert_eq!(out.status(), StatusCode::SEE_OTHER);
-        let tokens = receiver.wait_for(1).await;
+        let tokens = receiver.received(app).await;
         assert_eq!(tokens.len(), 1, "one logout token");
         // Verified with the JWKS alone, as the app would.
         let jwks: jsonwebtoken::jwk::JwkSet = app
@@ -430,7 +426,7 @@ both_backends!(
         assert!(!signed_in(app).await);
         hanging.hold.add_permits(10);
         assert_eq!(
-            hanging.wait_for(1).await.len(),
+            hanging.received(app).await.len(),
             1,
             "delivered once released"
         );
@@ -500,7 +496,7 @@ both_backends!(
             )
             .await;
         assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
-        let tokens = receiver.wait_for(1).await;
+        let tokens = receiver.received(app).await;
         assert_eq!(tokens.len(), 1);
         assert_eq!(payload(&tokens[0])["sub"], member);
     }
@@ -574,7 +570,7 @@ both_backends!(
             )
             .await;
         assert_eq!(changed.status(), StatusCode::SEE_OTHER);
-        let tokens = receiver.wait_for(1).await;
+        let tokens = receiver.received(app).await;
         assert_eq!(tokens.len(), 1, "the app of the ended session is told");
         assert_eq!(payload(&tokens[0])["sid"], sid);
     }
@@ -627,7 +623,7 @@ both_backends!(
             StatusCode::SEE_OTHER,
             "the member's browser is signed out"
         );
-        let tokens = receiver.wait_for(1).await;
+        let tokens = receiver.received(app).await;
         assert_eq!(tokens.len(), 1, "the app is told");
         assert_eq!(payload(&tokens[0])["sub"], member);
         // The member can still sign in (not disabled).
@@ -646,7 +642,7 @@ both_backends!(a_notice_reaches_an_ipv6_literal_uri, |app| async move {
     let csrf = app.session_csrf().await;
     let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert_eq!(receiver.wait_for(1).await.len(), 1, "delivered to [::1]");
+    assert_eq!(receiver.received(app).await.len(), 1, "delivered to [::1]");
 });
 
 both_backends!(
@@ -662,8 +658,9 @@ both_backends!(
         let csrf = app.session_csrf().await;
         let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
         assert_eq!(out.status(), StatusCode::SEE_OTHER);
-        // Whatever the background delivery did, one more attempt now (the clock past any
-        // backoff) is refused before connecting, and says why.
+        // The background delivery's attempt, then one more now (the clock past any backoff):
+        // both refused before connecting, saying why.
+        app.state.background.settled().await;
         app.clock.advance(chrono::Duration::hours(1));
         gatehouse::oauth::logout::deliver_due(&app.state).await;
         let id = client.id.clone();

@@ -432,3 +432,270 @@ both_backends!(
         assert_eq!(body["error"]["code"], "AUTH_003");
     }
 );
+
+/// What one side said of a credential: accepted (with its test mode) or refused (status).
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Accepted { test: bool },
+    Refused(u16),
+}
+
+/// Gatehouse's own answer at `GET /v1/users/me` (the test mode from its `authentication`).
+async fn gatehouse_says(
+    app: &TestApp,
+    scheme: &str,
+    credential: &str,
+    proof: Option<&str>,
+) -> Verdict {
+    let mut request = reqwest::Client::new()
+        .get(app.url("/v1/users/me"))
+        .header("Authorization", format!("{scheme} {credential}"));
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Verdict::Refused(status);
+    }
+    let body: Value = response.json().await.unwrap();
+    Verdict::Accepted {
+        test: body["data"]["authentication"]["livemode"] == false,
+    }
+}
+
+/// The crate's answer for the same request (from 127.0.0.1, as the test's requests come).
+async fn crate_says(
+    verifier: &Verifier,
+    scheme: &str,
+    credential: &str,
+    proof: Option<&str>,
+) -> Verdict {
+    let url = verifier.request_url("/v1/users/me");
+    let request = Request {
+        ip: Some("127.0.0.1".parse().unwrap()),
+        method: "GET",
+        path: "/v1/users/me",
+        dpop_scheme: scheme == "DPoP",
+        dpop_proof: proof,
+        url: Some(&url),
+        ..Request::default()
+    };
+    match verifier.verify(credential, &request).await {
+        Ok(credential) => Verdict::Accepted {
+            test: credential.is_test(),
+        },
+        Err(e) => Verdict::Refused(e.status()),
+    }
+}
+
+async fn exchanged_for(app: &TestApp, key: &str) -> String {
+    let answer: Value = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", key),
+            (
+                "subject_token_type",
+                "urn:gatehouse:params:oauth:token-type:api_key",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("exchanged: {answer}"))
+        .to_owned()
+}
+
+both_backends!(
+    the_crate_and_gatehouse_agree_on_every_kind_of_credential,
+    |app| async move {
+        use crate::dpop::{bound_tokens, nonce, proof};
+        use crate::jose::TestKey;
+        app.login_admin().await;
+        let audience = app.state.settings.token_audience().to_owned();
+        // The crate serves where Gatehouse's API is, so that one proof's `htu` names both.
+        assert_eq!(
+            audience, app.state.settings.issuer,
+            "the test's audience is the issuer"
+        );
+        let verifier = verifier_for(app, &audience, Duration::ZERO).await;
+        let (_, live) = app
+            .create_key(json!({ "name": "live", "scopes": ["read:users"] }))
+            .await;
+        let (_, test) = app
+            .create_key(json!({ "name": "test", "mode": "test", "scopes": ["read:users"] }))
+            .await;
+        let (_, elsewhere) = app
+            .create_key(json!({ "name": "elsewhere", "scopes": ["read:users"], "allowed_ips": ["10.0.0.0/8"] }))
+            .await;
+        let (_, here) = app
+            .create_key(json!({ "name": "here", "scopes": ["read:users"], "allowed_ips": ["127.0.0.1/32", "::1/128"] }))
+            .await;
+        let (revoked_id, revoked) = app
+            .create_key(json!({ "name": "revoked", "scopes": ["read:users"] }))
+            .await;
+        let from_test = exchanged_for(app, &test).await;
+        let from_here = exchanged_for(app, &here).await;
+        // The allowlist applies at the exchange too: exchange first, then narrow.
+        let (narrowed_id, narrowed) = app
+            .create_key(json!({ "name": "narrowed", "scopes": ["read:users"] }))
+            .await;
+        let from_narrowed = exchanged_for(app, &narrowed).await;
+        let patched = app
+            .client
+            .patch(app.url(&format!("/v1/api-keys/{narrowed_id}")))
+            .json(&json!({ "allowed_ips": ["10.0.0.0/8"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), StatusCode::OK);
+        let revoking = app
+            .client
+            .delete(app.url(&format!("/v1/api-keys/{revoked_id}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(revoking.status().is_success());
+        let client = register(app, false, false).await;
+        let plain = obtain_tokens(app, &client).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let key = TestKey::es256();
+        let nonce = nonce(app, &client, &key).await;
+        let bound = bound_tokens(app, &client, &key, &nonce).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let fresh = || proof(app, &key, "GET", "/v1/users/me", Some(&bound), None);
+        let replayed = fresh();
+        let accepted = |test| Verdict::Accepted { test };
+        let cases: Vec<(&str, &str, &str, Option<String>, Verdict)> = vec![
+            ("a live key", "Bearer", &live, None, accepted(false)),
+            ("a test key", "Bearer", &test, None, accepted(true)),
+            (
+                "a token exchanged for a test key",
+                "Bearer",
+                &from_test,
+                None,
+                accepted(true),
+            ),
+            (
+                "a key from outside its allowlist",
+                "Bearer",
+                &elsewhere,
+                None,
+                Verdict::Refused(403),
+            ),
+            (
+                "a token exchanged for a key allowed here",
+                "Bearer",
+                &from_here,
+                None,
+                accepted(false),
+            ),
+            (
+                "a revoked key",
+                "Bearer",
+                &revoked,
+                None,
+                Verdict::Refused(401),
+            ),
+            ("an app's token", "Bearer", &plain, None, accepted(false)),
+            (
+                "an app's token with the DPoP scheme",
+                "DPoP",
+                &plain,
+                Some(proof(app, &key, "GET", "/v1/users/me", Some(&plain), None)),
+                Verdict::Refused(401),
+            ),
+            (
+                "a DPoP-bound token as Bearer",
+                "Bearer",
+                &bound,
+                Some(fresh()),
+                Verdict::Refused(401),
+            ),
+            (
+                "a DPoP-bound token without a proof",
+                "DPoP",
+                &bound,
+                None,
+                Verdict::Refused(401),
+            ),
+            (
+                "a DPoP-bound token with another key's proof",
+                "DPoP",
+                &bound,
+                Some(proof(
+                    app,
+                    &TestKey::es256(),
+                    "GET",
+                    "/v1/users/me",
+                    Some(&bound),
+                    None,
+                )),
+                Verdict::Refused(401),
+            ),
+            (
+                "a DPoP-bound token for another URL",
+                "DPoP",
+                &bound,
+                Some(proof(app, &key, "GET", "/v1/users", Some(&bound), None)),
+                Verdict::Refused(401),
+            ),
+            (
+                "a DPoP-bound token with its proof",
+                "DPoP",
+                &bound,
+                Some(replayed.clone()),
+                accepted(false),
+            ),
+            (
+                "the same proof again",
+                "DPoP",
+                &bound,
+                Some(replayed),
+                Verdict::Refused(401),
+            ),
+            (
+                "an API key with the DPoP scheme",
+                "DPoP",
+                &live,
+                None,
+                Verdict::Refused(401),
+            ),
+        ];
+        for (what, scheme, credential, proof, expected) in cases {
+            let ours = gatehouse_says(app, scheme, credential, proof.as_deref()).await;
+            let theirs = crate_says(&verifier, scheme, credential, proof.as_deref()).await;
+            assert_eq!(ours, expected, "Gatehouse, {what}");
+            assert_eq!(theirs, expected, "the crate, {what}");
+        }
+        // A token exchanged before its key was narrowed: Gatehouse ends it at once (its
+        // denylist); a resource server verifying offline cannot know until the token expires
+        // (at most 15 minutes), as with any revocation — what introspection is for (README).
+        assert_eq!(
+            gatehouse_says(app, "Bearer", &from_narrowed, None).await,
+            Verdict::Refused(401)
+        );
+        assert_eq!(
+            crate_says(&verifier, "Bearer", &from_narrowed, None).await,
+            accepted(false)
+        );
+        // The key itself, through introspection, is refused here at once.
+        assert_eq!(
+            crate_says(&verifier, "Bearer", &narrowed, None).await,
+            Verdict::Refused(403)
+        );
+    }
+);
