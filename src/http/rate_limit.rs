@@ -153,7 +153,10 @@ impl RateLimits {
 
     fn check_here(&self, subject: &String, per_minute: u32) -> RateDecision {
         let limiter = self.limiter(per_minute);
-        if self.checks.fetch_add(1, Ordering::Relaxed) % TRIM_CHECK_EVERY == 0
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(TRIM_CHECK_EVERY)
             && limiter.len() > TRIM_ABOVE
         {
             limiter.retain_recent();

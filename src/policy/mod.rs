@@ -174,6 +174,7 @@ pub enum Action<'a> {
     },
     /// List the caller's workspaces.
     ListWorkspaces,
+    /// Create a workspace (owned by the caller): the account's, like joining one.
     CreateWorkspace,
     /// Accept an invitation (the invitation itself decides which workspace and role).
     JoinWorkspace,
@@ -565,8 +566,11 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             Ok(ONLY_OWN)
         }
         Action::ListWorkspaces => caller.need(S::ReadWorkspaces).map(|()| ONLY_OWN),
+        // Memberships are the account's: a credential of a shared workspace neither creates
+        // workspaces for the user nor joins them to others.
         Action::CreateWorkspace | Action::JoinWorkspace => {
-            caller.need(S::WriteWorkspaces).map(|()| ONLY_OWN)
+            caller.need(S::WriteWorkspaces)?;
+            caller.on_account().map(|()| ONLY_OWN)
         }
         Action::ReadWorkspace(ws) => {
             caller.need(S::ReadWorkspaces)?;

@@ -808,3 +808,73 @@ both_backends!(
         assert_eq!(me(fresh).await, StatusCode::OK);
     }
 );
+
+both_backends!(
+    an_invitation_expires_after_seven_days_on_the_servers_clock,
+    |app| async move {
+        app.login_admin().await;
+        let (olga, _) = user(app, "olga@example.com", false).await;
+        for email in ["ivy@example.com", "late@example.com"] {
+            app.create_user(email, "boundary password 1", false).await;
+        }
+        let acme = workspace(app, &olga, "Acme").await;
+        let mut tokens = Vec::new();
+        for email in ["ivy@example.com", "late@example.com"] {
+            let invited = expect(
+                &olga,
+                app,
+                ("POST", &format!("/v1/workspaces/{acme}/invitations")),
+                None,
+                Some(json!({ "email": email })),
+                StatusCode::CREATED,
+            )
+            .await;
+            tokens.push(invited["token"].as_str().unwrap().to_owned());
+        }
+        // Signed in after the clock moved (sessions age on it too), each accepts theirs.
+        let accept = |email: &'static str, token: String| async move {
+            let (browser, signed) = app.login_in_new_browser(email, "boundary password 1").await;
+            assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+            call(
+                &browser,
+                app,
+                ("POST", "/v1/invitations/accept"),
+                None,
+                Some(json!({ "token": token })),
+            )
+            .await
+        };
+        // Six days and 23 hours later: still valid.
+        app.clock
+            .advance(chrono::Duration::days(7) - chrono::Duration::hours(1));
+        let on_time = accept("ivy@example.com", tokens[0].clone()).await;
+        assert_eq!(on_time.status(), StatusCode::OK);
+        // Past seven days: refused as expired, and nobody joined.
+        app.clock.advance(chrono::Duration::hours(2));
+        assert_eq!(
+            refusal(accept("late@example.com", tokens[1].clone()).await).await,
+            (StatusCode::NOT_FOUND, "WORKSPACE_003".into())
+        );
+        let acme_id = acme.clone();
+        let members: Vec<String> = app
+            .state
+            .db(move |c| {
+                Ok::<_, gatehouse::db::DbError>(
+                    gatehouse::workspaces::members(c, &acme_id)?
+                        .into_iter()
+                        .map(|m| m.email)
+                        .collect(),
+                )
+            })
+            .await
+            .unwrap();
+        assert!(
+            members.contains(&"ivy@example.com".to_owned()),
+            "{members:?}"
+        );
+        assert!(
+            !members.contains(&"late@example.com".to_owned()),
+            "{members:?}"
+        );
+    }
+);

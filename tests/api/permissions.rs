@@ -13,7 +13,7 @@ use crate::helpers::{TestApp, hidden_field};
 use crate::oauth::{TestClient, exchange, obtain_tokens_for};
 
 /// The kinds of caller, in the order of the matrix's columns.
-const CALLERS: [&str; 15] = [
+const CALLERS: [&str; 18] = [
     "anonymous",
     "member session",
     "admin session",
@@ -29,6 +29,13 @@ const CALLERS: [&str; 15] = [
     "admin's app token with the scopes",
     "client_credentials token",
     "disabled user's key",
+    // The second ordinary user: the member's things are another user's to them.
+    "other member's session",
+    "other member's sk_live",
+    // The member's own key, issued to her in a shared workspace by its owner (who saw it):
+    // it reaches that workspace's things only — not her profile, apps, keys or other
+    // workspaces.
+    "member's key of a shared workspace",
 ];
 
 /// Every scope a member may hold (the member's "with the scopes" credentials carry them).
@@ -46,7 +53,10 @@ const UNRELATED_SCOPE: &str = "read:products";
 /// `{key}`, `{client}` and `{consent}` are fresh for every cell: the member's restricted
 /// test-mode key (`read:products`, one hour), the member's confidential app, a consent of the
 /// member's.
-type Row = (&'static str, &'static str, Body, [u16; 15]);
+type Row = (&'static str, &'static str, Body, [u16; 18]);
+
+/// A 303 to the sign-in page (told apart from a 303 that means "done").
+const SI: u16 = 1303;
 
 #[derive(Clone, Copy)]
 enum Body {
@@ -62,173 +72,305 @@ const NEW_APP: &str =
 
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
-    //                                                           anon mS   aS   msk  mskt mrk  mrk0 ask  ark  ark0 mtok mt0  atok cc   dis
-    ("GET",    "/v1/users/me", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+    //                                                           anon mS   aS   msk  mskt mrk  mrk0 ask  ark  ark0 mtok mt0  atok cc   dis  oS   osk  mwsk
+    ("GET",    "/v1/users/me", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 200, 200, 200]),
     ("PATCH",  "/v1/users/me", Body::Json(r#"{"display_name":"Mo"}"#),
-                                                                  [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("GET",    "/v1/users", Body::None,                          [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+                                                                  [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 200, 200, 403]),
+    ("GET",    "/v1/users", Body::None,                          [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 200, 200, 200]),
     ("POST",   "/v1/users", Body::Json(r#"{"email":"u{uniq}@example.com"}"#),
-                                                                  [401, 403, 201, 403, 403, 403, 403, 201, 201, 403, 403, 403, 201, 403, 401]),
-    ("GET",    "/v1/users/{member}", Body::None,                 [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("GET",    "/v1/users/{admin}", Body::None,                  [401, 404, 200, 404, 404, 404, 403, 200, 200, 403, 404, 403, 200, 403, 401]),
-    ("GET",    "/v1/users/{member}/api-keys", Body::None,        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+                                                                  [401, 403, 201, 403, 403, 403, 403, 201, 201, 403, 403, 403, 201, 403, 401, 403, 403, 403]),
+    ("GET",    "/v1/users/{member}", Body::None,                 [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 200]),
+    ("GET",    "/v1/users/{admin}", Body::None,                  [401, 404, 200, 404, 404, 404, 403, 200, 200, 403, 404, 403, 200, 403, 401, 404, 404, 404]),
+    ("GET",    "/v1/users/{member}/api-keys", Body::None,        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 200]),
     ("POST",   "/v1/users/{member}/api-keys", Body::Json(NEW_KEY),
-                                                                  [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 403, 403, 403, 403, 401]),
-    ("GET",    "/v1/api-keys", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("POST",   "/v1/api-keys", Body::Json(NEW_KEY),              [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 403, 403, 403, 403, 401]),
-    ("GET",    "/v1/api-keys/{key}", Body::None,                 [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+                                                                  [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 403, 403, 403, 403, 401, 404, 404, 201]),
+    ("GET",    "/v1/api-keys", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 200, 200, 200]),
+    ("POST",   "/v1/api-keys", Body::Json(NEW_KEY),              [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 403, 403, 403, 403, 401, 201, 201, 201]),
+    ("GET",    "/v1/api-keys/{key}", Body::None,                 [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 404]),
     ("PATCH",  "/v1/api-keys/{key}", Body::Json(r#"{"name":"renamed"}"#),
-                                                                  [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 403, 403, 403, 403, 401]),
-    ("DELETE", "/v1/api-keys/{key}", Body::None,                 [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("POST",   "/v1/api-keys/{key}/roll", Body::None,            [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 403, 403, 403, 403, 401]),
-    ("GET",    "/v1/audit-events", Body::None,                   [401, 403, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 403, 401]),
-    ("GET",    "/v1/clients", Body::None,                        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("GET",    "/v1/clients?all=true", Body::None,               [401, 403, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 403, 401]),
-    ("POST",   "/v1/clients", Body::Json(NEW_APP),               [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 201, 403, 201, 403, 401]),
-    ("GET",    "/v1/clients/{client}", Body::None,               [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+                                                                  [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 403, 403, 403, 403, 401, 404, 404, 404]),
+    ("DELETE", "/v1/api-keys/{key}", Body::None,                 [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 404]),
+    ("POST",   "/v1/api-keys/{key}/roll", Body::None,            [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 403, 403, 403, 403, 401, 404, 404, 404]),
+    ("GET",    "/v1/audit-events", Body::None,                   [401, 403, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 403, 401, 403, 403, 403]),
+    ("GET",    "/v1/clients", Body::None,                        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 200, 200, 200]),
+    ("GET",    "/v1/clients?all=true", Body::None,               [401, 403, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 403, 401, 403, 403, 403]),
+    ("POST",   "/v1/clients", Body::Json(NEW_APP),               [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 201, 403, 201, 403, 401, 201, 201, 201]),
+    ("GET",    "/v1/clients/{client}", Body::None,               [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 404]),
     ("PATCH",  "/v1/clients/{client}", Body::Json(r#"{"name":"y"}"#),
-                                                                  [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+                                                                  [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 404]),
     ("PATCH",  "/v1/clients/{client}", Body::Json(r#"{"first_party":true}"#),
-                                                                  [401, 403, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 403, 401]),
-    ("DELETE", "/v1/clients/{client}", Body::None,               [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("POST",   "/v1/clients/{client}/secret", Body::None,        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("GET",    "/v1/consents", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
-    ("DELETE", "/v1/consents/{consent}", Body::None,             [401, 200, 404, 200, 200, 200, 403, 404, 404, 403, 200, 403, 404, 403, 401]),
+                                                                  [401, 403, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 403, 401, 404, 404, 404]),
+    ("DELETE", "/v1/clients/{client}", Body::None,               [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 404]),
+    ("POST",   "/v1/clients/{client}/secret", Body::None,        [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 404, 404, 404]),
+    ("GET",    "/v1/consents", Body::None,                       [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 200, 200, 200]),
+    ("DELETE", "/v1/consents/{consent}", Body::None,             [401, 200, 404, 200, 200, 200, 403, 404, 404, 403, 200, 403, 404, 403, 401, 404, 404, 404]),
     // Workspaces. `{ws}` is fresh for every cell: a shared workspace the member owns, with the
     // second member in it, `{wskey}` the second member's key there, `{inv}` a pending invitation
     // there; `{pws}` is the member's personal workspace. Keys and app tokens act in the
     // workspace they were made in (their user's personal one here): any other workspace does
     // not exist for them (404), even the member's own. An administrator of the install holding
     // `admin:users` reaches any workspace from a session (the operator's oversight).
-    ("GET",    "/v1/workspaces", Body::None,                     [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401]),
+    ("GET",    "/v1/workspaces", Body::None,                     [401, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 403, 200, 403, 401, 200, 200, 200]),
     ("POST",   "/v1/workspaces", Body::Json(r#"{"name":"Team {uniq}"}"#),
-                                                                  [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 201, 403, 201, 403, 401]),
-    ("GET",    "/v1/workspaces/{ws}", Body::None,                [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
-    ("GET",    "/v1/workspaces/{pws}", Body::None,               [401, 200, 200, 200, 200, 200, 403, 404, 404, 403, 200, 403, 404, 403, 401]),
+                                                                  [401, 201, 201, 201, 201, 201, 403, 201, 201, 403, 201, 403, 201, 403, 401, 201, 201, 403]),
+    ("GET",    "/v1/workspaces/{ws}", Body::None,                [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 200, 404, 404]),
+    ("GET",    "/v1/workspaces/{pws}", Body::None,               [401, 200, 200, 200, 200, 200, 403, 404, 404, 403, 200, 403, 404, 403, 401, 404, 404, 404]),
     ("PATCH",  "/v1/workspaces/{ws}", Body::Json(r#"{"name":"Renamed"}"#),
-                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
-    ("DELETE", "/v1/workspaces/{ws}", Body::None,                [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
-    ("GET",    "/v1/workspaces/{ws}/members", Body::None,        [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
+    ("DELETE", "/v1/workspaces/{ws}", Body::None,                [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
+    ("GET",    "/v1/workspaces/{ws}/members", Body::None,        [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 200, 404, 404]),
     ("PATCH",  "/v1/workspaces/{ws}/members/{member2}", Body::Json(r#"{"role":"admin"}"#),
-                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
     ("DELETE", "/v1/workspaces/{ws}/members/{member2}", Body::None,
-                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 200, 404, 404]),
     ("POST",   "/v1/workspaces/{ws}/members/{member2}/api-keys", Body::Json(NEW_KEY),
-                                                                  [401, 201, 201, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
-    ("GET",    "/v1/workspaces/{ws}/invitations", Body::None,    [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+                                                                  [401, 201, 201, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
+    ("GET",    "/v1/workspaces/{ws}/invitations", Body::None,    [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
     ("POST",   "/v1/workspaces/{ws}/invitations", Body::Json(r#"{"email":"i{uniq}@example.com"}"#),
-                                                                  [401, 201, 201, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+                                                                  [401, 201, 201, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
     ("DELETE", "/v1/workspaces/{ws}/invitations/{inv}", Body::None,
-                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
-    ("GET",    "/v1/workspaces/{ws}/api-keys", Body::None,       [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
+    ("GET",    "/v1/workspaces/{ws}/api-keys", Body::None,       [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
     ("DELETE", "/v1/workspaces/{ws}/api-keys/{wskey}", Body::None,
-                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
-    ("GET",    "/v1/workspaces/{ws}/audit-events", Body::None,   [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401]),
+                                                                  [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
+    ("GET",    "/v1/workspaces/{ws}/audit-events", Body::None,   [401, 200, 200, 404, 404, 404, 403, 404, 404, 403, 404, 403, 404, 403, 401, 403, 404, 404]),
     // `{inv_token}`: an invitation for the member's address to a workspace of the second
     // member's. Another user's credential is refused (403, WORKSPACE_004).
     ("POST",   "/v1/invitations/accept", Body::Json(r#"{"token":"{inv_token}"}"#),
-                                                                  [401, 200, 403, 200, 200, 200, 403, 403, 403, 403, 200, 403, 403, 403, 401]),
+                                                                  [401, 200, 403, 200, 200, 200, 403, 403, 403, 403, 200, 403, 403, 403, 401, 403, 403, 403]),
     // Public: the OpenAPI document, whoever asks.
-    ("GET",    "/openapi.json", Body::None,                      [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/openapi.json", Body::None,                      [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // OAuth endpoints with a Bearer credential (client authentication is the OAuth suites').
     ("POST",   "/oauth/introspect", Body::Form("token={key_secret}"),
-                                                                  [401, 401, 401, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 401, 401]),
+                                                                  [401, 401, 401, 403, 403, 403, 403, 200, 200, 403, 403, 403, 200, 401, 401, 401, 403, 403]),
     ("POST",   "/oauth/revoke", Body::Form("token={key_secret}"),
-                                                                  [401, 401, 401, 200, 200, 200, 200, 200, 200, 400, 200, 200, 200, 401, 401]),
+                                                                  [401, 401, 401, 200, 200, 200, 200, 200, 200, 400, 200, 200, 200, 401, 401, 401, 400, 200]),
     // OpenID Connect UserInfo: an app's access token only (a key, a session or a
     // client_credentials token is not one: 401), and only with `openid` (403); the tokens
     // with `openid` are answered in the OpenID Connect suite.
-    ("GET",    "/oauth/userinfo", Body::None,                    [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 403, 403, 401, 401]),
-    ("POST",   "/oauth/userinfo", Body::None,                    [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 403, 403, 401, 401]),
+    ("GET",    "/oauth/userinfo", Body::None,                    [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 403, 403, 401, 401, 401, 401, 401]),
+    ("POST",   "/oauth/userinfo", Body::None,                    [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 403, 403, 401, 401, 401, 401, 401]),
     // The metrics token only: no user's credential reads metrics, an administrator's neither.
-    ("GET",    "/metrics", Body::None,                           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("GET",    "/metrics", Body::None,                           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
     // Pages: a browser session only; any other caller is sent to sign in.
-    ("GET",    "/account", Body::None,                           [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/settings/api-keys", Body::None,                 [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/settings/api-keys/{key}", Body::None,           [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/settings/api-keys/{key}/revoke", Body::None,    [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/settings/apps", Body::None,                     [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/settings/connected-apps", Body::None,           [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/admin/users", Body::None,                       [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/admin/apps", Body::None,                        [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/admin/agents", Body::None,                      [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/admin/users/{member}/api-keys", Body::None,     [303, 403, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/workspaces", Body::None,                        [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/workspaces/{ws}", Body::None,                   [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/workspaces/{pws}", Body::None,                  [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("GET",    "/invitations/{inv_token}", Body::None,           [303, 200, 200, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET",    "/account", Body::None,                           [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 200,  SI,  SI]),
+    ("GET",    "/settings/api-keys", Body::None,                 [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 200,  SI,  SI]),
+    ("GET",    "/settings/api-keys/{key}", Body::None,           [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("GET",    "/settings/api-keys/{key}/revoke", Body::None,    [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("GET",    "/settings/apps", Body::None,                     [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 200,  SI,  SI]),
+    ("GET",    "/settings/connected-apps", Body::None,           [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 200,  SI,  SI]),
+    ("GET",    "/admin/users", Body::None,                       [ SI, 403, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("GET",    "/admin/apps", Body::None,                        [ SI, 403, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("GET",    "/admin/agents", Body::None,                      [ SI, 403, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("GET",    "/admin/users/{member}/api-keys", Body::None,     [ SI, 403, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("GET",    "/workspaces", Body::None,                        [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 200,  SI,  SI]),
+    ("GET",    "/workspaces/{ws}", Body::None,                   [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 200,  SI,  SI]),
+    ("GET",    "/workspaces/{pws}", Body::None,                  [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("GET",    "/invitations/{inv_token}", Body::None,           [ SI, 200, 200,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 200,  SI,  SI]),
     // Page forms: the session's CSRF token is added for the session columns; without a
     // session a form is sent to sign in.
-    ("POST",   "/settings/api-keys/{key}/revoke", Body::None,   [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/admin/users/{member}/api-keys", Body::None,     [303, 403, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/admin/users", Body::None,                       [303, 403, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/admin/users/{member2}/disable", Body::None,     [303, 403, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/settings/apps/{client}/disable", Body::None,    [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/settings/api-keys/{key}/revoke", Body::None,   [ SI, 303, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("POST",   "/admin/users/{member}/api-keys", Body::None,     [ SI, 403, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/users", Body::None,                       [ SI, 403, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/users/{user3}/disable", Body::None,     [ SI, 403, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/settings/apps/{client}/disable", Body::None,    [ SI, 303, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
     ("POST",   "/settings/connected-apps/{consent}/revoke", Body::None,
-                                                                  [303, 303, 404, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+                                                                  [ SI, 303, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
     // The workspace pages' forms act through the `/v1/workspaces` functions: a form without
     // its fields is refused on the page (400), complete ones go back to the workspace (303).
-    ("POST",   "/workspaces", Body::None,                        [303, 400, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/workspaces/{ws}/settings", Body::None,          [303, 400, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/workspaces", Body::None,                        [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 400,  SI,  SI]),
+    ("POST",   "/workspaces/{ws}/settings", Body::None,          [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
     ("POST",   "/workspaces/{ws}/members/{member2}/remove", Body::None,
-                                                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+                                                                  [ SI, 303, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 303,  SI,  SI]),
     ("POST",   "/workspaces/{ws}/invitations/{inv}/revoke", Body::None,
-                                                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+                                                                  [ SI, 303, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
     ("POST",   "/workspaces/{ws}/api-keys/{wskey}/revoke", Body::None,
-                                                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+                                                                  [ SI, 303, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
     // The Agents page's forms: administrators holding admin:clients; a form without its
     // fields is refused on the page.
-    ("POST",   "/admin/agents/apps", Body::None,                 [303, 403, 404, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/admin/agents/tokens/{uniq}/revoke", Body::None, [303, 403, 404, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/admin/agents/hosts", Body::None,                [303, 403, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/admin/agents/hosts/unblock", Body::None,        [303, 403, 400, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
-    ("POST",   "/admin/agents/tokens", Body::None,               [303, 403, 201, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/admin/agents/apps", Body::None,                 [ SI, 403, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/agents/tokens/{uniq}/revoke", Body::None, [ SI, 403, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/agents/hosts", Body::None,                [ SI, 403, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/agents/hosts/unblock", Body::None,        [ SI, 403, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/agents/tokens", Body::None,               [ SI, 403, 201,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
     // RFC 7592: only the registration's own `rat_` token manages it — no session, key or
     // token of any user, an administrator's neither.
-    ("GET",    "/oauth/register/{client}", Body::None,           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
-    ("PUT",    "/oauth/register/{client}", Body::Json("{}"),     [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
-    ("DELETE", "/oauth/register/{client}", Body::None,           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("GET",    "/oauth/register/{client}", Body::None,           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("PUT",    "/oauth/register/{client}", Body::Json("{}"),     [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("DELETE", "/oauth/register/{client}", Body::None,           [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    // The forms that mint or change credentials, and one row per `{action}` of the action
+    // routes. A form carries the session's CSRF token and nothing else: a form that needs
+    // fields is refused on the page (400) before anything is made.
+    ("POST",   "/settings/api-keys", Body::None,                 [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 400,  SI,  SI]),
+    ("POST",   "/settings/api-keys/{key}/roll", Body::None,      [ SI, 201, 201,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("POST",   "/settings/apps", Body::None,                     [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 400,  SI,  SI]),
+    ("POST",   "/settings/apps/{client}/secret", Body::None,     [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 400,  SI,  SI]),
+    ("POST",   "/account/password", Body::None,                  [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 400,  SI,  SI]),
+    ("POST",   "/settings/apps/{client}/enable", Body::None,     [ SI, 303, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("POST",   "/settings/apps/{client}/delete", Body::None,     [ SI, 303, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("POST",   "/settings/apps/{client}/unknown", Body::None,    [ SI, 404, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("POST",   "/admin/users/{user3}/enable", Body::None,        [ SI, 403, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/users/{user3}/end-sessions", Body::None,  [ SI, 403, 303,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/admin/users/{user3}/unknown", Body::None,       [ SI, 403, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/workspaces/{ws}/invite", Body::None,            [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/workspaces/{ws}/issue-key", Body::None,         [ SI, 404, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
+    ("POST",   "/workspaces/{ws}/unknown", Body::None,           [ SI, 404, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
+    ("POST",   "/workspaces/{ws}/members/{member2}/role", Body::None,
+                                                                  [ SI, 400, 400,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 400,  SI,  SI]),
+    ("POST",   "/workspaces/{ws}/members/{member2}/unknown", Body::None,
+                                                                  [ SI, 404, 404,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 404,  SI,  SI]),
     // The invitation is the member's: another user is refused.
-    ("POST",   "/invitations/{inv_token}", Body::None,           [303, 303, 403, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST",   "/invitations/{inv_token}", Body::None,           [ SI, 303, 403,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI,  SI, 403,  SI,  SI]),
 ];
 
 /// Routes and page actions that are public or belong to the OAuth suites (client
-/// authentication, the browser flow), with where they are tested.
-const COVERED_ELSEWHERE: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/.well-known/jwks.json"),
-    ("GET", "/.well-known/oauth-authorization-server"),
-    ("GET", "/.well-known/openid-configuration"),
-    ("GET", "/.well-known/oauth-protected-resource"),
-    // Dynamic registration (off, token, open) and its attacks: tests/api/agents.rs.
-    ("POST", "/oauth/register"),
-    ("GET", "/oauth/logout"),
-    ("POST", "/oauth/logout"),
-    ("GET", "/oauth/authorize"),
-    ("POST", "/oauth/authorize"),
-    ("POST", "/oauth/token"),
-    // Pushed authorization requests and their attacks: tests/api/par.rs.
-    ("POST", "/oauth/par"),
-    // Device authorization, its page and its attacks: tests/api/device.rs.
-    ("POST", "/oauth/device_authorization"),
-    ("GET", "/device"),
-    ("POST", "/device"),
-    ("GET", "/docs/errors"),
-    ("GET", "/static/app.css"),
-    ("GET", "/static/app.js"),
-    ("GET", "/"),
-    ("GET", "/login"),
-    ("POST", "/login"),
-    ("POST", "/logout"),
-    ("GET", "/signup"),
-    ("POST", "/signup"),
-    ("POST", "/account/password"),
-    ("POST", "/settings/api-keys"),
-    ("POST", "/settings/api-keys/{id}/roll"),
-    ("POST", "/settings/apps"),
-    ("POST", "/settings/apps/{id}/secret"),
+/// authentication, the browser flow), each with the test that covers it (`file::test`):
+/// `every_exemption_names_a_test_that_exists` fails when that test is gone or renamed.
+const COVERED_ELSEWHERE: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "health::healthz_and_readyz_answer"),
+    ("GET", "/readyz", "health::healthz_and_readyz_answer"),
+    (
+        "GET",
+        "/.well-known/jwks.json",
+        "oauth::forged_or_confused_jwts_are_refused_at_the_api",
+    ),
+    (
+        "GET",
+        "/.well-known/oauth-authorization-server",
+        "openapi::public_answers_match_the_document",
+    ),
+    (
+        "GET",
+        "/.well-known/openid-configuration",
+        "oidc::discovery_says_exactly_what_is_supported_at_both_addresses",
+    ),
+    (
+        "GET",
+        "/.well-known/oauth-protected-resource",
+        "verify_crate::the_actix_extractor_answers_in_the_envelope",
+    ),
+    // Dynamic registration (off, token, open) and its attacks.
+    (
+        "POST",
+        "/oauth/register",
+        "agents::a_flood_of_registrations_from_one_address_is_refused",
+    ),
+    (
+        "GET",
+        "/oauth/logout",
+        "oidc_logout::an_expired_or_foreign_hint_asks_first",
+    ),
+    (
+        "POST",
+        "/oauth/logout",
+        "oidc_logout::an_expired_or_foreign_hint_asks_first",
+    ),
+    (
+        "GET",
+        "/oauth/authorize",
+        "oauth::consent_needs_its_csrf_token_and_a_signed_in_user",
+    ),
+    (
+        "POST",
+        "/oauth/authorize",
+        "oauth::consent_needs_its_csrf_token_and_a_signed_in_user",
+    ),
+    (
+        "POST",
+        "/oauth/token",
+        "dpop::the_token_endpoint_wants_a_fresh_single_use_proof_with_its_nonce",
+    ),
+    // Pushed authorization requests and their attacks.
+    (
+        "POST",
+        "/oauth/par",
+        "par::an_app_that_requires_pushed_requests_cannot_be_started_from_a_plain_link",
+    ),
+    // Device authorization, its page and its attacks.
+    (
+        "POST",
+        "/oauth/device_authorization",
+        "device::a_cli_signs_in_once_the_user_approves_its_code",
+    ),
+    (
+        "GET",
+        "/device",
+        "device::a_cli_signs_in_once_the_user_approves_its_code",
+    ),
+    (
+        "POST",
+        "/device",
+        "device::denied_expired_and_foreign_device_codes_give_nothing",
+    ),
+    (
+        "GET",
+        "/docs/errors",
+        "api_envelope::error_catalogue_documents_every_code",
+    ),
+    (
+        "GET",
+        "/static/app.css",
+        "permissions::static_assets_are_served_to_anyone",
+    ),
+    (
+        "GET",
+        "/static/app.js",
+        "permissions::static_assets_are_served_to_anyone",
+    ),
+    ("GET", "/", "sessions::logout_ends_the_session_for_good"),
+    (
+        "GET",
+        "/login",
+        "sessions::logout_ends_the_session_for_good",
+    ),
+    (
+        "POST",
+        "/login",
+        "sessions::logout_ends_the_session_for_good",
+    ),
+    (
+        "POST",
+        "/logout",
+        "sessions::logout_needs_the_session_csrf_token",
+    ),
+    ("GET", "/signup", "account_audit::sign_ups_are_audited"),
+    ("POST", "/signup", "account_audit::sign_ups_are_audited"),
 ];
+
+#[test]
+fn every_exemption_names_a_test_that_exists() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api");
+    let mut missing = Vec::new();
+    for (method, path, test) in COVERED_ELSEWHERE {
+        let (file, name) = test.split_once("::").expect("file::test");
+        let source = std::fs::read_to_string(dir.join(format!("{file}.rs"))).unwrap_or_default();
+        let defined = source.contains(&format!("fn {name}("))
+            || source.contains(&format!("both_backends!(\n    {name},"))
+            || source.contains(&format!("both_backends!({name},"));
+        if !defined {
+            missing.push(format!("{method} {path}: {test}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "exemptions naming tests that do not exist: {missing:?}"
+    );
+}
+
+both_backends!(static_assets_are_served_to_anyone, |app| async move {
+    for (path, kind) in [
+        ("/static/app.css", "text/css"),
+        ("/static/app.js", "javascript"),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(content_type.contains(kind), "{path}: {content_type}");
+    }
+});
 
 /// The (method, path) pairs `src/app.rs` wires, read from its source.
 pub(crate) fn wired_routes() -> Vec<(String, String)> {
@@ -280,8 +422,8 @@ fn as_pattern(path: &str) -> String {
     let path = path.split('?').next().unwrap();
     path.split('/')
         .map(|seg| match seg {
-            "{member}" | "{admin}" | "{key}" | "{client}" | "{consent}" | "{member2}" | "{ws}"
-            | "{pws}" | "{inv}" | "{wskey}" => "{id}",
+            "{member}" | "{admin}" | "{key}" | "{client}" | "{consent}" | "{member2}"
+            | "{user3}" | "{ws}" | "{pws}" | "{inv}" | "{wskey}" => "{id}",
             other => other,
         })
         .collect::<Vec<_>>()
@@ -309,7 +451,7 @@ fn every_route_has_rows_in_the_matrix() {
                 .any(|(m, p, _, _)| m == method && route_matches(path, &as_pattern(p)));
             let elsewhere = COVERED_ELSEWHERE
                 .iter()
-                .any(|(m, p)| m == method && route_matches(path, p));
+                .any(|(m, p, _)| m == method && route_matches(path, p));
             !in_matrix && !elsewhere
         })
         .collect();
@@ -330,6 +472,9 @@ enum Presents {
 struct World {
     member_id: String,
     member2_id: String,
+    /// A third user, whom only the admin-page forms act on (disabling them ends nobody's
+    /// caller).
+    user3_id: String,
     admin_id: String,
     callers: Vec<Presents>,
 }
@@ -379,6 +524,9 @@ async fn world(app: &TestApp) -> World {
     let gone_id = app
         .create_user("gone@example.com", "gone password 1", false)
         .await;
+    let user3_id = app
+        .create_user("una@example.com", "una password 1", false)
+        .await;
     app.login_admin().await;
     let me: Value = app.me().await.json().await.unwrap();
     let admin_id = me["data"]["id"].as_str().unwrap().to_owned();
@@ -414,6 +562,50 @@ async fn world(app: &TestApp) -> World {
     .await
     .unwrap();
     let cc_token = cc["access_token"].as_str().unwrap().to_owned();
+
+    // The second member, and a shared workspace of theirs where the member is a member and
+    // was issued a key by them.
+    let (max_browser, max_csrf) = login_browser(app, "max@example.com", "max password 1").await;
+    let issued_in_shared = {
+        let created: Value = max_browser
+            .post(app.url("/v1/workspaces"))
+            .json(&json!({ "name": "Max's team" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let team = created["data"]["id"].as_str().unwrap().to_owned();
+        let (team_id, mia) = (team.clone(), member_id.clone());
+        app.state
+            .db(move |c| {
+                gatehouse::workspaces::add_member(
+                    c,
+                    &team_id,
+                    &mia,
+                    gatehouse::workspaces::WsRole::Member,
+                    gatehouse::accounts::now(),
+                )
+            })
+            .await
+            .unwrap();
+        let issued: Value = max_browser
+            .post(app.url(&format!(
+                "/v1/workspaces/{team}/members/{member_id}/api-keys"
+            )))
+            .json(&json!({ "name": "issued by max" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        issued["data"]["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("issued: {issued}"))
+            .to_owned()
+    };
 
     let gone_key = {
         let (gone_browser, _) = login_browser(app, "gone@example.com", "gone password 1").await;
@@ -479,11 +671,15 @@ async fn world(app: &TestApp) -> World {
         Presents::Bearer(admin_token),
         Presents::Bearer(cc_token),
         Presents::Bearer(gone_key),
+        Presents::Session(max_browser.clone(), max_csrf),
+        Presents::Bearer(key_via(&max_browser, app, json!({ "name": "max's" })).await),
+        Presents::Bearer(issued_in_shared),
     ];
     assert_eq!(callers.len(), CALLERS.len());
     World {
         member_id,
         member2_id,
+        user3_id,
         admin_id,
         callers,
     }
@@ -621,7 +817,88 @@ async fn fresh_workspaces(app: &TestApp, world: &World) -> [String; 5] {
         .unwrap()
 }
 
-async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: usize) -> u16 {
+/// A key as `state_of` compares it: id, name, revoked, rolled to, expiry, allowlist.
+type KeyState = (
+    String,
+    String,
+    Option<chrono::NaiveDateTime>,
+    Option<String>,
+    Option<chrono::NaiveDateTime>,
+    String,
+);
+/// An app as `state_of` compares it: id, name, redirect URIs, secret, disabled, first party.
+type AppState = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<chrono::NaiveDateTime>,
+    bool,
+);
+
+/// What a refused request must have left alone: the cell's targets as stored, and how many
+/// rows each table holds (a refusal creates nothing). Times of use and audit events are not
+/// in it (a refusal may be audited).
+async fn state_of(app: &TestApp, targets: [String; 6]) -> String {
+    use diesel::{ExpressionMethods, QueryDsl};
+    use gatehouse::db::schema::{
+        api_keys as k, clients as c, consents as n, users as u, workspace_invitations as i,
+        workspace_members as m, workspaces as w,
+    };
+    app.state
+        .db(move |conn| {
+            let [key, client, consent, ws, wskey, inv] = targets;
+            let users: Vec<(String, String, String, Option<chrono::NaiveDateTime>)> = u::table
+                .select((u::id, u::display_name, u::role, u::disabled_at))
+                .order(u::id)
+                .load(conn)?;
+            let keys: Vec<KeyState> = k::table
+                .filter(k::id.eq_any([&key, &wskey]))
+                .select((k::id, k::name, k::revoked_at, k::rolled_to, k::expires_at, k::allowed_ips))
+                .order(k::id)
+                .load(conn)?;
+            let apps: Vec<AppState> =
+                c::table
+                    .filter(c::id.eq(&client))
+                    .select((c::id, c::name, c::redirect_uris, c::secret_digest, c::disabled_at, c::first_party))
+                    .load(conn)?;
+            let consents: i64 = n::table.filter(n::id.eq(&consent)).count().get_result(conn)?;
+            let spaces: Vec<(String, String, String)> = w::table
+                .filter(w::id.eq(&ws))
+                .select((w::id, w::name, w::key_issuance))
+                .load(conn)?;
+            let members: Vec<(String, String, String)> = m::table
+                .select((m::workspace_id, m::user_id, m::role))
+                .order((m::workspace_id, m::user_id))
+                .load(conn)?;
+            let invitations: Vec<(String, Option<chrono::NaiveDateTime>)> = i::table
+                .filter(i::id.eq(&inv))
+                .select((i::id, i::revoked_at))
+                .load(conn)?;
+            let counts: Vec<i64> = vec![
+                k::table.count().get_result(conn)?,
+                c::table.count().get_result(conn)?,
+                n::table.count().get_result(conn)?,
+                w::table.count().get_result(conn)?,
+                i::table.count().get_result(conn)?,
+            ];
+            Ok::<_, gatehouse::db::DbError>(format!(
+                "{users:?}\n{keys:?}\n{apps:?}\n{consents}\n{spaces:?}\n{members:?}\n{invitations:?}\n{counts:?}"
+            ))
+        })
+        .await
+        .unwrap()
+}
+
+/// One cell: the status (`SI` for a 303 to the sign-in page), and whether a refusal changed
+/// what it must not have.
+async fn ask(
+    app: &TestApp,
+    world: &World,
+    caller: &Presents,
+    row: &Row,
+    uniq: usize,
+) -> (u16, Option<String>) {
     let (method, path, body, _) = row;
     let (key, secret, client, consent) = fresh_targets(app, &world.member_id).await;
     let needs_workspaces = path.contains("{ws")
@@ -633,6 +910,15 @@ async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: u
     } else {
         Default::default()
     };
+    let targets = [
+        key.clone(),
+        client.clone(),
+        consent.clone(),
+        ws.clone(),
+        wskey.clone(),
+        inv.clone(),
+    ];
+    let before = state_of(app, targets.clone()).await;
     let path = path
         .replace("{wskey}", &wskey)
         .replace("{ws}", &ws)
@@ -640,6 +926,7 @@ async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: u
         .replace("{inv}", &inv)
         .replace("{inv_token}", &inv_token)
         .replace("{member2}", &world.member2_id)
+        .replace("{user3}", &world.user3_id)
         .replace("{member}", &world.member_id)
         .replace("{admin}", &world.admin_id)
         .replace("{key}", &key)
@@ -675,17 +962,42 @@ async fn ask(app: &TestApp, world: &World, caller: &Presents, row: &Row, uniq: u
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.replace("{key_secret}", &secret)),
     };
-    request.send().await.unwrap().status().as_u16()
+    let response = request.send().await.unwrap();
+    let mut status = response.status().as_u16();
+    if status == 303
+        && response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| l.starts_with("/login"))
+    {
+        status = SI;
+    }
+    drop(response);
+    app.state.background.settled().await;
+    let refused = status >= 400;
+    let after = state_of(app, targets).await;
+    let changed =
+        (refused && before != after).then(|| format!("before:\n{before}\nafter:\n{after}"));
+    (status, changed)
 }
 
 both_backends!(every_caller_gets_what_the_matrix_says, |app| async move {
     let world = world(app).await;
     let mut wrong = Vec::new();
     let mut uniq = 0;
+    // GATEHOUSE_MATRIX_PRINT=1 prints what every cell answered, as rows to compare.
+    let print = std::env::var_os("GATEHOUSE_MATRIX_PRINT").is_some();
     for row in MATRIX {
+        let mut seen = Vec::new();
         for (column, caller) in world.callers.iter().enumerate() {
             uniq += 1;
-            let got = ask(app, &world, caller, row, uniq).await;
+            let (got, changed) = ask(app, &world, caller, row, uniq).await;
+            seen.push(if got == SI {
+                "SI".to_owned()
+            } else {
+                got.to_string()
+            });
             let expected = row.3[column];
             if got != expected {
                 wrong.push(format!(
@@ -693,6 +1005,15 @@ both_backends!(every_caller_gets_what_the_matrix_says, |app| async move {
                     row.0, row.1, CALLERS[column]
                 ));
             }
+            if let Some(changed) = changed {
+                wrong.push(format!(
+                    "{} {} as {}: refused ({got}) but changed what it must not:\n{changed}",
+                    row.0, row.1, CALLERS[column]
+                ));
+            }
+        }
+        if print {
+            eprintln!("MATRIX {} {} [{}]", row.0, row.1, seen.join(", "));
         }
     }
     assert!(
