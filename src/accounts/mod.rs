@@ -169,7 +169,7 @@ async fn reserve_attempt(
     // Counted per IPv4 address or IPv6 /64.
     let ip = client.ip.as_deref().map_or_else(
         || "unknown".into(),
-        crate::http::open_limits::limited_address_text,
+        crate::http::address::limited_address_text,
     );
     let email = Email::parse(email_raw).ok();
     state

@@ -99,7 +99,7 @@ async fn reserve(state: &AppState, key: String, client: &ClientInfo) -> Result<A
     // Counted per IPv4 address or IPv6 /64.
     let ip = client.ip.as_deref().map_or_else(
         || "unknown".into(),
-        crate::http::open_limits::limited_address_text,
+        crate::http::address::limited_address_text,
     );
     state
         .db(move |c| throttle::reserve(c, &key, &ip, at, &limits))

@@ -154,6 +154,9 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
             let new = NewClient {
                 name,
                 owner_user_id: Some(owner.id.clone()),
+                // The owner's personal workspace controls it.
+                owner_workspace_id: gatehouse::workspaces::personal_of(&mut conn, &owner.id)?
+                    .map(|w| w.id),
                 client_type: if public {
                     ClientType::Public
                 } else {

@@ -1,6 +1,7 @@
 //! Web plumbing that knows no capability: the request context, the `/v1` JSON envelope and
 //! its error catalogue, the header middleware, the rate limits (local or shared through Redis) and the body-parsing limits.
 
+pub mod address;
 pub mod client_ip;
 pub mod context;
 pub mod envelope;

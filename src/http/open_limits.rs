@@ -86,7 +86,7 @@ pub async fn per_address<B: MessageBody + 'static>(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let subject = address_subject(allowance.name, client_ip(req.request()));
+    let subject = crate::http::address::address_subject(allowance.name, client_ip(req.request()));
     let per_minute = (allowance.per_minute)(&state.settings.open_limits);
     let decision = state.rate_limits.check(subject, per_minute).await;
     req.extensions_mut().insert(decision);
@@ -98,63 +98,6 @@ pub async fn per_address<B: MessageBody + 'static>(
             Ok(req.into_response(response).map_into_right_body())
         }
     }
-}
-
-/// What a per-address limit counts: an IPv4 address, or an IPv6 address's /64 (one
-/// subscriber's network: a host picks any of its 2^64 addresses at will, so counting each
-/// would let one client multiply its allowance). An IPv4-mapped IPv6 address is its IPv4.
-pub fn limited_address(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip.to_canonical() {
-        std::net::IpAddr::V6(v6) => {
-            let s = v6.segments();
-            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
-}
-
-/// [`limited_address`] of an address as text (a sign-in attempt's); text that is no address
-/// is counted as it is.
-pub fn limited_address_text(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(parsed) => match limited_address(parsed) {
-            std::net::IpAddr::V6(net) => format!("{net}/64"),
-            v4 => v4.to_string(),
-        },
-        Err(_) => ip.to_owned(),
-    }
-}
-
-/// The limiter's subject for an address: `name:address` (`name:unknown` without one), an IPv6
-/// address counted by its /64 (`name:2001:db8:1:2::/64`). Every request to an open endpoint
-/// makes one, so IPv4 addresses are written digit by digit instead of through `Display`
-/// (which formats into a padded buffer first).
-pub fn address_subject(name: &str, ip: Option<std::net::IpAddr>) -> String {
-    use std::fmt::Write;
-    let mut subject = String::with_capacity(name.len() + 1 + 39);
-    subject.push_str(name);
-    subject.push(':');
-    match ip.map(limited_address) {
-        Some(std::net::IpAddr::V4(v4)) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    subject.push('.');
-                }
-                if octet >= 100 {
-                    subject.push(char::from(b'0' + octet / 100));
-                }
-                if octet >= 10 {
-                    subject.push(char::from(b'0' + octet / 10 % 10));
-                }
-                subject.push(char::from(b'0' + octet % 10));
-            }
-        }
-        Some(ip) => {
-            let _ = write!(subject, "{ip}/64");
-        }
-        None => subject.push_str("unknown"),
-    }
-    subject
 }
 
 /// The 429 answer of `refusal` with `Retry-After: seconds`.
@@ -181,7 +124,7 @@ pub fn refusal(refusal: Refusal, seconds: u64) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::address_subject;
+    use crate::http::address::address_subject;
     use std::net::IpAddr;
 
     #[test]
@@ -213,10 +156,16 @@ mod tests {
         // An IPv4-mapped address is its IPv4 address.
         assert_eq!(subject("::ffff:10.1.2.3"), "forms:10.1.2.3");
         assert_eq!(
-            super::limited_address_text("2001:db8:1:2:ffff::9"),
+            crate::http::address::limited_address_text("2001:db8:1:2:ffff::9"),
             "2001:db8:1:2::/64"
         );
-        assert_eq!(super::limited_address_text("10.0.0.1"), "10.0.0.1");
-        assert_eq!(super::limited_address_text("unknown"), "unknown");
+        assert_eq!(
+            crate::http::address::limited_address_text("10.0.0.1"),
+            "10.0.0.1"
+        );
+        assert_eq!(
+            crate::http::address::limited_address_text("unknown"),
+            "unknown"
+        );
     }
 }

@@ -464,15 +464,11 @@ pub fn create(
     let secret = (new.client_type == ClientType::Confidential && !new.options.private_key_jwt())
         .then(|| PlainSecret::generate(CLIENT_SECRET_PREFIX));
     let uris: Vec<&str> = new.redirect_uris.iter().map(RedirectUri::as_str).collect();
-    let controlled_by = match (
-        &new.owner_workspace_id,
-        &new.workspace_id,
-        &new.owner_user_id,
-    ) {
-        (Some(ws), _, _) | (None, Some(ws), _) => Some(ws.clone()),
-        (None, None, Some(owner)) => crate::workspaces::personal_of(conn, owner)?.map(|w| w.id),
-        (None, None, None) => None,
-    };
+    // Who controls it: as the caller says, else the workspace it is private to.
+    let controlled_by = new
+        .owner_workspace_id
+        .clone()
+        .or_else(|| new.workspace_id.clone());
     diesel::insert_into(clients::table)
         .values((
             clients::id.eq(&id),
@@ -523,28 +519,16 @@ pub fn note_use(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), D
     Ok(())
 }
 
-/// The workspace that controls `client` (`None`: the install's own app). An app registered
-/// by an instance older than the column has none stored: its owner's personal workspace,
-/// as the migration that added the column backfilled.
-pub fn control_workspace(conn: &mut DbConn, client: &Client) -> Result<Option<String>, DbError> {
-    match (
-        &client.owner_workspace_id,
-        &client.workspace_id,
-        &client.owner_user_id,
-    ) {
-        (Some(ws), _, _) | (None, Some(ws), _) => Ok(Some(ws.clone())),
-        (None, None, Some(owner)) => Ok(crate::workspaces::personal_of(conn, owner)?.map(|w| w.id)),
-        (None, None, None) => Ok(None),
-    }
-}
-
 /// The apps `user_id` controls, newest first (at most `limit`): those of the workspaces they
 /// administer (their personal one among them) and those they registered where they are still
-/// a member; with `bound`, that workspace's only.
+/// a member; with `bound`, that workspace's only. An app of theirs stored without a
+/// controlling workspace (registered by an older release during a rollout) is their
+/// `personal` workspace's.
 pub fn controlled_by(
     conn: &mut DbConn,
     user_id: &str,
     bound: Option<&str>,
+    personal: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Client>, DbError> {
     use crate::db::schema::workspace_members as m;
@@ -555,19 +539,32 @@ pub fn controlled_by(
     let member_of = m::table
         .filter(m::user_id.eq(user_id))
         .select(m::workspace_id.nullable());
+    let legacy_personal = clients::owner_workspace_id
+        .is_null()
+        .and(clients::workspace_id.is_null())
+        .and(clients::owner_user_id.eq(user_id));
     let mut query = clients::table
         .filter(
             clients::owner_workspace_id
                 .eq_any(administered)
                 .or(clients::owner_user_id
                     .eq(user_id)
-                    .and(clients::owner_workspace_id.eq_any(member_of))),
+                    .and(clients::owner_workspace_id.eq_any(member_of)))
+                .or(legacy_personal),
         )
         .select(Client::as_select())
         .order((clients::created_at.desc(), clients::id.desc()))
         .into_boxed();
-    if let Some(bound) = bound {
-        query = query.filter(clients::owner_workspace_id.eq(bound));
+    match bound {
+        None => {}
+        Some(bound) if Some(bound) == personal => {
+            query = query.filter(
+                clients::owner_workspace_id
+                    .eq(bound)
+                    .or(clients::owner_workspace_id.is_null()),
+            );
+        }
+        Some(bound) => query = query.filter(clients::owner_workspace_id.eq(bound)),
     }
     Ok(query.limit(limit).load(conn)?)
 }

@@ -458,7 +458,7 @@ pub async fn submit(
         ),
         // Per IPv4 address or IPv6 /64.
         (
-            crate::http::open_limits::address_subject("device-entry:ip", ip),
+            crate::http::address::address_subject("device-entry:ip", ip),
             ENTRIES_PER_ADDRESS,
         ),
     ] {

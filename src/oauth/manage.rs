@@ -391,12 +391,36 @@ pub async fn create(
     };
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let actor_event = |client: &Client| actor.event(Action::ClientCreated, client);
+    let registrant = actor.user_id().to_owned();
     let (client, secret) = state
-        .db(move |c| clients::create(c, &pepper, &new, now))
+        .db(move |c| {
+            let mut new = new;
+            // A session registers in the registrant's personal workspace.
+            if new.owner_workspace_id.is_none() {
+                new.owner_workspace_id =
+                    crate::workspaces::personal_of(c, &registrant)?.map(|w| w.id);
+            }
+            clients::create(c, &pepper, &new, now)
+        })
         .await?;
     let event = actor_event(&client);
     state.db(move |c| audit::record(c, &event, now)).await?;
     Ok((client, secret))
+}
+
+/// The workspace that controls `client` (`None`: the install's own app). An app registered
+/// by an instance older than the column has none stored: its owner's personal workspace,
+/// as the migration that added the column backfilled.
+fn control_workspace(conn: &mut DbConn, client: &Client) -> Result<Option<String>, DbError> {
+    match (
+        &client.owner_workspace_id,
+        &client.workspace_id,
+        &client.owner_user_id,
+    ) {
+        (Some(ws), _, _) | (None, Some(ws), _) => Ok(Some(ws.clone())),
+        (None, None, Some(owner)) => Ok(crate::workspaces::personal_of(conn, owner)?.map(|w| w.id)),
+        (None, None, None) => Ok(None),
+    }
 }
 
 /// A client the actor may see (`change`: and change): their own, or any for administrators
@@ -413,7 +437,7 @@ pub async fn visible(
         .ok_or_else(|| ApiError::not_found("Client"))?;
     let (found, user) = (client.clone(), actor.user_id().to_owned());
     let standing = state
-        .db(move |c| match clients::control_workspace(c, &found)? {
+        .db(move |c| match control_workspace(c, &found)? {
             Some(ws) => crate::workspaces::Standing::load(c, &ws, &user).map(Some),
             None => Ok(None),
         })
@@ -454,7 +478,8 @@ pub async fn list(
                     .limit(500)
                     .load(c)?)
             } else {
-                clients::controlled_by(c, &user, bound.as_deref(), 500)
+                let personal = crate::workspaces::personal_of(c, &user)?.map(|w| w.id);
+                clients::controlled_by(c, &user, bound.as_deref(), personal.as_deref(), 500)
             }
         })
         .await?)

@@ -940,6 +940,107 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_credential_of_a_shared_workspace_is_not_the_account() {
+        let none = ScopeSet::default();
+        let shared = |role| Caller {
+            user_id: Some("usr_m"),
+            role,
+            via: key(Kind::Secret, &none),
+            workspace: Reach::Workspace {
+                id: "ws_team",
+                personal: false,
+            },
+        };
+        // Not the profile, not new workspaces, not joining others.
+        for action in [
+            Action::UpdateProfile,
+            Action::CreateWorkspace,
+            Action::JoinWorkspace,
+        ] {
+            assert!(
+                matches!(
+                    authorize(&shared(Role::Member), action),
+                    Err(Denied::NotWith(_))
+                ),
+                "{action:?}"
+            );
+        }
+        assert!(authorize(&shared(Role::Member), Action::ReadProfile).is_ok());
+        // An administrator's key there holds no admin-only scope: it is a member's there.
+        assert!(!shared(Role::Admin).holds(Builtin::AdminUsers));
+        assert_eq!(
+            authorize(&shared(Role::Admin), Action::ReadAuditLog).unwrap_err(),
+            Denied::AdminOnly
+        );
+        assert_eq!(
+            authorize(&shared(Role::Admin), Action::ReadUser { id: "usr_x" }).unwrap_err(),
+            Denied::NotFound("User")
+        );
+        // The same key in the personal workspace speaks for the account.
+        let personal = Caller {
+            workspace: Reach::Workspace {
+                id: "ws_mine",
+                personal: true,
+            },
+            ..shared(Role::Admin)
+        };
+        assert!(authorize(&personal, Action::UpdateProfile).is_ok());
+        assert!(personal.holds(Builtin::AdminUsers));
+        // A user's token that names no workspace reaches none.
+        let nowhere = Caller {
+            workspace: Reach::Nowhere,
+            ..shared(Role::Member)
+        };
+        assert!(authorize(&nowhere, Action::UpdateProfile).is_err());
+    }
+
+    #[test]
+    fn an_apps_control_follows_its_workspaces_roles() {
+        let app = |role, registrant| AppOwner {
+            workspace: Some(ws("ws_team", role, KeyIssuance::Members)),
+            registrant,
+        };
+        let s = Via::Session;
+        let change = |app| Action::ChangeClient(app);
+        // Admins and owners of its workspace; its registrant while a member; nobody else.
+        assert!(authorize(&member(s, None), change(app(Some(WsRole::Admin), None))).is_ok());
+        assert!(authorize(&member(s, None), change(app(Some(WsRole::Owner), None))).is_ok());
+        assert!(
+            authorize(
+                &member(s, None),
+                change(app(Some(WsRole::Member), Some("usr_m")))
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            authorize(&member(s, None), change(app(Some(WsRole::Member), None))).unwrap_err(),
+            Denied::NotFound("Client")
+        );
+        // Removed from the workspace, the registrant controls nothing.
+        assert_eq!(
+            authorize(&member(s, None), change(app(None, Some("usr_m")))).unwrap_err(),
+            Denied::NotFound("Client")
+        );
+        // A credential of another workspace does not see it, whatever the role there.
+        let none = ScopeSet::default();
+        let elsewhere = member(key(Kind::Secret, &none), Some("ws_other"));
+        assert_eq!(
+            authorize(&elsewhere, change(app(Some(WsRole::Owner), Some("usr_m")))).unwrap_err(),
+            Denied::NotFound("Client")
+        );
+        // The install's own apps (self-registered, metadata documents): administrators.
+        let install = AppOwner {
+            workspace: None,
+            registrant: None,
+        };
+        assert_eq!(
+            authorize(&member(s, None), change(install)).unwrap_err(),
+            Denied::NotFound("Client")
+        );
+        assert!(authorize(&admin(Via::Session), change(install)).is_ok());
+    }
+
     fn admin(via: Via<'_>) -> Caller<'_> {
         Caller {
             user_id: Some("usr_admin"),
