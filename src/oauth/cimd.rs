@@ -36,7 +36,7 @@ pub const CACHE_CEILING: Duration = Duration::hours(24);
 /// Without cache headers.
 pub const CACHE_DEFAULT: Duration = Duration::hours(1);
 /// How long a failed fetch is answered from memory.
-const FAILURE_MEMORY: StdDuration = StdDuration::from_secs(60);
+const FAILURE_MEMORY: Duration = Duration::seconds(60);
 /// Failed URLs remembered at most (the oldest are forgotten first).
 const FAILURE_ENTRIES: usize = 10_000;
 
@@ -339,8 +339,8 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
 /// [`HOST_FAILURES`] times in that minute is not asked again until it passes), and the bound
 /// on fetches in flight.
 pub struct Fetches {
-    urls: Mutex<HashMap<String, (Instant, DocumentError)>>,
-    hosts: Mutex<HashMap<String, (Instant, u32)>>,
+    urls: Mutex<HashMap<String, (NaiveDateTime, DocumentError)>>,
+    hosts: Mutex<HashMap<String, (NaiveDateTime, u32)>>,
     in_flight: tokio::sync::Semaphore,
 }
 
@@ -356,9 +356,9 @@ impl Default for Fetches {
 
 /// Keep a failure map bounded: drop what is past the window, and everything if that is not
 /// enough (a flood of distinct failures then costs at most one fetch each per window anyway).
-fn bounded<V>(map: &mut HashMap<String, (Instant, V)>) {
+fn bounded<V>(map: &mut HashMap<String, (NaiveDateTime, V)>, now: NaiveDateTime) {
     if map.len() >= FAILURE_ENTRIES {
-        map.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+        map.retain(|_, (at, _)| now - *at < FAILURE_MEMORY);
         if map.len() >= FAILURE_ENTRIES {
             map.clear();
         }
@@ -366,19 +366,17 @@ fn bounded<V>(map: &mut HashMap<String, (Instant, V)>) {
 }
 
 impl Fetches {
-    fn recent(&self, url: &str, host: &str) -> Option<DocumentError> {
+    /// What is remembered of `url` or its `host` at `now` (the server's clock).
+    fn recent(&self, url: &str, host: &str, now: NaiveDateTime) -> Option<DocumentError> {
         let urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, e)) = urls
-            .get(url)
-            .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
-        {
+        if let Some((_, e)) = urls.get(url).filter(|(at, _)| now - *at < FAILURE_MEMORY) {
             return Some(e.clone());
         }
         drop(urls);
         let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         hosts
             .get(host)
-            .filter(|(at, n)| at.elapsed() < FAILURE_MEMORY && *n >= HOST_FAILURES)
+            .filter(|(at, n)| now - *at < FAILURE_MEMORY && *n >= HOST_FAILURES)
             .map(|_| {
                 bad(format!(
                     "Documents on {host} failed too often lately: try again in a minute"
@@ -386,16 +384,16 @@ impl Fetches {
             })
     }
 
-    fn remember(&self, url: &str, host: &str, error: &DocumentError) {
+    fn remember(&self, url: &str, host: &str, error: &DocumentError, now: NaiveDateTime) {
         let mut urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
-        bounded(&mut urls);
-        urls.insert(url.to_owned(), (Instant::now(), error.clone()));
+        bounded(&mut urls, now);
+        urls.insert(url.to_owned(), (now, error.clone()));
         drop(urls);
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        bounded(&mut hosts);
-        let entry = hosts.entry(host.to_owned()).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= FAILURE_MEMORY {
-            *entry = (Instant::now(), 0);
+        bounded(&mut hosts, now);
+        let entry = hosts.entry(host.to_owned()).or_insert((now, 0));
+        if now - entry.0 >= FAILURE_MEMORY {
+            *entry = (now, 0);
         }
         entry.1 += 1;
     }
@@ -513,7 +511,7 @@ async fn guarded_fetch(
     remembered_as: &str,
 ) -> Result<(Vec<u8>, Option<String>), ClientError> {
     let host = url.host_str().unwrap_or_default().to_owned();
-    if let Some(e) = state.cimd_fetches.recent(remembered_as, &host) {
+    if let Some(e) = state.cimd_fetches.recent(remembered_as, &host, state.now()) {
         crate::metrics::client_document("remembered");
         return Err(ClientError::Document(e));
     }
@@ -553,7 +551,9 @@ async fn guarded_fetch(
 fn remember_failure(state: &AppState, url: &Url, remembered_as: &str, error: &DocumentError) {
     crate::metrics::client_document("refused");
     let host = url.host_str().unwrap_or_default();
-    state.cimd_fetches.remember(remembered_as, host, error);
+    state
+        .cimd_fetches
+        .remember(remembered_as, host, error, state.now());
     log::info!("fetching {remembered_as}: {error}");
 }
 

@@ -530,15 +530,23 @@ both_backends!(
             assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
         }
         assert_eq!(hits.load(SeqCst), 1, "the failure is remembered");
+        // For a minute of the server's clock: then one fetch again.
+        app.clock.advance(chrono::Duration::seconds(61));
+        for _ in 0..3 {
+            let refused = machine_token(app, &assertion(app, &key, "k1", &id)).await;
+            assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(hits.load(SeqCst), 2, "asked again once the minute passed");
         // Other paths on the host count against it: after five failures it rests.
         for n in 0..8 {
             let other = register(format!("{base}/keys-{n}.json")).await;
             let refused = machine_token(app, &assertion(app, &key, "k1", &other)).await;
             assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
         }
+        // The host failed once in this window already: four more, then it rests.
         assert_eq!(
             hits.load(SeqCst),
-            5,
+            6,
             "a failing host is not asked again in the window"
         );
         handle.stop(false).await;
