@@ -108,6 +108,18 @@ pub fn consented_scopes(
         .unwrap_or_default())
 }
 
+/// Forget the users' own approvals of an app (first-party grants stay: nobody was asked):
+/// each user is asked again at their next authorization. For an app whose redirect URIs
+/// changed — an approval was given for where the codes went then.
+pub fn forget_approvals_of(conn: &mut DbConn, client_id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        consents::table
+            .filter(consents::client_id.eq(client_id))
+            .filter(consents::first_party.eq(false)),
+    )
+    .execute(conn)?)
+}
+
 /// Remember an approval. The user's approvals add up; a first-party grant adds to whatever is
 /// stored and marks the row first-party; the user's approval of a row granted first-party
 /// replaces it (what the app got without asking does not become the user's approval).

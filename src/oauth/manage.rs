@@ -435,13 +435,7 @@ pub async fn visible(
         .db(move |c| clients::find(c, &id))
         .await?
         .ok_or_else(|| ApiError::not_found("Client"))?;
-    let (found, user) = (client.clone(), actor.user_id().to_owned());
-    let standing = state
-        .db(move |c| match control_workspace(c, &found)? {
-            Some(ws) => crate::workspaces::Standing::load(c, &ws, &user).map(Some),
-            None => Ok(None),
-        })
-        .await?;
+    let standing = control_standing(state, actor, &client).await?;
     let app = policy::AppOwner {
         workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
         registrant: client.owner_user_id.as_deref(),
@@ -452,6 +446,21 @@ pub async fn visible(
         PolicyAction::ReadClients(app)
     })?;
     Ok(client)
+}
+
+/// The actor's standing in the workspace that controls `client` (`None`: the install's app).
+async fn control_standing(
+    state: &AppState,
+    actor: &Actor<'_>,
+    client: &Client,
+) -> Result<Option<crate::workspaces::Standing>, ApiError> {
+    let (found, user) = (client.clone(), actor.user_id().to_owned());
+    Ok(state
+        .db(move |c| match control_workspace(c, &found)? {
+            Some(ws) => crate::workspaces::Standing::load(c, &ws, &user).map(Some),
+            None => Ok(None),
+        })
+        .await?)
 }
 
 /// The actor's apps, or with `everyone` (admins) every app; newest first.
@@ -593,8 +602,18 @@ pub async fn update(
         });
     let now = state.now();
     let disabling = disabled == Some(true) && client.disabled_at.is_none();
-    // An administrator's disable of someone else's app is a lock only an administrator lifts.
-    let by_admin = client.owner_user_id.as_deref() != Some(actor.user_id());
+    // An administrator's disable of an app they do not control through its workspace is a
+    // lock only an administrator lifts; its workspace's admins disabling it is no lock.
+    let by_admin = disabling && {
+        let standing = control_standing(state, actor, &client).await?;
+        !policy::controls_through_workspace(
+            &actor.caller,
+            &policy::AppOwner {
+                workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
+                registrant: client.owner_user_id.as_deref(),
+            },
+        )
+    };
     let enabling = disabled == Some(false) && client.disabled_at.is_some();
     if enabling && client.admin_locked {
         actor
@@ -657,6 +676,10 @@ pub async fn update(
         events.push(event);
     }
     let id = client.id.clone();
+    // Approvals were given for where the codes went: new redirect URIs ask again.
+    let redirects_changed = redirects
+        .as_deref()
+        .is_some_and(|r| r != client.redirect_uris);
     let changes = ClientChanges {
         name,
         redirect_uris: redirects,
@@ -692,6 +715,9 @@ pub async fn update(
                 } else {
                     Vec::new()
                 };
+                if redirects_changed {
+                    grants::forget_approvals_of(c, &id)?;
+                }
                 for event in &events {
                     audit::record(c, event, now)?;
                 }

@@ -404,16 +404,11 @@ impl Caller<'_> {
     /// `admin:clients` only. A credential bound to a workspace controls that workspace's apps.
     fn controls_app(&self, app: &AppOwner, scope: Builtin) -> Result<(), Denied> {
         self.need(scope)?;
-        let Some(ws) = app.workspace else {
+        if app.workspace.is_none() {
             return self.on_other(Builtin::AdminClients, "Client");
-        };
-        if self.within(ws.id, "Client").is_ok() {
-            let registrant = app.registrant.is_some_and(|r| self.is_self(r));
-            match ws.role {
-                Some(role) if role.administers() => return Ok(()),
-                Some(_) if registrant => return Ok(()),
-                _ => {}
-            }
+        }
+        if controls_through_workspace(self, app) {
+            return Ok(());
         }
         // Another workspace's app: the install's oversight, else it does not exist.
         if self.holds(Builtin::AdminClients) {
@@ -481,6 +476,21 @@ fn next_above(role: WsRole) -> WsRole {
         WsRole::Member => WsRole::Admin,
         WsRole::Admin | WsRole::Owner => WsRole::Owner,
     }
+}
+
+/// Whether `caller` controls the app through its workspace (a role there, or as its registrant
+/// while a member), not only through the install's oversight: what an administrator's
+/// disabling locks (only an administrator enables it again) and a workspace's does not.
+pub fn controls_through_workspace(caller: &Caller, app: &AppOwner) -> bool {
+    let Some(ws) = app.workspace else {
+        return false;
+    };
+    caller.within(ws.id, "Client").is_ok()
+        && match ws.role {
+            Some(role) if role.administers() => true,
+            Some(_) => app.registrant.is_some_and(|r| caller.is_self(r)),
+            None => false,
+        }
 }
 
 /// May `caller` do `action`? The one place where roles and scopes are compared.

@@ -878,3 +878,103 @@ both_backends!(
         );
     }
 );
+
+both_backends!(new_redirect_uris_ask_every_user_again, |app| async move {
+    use crate::oauth::{REDIRECT, TestClient, authorize, authorize_url};
+    app.login_admin().await;
+    let created = expect(
+        &app.client,
+        app,
+        ("POST", "/v1/clients"),
+        None,
+        Some(json!({
+            "name": "Re-pointed",
+            "redirect_uris": [REDIRECT],
+            "client_type": "confidential",
+            "scopes": ["read:users"],
+        })),
+        StatusCode::CREATED,
+    )
+    .await;
+    let client = TestClient {
+        id: created["client_id"].as_str().unwrap().to_owned(),
+        secret: created["client_secret"].as_str().map(str::to_owned),
+    };
+    let url = authorize_url(&client, "read:users", None, "");
+    assert!(authorize(app, &url, "approve").await.contains_key("code"));
+    // Remembered: the next authorization needs no page.
+    assert_eq!(app.get(&url).await.status(), StatusCode::SEE_OTHER);
+    // A rename changes nothing of that…
+    expect(
+        &app.client,
+        app,
+        ("PATCH", &format!("/v1/clients/{}", client.id)),
+        None,
+        Some(json!({ "name": "Renamed" })),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(app.get(&url).await.status(), StatusCode::SEE_OTHER);
+    // …new redirect URIs do: the user is asked again, even for the old one.
+    expect(
+        &app.client,
+        app,
+        ("PATCH", &format!("/v1/clients/{}", client.id)),
+        None,
+        Some(json!({ "redirect_uris": [REDIRECT, "https://elsewhere.example.net/cb"] })),
+        StatusCode::OK,
+    )
+    .await;
+    let asked = app.get(&url).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    assert!(asked.text().await.unwrap().contains("id=\"consent-title\""));
+});
+
+both_backends!(
+    a_workspace_disabling_its_app_is_no_administrators_lock,
+    |app| async move {
+        app.login_admin().await;
+        let (olga, _) = user(app, "olga@example.com", false).await;
+        let (abe, _) = user(app, "abe@example.com", false).await;
+        let acme = workspace(app, &olga, "Acme").await;
+        join(app, (&olga, &abe), &acme, "abe@example.com", "member").await;
+        let (private, _) = app_of(app, &olga, None, json!({ "workspace_id": acme })).await;
+        // Olga (owner) disables and enables Acme's app: no lock.
+        for disabled in [true, false] {
+            let row = expect(
+                &olga,
+                app,
+                ("PATCH", &format!("/v1/clients/{private}")),
+                None,
+                Some(json!({ "disabled": disabled })),
+                StatusCode::OK,
+            )
+            .await;
+            assert_eq!(row["disabled"], disabled);
+            assert_eq!(row["admin_locked"], false);
+        }
+        // An administrator of the install disabling it (oversight, not membership) locks it:
+        // the workspace's owner cannot enable it again.
+        let row = expect(
+            &app.client,
+            app,
+            ("PATCH", &format!("/v1/clients/{private}")),
+            None,
+            Some(json!({ "disabled": true })),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(row["admin_locked"], true);
+        let refused = call(
+            &olga,
+            app,
+            ("PATCH", &format!("/v1/clients/{private}")),
+            None,
+            Some(json!({ "disabled": false })),
+        )
+        .await;
+        assert_eq!(refusal(refused).await.0, StatusCode::FORBIDDEN);
+        // A mere member of Acme controls nothing of it.
+        try_takeover(app, &abe, None, &private, StatusCode::NOT_FOUND).await;
+    }
+);
