@@ -274,6 +274,49 @@ both_backends!(
             .unwrap();
         assert_eq!(metadata["authorization_servers"][0], app.address.as_str());
         assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
+
+        // A DPoP-bound token through the extractor: refused as Bearer (with the DPoP
+        // challenge), accepted as DPoP with a proof for this service's URL (the audience's
+        // origin and the path), refused when the proof comes again.
+        let client = register(app, false, false).await;
+        let key = crate::jose::TestKey::es256();
+        let nonce = crate::dpop::nonce(app, &client, &key).await;
+        let bound = crate::dpop::bound_tokens(app, &client, &key, &nonce).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let proof = crate::dpop::proof(app, &key, "GET", "/orders", Some(&bound), None);
+        let as_bearer = http
+            .get(format!("{base}/orders"))
+            .bearer_auth(&bound)
+            .header("DPoP", &proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(as_bearer.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            as_bearer.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("DPoP error=\"invalid_dpop_proof\"")
+        );
+        let body: Value = as_bearer.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "AUTH_011");
+        let with_proof = |proof: String| {
+            http.get(format!("{base}/orders"))
+                .header("Authorization", format!("DPoP {bound}"))
+                .header("DPoP", proof)
+                .send()
+        };
+        assert_eq!(
+            with_proof(proof.clone()).await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            with_proof(proof).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "a replayed proof"
+        );
         handle.stop(true).await;
     }
 );
