@@ -51,6 +51,9 @@ pub struct ApiKey {
     pub allowed_endpoints: String,
     /// The workspace the key acts in (see `workspaces`).
     pub workspace_id: String,
+    /// When its limits last changed (or its owner's role there was lowered): the version the
+    /// tokens exchanged for it name (see [`exchange_grant`]).
+    pub limits_changed_at: Option<NaiveDateTime>,
 }
 
 /// A key's status from its revocation and expiry.
@@ -535,41 +538,50 @@ pub fn revoke(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> Resu
     Ok(changed == 1)
 }
 
-/// The grant an access token exchanged for a key names in its `jti`: the key, and a digest of
-/// the limits it was exchanged under (allowlist, referrers, endpoints). Revoking the key
-/// (its id) ends every such token; changing its limits ends those minted under the old ones
-/// (this grant), while tokens exchanged afterwards carry the new limits and a new grant.
-pub fn exchange_limits_grant(
+/// The grant an access token exchanged for a key names in its `jti`: the key, and a version of
+/// the limits it was exchanged under (a digest of the allowlist, referrers and endpoints, and
+/// when they last changed). Revoking the key (its id) ends every such token; changing its
+/// limits — or lowering its owner's role — stores a new version and deny-lists the old one,
+/// ending the tokens minted under it, while tokens exchanged afterwards name the new one. The
+/// time makes a version unique: limits changed back and forth name a new version each time.
+pub fn exchange_grant(key: &ApiKey) -> String {
+    exchange_grant_of(
+        &key.id,
+        &key.allowed_nets(),
+        &key.restrictions(),
+        key.limits_changed_at,
+    )
+}
+
+fn exchange_grant_of(
     key_id: &str,
     nets: &[IpNet],
     restrictions: &crate::api_keys::restrictions::Restrictions,
+    changed_at: Option<NaiveDateTime>,
 ) -> String {
     use sha2::{Digest, Sha256};
     let limits = format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         nets_to_storage(nets),
         restrictions.referrers_to_storage(),
-        restrictions.endpoints_to_storage()
+        restrictions.endpoints_to_storage(),
+        changed_at.map_or(0, |t| t.and_utc().timestamp_micros())
     );
     let digest = Sha256::digest(limits.as_bytes());
     let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("{key_id}.lim{tag}")
 }
 
-/// The whole grant of a token exchanged for a key: [`exchange_limits_grant`], then the role
-/// its owner held in the key's workspace (the token's `workspace` claim). A demotion ends the
-/// tokens that carry the old role (this grant); those exchanged afterwards carry the new one.
-pub fn exchange_grant(
-    key_id: &str,
-    nets: &[IpNet],
-    restrictions: &crate::api_keys::restrictions::Restrictions,
-    role: Option<crate::workspaces::WsRole>,
-) -> String {
-    format!(
-        "{}.{}",
-        exchange_limits_grant(key_id, nets, restrictions),
-        role.map_or("none", crate::workspaces::WsRole::as_str)
-    )
+/// Store a new version of `ids`' limits (see [`exchange_grant`]), as of `now`.
+pub fn new_limits_version(
+    conn: &mut DbConn,
+    ids: &[String],
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(api_keys::table.filter(api_keys::id.eq_any(ids)))
+        .set(api_keys::limits_changed_at.eq(now))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// When every access token exchanged for a key revoked `now` has expired.

@@ -163,8 +163,7 @@ pub async fn update(
     let id = key.id.clone();
     // Tokens exchanged for the key carry its old limits: a change of them ends those tokens
     // (on this instance at once, on the others at their next sync), as a roll does.
-    let old_limits =
-        model::exchange_limits_grant(&key.id, &key.allowed_nets(), &key.restrictions());
+    let old_limits = model::exchange_grant(&key);
     let limits_changed = changes.allowed_ips.as_ref().is_some_and(|nets| {
         model::nets_to_storage(nets) != model::nets_to_storage(&key.allowed_nets())
     }) || restrictions.as_ref().is_some_and(|r| {
@@ -179,6 +178,7 @@ pub async fn update(
         .db(move |c| {
             if let Some(entries) = &revoked {
                 crate::jwt::denylist::revoke(c, entries, now)?;
+                model::new_limits_version(c, std::slice::from_ref(&id), now)?;
             }
             model::update(
                 c,

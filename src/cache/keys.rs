@@ -30,11 +30,14 @@ pub struct KeyFacts {
     pub rate_limit_per_minute: Option<i64>,
     /// The workspace the key acts in.
     pub workspace_id: String,
+    /// The grant its exchanged tokens name (the version of its limits).
+    pub exchange_grant: Box<str>,
 }
 
 impl KeyFacts {
     fn of(key: ApiKey) -> KeyFacts {
         KeyFacts {
+            exchange_grant: crate::api_keys::model::exchange_grant(&key).into_boxed_str(),
             kind: key.kind(),
             mode: key.mode(),
             id: key.id,

@@ -75,6 +75,7 @@ diesel::table! {
         allowed_referrers -> Text,
         allowed_endpoints -> Text,
         workspace_id -> Text,
+        limits_changed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -543,6 +543,23 @@ pub fn controlled_by(
         .is_null()
         .and(clients::workspace_id.is_null())
         .and(clients::owner_user_id.eq(user_id));
+    // A private app an older release registered: its workspace controls it.
+    let legacy_private = clients::owner_workspace_id.is_null().and(
+        clients::workspace_id
+            .eq_any(
+                m::table
+                    .filter(m::user_id.eq(user_id))
+                    .filter(m::role.eq_any(["owner", "admin"]))
+                    .select(m::workspace_id.nullable()),
+            )
+            .or(clients::owner_user_id.eq(user_id).and(
+                clients::workspace_id.eq_any(
+                    m::table
+                        .filter(m::user_id.eq(user_id))
+                        .select(m::workspace_id.nullable()),
+                ),
+            )),
+    );
     let mut query = clients::table
         .filter(
             clients::owner_workspace_id
@@ -550,7 +567,8 @@ pub fn controlled_by(
                 .or(clients::owner_user_id
                     .eq(user_id)
                     .and(clients::owner_workspace_id.eq_any(member_of)))
-                .or(legacy_personal),
+                .or(legacy_personal)
+                .or(legacy_private),
         )
         .select(Client::as_select())
         .order((clients::created_at.desc(), clients::id.desc()))
@@ -561,10 +579,20 @@ pub fn controlled_by(
             query = query.filter(
                 clients::owner_workspace_id
                     .eq(bound)
-                    .or(clients::owner_workspace_id.is_null()),
+                    .or(clients::owner_workspace_id
+                        .is_null()
+                        .and(clients::workspace_id.is_null())),
             );
         }
-        Some(bound) => query = query.filter(clients::owner_workspace_id.eq(bound)),
+        Some(bound) => {
+            query = query.filter(
+                clients::owner_workspace_id
+                    .eq(bound)
+                    .or(clients::owner_workspace_id
+                        .is_null()
+                        .and(clients::workspace_id.eq(bound))),
+            );
+        }
     }
     Ok(query.limit(limit).load(conn)?)
 }

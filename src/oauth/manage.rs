@@ -364,9 +364,10 @@ pub async fn create(
     };
     // Who controls it: the workspace it is private to, else the one the registering
     // credential is bound to, else (a session) the registrant's personal workspace.
-    let owner_workspace_id = workspace_id
-        .clone()
-        .or_else(|| actor.caller.workspace.bound().map(str::to_owned));
+    let owner_workspace_id = workspace_id.clone().or(match actor.caller.workspace {
+        policy::Reach::Workspace { id, .. } => Some(id.to_owned()),
+        policy::Reach::Everywhere | policy::Reach::Nowhere => None,
+    });
     let new = NewClient {
         workspace_id,
         owner_workspace_id,
@@ -436,9 +437,11 @@ pub async fn visible(
         .await?
         .ok_or_else(|| ApiError::not_found("Client"))?;
     let standing = control_standing(state, actor, &client).await?;
+    let privileged = privileged(state, &client).await?;
     let app = policy::AppOwner {
         workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
         registrant: client.owner_user_id.as_deref(),
+        privileged,
     };
     actor.authorize(if change {
         PolicyAction::ChangeClient(app)
@@ -446,6 +449,22 @@ pub async fn visible(
         PolicyAction::ReadClients(app)
     })?;
     Ok(client)
+}
+
+/// Whether `client` holds what only the install grants: an admin-only scope (as the registry
+/// says), first-party standing or resource bindings.
+async fn privileged(state: &AppState, client: &Client) -> Result<bool, ApiError> {
+    if client.first_party || !client.resources.trim().is_empty() {
+        return Ok(true);
+    }
+    let registry = state.scope_registry().await?;
+    Ok(client.scopes().iter().any(|scope| {
+        crate::scopes::Builtin::parse(scope.as_str())
+            .is_some_and(crate::scopes::Builtin::admin_only)
+            || registry
+                .iter()
+                .any(|r| r.name == scope.as_str() && r.is_admin_only())
+    }))
 }
 
 /// The actor's standing in the workspace that controls `client` (`None`: the install's app).
@@ -611,6 +630,7 @@ pub async fn update(
             &policy::AppOwner {
                 workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
                 registrant: client.owner_user_id.as_deref(),
+                privileged: false,
             },
         )
     };

@@ -131,6 +131,10 @@ pub struct InWorkspace<'a> {
 pub struct AppOwner<'a> {
     pub workspace: Option<InWorkspace<'a>>,
     pub registrant: Option<&'a str>,
+    /// The app holds what only the install grants: an admin-only scope, first-party standing
+    /// or resource bindings. Changing it (its secret, redirect URIs, grants…) would hand that
+    /// on, so it is the install's administrators' (`admin:clients`) whoever else controls it.
+    pub privileged: bool,
 }
 
 /// What the caller wants to do, to what.
@@ -408,6 +412,14 @@ impl Caller<'_> {
             return self.on_other(Builtin::AdminClients, "Client");
         }
         if controls_through_workspace(self, app) {
+            if app.privileged
+                && scope == Builtin::WriteClients
+                && !self.holds(Builtin::AdminClients)
+            {
+                return Err(Denied::NotWith(
+                    "This app holds what only the install grants (an admin-only scope, first-party standing or resources): only an administrator holding admin:clients changes it",
+                ));
+            }
             return Ok(());
         }
         // Another workspace's app: the install's oversight, else it does not exist.
@@ -690,7 +702,16 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
             caller.need(S::AdminClients)?;
             Ok(Allowed { everyone: true })
         }
-        Action::RegisterClient => caller.need(S::WriteClients).map(|()| ONLY_OWN),
+        Action::RegisterClient => {
+            caller.need(S::WriteClients)?;
+            // A user's token that names no workspace has nowhere to register an app.
+            if caller.workspace == Reach::Nowhere {
+                return Err(Denied::NotWith(
+                    "This token acts in no workspace: register apps with a session or a key",
+                ));
+            }
+            Ok(ONLY_OWN)
+        }
         Action::ChangeClient(app) => caller
             .controls_app(&app, S::WriteClients)
             .map(|()| ONLY_OWN),
@@ -1010,6 +1031,7 @@ mod tests {
         let app = |role, registrant| AppOwner {
             workspace: Some(ws("ws_team", role, KeyIssuance::Members)),
             registrant,
+            privileged: false,
         };
         let s = Via::Session;
         let change = |app| Action::ChangeClient(app);
@@ -1043,7 +1065,19 @@ mod tests {
         let install = AppOwner {
             workspace: None,
             registrant: None,
+            privileged: false,
         };
+        // What the install granted an app is the install's to change: not its workspace's.
+        let granted = AppOwner {
+            privileged: true,
+            ..app(Some(WsRole::Owner), Some("usr_m"))
+        };
+        assert!(matches!(
+            authorize(&member(s, None), change(granted)),
+            Err(Denied::NotWith(_))
+        ));
+        assert!(authorize(&member(s, None), Action::ReadClients(granted)).is_ok());
+        assert!(authorize(&admin(Via::Session), change(granted)).is_ok());
         assert_eq!(
             authorize(&member(s, None), change(install)).unwrap_err(),
             Denied::NotFound("Client")

@@ -640,19 +640,15 @@ pub fn change_role(
         .select(crate::api_keys::model::ApiKey::as_select())
         .load(conn)?;
     let until = crate::api_keys::model::exchanged_tokens_dead_at(now);
+    // Their exchanged tokens carry the old role: the keys' current versions end with them, and
+    // the keys get new ones for what they mint from now on.
     let ended: Vec<(String, NaiveDateTime)> = keys
         .iter()
-        .map(|k| {
-            let grant = crate::api_keys::model::exchange_grant(
-                &k.id,
-                &k.allowed_nets(),
-                &k.restrictions(),
-                Some(from),
-            );
-            (grant, until)
-        })
+        .map(|k| (crate::api_keys::model::exchange_grant(k), until))
         .collect();
     crate::jwt::denylist::revoke(conn, &ended, now)?;
+    let ids: Vec<String> = keys.into_iter().map(|k| k.id).collect();
+    crate::api_keys::model::new_limits_version(conn, &ids, now)?;
     Ok(Departure {
         keys_revoked: Vec::new(),
         families_revoked: families,

@@ -563,7 +563,7 @@ both_backends!(
         );
         let fresh = token_of(own_exchange(app, &key).await).await;
         assert_eq!(me(fresh.clone()).await, StatusCode::OK);
-        assert_eq!(me(token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(me(token.clone()).await, StatusCode::UNAUTHORIZED);
         // A rename is no change of limits: the fresh token lives on.
         let renamed = app
             .client
@@ -573,7 +573,14 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(renamed.status(), StatusCode::OK);
-        assert_eq!(me(fresh).await, StatusCode::OK);
+        assert_eq!(me(fresh.clone()).await, StatusCode::OK);
+        // Back to no allowlist at all, the limits of the first token: that old token stays
+        // dead, the one of the allowlist ends, and what is exchanged now works.
+        assert_eq!(patch(Value::Null).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(me(fresh).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(me(token.clone()).await, StatusCode::UNAUTHORIZED);
+        let again = token_of(own_exchange(app, &key).await).await;
+        assert_eq!(me(again).await, StatusCode::OK);
     }
 );
 
@@ -806,6 +813,10 @@ both_backends!(
         )
         .await;
         assert_eq!(me(fresh).await, StatusCode::OK);
+        // Promoted back: what is exchanged now (saying "admin" again) works.
+        let promoted = token_of(own_exchange(app, &key).await).await;
+        assert_eq!(claims_of(&promoted)["workspace"]["role"], "admin");
+        assert_eq!(me(promoted).await, StatusCode::OK);
     }
 );
 
@@ -976,5 +987,69 @@ both_backends!(
         assert_eq!(refusal(refused).await.0, StatusCode::FORBIDDEN);
         // A mere member of Acme controls nothing of it.
         try_takeover(app, &abe, None, &private, StatusCode::NOT_FOUND).await;
+    }
+);
+
+both_backends!(
+    what_the_install_granted_an_app_is_not_its_workspaces_to_change,
+    |app| async move {
+        app.login_admin().await;
+        let (olga, _) = user(app, "olga@example.com", false).await;
+        // The install's administrator creates Acme and makes Olga an admin there.
+        let acme = workspace(app, &app.client, "Acme").await;
+        join(
+            app,
+            (&app.client, &olga),
+            &acme,
+            "olga@example.com",
+            "admin",
+        )
+        .await;
+        // An app of Acme's that may introspect anything (an admin-only scope).
+        let (inspector, secret) = app_of(
+            app,
+            &app.client,
+            None,
+            json!({
+                "workspace_id": acme,
+                "scopes": ["introspect"],
+                "grant_types": ["client_credentials"],
+            }),
+        )
+        .await;
+        // Olga administers Acme: she sees the app, but taking its secret or re-pointing it
+        // would hand her the install's grant.
+        app_row(app, &olga, &inspector).await;
+        for (route, body) in [
+            (
+                ("POST", format!("/v1/clients/{inspector}/secret")),
+                json!({}),
+            ),
+            (
+                ("PATCH", format!("/v1/clients/{inspector}")),
+                json!({ "redirect_uris": ["https://olga.example.net/cb"] }),
+            ),
+            (
+                ("PATCH", format!("/v1/clients/{inspector}")),
+                json!({ "grant_types": ["authorization_code", "client_credentials"] }),
+            ),
+        ] {
+            let refused = call(&olga, app, (route.0, &route.1), None, Some(body)).await;
+            assert_eq!(refusal(refused).await.0, StatusCode::FORBIDDEN, "{route:?}");
+        }
+        assert_eq!(
+            secret_still_works(app, &inspector, &secret).await,
+            StatusCode::OK
+        );
+        // The administrator still may.
+        expect(
+            &app.client,
+            app,
+            ("POST", &format!("/v1/clients/{inspector}/secret")),
+            None,
+            Some(json!({})),
+            StatusCode::OK,
+        )
+        .await;
     }
 );

@@ -194,12 +194,7 @@ async fn from_key(
     };
     // Revoking the key revokes the token (its `jti` names the key); changing the key's limits
     // revokes the tokens minted under the old ones (the grant names those too).
-    let grant = api_keys::model::exchange_grant(
-        &key.id,
-        &record.nets,
-        &record.restrictions,
-        record.workspace.as_ref().map(|w| w.role),
-    );
+    let grant = key.exchange_grant.to_string();
     let subject = Subject {
         sub: &record.user.id,
         grant: Some(&grant),
