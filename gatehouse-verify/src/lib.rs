@@ -631,7 +631,10 @@ impl Verifier {
             .cloned()
     }
 
-    /// Verify an access token against the JWKS.
+    /// Verify an access token against the JWKS: the token itself (signature, issuer, audience,
+    /// type, time). It does **not** check what its holder must show on each request — the
+    /// proof of a DPoP-bound token's key, the address an exchanged token's key allows: to
+    /// authenticate a request use [`Verifier::verify`] (or call [`Verifier::bound_checks`]).
     pub async fn verify_jwt(&self, token: &str) -> Result<Arc<Claims>, Error> {
         if let Some(claims) = self.cached_jwt(token) {
             return Ok(claims);

@@ -1210,13 +1210,28 @@ pub fn live_families(
     client_id: &str,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, DbError> {
-    Ok(refresh_families::table
+    live_families_in(conn, user_id, client_id, None, now)
+}
+
+/// As [`live_families`], made in `workspace` only (`None`: in any).
+pub fn live_families_in(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    workspace: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
+    let mut query = refresh_families::table
         .filter(refresh_families::user_id.eq(user_id))
         .filter(refresh_families::client_id.eq(client_id))
         .filter(refresh_families::revoked_at.is_null())
         .filter(refresh_families::expires_at.gt(now))
         .select(refresh_families::id)
-        .load(conn)?)
+        .into_boxed();
+    if let Some(workspace) = workspace {
+        query = query.filter(refresh_families::workspace_id.eq(workspace));
+    }
+    Ok(query.load(conn)?)
 }
 
 #[cfg(test)]

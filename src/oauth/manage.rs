@@ -1011,16 +1011,23 @@ pub async fn revoke_consent(
                 let Some(client_id) = found else {
                     return Ok(None);
                 };
-                let live = grants::live_families(c, &user_id, &client_id, now)?;
+                // A credential bound to a workspace ends the grants made there only: the
+                // user's grants of the app in other workspaces are not its to end.
+                let live =
+                    grants::live_families_in(c, &user_id, &client_id, bound.as_deref(), now)?;
                 grants::revoke_families(c, &live, now, "consent_revoked")?;
                 // A code issued a moment ago must not outlive the approval either.
-                diesel::delete(
+                let mut codes = diesel::delete(
                     auth_codes::table
                         .filter(auth_codes::user_id.eq(&user_id))
                         .filter(auth_codes::client_id.eq(&client_id))
                         .filter(auth_codes::consumed_at.is_null()),
                 )
-                .execute(c)?;
+                .into_boxed();
+                if let Some(bound) = &bound {
+                    codes = codes.filter(auth_codes::workspace_id.eq(bound));
+                }
+                codes.execute(c)?;
                 diesel::delete(consents::table.find(&consent_id)).execute(c)?;
                 event.details = json!({ "client_id": client_id, "consent_id": consent_id, "families_revoked": live.len() });
                 audit::record(c, &event, now)?;

@@ -1563,3 +1563,79 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    disconnecting_with_a_workspaces_key_ends_that_workspaces_grants_only,
+    |app| async move {
+        app.login_admin().await;
+        let client = register(app, false, false).await;
+        let id = client.id.clone();
+        app.state
+            .db(move |c| {
+                use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+                use gatehouse::db::schema::clients;
+                diesel::update(clients::table.find(&id))
+                    .set(clients::allowed_scopes.eq("read:users offline_access"))
+                    .execute(c)
+                    .map_err(gatehouse::db::DbError::from)
+            })
+            .await
+            .unwrap();
+        let url = authorize_url(&client, "read:users offline_access", None, "");
+        // A grant in the personal workspace, then one in Acme (the approval now names Acme).
+        let (_, answer) = consent_in(app, &url, None).await;
+        let personal = token_for_code(app, &client, &answer["code"]).await;
+        let (acme, _) = create_workspace(&app.client, app, json!({ "name": "Acme" })).await;
+        let (_, answer) = consent_in(app, &format!("{url}&prompt=consent"), Some(&acme)).await;
+        let in_acme = token_for_code(app, &client, &answer["code"]).await;
+        let (_, acme_key) = app
+            .create_key(json!({ "name": "acme", "workspace_id": acme, "scopes": ["read:consents", "write:consents"] }))
+            .await;
+        let consents: Value = call(
+            &reqwest::Client::new(),
+            app,
+            "GET",
+            "/v1/consents",
+            Some(&acme_key),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let consent = consents["data"][0]["id"].as_str().unwrap().to_owned();
+        let gone = call(
+            &reqwest::Client::new(),
+            app,
+            "DELETE",
+            &format!("/v1/consents/{consent}"),
+            Some(&acme_key),
+            None,
+        )
+        .await;
+        assert_eq!(gone.status(), StatusCode::OK);
+        let refresh = |tokens: &Value| {
+            let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+            let client = &client;
+            async move {
+                exchange(
+                    app,
+                    client,
+                    &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                )
+                .await
+                .status()
+            }
+        };
+        assert_eq!(
+            refresh(&in_acme).await,
+            StatusCode::BAD_REQUEST,
+            "Acme's grant ended"
+        );
+        assert_eq!(
+            refresh(&personal).await,
+            StatusCode::OK,
+            "the personal grant is not Acme's"
+        );
+    }
+);
