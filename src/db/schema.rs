@@ -129,6 +129,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         options -> Text,
         owner_workspace_id -> Nullable<Text>,
+        disabled_by -> Nullable<Text>,
     }
 }
 

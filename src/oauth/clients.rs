@@ -101,6 +101,9 @@ pub struct Client {
     /// it): where it was registered, else its registrant's personal one. `None`: the
     /// install's own app (self-registered, a metadata document): administrators only.
     pub owner_workspace_id: Option<String>,
+    /// The user who disabled it (`None`: enabled, disabled by an older release, or by the
+    /// install's own housekeeping).
+    pub disabled_by: Option<String>,
 }
 
 /// Per-app security options (stored as one JSON object).
@@ -614,6 +617,7 @@ mod tests {
         Client {
             workspace_id: None,
             owner_workspace_id: None,
+            disabled_by: None,
             id: "cli_x".into(),
             name: "x".into(),
             owner_user_id: Some("usr_x".into()),

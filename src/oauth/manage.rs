@@ -635,6 +635,20 @@ pub async fn update(
         )
     };
     let enabling = disabled == Some(false) && client.disabled_at.is_some();
+    if enabling && !client.admin_locked {
+        let standing = control_standing(state, actor, &client).await?;
+        let app = policy::AppOwner {
+            workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
+            registrant: client.owner_user_id.as_deref(),
+            privileged: false,
+        };
+        if !policy::may_enable(&actor.caller, &app, client.disabled_by.as_deref()) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "An admin of the app's workspace disabled it: only they enable it again",
+            ));
+        }
+    }
     if enabling && client.admin_locked {
         actor
             .authorize(PolicyAction::AdministerClients)
@@ -723,6 +737,13 @@ pub async fn update(
         } else {
             None
         },
+        disabled_by: if disabling {
+            Some(Some(actor.user_id().to_owned()))
+        } else if enabling {
+            Some(None)
+        } else {
+            None
+        },
         updated_at: now,
     };
     let (updated, families) = state
@@ -767,6 +788,7 @@ struct ClientChanges {
     options: Option<String>,
     disabled_at: Option<Option<NaiveDateTime>>,
     admin_locked: Option<bool>,
+    disabled_by: Option<Option<String>>,
     updated_at: NaiveDateTime,
 }
 

@@ -505,6 +505,19 @@ pub fn controls_through_workspace(caller: &Caller, app: &AppOwner) -> bool {
         }
 }
 
+/// Whether `caller` may enable `app` again, which `disabled_by` disabled (not an
+/// administrator's lock, which only `admin:clients` lifts): whoever disabled it, its
+/// workspace's admins and owners, or the install's oversight — not a registrant who is only a
+/// member there, over an admin's decision.
+pub fn may_enable(caller: &Caller, app: &AppOwner, disabled_by: Option<&str>) -> bool {
+    let administers = app.workspace.is_some_and(|ws| {
+        caller.within(ws.id, "Client").is_ok() && ws.role.is_some_and(WsRole::administers)
+    });
+    administers
+        || disabled_by.is_some_and(|by| caller.is_self(by))
+        || caller.holds(Builtin::AdminClients)
+}
+
 /// May `caller` do `action`? The one place where roles and scopes are compared.
 pub fn authorize(caller: &Caller, action: Action) -> Result<Allowed, Denied> {
     use Builtin as S;

@@ -1053,3 +1053,60 @@ both_backends!(
         .await;
     }
 );
+
+both_backends!(
+    a_member_does_not_enable_what_the_workspaces_admin_disabled,
+    |app| async move {
+        app.login_admin().await;
+        let (olga, _) = user(app, "olga@example.com", false).await;
+        let (abe, _) = user(app, "abe@example.com", false).await;
+        let acme = workspace(app, &olga, "Acme").await;
+        join(app, (&olga, &abe), &acme, "abe@example.com", "member").await;
+        // Abe registers an app with his Acme key: Acme controls it, Abe as its registrant.
+        let key = expect(
+            &abe,
+            app,
+            ("POST", "/v1/api-keys"),
+            None,
+            Some(json!({ "name": "abe in acme", "workspace_id": acme })),
+            StatusCode::CREATED,
+        )
+        .await;
+        let key = key["key"].as_str().unwrap().to_owned();
+        let anon = reqwest::Client::new();
+        let (his, _) = app_of(app, &anon, Some(&key), json!({})).await;
+        let set = |http: reqwest::Client, bearer: Option<String>, disabled: bool| {
+            let path = format!("/v1/clients/{his}");
+            async move {
+                call(
+                    &http,
+                    app,
+                    ("PATCH", &path),
+                    bearer.as_deref(),
+                    Some(json!({ "disabled": disabled })),
+                )
+                .await
+            }
+        };
+        // His own disable he lifts himself.
+        assert_eq!(
+            set(anon.clone(), Some(key.clone()), true).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            set(anon.clone(), Some(key.clone()), false).await.status(),
+            StatusCode::OK
+        );
+        // Olga's (Acme's owner) he does not; she does.
+        assert_eq!(set(olga.clone(), None, true).await.status(), StatusCode::OK);
+        let refused = set(anon.clone(), Some(key.clone()), false).await;
+        assert_eq!(refusal(refused).await.0, StatusCode::FORBIDDEN);
+        let row = app_row(app, &olga, &his).await;
+        assert_eq!(row["disabled"], true, "still disabled");
+        assert_eq!(row["admin_locked"], false, "and no administrator's lock");
+        assert_eq!(
+            set(olga.clone(), None, false).await.status(),
+            StatusCode::OK
+        );
+    }
+);

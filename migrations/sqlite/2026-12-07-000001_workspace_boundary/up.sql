@@ -19,6 +19,9 @@ UPDATE clients SET owner_workspace_id = COALESCE(
     (SELECT w.id FROM workspaces w WHERE w.personal_user_id = clients.owner_user_id)
 ) WHERE owner_workspace_id IS NULL;
 CREATE INDEX clients_by_owner_workspace ON clients (owner_workspace_id);
+-- Who disabled an app: a member who registered it does not enable what its workspace's
+-- admins disabled.
+ALTER TABLE clients ADD COLUMN disabled_by TEXT;
 
 -- When a key's limits (allowlist, referrers, endpoints) last changed, or its owner's role in its
 -- workspace was lowered: the tokens exchanged for it before then name the older version and
