@@ -572,6 +572,20 @@ fn exchange_grant_of(
     format!("{key_id}.lim{tag}")
 }
 
+/// `user_id`'s live (unrevoked) keys acting in `workspace_id`.
+pub fn live_in_workspace(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    user_id: &str,
+) -> Result<Vec<ApiKey>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::workspace_id.eq(workspace_id))
+        .filter(api_keys::user_id.eq(user_id))
+        .filter(api_keys::revoked_at.is_null())
+        .select(ApiKey::as_select())
+        .load(conn)?)
+}
+
 /// Store a new version of `ids`' limits (see [`exchange_grant`]), as of `now`.
 pub fn new_limits_version(
     conn: &mut DbConn,

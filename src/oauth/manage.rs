@@ -438,17 +438,26 @@ pub async fn visible(
         .ok_or_else(|| ApiError::not_found("Client"))?;
     let standing = control_standing(state, actor, &client).await?;
     let privileged = privileged(state, &client).await?;
-    let app = policy::AppOwner {
-        workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
-        registrant: client.owner_user_id.as_deref(),
-        privileged,
-    };
+    let app = app_owner(&standing, &client, privileged);
     actor.authorize(if change {
         PolicyAction::ChangeClient(app)
     } else {
         PolicyAction::ReadClients(app)
     })?;
     Ok(client)
+}
+
+/// `client` as the policy weighs its control, with the actor's `standing` in its workspace.
+fn app_owner<'a>(
+    standing: &'a Option<crate::workspaces::Standing>,
+    client: &'a Client,
+    privileged: bool,
+) -> policy::AppOwner<'a> {
+    policy::AppOwner {
+        workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
+        registrant: client.owner_user_id.as_deref(),
+        privileged,
+    }
 }
 
 /// Whether `client` holds what only the install grants: an admin-only scope (as the registry
@@ -621,33 +630,25 @@ pub async fn update(
         });
     let now = state.now();
     let disabling = disabled == Some(true) && client.disabled_at.is_none();
+    let enabling = disabled == Some(false) && client.disabled_at.is_some();
+    // The actor's standing in the app's workspace, read once for either switch.
+    let standing = if disabling || enabling {
+        control_standing(state, actor, &client).await?
+    } else {
+        None
+    };
+    let app = app_owner(&standing, &client, false);
     // An administrator's disable of an app they do not control through its workspace is a
     // lock only an administrator lifts; its workspace's admins disabling it is no lock.
-    let by_admin = disabling && {
-        let standing = control_standing(state, actor, &client).await?;
-        !policy::controls_through_workspace(
-            &actor.caller,
-            &policy::AppOwner {
-                workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
-                registrant: client.owner_user_id.as_deref(),
-                privileged: false,
-            },
-        )
-    };
-    let enabling = disabled == Some(false) && client.disabled_at.is_some();
-    if enabling && !client.admin_locked {
-        let standing = control_standing(state, actor, &client).await?;
-        let app = policy::AppOwner {
-            workspace: standing.as_ref().map(crate::workspaces::Standing::policy),
-            registrant: client.owner_user_id.as_deref(),
-            privileged: false,
-        };
-        if !policy::may_enable(&actor.caller, &app, client.disabled_by.as_deref()) {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "An admin of the app's workspace disabled it: only they enable it again",
-            ));
-        }
+    let by_admin = disabling && !policy::controls_through_workspace(&actor.caller, &app);
+    if enabling
+        && !client.admin_locked
+        && !policy::may_enable(&actor.caller, &app, client.disabled_by.as_deref())
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "An admin of the app's workspace disabled it: only they enable it again",
+        ));
     }
     if enabling && client.admin_locked {
         actor

@@ -633,12 +633,7 @@ pub fn change_role(
         return Ok(Departure::default());
     }
     let families = end_families(conn, workspace_id, Some(user_id), now, "member_demoted")?;
-    let keys: Vec<crate::api_keys::model::ApiKey> = api_keys::table
-        .filter(api_keys::workspace_id.eq(workspace_id))
-        .filter(api_keys::user_id.eq(user_id))
-        .filter(api_keys::revoked_at.is_null())
-        .select(crate::api_keys::model::ApiKey::as_select())
-        .load(conn)?;
+    let keys = crate::api_keys::model::live_in_workspace(conn, workspace_id, user_id)?;
     let until = crate::api_keys::model::exchanged_tokens_dead_at(now);
     // Their exchanged tokens carry the old role: the keys' current versions end with them, and
     // the keys get new ones for what they mint from now on.
