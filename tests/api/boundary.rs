@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::api_keys::refusal;
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::workspaces::{call, expect, join};
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const API_KEY: &str = "urn:gatehouse:params:oauth:token-type:api_key";
@@ -23,79 +24,11 @@ async fn user(app: &TestApp, email: &str, admin: bool) -> (reqwest::Client, Stri
     (browser, id)
 }
 
-async fn call(
-    http: &reqwest::Client,
-    app: &TestApp,
-    (method, path): (&str, &str),
-    bearer: Option<&str>,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = http.request(method.parse().unwrap(), app.url(path));
-    if let Some(bearer) = bearer {
-        request = request.bearer_auth(bearer);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-/// `call` expecting `status`; the answer's `data`.
-async fn expect(
-    http: &reqwest::Client,
-    app: &TestApp,
-    route: (&str, &str),
-    bearer: Option<&str>,
-    body: Option<Value>,
-    status: StatusCode,
-) -> Value {
-    let response = call(http, app, route, bearer, body).await;
-    let got = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(got, status, "{} {}: {answer}", route.0, route.1);
-    answer["data"].clone()
-}
-
 /// A shared workspace `name` owned by `owner`'s browser; its id.
 async fn workspace(app: &TestApp, owner: &reqwest::Client, name: &str) -> String {
-    let ws = expect(
-        owner,
-        app,
-        ("POST", "/v1/workspaces"),
-        None,
-        Some(json!({ "name": name })),
-        StatusCode::CREATED,
-    )
-    .await;
-    ws["id"].as_str().unwrap().to_owned()
-}
-
-/// Invite `email` as `role` and accept it in `invitee`'s browser.
-async fn join(
-    app: &TestApp,
-    (inviter, invitee): (&reqwest::Client, &reqwest::Client),
-    ws: &str,
-    email: &str,
-    role: &str,
-) {
-    let invited = expect(
-        inviter,
-        app,
-        ("POST", &format!("/v1/workspaces/{ws}/invitations")),
-        None,
-        Some(json!({ "email": email, "role": role })),
-        StatusCode::CREATED,
-    )
-    .await;
-    expect(
-        invitee,
-        app,
-        ("POST", "/v1/invitations/accept"),
-        None,
-        Some(json!({ "token": invited["token"] })),
-        StatusCode::OK,
-    )
-    .await;
+    crate::workspaces::create_workspace(owner, app, json!({ "name": name }))
+        .await
+        .0
 }
 
 /// Register an app in `owner`'s browser (`body` adds to a confidential code-flow app); its id
@@ -166,7 +99,7 @@ async fn try_takeover(
         (("POST", &format!("{one}/secret")), Some(json!({}))),
         (("DELETE", one.as_str()), None),
     ] {
-        let response = call(http, app, route, bearer, body).await;
+        let response = call(http, app, route.0, route.1, bearer, body).await;
         assert_eq!(
             response.status(),
             status,
@@ -197,7 +130,7 @@ both_backends!(
         let (wanda, _) = user(app, "wanda@example.com", false).await;
         let (max, max_id) = user(app, "max@example.com", false).await;
         let acme = workspace(app, &wanda, "Acme").await;
-        join(app, (&wanda, &max), &acme, "max@example.com", "member").await;
+        join(app, &wanda, &max, &acme, "max@example.com", "member").await;
         // Max's own app, registered from his browser: his personal workspace controls it.
         let (personal_app, secret) = app_of(
             app,
@@ -261,7 +194,8 @@ both_backends!(
         let patched = call(
             &anon,
             app,
-            ("PATCH", "/v1/users/me"),
+            "PATCH",
+            "/v1/users/me",
             Some(&key),
             Some(json!({ "display_name": "Owned by Wanda" })),
         )
@@ -316,7 +250,7 @@ both_backends!(
         let (olga, olga_id) = user(app, "olga@example.com", false).await;
         let (ian, _) = user(app, "ian@example.com", true).await;
         let acme = workspace(app, &olga, "Acme").await;
-        join(app, (&olga, &ian), &acme, "ian@example.com", "admin").await;
+        join(app, &olga, &ian, &acme, "ian@example.com", "admin").await;
         // Ian administers the install, but this key of his holds no admin:users.
         let narrow = expect(
             &ian,
@@ -336,7 +270,8 @@ both_backends!(
         let refused = call(
             &reqwest::Client::new(),
             app,
-            ("POST", &issue),
+            "POST",
+            &issue,
             Some(narrow),
             Some(json!({ "name": "olga's, seen by ian", "scopes": ["read:workspaces"] })),
         )
@@ -377,7 +312,7 @@ both_backends!(
         let (olga, _) = user(app, "olga@example.com", false).await;
         let (abe, abe_id) = user(app, "abe@example.com", false).await;
         let acme = workspace(app, &olga, "Acme").await;
-        join(app, (&olga, &abe), &acme, "abe@example.com", "admin").await;
+        join(app, &olga, &abe, &acme, "abe@example.com", "admin").await;
         let (private, secret) = app_of(
             app,
             &abe,
@@ -391,7 +326,8 @@ both_backends!(
         let removed = call(
             &olga,
             app,
-            ("DELETE", &format!("/v1/workspaces/{acme}/members/{abe_id}")),
+            "DELETE",
+            &format!("/v1/workspaces/{acme}/members/{abe_id}"),
             None,
             None,
         )
@@ -591,7 +527,7 @@ both_backends!(
         let (olga, _) = user(app, "olga@example.com", false).await;
         let (max, max_id) = user(app, "max@example.com", false).await;
         let acme = workspace(app, &olga, "Acme").await;
-        join(app, (&olga, &max), &acme, "max@example.com", "member").await;
+        join(app, &olga, &max, &acme, "max@example.com", "member").await;
         expect(
             &olga,
             app,
@@ -618,7 +554,8 @@ both_backends!(
         let rolled = call(
             &max,
             app,
-            ("POST", &format!("/v1/api-keys/{key_id}/roll")),
+            "POST",
+            &format!("/v1/api-keys/{key_id}/roll"),
             None,
             None,
         )
@@ -770,7 +707,7 @@ both_backends!(
         let (olga, _) = user(app, "olga@example.com", false).await;
         let (abe, abe_id) = user(app, "abe@example.com", false).await;
         let acme = workspace(app, &olga, "Acme").await;
-        join(app, (&olga, &abe), &acme, "abe@example.com", "admin").await;
+        join(app, &olga, &abe, &acme, "abe@example.com", "admin").await;
         let key = expect(
             &abe,
             app,
@@ -849,7 +786,8 @@ both_backends!(
             call(
                 &browser,
                 app,
-                ("POST", "/v1/invitations/accept"),
+                "POST",
+                "/v1/invitations/accept",
                 None,
                 Some(json!({ "token": token })),
             )
@@ -948,7 +886,7 @@ both_backends!(
         let (olga, _) = user(app, "olga@example.com", false).await;
         let (abe, _) = user(app, "abe@example.com", false).await;
         let acme = workspace(app, &olga, "Acme").await;
-        join(app, (&olga, &abe), &acme, "abe@example.com", "member").await;
+        join(app, &olga, &abe, &acme, "abe@example.com", "member").await;
         let (private, _) = app_of(app, &olga, None, json!({ "workspace_id": acme })).await;
         // Olga (owner) disables and enables Acme's app: no lock.
         for disabled in [true, false] {
@@ -979,7 +917,8 @@ both_backends!(
         let refused = call(
             &olga,
             app,
-            ("PATCH", &format!("/v1/clients/{private}")),
+            "PATCH",
+            &format!("/v1/clients/{private}"),
             None,
             Some(json!({ "disabled": false })),
         )
@@ -997,14 +936,7 @@ both_backends!(
         let (olga, _) = user(app, "olga@example.com", false).await;
         // The install's administrator creates Acme and makes Olga an admin there.
         let acme = workspace(app, &app.client, "Acme").await;
-        join(
-            app,
-            (&app.client, &olga),
-            &acme,
-            "olga@example.com",
-            "admin",
-        )
-        .await;
+        join(app, &app.client, &olga, &acme, "olga@example.com", "admin").await;
         // An app of Acme's that may introspect anything (an admin-only scope).
         let (inspector, secret) = app_of(
             app,
@@ -1034,7 +966,7 @@ both_backends!(
                 json!({ "grant_types": ["authorization_code", "client_credentials"] }),
             ),
         ] {
-            let refused = call(&olga, app, (route.0, &route.1), None, Some(body)).await;
+            let refused = call(&olga, app, route.0, &route.1, None, Some(body)).await;
             assert_eq!(refusal(refused).await.0, StatusCode::FORBIDDEN, "{route:?}");
         }
         assert_eq!(
@@ -1061,7 +993,7 @@ both_backends!(
         let (olga, _) = user(app, "olga@example.com", false).await;
         let (abe, _) = user(app, "abe@example.com", false).await;
         let acme = workspace(app, &olga, "Acme").await;
-        join(app, (&olga, &abe), &acme, "abe@example.com", "member").await;
+        join(app, &olga, &abe, &acme, "abe@example.com", "member").await;
         // Abe registers an app with his Acme key: Acme controls it, Abe as its registrant.
         let key = expect(
             &abe,
@@ -1081,7 +1013,8 @@ both_backends!(
                 call(
                     &http,
                     app,
-                    ("PATCH", &path),
+                    "PATCH",
+                    &path,
                     bearer.as_deref(),
                     Some(json!({ "disabled": disabled })),
                 )

@@ -21,7 +21,7 @@ async fn member(app: &TestApp, email: &str) -> (reqwest::Client, String) {
     (browser, id)
 }
 
-async fn call(
+pub(crate) async fn call(
     http: &reqwest::Client,
     app: &TestApp,
     method: &str,
@@ -40,7 +40,7 @@ async fn call(
 }
 
 /// `call` expecting `status`; the answer's `data`.
-async fn expect(
+pub(crate) async fn expect(
     http: &reqwest::Client,
     app: &TestApp,
     (method, path): (&str, &str),
@@ -55,7 +55,11 @@ async fn expect(
     answer["data"].clone()
 }
 
-async fn create_workspace(http: &reqwest::Client, app: &TestApp, body: Value) -> (String, String) {
+pub(crate) async fn create_workspace(
+    http: &reqwest::Client,
+    app: &TestApp,
+    body: Value,
+) -> (String, String) {
     let ws = expect(
         http,
         app,
@@ -73,7 +77,7 @@ async fn create_workspace(http: &reqwest::Client, app: &TestApp, body: Value) ->
 }
 
 /// Invite `email` with `role` and accept as `invitee`.
-async fn join(
+pub(crate) async fn join(
     app: &TestApp,
     inviter: &reqwest::Client,
     invitee: &reqwest::Client,
