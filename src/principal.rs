@@ -164,10 +164,7 @@ impl Principal {
             Credential::Session { .. } => Reach::Everywhere,
             Credential::ApiKey(record) => Reach::Workspace {
                 id: &record.key.workspace_id,
-                personal: record
-                    .workspace
-                    .as_ref()
-                    .is_some_and(crate::workspaces::WorkspaceClaim::is_personal),
+                personal: record.in_personal_workspace(),
             },
             Credential::AccessToken {
                 workspace: Some(id),

@@ -80,6 +80,13 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// The key acts in its owner's personal workspace (it speaks for the account).
+    pub fn in_personal_workspace(&self) -> bool {
+        self.workspace
+            .as_ref()
+            .is_some_and(crate::workspaces::WorkspaceClaim::is_personal)
+    }
+
     pub fn new(
         key: ApiKey,
         user: User,
