@@ -98,7 +98,7 @@ async fn housekeeping(state: AppState) {
         since_reload += interval.period();
         since_sweep += interval.period();
         sync_revocations(&state).await;
-        crate::oauth::logout::deliver_due(&state).await;
+        crate::oauth::backchannel::deliver_due(&state).await;
         if since_flush >= flush_every {
             since_flush = std::time::Duration::ZERO;
             flush_and_trim(&state).await;
@@ -118,7 +118,7 @@ async fn housekeeping(state: AppState) {
 /// run no loop; their tests call this to drive housekeeping at a moment of their choosing.
 pub async fn housekeeping_pass(state: &AppState) {
     sync_revocations(state).await;
-    crate::oauth::logout::deliver_due(state).await;
+    crate::oauth::backchannel::deliver_due(state).await;
     flush_and_trim(state).await;
     reload_signing_keys(state).await;
     sweep(state).await;

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod errors;
 pub mod http;
 pub mod ids;
 pub mod jwt;

@@ -2,6 +2,7 @@
 //! the navigation bar and the return-target check that prevents open redirects.
 //! It knows no capability.
 
+use crate::http::errors::HttpStatus;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;

@@ -2,6 +2,7 @@
 //! session; API keys and JWTs plug in as further `Credential`s); `SignedIn` does the same for
 //! pages and sends anyone not signed in to the login page.
 
+use crate::http::errors::HttpStatus;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -94,18 +95,12 @@ impl Principal {
 
     /// The caller as the policy weighs it.
     pub fn caller(&self) -> Caller<'_> {
+        if let Credential::ApiKey(record) = &self.credential {
+            return record.caller();
+        }
         let via = match &self.credential {
             Credential::Session { .. } => Via::Session,
-            Credential::ApiKey(record) => Via::Key(KeyBounds {
-                key_id: &record.key.id,
-                kind: record.key.kind(),
-                mode: record.key.mode(),
-                scopes: &record.scopes,
-                expires_at: record.key.expires_at,
-                nets: &record.nets,
-                rate_limit_per_minute: record.key.rate_limit_per_minute,
-                restrictions: &record.restrictions,
-            }),
+            Credential::ApiKey(record) => return record.caller(),
             Credential::AccessToken {
                 client_id,
                 scopes,
@@ -454,7 +449,7 @@ async fn check_access_token(
     if let Some(key) = &verified.key
         && key.id != claims.client_id
     {
-        match crate::oauth::token::load_client(state, &claims.client_id).await {
+        match state.client(&claims.client_id).await {
             Ok(Some(app)) if app.disabled_at.is_none() => {}
             Ok(_) => return ("client_disabled", Err(refused())),
             Err(e) => return ("error", Err(e.into())),
@@ -947,5 +942,28 @@ mod tests {
             urlencode("/oauth/authorize?a=b c&d"),
             "/oauth/authorize%3Fa%3Db%20c%26d"
         );
+    }
+}
+
+impl From<crate::policy::Denied> for ApiError {
+    fn from(d: crate::policy::Denied) -> ApiError {
+        use crate::policy::Denied;
+        match d {
+            Denied::NotFound(what) => ApiError::not_found(what),
+            Denied::MissingScope(scope) => ApiError::new(
+                ErrorCode::Forbidden,
+                format!("This credential lacks the scope {scope}"),
+            ),
+            Denied::AdminOnly => {
+                ApiError::new(ErrorCode::Forbidden, "Only administrators may do this")
+            }
+            Denied::Broader(why) => ApiError::new(ErrorCode::Broader, why),
+            Denied::NotWith(why) => ApiError::new(ErrorCode::Forbidden, why),
+            Denied::AdminsIssueKeys => ApiError::of(ErrorCode::AdminsIssueKeys),
+            Denied::WorkspaceRole(role) => ApiError::new(
+                ErrorCode::Forbidden,
+                format!("This needs the workspace role {} or higher", role.as_str()),
+            ),
+        }
     }
 }

@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use actix_web::web;
 use chrono::NaiveDateTime;
 
 use crate::accounts::password::PasswordGate;
@@ -73,7 +72,7 @@ impl Background {
         use std::sync::atomic::Ordering::SeqCst;
         self.running.fetch_add(1, SeqCst);
         let this = self.clone();
-        actix_web::rt::spawn(async move {
+        tokio::task::spawn_local(async move {
             work.await;
             if this.running.fetch_sub(1, SeqCst) == 1 {
                 this.idle.notify_waiters();
@@ -244,6 +243,25 @@ impl AppState {
         self.db_calls.load(Ordering::Relaxed)
     }
 
+    /// A client from the cache or the database.
+    pub async fn client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<crate::oauth::clients::Client>>, crate::db::DbError> {
+        // Ids are printable; PostgreSQL text cannot hold NUL (the lookup would fail, not miss).
+        if client_id.contains('\0') {
+            return Ok(None);
+        }
+        if let Some(cached) = self.key_cache.get_client(client_id) {
+            return Ok(Some(cached));
+        }
+        let lookup = client_id.to_owned();
+        let found = self
+            .db(move |c| crate::oauth::clients::find(c, &lookup))
+            .await?;
+        Ok(found.map(|client| self.key_cache.put_client(client)))
+    }
+
     /// Run `work` with a pooled connection on the blocking thread pool, never on a worker.
     pub async fn db<T, F>(&self, work: F) -> Result<T, DbError>
     where
@@ -252,7 +270,7 @@ impl AppState {
     {
         self.db_calls.fetch_add(1, Ordering::Relaxed);
         let pool = self.pool.clone();
-        web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let asked = std::time::Instant::now();
             let mut conn = pool.get()?;
             let got = std::time::Instant::now();

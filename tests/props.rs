@@ -954,7 +954,7 @@ fn catalogued_code(status: u16, body: &Value) -> Result<&'static str, String> {
         .iter()
         .find(|c| c.as_str() == code)
         .ok_or_else(|| format!("{code} is not in the catalogue"))?;
-    if known.status().as_u16() != status {
+    if known.http_status() != status {
         return Err(format!("{code} answered with {status}"));
     }
     Ok(known.as_str())

@@ -9,7 +9,6 @@ pub mod password;
 pub mod sessions;
 pub mod throttle;
 
-use actix_web::cookie::{Cookie, SameSite, time};
 use chrono::{NaiveDateTime, Utc};
 
 pub use email::Email;
@@ -37,29 +36,6 @@ pub fn session_cookie_name(settings: &Settings) -> &'static str {
     } else {
         "gatehouse_session"
     }
-}
-
-pub fn session_cookie(settings: &Settings, token: &PlainSecret) -> Cookie<'static> {
-    Cookie::build(session_cookie_name(settings), token.expose().to_owned())
-        .path("/")
-        .http_only(true)
-        .secure(settings.secure_cookies())
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(
-            settings.session_absolute.num_seconds(),
-        ))
-        .finish()
-}
-
-pub fn expired_session_cookie(settings: &Settings) -> Cookie<'static> {
-    let mut cookie = Cookie::build(session_cookie_name(settings), "")
-        .path("/")
-        .http_only(true)
-        .secure(settings.secure_cookies())
-        .same_site(SameSite::Lax)
-        .finish();
-    cookie.make_removal();
-    cookie
 }
 
 /// What became of a login attempt.
@@ -312,10 +288,10 @@ pub fn set_disabled_audited(
     if changed && disable {
         // Every session ended: the apps the user signed in to are told (the server delivers
         // the notices; from the CLI, at its next housekeeping tick).
-        crate::oauth::logout::session_ended(
+        crate::oauth::backchannel::session_ended(
             conn,
             user_id,
-            crate::oauth::logout::Ended::Everywhere,
+            crate::oauth::backchannel::Ended::Everywhere,
             "user_disabled",
             now,
         )?;

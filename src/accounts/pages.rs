@@ -11,10 +11,7 @@ use super::model::{self, CreateUserError, NewAccount, Role, UserView};
 use super::password::{BUSY_RETRY_AFTER, GateError, NewPassword};
 use super::sessions::{self, ClientInfo};
 use super::throttle::{self, Attempt};
-use super::{
-    Email, LoginOutcome, account_event, account_key, expired_session_cookie, log_in,
-    session_cookie, session_cookie_name,
-};
+use super::{Email, LoginOutcome, account_event, account_key, log_in, session_cookie_name};
 use crate::audit::{self, Action};
 use crate::config::Settings;
 use crate::db::DbError;
@@ -68,6 +65,38 @@ pub(crate) fn request_ip(req: &HttpRequest) -> Option<String> {
 }
 
 /// `response`, clearing the session cookie.
+/// The session cookie: `HttpOnly`, `SameSite=Lax`, `Secure` (and `__Host-`) when served over TLS.
+pub fn session_cookie(
+    settings: &crate::config::Settings,
+    token: &crate::secrets::PlainSecret,
+) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(
+        super::session_cookie_name(settings),
+        token.expose().to_owned(),
+    )
+    .path("/")
+    .http_only(true)
+    .secure(settings.secure_cookies())
+    .same_site(actix_web::cookie::SameSite::Lax)
+    .max_age(actix_web::cookie::time::Duration::seconds(
+        settings.session_absolute.num_seconds(),
+    ))
+    .finish()
+}
+
+pub fn expired_session_cookie(
+    settings: &crate::config::Settings,
+) -> actix_web::cookie::Cookie<'static> {
+    let mut cookie = actix_web::cookie::Cookie::build(super::session_cookie_name(settings), "")
+        .path("/")
+        .http_only(true)
+        .secure(settings.secure_cookies())
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .finish();
+    cookie.make_removal();
+    cookie
+}
+
 pub(crate) fn without_session_cookie(
     response: HttpResponse,
     settings: &crate::config::Settings,
@@ -336,17 +365,17 @@ pub async fn logout(
         .db(move |c| {
             sessions::delete_session(c, &id)?;
             audit::record(c, &event, at)?;
-            crate::oauth::logout::session_ended(
+            crate::oauth::backchannel::session_ended(
                 c,
                 &user_id,
-                crate::oauth::logout::Ended::Session(&id),
+                crate::oauth::backchannel::Ended::Session(&id),
                 "logout",
                 at,
             )
         })
         .await;
     match ended {
-        Ok(end) => crate::oauth::logout::after_session_end(&state, end).await,
+        Ok(end) => crate::oauth::backchannel::after_session_end(&state, end).await,
         Err(e) => {
             log::error!("logout could not delete the session: {e}");
             return error_page(
@@ -667,12 +696,12 @@ pub async fn change_password(
             crate::db::write_transaction(c, |c| {
                 model::set_password_hash(c, &user_id, &new_hash, at)?;
                 // The other sessions end: the apps signed in from them are told.
-                let mut ended = crate::oauth::logout::SessionEnd::default();
+                let mut ended = crate::oauth::backchannel::SessionEnd::default();
                 for other in sessions::other_session_ids(c, &user_id, &session_id)? {
-                    let end = crate::oauth::logout::session_ended(
+                    let end = crate::oauth::backchannel::session_ended(
                         c,
                         &user_id,
-                        crate::oauth::logout::Ended::Session(&other),
+                        crate::oauth::backchannel::Ended::Session(&other),
                         "password_changed",
                         at,
                     )?;
@@ -688,7 +717,7 @@ pub async fn change_password(
         .await;
     match saved {
         Ok(ended) => {
-            crate::oauth::logout::after_session_end(&state, ended).await;
+            crate::oauth::backchannel::after_session_end(&state, ended).await;
             see_other("/account?changed=1")
         }
         Err(e) => {
@@ -888,10 +917,10 @@ async fn admin_end_sessions(
                 if model::find_by_id(c, &user_id)?.is_none() {
                     return Ok(None);
                 }
-                let end = crate::oauth::logout::session_ended(
+                let end = crate::oauth::backchannel::session_ended(
                     c,
                     &user_id,
-                    crate::oauth::logout::Ended::Everywhere,
+                    crate::oauth::backchannel::Ended::Everywhere,
                     "sessions_ended",
                     at,
                 )?;
@@ -904,7 +933,7 @@ async fn admin_end_sessions(
         .await;
     match ended {
         Ok(Some(end)) => {
-            crate::oauth::logout::after_session_end(state, end).await;
+            crate::oauth::backchannel::after_session_end(state, end).await;
             see_other("/admin/users")
         }
         Ok(None) => pages::not_found().await,
@@ -964,7 +993,7 @@ pub async fn admin_set_disabled(
                 // The apps the user signed in to are told now, not at the next tick.
                 let (state, background) = (state.clone(), state.background.clone());
                 background.spawn(async move {
-                    crate::oauth::logout::deliver_due(&state).await;
+                    crate::oauth::backchannel::deliver_due(&state).await;
                 });
             }
             see_other("/admin/users")

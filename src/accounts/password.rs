@@ -5,7 +5,6 @@
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use actix_web::web;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -176,7 +175,9 @@ impl PasswordGate {
         if verifies {
             self.verifications.fetch_add(1, Ordering::Relaxed);
         }
-        web::block(work).await.map_err(|_| GateError::Cancelled)
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| GateError::Cancelled)
     }
 
     /// `verify_password` through the gate.
@@ -236,7 +237,7 @@ mod tests {
         assert!(!format!("{pw:?}").contains("secret"));
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn a_full_gate_turns_away_beyond_its_queue() {
         let gate = PasswordGate::new(1, 0);
         let held = gate.try_occupy().expect("a free slot");

@@ -837,3 +837,21 @@ pub(crate) async fn audit_page(
         next.flatten(),
     )
 }
+
+impl From<super::KeyInputError> for ApiError {
+    fn from(e: super::KeyInputError) -> Self {
+        ApiError {
+            field: e.field,
+            ..ApiError::new(e.code, e.message)
+        }
+    }
+}
+
+impl From<super::KeyError> for ApiError {
+    fn from(e: super::KeyError) -> Self {
+        match e {
+            super::KeyError::Refused(refused) => refused.into(),
+            super::KeyError::Db(e) => e.into(),
+        }
+    }
+}

@@ -22,7 +22,7 @@ use crate::audit::{self, Action, NewEvent};
 use crate::cache::KeyRecord;
 use crate::config::KeyPolicy;
 use crate::db::DbError;
-use crate::http::ErrorCode;
+use crate::errors::ErrorCode;
 use crate::policy::attenuate::{self, Bounds};
 use crate::scopes::ScopeSet;
 use crate::scopes::registry::{self, RegisteredScope};
@@ -274,7 +274,15 @@ pub struct KeyInputError {
 }
 
 impl KeyInputError {
-    fn field(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        KeyInputError {
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
         KeyInputError {
             code: ErrorCode::Validation,
             field: Some(field),
@@ -291,12 +299,31 @@ impl KeyInputError {
     }
 }
 
-impl From<KeyInputError> for crate::http::ApiError {
-    fn from(e: KeyInputError) -> Self {
-        crate::http::ApiError {
-            field: e.field,
-            ..crate::http::ApiError::new(e.code, e.message)
+/// Why a key operation did not happen: a refusal the caller can read, or a failure of ours.
+#[derive(Debug)]
+pub enum KeyError {
+    Refused(KeyInputError),
+    Db(crate::db::DbError),
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::Refused(e) => write!(f, "{}: {}", e.code.as_str(), e.message),
+            KeyError::Db(e) => write!(f, "{e}"),
         }
+    }
+}
+
+impl From<KeyInputError> for KeyError {
+    fn from(e: KeyInputError) -> Self {
+        KeyError::Refused(e)
+    }
+}
+
+impl From<crate::db::DbError> for KeyError {
+    fn from(e: crate::db::DbError) -> Self {
+        KeyError::Db(e)
     }
 }
 

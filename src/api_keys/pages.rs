@@ -2,6 +2,8 @@
 //! once, with a copy button), details, roll with a grace period, revoke after confirmation.
 //! Every form carries the session's CSRF token.
 
+use crate::http::ApiError;
+use crate::http::errors::HttpStatus;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -329,6 +331,7 @@ async fn create_for(
         request,
     )
     .await
+    .map_err(ApiError::from)
     {
         Ok((key, secret)) => render(
             StatusCode::CREATED,
@@ -515,7 +518,10 @@ pub async fn do_revoke(
         Ok(allowed) => allowed,
         Err(d) => return failure_page(&key_denied(d)),
     };
-    match service::revoke(&state, allowed, &principal.actor(client_ip(&req)), key).await {
+    match service::revoke(&state, allowed, &principal.actor(client_ip(&req)), key)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(()) => see_other(&format!("{back}?revoked=1")),
         Err(e) => failure_page(&e),
     }
@@ -553,17 +559,16 @@ pub async fn do_roll(
     };
     let principal = signed_in.principal();
     let rolled = match may_roll(&state, &principal, &key).await {
-        Ok(allowed) => {
-            service::roll(
-                &state,
-                allowed,
-                &principal.caller(),
-                &principal.actor(client_ip(&req)),
-                key.clone(),
-                grace,
-            )
-            .await
-        }
+        Ok(allowed) => service::roll(
+            &state,
+            allowed,
+            &principal.caller(),
+            &principal.actor(client_ip(&req)),
+            key.clone(),
+            grace,
+        )
+        .await
+        .map_err(ApiError::from),
         Err(e) => Err(e),
     };
     match rolled {

@@ -9,11 +9,11 @@ use serde_json::json;
 
 use super::model::{self, ApiKey, NewKey, ParsedRights, RollOutcome, Status};
 use super::restrictions::Restrictions;
-use super::{KeyRequest, build_new_key};
+use super::{KeyError, KeyInputError, KeyRequest, build_new_key};
 use crate::accounts::model::User;
 use crate::audit::{self, Action, Actor};
 use crate::db::{DbConn, DbError};
-use crate::http::{ApiError, ErrorCode};
+use crate::errors::ErrorCode;
 use crate::policy::attenuate::{self, Bounds};
 use crate::policy::{Allowed, Caller};
 use crate::secrets::{Pepper, PlainSecret};
@@ -40,7 +40,7 @@ pub async fn issue(
     actor: &Actor,
     owner: User,
     request: KeyRequest,
-) -> Result<(ApiKey, PlainSecret), ApiError> {
+) -> Result<(ApiKey, PlainSecret), KeyError> {
     let registry = state.scope_registry().await?;
     let now = state.now();
     let new = build_new_key(
@@ -120,7 +120,7 @@ pub async fn update(
     actor: &Actor,
     key: ApiKey,
     changes: KeyChanges,
-) -> Result<ApiKey, ApiError> {
+) -> Result<ApiKey, KeyError> {
     let restrictions = match &changes.restrictions {
         None => None,
         Some(patch) => {
@@ -135,7 +135,7 @@ pub async fn update(
                 .unwrap_or_else(|| current.endpoint_strings());
             Some(
                 Restrictions::parse(&referrers, &endpoints)
-                    .map_err(|(field, message)| ApiError::validation(field, message))?,
+                    .map_err(|(field, message)| KeyInputError::field(field, message))?,
             )
         }
     };
@@ -148,7 +148,7 @@ pub async fn update(
             rights.set_restrictions(r.clone());
         }
         attenuate::admits(&attenuate::bounds(caller), &rights.shape()).map_err(|why| {
-            ApiError::new(ErrorCode::Broader, format!("The key would then have {why}"))
+            KeyInputError::new(ErrorCode::Broader, format!("The key would then have {why}"))
         })?;
     }
     let now = state.now();
@@ -193,7 +193,7 @@ pub async fn update(
             model::find(c, &id)
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
+        .ok_or_else(|| KeyInputError::new(ErrorCode::NotFound, "API key not found"))?;
     state.key_cache.invalidate_all();
     if let Some(entries) = to_remember {
         state.denylist.remember(entries);
@@ -207,7 +207,7 @@ pub async fn revoke(
     _allowed: Allowed,
     actor: &Actor,
     key: ApiKey,
-) -> Result<(), ApiError> {
+) -> Result<(), KeyError> {
     let (now, actor) = (state.now(), actor.clone());
     let id = key.id.clone();
     state
@@ -249,20 +249,22 @@ pub async fn roll(
     actor: &Actor,
     key: ApiKey,
     grace: Duration,
-) -> Result<(ApiKey, ApiKey, String), ApiError> {
+) -> Result<(ApiKey, ApiKey, String), KeyError> {
     let now = state.now();
     match key.status(now) {
         Status::Revoked => {
-            return Err(ApiError::new(
+            return Err(KeyInputError::new(
                 ErrorCode::Conflict,
                 "A revoked key cannot be rolled; create a new key",
-            ));
+            )
+            .into());
         }
         Status::Expired => {
-            return Err(ApiError::new(
+            return Err(KeyInputError::new(
                 ErrorCode::Conflict,
                 "An expired key cannot be rolled; create a new key",
-            ));
+            )
+            .into());
         }
         Status::Active => {}
     }
@@ -286,7 +288,7 @@ pub async fn roll(
         rolled_from: Some(key.id.clone()),
     };
     attenuate::admits(&bounds, &template.shape()).map_err(|why| {
-        ApiError::new(
+        KeyInputError::new(
             ErrorCode::Broader,
             format!("The rolled key would have {why}"),
         )
@@ -322,9 +324,10 @@ pub async fn roll(
     }
 }
 
-fn already_rolled(successor: &str) -> ApiError {
-    ApiError::new(
+fn already_rolled(successor: &str) -> KeyError {
+    KeyInputError::new(
         ErrorCode::Conflict,
         format!("This key was already rolled to {successor}; roll that key instead"),
     )
+    .into()
 }

@@ -9,83 +9,20 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::context;
 
-macro_rules! error_codes {
-    ($($variant:ident => ($code:literal, $status:ident, $title:literal)),* $(,)?) => {
-        /// A stable, documented error code.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum ErrorCode { $($variant),* }
+pub use crate::errors::ErrorCode;
 
-        impl ErrorCode {
-            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $(ErrorCode::$variant => $code),* }
-            }
-
-            pub fn status(self) -> StatusCode {
-                match self { $(ErrorCode::$variant => StatusCode::$status),* }
-            }
-
-            /// The default message when a handler gives none.
-            pub const fn title(self) -> &'static str {
-                match self { $(ErrorCode::$variant => $title),* }
-            }
-        }
-    };
+/// The status an error code is answered with, as the server speaks it.
+pub trait HttpStatus {
+    fn status(self) -> StatusCode;
 }
 
-impl Serialize for ErrorCode {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
+impl HttpStatus for ErrorCode {
+    fn status(self) -> StatusCode {
+        StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
-}
-
-/// The catalogue as a string enum: the OpenAPI document lists exactly the codes answered.
-impl utoipa::PartialSchema for ErrorCode {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
-            .description(Some(
-                "A stable code, safe to branch on; each is explained at `doc_url` (`/docs/errors`).",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for ErrorCode {}
-
-error_codes! {
-    NotAuthenticated => ("AUTH_001", UNAUTHORIZED, "User is not authenticated"),
-    InvalidCredential => ("AUTH_002", UNAUTHORIZED, "Invalid or expired credentials"),
-    MalformedCredential => ("AUTH_003", UNAUTHORIZED, "Malformed credentials"),
-    Forbidden => ("AUTH_004", FORBIDDEN, "Insufficient permissions for this operation"),
-    IpNotAllowed => ("AUTH_005", FORBIDDEN, "Requests from this IP address are not allowed"),
-    Broader => ("AUTH_006", FORBIDDEN, "The result would be broader than the credential you are using"),
-    PasswordChangeRequired => ("AUTH_007", FORBIDDEN, "Change your password before using the API"),
-    ReferrerNotAllowed => ("AUTH_008", FORBIDDEN, "This API key may not be used from this origin"),
-    EndpointNotAllowed => ("AUTH_009", FORBIDDEN, "This API key may not call this endpoint"),
-    AdminsIssueKeys => ("AUTH_010", FORBIDDEN, "In this workspace only its administrators issue API keys"),
-    InvalidDpopProof => ("AUTH_011", UNAUTHORIZED, "The DPoP proof is missing or not valid for this request"),
-    RateLimited => ("RATE_001", TOO_MANY_REQUESTS, "Too many requests"),
-    Validation => ("VALIDATION_001", BAD_REQUEST, "A field has an invalid value"),
-    MalformedBody => ("REQUEST_001", BAD_REQUEST, "The request body could not be parsed"),
-    BodyTooLarge => ("REQUEST_002", PAYLOAD_TOO_LARGE, "The request body is too large"),
-    UnsupportedMediaType => ("REQUEST_003", UNSUPPORTED_MEDIA_TYPE, "Unsupported content type"),
-    NotFound => ("RESOURCE_001", NOT_FOUND, "Resource not found"),
-    Conflict => ("RESOURCE_002", CONFLICT, "The resource already exists"),
-    MethodNotAllowed => ("METHOD_001", METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
-    LastOwner => ("WORKSPACE_001", CONFLICT, "A workspace keeps at least one owner"),
-    PersonalWorkspace => ("WORKSPACE_002", CONFLICT, "A personal workspace has only its user and cannot be left or deleted"),
-    InvitationInvalid => ("WORKSPACE_003", NOT_FOUND, "The invitation is unknown, expired, revoked or already used"),
-    InvitationForOther => ("WORKSPACE_004", FORBIDDEN, "The invitation is for another email address"),
-    Internal => ("SERVER_001", INTERNAL_SERVER_ERROR, "Internal server error"),
-    Unavailable => ("SERVER_002", SERVICE_UNAVAILABLE, "The service is temporarily unavailable"),
 }
 
 /// An error answered to a `/v1` caller.

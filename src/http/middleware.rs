@@ -123,7 +123,7 @@ fn observe<B>(res: &ServiceResponse<B>, request_id: &str, elapsed: std::time::Du
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = crate::metrics::method_label(req.method());
+    let method = crate::metrics::http::method_label(req.method());
     let status = res.status().as_u16();
     if access_on {
         let extensions = req.extensions();

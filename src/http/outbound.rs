@@ -104,7 +104,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 mod tests {
     use super::*;
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn an_ipv6_literal_resolves_and_every_address_is_checked() {
         let literal: reqwest::Url = "https://[::1]:8443/bc".parse().unwrap();
         let any = |_: IpAddr| true;

@@ -71,3 +71,18 @@ fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(super::render(state)))
 }
+
+/// A method as a label: the standard ones by name, anything else as `other`.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}

@@ -219,21 +219,6 @@ fn fixed_counter(
     });
 }
 
-/// A method as a label: the standard ones by name, anything else as `other`.
-pub fn method_label(method: &actix_web::http::Method) -> &'static str {
-    use actix_web::http::Method as M;
-    match *method {
-        M::GET => "GET",
-        M::POST => "POST",
-        M::PUT => "PUT",
-        M::PATCH => "PATCH",
-        M::DELETE => "DELETE",
-        M::HEAD => "HEAD",
-        M::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
-
 fn status_label(status: u16) -> &'static str {
     static LABELS: OnceLock<Vec<String>> = OnceLock::new();
     let labels = LABELS.get_or_init(|| (0..600).map(|s| s.to_string()).collect());

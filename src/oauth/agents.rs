@@ -533,7 +533,7 @@ pub async fn block_host(
         .await;
     match blocked {
         Ok(families) => {
-            super::token::deny_grants(&state, &families).await;
+            super::grants::deny_grants(&state, &families).await;
             state.key_cache.invalidate_all();
             see_other("/admin/agents?done=blocked")
         }

@@ -225,7 +225,8 @@ async fn client_and_redirect(
             Err(super::cimd::ClientError::Db(_)) => return Err(Refusal::unavailable()),
         }
     } else {
-        super::token::load_client(state, &client_id)
+        state
+            .client(&client_id)
             .await
             .map_err(|_| Refusal::unavailable())?
     };

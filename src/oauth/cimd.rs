@@ -584,9 +584,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
         return Ok(None);
     }
     let now = state.now();
-    let known = super::token::load_client(state, client_id)
-        .await
-        .map_err(ClientError::Db)?;
+    let known = state.client(client_id).await.map_err(ClientError::Db)?;
     if let Some(c) = &known
         && (c.origin() != Origin::Cimd || c.metadata_expires_at.is_some_and(|until| now < until))
     {

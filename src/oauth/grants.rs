@@ -1234,6 +1234,40 @@ pub fn live_families_in(
     Ok(query.load(conn)?)
 }
 
+/// Revoke the access tokens issued under these grants: each is denied until the last token it
+/// can have issued expires (a failure is logged; the refresh side is already revoked).
+pub async fn deny_grants(state: &crate::state::AppState, grants: &[String]) {
+    if grants.is_empty() {
+        return;
+    }
+    let until = state.now() + state.settings.access_token_ttl + chrono::Duration::minutes(1);
+    let entries = grants.iter().map(|g| (g.clone(), until)).collect();
+    if let Err(e) = deny(state, entries).await {
+        log::error!("could not record revoked grants: {e}");
+    }
+}
+
+/// Put `jti`s or grant ids on the denylist until the given times: this instance refuses them
+/// at once, whatever the database says; the others when they next read the table.
+pub async fn deny(
+    state: &crate::state::AppState,
+    entries: Vec<(String, chrono::NaiveDateTime)>,
+) -> Result<(), crate::db::DbError> {
+    state.denylist.remember(entries.clone());
+    let now = state.now();
+    state
+        .db(move |c| crate::jwt::denylist::revoke(c, &entries, now))
+        .await
+}
+
+/// The refresh families' policy of this server (its reuse grace).
+pub fn family_policy(state: &crate::state::AppState) -> FamilyPolicy {
+    FamilyPolicy {
+        reuse_grace: state.settings.refresh_grace,
+        ..FamilyPolicy::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

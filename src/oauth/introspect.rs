@@ -21,10 +21,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::clients::{Client, ClientType};
-use super::grants;
-use super::token::{
-    OAuthError, OAuthErrorBody, authenticate_client, deny_grants, family_policy, parse_body,
-};
+use super::grants::{self, deny_grants, family_policy};
+use super::token::{OAuthError, OAuthErrorBody, authenticate_client, parse_body};
 use super::token_audit::{RevokedToken, Revoker, token_revoked};
 use crate::accounts::model::User;
 use crate::api_keys::format::{Kind, Mode};
@@ -398,7 +396,7 @@ pub async fn introspect(
                 // the key, whose revocation the denylist carries).
                 let keys_own = out.key_id.as_deref() == Some(claims.client_id.as_str());
                 if !keys_own {
-                    let app = super::token::load_client(&state, &claims.client_id).await?;
+                    let app = state.client(&claims.client_id).await?;
                     if app.is_none_or(|c| c.disabled_at.is_some()) {
                         return Ok(inactive());
                     }
@@ -416,7 +414,7 @@ pub async fn introspect(
                 {
                     return Ok(inactive());
                 }
-                let app = super::token::load_client(&state, &found.family.client_id).await?;
+                let app = state.client(&found.family.client_id).await?;
                 if app.is_none_or(|c| c.disabled_at.is_some()) {
                     return Ok(inactive());
                 }
@@ -534,7 +532,7 @@ pub async fn revoke(
                     .map(|t| t.naive_utc())
                     .unwrap_or(now);
                 if exp > now {
-                    super::token::deny(&state, vec![(claims.jti.clone(), exp)]).await?;
+                    super::grants::deny(&state, vec![(claims.jti.clone(), exp)]).await?;
                     let revoked = RevokedToken {
                         token_type: "access_token",
                         client_id: claims.client_id.clone(),
@@ -582,7 +580,7 @@ pub async fn revoke(
                     crate::api_keys::service::revoke(&state, allowed, &caller.actor(&req), key)
                         .await
                         .map_err(|e| {
-                            log::error!("revocation of an API key failed: {}", e.message);
+                            log::error!("revocation of an API key failed: {e}");
                             OAuthError::new(
                                 "temporarily_unavailable",
                                 "The server cannot complete the request now",

@@ -768,7 +768,7 @@ pub async fn update(
             })
         })
         .await?;
-    super::token::deny_grants(state, &families).await;
+    super::grants::deny_grants(state, &families).await;
     state.key_cache.invalidate_all();
     Ok(updated)
 }
@@ -834,7 +834,7 @@ pub(crate) async fn remove(
             })
         })
         .await?;
-    super::token::deny_grants(state, &families).await;
+    super::grants::deny_grants(state, &families).await;
     state.key_cache.invalidate_all();
     Ok(())
 }
@@ -1059,6 +1059,6 @@ pub async fn revoke_consent(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("Consent"))?;
-    super::token::deny_grants(state, &families).await;
+    super::grants::deny_grants(state, &families).await;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! any). Every form carries the session's CSRF token; the work is `manage`'s, shared with the
 //! REST API.
 
+use crate::http::errors::HttpStatus;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;

@@ -17,14 +17,12 @@ use utoipa::ToSchema;
 
 use super::assertion;
 use super::clients::{self, Client, ClientType};
-use super::grants::FamilyPolicy;
 use super::grants::authorization_code::{self, CodeGrant};
 use super::grants::client_credentials::{self, ClientCredentialsGrant};
 use super::grants::device_code::{self, DeviceGrant};
 use super::grants::issue::Issued;
 use super::grants::refresh_token::{self, RefreshGrant};
 use super::grants::token_exchange::{self, ExchangeRequest};
-use crate::jwt::denylist;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
@@ -199,7 +197,7 @@ pub(crate) async fn authenticate_client(
     }
     per_client_allowance(state, &client_id).await?;
     let unknown = || OAuthError::InvalidClient("Client authentication failed".into());
-    let client = load_client(state, &client_id).await?.ok_or_else(unknown)?;
+    let client = state.client(&client_id).await?.ok_or_else(unknown)?;
     if client.disabled_at.is_some() || !super::cimd::still_allowed(state, &client) {
         return Err(unknown());
     }
@@ -249,7 +247,7 @@ async fn assertion_client(
     }
     per_client_allowance(state, &client_id).await?;
     let unknown = || OAuthError::InvalidClient("Client authentication failed".into());
-    let client = load_client(state, &client_id).await?.ok_or_else(unknown)?;
+    let client = state.client(&client_id).await?.ok_or_else(unknown)?;
     if client.disabled_at.is_some()
         || !super::cimd::still_allowed(state, &client)
         || !client.options().private_key_jwt()
@@ -259,54 +257,6 @@ async fn assertion_client(
     let endpoint = format!("{}{}", state.settings.issuer, req.path());
     assertion::verify(state, &client, presented, &endpoint).await?;
     Ok(client)
-}
-
-/// A client from the cache or the database.
-pub(crate) async fn load_client(
-    state: &AppState,
-    client_id: &str,
-) -> Result<Option<Arc<Client>>, crate::db::DbError> {
-    // Ids are printable; PostgreSQL text cannot hold NUL (the lookup would fail, not miss).
-    if client_id.contains('\0') {
-        return Ok(None);
-    }
-    if let Some(cached) = state.key_cache.get_client(client_id) {
-        return Ok(Some(cached));
-    }
-    let lookup = client_id.to_owned();
-    let found = state.db(move |c| clients::find(c, &lookup)).await?;
-    Ok(found.map(|client| state.key_cache.put_client(client)))
-}
-
-/// Revoke the access tokens issued under these grants: each is denied until the last token it
-/// can have issued expires (a failure is logged; the refresh side is already revoked).
-pub async fn deny_grants(state: &AppState, grants: &[String]) {
-    if grants.is_empty() {
-        return;
-    }
-    let until = state.now() + state.settings.access_token_ttl + chrono::Duration::minutes(1);
-    let entries = grants.iter().map(|g| (g.clone(), until)).collect();
-    if let Err(e) = deny(state, entries).await {
-        log::error!("could not record revoked grants: {e}");
-    }
-}
-
-/// Put `jti`s or grant ids on the denylist until the given times: this instance refuses them
-/// at once, whatever the database says; the others when they next read the table.
-pub async fn deny(
-    state: &AppState,
-    entries: Vec<(String, chrono::NaiveDateTime)>,
-) -> Result<(), crate::db::DbError> {
-    state.denylist.remember(entries.clone());
-    let now = state.now();
-    state.db(move |c| denylist::revoke(c, &entries, now)).await
-}
-
-pub(crate) fn family_policy(state: &AppState) -> FamilyPolicy {
-    FamilyPolicy {
-        reuse_grace: state.settings.refresh_grace,
-        ..FamilyPolicy::default()
-    }
 }
 
 /// A body field, if present and not blank.

@@ -17,7 +17,6 @@ use chrono::NaiveDateTime;
 use ipnet::IpNet;
 
 use crate::api_keys::format::{Kind, Mode};
-use crate::http::{ApiError, ErrorCode};
 use crate::scopes::{Builtin, ScopeSet};
 use crate::workspaces::{KeyIssuance, WsRole};
 
@@ -275,28 +274,6 @@ pub enum Denied {
     AdminsIssueKeys,
     /// The action needs a stronger role in the workspace.
     WorkspaceRole(WsRole),
-}
-
-impl From<Denied> for ApiError {
-    fn from(d: Denied) -> ApiError {
-        match d {
-            Denied::NotFound(what) => ApiError::not_found(what),
-            Denied::MissingScope(scope) => ApiError::new(
-                ErrorCode::Forbidden,
-                format!("This credential lacks the scope {scope}"),
-            ),
-            Denied::AdminOnly => {
-                ApiError::new(ErrorCode::Forbidden, "Only administrators may do this")
-            }
-            Denied::Broader(why) => ApiError::new(ErrorCode::Broader, why),
-            Denied::NotWith(why) => ApiError::new(ErrorCode::Forbidden, why),
-            Denied::AdminsIssueKeys => ApiError::of(ErrorCode::AdminsIssueKeys),
-            Denied::WorkspaceRole(role) => ApiError::new(
-                ErrorCode::Forbidden,
-                format!("This needs the workspace role {} or higher", role.as_str()),
-            ),
-        }
-    }
 }
 
 impl Caller<'_> {

@@ -422,7 +422,7 @@ pub async fn run(state: &crate::state::AppState) -> Result<Option<Swept>, DbErro
     let cutoffs = Cutoffs {
         now: state.now(),
         session_idle: state.settings.session_idle,
-        family_idle: crate::oauth::token::family_policy(state).idle,
+        family_idle: crate::oauth::grants::family_policy(state).idle,
         audit_retention: state.settings.audit_retention,
         unused_clients: state.settings.registration.unused_after,
     };

@@ -3,6 +3,7 @@
 //! page. Every action goes through the same functions (and so the same policy checks) as
 //! `/v1/workspaces`.
 
+use crate::http::errors::HttpStatus;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;

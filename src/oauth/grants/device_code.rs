@@ -8,10 +8,10 @@
 use super::issue::{Issued, Subject, bound_audience, mint, requested_audience};
 use crate::ids::{IdKind, new_id};
 use crate::oauth::clients::Client;
-use crate::oauth::device::{self, DeviceCode};
+use crate::oauth::device_codes::{self as device, DeviceCode};
 use crate::oauth::error::OAuthError;
-use crate::oauth::oidc;
-use crate::oauth::token::family_policy;
+use crate::oauth::grants::family_policy;
+use crate::oauth::id_token as oidc;
 use crate::state::AppState;
 
 pub struct DeviceGrant {

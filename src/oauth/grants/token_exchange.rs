@@ -25,7 +25,6 @@ use crate::jwt::{AccessClaims, EXCHANGED_TOKEN_MAX_LIFETIME, KeyClaim};
 use crate::oauth::clients::{Client, ClientType};
 use crate::oauth::error::OAuthError;
 use crate::policy::{self, Role, Via, attenuate};
-use crate::principal::Principal;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
@@ -172,8 +171,7 @@ async fn from_key(
         None => key_holder_audience(state, target)?,
     };
     let registry = state.scope_registry().await?;
-    let holder = Principal::of_key(record.clone());
-    let scopes = attenuate::exchanged_scopes(&holder.caller(), request.scope.as_ref(), &registry)
+    let scopes = attenuate::exchanged_scopes(&record.caller(), request.scope.as_ref(), &registry)
         .map_err(|why| OAuthError::InvalidScope(format!("The token would hold {why}")))?;
     if let Some(client) = client
         && let Some(extra) = scopes.difference(&client.scopes()).first()
