@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Instructions per request of /healthz, /oauth/userinfo and /v1/users/me on the release server.
+# Instructions per request on the release server: /healthz, UserInfo, /v1/users/me with a JWT
+# and with an API key, a client_credentials grant and an introspection.
 # Deterministic (counts instructions, not time): the server runs under valgrind's callgrind with
-# one worker, instrumentation is switched on only around N keep-alive requests to each of
-# /healthz, /oauth/userinfo and /v1/users/me (same openid token), and each dump is divided by N.
-# Needs valgrind (Debian package) and a release build.
+# one worker, instrumentation is switched on only around N keep-alive requests to each, and
+# each dump is divided by N. Needs valgrind (Debian package) and a release build; another
+# binary (the commit before) with GATEHOUSE_BIN.
 #   bench/instructions.sh            N=2000 bench/instructions.sh
+#   GATEHOUSE_BIN=/tmp/gatehouse-before bench/instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=/tmp/ui-cg; PORT=18093; BASE="http://127.0.0.1:$PORT"
@@ -18,6 +20,10 @@ export GATEHOUSE_RATE_LIMIT=1000000000 GATEHOUSE_OAUTH_RATE_LIMIT=1000000000 GAT
 CLIENT_JSON=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1/cb --scopes "openid offline_access read:users" --json)
 CLIENT_ID=$(echo "$CLIENT_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 CLIENT_SECRET=$(echo "$CLIENT_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+CC_JSON=$("$BIN" client create --name machine --redirect-uri http://127.0.0.1/cb --scopes "read:users" --client-credentials --json)
+CC_ID=$(echo "$CC_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+CC_SECRET=$(echo "$CC_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+KEY=$("$BIN" key create --user bench@example.com --name bench | grep -o 'sk_live_[A-Za-z0-9_]*' | head -1)
 "$BIN" serve --bind "127.0.0.1:$PORT" --workers 1 >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 50); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
@@ -39,29 +45,42 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.%p" 
 SERVER=$!
 for _ in $(seq 1 300); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.2; done
 N=${N:-3000}
-load() { python3 - "$PORT" "$1" "$N" "$ACCESS" <<'PY'
-import http.client,sys
-port,path,n,tok=int(sys.argv[1]),sys.argv[2],int(sys.argv[3]),sys.argv[4]
+# name method path authorization body
+ENDPOINTS=(
+  "healthz GET /healthz - -"
+  "userinfo GET /oauth/userinfo bearer:$ACCESS -"
+  "me-jwt GET /v1/users/me bearer:$ACCESS -"
+  "me-key GET /v1/users/me bearer:$KEY -"
+  "client-credentials POST /oauth/token basic:$CC_ID:$CC_SECRET grant_type=client_credentials"
+  "introspect POST /oauth/introspect basic:$CLIENT_ID:$CLIENT_SECRET token=$ACCESS"
+)
+load() { python3 - "$PORT" "$N" $1 <<'PY'
+import base64,http.client,sys
+port,n,name,method,path,auth,body=int(sys.argv[1]),int(sys.argv[2]),*sys.argv[3:8]
+h={}
+if auth.startswith("bearer:"): h["Authorization"]="Bearer "+auth[7:]
+elif auth.startswith("basic:"): h["Authorization"]="Basic "+base64.b64encode(auth[6:].encode()).decode()
+data=None if body=="-" else body
+if data: h["Content-Type"]="application/x-www-form-urlencoded"
 c=http.client.HTTPConnection("127.0.0.1",port)
-h={"Authorization":"Bearer "+tok} if path!="/healthz" else {}
 for i in range(n):
-    c.request("GET",path,headers=h); r=c.getresponse(); r.read()
-    assert r.status==200,(r.status)
+    c.request(method,path,body=data,headers=h); r=c.getresponse(); r.read()
+    assert r.status==200,(name,r.status)
 PY
 }
-for ep in /healthz /oauth/userinfo /v1/users/me; do
+for ep in "${ENDPOINTS[@]}"; do
   load "$ep"; N=200 load "$ep"
   callgrind_control -i on $SERVER >/dev/null
   load "$ep"
   callgrind_control -i off $SERVER >/dev/null
-  callgrind_control -d "$(basename $ep)" $SERVER >/dev/null
+  callgrind_control -d "${ep%% *}" $SERVER >/dev/null
 done
 kill $SERVER; wait $SERVER 2>/dev/null || true
 # The dumps are numbered in the order above; callgrind_annotate FILE shows where each went.
 i=0
-for ep in /healthz /oauth/userinfo /v1/users/me; do
+for ep in "${ENDPOINTS[@]}"; do
   i=$((i + 1))
   f=$(ls "$WORK"/cg.*."$i")
-  printf '%-16s %8.0f instructions per request  (%s)\n' "$ep" \
+  printf '%-20s %8.0f instructions per request  (%s)\n' "${ep%% *}" \
     "$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1/'"$N"'}')" "$f"
 done

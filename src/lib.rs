@@ -1,33 +1,23 @@
 //! Gatehouse: an OAuth 2.0 authorization server and API-key service in one binary.
 //!
-//! The crate is split into capabilities (`accounts`, later `api_keys`, `oauth`, `jwt`) over
-//! shared plumbing (`db`, `http`, `secrets`, `ids`); `app` wires them together.
+//! This crate serves HTTP: the plumbing (`http`), the principal extractor, every `/v1`
+//! handler, page and OAuth endpoint, OpenAPI and `app`, which wires them. What it serves is
+//! `gatehouse-core` (no actix, no askama), re-exported here under the same names.
 
 pub mod accounts;
 pub mod api_keys;
 pub mod app;
-pub mod audit;
-pub mod cache;
-pub mod clock;
-pub mod config;
-pub mod db;
-pub mod errors;
 pub mod http;
-pub mod ids;
-pub mod jwt;
-pub mod logs;
-pub mod memory;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
-pub mod policy;
 pub mod principal;
-pub mod retention;
-pub mod scopes;
-pub mod secrets;
-pub mod state;
 pub mod workspaces;
 
 pub use app::Application;
-pub use config::Settings;
+pub use gatehouse_core::Settings;
+pub use gatehouse_core::{
+    audit, cache, clock, config, db, errors, ids, jwt, limits, logs, memory, net, policy,
+    retention, scopes, secrets, state,
+};

@@ -932,19 +932,6 @@ impl FromRequest for SignedIn {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urlencode_keeps_paths_readable_and_escapes_the_rest() {
-        assert_eq!(
-            urlencode("/oauth/authorize?a=b c&d"),
-            "/oauth/authorize%3Fa%3Db%20c%26d"
-        );
-    }
-}
-
 impl From<crate::policy::Denied> for ApiError {
     fn from(d: crate::policy::Denied) -> ApiError {
         use crate::policy::Denied;
@@ -965,5 +952,18 @@ impl From<crate::policy::Denied> for ApiError {
                 format!("This needs the workspace role {} or higher", role.as_str()),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencode_keeps_paths_readable_and_escapes_the_rest() {
+        assert_eq!(
+            urlencode("/oauth/authorize?a=b c&d"),
+            "/oauth/authorize%3Fa%3Db%20c%26d"
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! Web plumbing that knows no capability: the request context, the `/v1` JSON envelope and
 //! its error catalogue, the header middleware, the rate limits (local or shared through Redis) and the body-parsing limits.
 
-pub mod address;
 pub mod client_ip;
 pub mod context;
 pub mod envelope;
@@ -9,9 +8,9 @@ pub mod errors;
 pub mod middleware;
 pub mod open_limits;
 pub mod openapi;
-pub mod outbound;
-pub mod rate_limit;
-pub mod shared_limits;
+
+pub use gatehouse_core::limits::{rate_limit, shared_limits};
+pub use gatehouse_core::net::{address, outbound};
 
 pub use envelope::{ApiResult, done, ok, page};
 pub use errors::{ApiError, ErrorCode};

@@ -7,6 +7,7 @@
 //! (`grants::device_code`) until then. Entering codes is limited per session and per address,
 //! so that nobody guesses a live code. The codes themselves are kept by `device_codes`.
 
+use crate::oauth::error::{Respond, unreadable};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -89,7 +90,7 @@ pub async fn authorization(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let answer = async {
-        let body = parse_body(&req, &body?)?;
+        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
         let client = authenticate_client(&state, &req, &body).await?;
         if !client.allows_grant(clients::DEVICE_CODE) {
             return Err(OAuthError::UnauthorizedClient(

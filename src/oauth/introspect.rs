@@ -12,6 +12,7 @@
 //! (any Bearer credential of theirs), their own access tokens, refresh tokens and API keys;
 //! holders of `introspect` (admins' credentials, trusted resource servers), any. Unknown, malformed or already-dead tokens: 200, as RFC 7009 asks.
 
+use crate::oauth::error::{Respond, unreadable};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -333,7 +334,7 @@ pub async fn introspect(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let result = async {
-        let body = parse_body(&req, &body?)?;
+        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
         let caller = caller(&state, &req, &body).await?;
         if let Caller::Client(client) = &caller
             && client.client_type() != ClientType::Confidential
@@ -497,7 +498,7 @@ pub async fn revoke(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let result = async {
-        let body = parse_body(&req, &body?)?;
+        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
         let caller = caller(&state, &req, &body).await?;
         let token = required_token(&body)?;
         if let Some(hint) = body.get("token_type_hint")

@@ -7,6 +7,7 @@
 //! `GATEHOUSE_REQUIRE_PAR`) is refused at `/oauth/authorize` without one. The only place that
 //! queries `pushed_requests`.
 
+use crate::oauth::error::{Respond, unreadable};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, NaiveDateTime};
@@ -120,7 +121,7 @@ pub async fn push(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let answer = async {
-        let body = parse_body(&req, &body?)?;
+        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
         if body.contains_key("request_uri") {
             return Err(OAuthError::InvalidRequest(
                 "request_uri cannot be pushed (RFC 9126 §2.1)".into(),

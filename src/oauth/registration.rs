@@ -10,6 +10,7 @@
 //! `GATEHOUSE_REGISTRATION_UNUSED_DAYS`. Users see it on the consent page as an app that
 //! registered itself, with what it claims about itself.
 
+use crate::oauth::error::{Respond, unreadable};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
@@ -447,7 +448,7 @@ pub async fn register(
             ),
             None => None,
         };
-        let metadata = parse_metadata(&body?)?;
+        let metadata = parse_metadata(&body.map_err(|e| unreadable(&e))?)?;
         if metadata.client_id.is_some() || metadata.client_secret.is_some() {
             return Err(metadata_error(
                 "client_id and client_secret are assigned by the server, not sent",
@@ -620,7 +621,7 @@ pub async fn update(
                     .into(),
             ));
         }
-        let metadata = parse_metadata(&body?)?;
+        let metadata = parse_metadata(&body.map_err(|e| unreadable(&e))?)?;
         if metadata.client_id.as_deref() != Some(client.id.as_str()) {
             return Err(metadata_error("client_id must be sent, and be this app's"));
         }

@@ -5,6 +5,7 @@
 //! `client_secret_post` or, if public, `none`. Also the client authentication and body parsing
 //! that introspection and revocation share, and the denial of revoked grants' access tokens.
 
+use crate::oauth::error::{Respond, unreadable};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -568,7 +569,7 @@ pub async fn token(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let answer = async {
-        let body = parse_body(&req, &body?)?;
+        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
         let grant = required(&body, "grant_type")?;
         if !clients::GRANT_TYPES.contains(&grant.as_str()) {
             return Err(OAuthError::UnsupportedGrantType(format!(

@@ -13,9 +13,9 @@ use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{DbConn, DbError, DbPool};
-use crate::http::rate_limit::RateLimits;
 use crate::jwt::KeyRing;
 use crate::jwt::keys::{self, KeyError, KeyVault};
+use crate::limits::rate_limit::RateLimits;
 use crate::secrets::Pepper;
 
 #[derive(Clone)]
@@ -104,9 +104,9 @@ type ScopeRegistryCache = Arc<
 
 /// The Redis link of the rate limits, when configured; without one (or with a Redis that is not
 /// there yet) the limits are counted here until it is.
-fn shared_limits(settings: &Settings) -> Option<crate::http::shared_limits::SharedLimits> {
+fn shared_limits(settings: &Settings) -> Option<crate::limits::shared_limits::SharedLimits> {
     let url = settings.redis_url.as_ref()?;
-    match crate::http::shared_limits::SharedLimits::start(&url.0) {
+    match crate::limits::shared_limits::SharedLimits::start(&url.0) {
         Ok(shared) => Some(shared),
         Err(e) => {
             log::error!("rate limits: GATEHOUSE_REDIS_URL cannot be used ({e}); counting locally");

@@ -406,7 +406,7 @@ async fn fetch(
     url: &Url,
     loopback_for_tests: bool,
 ) -> Result<(Vec<u8>, Option<String>), DocumentError> {
-    use crate::http::outbound::{self, Unreachable};
+    use crate::net::outbound::{self, Unreachable};
     let host = url
         .host_str()
         .ok_or_else(|| bad("The client_id URL has no host"))?

@@ -48,7 +48,7 @@ impl Email {
     }
 
     /// For values read back from the database, which were parsed on the way in.
-    pub(crate) fn from_stored(stored: String) -> Email {
+    pub fn from_stored(stored: String) -> Email {
         Email(stored)
     }
 }

@@ -26,8 +26,8 @@ pub enum DbConn {
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 
 /// Arbitrary constant naming Gatehouse's migration lock among PostgreSQL advisory locks.
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_686f_7573; // "gatehous"

@@ -300,7 +300,7 @@ async fn send(state: &AppState, client: &Client, notice: &Due) -> Result<(), Str
         .backchannel_logout_uri
         .as_deref()
         .ok_or("the app no longer has a back-channel logout URI")?;
-    use crate::http::outbound::{self, Unreachable};
+    use crate::net::outbound::{self, Unreachable};
     let url = reqwest::Url::parse(uri).map_err(|_| "the URI does not parse".to_owned())?;
     let allow_private = state.settings.backchannel_allow_private;
     if url.scheme() != "https" && !allow_private {
