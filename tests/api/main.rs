@@ -10,6 +10,7 @@ mod agents_browser;
 mod api_envelope;
 mod api_key_pages;
 mod api_keys;
+mod architecture;
 mod backup;
 mod boundary;
 mod browser;
