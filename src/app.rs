@@ -444,8 +444,8 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .app_data(mw::query_config())
         .app_data(form_config(settings.body_limit))
         .app_data(web::PayloadConfig::new(settings.body_limit))
-        .service(resource("/healthz", "GET").route(web::get().to(healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
+        .service(resource("/healthz", "GET").route(web::get().to(crate::health::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(crate::health::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(crate::metrics::http::scrape)))
         .service(
             resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi_json)),
@@ -591,7 +591,10 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
                         .wrap(from_fn(crate::principal::v1_gate)),
                 ),
         )
-        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(jwks)))
+        .service(
+            resource("/.well-known/jwks.json", "GET")
+                .route(web::get().to(crate::oauth::metadata::jwks)),
+        )
         .service(
             resource("/.well-known/oauth-authorization-server", "GET")
                 .route(web::get().to(crate::oauth::metadata::metadata)),
@@ -922,78 +925,6 @@ fn form_config(limit: usize) -> web::FormConfig {
             };
             actix_web::error::InternalError::from_response("bad form", response).into()
         })
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    status: &'static str,
-}
-
-/// Whether this instance can serve: its database answers. Where rate limits are counted is
-/// reported but never makes the server unready: without Redis they are counted per instance,
-/// which is safe.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Readiness {
-    /// `ready` or `unavailable`.
-    #[schema(example = "ready")]
-    status: &'static str,
-    /// `sqlite` or `postgres`.
-    #[schema(example = "sqlite")]
-    database: &'static str,
-    /// `local`, `shared (redis)`, or `local (redis unreachable: …)`.
-    #[schema(example = "local")]
-    rate_limits: String,
-}
-
-/// Liveness
-///
-/// The process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "Up", body = Health)))]
-pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
-}
-
-/// Readiness
-///
-/// The database answers; also where rate limits are counted.
-#[utoipa::path(get, path = "/readyz", tag = "health",
-    responses(
-        (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "The database does not answer", body = Readiness),
-    ))]
-pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.settings.database.backend_name();
-    let rate_limits = state.rate_limits.describe();
-    match state.db(db::ping).await {
-        Ok(()) => HttpResponse::Ok().json(Readiness {
-            status: "ready",
-            database,
-            rate_limits,
-        }),
-        Err(e) => {
-            log::warn!("readiness check failed: {e}");
-            HttpResponse::ServiceUnavailable().json(Readiness {
-                status: "unavailable",
-                database,
-                rate_limits,
-            })
-        }
-    }
-}
-
-/// Signing keys (JWKS, RFC 7517)
-///
-/// The public keys that verify access tokens. Caches may keep it five minutes: a rotated key
-/// is published well before it signs.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
-    responses((status = 200, description = "The key set", body = crate::openapi::Jwks)))]
-pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header(("cache-control", "public, max-age=300"))
-        .body(state.key_ring().jwks().to_string())
 }
 
 async fn stylesheet() -> HttpResponse {

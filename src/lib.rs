@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod app;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod oauth;

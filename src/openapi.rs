@@ -8,7 +8,6 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -89,9 +88,9 @@ use crate::scopes::Builtin;
         crate::oauth::oidc::userinfo,
         crate::oauth::logout::end_session,
         crate::oauth::oidc::userinfo_post,
-        crate::app::jwks,
-        crate::app::healthz,
-        crate::app::readyz,
+        crate::oauth::metadata::jwks,
+        crate::health::healthz,
+        crate::health::readyz,
         crate::metrics::http::scrape,
         openapi_json,
     ),
@@ -176,41 +175,6 @@ pub async fn openapi_json(document: web::Data<OpenApiDocument>) -> HttpResponse 
         .insert_header((CONTENT_TYPE, "application/json"))
         .insert_header((CACHE_CONTROL, "public, max-age=300"))
         .body(document.bytes().clone())
-}
-
-/// RFC 7517 JSON Web Key Set, as `/.well-known/jwks.json` serves it.
-#[derive(Serialize, ToSchema)]
-pub struct Jwks {
-    pub keys: Vec<Jwk>,
-}
-
-/// A public signing key: `EC` (P-256, ES256), `RSA` (RS256) or `OKP` (Ed25519, EdDSA).
-#[derive(Serialize, ToSchema)]
-pub struct Jwk {
-    #[schema(example = "EC")]
-    pub kty: String,
-    /// The `kid` in the headers of the tokens it signs.
-    pub kid: String,
-    #[schema(example = "sig")]
-    #[serde(rename = "use")]
-    pub use_: String,
-    #[schema(example = "ES256")]
-    pub alg: String,
-    /// EC and OKP.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub crv: Option<String>,
-    /// EC and OKP.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub x: Option<String>,
-    /// EC.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub y: Option<String>,
-    /// RSA.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n: Option<String>,
-    /// RSA.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub e: Option<String>,
 }
 
 /// The security schemes, and for every operation the answers it shares with its kind.

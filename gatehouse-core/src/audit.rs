@@ -262,7 +262,7 @@ impl AuditEvent {
     pub fn view(&self) -> AuditEventView {
         AuditEventView {
             id: self.id.clone(),
-            occurred_at: crate::accounts::model::utc(self.occurred_at),
+            occurred_at: crate::clock::utc(self.occurred_at),
             action: self.action.clone(),
             actor_user_id: self.actor_user_id.clone(),
             actor_key_id: self.actor_key_id.clone(),

@@ -677,7 +677,7 @@ impl Settings {
             signing_alg: crate::jwt::keys::SigningAlg::parse(&args.signing_alg)
                 .ok_or_else(|| ConfigError::SigningAlg(args.signing_alg.clone()))?,
             resources,
-            trusted_proxies: crate::api_keys::model::parse_allowed_ips(
+            trusted_proxies: crate::net::address::parse_allowed_ips(
                 args.trusted_proxies.as_deref().unwrap_or(""),
             )
             .map_err(ConfigError::TrustedProxies)?,

@@ -37,15 +37,15 @@ pub struct AppState {
     /// Access tokens revoked before they expire.
     pub denylist: Arc<crate::jwt::denylist::Denylist>,
     /// `client_credentials` tokens issued and not yet audited (one event per client per minute).
-    pub issuances: Arc<crate::oauth::token_audit::IssuanceTally>,
+    pub issuances: Arc<crate::cache::issuances::IssuanceTally>,
     /// Metadata-document fetches: the ones in flight, and those that failed lately.
-    pub cimd_fetches: Arc<crate::oauth::cimd::Fetches>,
+    pub cimd_fetches: Arc<crate::cache::fetches::Fetches>,
     /// DPoP proofs seen at `/v1` lately (replay detection, per instance).
     pub dpop_replay: Arc<crate::jwt::dpop::ReplayCache>,
     /// DPoP proof headers (clients' keys) already checked.
     pub dpop_headers: Arc<crate::jwt::dpop::HeaderCache>,
     /// Apps' JWK Sets fetched from their `jwks_uri` (`private_key_jwt`).
-    pub jwks_cache: Arc<crate::oauth::assertion::JwksCache>,
+    pub jwks_cache: Arc<crate::cache::jwks::JwksCache>,
     /// Work a request started in the background (back-channel notices): tests await it.
     pub background: Arc<Background>,
     /// The signing keys as last loaded (reloaded by housekeeping and after a rotation).
@@ -241,6 +241,19 @@ impl AppState {
     /// path's rejections must not add to it).
     pub fn db_calls(&self) -> u64 {
         self.db_calls.load(Ordering::Relaxed)
+    }
+
+    /// What the metrics endpoint reads at scrape time.
+    pub fn scrape(&self) -> crate::metrics::Scrape {
+        let pool = self.pool.state();
+        crate::metrics::Scrape {
+            statements: crate::db::query_counter(&self.settings.database)
+                .load(std::sync::atomic::Ordering::Relaxed),
+            limits_degraded: self.rate_limits.degraded(),
+            limits_fallbacks: self.rate_limits.fallbacks(),
+            pool_connections: pool.connections,
+            pool_idle_connections: pool.idle_connections,
+        }
     }
 
     /// A client from the cache or the database.

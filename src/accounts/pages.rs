@@ -555,7 +555,7 @@ async fn create_account(
     let at = state.now();
     state
         .db(move |c| {
-            let user = match model::create_user_hashed(c, &account, &hash, at) {
+            let user = match super::create_user_hashed(c, &account, &hash, at) {
                 Ok(user) => user,
                 Err(CreateUserError::DuplicateEmail(_)) => return Ok(None),
                 Err(CreateUserError::Db(e)) => return Err(e),

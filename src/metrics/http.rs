@@ -69,7 +69,7 @@ fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
     policy::authorize(&SCRAPER, Action::ReadMetrics)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(super::render(state)))
+        .body(super::render(state.scrape())))
 }
 
 /// A method as a label: the standard ones by name, anything else as `other`.

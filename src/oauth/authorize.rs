@@ -394,20 +394,26 @@ async fn expand(
             "A request_uri comes with the client_id of the application that pushed it",
         ));
     };
-    match super::par::find(state, &client_id, &uri, arriving).await {
+    match super::pushed::find(state, &client_id, &uri, arriving).await {
         Err(e) => {
             log::error!("reading a pushed authorization request: {e}");
             Err(Refusal::unavailable())
         }
         Ok(Err(why)) => Err(Refusal::bad("invalid_request_uri", why.message())),
         Ok(Ok(pushed)) => {
+            let Ok(pushed_params) = serde_json::from_str::<AuthorizeParams>(&pushed.params) else {
+                return Err(Refusal::bad(
+                    "invalid_request_uri",
+                    super::pushed::Unusable::Unknown.message(),
+                ));
+            };
             let params = AuthorizeParams {
                 client_id: Some(client_id),
                 request_uri: Some(uri.clone()),
                 csrf_token: p.csrf_token,
                 decision: p.decision,
                 chosen_workspace: p.chosen_workspace,
-                ..pushed.params
+                ..pushed_params
             };
             Ok((params, Some((pushed.id, uri))))
         }
@@ -576,7 +582,7 @@ fn issue(
     };
     // A pushed request gives one decision: of two approvals racing, one gets a code.
     if let Some((id, _)) = &v.pushed
-        && !super::par::consume(c, id, now)?
+        && !super::pushed::consume(c, id, now)?
     {
         return Ok(None);
     }
@@ -604,7 +610,10 @@ fn send_back(
     match issued {
         Ok(None) => refuse(
             state,
-            Refusal::bad("invalid_request_uri", super::par::Unusable::Used.message()),
+            Refusal::bad(
+                "invalid_request_uri",
+                super::pushed::Unusable::Used.message(),
+            ),
         ),
         Ok(Some(code)) => {
             let mut params = vec![("code", code.expose())];
@@ -1293,7 +1302,7 @@ pub async fn decide(
     if form.decision.as_deref() != Some("approve") {
         if let Some((id, _)) = v.pushed.clone() {
             let now = state.now();
-            if let Err(e) = state.db(move |c| super::par::consume(c, &id, now)).await {
+            if let Err(e) = state.db(move |c| super::pushed::consume(c, &id, now)).await {
                 log::warn!("spending a pushed authorization request: {e}");
             }
         }

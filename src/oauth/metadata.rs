@@ -234,3 +234,51 @@ pub async fn protected_resource(state: web::Data<AppState>) -> HttpResponse {
             dpop_bound_access_tokens_required: false,
         })
 }
+
+/// Signing keys (JWKS, RFC 7517)
+///
+/// The public keys that verify access tokens. Caches may keep it five minutes: a rotated key
+/// is published well before it signs.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, description = "The key set", body = Jwks)))]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .body(state.key_ring().jwks().to_string())
+}
+
+/// RFC 7517 JSON Web Key Set, as `/.well-known/jwks.json` serves it.
+#[derive(Serialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// A public signing key: `EC` (P-256, ES256), `RSA` (RS256) or `OKP` (Ed25519, EdDSA).
+#[derive(Serialize, ToSchema)]
+pub struct Jwk {
+    #[schema(example = "EC")]
+    pub kty: String,
+    /// The `kid` in the headers of the tokens it signs.
+    pub kid: String,
+    #[schema(example = "sig")]
+    #[serde(rename = "use")]
+    pub use_: String,
+    #[schema(example = "ES256")]
+    pub alg: String,
+    /// EC and OKP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// EC and OKP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// EC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// RSA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+}

@@ -2,7 +2,8 @@
 //! documents), authorization, tokens, refresh families, revocation, introspection, metadata.
 
 pub use gatehouse_core::oauth::{
-    assertion, backchannel, cimd, clients, device_codes, grants, id_token, redirect, token_audit,
+    assertion, backchannel, cimd, clients, device_codes, grants, id_token, pushed, redirect,
+    token_audit,
 };
 
 pub mod agents;

@@ -516,7 +516,7 @@ impl TestApp {
         let mut account = account;
         account.display_name = model::normalize_display_name("", &account.email).unwrap();
         self.state
-            .db(move |c| Ok(model::create_user(c, &account, now()).map(|u| u.id)))
+            .db(move |c| Ok(gatehouse::accounts::create_user(c, &account, now()).map(|u| u.id)))
             .await
             .unwrap()
             .expect("user created")

@@ -22,6 +22,49 @@ use crate::db::{DbConn, DbError};
 use crate::secrets::PlainSecret;
 use crate::state::AppState;
 
+/// Hash the password (slow: call from a blocking context) and create the account.
+pub fn create_user(
+    conn: &mut DbConn,
+    account: &model::NewAccount,
+    now: NaiveDateTime,
+) -> Result<model::User, model::CreateUserError> {
+    create_user_hashed(
+        conn,
+        account,
+        &password::hash_password(&account.password),
+        now,
+    )
+}
+
+/// Create the account with `hash`, the argon2 hash of `account.password` made beforehand (so
+/// the connection is not held while hashing): the user and their personal workspace exist
+/// together or not at all.
+pub fn create_user_hashed(
+    conn: &mut DbConn,
+    account: &model::NewAccount,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<model::User, model::CreateUserError> {
+    use model::CreateUserError;
+    let id = crate::ids::new_id(crate::ids::IdKind::User);
+    let inserted = crate::db::write_transaction(conn, |c| {
+        model::insert_user(c, &id, account, hash, now)?;
+        crate::workspaces::create_personal(c, &id, now)?;
+        Ok::<_, DbError>(())
+    });
+    match inserted {
+        Ok(_) => model::find_by_id(conn, &id)
+            .map_err(CreateUserError::Db)?
+            .ok_or(CreateUserError::Db(DbError::Query(
+                diesel::result::Error::NotFound,
+            ))),
+        Err(e) if e.is_unique_violation() => {
+            Err(CreateUserError::DuplicateEmail(account.email.clone()))
+        }
+        Err(e) => Err(CreateUserError::Db(e)),
+    }
+}
+
 pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
@@ -246,7 +289,7 @@ pub fn bootstrap_admin(
         role: Role::Admin,
         password_change_required: generated,
     };
-    match model::create_user(conn, &account, now()) {
+    match create_user(conn, &account, now()) {
         Ok(_) => Ok(Some(BootstrapAdmin {
             email,
             generated_password: generated.then_some(password),
@@ -265,7 +308,7 @@ pub fn create_audited(
     actor: &crate::audit::Actor,
     now: NaiveDateTime,
 ) -> Result<model::User, model::CreateUserError> {
-    let user = model::create_user_hashed(conn, account, hash, now)?;
+    let user = create_user_hashed(conn, account, hash, now)?;
     let mut event = actor.event(crate::audit::Action::UserCreated);
     event.subject_user_id = Some(user.id.clone());
     event.details = serde_json::json!({ "role": user.role, "email": user.email });

@@ -5,10 +5,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::email::Email;
-use super::password::{NewPassword, hash_password};
+use super::password::NewPassword;
 use crate::db::schema::{sessions, users};
 use crate::db::{DbConn, DbError};
-use crate::ids::{IdKind, new_id};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -99,10 +98,7 @@ impl UserView {
     }
 }
 
-pub fn utc(t: NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use crate::clock::utc;
 
 /// A user.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -207,26 +203,17 @@ pub fn normalize_display_name(raw: &str, email: &Email) -> Result<String, &'stat
     })
 }
 
-/// Hash the password (slow: call from a blocking context) and insert the user.
-pub fn create_user(
+/// Insert the user row `id` with `hash` (the argon2 hash of `account.password`); the account
+/// service creates its personal workspace in the same transaction (`accounts::create_user`).
+pub fn insert_user(
     conn: &mut DbConn,
-    account: &NewAccount,
-    now: NaiveDateTime,
-) -> Result<User, CreateUserError> {
-    create_user_hashed(conn, account, &hash_password(&account.password), now)
-}
-
-/// Insert the user with `hash`, the argon2 hash of `account.password` made beforehand (so the
-/// connection is not held while hashing).
-pub fn create_user_hashed(
-    conn: &mut DbConn,
+    id: &str,
     account: &NewAccount,
     hash: &str,
     now: NaiveDateTime,
-) -> Result<User, CreateUserError> {
-    let id = new_id(IdKind::User);
+) -> Result<(), DbError> {
     let row = UserRow {
-        id: &id,
+        id,
         email: account.email.as_str(),
         display_name: &account.display_name,
         password_hash: hash,
@@ -235,23 +222,10 @@ pub fn create_user_hashed(
         created_at: now,
         updated_at: now,
     };
-    // The account and its personal workspace exist together or not at all.
-    let inserted = crate::db::write_transaction(conn, |c| {
-        diesel::insert_into(users::table).values(&row).execute(c)?;
-        crate::workspaces::create_personal(c, &id, now)?;
-        Ok::<_, DbError>(())
-    });
-    match inserted {
-        Ok(_) => find_by_id(conn, &id)
-            .map_err(CreateUserError::Db)?
-            .ok_or(CreateUserError::Db(DbError::Query(
-                diesel::result::Error::NotFound,
-            ))),
-        Err(e) if e.is_unique_violation() => {
-            Err(CreateUserError::DuplicateEmail(account.email.clone()))
-        }
-        Err(e) => Err(CreateUserError::Db(e)),
-    }
+    diesel::insert_into(users::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<User>, DbError> {

@@ -1,23 +1,22 @@
 //! The `api_keys` table: the only place that queries it.
 
-use std::net::IpAddr;
-
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::workspaces::WorkspaceClaim;
+use crate::workspaces::roles::WorkspaceClaim;
 use ipnet::IpNet;
 use serde::Serialize;
 
 use super::format::{self, Kind, Mode};
-use super::restrictions::Restrictions;
-use crate::accounts::model::{User, utc};
+use crate::accounts::model::User;
+use crate::clock::utc;
 use crate::db::schema::{api_keys, users};
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 use crate::policy::attenuate::KeyShape;
 use crate::scopes::ScopeSet;
 use crate::secrets::{Pepper, PlainSecret};
+use gatehouse_verify::restrictions::Restrictions;
 
 /// Keys expiring within this window are flagged in lists.
 pub const EXPIRING_SOON: Duration = Duration::days(30);
@@ -210,23 +209,7 @@ pub struct ApiKeyView {
     pub expiring_soon: bool,
 }
 
-/// IPs and CIDR blocks, separated by commas, spaces or newlines; a bare address is a /32 or /128.
-pub fn parse_allowed_ips(raw: &str) -> Result<Vec<IpNet>, String> {
-    raw.split([',', ' ', '\n', '\r', '\t'])
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            item.parse::<IpNet>()
-                .map(|n| n.trunc())
-                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    format!(
-                        "{:?} is not an IP address or CIDR block",
-                        item.chars().take(64).collect::<String>()
-                    )
-                })
-        })
-        .collect()
-}
+pub use crate::net::address::parse_allowed_ips;
 
 pub fn nets_to_storage(nets: &[IpNet]) -> String {
     nets.iter()
@@ -556,7 +539,7 @@ pub fn exchange_grant(key: &ApiKey) -> String {
 fn exchange_grant_of(
     key_id: &str,
     nets: &[IpNet],
-    restrictions: &crate::api_keys::restrictions::Restrictions,
+    restrictions: &gatehouse_verify::restrictions::Restrictions,
     changed_at: Option<NaiveDateTime>,
 ) -> String {
     use sha2::{Digest, Sha256};

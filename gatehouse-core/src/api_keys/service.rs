@@ -8,7 +8,6 @@ use ipnet::IpNet;
 use serde_json::json;
 
 use super::model::{self, ApiKey, NewKey, ParsedRights, RollOutcome, Status};
-use super::restrictions::Restrictions;
 use super::{KeyError, KeyInputError, KeyRequest, build_new_key};
 use crate::accounts::model::User;
 use crate::audit::{self, Action, Actor};
@@ -18,6 +17,7 @@ use crate::policy::attenuate::{self, Bounds};
 use crate::policy::{Allowed, Caller};
 use crate::secrets::{Pepper, PlainSecret};
 use crate::state::AppState;
+use gatehouse_verify::restrictions::Restrictions;
 
 /// The row to audit a key event against.
 fn key_event(actor: &Actor, action: Action, key: &ApiKey) -> audit::NewEvent {

@@ -74,9 +74,9 @@ pub struct KeyRecord {
     pub user_view: Arc<UserView>,
     pub scopes: Arc<ScopeSet>,
     pub nets: Vec<IpNet>,
-    pub restrictions: crate::api_keys::restrictions::Restrictions,
+    pub restrictions: gatehouse_verify::restrictions::Restrictions,
     /// The key's workspace with its owner's role there (`None`: no longer a member).
-    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
+    pub workspace: Option<crate::workspaces::roles::WorkspaceClaim>,
 }
 
 impl KeyRecord {
@@ -110,13 +110,13 @@ impl KeyRecord {
     pub fn in_personal_workspace(&self) -> bool {
         self.workspace
             .as_ref()
-            .is_some_and(crate::workspaces::WorkspaceClaim::is_personal)
+            .is_some_and(crate::workspaces::roles::WorkspaceClaim::is_personal)
     }
 
     pub fn new(
         key: ApiKey,
         user: User,
-        workspace: Option<crate::workspaces::WorkspaceClaim>,
+        workspace: Option<crate::workspaces::roles::WorkspaceClaim>,
     ) -> KeyRecord {
         let scopes = Arc::new(key.scope_set());
         let nets = key.allowed_nets();

@@ -13,7 +13,10 @@
 //!
 //! `ttl` is `GATEHOUSE_KEY_CACHE_TTL` (1 s by default; 0 turns the TTL caches off).
 
+pub mod fetches;
 mod fresh;
+pub mod issuances;
+pub mod jwks;
 mod keys;
 mod refusals;
 mod tokens;

@@ -314,6 +314,23 @@ struct WalCheckpoint {
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// Where the database floor reports its background work (job, whether it succeeded, how long
+/// it took). The floor owns the hook and imports no room above it; the metrics room installs
+/// its reporter at start. Until one is installed nothing is reported.
+static REPORTER: std::sync::OnceLock<fn(&'static str, bool, std::time::Duration)> =
+    std::sync::OnceLock::new();
+
+/// Install the reporter of background work (the first one installed stays).
+pub fn report_background_runs_to(reporter: fn(&'static str, bool, std::time::Duration)) {
+    let _ = REPORTER.set(reporter);
+}
+
+fn report(job: &'static str, ok: bool, took: std::time::Duration) {
+    if let Some(reporter) = REPORTER.get() {
+        reporter(job, ok, took);
+    }
+}
+
 /// SQLite's write-ahead log is copied into the database file by a checkpoint. Left to SQLite,
 /// the commit that crosses 1,000 pages of log runs it, holding the write lock while it writes
 /// and syncs the file: 25–50 ms on a large database, charged to whichever request or janitor
@@ -336,7 +353,7 @@ fn spawn_checkpointer(path: String, alive: std::sync::Weak<()>) -> Result<(), Db
                 let started = std::time::Instant::now();
                 let result: Result<Vec<WalCheckpoint>, _> =
                     diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").load(&mut conn);
-                crate::metrics::background_run("wal_checkpoint", result.is_ok(), started.elapsed());
+                report("wal_checkpoint", result.is_ok(), started.elapsed());
                 // A burst of writes: go again soon, so the log stays near SQLite's own
                 // 1,000-page threshold instead of growing for a whole period.
                 pause = match result {

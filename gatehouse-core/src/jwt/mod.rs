@@ -43,7 +43,7 @@ pub struct AccessClaims {
     /// The workspace the authorization was made in, with the user's role there when the
     /// token was issued (a user's grants; a private app's own tokens name its workspace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
+    pub workspace: Option<crate::workspaces::roles::WorkspaceClaim>,
     /// RFC 8693: a token exchanged for an API key says which, and what bounds it inherits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<KeyClaim>,
@@ -132,7 +132,7 @@ impl VerifiedToken {
         let workspace_personal = claims
             .workspace
             .as_ref()
-            .is_some_and(crate::workspaces::WorkspaceClaim::is_personal);
+            .is_some_and(crate::workspaces::roles::WorkspaceClaim::is_personal);
         VerifiedToken {
             claims,
             scopes,

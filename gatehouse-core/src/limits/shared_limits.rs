@@ -17,7 +17,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind};
 
-use super::rate_limit::{RateDecision, replenish_interval};
+use super::decision::{RateDecision, replenish_interval};
 
 /// The longest a request waits for Redis before it is counted locally.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(50);

@@ -26,6 +26,7 @@ pub fn install() -> &'static PrometheusHandle {
         match builder.install_recorder() {
             Ok(handle) => {
                 describe();
+                crate::db::report_background_runs_to(background_run);
                 handle
             }
             // Another recorder was installed first (an embedding program's): render ours
@@ -118,20 +119,25 @@ fn describe() {
     );
 }
 
+/// The gauges read at scrape time (shared state knows them; this room only writes them).
+pub struct Scrape {
+    pub statements: u64,
+    pub limits_degraded: bool,
+    pub limits_fallbacks: u64,
+    pub pool_connections: u32,
+    pub pool_idle_connections: u32,
+}
+
 /// The text exposition, with the gauges that are read at scrape time brought up to date.
-pub fn render(app: &crate::state::AppState) -> String {
+pub fn render(now: Scrape) -> String {
     let Some(handle) = HANDLE.get() else {
         return String::new();
     };
-    let statements =
-        crate::db::query_counter(&app.settings.database).load(std::sync::atomic::Ordering::Relaxed);
-    let limits = &app.rate_limits;
-    gauge!("gatehouse_rate_limits_degraded").set(if limits.degraded() { 1.0 } else { 0.0 });
-    gauge!("gatehouse_rate_limits_local_fallbacks").set(limits.fallbacks() as f64);
-    let state = app.pool.state();
-    gauge!("gatehouse_db_pool_connections").set(f64::from(state.connections));
-    gauge!("gatehouse_db_pool_idle_connections").set(f64::from(state.idle_connections));
-    gauge!("gatehouse_db_statements").set(statements as f64);
+    gauge!("gatehouse_rate_limits_degraded").set(if now.limits_degraded { 1.0 } else { 0.0 });
+    gauge!("gatehouse_rate_limits_local_fallbacks").set(now.limits_fallbacks as f64);
+    gauge!("gatehouse_db_pool_connections").set(f64::from(now.pool_connections));
+    gauge!("gatehouse_db_pool_idle_connections").set(f64::from(now.pool_idle_connections));
+    gauge!("gatehouse_db_statements").set(now.statements as f64);
     if let Some(rss) = resident_bytes() {
         gauge!("gatehouse_process_resident_memory_bytes").set(rss as f64);
     }

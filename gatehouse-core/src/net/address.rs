@@ -57,3 +57,21 @@ pub fn address_subject(name: &str, ip: Option<std::net::IpAddr>) -> String {
     }
     subject
 }
+
+/// IPs and CIDR blocks, separated by commas, spaces or newlines; a bare address is a /32 or /128.
+pub fn parse_allowed_ips(raw: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    raw.split([',', ' ', '\n', '\r', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .map(|n| n.trunc())
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "{:?} is not an IP address or CIDR block",
+                        item.chars().take(64).collect::<String>()
+                    )
+                })
+        })
+        .collect()
+}

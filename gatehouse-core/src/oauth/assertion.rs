@@ -7,8 +7,7 @@
 //! type are refused). A `jwks_uri` is read again when an assertion names a key it does not
 //! hold (at most every 30 s), so apps rotate keys by publishing the new one first.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -25,81 +24,16 @@ use crate::state::AppState;
 
 /// RFC 7523 §2.2.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// What `token_endpoint_auth_signing_alg_values_supported` says.
-pub const SIGNING_ALGS: &[&str] = &["ES256", "RS256", "EdDSA"];
-/// The method's name in client metadata.
-pub const METHOD: &str = "private_key_jwt";
+pub use super::clients::PRIVATE_KEY_JWT as METHOD;
+pub use super::jwks::{SIGNING_ALGS, algorithm, validate_jwks};
 /// The furthest ahead an assertion's `exp` may be.
 const MAX_LIFETIME: i64 = 300;
 const LEEWAY: u64 = 30;
-const MAX_KEYS: usize = 10;
 /// How long a fetched JWK Set is used, and how soon an unknown `kid` may fetch it again.
-const JWKS_FRESH: chrono::Duration = chrono::Duration::seconds(300);
+use crate::cache::jwks::JWKS_FRESH;
 const REFETCH_AFTER: chrono::Duration = chrono::Duration::seconds(30);
 
-/// Check a JWK Set an app registers: 1 to 10 public keys of the supported kinds.
-pub fn validate_jwks(value: &serde_json::Value) -> Result<JwkSet, String> {
-    let keys = value
-        .get("keys")
-        .and_then(|k| k.as_array())
-        .ok_or("jwks must be a JWK Set: an object with a keys array")?;
-    if keys.is_empty() || keys.len() > MAX_KEYS {
-        return Err(format!("jwks must hold 1 to {MAX_KEYS} keys"));
-    }
-    for key in keys {
-        for private in crate::jwt::dpop::PRIVATE_MEMBERS {
-            if key.get(private).is_some() {
-                return Err(format!(
-                    "jwks holds private key material (\"{private}\"): register public keys only"
-                ));
-            }
-        }
-    }
-    let set: JwkSet = serde_json::from_value(value.clone())
-        .map_err(|e| format!("jwks is not a valid JWK Set: {e}"))?;
-    for jwk in &set.keys {
-        let usable = SIGNING_ALGS
-            .iter()
-            .any(|alg| algorithm(alg).is_some_and(|a| jwk_fits(jwk, a)));
-        if !usable || DecodingKey::from_jwk(jwk).is_err() {
-            return Err(
-                "every key in jwks must be an EC P-256, RSA or Ed25519 public key for ES256, RS256 or EdDSA"
-                    .into(),
-            );
-        }
-    }
-    Ok(set)
-}
-
-fn algorithm(name: &str) -> Option<Algorithm> {
-    match name {
-        "ES256" => Some(Algorithm::ES256),
-        "RS256" => Some(Algorithm::RS256),
-        "EdDSA" => Some(Algorithm::EdDSA),
-        _ => None,
-    }
-}
-
-/// JWK Sets fetched from apps' `jwks_uri`s, by URL, with when (the server's clock).
-#[derive(Default)]
-pub struct JwksCache {
-    sets: Mutex<HashMap<String, (NaiveDateTime, Arc<JwkSet>)>>,
-}
-
-impl JwksCache {
-    fn get(&self, url: &str) -> Option<(NaiveDateTime, Arc<JwkSet>)> {
-        let sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
-        sets.get(url).cloned()
-    }
-
-    fn put(&self, url: &str, set: Arc<JwkSet>, now: NaiveDateTime) {
-        let mut sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
-        if sets.len() > 10_000 {
-            sets.retain(|_, (at, _)| now - *at < JWKS_FRESH);
-        }
-        sets.insert(url.to_owned(), (now, set));
-    }
-}
+pub use crate::cache::jwks::JwksCache;
 
 /// The client id an assertion claims (`sub`, else `iss`), read before anything is verified
 /// only to know which app's keys verify it.

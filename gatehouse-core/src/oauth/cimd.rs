@@ -9,8 +9,7 @@
 //! The operator decides which hosts may describe apps (`GATEHOUSE_CIMD`); administrators block
 //! hosts from the Agents page (their apps are disabled at once and never fetched again).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, NaiveDateTime};
@@ -35,34 +34,13 @@ pub const CACHE_FLOOR: Duration = Duration::minutes(5);
 pub const CACHE_CEILING: Duration = Duration::hours(24);
 /// Without cache headers.
 pub const CACHE_DEFAULT: Duration = Duration::hours(1);
-/// How long a failed fetch is answered from memory.
-const FAILURE_MEMORY: Duration = Duration::seconds(60);
-/// Failed URLs remembered at most (the oldest are forgotten first).
-const FAILURE_ENTRIES: usize = 10_000;
-
-/// Why a metadata document cannot describe an app: shown on the authorization error page.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DocumentError(pub String);
-
-/// At most 300 characters: a message may quote what the document's host sent.
-fn bad(why: impl Into<String>) -> DocumentError {
-    let why: String = why.into();
-    DocumentError(if why.chars().count() > 300 {
-        why.chars().take(300).chain("…".chars()).collect()
-    } else {
-        why
-    })
-}
-
-/// Fetches in flight at once in this process (each holds a resolver thread for up to 3 s).
-const CONCURRENT_FETCHES: usize = 8;
 /// Fetches per minute in this process, whoever asks (the per-URL and per-host failure memory
 /// and the sign-in required first bound them further).
 const FETCHES_PER_MINUTE: u32 = 300;
-/// A host whose documents failed this often in the failure window is not asked again until
-/// the window passes (random paths or queries cannot make it a fetch loop).
-const HOST_FAILURES: u32 = 5;
+
+pub use crate::cache::fetches::{
+    CONCURRENT_FETCHES, DocumentError, FAILURE_MEMORY, Fetches, HOST_FAILURES, bad,
+};
 
 /// Whether a `client_id` names a metadata document (rather than a registered app's `cli_…`).
 pub fn is_document_id(client_id: &str) -> bool {
@@ -196,7 +174,7 @@ pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Describe
         Some("private_key_jwt") => {
             let (jwks, jwks_uri) = match (doc.jwks, doc.jwks_uri) {
                 (Some(set), None) => {
-                    super::assertion::validate_jwks(&set).map_err(bad)?;
+                    super::jwks::validate_jwks(&set).map_err(bad)?;
                     (Some(set), None)
                 }
                 (None, Some(uri)) => {
@@ -289,7 +267,7 @@ pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Describe
     let method = if client_type == ClientType::Public {
         "none"
     } else {
-        super::assertion::METHOD
+        clients::PRIVATE_KEY_JWT
     };
     Ok(Described {
         client_type,
@@ -333,70 +311,6 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
     max_age.map_or(CACHE_DEFAULT, |s| {
         Duration::seconds(s.clamp(CACHE_FLOOR.num_seconds(), CACHE_CEILING.num_seconds()))
     })
-}
-
-/// Failed fetches by URL (answered from memory for a minute) and by host (a host that failed
-/// [`HOST_FAILURES`] times in that minute is not asked again until it passes), and the bound
-/// on fetches in flight.
-pub struct Fetches {
-    urls: Mutex<HashMap<String, (NaiveDateTime, DocumentError)>>,
-    hosts: Mutex<HashMap<String, (NaiveDateTime, u32)>>,
-    in_flight: tokio::sync::Semaphore,
-}
-
-impl Default for Fetches {
-    fn default() -> Self {
-        Fetches {
-            urls: Mutex::default(),
-            hosts: Mutex::default(),
-            in_flight: tokio::sync::Semaphore::new(CONCURRENT_FETCHES),
-        }
-    }
-}
-
-/// Keep a failure map bounded: drop what is past the window, and everything if that is not
-/// enough (a flood of distinct failures then costs at most one fetch each per window anyway).
-fn bounded<V>(map: &mut HashMap<String, (NaiveDateTime, V)>, now: NaiveDateTime) {
-    if map.len() >= FAILURE_ENTRIES {
-        map.retain(|_, (at, _)| now - *at < FAILURE_MEMORY);
-        if map.len() >= FAILURE_ENTRIES {
-            map.clear();
-        }
-    }
-}
-
-impl Fetches {
-    /// What is remembered of `url` or its `host` at `now` (the server's clock).
-    fn recent(&self, url: &str, host: &str, now: NaiveDateTime) -> Option<DocumentError> {
-        let urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, e)) = urls.get(url).filter(|(at, _)| now - *at < FAILURE_MEMORY) {
-            return Some(e.clone());
-        }
-        drop(urls);
-        let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        hosts
-            .get(host)
-            .filter(|(at, n)| now - *at < FAILURE_MEMORY && *n >= HOST_FAILURES)
-            .map(|_| {
-                bad(format!(
-                    "Documents on {host} failed too often lately: try again in a minute"
-                ))
-            })
-    }
-
-    fn remember(&self, url: &str, host: &str, error: &DocumentError, now: NaiveDateTime) {
-        let mut urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
-        bounded(&mut urls, now);
-        urls.insert(url.to_owned(), (now, error.clone()));
-        drop(urls);
-        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        bounded(&mut hosts, now);
-        let entry = hosts.entry(host.to_owned()).or_insert((now, 0));
-        if now - entry.0 >= FAILURE_MEMORY {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-    }
 }
 
 /// GET the document: public addresses only (checked after resolution, and the connection goes

@@ -6,12 +6,15 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::redirect::RedirectUri;
-use crate::accounts::model::utc;
+use crate::clock::utc;
 use crate::db::schema::clients;
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 use crate::scopes::ScopeSet;
 use crate::secrets::{Pepper, PlainSecret, constant_time_eq};
+
+/// The `private_key_jwt` client authentication method's name in client metadata.
+pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 
 pub const CLIENT_SECRET_PREFIX: &str = "cs_";
 /// RFC 8693 token exchange.
@@ -327,7 +330,7 @@ impl Client {
         let options = self.options();
         ClientView {
             token_endpoint_auth_method: if options.private_key_jwt() {
-                super::assertion::METHOD
+                PRIVATE_KEY_JWT
             } else if self.client_type() == ClientType::Public {
                 "none"
             } else {

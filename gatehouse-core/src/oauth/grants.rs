@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::workspaces::WorkspaceClaim;
+use crate::workspaces::roles::WorkspaceClaim;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::{auth_codes, consents, refresh_families, refresh_tokens};
@@ -352,7 +352,10 @@ impl CodeRequest<'_> {
 pub enum Redemption {
     /// The code is valid for this request and not consumed yet: `claim_code` consumes it.
     /// With the user's membership of the code's workspace, read in the same statement.
-    Usable(Box<AuthCode>, Option<crate::workspaces::WorkspaceClaim>),
+    Usable(
+        Box<AuthCode>,
+        Option<crate::workspaces::roles::WorkspaceClaim>,
+    ),
     /// The code was consumed before, and is presented again by the request it was issued for:
     /// a replay. Its families have been revoked.
     Replayed {

@@ -130,7 +130,7 @@ pub struct IdClaims {
     pub sid: Option<String>,
     /// The workspace the user signed in to the app in, with their role there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
+    pub workspace: Option<crate::workspaces::roles::WorkspaceClaim>,
     #[serde(flatten)]
     pub user: UserClaims,
 }
@@ -141,7 +141,7 @@ pub struct SignIn<'a> {
     /// The authorization request's, at the code exchange only.
     pub nonce: Option<&'a str>,
     pub session_id: Option<&'a str>,
-    pub workspace: Option<&'a crate::workspaces::WorkspaceClaim>,
+    pub workspace: Option<&'a crate::workspaces::roles::WorkspaceClaim>,
 }
 
 pub fn wants_id_token(scopes: &ScopeSet) -> bool {

@@ -11,5 +11,7 @@ pub mod device_codes;
 pub mod error;
 pub mod grants;
 pub mod id_token;
+pub mod jwks;
+pub mod pushed;
 pub mod redirect;
 pub mod token_audit;

@@ -8,8 +8,8 @@ use ipnet::IpNet;
 
 use super::{Caller, Via};
 use crate::api_keys::format::{Kind, Mode};
-use crate::api_keys::restrictions::Restrictions;
 use crate::scopes::ScopeSet;
+use gatehouse_verify::restrictions::Restrictions;
 
 /// A key as attenuation weighs it (an existing one, or one about to be minted).
 #[derive(Debug, Clone, Copy)]

@@ -18,7 +18,7 @@ use ipnet::IpNet;
 
 use crate::api_keys::format::{Kind, Mode};
 use crate::scopes::{Builtin, ScopeSet};
-use crate::workspaces::{KeyIssuance, WsRole};
+use crate::workspaces::roles::{KeyIssuance, WsRole};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -63,7 +63,7 @@ pub struct KeyBounds<'a> {
     pub nets: &'a [IpNet],
     pub rate_limit_per_minute: Option<i64>,
     /// Referrer and endpoint lists (empty: none).
-    pub restrictions: &'a crate::api_keys::restrictions::Restrictions,
+    pub restrictions: &'a gatehouse_verify::restrictions::Restrictions,
 }
 
 /// Who asks.
@@ -754,8 +754,8 @@ mod tests {
         })
     }
 
-    static NONE: crate::api_keys::restrictions::Restrictions =
-        crate::api_keys::restrictions::Restrictions {
+    static NONE: gatehouse_verify::restrictions::Restrictions =
+        gatehouse_verify::restrictions::Restrictions {
             referrers: Vec::new(),
             endpoints: Vec::new(),
         };

@@ -10,10 +10,11 @@
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::accounts::model::{User, utc};
+use crate::accounts::model::User;
+use crate::clock::utc;
 use crate::db::schema::{
     api_keys, refresh_families, users, workspace_invitations, workspace_members, workspaces,
 };
@@ -21,64 +22,8 @@ use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 use crate::secrets::{Pepper, PlainSecret};
 
-/// A member's role in a workspace, weakest first (the order is the policy's).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum WsRole {
-    Member,
-    Admin,
-    Owner,
-}
-
-impl WsRole {
-    pub const ALL: [WsRole; 3] = [WsRole::Member, WsRole::Admin, WsRole::Owner];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            WsRole::Member => "member",
-            WsRole::Admin => "admin",
-            WsRole::Owner => "owner",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<WsRole> {
-        WsRole::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// Administers the workspace (members, invitations, members' keys, settings).
-    pub fn administers(self) -> bool {
-        self >= WsRole::Admin
-    }
-}
-
-/// Who creates a workspace's API keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyIssuance {
-    /// Every member creates their own keys.
-    Members,
-    /// Only the workspace's admins and owners issue keys, to members.
-    Admins,
-}
-
-impl KeyIssuance {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            KeyIssuance::Members => "members",
-            KeyIssuance::Admins => "admins",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<KeyIssuance> {
-        match s {
-            "members" => Some(KeyIssuance::Members),
-            "admins" => Some(KeyIssuance::Admins),
-            _ => None,
-        }
-    }
-}
+pub mod roles;
+pub use roles::{KeyIssuance, WorkspaceClaim, WsRole, is_personal_slug};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = workspaces)]
@@ -144,39 +89,6 @@ pub struct WorkspaceView {
     pub updated_at: String,
 }
 
-/// The membership an access token, an ID token and introspection carry: the documented
-/// `workspace` claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct WorkspaceClaim {
-    pub id: String,
-    pub slug: String,
-    pub role: WsRole,
-}
-
-impl WorkspaceClaim {
-    /// A personal workspace's (their slugs, `personal-…`, are reserved for them).
-    pub fn is_personal(&self) -> bool {
-        is_personal_slug(&self.slug)
-    }
-
-    /// The claim from a row's workspace id and the slug and role joined to it: `None` without
-    /// a workspace, or when the user is no longer a member (no role joined, or an unknown one).
-    pub fn from_joined(
-        id: Option<&str>,
-        slug: Option<String>,
-        role: Option<&str>,
-    ) -> Option<WorkspaceClaim> {
-        match (id, slug, role.and_then(WsRole::parse)) {
-            (Some(id), Some(slug), Some(role)) => Some(WorkspaceClaim {
-                id: id.to_owned(),
-                slug,
-                role,
-            }),
-            _ => None,
-        }
-    }
-}
-
 /// A member as `/v1` lists them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MemberView {
@@ -203,11 +115,6 @@ pub fn validate_name(raw: &str) -> Result<String, WsInputError> {
         });
     }
     Ok(name.to_owned())
-}
-
-/// Personal workspaces' slugs start so, and no other workspace's may.
-pub fn is_personal_slug(slug: &str) -> bool {
-    slug.starts_with("personal-")
 }
 
 /// A slug: 3 to 40 lower-case letters, digits and inner hyphens; `personal-…` is reserved.

@@ -17,7 +17,7 @@ use crate::oauth::id_token as oidc;
 use crate::scopes::ScopeSet;
 use crate::secrets::PlainSecret;
 use crate::state::AppState;
-use crate::workspaces::WorkspaceClaim;
+use crate::workspaces::roles::WorkspaceClaim;
 
 /// A token request for the authorization-code grant.
 pub struct CodeGrant {

@@ -34,7 +34,7 @@ pub struct Subject<'a> {
     /// token.
     pub grant: Option<&'a str>,
     /// The workspace the grant acts in, with the user's role there now.
-    pub workspace: Option<crate::workspaces::WorkspaceClaim>,
+    pub workspace: Option<crate::workspaces::roles::WorkspaceClaim>,
     /// Token exchange: the API key the token stands for.
     pub key: Option<crate::jwt::KeyClaim>,
     /// Token exchange: who acts for `sub` (RFC 8693 `act`).

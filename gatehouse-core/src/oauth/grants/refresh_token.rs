@@ -15,7 +15,7 @@ use crate::oauth::grants::{deny_grants, family_policy};
 use crate::oauth::id_token as oidc;
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
-use crate::workspaces::WorkspaceClaim;
+use crate::workspaces::roles::WorkspaceClaim;
 
 /// A token request for the refresh-token grant.
 pub struct RefreshGrant {
