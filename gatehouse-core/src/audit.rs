@@ -319,3 +319,24 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter) -> Result<Vec<AuditEvent>, 
     events.truncate(usize::try_from(filter.limit).unwrap_or(0));
     Ok(events)
 }
+
+/// Audit events that occurred before `cutoff` (the janitor deletes them in batches).
+pub fn audit_events_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(audit_events::table
+        .filter(audit_events::occurred_at.lt(cutoff))
+        .select(audit_events::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these rows of `audit_events`.
+pub fn delete_audit_events(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids))).execute(conn)
+}

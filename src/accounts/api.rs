@@ -169,7 +169,7 @@ pub async fn update_me(
     security(("oauth2" = ["read:users"])),
     responses((status = 200, description = "The users", body = Success<Vec<UserView>>)))]
 pub async fn list_users(state: web::Data<AppState>, principal: Principal) -> ApiResult {
-    if !principal.authorize(Action::ListUsers)?.everyone {
+    if !principal.authorize(Action::ListUsers)?.everyone() {
         return ok(vec![principal.user.view()]);
     }
     let users = state.db(model::list_users).await?;

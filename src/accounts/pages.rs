@@ -741,7 +741,7 @@ struct AdminUsersPage<'a> {
 /// The admin pages: the policy decides (an administrator's session holds every admin scope).
 fn admins_only(signed_in: &SignedIn, action: Policy<'_>) -> Result<(), HttpResponse> {
     match signed_in.principal().authorize(action) {
-        Ok(allowed) if allowed.everyone || !matches!(action, Policy::ListUsers) => Ok(()),
+        Ok(allowed) if allowed.everyone() || !matches!(action, Policy::ListUsers) => Ok(()),
         _ => Err(error_page(
             StatusCode::FORBIDDEN,
             "Admins only",

@@ -79,7 +79,7 @@ async fn list_page(
         Ok(loaded) => loaded,
         Err(e) => return failure_page(&e.into()),
     };
-    let grantable = registry::grantable(&all, is_admin);
+    let grantable = crate::policy::grantable::key_may_hold(crate::policy::Role::of(is_admin), &all);
     let base = base_path(owner, signed_in);
     let own = owner.id == signed_in.user.id;
     render(
@@ -139,7 +139,7 @@ async fn owner_for_admin(
     // The admin pages are for those who see every user.
     if !principal
         .authorize(Action::ListUsers)
-        .is_ok_and(|a| a.everyone)
+        .is_ok_and(|a| a.everyone())
     {
         return Err(error_page(
             StatusCode::FORBIDDEN,

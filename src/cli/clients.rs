@@ -138,12 +138,15 @@ pub fn client_command(settings: &Settings, command: ClientCommand) -> Result<(),
                     .ok_or_else(|| Failure("no admin to own the client: pass --owner".into(), 3))?,
             };
             let all = registry::all(&mut conn)?;
-            let known = registry::grantable(&all, true);
+            let known = gatehouse::policy::grantable::app_may_be_given(
+                &gatehouse::policy::Caller::operator(),
+                &all,
+            );
             let scopes = match scopes {
                 Some(raw) => {
                     ScopeSet::parse(&raw).map_err(|e| Failure(format!("--scopes: {e}"), 2))?
                 }
-                None => registry::grantable(&all, false),
+                None => gatehouse::policy::grantable::self_registered_may_ask(&all),
             };
             if let Some(unknown) = scopes.difference(&known).first() {
                 return Err(Failure(

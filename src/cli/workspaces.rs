@@ -159,26 +159,35 @@ pub fn workspace_command(settings: &Settings, command: WorkspaceCommand) -> Resu
                 return Err(Failure("a personal workspace has only its user".into(), 2));
             }
             gatehouse::db::write_transaction(conn, |c| {
-                let before = ws::role_of(c, &workspace.id, &user.id)?;
-                let action = match before {
-                    Some(from) => {
-                        if from == WsRole::Owner
-                            && role != WsRole::Owner
-                            && ws::count_owners(c, &workspace.id)? <= 1
-                        {
-                            return Ok(Err(Failure(
-                                "the workspace would have no owner left".into(),
-                                2,
-                            )));
-                        }
-                        // A demotion ends what carried the old role (the instances' denylists
-                        // read it at their next sync).
-                        ws::change_role(c, &workspace.id, &user.id, (from, role), now)?;
-                        Action::MemberRoleChanged
-                    }
-                    None => {
+                // The operator may; the policy still says so, and the rule and the lock are
+                // the API's (`change_member_role`).
+                let Ok(allowed) = gatehouse::policy::authorize(
+                    &gatehouse::policy::Caller::operator(),
+                    gatehouse::policy::Action::ChangeMemberRole {
+                        workspace: gatehouse::policy::InWorkspace {
+                            id: &workspace.id,
+                            role: None,
+                            issuance: workspace.issuance(),
+                        },
+                        from: WsRole::Owner,
+                        to: role,
+                    },
+                ) else {
+                    return Ok(Err(Failure("the policy refuses this change".into(), 2)));
+                };
+                let changed =
+                    ws::change_member_role(c, allowed, &workspace.id, &user.id, None, role, now)?;
+                let (action, before) = match changed {
+                    Ok((from, _)) => (Action::MemberRoleChanged, Some(from)),
+                    Err(ws::MemberRefusal::NotMember) => {
                         ws::add_member(c, &workspace.id, &user.id, role, now)?;
-                        Action::MemberJoined
+                        (Action::MemberJoined, None)
+                    }
+                    Err(_) => {
+                        return Ok(Err(Failure(
+                            "the workspace would have no owner left".into(),
+                            2,
+                        )));
                     }
                 };
                 let mut event = Actor::operator().event(action);

@@ -13,17 +13,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Duration, NaiveDateTime};
-use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::clients::{Client, Origin};
+use super::clients::{self, Client, Origin};
 use super::manage::{self, Actor, ClientInput};
 use super::registration::{self as reg, RegistrationToken};
 use crate::api_keys::api::client_ip;
 use crate::audit::{self, Action as AuditAction};
 use crate::config::{CimdPolicy, RegistrationMode};
-use crate::db::schema::{blocked_client_hosts, clients as clients_t, consents};
 use crate::db::{DbConn, DbError};
 use crate::pages::{Nav, csrf_matches, error_page, failure_page, form_expired, render, see_other};
 use crate::policy::Action;
@@ -83,23 +81,11 @@ type Loaded = (
 );
 
 fn load(conn: &mut DbConn) -> Result<Loaded, DbError> {
-    let agents: Vec<Client> = clients_t::table
-        .filter(clients_t::origin.eq_any([Origin::Dcr.as_str(), Origin::Cimd.as_str()]))
-        .order((clients_t::created_at.desc(), clients_t::id.desc()))
-        .limit(500)
-        .select(Client::as_select())
-        .load(conn)?;
+    let agents = clients::self_registered(conn, 500)?;
     let ids: Vec<&str> = agents.iter().map(|c| c.id.as_str()).collect();
-    let users: Vec<(String, i64)> = consents::table
-        .filter(consents::client_id.eq_any(&ids))
-        .group_by(consents::client_id)
-        .select((consents::client_id, diesel::dsl::count_star()))
-        .load(conn)?;
+    let users = super::grants::consent_counts(conn, &ids)?;
     let tokens = reg::list_initial_tokens(conn)?;
-    let blocked = blocked_client_hosts::table
-        .order(blocked_client_hosts::host)
-        .select((blocked_client_hosts::host, blocked_client_hosts::created_at))
-        .load(conn)?;
+    let blocked = super::cimd::blocked_hosts(conn)?;
     Ok((agents, users.into_iter().collect(), tokens, blocked))
 }
 
@@ -485,24 +471,8 @@ pub async fn block_host(
     let blocked = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let exists = blocked_client_hosts::table
-                    .find(&host)
-                    .count()
-                    .get_result::<i64>(c)?
-                    > 0;
-                if !exists {
-                    diesel::insert_into(blocked_client_hosts::table)
-                        .values((
-                            blocked_client_hosts::host.eq(&host),
-                            blocked_client_hosts::blocked_by.eq(&by),
-                            blocked_client_hosts::created_at.eq(now),
-                        ))
-                        .execute(c)?;
-                }
-                let documents: Vec<Client> = clients_t::table
-                    .filter(clients_t::origin.eq(Origin::Cimd.as_str()))
-                    .select(Client::as_select())
-                    .load(c)?;
+                super::cimd::block_host(c, &host, &by, now)?;
+                let documents = clients::described_by_documents(c)?;
                 let mut families = Vec::new();
                 let mut disabled = Vec::new();
                 for client in documents.iter().filter(|d| {
@@ -515,13 +485,7 @@ pub async fn block_host(
                         now,
                         "client_disabled",
                     )?);
-                    diesel::update(clients_t::table.find(&client.id))
-                        .set((
-                            clients_t::disabled_at.eq(Some(now)),
-                            clients_t::admin_locked.eq(true),
-                            clients_t::updated_at.eq(now),
-                        ))
-                        .execute(c)?;
+                    clients::lock_disabled(c, &client.id, now)?;
                     disabled.push(client.id.clone());
                 }
                 let mut event = actor.event(AuditAction::ClientHostBlocked);
@@ -563,7 +527,7 @@ pub async fn unblock_host(
     let removed = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let removed = diesel::delete(blocked_client_hosts::table.find(&host)).execute(c)?;
+                let removed = super::cimd::unblock_host(c, &host)?;
                 if removed > 0 {
                     let mut event = actor.event(AuditAction::ClientHostUnblocked);
                     event.details = json!({ "host": host });

@@ -1056,7 +1056,10 @@ fn beyond_the_user(
     signed_in: &SignedIn,
     v: &Valid,
 ) -> Option<Refusal> {
-    let allowed = registry::grantable(all, signed_in.user.is_admin());
+    let allowed = crate::policy::grantable::consent_may_grant(
+        crate::policy::Role::of(signed_in.user.is_admin()),
+        all,
+    );
     v.scopes.difference(&allowed).first().map(|scope| {
         Refusal::bad(
             "invalid_scope",

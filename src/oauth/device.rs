@@ -299,7 +299,10 @@ pub async fn submit(
             return unavailable();
         }
     };
-    let grantable = registry::grantable(&registry_all, signed_in.user.is_admin());
+    let grantable = crate::policy::grantable::consent_may_grant(
+        crate::policy::Role::of(signed_in.user.is_admin()),
+        &registry_all,
+    );
     if let Some(scope) = scopes.difference(&grantable).first() {
         return again(
             StatusCode::FORBIDDEN,

@@ -3,7 +3,6 @@
 //! (`/v1/clients`, `/v1/consents`) and the pages share these functions.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
@@ -14,12 +13,11 @@ use super::grants;
 use super::redirect::RedirectUri;
 use crate::accounts::model::utc;
 use crate::audit::{self, Action, NewEvent};
-use crate::db::schema::{auth_codes, clients as clients_t, consents, refresh_families};
 use crate::db::{DbConn, DbError};
 use crate::http::{ApiError, ErrorCode};
 use crate::policy::{self, Action as PolicyAction, Allowed, Caller, Denied};
 use crate::principal::Principal;
-use crate::scopes::{ScopeSet, registry};
+use crate::scopes::ScopeSet;
 use crate::secrets::PlainSecret;
 use crate::state::AppState;
 
@@ -177,7 +175,7 @@ async fn validate_scopes(
     let asked =
         ScopeSet::from_list(raw).map_err(|e| ApiError::validation("scopes", format!("{e}")))?;
     let all = state.scope_registry().await?;
-    let grantable = registry::grantable(&all, actor.caller.is_admin());
+    let grantable = crate::policy::grantable::app_may_be_given(&actor.caller, &all);
     if let Some(extra) = asked.difference(&grantable).first() {
         return Err(ApiError::validation(
             "scopes",
@@ -320,7 +318,7 @@ pub async fn create(
         None => {
             // Every scope a member may hold, within what the registering credential holds.
             let all = state.scope_registry().await?;
-            registry::grantable(&all, false)
+            crate::policy::grantable::self_registered_may_ask(&all)
                 .iter()
                 .filter(|s| actor.caller.holds_name(s.as_str(), false))
                 .cloned()
@@ -509,11 +507,7 @@ pub async fn list(
     Ok(state
         .db(move |c| {
             if everyone {
-                Ok(clients_t::table
-                    .select(Client::as_select())
-                    .order((clients_t::created_at.desc(), clients_t::id.desc()))
-                    .limit(500)
-                    .load(c)?)
+                clients::list_all(c, 500)
             } else {
                 let personal = crate::workspaces::personal_of(c, &user)?.map(|w| w.id);
                 clients::controlled_by(c, &user, bound.as_deref(), personal.as_deref(), 500)
@@ -715,7 +709,7 @@ pub async fn update(
     let redirects_changed = redirects
         .as_deref()
         .is_some_and(|r| r != client.redirect_uris);
-    let changes = ClientChanges {
+    let changes = clients::ClientChanges {
         name,
         redirect_uris: redirects,
         allowed_scopes: scopes,
@@ -750,8 +744,7 @@ pub async fn update(
     let (updated, families) = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let target = clients_t::table.find(&id);
-                diesel::update(target).set(&changes).execute(c)?;
+                clients::apply_changes(c, &id, &changes)?;
                 let families = if disabling {
                     revoke_client_families(c, &id, now, "client_disabled")?
                 } else {
@@ -763,7 +756,8 @@ pub async fn update(
                 for event in &events {
                     audit::record(c, event, now)?;
                 }
-                let updated = target.select(Client::as_select()).first(c)?;
+                let updated = clients::find(c, &id)?
+                    .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
                 Ok((updated, families))
             })
         })
@@ -773,40 +767,13 @@ pub async fn update(
     Ok(updated)
 }
 
-/// The columns a PATCH changes (`None`: left as it is; `disabled_at: Some(None)`: enabled).
-#[derive(AsChangeset)]
-#[diesel(table_name = clients_t)]
-struct ClientChanges {
-    name: Option<String>,
-    redirect_uris: Option<String>,
-    allowed_scopes: Option<String>,
-    grant_types: Option<String>,
-    first_party: Option<bool>,
-    resources: Option<String>,
-    post_logout_redirect_uris: Option<String>,
-    backchannel_logout_uri: Option<Option<String>>,
-    backchannel_logout_session_required: Option<bool>,
-    options: Option<String>,
-    disabled_at: Option<Option<NaiveDateTime>>,
-    admin_locked: Option<bool>,
-    disabled_by: Option<Option<String>>,
-    updated_at: NaiveDateTime,
-}
-
 pub(crate) fn revoke_client_families(
     conn: &mut DbConn,
     client_id: &str,
     now: NaiveDateTime,
     reason: &str,
 ) -> Result<Vec<String>, DbError> {
-    let live: Vec<String> = refresh_families::table
-        .filter(refresh_families::client_id.eq(client_id))
-        .filter(refresh_families::revoked_at.is_null())
-        .filter(refresh_families::expires_at.gt(now))
-        .select(refresh_families::id)
-        .load(conn)?;
-    grants::revoke_families(conn, &live, now, reason)?;
-    Ok(live)
+    grants::revoke_client_families(conn, client_id, now, reason)
 }
 
 /// Delete an app: its consents, codes and refresh tokens go with it, its access tokens are
@@ -828,7 +795,7 @@ pub(crate) async fn remove(
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
                 let families = revoke_client_families(c, &id, now, "client_deleted")?;
-                diesel::delete(clients_t::table.find(&id)).execute(c)?;
+                clients::delete(c, &id)?;
                 audit::record(c, &event, now)?;
                 Ok(families)
             })
@@ -860,18 +827,11 @@ pub async fn rotate_secret(
     let updated = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let target = clients_t::table.find(&id);
-                diesel::update(target)
-                    .set((
-                        clients_t::secret_digest.eq(Some(digest)),
-                        clients_t::previous_secret_digest.eq(old.filter(|_| !grace.is_zero())),
-                        clients_t::previous_secret_expires_at
-                            .eq((!grace.is_zero()).then_some(now + grace)),
-                        clients_t::updated_at.eq(now),
-                    ))
-                    .execute(c)?;
+                let previous = old.filter(|_| !grace.is_zero());
+                let until = (!grace.is_zero()).then_some(now + grace);
+                let rotated = clients::set_secret(c, &id, &digest, previous, until, now)?;
                 audit::record(c, &event, now)?;
-                Ok(target.select(Client::as_select()).first(c)?)
+                Ok(rotated)
             })
         })
         .await?;
@@ -935,39 +895,20 @@ pub async fn list_consents(
 ) -> Result<Vec<ConsentView>, ApiError> {
     Ok(state
         .db(move |c| {
-            type Row = (
-                String,
-                String,
-                String,
-                String,
-                bool,
-                NaiveDateTime,
-                NaiveDateTime,
-                String,
-            );
-            let rows: Vec<Row> = consents::table
-                .inner_join(clients_t::table)
-                .filter(consents::user_id.eq(&user_id))
-                .filter(
-                    consents::workspace_id
-                        .eq(workspace.clone().unwrap_or_default())
-                        .or(workspace.is_none().into_sql::<diesel::sql_types::Bool>()),
-                )
-                .order((consents::created_at.desc(), consents::id.desc()))
-                .select((
-                    consents::id,
-                    consents::client_id,
-                    clients_t::name,
-                    consents::scopes,
-                    consents::first_party,
-                    consents::created_at,
-                    consents::updated_at,
-                    clients_t::origin,
-                ))
-                .load(c)?;
+            let rows = grants::consents_of(c, &user_id, workspace.as_deref())?;
             let mut views = Vec::with_capacity(rows.len());
-            for (id, client_id, client_name, scopes, first_party, created, updated, origin) in rows
-            {
+            for row in rows {
+                let grants::ConsentRow {
+                    id,
+                    client_id,
+                    client_name,
+                    scopes,
+                    first_party,
+                    created_at: created,
+                    updated_at: updated,
+                    origin,
+                    last_used_at: last_used,
+                } = row;
                 let origin = match origin.as_str() {
                     "dcr" => super::clients::Origin::Dcr,
                     "cimd" => super::clients::Origin::Cimd,
@@ -981,11 +922,6 @@ pub async fn list_consents(
                             .map(str::to_owned)
                     })
                     .flatten();
-                let last_used: Option<NaiveDateTime> = refresh_families::table
-                    .filter(refresh_families::user_id.eq(&user_id))
-                    .filter(refresh_families::client_id.eq(&client_id))
-                    .select(diesel::dsl::max(refresh_families::last_used_at))
-                    .first(c)?;
                 views.push(ConsentView {
                     id,
                     client_id,
@@ -1022,15 +958,7 @@ pub async fn revoke_consent(
     let families = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let mut query = consents::table
-                    .find(&consent_id)
-                    .filter(consents::user_id.eq(&user_id))
-                    .select(consents::client_id)
-                    .into_boxed();
-                if let Some(bound) = &bound {
-                    query = query.filter(consents::workspace_id.eq(bound));
-                }
-                let found: Option<String> = query.first(c).optional()?;
+                let found = grants::consent_client(c, &consent_id, &user_id, bound.as_deref())?;
                 let Some(client_id) = found else {
                     return Ok(None);
                 };
@@ -1039,19 +967,7 @@ pub async fn revoke_consent(
                 let live =
                     grants::live_families_in(c, &user_id, &client_id, bound.as_deref(), now)?;
                 grants::revoke_families(c, &live, now, "consent_revoked")?;
-                // A code issued a moment ago must not outlive the approval either.
-                let mut codes = diesel::delete(
-                    auth_codes::table
-                        .filter(auth_codes::user_id.eq(&user_id))
-                        .filter(auth_codes::client_id.eq(&client_id))
-                        .filter(auth_codes::consumed_at.is_null()),
-                )
-                .into_boxed();
-                if let Some(bound) = &bound {
-                    codes = codes.filter(auth_codes::workspace_id.eq(bound));
-                }
-                codes.execute(c)?;
-                diesel::delete(consents::table.find(&consent_id)).execute(c)?;
+                grants::forget_consent(c, &consent_id, &user_id, &client_id, bound.as_deref())?;
                 event.details = json!({ "client_id": client_id, "consent_id": consent_id, "families_revoked": live.len() });
                 audit::record(c, &event, now)?;
                 Ok(Some(live))

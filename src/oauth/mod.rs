@@ -3,7 +3,7 @@
 
 pub use gatehouse_core::oauth::{
     assertion, backchannel, cimd, clients, device_codes, grants, id_token, pushed, redirect,
-    token_audit,
+    registration_tokens, token_audit,
 };
 
 pub mod agents;

@@ -16,7 +16,7 @@ use crate::http::ApiError;
 use crate::pages::{Nav, csrf_matches, error_page, failure_page, form_expired, render, see_other};
 use crate::policy::Action;
 use crate::principal::SignedIn;
-use crate::scopes::registry::{self, RegisteredScope};
+use crate::scopes::registry::RegisteredScope;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -52,7 +52,7 @@ async fn apps_page(
         Ok(all) => all,
         Err(e) => return failure_page(&e.into()),
     };
-    let grantable = registry::grantable(&all, actor.caller.is_admin());
+    let grantable = crate::policy::grantable::app_may_be_given(&actor.caller, &all);
     render(
         status,
         &AppsPage {

@@ -13,8 +13,6 @@
 use crate::oauth::error::{Respond, unreadable};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -24,15 +22,11 @@ use super::error::{OAuthError, OAuthErrorBody};
 use super::redirect::RedirectUri;
 use crate::audit::{self, Action};
 use crate::config::RegistrationMode;
-use crate::db::schema::{clients as clients_t, registration_tokens};
-use crate::db::{DbConn, DbError};
-use crate::ids::{IdKind, new_id};
-use crate::scopes::{ScopeSet, registry};
-use crate::secrets::{Pepper, PlainSecret, constant_time_eq};
+use crate::scopes::ScopeSet;
+use crate::secrets::{PlainSecret, constant_time_eq};
 use crate::state::AppState;
 
 /// Prefix of initial access tokens (RFC 7591 §3).
-pub const INITIAL_TOKEN_PREFIX: &str = "iat_";
 /// Prefix of registration access tokens (RFC 7592 §1).
 pub const REGISTRATION_TOKEN_PREFIX: &str = "rat_";
 const MAX_REDIRECT_URIS: usize = 10;
@@ -397,7 +391,7 @@ fn parse_metadata(body: &[u8]) -> Result<ClientMetadata, OAuthError> {
 
 async fn grantable(state: &AppState) -> Result<ScopeSet, OAuthError> {
     let all = state.scope_registry().await?;
-    Ok(registry::grantable(&all, false))
+    Ok(crate::policy::grantable::self_registered_may_ask(&all))
 }
 
 /// Register an app (RFC 7591)
@@ -664,17 +658,15 @@ pub async fn update(
         let updated = state
             .db(move |c| {
                 crate::db::write_transaction(c, |c| {
-                    diesel::update(clients_t::table.find(&id))
-                        .set((
-                            clients_t::name.eq(&valid.name),
-                            clients_t::redirect_uris.eq(uris.join("\n")),
-                            clients_t::allowed_scopes.eq(valid.scopes.to_storage()),
-                            clients_t::grant_types.eq(valid.grant_types.join(" ")),
-                            clients_t::metadata.eq(&metadata),
-                            clients_t::options.eq(&options),
-                            clients_t::updated_at.eq(now),
-                        ))
-                        .execute(c)?;
+                    let registered = clients::Registered {
+                        name: &valid.name,
+                        redirect_uris: &uris,
+                        scopes: &valid.scopes,
+                        grant_types: &valid.grant_types,
+                        metadata: &metadata,
+                        options: &options,
+                    };
+                    clients::update_registered(c, &id, &registered, now)?;
                     let mut event = audit::NewEvent::new(Action::ClientRegistrationChanged);
                     event.details = json!({ "client_id": id, "name": valid.name });
                     audit::record(c, &event, now)?;
@@ -722,103 +714,7 @@ pub async fn delete(
     outcome.await.unwrap_or_else(|e: OAuthError| e.response())
 }
 
-// ---- Initial access tokens -----------------------------------------------------------------
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = registration_tokens)]
-pub struct RegistrationToken {
-    pub id: String,
-    pub digest: String,
-    pub label: String,
-    pub created_by: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub expires_at: NaiveDateTime,
-    pub uses_left: Option<i32>,
-    pub revoked_at: Option<NaiveDateTime>,
-}
-
-impl RegistrationToken {
-    pub fn usable(&self, now: NaiveDateTime) -> bool {
-        self.revoked_at.is_none() && now < self.expires_at && self.uses_left.is_none_or(|n| n > 0)
-    }
-}
-
-/// Mint an initial access token (shown once).
-pub fn mint_initial_token(
-    conn: &mut DbConn,
-    pepper: &Pepper,
-    label: &str,
-    created_by: Option<&str>,
-    expires_at: NaiveDateTime,
-    uses: Option<i32>,
-    now: NaiveDateTime,
-) -> Result<(RegistrationToken, PlainSecret), DbError> {
-    let secret = PlainSecret::generate(INITIAL_TOKEN_PREFIX);
-    let id = new_id(IdKind::RegistrationToken);
-    diesel::insert_into(registration_tokens::table)
-        .values((
-            registration_tokens::id.eq(&id),
-            registration_tokens::digest.eq(pepper.digest_secret(&secret)),
-            registration_tokens::label.eq(label),
-            registration_tokens::created_by.eq(created_by),
-            registration_tokens::created_at.eq(now),
-            registration_tokens::expires_at.eq(expires_at),
-            registration_tokens::uses_left.eq(uses),
-        ))
-        .execute(conn)?;
-    let token = registration_tokens::table
-        .find(&id)
-        .select(RegistrationToken::as_select())
-        .first(conn)?;
-    Ok((token, secret))
-}
-
-pub fn list_initial_tokens(conn: &mut DbConn) -> Result<Vec<RegistrationToken>, DbError> {
-    Ok(registration_tokens::table
-        .select(RegistrationToken::as_select())
-        .order(registration_tokens::created_at.desc())
-        .limit(200)
-        .load(conn)?)
-}
-
-/// `true` if a token was revoked.
-pub fn revoke_initial_token(
-    conn: &mut DbConn,
-    id: &str,
-    now: NaiveDateTime,
-) -> Result<bool, DbError> {
-    Ok(diesel::update(
-        registration_tokens::table
-            .find(id)
-            .filter(registration_tokens::revoked_at.is_null()),
-    )
-    .set(registration_tokens::revoked_at.eq(now))
-    .execute(conn)?
-        == 1)
-}
-
-/// Use the token once, if it is usable: one conditional statement, so two registrations
-/// racing for a token's last use cannot both have it.
-fn spend_initial_token(
-    conn: &mut DbConn,
-    digest: &str,
-    now: NaiveDateTime,
-) -> Result<bool, DbError> {
-    let spent = diesel::update(
-        registration_tokens::table
-            .filter(registration_tokens::digest.eq(digest))
-            .filter(registration_tokens::revoked_at.is_null())
-            .filter(registration_tokens::expires_at.gt(now))
-            .filter(
-                registration_tokens::uses_left
-                    .is_null()
-                    .or(registration_tokens::uses_left.gt(0)),
-            ),
-    )
-    .set(registration_tokens::uses_left.eq(registration_tokens::uses_left - 1))
-    .execute(conn)?;
-    Ok(spent == 1)
-}
+pub use gatehouse_core::oauth::registration_tokens::*;
 
 #[cfg(test)]
 mod tests {

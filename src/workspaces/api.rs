@@ -383,7 +383,7 @@ pub(crate) async fn change_member_role_for(
         .await?
         .ok_or_else(|| ApiError::not_found("Member"))?;
     let to = body.role;
-    principal.authorize(Action::ChangeMemberRole {
+    let allowed = principal.authorize(Action::ChangeMemberRole {
         workspace: standing.policy(),
         from,
         to,
@@ -395,22 +395,13 @@ pub(crate) async fn change_member_role_for(
     let changed = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                // Serialized per workspace, and decided on the role as it is now: two owners
-                // demoting each other at once leave one owner, not none.
-                ws::lock(c, &ws_id)?;
-                if ws::role_of(c, &ws_id, &member)? != Some(from) {
-                    return Ok(Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        "The member's role changed meanwhile: look again",
-                    )));
-                }
-                if from == WsRole::Owner && to != WsRole::Owner && ws::count_owners(c, &ws_id)? <= 1
-                {
-                    return Ok(Err(ApiError::of(ErrorCode::LastOwner)));
-                }
-                let narrowed = ws::change_role(c, &ws_id, &member, (from, to), now)?;
+                let narrowed =
+                    match ws::change_member_role(c, allowed, &ws_id, &member, Some(from), to, now)?
+                    {
+                        Ok((_, narrowed)) => narrowed,
+                        Err(refused) => return Ok(Err(member_refusal(refused))),
+                    };
                 if from != to {
-                    ws::revoke_invitations_above(c, &ws_id, &member, to, now)?;
                     event.details["grants_revoked"] = json!(narrowed.families_revoked.len());
                     audit::record(c, &event, now)?;
                 }
@@ -466,7 +457,7 @@ pub(crate) async fn remove_member_for(
         .db(move |c| ws::role_of(c, &ws_id, &user))
         .await?
         .ok_or_else(|| ApiError::not_found("Member"))?;
-    principal.authorize(Action::RemoveMember {
+    let allowed = principal.authorize(Action::RemoveMember {
         workspace: standing.policy(),
         member: &member,
         member_role,
@@ -486,17 +477,18 @@ pub(crate) async fn remove_member_for(
     let departure = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                ws::lock(c, &ws_id)?;
-                if ws::role_of(c, &ws_id, &member)? != Some(member_role) {
-                    return Ok(Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        "The member's role changed meanwhile: look again",
-                    )));
-                }
-                if member_role == WsRole::Owner && ws::count_owners(c, &ws_id)? <= 1 {
-                    return Ok(Err(ApiError::of(ErrorCode::LastOwner)));
-                }
-                let departure = ws::remove_member(c, &ws_id, &member, &by, now)?;
+                let departure = match ws::remove_member_guarded(
+                    c,
+                    allowed,
+                    &ws_id,
+                    &member,
+                    member_role,
+                    &by,
+                    now,
+                )? {
+                    Ok(departure) => departure,
+                    Err(refused) => return Ok(Err(member_refusal(refused))),
+                };
                 event.details = json!({
                     "role": member_role,
                     "keys_revoked": departure.keys_revoked.len(),
@@ -903,4 +895,16 @@ pub async fn workspace_audit_events(
     principal.authorize(Action::ReadWorkspaceAudit(standing.policy()))?;
     let id = found(&standing)?.id.clone();
     audit_page(&state, query.into_inner(), Some(id)).await
+}
+
+/// A member change the workspace refused, as `/v1` answers it.
+fn member_refusal(refused: ws::MemberRefusal) -> ApiError {
+    match refused {
+        ws::MemberRefusal::NotMember => ApiError::not_found("Member"),
+        ws::MemberRefusal::Changed => ApiError::new(
+            ErrorCode::Conflict,
+            "The member's role changed meanwhile: look again",
+        ),
+        ws::MemberRefusal::LastOwner => ApiError::of(ErrorCode::LastOwner),
+    }
 }

@@ -58,3 +58,231 @@ fn the_core_serves_no_http() {
     let server = dependency_tree("gatehouse");
     assert!(server.iter().any(|n| n == "actix-web") && server.iter().any(|n| n == "askama"));
 }
+
+/// Each table's owner: the one file that creates, changes, deletes and queries its rows. Every
+/// other room asks the owner.
+const OWNERS: &[(&str, &str)] = &[
+    ("users", "gatehouse-core/src/accounts/model.rs"),
+    ("sessions", "gatehouse-core/src/accounts/sessions.rs"),
+    ("login_failures", "gatehouse-core/src/accounts/throttle.rs"),
+    ("scopes", "gatehouse-core/src/scopes/registry.rs"),
+    ("api_keys", "gatehouse-core/src/api_keys/model.rs"),
+    ("audit_events", "gatehouse-core/src/audit.rs"),
+    ("clients", "gatehouse-core/src/oauth/clients.rs"),
+    ("pushed_requests", "gatehouse-core/src/oauth/pushed.rs"),
+    ("used_jtis", "gatehouse-core/src/oauth/assertion.rs"),
+    ("device_codes", "gatehouse-core/src/oauth/device_codes.rs"),
+    (
+        "registration_tokens",
+        "gatehouse-core/src/oauth/registration_tokens.rs",
+    ),
+    ("blocked_client_hosts", "gatehouse-core/src/oauth/cimd.rs"),
+    (
+        "backchannel_logouts",
+        "gatehouse-core/src/oauth/backchannel.rs",
+    ),
+    ("signing_keys", "gatehouse-core/src/jwt/keys.rs"),
+    ("consents", "gatehouse-core/src/oauth/grants.rs"),
+    ("auth_codes", "gatehouse-core/src/oauth/grants.rs"),
+    ("refresh_families", "gatehouse-core/src/oauth/grants.rs"),
+    ("refresh_tokens", "gatehouse-core/src/oauth/grants.rs"),
+    (
+        "revoked_access_tokens",
+        "gatehouse-core/src/jwt/denylist.rs",
+    ),
+    ("workspaces", "gatehouse-core/src/workspaces/mod.rs"),
+    ("workspace_members", "gatehouse-core/src/workspaces/mod.rs"),
+    (
+        "workspace_invitations",
+        "gatehouse-core/src/workspaces/mod.rs",
+    ),
+];
+
+/// Reads that join another room's table into an owner's own query, in one statement where two
+/// would cost a round trip on a path that matters: (file, table, why). Never a write.
+const JOINS: &[(&str, &str, &str)] = &[
+    (
+        "gatehouse-core/src/accounts/sessions.rs",
+        "users",
+        "a session is read with its user (every signed-in page)",
+    ),
+    (
+        "gatehouse-core/src/api_keys/model.rs",
+        "users",
+        "a key is read with its owner (every key's first use)",
+    ),
+    (
+        "gatehouse-core/src/api_keys/model.rs",
+        "workspaces",
+        "a key is read with its workspace's claim",
+    ),
+    (
+        "gatehouse-core/src/api_keys/model.rs",
+        "workspace_members",
+        "a key is read with its owner's role",
+    ),
+    (
+        "gatehouse-core/src/workspaces/mod.rs",
+        "users",
+        "members are listed with their names",
+    ),
+    (
+        "gatehouse-core/src/oauth/grants.rs",
+        "clients",
+        "approvals are listed with their apps' names",
+    ),
+    (
+        "gatehouse-core/src/oauth/grants.rs",
+        "workspaces",
+        "a code or a refresh carries the workspace claim",
+    ),
+    (
+        "gatehouse-core/src/oauth/grants.rs",
+        "workspace_members",
+        "a code or a refresh carries the member's role",
+    ),
+    (
+        "gatehouse-core/src/oauth/clients.rs",
+        "workspace_members",
+        "the apps a member controls are listed in one query",
+    ),
+];
+
+fn rust_files(dir: &Path, found: &mut Vec<(String, String)>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let relative = path.strip_prefix(root()).unwrap().display().to_string();
+            found.push((relative, text));
+        }
+    }
+}
+
+/// The tables `schema.rs` declares.
+fn tables() -> Vec<String> {
+    let schema =
+        std::fs::read_to_string(root().join("gatehouse-core/src/db/schema.rs")).expect("schema");
+    schema
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| l.ends_with(") {") && !l.starts_with(' '))
+        .filter_map(|l| l.split(" (").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The tables a file names through `schema::…` (one by one or in a `{…}` group) and in SQL.
+fn tables_named(text: &str, tables: &[String]) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut named = BTreeSet::new();
+    for (at, _) in code.match_indices("schema::") {
+        let rest = &code[at + "schema::".len()..];
+        let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+            group[..group.find('}').unwrap_or(group.len())]
+                .split(',')
+                .map(|n| n.split(" as ").next().unwrap_or("").trim())
+                .collect()
+        } else {
+            vec![
+                rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .next()
+                    .unwrap_or(""),
+            ]
+        };
+        named.extend(
+            names
+                .into_iter()
+                .filter(|n| tables.iter().any(|t| t == n))
+                .map(str::to_owned),
+        );
+    }
+    for table in tables {
+        for verb in ["FROM ", "JOIN ", "UPDATE ", "INTO "] {
+            if code.contains(&format!("{verb}{table} "))
+                || code.contains(&format!("{verb}{table}\n"))
+            {
+                named.insert(table.clone());
+            }
+        }
+    }
+    named
+}
+
+/// Whether the file writes rows of `table` (Diesel or SQL).
+fn writes(text: &str, table: &str) -> bool {
+    [
+        format!("insert_into({table}::table"),
+        format!("update({table}::table"),
+        format!("delete({table}::table"),
+        format!("INSERT INTO {table} "),
+        format!("UPDATE {table} "),
+        format!("DELETE FROM {table} "),
+    ]
+    .iter()
+    .any(|w| text.contains(w.as_str()))
+}
+
+#[test]
+fn every_table_is_queried_by_its_owner_only() {
+    let tables = tables();
+    assert!(tables.len() >= 20, "the schema reader found {tables:?}");
+    for table in &tables {
+        assert!(
+            OWNERS.iter().any(|(t, _)| t == table),
+            "the table {table} has no owner in OWNERS"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    rust_files(&root().join("gatehouse-core/src"), &mut files);
+    let mut strangers = Vec::new();
+    for (file, text) in &files {
+        if file.ends_with("db/schema.rs") {
+            continue;
+        }
+        for table in tables_named(text, &tables) {
+            let owner = OWNERS.iter().find(|(t, _)| *t == table).map(|(_, f)| *f);
+            if owner == Some(file.as_str()) {
+                continue;
+            }
+            let joined = JOINS.iter().any(|(f, t, _)| f == file && *t == table);
+            if !joined || writes(text, &table) {
+                strangers.push(format!(
+                    "{file} uses {table} (owner: {})",
+                    owner.unwrap_or("?")
+                ));
+            }
+        }
+    }
+    assert!(
+        strangers.is_empty(),
+        "tables used outside their owner (ask the owner, or list a read-only join in JOINS):\n{}",
+        strangers.join("\n")
+    );
+    // The owners are real: each names its table (the test would pass for a reader that sees
+    // nothing otherwise).
+    for (table, owner) in OWNERS {
+        let text = std::fs::read_to_string(root().join(owner)).expect(owner);
+        assert!(
+            tables_named(&text, &tables).contains(*table),
+            "{owner} does not query {table}"
+        );
+    }
+    for (file, table, why) in JOINS {
+        assert!(!why.is_empty());
+        let text = std::fs::read_to_string(root().join(file)).expect(file);
+        assert!(
+            tables_named(&text, &tables).contains(*table),
+            "{file} no longer joins {table}: remove the row"
+        );
+    }
+}

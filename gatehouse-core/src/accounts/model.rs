@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::email::Email;
 use super::password::NewPassword;
-use crate::db::schema::{sessions, users};
+use crate::db::schema::users;
 use crate::db::{DbConn, DbError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -270,7 +270,7 @@ pub fn set_disabled(
             ))
             .execute(conn)?;
         if disabled {
-            diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?;
+            super::sessions::delete_of_user(conn, id)?;
         }
         Ok(changed == 1)
     })

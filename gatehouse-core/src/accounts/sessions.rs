@@ -161,3 +161,32 @@ pub fn delete_other_sessions(
         None => diesel::delete(query).execute(conn)?,
     })
 }
+
+/// Sessions ended by `now` (past their absolute end) or idle since `idle_cutoff` (the janitor
+/// deletes them in batches).
+pub fn sessions_past(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    idle_cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(sessions::table
+        .filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::last_seen_at.le(idle_cutoff)),
+        )
+        .select(sessions::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these sessions.
+pub fn delete_sessions(conn: &mut DbConn, ids: &[String]) -> Result<usize, diesel::result::Error> {
+    diesel::delete(sessions::table.filter(sessions::id.eq_any(ids))).execute(conn)
+}
+
+/// End every session of a user (disabled): how many.
+pub fn delete_of_user(conn: &mut DbConn, user_id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
+}

@@ -120,3 +120,24 @@ pub fn clear_account(conn: &mut DbConn, account_key: &str) -> Result<(), DbError
         .execute(conn)?;
     Ok(())
 }
+
+/// Failed logins recorded before `cutoff` (the janitor deletes them in batches).
+pub fn login_failures_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(login_failures::table
+        .filter(login_failures::created_at.lt(cutoff))
+        .select(login_failures::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these rows of `login_failures`.
+pub fn delete_login_failures(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(login_failures::table.filter(login_failures::id.eq_any(ids))).execute(conn)
+}

@@ -23,7 +23,7 @@ use crate::db::DbError;
 use crate::errors::ErrorCode;
 use crate::policy::attenuate::{self, Bounds};
 use crate::scopes::ScopeSet;
-use crate::scopes::registry::{self, RegisteredScope};
+use crate::scopes::registry::RegisteredScope;
 use crate::state::AppState;
 
 /// Why an existing key was refused.
@@ -446,7 +446,10 @@ pub fn build_new_key(
             ));
         }
         if let Some(denied) = scopes
-            .difference(&registry::grantable(registry, owner.is_admin()))
+            .difference(&crate::policy::grantable::key_may_hold(
+                crate::policy::Role::of(owner.is_admin()),
+                registry,
+            ))
             .first()
         {
             return Err(KeyInputError::forbidden(format!(

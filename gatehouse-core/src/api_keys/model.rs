@@ -693,6 +693,47 @@ pub fn record_usage(
 /// Last-used rows written per transaction by `record_usage`.
 const USAGE_ROWS_PER_TRANSACTION: usize = 200;
 
+/// Revoke the live keys of a workspace (`user_id`: only that member's), and the access tokens
+/// exchanged for them (their `jti` names the key): the keys' ids.
+pub fn revoke_in_workspace(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    user_id: Option<&str>,
+    by: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
+    let mut live = api_keys::table
+        .filter(api_keys::workspace_id.eq(workspace_id))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::id)
+        .into_boxed();
+    if let Some(user_id) = user_id {
+        live = live.filter(api_keys::user_id.eq(user_id));
+    }
+    let ids: Vec<String> = live.load(conn)?;
+    if !ids.is_empty() {
+        diesel::update(api_keys::table.filter(api_keys::id.eq_any(&ids)))
+            .set((
+                api_keys::revoked_at.eq(now),
+                api_keys::revoked_by.eq(by),
+                api_keys::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let until = exchanged_tokens_dead_at(now);
+        let entries: Vec<_> = ids.iter().map(|id| (id.clone(), until)).collect();
+        crate::jwt::denylist::revoke(conn, &entries, now)?;
+    }
+    Ok(ids)
+}
+
+/// Delete every key of a workspace (it is being deleted; revoke them first).
+pub fn delete_in_workspace(conn: &mut DbConn, workspace_id: &str) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(api_keys::table.filter(api_keys::workspace_id.eq(workspace_id)))
+            .execute(conn)?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,6 +200,28 @@ fn record(
     Ok(())
 }
 
+/// Revocations that ended by `cutoff` (the janitor deletes them in batches).
+pub fn revoked_access_tokens_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(revoked_access_tokens::table
+        .filter(revoked_access_tokens::expires_at.le(cutoff))
+        .select(revoked_access_tokens::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these rows of `revoked_access_tokens`.
+pub fn delete_revoked_access_tokens(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::id.eq_any(ids)))
+        .execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,3 +195,21 @@ pub fn spend_jti(conn: &mut DbConn, id: &str, until: NaiveDateTime) -> Result<bo
         Err(e) => Err(e),
     }
 }
+
+/// Spent assertion ids whose JWT expired before `cutoff` (it would be refused as expired anyway) (the janitor deletes them in batches).
+pub fn used_jtis_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(used_jtis::table
+        .filter(used_jtis::expires_at.lt(cutoff))
+        .select(used_jtis::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these rows of `used_jtis`.
+pub fn delete_used_jtis(conn: &mut DbConn, ids: &[String]) -> Result<usize, diesel::result::Error> {
+    diesel::delete(used_jtis::table.filter(used_jtis::id.eq_any(ids))).execute(conn)
+}

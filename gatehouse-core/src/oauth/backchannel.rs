@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::Client;
 use crate::audit::{self, Action, NewEvent};
-use crate::db::schema::{backchannel_logouts, clients, refresh_families};
+use crate::db::schema::backchannel_logouts;
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 use crate::scopes::{Builtin, ScopeSet};
@@ -58,13 +58,7 @@ pub struct SessionEnd {
 }
 
 /// A grant of an ended session: id, client, scopes, session, revoked at.
-type GrantOfSession = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<NaiveDateTime>,
-);
+use super::grants::GrantOfSession;
 
 /// See the module header. Runs in the caller's connection (and transaction, if any).
 pub fn session_ended(
@@ -74,22 +68,11 @@ pub fn session_ended(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<SessionEnd, DbError> {
-    let mut query = refresh_families::table
-        .filter(refresh_families::user_id.eq(user_id))
-        .filter(refresh_families::session_id.is_not_null())
-        .into_boxed();
-    if let Ended::Session(id) = ended {
-        query = query.filter(refresh_families::session_id.eq(id));
-    }
-    let grants: Vec<GrantOfSession> = query
-        .select((
-            refresh_families::id,
-            refresh_families::client_id,
-            refresh_families::scopes,
-            refresh_families::session_id,
-            refresh_families::revoked_at,
-        ))
-        .load(conn)?;
+    let session = match ended {
+        Ended::Session(id) => Some(id),
+        _ => None,
+    };
+    let grants: Vec<GrantOfSession> = super::grants::made_in_sessions(conn, user_id, session)?;
     let mut end = SessionEnd::default();
     let mut told: Vec<(String, Option<String>)> = Vec::new();
     for (id, client_id, scopes, session_id, revoked_at) in grants {
@@ -105,24 +88,9 @@ pub fn session_ended(
             told.push(pair);
         }
     }
-    if !end.revoked_grants.is_empty() {
-        diesel::update(
-            refresh_families::table
-                .filter(refresh_families::id.eq_any(&end.revoked_grants))
-                .filter(refresh_families::revoked_at.is_null()),
-        )
-        .set((
-            refresh_families::revoked_at.eq(now),
-            refresh_families::revoked_reason.eq("logout"),
-        ))
-        .execute(conn)?;
-    }
+    super::grants::end_at_logout(conn, &end.revoked_grants, now)?;
     let client_ids: Vec<&String> = told.iter().map(|(c, _)| c).collect();
-    let listening: Vec<String> = clients::table
-        .filter(clients::id.eq_any(client_ids))
-        .filter(clients::backchannel_logout_uri.is_not_null())
-        .select(clients::id)
-        .load(conn)?;
+    let listening = super::clients::listening_for_logout(conn, &client_ids)?;
     for (client_id, session_id) in told.iter().filter(|(c, _)| listening.contains(c)) {
         diesel::insert_into(backchannel_logouts::table)
             .values((
@@ -378,4 +346,31 @@ pub fn last_notices(conn: &mut DbConn, user_id: &str) -> Result<Vec<Notice>, DbE
         }
     }
     Ok(last)
+}
+
+/// Logout notices delivered or given up on before `cutoff` (pending ones stay, however old).
+pub fn backchannel_logouts_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(backchannel_logouts::table
+        .filter(backchannel_logouts::created_at.lt(cutoff))
+        .filter(
+            backchannel_logouts::delivered_at
+                .is_not_null()
+                .or(backchannel_logouts::failed_at.is_not_null()),
+        )
+        .select(backchannel_logouts::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these notices.
+pub fn delete_backchannel_logouts(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(backchannel_logouts::table.filter(backchannel_logouts::id.eq_any(ids)))
+        .execute(conn)
 }

@@ -19,9 +19,9 @@ use url::{Host, Url};
 
 use super::clients::{self, Client, ClientType, Origin, SelfDescription};
 use super::redirect::RedirectUri;
-use crate::db::schema::{blocked_client_hosts, clients as clients_t};
+use crate::db::schema::blocked_client_hosts;
 use crate::db::{DbConn, DbError};
-use crate::scopes::{ScopeSet, registry};
+use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
 /// Largest document accepted.
@@ -506,7 +506,7 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<Option<Arc<Clie
     }
     let (body, cache_control) = guarded_fetch(state, &url, client_id).await?;
     let all = state.scope_registry().await.map_err(ClientError::Db)?;
-    let grantable = registry::grantable(&all, false);
+    let grantable = crate::policy::grantable::self_registered_may_ask(&all);
     let described = match validate(&url, &body, &grantable) {
         Ok(d) => {
             crate::metrics::client_document("fetched");
@@ -589,58 +589,29 @@ fn store(
         if is_blocked(c, &host)? {
             return Ok(None);
         }
-        let exists = clients_t::table
-            .find(id)
-            .select(clients_t::origin)
-            .first::<String>(c)
-            .optional()?;
-        match exists {
+        let row = clients::DescribedRow {
+            name: &d.name,
+            redirect_uris: &uris,
+            scopes: &d.scopes,
+            grant_types: &d.grant_types,
+            metadata: &metadata,
+            client_type: d.client_type.as_str(),
+            options: &options,
+            resources,
+            expires,
+        };
+        match clients::origin_of(c, id)? {
             Some(origin) if origin != Origin::Cimd.as_str() => {}
-            Some(_) => {
-                diesel::update(clients_t::table.find(id))
-                    .set((
-                        clients_t::name.eq(&d.name),
-                        clients_t::redirect_uris.eq(uris.join("\n")),
-                        clients_t::allowed_scopes.eq(d.scopes.to_storage()),
-                        clients_t::grant_types.eq(d.grant_types.join(" ")),
-                        clients_t::metadata.eq(&metadata),
-                        clients_t::client_type.eq(d.client_type.as_str()),
-                        clients_t::options.eq(&options),
-                        clients_t::resources.eq(resources.join(" ")),
-                        clients_t::metadata_expires_at.eq(expires),
-                        clients_t::updated_at.eq(now),
-                    ))
-                    .execute(c)?;
-            }
+            Some(_) => clients::refresh_described(c, id, &row, now)?,
             None => {
                 // Another instance (or request) may insert the same app at the same moment:
                 // the first one's row stands (the insert is its own savepoint, so the
                 // transaction goes on after the conflict on PostgreSQL too).
                 let inserted = crate::db::write_transaction(c, |c| {
-                    diesel::insert_into(clients_t::table)
-                        .values((
-                            clients_t::id.eq(id),
-                            clients_t::name.eq(&d.name),
-                            clients_t::owner_user_id.eq(None::<String>),
-                            clients_t::client_type.eq(d.client_type.as_str()),
-                            clients_t::options.eq(&options),
-                            clients_t::redirect_uris.eq(uris.join("\n")),
-                            clients_t::allowed_scopes.eq(d.scopes.to_storage()),
-                            clients_t::grant_types.eq(d.grant_types.join(" ")),
-                            clients_t::first_party.eq(false),
-                            clients_t::resources.eq(resources.join(" ")),
-                            clients_t::post_logout_redirect_uris.eq(""),
-                            clients_t::backchannel_logout_session_required.eq(false),
-                            clients_t::origin.eq(Origin::Cimd.as_str()),
-                            clients_t::metadata.eq(&metadata),
-                            clients_t::metadata_expires_at.eq(expires),
-                            clients_t::created_at.eq(now),
-                            clients_t::updated_at.eq(now),
-                        ))
-                        .execute(c)
+                    clients::insert_described(c, id, &row, now)
                 });
                 match inserted {
-                    Ok(_) => {}
+                    Ok(()) => {}
                     Err(diesel::result::Error::DatabaseError(
                         diesel::result::DatabaseErrorKind::UniqueViolation,
                         _,
@@ -651,6 +622,43 @@ fn store(
         }
         clients::find(c, id)
     })
+}
+
+/// The blocked hosts, by name, with when each was blocked.
+pub fn blocked_hosts(conn: &mut DbConn) -> Result<Vec<(String, NaiveDateTime)>, DbError> {
+    Ok(blocked_client_hosts::table
+        .order(blocked_client_hosts::host)
+        .select((blocked_client_hosts::host, blocked_client_hosts::created_at))
+        .load(conn)?)
+}
+
+/// Block a host (blocking it again changes nothing).
+pub fn block_host(
+    conn: &mut DbConn,
+    host: &str,
+    by: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let exists = blocked_client_hosts::table
+        .find(host)
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if !exists {
+        diesel::insert_into(blocked_client_hosts::table)
+            .values((
+                blocked_client_hosts::host.eq(host),
+                blocked_client_hosts::blocked_by.eq(by),
+                blocked_client_hosts::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Lift a host's block: how many rows went (0: it was not blocked).
+pub fn unblock_host(conn: &mut DbConn, host: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(blocked_client_hosts::table.find(host)).execute(conn)?)
 }
 
 #[cfg(test)]

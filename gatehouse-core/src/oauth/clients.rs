@@ -611,6 +611,243 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Client>, DbError> {
         .optional()?)
 }
 
+/// Self-registered and metadata-document apps not used since `cutoff` (never used: registered
+/// before it).
+pub fn unused_since(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(clients::table
+        .filter(clients::origin.eq_any(["dcr", "cimd"]))
+        .filter(
+            clients::last_used_at.lt(cutoff).or(clients::last_used_at
+                .is_null()
+                .and(clients::created_at.lt(cutoff))),
+        )
+        .select(clients::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these apps (their consents, codes and refresh families go with them).
+pub fn delete_many(conn: &mut DbConn, ids: &[String]) -> Result<usize, DbError> {
+    Ok(diesel::delete(clients::table.filter(clients::id.eq_any(ids))).execute(conn)?)
+}
+
+/// What an app's own registration (RFC 7592) may change of it.
+pub struct Registered<'a> {
+    pub name: &'a str,
+    pub redirect_uris: &'a [String],
+    pub scopes: &'a crate::scopes::ScopeSet,
+    pub grant_types: &'a [String],
+    /// The self-description shown to users, as JSON.
+    pub metadata: &'a str,
+    pub options: &'a str,
+}
+
+/// Store an app's own change of its registration.
+pub fn update_registered(
+    conn: &mut DbConn,
+    id: &str,
+    r: &Registered<'_>,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(clients::table.find(id))
+        .set((
+            clients::name.eq(r.name),
+            clients::redirect_uris.eq(r.redirect_uris.join("\n")),
+            clients::allowed_scopes.eq(r.scopes.to_storage()),
+            clients::grant_types.eq(r.grant_types.join(" ")),
+            clients::metadata.eq(r.metadata),
+            clients::options.eq(r.options),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The columns a PATCH changes (`None`: left as it is; `disabled_at: Some(None)`: enabled).
+#[derive(AsChangeset)]
+#[diesel(table_name = clients)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<String>,
+    pub allowed_scopes: Option<String>,
+    pub grant_types: Option<String>,
+    pub first_party: Option<bool>,
+    pub resources: Option<String>,
+    pub post_logout_redirect_uris: Option<String>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
+    pub options: Option<String>,
+    pub disabled_at: Option<Option<NaiveDateTime>>,
+    pub admin_locked: Option<bool>,
+    pub disabled_by: Option<Option<String>>,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Store a change of an app's settings.
+pub fn apply_changes(conn: &mut DbConn, id: &str, changes: &ClientChanges) -> Result<(), DbError> {
+    diesel::update(clients::table.find(id))
+        .set(changes)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A new secret for the app; the old one, if kept, verifies until `previous_until`.
+pub fn set_secret(
+    conn: &mut DbConn,
+    id: &str,
+    digest: &str,
+    previous: Option<String>,
+    previous_until: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Result<Client, DbError> {
+    let target = clients::table.find(id);
+    diesel::update(target)
+        .set((
+            clients::secret_digest.eq(Some(digest)),
+            clients::previous_secret_digest.eq(previous),
+            clients::previous_secret_expires_at.eq(previous_until),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(target.select(Client::as_select()).first(conn)?)
+}
+
+/// Delete one app (its consents, codes and refresh families go with it).
+pub fn delete(conn: &mut DbConn, id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(clients::table.find(id)).execute(conn)?)
+}
+
+/// Every app of the install, newest first.
+pub fn list_all(conn: &mut DbConn, limit: i64) -> Result<Vec<Client>, DbError> {
+    Ok(clients::table
+        .select(Client::as_select())
+        .order((clients::created_at.desc(), clients::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// The apps that registered themselves or are described by metadata documents, newest first.
+pub fn self_registered(conn: &mut DbConn, limit: i64) -> Result<Vec<Client>, DbError> {
+    Ok(clients::table
+        .filter(clients::origin.eq_any([Origin::Dcr.as_str(), Origin::Cimd.as_str()]))
+        .order((clients::created_at.desc(), clients::id.desc()))
+        .limit(limit)
+        .select(Client::as_select())
+        .load(conn)?)
+}
+
+/// Every app described by a metadata document.
+pub fn described_by_documents(conn: &mut DbConn) -> Result<Vec<Client>, DbError> {
+    Ok(clients::table
+        .filter(clients::origin.eq(Origin::Cimd.as_str()))
+        .select(Client::as_select())
+        .load(conn)?)
+}
+
+/// Disable the app under an administrator's lock (only an administrator enables it again).
+pub fn lock_disabled(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(clients::table.find(id))
+        .set((
+            clients::disabled_at.eq(Some(now)),
+            clients::admin_locked.eq(true),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Which of these apps listen for back-channel logout notices.
+pub fn listening_for_logout(conn: &mut DbConn, ids: &[&String]) -> Result<Vec<String>, DbError> {
+    Ok(clients::table
+        .filter(clients::id.eq_any(ids))
+        .filter(clients::backchannel_logout_uri.is_not_null())
+        .select(clients::id)
+        .load(conn)?)
+}
+
+/// What a metadata document says of an app, as stored.
+pub struct DescribedRow<'a> {
+    pub name: &'a str,
+    pub redirect_uris: &'a [&'a str],
+    pub scopes: &'a crate::scopes::ScopeSet,
+    pub grant_types: &'a [String],
+    pub metadata: &'a str,
+    pub client_type: &'a str,
+    pub options: &'a str,
+    pub resources: &'a [String],
+    /// When the document is fetched again.
+    pub expires: NaiveDateTime,
+}
+
+/// Where an app comes from (`registered`, `dcr`, `cimd`), if it exists.
+pub fn origin_of(conn: &mut DbConn, id: &str) -> Result<Option<String>, DbError> {
+    Ok(clients::table
+        .find(id)
+        .select(clients::origin)
+        .first::<String>(conn)
+        .optional()?)
+}
+
+/// Refresh what a document-described app's document says (a disabled app stays disabled).
+pub fn refresh_described(
+    conn: &mut DbConn,
+    id: &str,
+    d: &DescribedRow<'_>,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(clients::table.find(id))
+        .set((
+            clients::name.eq(d.name),
+            clients::redirect_uris.eq(d.redirect_uris.join("\n")),
+            clients::allowed_scopes.eq(d.scopes.to_storage()),
+            clients::grant_types.eq(d.grant_types.join(" ")),
+            clients::metadata.eq(d.metadata),
+            clients::client_type.eq(d.client_type),
+            clients::options.eq(d.options),
+            clients::resources.eq(d.resources.join(" ")),
+            clients::metadata_expires_at.eq(d.expires),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Insert an app its metadata document describes (the error is the database's, so that the
+/// caller tells a concurrent insert of the same app from a failure).
+pub fn insert_described(
+    conn: &mut DbConn,
+    id: &str,
+    d: &DescribedRow<'_>,
+    now: NaiveDateTime,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(clients::table)
+        .values((
+            clients::id.eq(id),
+            clients::name.eq(d.name),
+            clients::owner_user_id.eq(None::<String>),
+            clients::client_type.eq(d.client_type),
+            clients::options.eq(d.options),
+            clients::redirect_uris.eq(d.redirect_uris.join("\n")),
+            clients::allowed_scopes.eq(d.scopes.to_storage()),
+            clients::grant_types.eq(d.grant_types.join(" ")),
+            clients::first_party.eq(false),
+            clients::resources.eq(d.resources.join(" ")),
+            clients::post_logout_redirect_uris.eq(""),
+            clients::backchannel_logout_session_required.eq(false),
+            clients::origin.eq(Origin::Cimd.as_str()),
+            clients::metadata.eq(d.metadata),
+            clients::metadata_expires_at.eq(d.expires),
+            clients::created_at.eq(now),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

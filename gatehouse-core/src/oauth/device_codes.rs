@@ -225,3 +225,24 @@ pub fn decide(
     };
     Ok(changed == 1)
 }
+
+/// Device codes expired before `cutoff` (the janitor deletes them in batches).
+pub fn device_codes_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(device_codes::table
+        .filter(device_codes::expires_at.lt(cutoff))
+        .select(device_codes::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these rows of `device_codes`.
+pub fn delete_device_codes(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(device_codes::table.filter(device_codes::id.eq_any(ids))).execute(conn)
+}

@@ -1271,6 +1271,280 @@ pub fn family_policy(state: &crate::state::AppState) -> FamilyPolicy {
     }
 }
 
+/// Authorization codes expired before `cutoff` (the janitor deletes them in batches).
+pub fn auth_codes_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(auth_codes::table
+        .filter(auth_codes::expires_at.lt(cutoff))
+        .select(auth_codes::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these rows of `auth_codes`.
+pub fn delete_auth_codes(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(auth_codes::table.filter(auth_codes::id.eq_any(ids))).execute(conn)
+}
+
+/// Refresh families past their absolute end before `cutoff`, or idle since `idle_cutoff`.
+pub fn refresh_families_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    idle_cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(refresh_families::table
+        .filter(
+            refresh_families::expires_at
+                .lt(cutoff)
+                .or(refresh_families::last_used_at.lt(idle_cutoff)),
+        )
+        .select(refresh_families::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these families with every token ever rotated in them (the tokens first, in one
+/// transaction): (families, tokens) deleted.
+pub fn delete_refresh_families(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<(usize, usize), DbError> {
+    crate::db::write_transaction(conn, |conn| {
+        let rotated =
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(ids)))
+                .execute(conn)?;
+        let families =
+            diesel::delete(refresh_families::table.filter(refresh_families::id.eq_any(ids)))
+                .execute(conn)?;
+        Ok::<_, DbError>((families, rotated))
+    })
+}
+
+/// End every live refresh family of an app (disabled, deleted, its host blocked): their ids,
+/// for the denylist.
+pub fn revoke_client_families(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: NaiveDateTime,
+    reason: &str,
+) -> Result<Vec<String>, DbError> {
+    let live: Vec<String> = refresh_families::table
+        .filter(refresh_families::client_id.eq(client_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .filter(refresh_families::expires_at.gt(now))
+        .select(refresh_families::id)
+        .load(conn)?;
+    revoke_families(conn, &live, now, reason)?;
+    Ok(live)
+}
+
+/// An approval as the user's list shows it: the app's name and origin joined, and when a
+/// grant made under it was last used.
+pub struct ConsentRow {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: String,
+    pub first_party: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub origin: String,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+/// A user's approvals, newest first; `workspace`: only those made in it.
+pub fn consents_of(
+    conn: &mut DbConn,
+    user_id: &str,
+    workspace: Option<&str>,
+) -> Result<Vec<ConsentRow>, DbError> {
+    use crate::db::schema::clients;
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        bool,
+        NaiveDateTime,
+        NaiveDateTime,
+        String,
+    );
+    let rows: Vec<Row> = consents::table
+        .inner_join(clients::table)
+        .filter(consents::user_id.eq(user_id))
+        .filter(
+            consents::workspace_id
+                .eq(workspace.unwrap_or_default())
+                .or(workspace.is_none().into_sql::<diesel::sql_types::Bool>()),
+        )
+        .order((consents::created_at.desc(), consents::id.desc()))
+        .select((
+            consents::id,
+            consents::client_id,
+            clients::name,
+            consents::scopes,
+            consents::first_party,
+            consents::created_at,
+            consents::updated_at,
+            clients::origin,
+        ))
+        .load(conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, client_id, client_name, scopes, first_party, created_at, updated_at, origin) in rows {
+        let last_used_at: Option<NaiveDateTime> = refresh_families::table
+            .filter(refresh_families::user_id.eq(user_id))
+            .filter(refresh_families::client_id.eq(&client_id))
+            .select(diesel::dsl::max(refresh_families::last_used_at))
+            .first(conn)?;
+        out.push(ConsentRow {
+            id,
+            client_id,
+            client_name,
+            scopes,
+            first_party,
+            created_at,
+            updated_at,
+            origin,
+            last_used_at,
+        });
+    }
+    Ok(out)
+}
+
+/// The app a user's approval is for (`bound`: only an approval made in that workspace).
+pub fn consent_client(
+    conn: &mut DbConn,
+    consent_id: &str,
+    user_id: &str,
+    bound: Option<&str>,
+) -> Result<Option<String>, DbError> {
+    let mut query = consents::table
+        .find(consent_id)
+        .filter(consents::user_id.eq(user_id))
+        .select(consents::client_id)
+        .into_boxed();
+    if let Some(bound) = bound {
+        query = query.filter(consents::workspace_id.eq(bound));
+    }
+    Ok(query.first(conn).optional()?)
+}
+
+/// Forget an approval and the codes issued under it and not yet redeemed (a code issued a
+/// moment ago must not outlive the approval); `bound`: the codes of that workspace only.
+pub fn forget_consent(
+    conn: &mut DbConn,
+    consent_id: &str,
+    user_id: &str,
+    client_id: &str,
+    bound: Option<&str>,
+) -> Result<(), DbError> {
+    let mut codes = diesel::delete(
+        auth_codes::table
+            .filter(auth_codes::user_id.eq(user_id))
+            .filter(auth_codes::client_id.eq(client_id))
+            .filter(auth_codes::consumed_at.is_null()),
+    )
+    .into_boxed();
+    if let Some(bound) = bound {
+        codes = codes.filter(auth_codes::workspace_id.eq(bound));
+    }
+    codes.execute(conn)?;
+    diesel::delete(consents::table.find(consent_id)).execute(conn)?;
+    Ok(())
+}
+
+/// How many users approved each of these apps.
+pub fn consent_counts(
+    conn: &mut DbConn,
+    client_ids: &[&str],
+) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(consents::table
+        .filter(consents::client_id.eq_any(client_ids))
+        .group_by(consents::client_id)
+        .select((consents::client_id, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// End the live refresh families made in a workspace (`user_id`: only that member's): their
+/// ids, for the denylist.
+pub fn revoke_workspace_families(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    user_id: Option<&str>,
+    now: NaiveDateTime,
+    reason: &str,
+) -> Result<Vec<String>, DbError> {
+    let mut live = refresh_families::table
+        .filter(refresh_families::workspace_id.eq(workspace_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .select(refresh_families::id)
+        .into_boxed();
+    if let Some(user_id) = user_id {
+        live = live.filter(refresh_families::user_id.eq(user_id));
+    }
+    let ids: Vec<String> = live.load(conn)?;
+    revoke_families(conn, &ids, now, reason)?;
+    Ok(ids)
+}
+
+/// A refresh family made in a browser session: id, app, scopes, session, when revoked.
+pub type GrantOfSession = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
+/// The grants a user made from browser sessions (`session`: from that one only).
+pub fn made_in_sessions(
+    conn: &mut DbConn,
+    user_id: &str,
+    session: Option<&str>,
+) -> Result<Vec<GrantOfSession>, DbError> {
+    let mut query = refresh_families::table
+        .filter(refresh_families::user_id.eq(user_id))
+        .filter(refresh_families::session_id.is_not_null())
+        .into_boxed();
+    if let Some(id) = session {
+        query = query.filter(refresh_families::session_id.eq(id));
+    }
+    Ok(query
+        .select((
+            refresh_families::id,
+            refresh_families::client_id,
+            refresh_families::scopes,
+            refresh_families::session_id,
+            refresh_families::revoked_at,
+        ))
+        .load(conn)?)
+}
+
+/// End these sign-ins because their session ended (those already ended stay as they were).
+pub fn end_at_logout(conn: &mut DbConn, ids: &[String], now: NaiveDateTime) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::update(
+        refresh_families::table
+            .filter(refresh_families::id.eq_any(ids))
+            .filter(refresh_families::revoked_at.is_null()),
+    )
+    .set((
+        refresh_families::revoked_at.eq(now),
+        refresh_families::revoked_reason.eq("logout"),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,4 +14,5 @@ pub mod id_token;
 pub mod jwks;
 pub mod pushed;
 pub mod redirect;
+pub mod registration_tokens;
 pub mod token_audit;

@@ -158,3 +158,24 @@ pub fn consume(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<bool, 
     .execute(conn)?;
     Ok(spent == 1)
 }
+
+/// Pushed requests expired before `cutoff` (the janitor deletes them in batches).
+pub fn pushed_requests_past(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(pushed_requests::table
+        .filter(pushed_requests::expires_at.lt(cutoff))
+        .select(pushed_requests::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delete these rows of `pushed_requests`.
+pub fn delete_pushed_requests(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(pushed_requests::table.filter(pushed_requests::id.eq_any(ids))).execute(conn)
+}

@@ -12,6 +12,7 @@
 //! Whatever a caller mints or changes is bounded by `attenuate` (never more than the caller).
 
 pub mod attenuate;
+pub mod grantable;
 
 use chrono::NaiveDateTime;
 use ipnet::IpNet;
@@ -24,6 +25,13 @@ use crate::workspaces::roles::{KeyIssuance, WsRole};
 pub enum Role {
     Member,
     Admin,
+}
+
+impl Role {
+    /// A user's role as the policy weighs it.
+    pub fn of(is_admin: bool) -> Role {
+        if is_admin { Role::Admin } else { Role::Member }
+    }
 }
 
 /// How the caller proved who they are, as far as rights go.
@@ -76,6 +84,18 @@ pub struct Caller<'a> {
     /// The workspace the credential acts in: an API key's, an authorization's (the token's
     /// `workspace` claim), a private app's. It reaches that workspace's things only.
     pub workspace: Reach<'a>,
+}
+
+impl Caller<'static> {
+    /// The operator at the command line: an administrator with every scope, everywhere.
+    pub fn operator() -> Caller<'static> {
+        Caller {
+            user_id: None,
+            role: Role::Admin,
+            via: Via::Operator,
+            workspace: Reach::Everywhere,
+        }
+    }
 }
 
 /// Where a credential reaches. There is no "no workspace" that means everywhere: only a
@@ -249,12 +269,19 @@ pub enum Action<'a> {
     ReadUserInfo,
 }
 
-/// Proof that the policy allowed an action; service functions take it.
+/// Proof that the policy allowed an action; the services that change state take it. Only this
+/// room makes one (its field is private): a handler cannot forge it.
 #[derive(Debug, Clone, Copy)]
-
 pub struct Allowed {
     /// For listings: the caller sees everyone's, not only their own.
-    pub everyone: bool,
+    everyone: bool,
+}
+
+impl Allowed {
+    /// For listings: the caller sees everyone's, not only their own.
+    pub fn everyone(self) -> bool {
+        self.everyone
+    }
 }
 
 /// Why not.
@@ -1120,7 +1147,7 @@ mod tests {
         );
         let s = scopes("read:users");
         let caller = admin(key(Kind::Restricted, &s));
-        assert!(!authorize(&caller, Action::ListUsers).unwrap().everyone);
+        assert!(!authorize(&caller, Action::ListUsers).unwrap().everyone());
         assert_eq!(
             authorize(&caller, Action::ReadUser { id: "usr_other" }).unwrap_err(),
             Denied::MissingScope(Builtin::AdminUsers)
@@ -1193,7 +1220,11 @@ mod tests {
         let none = ScopeSet::default();
         for via in [Via::Session, key(Kind::Secret, &none)] {
             assert!(authorize(&admin(via), Action::ReadAuditLog).is_ok());
-            assert!(authorize(&admin(via), Action::ListUsers).unwrap().everyone);
+            assert!(
+                authorize(&admin(via), Action::ListUsers)
+                    .unwrap()
+                    .everyone()
+            );
         }
     }
 }

@@ -8,11 +8,10 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::{
-    audit_events, auth_codes, backchannel_logouts, clients, device_codes, login_failures,
-    pushed_requests, refresh_families, refresh_tokens, revoked_access_tokens, sessions, used_jtis,
-};
+use crate::accounts::{sessions, throttle};
 use crate::db::{DbConn, DbError};
+use crate::jwt::denylist;
+use crate::oauth::{assertion, backchannel, clients, device_codes, grants, pushed};
 
 /// Rows per delete: small enough that one batch is a few milliseconds of SQLite's writer.
 pub const BATCH: i64 = 500;
@@ -121,19 +120,38 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
     LONGEST_WRITE.set(std::time::Duration::ZERO);
     let mut swept = Swept {
         auth_codes: batches(conn, |conn| {
-            expired_codes(conn, c.now - crate::oauth::grants::CODE_KEPT_AFTER_EXPIRY)
+            let before = c.now - grants::CODE_KEPT_AFTER_EXPIRY;
+            let ids = grants::auth_codes_past(conn, before, BATCH)?;
+            delete_ids(conn, ids, grants::delete_auth_codes)
         })?,
-        revoked_access_tokens: batches(conn, |conn| expired_revocations(conn, c.now))?,
-        sessions: batches(conn, |conn| ended_sessions(conn, c))?,
-        login_failures: batches(conn, |conn| old_failures(conn, c.now - FAILURES_KEPT))?,
-        backchannel_logouts: batches(conn, |conn| finished_notices(conn, c.now - NOTICES_KEPT))?,
+        revoked_access_tokens: batches(conn, |conn| {
+            let ids = denylist::revoked_access_tokens_past(conn, c.now, BATCH)?;
+            delete_ids(conn, ids, denylist::delete_revoked_access_tokens)
+        })?,
+        sessions: batches(conn, |conn| {
+            let ids = sessions::sessions_past(conn, c.now, c.now - c.session_idle, BATCH)?;
+            delete_ids(conn, ids, sessions::delete_sessions)
+        })?,
+        login_failures: batches(conn, |conn| {
+            let ids = throttle::login_failures_past(conn, c.now - FAILURES_KEPT, BATCH)?;
+            delete_ids(conn, ids, throttle::delete_login_failures)
+        })?,
+        backchannel_logouts: batches(conn, |conn| {
+            let ids = backchannel::backchannel_logouts_past(conn, c.now - NOTICES_KEPT, BATCH)?;
+            delete_ids(conn, ids, backchannel::delete_backchannel_logouts)
+        })?,
         pushed_requests: batches(conn, |conn| {
-            expired_pushed_requests(conn, c.now - KEPT_AFTER_END)
+            let ids = pushed::pushed_requests_past(conn, c.now - KEPT_AFTER_END, BATCH)?;
+            delete_ids(conn, ids, pushed::delete_pushed_requests)
         })?,
         device_codes: batches(conn, |conn| {
-            expired_device_codes(conn, c.now - KEPT_AFTER_END)
+            let ids = device_codes::device_codes_past(conn, c.now - KEPT_AFTER_END, BATCH)?;
+            delete_ids(conn, ids, device_codes::delete_device_codes)
         })?,
-        used_jtis: batches(conn, |conn| spent_jtis(conn, c.now))?,
+        used_jtis: batches(conn, |conn| {
+            let ids = assertion::used_jtis_past(conn, c.now, BATCH)?;
+            delete_ids(conn, ids, assertion::delete_used_jtis)
+        })?,
         ..Swept::default()
     };
     let mut tokens = 0;
@@ -147,7 +165,10 @@ fn sweep_all(conn: &mut DbConn, c: &Cutoffs) -> Result<Swept, DbError> {
         })?;
     }
     if let Some(retention) = c.audit_retention {
-        swept.audit_events = batches(conn, |conn| old_audit_events(conn, c.now - retention))?;
+        swept.audit_events = batches(conn, |conn| {
+            let ids = crate::audit::audit_events_past(conn, c.now - retention, BATCH)?;
+            delete_ids(conn, ids, crate::audit::delete_audit_events)
+        })?;
     }
     swept.longest_write = LONGEST_WRITE.get();
     Ok(swept)
@@ -194,135 +215,15 @@ fn batches_of(
     Ok(total)
 }
 
-fn expired_codes(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = auth_codes::table
-        .filter(auth_codes::expires_at.lt(before))
-        .select(auth_codes::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(auth_codes::table.filter(auth_codes::id.eq_any(ids))).execute(conn)
-    })
-}
-
-fn expired_pushed_requests(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = pushed_requests::table
-        .filter(pushed_requests::expires_at.lt(before))
-        .select(pushed_requests::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(pushed_requests::table.filter(pushed_requests::id.eq_any(ids))).execute(conn)
-    })
-}
-
-fn expired_device_codes(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = device_codes::table
-        .filter(device_codes::expires_at.lt(before))
-        .select(device_codes::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(device_codes::table.filter(device_codes::id.eq_any(ids))).execute(conn)
-    })
-}
-
-/// A spent JWT id can go once its JWT has expired: it would be refused as expired anyway.
-fn spent_jtis(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = used_jtis::table
-        .filter(used_jtis::expires_at.lt(now))
-        .select(used_jtis::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(used_jtis::table.filter(used_jtis::id.eq_any(ids))).execute(conn)
-    })
-}
-
-fn expired_revocations(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = revoked_access_tokens::table
-        .filter(revoked_access_tokens::expires_at.le(now))
-        .select(revoked_access_tokens::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::id.eq_any(ids)))
-            .execute(conn)
-    })
-}
-
-fn ended_sessions(conn: &mut DbConn, c: &Cutoffs) -> Result<usize, DbError> {
-    let ids: Vec<String> = sessions::table
-        .filter(
-            sessions::expires_at
-                .le(c.now)
-                .or(sessions::last_seen_at.le(c.now - c.session_idle)),
-        )
-        .select(sessions::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(sessions::table.filter(sessions::id.eq_any(ids))).execute(conn)
-    })
-}
-
-/// Logout notices delivered or given up on before `before` (pending ones stay, however old).
-fn finished_notices(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = backchannel_logouts::table
-        .filter(backchannel_logouts::created_at.lt(before))
-        .filter(
-            backchannel_logouts::delivered_at
-                .is_not_null()
-                .or(backchannel_logouts::failed_at.is_not_null()),
-        )
-        .select(backchannel_logouts::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(backchannel_logouts::table.filter(backchannel_logouts::id.eq_any(ids)))
-            .execute(conn)
-    })
-}
-
-fn old_failures(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = login_failures::table
-        .filter(login_failures::created_at.lt(before))
-        .select(login_failures::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(login_failures::table.filter(login_failures::id.eq_any(ids))).execute(conn)
-    })
-}
-
 /// Families past their absolute end or idle for longer than the idle limit (both kept an hour
-/// more), with every token ever rotated in them: the tokens go first, in the same transaction.
+/// more), with every token ever rotated in them.
 fn ended_families(conn: &mut DbConn, c: &Cutoffs, tokens: &mut usize) -> Result<usize, DbError> {
     let before = c.now - KEPT_AFTER_END;
-    let ids: Vec<String> = refresh_families::table
-        .filter(
-            refresh_families::expires_at
-                .lt(before)
-                .or(refresh_families::last_used_at.lt(before - c.family_idle)),
-        )
-        .select(refresh_families::id)
-        .limit(FAMILY_BATCH)
-        .load(conn)?;
+    let ids = grants::refresh_families_past(conn, before, before - c.family_idle, FAMILY_BATCH)?;
     if ids.is_empty() {
         return Ok(0);
     }
-    let (families, rotated) = timed_write(|| {
-        crate::db::write_transaction(conn, |conn| {
-            let rotated = diesel::delete(
-                refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(&ids)),
-            )
-            .execute(conn)?;
-            let families =
-                diesel::delete(refresh_families::table.filter(refresh_families::id.eq_any(&ids)))
-                    .execute(conn)?;
-            Ok::<_, DbError>((families, rotated))
-        })
-    })?;
+    let (families, rotated) = timed_write(|| grants::delete_refresh_families(conn, &ids))?;
     *tokens += rotated;
     Ok(families)
 }
@@ -337,40 +238,19 @@ fn unused_clients(
     now: NaiveDateTime,
     before: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    let ids: Vec<String> = clients::table
-        .filter(clients::origin.eq_any(["dcr", "cimd"]))
-        .filter(
-            clients::last_used_at.lt(before).or(clients::last_used_at
-                .is_null()
-                .and(clients::created_at.lt(before))),
-        )
-        .select(clients::id)
-        .limit(CLIENT_BATCH)
-        .load(conn)?;
+    let ids = clients::unused_since(conn, before, CLIENT_BATCH)?;
     if ids.is_empty() {
         return Ok(0);
     }
     timed_write(|| {
         crate::db::write_transaction(conn, |conn| {
-            let deleted =
-                diesel::delete(clients::table.filter(clients::id.eq_any(&ids))).execute(conn)?;
+            let deleted = clients::delete_many(conn, &ids)?;
             let mut event = crate::audit::NewEvent::new(crate::audit::Action::ClientUnusedDeleted);
             event.via = Some("janitor");
             event.details = serde_json::json!({ "client_ids": ids });
             crate::audit::record(conn, &event, now)?;
             Ok(deleted)
         })
-    })
-}
-
-fn old_audit_events(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
-    let ids: Vec<String> = audit_events::table
-        .filter(audit_events::occurred_at.lt(before))
-        .select(audit_events::id)
-        .limit(BATCH)
-        .load(conn)?;
-    delete_ids(conn, ids, |conn, ids| {
-        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids))).execute(conn)
     })
 }
 

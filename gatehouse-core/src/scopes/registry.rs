@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::{Builtin, Scope, ScopeSet};
+use super::{Builtin, Scope};
 use crate::db::schema::scopes;
 use crate::db::{DbConn, DbError};
 
@@ -101,13 +101,4 @@ pub fn add(
         Err(e) if e.is_unique_violation() => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// The scopes a user of this role may hold: everything for admins, all but admin-only
-/// scopes for members.
-pub fn grantable(all: &[RegisteredScope], is_admin: bool) -> ScopeSet {
-    all.iter()
-        .filter(|s| is_admin || !s.is_admin_only())
-        .filter_map(|s| Scope::parse(&s.name).ok())
-        .collect()
 }

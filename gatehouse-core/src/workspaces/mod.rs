@@ -15,9 +15,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::model::User;
 use crate::clock::utc;
-use crate::db::schema::{
-    api_keys, refresh_families, users, workspace_invitations, workspace_members, workspaces,
-};
+use crate::db::schema::{users, workspace_invitations, workspace_members, workspaces};
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
 use crate::secrets::{Pepper, PlainSecret};
@@ -525,7 +523,7 @@ pub struct Departure {
 /// apps' grants made in the workspace end (their tokens carry the old role; the user
 /// authorizes again), and so do the tokens exchanged for the member's keys there; the keys
 /// themselves stay (Gatehouse reads the role at every request).
-pub fn change_role(
+fn change_role(
     conn: &mut DbConn,
     workspace_id: &str,
     user_id: &str,
@@ -557,7 +555,7 @@ pub fn change_role(
 
 /// Remove a member: their keys in the workspace are revoked and the apps' grants made in it
 /// end (the caller deny-lists the families' access tokens), now, not at their expiry.
-pub fn remove_member(
+fn remove_member(
     conn: &mut DbConn,
     workspace_id: &str,
     user_id: &str,
@@ -584,6 +582,72 @@ pub fn remove_member(
     })
 }
 
+/// Why a member's role did not change or the member was not removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRefusal {
+    /// Not a member (of this workspace, now), where no role was expected.
+    NotMember,
+    /// The member's role is no longer the one the decision was made on.
+    Changed,
+    /// A workspace keeps at least one owner.
+    LastOwner,
+}
+
+/// Change a member's role, the one way every front door does it (API, pages, CLI): under the
+/// workspace's lock and decided on the role as it is now (`expected`: the role the caller's
+/// permission was weighed on), so that two owners demoting each other at once leave one owner,
+/// not none. A demotion narrows what derived from the old role (`change_role`). The role it
+/// changed from, and what ended.
+pub fn change_member_role(
+    conn: &mut DbConn,
+    _allowed: crate::policy::Allowed,
+    workspace_id: &str,
+    user_id: &str,
+    expected: Option<WsRole>,
+    to: WsRole,
+    now: NaiveDateTime,
+) -> Result<Result<(WsRole, Departure), MemberRefusal>, DbError> {
+    lock(conn, workspace_id)?;
+    let current = role_of(conn, workspace_id, user_id)?;
+    let from = match (current, expected) {
+        (Some(from), None) => from,
+        (Some(from), Some(e)) if from == e => from,
+        (None, None) => return Ok(Err(MemberRefusal::NotMember)),
+        // Removed or changed since the decision was made.
+        _ => return Ok(Err(MemberRefusal::Changed)),
+    };
+    if from == WsRole::Owner && to != WsRole::Owner && count_owners(conn, workspace_id)? <= 1 {
+        return Ok(Err(MemberRefusal::LastOwner));
+    }
+    let departure = change_role(conn, workspace_id, user_id, (from, to), now)?;
+    if from != to {
+        revoke_invitations_above(conn, workspace_id, user_id, to, now)?;
+    }
+    Ok(Ok((from, departure)))
+}
+
+/// Remove a member (or let them leave), under the same lock and rule: never the last owner.
+/// Their keys in the workspace are revoked and the grants made in it end.
+pub fn remove_member_guarded(
+    conn: &mut DbConn,
+    _allowed: crate::policy::Allowed,
+    workspace_id: &str,
+    user_id: &str,
+    expected: WsRole,
+    by: &str,
+    now: NaiveDateTime,
+) -> Result<Result<Departure, MemberRefusal>, DbError> {
+    lock(conn, workspace_id)?;
+    if role_of(conn, workspace_id, user_id)? != Some(expected) {
+        // Removed or changed since the decision was made.
+        return Ok(Err(MemberRefusal::Changed));
+    }
+    if expected == WsRole::Owner && count_owners(conn, workspace_id)? <= 1 {
+        return Ok(Err(MemberRefusal::LastOwner));
+    }
+    remove_member(conn, workspace_id, user_id, by, now).map(Ok)
+}
+
 /// Delete a shared workspace: every key in it is revoked and then deleted with it, every grant
 /// made in it ends, its private apps go.
 pub fn delete(
@@ -594,8 +658,7 @@ pub fn delete(
 ) -> Result<Departure, DbError> {
     let keys = end_keys(conn, workspace_id, None, by, now)?;
     let families = end_families(conn, workspace_id, None, now, "workspace_deleted")?;
-    diesel::delete(api_keys::table.filter(api_keys::workspace_id.eq(workspace_id)))
-        .execute(conn)?;
+    crate::api_keys::model::delete_in_workspace(conn, workspace_id)?;
     diesel::delete(workspaces::table.find(workspace_id)).execute(conn)?;
     Ok(Departure {
         keys_revoked: keys,
@@ -611,29 +674,7 @@ fn end_keys(
     by: &str,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, DbError> {
-    let mut live = api_keys::table
-        .filter(api_keys::workspace_id.eq(workspace_id))
-        .filter(api_keys::revoked_at.is_null())
-        .select(api_keys::id)
-        .into_boxed();
-    if let Some(user_id) = user_id {
-        live = live.filter(api_keys::user_id.eq(user_id));
-    }
-    let ids: Vec<String> = live.load(conn)?;
-    if !ids.is_empty() {
-        diesel::update(api_keys::table.filter(api_keys::id.eq_any(&ids)))
-            .set((
-                api_keys::revoked_at.eq(now),
-                api_keys::revoked_by.eq(by),
-                api_keys::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        // The access tokens exchanged for these keys (their `jti` names the key) end too.
-        let until = crate::api_keys::model::exchanged_tokens_dead_at(now);
-        let entries: Vec<_> = ids.iter().map(|id| (id.clone(), until)).collect();
-        crate::jwt::denylist::revoke(conn, &entries, now)?;
-    }
-    Ok(ids)
+    crate::api_keys::model::revoke_in_workspace(conn, workspace_id, user_id, by, now)
 }
 
 fn end_families(
@@ -643,17 +684,7 @@ fn end_families(
     now: NaiveDateTime,
     reason: &str,
 ) -> Result<Vec<String>, DbError> {
-    let mut live = refresh_families::table
-        .filter(refresh_families::workspace_id.eq(workspace_id))
-        .filter(refresh_families::revoked_at.is_null())
-        .select(refresh_families::id)
-        .into_boxed();
-    if let Some(user_id) = user_id {
-        live = live.filter(refresh_families::user_id.eq(user_id));
-    }
-    let ids: Vec<String> = live.load(conn)?;
-    crate::oauth::grants::revoke_families(conn, &ids, now, reason)?;
-    Ok(ids)
+    crate::oauth::grants::revoke_workspace_families(conn, workspace_id, user_id, now, reason)
 }
 
 // ---------------------------------------------------------------------------------------------
