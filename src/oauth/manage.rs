@@ -525,222 +525,18 @@ pub async fn update(
     input: ClientInput,
     disabled: Option<bool>,
 ) -> Result<Client, ApiError> {
-    if input.workspace_id.is_some() {
-        return Err(ApiError::validation(
-            "workspace_id",
-            "An app's workspace is set when it is registered",
-        ));
-    }
-    if input
-        .client_type
-        .as_deref()
-        .is_some_and(|t| t != client.client_type)
-    {
-        return Err(ApiError::validation(
-            "client_type",
-            "The type of an app cannot change: register a new one",
-        ));
-    }
-    let name = input.name.as_deref().map(validate_name).transpose()?;
-    let redirects = input
-        .redirect_uris
-        .as_deref()
-        .map(validate_redirects)
-        .transpose()?
-        .map(|uris| {
-            uris.iter()
-                .map(|u| u.as_str().to_owned())
-                .collect::<Vec<_>>()
-                .join("\n")
-        });
-    let scopes = match &input.scopes {
-        Some(s) => Some(validate_scopes(state, actor, s).await?.to_storage()),
-        None => None,
-    };
-    let grants = input
-        .grant_types
-        .as_deref()
-        .map(|g| validate_grants(g, client.client_type()))
-        .transpose()?
-        .map(|g| g.join(" "));
-    let first = match input.first_party {
-        Some(v) => Some(first_party(actor, Some(v))?),
-        None => None,
-    };
-    let resources = input
-        .resources
-        .as_deref()
-        .map(|r| validate_resources(state, actor, r))
-        .transpose()?
-        .map(|r| r.join(" "));
-    let post_logout = input
-        .post_logout_redirect_uris
-        .as_deref()
-        .map(validate_post_logout)
-        .transpose()?
-        .map(|uris| {
-            uris.iter()
-                .map(|u| u.as_str().to_owned())
-                .collect::<Vec<_>>()
-                .join("\n")
-        });
-    let backchannel = input
-        .backchannel_logout_uri
-        .as_deref()
-        .map(|u| validate_backchannel(state, u))
-        .transpose()?;
-    let session_required = input.backchannel_logout_session_required;
-    let require_par = input.require_pushed_authorization_requests;
-    let new_keys = if input.jwks.is_some() || input.jwks_uri.is_some() {
-        if !client.options().private_key_jwt() {
-            return Err(ApiError::validation(
-                "jwks",
-                "This app authenticates with a secret: register a new app for private_key_jwt",
-            ));
-        }
-        Some(validate_keys(
-            state,
-            input.jwks.as_ref(),
-            input.jwks_uri.as_deref(),
-        )?)
-    } else {
-        None
-    };
-    let dpop_bound = input.dpop_bound_access_tokens;
-    let options =
-        (require_par.is_some() || new_keys.is_some() || dpop_bound.is_some()).then(|| {
-            let mut options = client.options();
-            if let Some(bound) = dpop_bound {
-                options.dpop_bound_access_tokens = bound;
-            }
-            if let Some(required) = require_par {
-                options.require_pushed_authorization_requests = required;
-            }
-            if let Some((jwks, jwks_uri)) = new_keys.clone() {
-                options.jwks = jwks;
-                options.jwks_uri = jwks_uri;
-            }
-            options.to_storage()
-        });
-    let now = state.now();
-    let disabling = disabled == Some(true) && client.disabled_at.is_none();
-    let enabling = disabled == Some(false) && client.disabled_at.is_some();
-    // The actor's standing in the app's workspace, read once for either switch.
-    let standing = if disabling || enabling {
-        control_standing(state, actor, &client).await?
-    } else {
-        None
-    };
-    let app = app_owner(&standing, &client, false);
-    // An administrator's disable of an app they do not control through its workspace is a
-    // lock only an administrator lifts; its workspace's admins disabling it is no lock.
-    let by_admin = disabling && !policy::controls_through_workspace(&actor.caller, &app);
-    if enabling
-        && !client.admin_locked
-        && !policy::may_enable(&actor.caller, &app, client.disabled_by.as_deref())
-    {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "An admin of the app's workspace disabled it: only they enable it again",
-        ));
-    }
-    if enabling && client.admin_locked {
-        actor
-            .authorize(PolicyAction::AdministerClients)
-            .map_err(|_| {
-                ApiError::new(
-                    ErrorCode::Forbidden,
-                    "An administrator disabled this app: only an administrator can enable it again",
-                )
-            })?;
-    }
-    let mut events = Vec::new();
-    if name.is_some()
-        || redirects.is_some()
-        || scopes.is_some()
-        || grants.is_some()
-        || first.is_some()
-        || resources.is_some()
-        || post_logout.is_some()
-        || backchannel.is_some()
-        || session_required.is_some()
-        || require_par.is_some()
-        || new_keys.is_some()
-        || dpop_bound.is_some()
-    {
-        let mut event = actor.event(Action::ClientUpdated, &client);
-        event.details["changed"] = json!(
-            [
-                ("name", name.is_some()),
-                ("redirect_uris", redirects.is_some()),
-                ("scopes", scopes.is_some()),
-                ("grant_types", grants.is_some()),
-                ("first_party", first.is_some()),
-                ("resources", resources.is_some()),
-                ("post_logout_redirect_uris", post_logout.is_some()),
-                ("backchannel_logout_uri", backchannel.is_some()),
-                (
-                    "backchannel_logout_session_required",
-                    session_required.is_some(),
-                ),
-                (
-                    "require_pushed_authorization_requests",
-                    require_par.is_some(),
-                ),
-                ("jwks", new_keys.is_some()),
-                ("dpop_bound_access_tokens", dpop_bound.is_some()),
-            ]
-            .iter()
-            .filter(|(_, changed)| *changed)
-            .map(|(field, _)| *field)
-            .collect::<Vec<_>>()
-        );
-        events.push(event);
-    }
-    if disabling {
-        events.push(actor.event(Action::ClientDisabled, &client));
-    } else if disabled == Some(false) && client.disabled_at.is_some() {
-        let mut event = actor.event(Action::ClientUpdated, &client);
-        event.details["changed"] = json!(["enabled"]);
-        events.push(event);
-    }
+    let edits = Edits::validate(state, actor, &client, &input).await?;
+    let switch = Switch::decide(state, actor, &client, disabled).await?;
+    let events = edits.events(actor, &client, &switch);
     let id = client.id.clone();
     // Approvals were given for where the codes went: new redirect URIs ask again.
-    let redirects_changed = redirects
+    let redirects_changed = edits
+        .redirects
         .as_deref()
         .is_some_and(|r| r != client.redirect_uris);
-    let changes = clients::ClientChanges {
-        name,
-        redirect_uris: redirects,
-        allowed_scopes: scopes,
-        grant_types: grants,
-        first_party: first,
-        resources,
-        post_logout_redirect_uris: post_logout,
-        backchannel_logout_uri: backchannel,
-        backchannel_logout_session_required: session_required,
-        options,
-        disabled_at: match disabled {
-            Some(true) if disabling => Some(Some(now)),
-            Some(false) => Some(None),
-            _ => None,
-        },
-        admin_locked: if disabling {
-            Some(by_admin)
-        } else if enabling {
-            Some(false)
-        } else {
-            None
-        },
-        disabled_by: if disabling {
-            Some(Some(actor.user_id().to_owned()))
-        } else if enabling {
-            Some(None)
-        } else {
-            None
-        },
-        updated_at: now,
-    };
+    let now = state.now();
+    let changes = edits.into_changes(&client, &switch, actor.user_id(), now);
+    let disabling = switch.disabling;
     let (updated, families) = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
@@ -765,6 +561,295 @@ pub async fn update(
     super::grants::deny_grants(state, &families).await;
     state.key_cache.invalidate_all();
     Ok(updated)
+}
+
+/// The checked fields of a change of an app, as stored (`None`: left as it is).
+struct Edits {
+    name: Option<String>,
+    redirects: Option<String>,
+    scopes: Option<String>,
+    grants: Option<String>,
+    first: Option<bool>,
+    resources: Option<String>,
+    post_logout: Option<String>,
+    backchannel: Option<Option<String>>,
+    session_required: Option<bool>,
+    require_par: Option<bool>,
+    new_keys: bool,
+    dpop_bound: Option<bool>,
+    options: Option<String>,
+}
+
+fn joined_uris(uris: Vec<RedirectUri>) -> String {
+    uris.iter()
+        .map(|u| u.as_str().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Edits {
+    async fn validate(
+        state: &AppState,
+        actor: &Actor<'_>,
+        client: &Client,
+        input: &ClientInput,
+    ) -> Result<Edits, ApiError> {
+        if input.workspace_id.is_some() {
+            return Err(ApiError::validation(
+                "workspace_id",
+                "An app's workspace is set when it is registered",
+            ));
+        }
+        if input
+            .client_type
+            .as_deref()
+            .is_some_and(|t| t != client.client_type)
+        {
+            return Err(ApiError::validation(
+                "client_type",
+                "The type of an app cannot change: register a new one",
+            ));
+        }
+        let name = input.name.as_deref().map(validate_name).transpose()?;
+        let redirects = input
+            .redirect_uris
+            .as_deref()
+            .map(validate_redirects)
+            .transpose()?
+            .map(joined_uris);
+        let scopes = match &input.scopes {
+            Some(s) => Some(validate_scopes(state, actor, s).await?.to_storage()),
+            None => None,
+        };
+        let grants = input
+            .grant_types
+            .as_deref()
+            .map(|g| validate_grants(g, client.client_type()))
+            .transpose()?
+            .map(|g| g.join(" "));
+        let first = match input.first_party {
+            Some(v) => Some(first_party(actor, Some(v))?),
+            None => None,
+        };
+        let mut edits = Edits {
+            name,
+            redirects,
+            scopes,
+            grants,
+            first,
+            resources: input
+                .resources
+                .as_deref()
+                .map(|r| validate_resources(state, actor, r))
+                .transpose()?
+                .map(|r| r.join(" ")),
+            post_logout: input
+                .post_logout_redirect_uris
+                .as_deref()
+                .map(validate_post_logout)
+                .transpose()?
+                .map(joined_uris),
+            backchannel: input
+                .backchannel_logout_uri
+                .as_deref()
+                .map(|u| validate_backchannel(state, u))
+                .transpose()?,
+            session_required: input.backchannel_logout_session_required,
+            require_par: input.require_pushed_authorization_requests,
+            new_keys: false,
+            dpop_bound: input.dpop_bound_access_tokens,
+            options: None,
+        };
+        edits.options = edits.options_of(state, client, input)?;
+        Ok(edits)
+    }
+
+    /// The app's options with the asked changes (PAR, keys, DPoP binding), if any.
+    fn options_of(
+        &mut self,
+        state: &AppState,
+        client: &Client,
+        input: &ClientInput,
+    ) -> Result<Option<String>, ApiError> {
+        let new_keys = if input.jwks.is_some() || input.jwks_uri.is_some() {
+            if !client.options().private_key_jwt() {
+                return Err(ApiError::validation(
+                    "jwks",
+                    "This app authenticates with a secret: register a new app for private_key_jwt",
+                ));
+            }
+            Some(validate_keys(
+                state,
+                input.jwks.as_ref(),
+                input.jwks_uri.as_deref(),
+            )?)
+        } else {
+            None
+        };
+        self.new_keys = new_keys.is_some();
+        if self.require_par.is_none() && new_keys.is_none() && self.dpop_bound.is_none() {
+            return Ok(None);
+        }
+        let mut options = client.options();
+        if let Some(bound) = self.dpop_bound {
+            options.dpop_bound_access_tokens = bound;
+        }
+        if let Some(required) = self.require_par {
+            options.require_pushed_authorization_requests = required;
+        }
+        if let Some((jwks, jwks_uri)) = new_keys {
+            options.jwks = jwks;
+            options.jwks_uri = jwks_uri;
+        }
+        Ok(Some(options.to_storage()))
+    }
+
+    /// The names of the fields that change.
+    fn changed(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("redirect_uris", self.redirects.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("grant_types", self.grants.is_some()),
+            ("first_party", self.first.is_some()),
+            ("resources", self.resources.is_some()),
+            ("post_logout_redirect_uris", self.post_logout.is_some()),
+            ("backchannel_logout_uri", self.backchannel.is_some()),
+            (
+                "backchannel_logout_session_required",
+                self.session_required.is_some(),
+            ),
+            (
+                "require_pushed_authorization_requests",
+                self.require_par.is_some(),
+            ),
+            ("jwks", self.new_keys),
+            ("dpop_bound_access_tokens", self.dpop_bound.is_some()),
+        ]
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(field, _)| *field)
+        .collect()
+    }
+
+    /// The audit events of the change: what changed, and the switch.
+    fn events(&self, actor: &Actor<'_>, client: &Client, switch: &Switch) -> Vec<audit::NewEvent> {
+        let mut events = Vec::new();
+        let changed = self.changed();
+        if !changed.is_empty() {
+            let mut event = actor.event(Action::ClientUpdated, client);
+            event.details["changed"] = json!(changed);
+            events.push(event);
+        }
+        if switch.disabling {
+            events.push(actor.event(Action::ClientDisabled, client));
+        } else if switch.enabling {
+            let mut event = actor.event(Action::ClientUpdated, client);
+            event.details["changed"] = json!(["enabled"]);
+            events.push(event);
+        }
+        events
+    }
+
+    fn into_changes(
+        self,
+        _client: &Client,
+        switch: &Switch,
+        actor: &str,
+        now: NaiveDateTime,
+    ) -> clients::ClientChanges {
+        let (disabling, enabling) = (switch.disabling, switch.enabling);
+        clients::ClientChanges {
+            name: self.name,
+            redirect_uris: self.redirects,
+            allowed_scopes: self.scopes,
+            grant_types: self.grants,
+            first_party: self.first,
+            resources: self.resources,
+            post_logout_redirect_uris: self.post_logout,
+            backchannel_logout_uri: self.backchannel,
+            backchannel_logout_session_required: self.session_required,
+            options: self.options,
+            disabled_at: if disabling {
+                Some(Some(now))
+            } else if switch.asked_enabled {
+                Some(None)
+            } else {
+                None
+            },
+            admin_locked: if disabling {
+                Some(switch.by_admin)
+            } else if enabling {
+                Some(false)
+            } else {
+                None
+            },
+            disabled_by: if disabling {
+                Some(Some(actor.to_owned()))
+            } else if enabling {
+                Some(None)
+            } else {
+                None
+            },
+            updated_at: now,
+        }
+    }
+}
+
+/// Switching an app off or on: who may, and whether it is an administrator's lock.
+struct Switch {
+    disabling: bool,
+    enabling: bool,
+    /// `disabled: false` was asked (the app is marked enabled even if it was).
+    asked_enabled: bool,
+    by_admin: bool,
+}
+
+impl Switch {
+    async fn decide(
+        state: &AppState,
+        actor: &Actor<'_>,
+        client: &Client,
+        disabled: Option<bool>,
+    ) -> Result<Switch, ApiError> {
+        let disabling = disabled == Some(true) && client.disabled_at.is_none();
+        let enabling = disabled == Some(false) && client.disabled_at.is_some();
+        // The actor's standing in the app's workspace, read once for either switch.
+        let standing = if disabling || enabling {
+            control_standing(state, actor, client).await?
+        } else {
+            None
+        };
+        let app = app_owner(&standing, client, false);
+        // An administrator's disable of an app they do not control through its workspace is
+        // a lock only an administrator lifts; its workspace's admins disabling it is no lock.
+        let by_admin = disabling && !policy::controls_through_workspace(&actor.caller, &app);
+        if enabling
+            && !client.admin_locked
+            && !policy::may_enable(&actor.caller, &app, client.disabled_by.as_deref())
+        {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "An admin of the app's workspace disabled it: only they enable it again",
+            ));
+        }
+        if enabling && client.admin_locked {
+            actor
+                .authorize(PolicyAction::AdministerClients)
+                .map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::Forbidden,
+                        "An administrator disabled this app: only an administrator can enable it again",
+                    )
+                })?;
+        }
+        Ok(Switch {
+            disabling,
+            enabling,
+            asked_enabled: disabled == Some(false),
+            by_admin,
+        })
+    }
 }
 
 pub(crate) fn revoke_client_families(

@@ -157,123 +157,11 @@ pub fn validate(
         .token_endpoint_auth_method
         .clone()
         .unwrap_or_else(|| "client_secret_basic".into());
-    let client_type = match method.as_str() {
-        "none" => ClientType::Public,
-        "client_secret_basic" | "client_secret_post" | "private_key_jwt" => {
-            ClientType::Confidential
-        }
-        "client_secret_jwt" | "tls_client_auth" | "self_signed_tls_client_auth" => {
-            return Err(metadata_error(format!(
-                "token_endpoint_auth_method {method} is not supported: use none, client_secret_basic, client_secret_post or private_key_jwt"
-            )));
-        }
-        other => {
-            return Err(metadata_error(format!(
-                "token_endpoint_auth_method {other:?} is unknown"
-            )));
-        }
-    };
-    let (jwks, jwks_uri) = match (method.as_str(), m.jwks.clone(), m.jwks_uri.clone()) {
-        ("private_key_jwt", Some(set), None) => {
-            super::assertion::validate_jwks(&set).map_err(metadata_error)?;
-            (Some(set), None)
-        }
-        ("private_key_jwt", None, Some(uri)) => (None, Some(uri)),
-        ("private_key_jwt", _, _) => {
-            return Err(metadata_error(
-                "private_key_jwt needs the app's keys: jwks or jwks_uri (one of them)",
-            ));
-        }
-        (_, None, None) => (None, None),
-        _ => {
-            return Err(metadata_error(
-                "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
-            ));
-        }
-    };
-    let grant_types = m
-        .grant_types
-        .clone()
-        .unwrap_or_else(|| vec!["authorization_code".into()]);
-    if grant_types.is_empty() {
-        return Err(metadata_error("grant_types cannot be empty"));
-    }
-    for g in &grant_types {
-        if !clients::GRANT_TYPES.contains(&g.as_str()) {
-            return Err(metadata_error(format!(
-                "grant_type {g:?} is not supported: {}",
-                clients::GRANT_TYPES.join(", ")
-            )));
-        }
-    }
+    let client_type = client_type_of(&method)?;
+    let (jwks, jwks_uri) = keys_of(&method, &m)?;
+    let grant_types = grant_types_of(&m, client_type, machine_grants)?;
     let code_flow = grant_types.iter().any(|g| g == "authorization_code");
-    let response_types = m.response_types.clone().unwrap_or_else(|| {
-        if code_flow {
-            vec!["code".into()]
-        } else {
-            Vec::new()
-        }
-    });
-    if let Some(t) = response_types.iter().find(|t| *t != "code") {
-        return Err(metadata_error(format!(
-            "response_type {t:?} is not supported: only code"
-        )));
-    }
-    // RFC 7591 §2.1: `code` goes with `authorization_code`, and the other way round.
-    if code_flow != response_types.iter().any(|t| t == "code") {
-        return Err(metadata_error(
-            "grant_types and response_types disagree: authorization_code goes with the response type code",
-        ));
-    }
-    let device_flow = grant_types.iter().any(|g| g == clients::DEVICE_CODE);
-    if grant_types.iter().any(|g| g == "refresh_token") && !code_flow && !device_flow {
-        return Err(metadata_error(
-            "refresh_token needs authorization_code or the device grant: nothing else issues refresh tokens",
-        ));
-    }
-    let machine = |g: &String| g == "client_credentials" || g == clients::TOKEN_EXCHANGE;
-    if grant_types.iter().any(machine) && !machine_grants {
-        return Err(metadata_error(
-            "client_credentials and token exchange are not open to apps that register themselves here: ask an administrator for an initial access token",
-        ));
-    }
-    if grant_types.iter().any(machine) && client_type == ClientType::Public {
-        return Err(metadata_error(
-            "client_credentials and token exchange need a client secret: token_endpoint_auth_method none cannot use them",
-        ));
-    }
-    let redirect_uris = match m.redirect_uris.clone() {
-        None | Some(_) if !code_flow => {
-            if m.redirect_uris.as_ref().is_some_and(|u| !u.is_empty()) {
-                return Err(OAuthError::InvalidRedirectUri(
-                    "redirect_uris are only for the authorization_code grant".into(),
-                ));
-            }
-            Vec::new()
-        }
-        None => {
-            return Err(OAuthError::InvalidRedirectUri(
-                "redirect_uris are required for the authorization_code grant".into(),
-            ));
-        }
-        Some(uris) if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS => {
-            return Err(OAuthError::InvalidRedirectUri(format!(
-                "Register 1 to {MAX_REDIRECT_URIS} redirect_uris"
-            )));
-        }
-        Some(uris) => uris
-            .iter()
-            .map(|u| {
-                if u.contains('*') {
-                    return Err(OAuthError::InvalidRedirectUri(format!(
-                        "{u}: wildcards are not allowed (redirect URIs are matched exactly)"
-                    )));
-                }
-                RedirectUri::parse(u)
-                    .map_err(|e| OAuthError::InvalidRedirectUri(format!("{u}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
+    let redirect_uris = redirect_uris_of(&m, code_flow)?;
     let scopes = match m.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => grantable.clone(),
         Some(raw) => {
@@ -319,6 +207,144 @@ pub fn validate(
             software_version: short_text("software_version", m.software_version, 100)?,
         },
     })
+}
+
+/// The client type a `token_endpoint_auth_method` makes.
+fn client_type_of(method: &str) -> Result<ClientType, OAuthError> {
+    match method {
+        "none" => Ok(ClientType::Public),
+        "client_secret_basic" | "client_secret_post" | "private_key_jwt" => {
+            Ok(ClientType::Confidential)
+        }
+        "client_secret_jwt" | "tls_client_auth" | "self_signed_tls_client_auth" => {
+            Err(metadata_error(format!(
+                "token_endpoint_auth_method {method} is not supported: use none, client_secret_basic, client_secret_post or private_key_jwt"
+            )))
+        }
+        other => Err(metadata_error(format!(
+            "token_endpoint_auth_method {other:?} is unknown"
+        ))),
+    }
+}
+
+/// `jwks` or `jwks_uri`: exactly one for `private_key_jwt`, neither otherwise.
+type Keys = (Option<serde_json::Value>, Option<String>);
+
+fn keys_of(method: &str, m: &ClientMetadata) -> Result<Keys, OAuthError> {
+    match (method, m.jwks.clone(), m.jwks_uri.clone()) {
+        ("private_key_jwt", Some(set), None) => {
+            super::assertion::validate_jwks(&set).map_err(metadata_error)?;
+            Ok((Some(set), None))
+        }
+        ("private_key_jwt", None, Some(uri)) => Ok((None, Some(uri))),
+        ("private_key_jwt", _, _) => Err(metadata_error(
+            "private_key_jwt needs the app's keys: jwks or jwks_uri (one of them)",
+        )),
+        (_, None, None) => Ok((None, None)),
+        _ => Err(metadata_error(
+            "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
+        )),
+    }
+}
+
+/// The grant types, checked against the response types, the client type and whether machine
+/// grants may be registered here.
+fn grant_types_of(
+    m: &ClientMetadata,
+    client_type: ClientType,
+    machine_grants: bool,
+) -> Result<Vec<String>, OAuthError> {
+    let grant_types = m
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if grant_types.is_empty() {
+        return Err(metadata_error("grant_types cannot be empty"));
+    }
+    for g in &grant_types {
+        if !clients::GRANT_TYPES.contains(&g.as_str()) {
+            return Err(metadata_error(format!(
+                "grant_type {g:?} is not supported: {}",
+                clients::GRANT_TYPES.join(", ")
+            )));
+        }
+    }
+    let code_flow = grant_types.iter().any(|g| g == "authorization_code");
+    check_response_types(m, code_flow)?;
+    let device_flow = grant_types.iter().any(|g| g == clients::DEVICE_CODE);
+    if grant_types.iter().any(|g| g == "refresh_token") && !code_flow && !device_flow {
+        return Err(metadata_error(
+            "refresh_token needs authorization_code or the device grant: nothing else issues refresh tokens",
+        ));
+    }
+    let machine = |g: &String| g == "client_credentials" || g == clients::TOKEN_EXCHANGE;
+    if grant_types.iter().any(machine) && !machine_grants {
+        return Err(metadata_error(
+            "client_credentials and token exchange are not open to apps that register themselves here: ask an administrator for an initial access token",
+        ));
+    }
+    if grant_types.iter().any(machine) && client_type == ClientType::Public {
+        return Err(metadata_error(
+            "client_credentials and token exchange need a client secret: token_endpoint_auth_method none cannot use them",
+        ));
+    }
+    Ok(grant_types)
+}
+
+/// RFC 7591 §2.1: only `code`, and `code` goes with `authorization_code` and the other way round.
+fn check_response_types(m: &ClientMetadata, code_flow: bool) -> Result<(), OAuthError> {
+    let response_types = m.response_types.clone().unwrap_or_else(|| {
+        if code_flow {
+            vec!["code".into()]
+        } else {
+            Vec::new()
+        }
+    });
+    if let Some(t) = response_types.iter().find(|t| *t != "code") {
+        return Err(metadata_error(format!(
+            "response_type {t:?} is not supported: only code"
+        )));
+    }
+    if code_flow != response_types.iter().any(|t| t == "code") {
+        return Err(metadata_error(
+            "grant_types and response_types disagree: authorization_code goes with the response type code",
+        ));
+    }
+    Ok(())
+}
+
+/// The redirect URIs: 1 to 10 exact URIs for the code flow, none otherwise.
+fn redirect_uris_of(m: &ClientMetadata, code_flow: bool) -> Result<Vec<RedirectUri>, OAuthError> {
+    match m.redirect_uris.clone() {
+        None | Some(_) if !code_flow => {
+            if m.redirect_uris.as_ref().is_some_and(|u| !u.is_empty()) {
+                return Err(OAuthError::InvalidRedirectUri(
+                    "redirect_uris are only for the authorization_code grant".into(),
+                ));
+            }
+            Ok(Vec::new())
+        }
+        None => Err(OAuthError::InvalidRedirectUri(
+            "redirect_uris are required for the authorization_code grant".into(),
+        )),
+        Some(uris) if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS => {
+            Err(OAuthError::InvalidRedirectUri(format!(
+                "Register 1 to {MAX_REDIRECT_URIS} redirect_uris"
+            )))
+        }
+        Some(uris) => uris
+            .iter()
+            .map(|u| {
+                if u.contains('*') {
+                    return Err(OAuthError::InvalidRedirectUri(format!(
+                        "{u}: wildcards are not allowed (redirect URIs are matched exactly)"
+                    )));
+                }
+                RedirectUri::parse(u)
+                    .map_err(|e| OAuthError::InvalidRedirectUri(format!("{u}: {e}")))
+            })
+            .collect(),
+    }
 }
 
 fn answer(
