@@ -105,7 +105,7 @@ async fn main() {
 }
 
 async fn register(state: &gatehouse::state::AppState) -> (String, String) {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
+    use gatehouse::clients::{self, ClientType, NewClient};
     let pepper = state.digest_pepper.clone();
     let now = state.now();
     let (client, secret) = state
@@ -120,7 +120,7 @@ async fn register(state: &gatehouse::state::AppState) -> (String, String) {
                 owner_user_id: Some(owner.id),
                 client_type: ClientType::Confidential,
                 redirect_uris: vec![
-                    gatehouse::oauth::redirect::RedirectUri::parse(REDIRECT).unwrap(),
+                    gatehouse::clients::redirect::RedirectUri::parse(REDIRECT).unwrap(),
                 ],
                 scopes: gatehouse::scopes::ScopeSet::parse("read:users").unwrap(),
                 first_party: true,

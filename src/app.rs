@@ -98,7 +98,7 @@ async fn housekeeping(state: AppState) {
         since_reload += interval.period();
         since_sweep += interval.period();
         sync_revocations(&state).await;
-        crate::oauth::backchannel::deliver_due(&state).await;
+        crate::oidc::backchannel::deliver_due(&state).await;
         if since_flush >= flush_every {
             since_flush = std::time::Duration::ZERO;
             flush_and_trim(&state).await;
@@ -118,7 +118,7 @@ async fn housekeeping(state: AppState) {
 /// run no loop; their tests call this to drive housekeeping at a moment of their choosing.
 pub async fn housekeeping_pass(state: &AppState) {
     sync_revocations(state).await;
-    crate::oauth::backchannel::deliver_due(state).await;
+    crate::oidc::backchannel::deliver_due(state).await;
     flush_and_trim(state).await;
     reload_signing_keys(state).await;
     sweep(state).await;
@@ -170,7 +170,7 @@ async fn flush_and_trim(state: &AppState) {
         "issuance_audit",
         "could not audit client_credentials issuance (will retry)",
         async {
-            crate::oauth::token_audit::flush_issuances(state, false)
+            crate::grants::audit::flush_issuances(state, false)
                 .await
                 .map(|_| ())
         },
@@ -397,7 +397,7 @@ impl Application {
             Ok(n) => log::info!("shutdown: wrote last-used times of {n} API key(s)"),
             Err(e) => log::error!("shutdown: could not write last-used times: {e}"),
         }
-        if let Err(e) = crate::oauth::token_audit::flush_issuances(&self.state, true).await {
+        if let Err(e) = crate::grants::audit::flush_issuances(&self.state, true).await {
             log::error!("shutdown: could not audit client_credentials issuance: {e}");
         }
         let hooks = self.hooks.clone();
@@ -504,30 +504,30 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
                 )
                 .service(
                     api_resource("/v1/clients", "GET, POST")
-                        .route(web::get().to(crate::oauth::api::list_clients))
-                        .route(web::post().to(crate::oauth::api::create_client))
+                        .route(web::get().to(crate::clients::api::list_clients))
+                        .route(web::post().to(crate::clients::api::create_client))
                         .wrap(from_fn(crate::principal::v1_gate)),
                 )
                 .service(
                     api_resource("/v1/clients/{id}", "GET, PATCH, DELETE")
-                        .route(web::get().to(crate::oauth::api::get_client))
-                        .route(web::patch().to(crate::oauth::api::update_client))
-                        .route(web::delete().to(crate::oauth::api::delete_client))
+                        .route(web::get().to(crate::clients::api::get_client))
+                        .route(web::patch().to(crate::clients::api::update_client))
+                        .route(web::delete().to(crate::clients::api::delete_client))
                         .wrap(from_fn(crate::principal::v1_gate)),
                 )
                 .service(
                     api_resource("/v1/clients/{id}/secret", "POST")
-                        .route(web::post().to(crate::oauth::api::rotate_secret))
+                        .route(web::post().to(crate::clients::api::rotate_secret))
                         .wrap(from_fn(crate::principal::v1_gate)),
                 )
                 .service(
                     api_resource("/v1/consents", "GET")
-                        .route(web::get().to(crate::oauth::api::list_consents))
+                        .route(web::get().to(crate::clients::api::list_consents))
                         .wrap(from_fn(crate::principal::v1_gate)),
                 )
                 .service(
                     api_resource("/v1/consents/{id}", "DELETE")
-                        .route(web::delete().to(crate::oauth::api::revoke_consent))
+                        .route(web::delete().to(crate::clients::api::revoke_consent))
                         .wrap(from_fn(crate::principal::v1_gate)),
                 )
                 .service(
@@ -605,10 +605,10 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         )
         .service(
             resource("/oauth/logout", "GET, POST")
-                .route(web::get().to(crate::oauth::logout::end_session))
+                .route(web::get().to(crate::oidc::logout::end_session))
                 .route(
                     web::post()
-                        .to(crate::oauth::logout::confirm)
+                        .to(crate::oidc::logout::confirm)
                         .wrap(from_fn(open_limits::forms_per_address)),
                 ),
         )
@@ -616,50 +616,50 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             resource("/oauth/userinfo", "GET, POST")
                 .route(
                     web::get()
-                        .to(crate::oauth::oidc::userinfo)
+                        .to(crate::oidc::userinfo::userinfo)
                         .wrap(from_fn(open_limits::oauth_per_address)),
                 )
                 .route(
                     web::post()
-                        .to(crate::oauth::oidc::userinfo_post)
+                        .to(crate::oidc::userinfo::userinfo_post)
                         .wrap(from_fn(open_limits::oauth_per_address)),
                 ),
         )
         .service(
             resource("/oauth/authorize", "GET, POST")
-                .route(web::get().to(crate::oauth::authorize::authorize))
-                .route(web::post().to(crate::oauth::authorize::decide)),
+                .route(web::get().to(crate::authorize::authorize))
+                .route(web::post().to(crate::authorize::decide)),
         )
         .service(
             resource("/oauth/token", "POST").route(
                 web::post()
-                    .to(crate::oauth::token::token)
+                    .to(crate::token::token)
                     .wrap(from_fn(open_limits::oauth_per_address)),
             ),
         )
         .service(
             resource("/oauth/device_authorization", "POST").route(
                 web::post()
-                    .to(crate::oauth::device::authorization)
+                    .to(crate::device::authorization)
                     .wrap(from_fn(open_limits::oauth_per_address)),
             ),
         )
         .service(
             resource("/device", "GET, POST")
-                .route(web::get().to(crate::oauth::device::page))
-                .route(web::post().to(crate::oauth::device::submit)),
+                .route(web::get().to(crate::device::page))
+                .route(web::post().to(crate::device::submit)),
         )
         .service(
             resource("/oauth/par", "POST").route(
                 web::post()
-                    .to(crate::oauth::par::push)
+                    .to(crate::authorize::par::push)
                     .wrap(from_fn(open_limits::oauth_per_address)),
             ),
         )
         .service(
             resource("/oauth/register", "POST").route(
                 web::post()
-                    .to(crate::oauth::registration::register)
+                    .to(crate::clients::registration::register)
                     .wrap(from_fn(open_limits::registration_per_address)),
             ),
         )
@@ -667,17 +667,17 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
             resource("/oauth/register/{client_id}", "GET, PUT, DELETE")
                 .route(
                     web::get()
-                        .to(crate::oauth::registration::read)
+                        .to(crate::clients::registration::read)
                         .wrap(from_fn(open_limits::oauth_per_address)),
                 )
                 .route(
                     web::put()
-                        .to(crate::oauth::registration::update)
+                        .to(crate::clients::registration::update)
                         .wrap(from_fn(open_limits::oauth_per_address)),
                 )
                 .route(
                     web::delete()
-                        .to(crate::oauth::registration::delete)
+                        .to(crate::clients::registration::delete)
                         .wrap(from_fn(open_limits::oauth_per_address)),
                 ),
         )
@@ -688,14 +688,14 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .service(
             resource("/oauth/introspect", "POST").route(
                 web::post()
-                    .to(crate::oauth::introspect::introspect)
+                    .to(crate::token::introspect::introspect)
                     .wrap(from_fn(open_limits::oauth_per_address)),
             ),
         )
         .service(
             resource("/oauth/revoke", "POST").route(
                 web::post()
-                    .to(crate::oauth::introspect::revoke)
+                    .to(crate::token::introspect::revoke)
                     .wrap(from_fn(open_limits::oauth_per_address)),
             ),
         )
@@ -729,47 +729,50 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         )
         .service(
             resource("/settings/apps", "GET, POST")
-                .route(web::get().to(crate::oauth::pages::own_apps))
-                .route(web::post().to(crate::oauth::pages::register)),
+                .route(web::get().to(crate::clients::pages::own_apps))
+                .route(web::post().to(crate::clients::pages::register)),
         )
         .service(
             resource("/settings/apps/{id}/secret", "POST")
-                .route(web::post().to(crate::oauth::pages::rotate_secret)),
+                .route(web::post().to(crate::clients::pages::rotate_secret)),
         )
         .service(
             resource("/settings/apps/{id}/{action}", "POST")
-                .route(web::post().to(crate::oauth::pages::act)),
+                .route(web::post().to(crate::clients::pages::act)),
         )
         .service(
             resource("/settings/connected-apps", "GET")
-                .route(web::get().to(crate::oauth::pages::connected)),
+                .route(web::get().to(crate::clients::pages::connected)),
         )
         .service(
             resource("/settings/connected-apps/{id}/revoke", "POST")
-                .route(web::post().to(crate::oauth::pages::disconnect)),
-        )
-        .service(resource("/admin/apps", "GET").route(web::get().to(crate::oauth::pages::all_apps)))
-        .service(
-            resource("/admin/agents", "GET").route(web::get().to(crate::oauth::agents::agents)),
+                .route(web::post().to(crate::clients::pages::disconnect)),
         )
         .service(
-            resource("/admin/agents/apps", "POST").route(web::post().to(crate::oauth::agents::act)),
+            resource("/admin/apps", "GET").route(web::get().to(crate::clients::pages::all_apps)),
+        )
+        .service(
+            resource("/admin/agents", "GET").route(web::get().to(crate::clients::agents::agents)),
+        )
+        .service(
+            resource("/admin/agents/apps", "POST")
+                .route(web::post().to(crate::clients::agents::act)),
         )
         .service(
             resource("/admin/agents/tokens", "POST")
-                .route(web::post().to(crate::oauth::agents::mint)),
+                .route(web::post().to(crate::clients::agents::mint)),
         )
         .service(
             resource("/admin/agents/tokens/{id}/revoke", "POST")
-                .route(web::post().to(crate::oauth::agents::revoke_token)),
+                .route(web::post().to(crate::clients::agents::revoke_token)),
         )
         .service(
             resource("/admin/agents/hosts", "POST")
-                .route(web::post().to(crate::oauth::agents::block_host)),
+                .route(web::post().to(crate::clients::agents::block_host)),
         )
         .service(
             resource("/admin/agents/hosts/unblock", "POST")
-                .route(web::post().to(crate::oauth::agents::unblock_host)),
+                .route(web::post().to(crate::clients::agents::unblock_host)),
         )
         .service(
             resource("/admin/users", "GET, POST")

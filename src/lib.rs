@@ -7,18 +7,23 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod app;
+pub mod authorize;
+pub mod clients;
+pub mod device;
 pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod principal;
+pub mod token;
 pub mod workspaces;
 
 pub use app::Application;
 pub use gatehouse_core::Settings;
 pub use gatehouse_core::{
-    audit, cache, clock, config, db, errors, ids, jwt, limits, logs, memory, net, policy,
+    audit, cache, clock, config, db, errors, grants, ids, jwt, limits, logs, memory, net, policy,
     retention, scopes, secrets, state,
 };

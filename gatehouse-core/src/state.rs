@@ -260,7 +260,7 @@ impl AppState {
     pub async fn client(
         &self,
         client_id: &str,
-    ) -> Result<Option<Arc<crate::oauth::clients::Client>>, crate::db::DbError> {
+    ) -> Result<Option<Arc<crate::clients::Client>>, crate::db::DbError> {
         // Ids are printable; PostgreSQL text cannot hold NUL (the lookup would fail, not miss).
         if client_id.contains('\0') {
             return Ok(None);
@@ -269,9 +269,7 @@ impl AppState {
             return Ok(Some(cached));
         }
         let lookup = client_id.to_owned();
-        let found = self
-            .db(move |c| crate::oauth::clients::find(c, &lookup))
-            .await?;
+        let found = self.db(move |c| crate::clients::find(c, &lookup)).await?;
         Ok(found.map(|client| self.key_cache.put_client(client)))
     }
 

@@ -365,17 +365,17 @@ pub async fn logout(
         .db(move |c| {
             sessions::delete_session(c, &id)?;
             audit::record(c, &event, at)?;
-            crate::oauth::backchannel::session_ended(
+            crate::oidc::backchannel::session_ended(
                 c,
                 &user_id,
-                crate::oauth::backchannel::Ended::Session(&id),
+                crate::oidc::backchannel::Ended::Session(&id),
                 "logout",
                 at,
             )
         })
         .await;
     match ended {
-        Ok(end) => crate::oauth::backchannel::after_session_end(&state, end).await,
+        Ok(end) => crate::oidc::backchannel::after_session_end(&state, end).await,
         Err(e) => {
             log::error!("logout could not delete the session: {e}");
             return error_page(
@@ -696,12 +696,12 @@ pub async fn change_password(
             crate::db::write_transaction(c, |c| {
                 model::set_password_hash(c, &user_id, &new_hash, at)?;
                 // The other sessions end: the apps signed in from them are told.
-                let mut ended = crate::oauth::backchannel::SessionEnd::default();
+                let mut ended = crate::oidc::backchannel::SessionEnd::default();
                 for other in sessions::other_session_ids(c, &user_id, &session_id)? {
-                    let end = crate::oauth::backchannel::session_ended(
+                    let end = crate::oidc::backchannel::session_ended(
                         c,
                         &user_id,
-                        crate::oauth::backchannel::Ended::Session(&other),
+                        crate::oidc::backchannel::Ended::Session(&other),
                         "password_changed",
                         at,
                     )?;
@@ -717,7 +717,7 @@ pub async fn change_password(
         .await;
     match saved {
         Ok(ended) => {
-            crate::oauth::backchannel::after_session_end(&state, ended).await;
+            crate::oidc::backchannel::after_session_end(&state, ended).await;
             see_other("/account?changed=1")
         }
         Err(e) => {
@@ -917,10 +917,10 @@ async fn admin_end_sessions(
                 if model::find_by_id(c, &user_id)?.is_none() {
                     return Ok(None);
                 }
-                let end = crate::oauth::backchannel::session_ended(
+                let end = crate::oidc::backchannel::session_ended(
                     c,
                     &user_id,
-                    crate::oauth::backchannel::Ended::Everywhere,
+                    crate::oidc::backchannel::Ended::Everywhere,
                     "sessions_ended",
                     at,
                 )?;
@@ -933,7 +933,7 @@ async fn admin_end_sessions(
         .await;
     match ended {
         Ok(Some(end)) => {
-            crate::oauth::backchannel::after_session_end(state, end).await;
+            crate::oidc::backchannel::after_session_end(state, end).await;
             see_other("/admin/users")
         }
         Ok(None) => pages::not_found().await,
@@ -993,7 +993,7 @@ pub async fn admin_set_disabled(
                 // The apps the user signed in to are told now, not at the next tick.
                 let (state, background) = (state.clone(), state.background.clone());
                 background.spawn(async move {
-                    crate::oauth::backchannel::deliver_due(&state).await;
+                    crate::oidc::backchannel::deliver_due(&state).await;
                 });
             }
             see_other("/admin/users")

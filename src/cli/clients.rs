@@ -78,8 +78,8 @@ fn create(
     conn: &mut gatehouse::db::DbConn,
     args: CreateArgs,
 ) -> Result<(), Failure> {
+    use gatehouse::clients::{self, ClientType, NewClient};
     use gatehouse::clock::{Clock, SystemClock};
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
     check(settings, &args)?;
     let logout = logout_of(settings, &args)?;
     let name = args.name.trim().to_owned();
@@ -166,10 +166,10 @@ fn check(settings: &Settings, args: &CreateArgs) -> Result<(), Failure> {
 fn uris(
     flag: &str,
     raw: &[String],
-) -> Result<Vec<gatehouse::oauth::redirect::RedirectUri>, Failure> {
+) -> Result<Vec<gatehouse::clients::redirect::RedirectUri>, Failure> {
     raw.iter()
         .map(|u| {
-            gatehouse::oauth::redirect::RedirectUri::parse(u)
+            gatehouse::clients::redirect::RedirectUri::parse(u)
                 .map_err(|e| Failure(format!("{flag} {u:?}: {e}"), 2))
         })
         .collect()
@@ -178,17 +178,17 @@ fn uris(
 fn logout_of(
     settings: &Settings,
     args: &CreateArgs,
-) -> Result<gatehouse::oauth::clients::LogoutSettings, Failure> {
+) -> Result<gatehouse::clients::LogoutSettings, Failure> {
     let post_logout_redirect_uris =
         uris("--post-logout-redirect-uri", &args.post_logout_redirect_uri)?;
     let backchannel_logout_uri = match &args.backchannel_logout_uri {
         Some(raw) => {
-            gatehouse::oauth::manage::backchannel_uri(raw, settings.backchannel_allow_private)
+            gatehouse::clients::manage::backchannel_uri(raw, settings.backchannel_allow_private)
                 .map_err(|why| Failure(format!("--backchannel-logout-uri {raw:?}: {why}"), 2))?
         }
         None => None,
     };
-    Ok(gatehouse::oauth::clients::LogoutSettings {
+    Ok(gatehouse::clients::LogoutSettings {
         post_logout_redirect_uris,
         backchannel_logout_uri,
         backchannel_logout_session_required: args.backchannel_logout_session_required,
@@ -229,7 +229,7 @@ fn scopes_of(
 }
 
 fn grant_types_of(args: &CreateArgs) -> Vec<String> {
-    use gatehouse::oauth::clients;
+    use gatehouse::clients;
     let mut grants = clients::default_grant_types();
     if args.client_credentials {
         grants.push("client_credentials".into());

@@ -5,9 +5,9 @@
 use chrono::Duration;
 use clap::Subcommand;
 use gatehouse::audit::{self, Action, Actor};
+use gatehouse::clients::registration as reg;
 use gatehouse::clock::{Clock, SystemClock};
 use gatehouse::config::Settings;
-use gatehouse::oauth::registration as reg;
 use serde_json::json;
 
 use super::Failure;

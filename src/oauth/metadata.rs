@@ -141,10 +141,11 @@ async fn document(state: &AppState) -> HttpResponse {
             scopes_supported: scopes,
             response_types_supported: &["code"],
             response_modes_supported: &["query"],
-            grant_types_supported: &super::clients::GRANT_TYPES,
+            grant_types_supported: &crate::clients::GRANT_TYPES,
             code_challenge_methods_supported: &["S256"],
             token_endpoint_auth_methods_supported: AUTH_METHODS,
-            token_endpoint_auth_signing_alg_values_supported: super::assertion::SIGNING_ALGS,
+            token_endpoint_auth_signing_alg_values_supported:
+                crate::clients::assertion::SIGNING_ALGS,
             dpop_signing_alg_values_supported: crate::jwt::dpop::ALGS,
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             revocation_endpoint_auth_methods_supported: AUTH_METHODS,

@@ -304,7 +304,7 @@ pub(crate) async fn delete_workspace_for(
 /// Revoked keys and grants take effect now: keys are forgotten by the cache, the grants'
 /// access tokens are deny-listed.
 async fn after_departure(state: &AppState, departure: &ws::Departure) {
-    crate::oauth::grants::deny_grants(state, &departure.families_revoked).await;
+    crate::grants::deny_grants(state, &departure.families_revoked).await;
     // The ended keys' exchanged tokens: refused here at once (the rows are in the table for
     // the other instances).
     let until = crate::api_keys::model::exchanged_tokens_dead_at(state.now());

@@ -229,7 +229,7 @@ both_backends!(
         let id = client_id.clone();
         let row = app
             .state
-            .db(move |c| gatehouse::oauth::clients::find(c, &id))
+            .db(move |c| gatehouse::clients::find(c, &id))
             .await
             .unwrap()
             .unwrap();
@@ -342,7 +342,7 @@ both_backends!(
         let (_, initial) = app
             .state
             .db(move |c| {
-                gatehouse::oauth::registration::mint_initial_token(
+                gatehouse::clients::registration::mint_initial_token(
                     c,
                     &pepper,
                     "m2m",
@@ -520,7 +520,7 @@ both_backends!(
     settings = |s: &mut gatehouse::config::Settings| s.registration.mode =
         gatehouse::config::RegistrationMode::Token,
     |app| async move {
-        use gatehouse::oauth::registration as reg;
+        use gatehouse::clients::registration as reg;
         let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
         let mint = move |uses: Option<i32>, days: i64| {
             let pepper = pepper.clone();
@@ -1111,7 +1111,7 @@ both_backends!(
         let still = document_id.clone();
         assert!(
             app.state
-                .db(move |c| gatehouse::oauth::clients::find(c, &still))
+                .db(move |c| gatehouse::clients::find(c, &still))
                 .await
                 .unwrap()
                 .is_some()
@@ -1195,7 +1195,7 @@ both_backends!(
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let tokens = app
             .state
-            .db(gatehouse::oauth::registration::list_initial_tokens)
+            .db(gatehouse::clients::registration::list_initial_tokens)
             .await
             .unwrap();
         assert!(tokens.iter().all(|t| !t.usable(app.state.now())));

@@ -307,8 +307,8 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
 
 #[actix_web::test]
 async fn approve_an_app_on_the_consent_page_in_chromium() {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -327,7 +327,7 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders").unwrap(),
         first_party: false,
-        grant_types: gatehouse::oauth::clients::default_grant_types(),
+        grant_types: gatehouse::clients::default_grant_types(),
         resources: Vec::new(),
         ..Default::default()
     };

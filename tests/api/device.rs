@@ -14,7 +14,7 @@ pub(crate) const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A public app (a CLI) allowed the device grant and refresh tokens, with these scopes.
 pub(crate) async fn cli_app(app: &TestApp, scopes: &str, grants: &[&str]) -> TestClient {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
+    use gatehouse::clients::{self, ClientType, NewClient};
     let me: Value = app.me().await.json().await.unwrap();
     let new = NewClient {
         name: "Deploy CLI".into(),

@@ -55,8 +55,8 @@ async fn key_count(app: &TestApp) -> usize {
 /// A first-party confidential app owned by the signed-in user, allowed `scopes`, bound to
 /// `resources`.
 pub(crate) async fn app_with(app: &TestApp, scopes: &str, resources: &[&str]) -> TestClient {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient, default_grant_types};
     let me: Value = app.me().await.json().await.unwrap();
     let mut grant_types = default_grant_types();
     grant_types.push("client_credentials".into());

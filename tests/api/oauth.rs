@@ -18,8 +18,8 @@ pub(crate) struct TestClient {
 }
 
 pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient};
     let me: Value = app.me().await.json().await.unwrap();
     let owner = me["data"]["id"].as_str().unwrap().to_owned();
     let new = NewClient {
@@ -36,7 +36,7 @@ pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> 
         ],
         scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders write:orders").unwrap(),
         first_party,
-        grant_types: gatehouse::oauth::clients::default_grant_types(),
+        grant_types: gatehouse::clients::default_grant_types(),
         resources: Vec::new(),
         ..Default::default()
     };
@@ -1240,8 +1240,8 @@ both_backends!(
 both_backends!(
     a_member_cannot_grant_an_app_admin_only_scopes,
     |app| async move {
-        use gatehouse::oauth::clients::{self, ClientType, NewClient};
-        use gatehouse::oauth::redirect::RedirectUri;
+        use gatehouse::clients::redirect::RedirectUri;
+        use gatehouse::clients::{self, ClientType, NewClient};
         let owner = app
             .create_user("dev@example.com", "developer password", false)
             .await;
@@ -1252,7 +1252,7 @@ both_backends!(
             redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
             scopes: gatehouse::scopes::ScopeSet::parse("read:users write:users").unwrap(),
             first_party: false,
-            grant_types: gatehouse::oauth::clients::default_grant_types(),
+            grant_types: gatehouse::clients::default_grant_types(),
             resources: Vec::new(),
             ..Default::default()
         };

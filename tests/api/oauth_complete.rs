@@ -14,8 +14,8 @@ pub(crate) async fn register_confidential(
     scopes: &str,
     machine: bool,
 ) -> TestClient {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient, default_grant_types};
     let me: Value = app.me().await.json().await.unwrap();
     let mut grant_types = default_grant_types();
     if machine {

@@ -634,8 +634,8 @@ both_backends!(
 both_backends!(
     client_credentials_issuance_is_audited_once_a_minute_with_a_count,
     |app| async move {
-        use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
-        use gatehouse::oauth::redirect::RedirectUri;
+        use gatehouse::clients::redirect::RedirectUri;
+        use gatehouse::clients::{self, ClientType, NewClient, default_grant_types};
         app.login_admin().await;
         let (_, me) = api(app, Method::GET, "/v1/users/me", None).await;
         let mut grant_types = default_grant_types();
@@ -677,7 +677,7 @@ both_backends!(
         assert_eq!(recorded[0]["details"]["client_id"], machine.id.as_str());
         assert_eq!(recorded[0]["details"]["count"], 3);
         app.clock.advance(chrono::Duration::seconds(61));
-        let flushed = gatehouse::oauth::token_audit::flush_issuances(&app.state, false)
+        let flushed = gatehouse::grants::audit::flush_issuances(&app.state, false)
             .await
             .unwrap();
         assert_eq!(flushed, 1, "housekeeping writes the minute that is over");
@@ -813,8 +813,8 @@ fn eight_threads_at_once<T: Send>(
     })
 }
 
-fn policy() -> gatehouse::oauth::grants::FamilyPolicy {
-    gatehouse::oauth::grants::FamilyPolicy {
+fn policy() -> gatehouse::grants::FamilyPolicy {
+    gatehouse::grants::FamilyPolicy {
         absolute: chrono::Duration::days(30),
         idle: chrono::Duration::days(14),
         reuse_grace: chrono::Duration::zero(),
@@ -824,7 +824,7 @@ fn policy() -> gatehouse::oauth::grants::FamilyPolicy {
 both_backends!(
     eight_rotations_of_one_token_released_together_give_one_new_token,
     |app| async move {
-        use gatehouse::oauth::grants::{Refresh, rotate};
+        use gatehouse::grants::{Refresh, rotate};
         app.login_admin().await;
         let client = register(app, false, true).await;
         let tokens = obtain_tokens(app, &client).await;
@@ -857,7 +857,7 @@ both_backends!(
 both_backends!(
     eight_redemptions_of_one_code_released_together_spend_it_once,
     |app| async move {
-        use gatehouse::oauth::grants::{
+        use gatehouse::grants::{
             CodeRequest, NewGrant, Redemption, claim_code, find_code, redeem_code_pg,
         };
         app.login_admin().await;
@@ -941,7 +941,7 @@ both_backends!(
         use diesel::prelude::*;
         use gatehouse::db::DbConn;
         use gatehouse::db::schema::{auth_codes, users};
-        use gatehouse::oauth::grants::{NewCode, issue_code, issue_code_relaxed};
+        use gatehouse::grants::{NewCode, issue_code, issue_code_relaxed};
         app.login_admin().await;
         let client = register(app, false, true).await;
         let pepper = app.state.digest_pepper.clone();

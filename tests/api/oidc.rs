@@ -28,8 +28,8 @@ pub(crate) const OIDC_SCOPES: &str = "openid profile email offline_access read:u
 
 /// A confidential app allowed the OpenID scopes (and `read:users`).
 pub(crate) async fn register_oidc(app: &TestApp, scopes: &str) -> TestClient {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient};
     let me: Value = app.me().await.json().await.unwrap();
     let new = NewClient {
         name: "Sign-in app".into(),

@@ -29,8 +29,8 @@ pub(crate) async fn landed_on(c: &Client, path: &str) -> std::collections::HashM
 
 #[actix_web::test]
 async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chromium() {
-    use gatehouse::oauth::clients::{self, ClientType, LogoutSettings, NewClient};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, LogoutSettings, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };

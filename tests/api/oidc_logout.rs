@@ -662,7 +662,7 @@ both_backends!(
         // both refused before connecting, saying why.
         app.state.background.settled().await;
         app.clock.advance(chrono::Duration::hours(1));
-        gatehouse::oauth::logout::deliver_due(&app.state).await;
+        gatehouse::oidc::logout::deliver_due(&app.state).await;
         let id = client.id.clone();
         let errors: Vec<Option<String>> = app
             .state

@@ -764,8 +764,8 @@ async fn world(app: &TestApp) -> World {
 async fn fresh_targets(app: &TestApp, member_id: &str) -> (String, String, String, String) {
     use gatehouse::api_keys::format::{Kind, Mode};
     use gatehouse::api_keys::model::{self, NewKey};
-    use gatehouse::oauth::clients::{self, ClientType, NewClient, default_grant_types};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient, default_grant_types};
     use gatehouse::scopes::ScopeSet;
     let (pepper, now, owner) = (
         app.state.digest_pepper.clone(),

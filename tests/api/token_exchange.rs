@@ -71,8 +71,8 @@ pub(crate) async fn client_with_grants_for(
     grants: &[&str],
     resources: Vec<String>,
 ) -> TestClient {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient};
     let me: Value = app.me().await.json().await.unwrap();
     let new = NewClient {
         name: "Gateway".into(),
@@ -547,7 +547,7 @@ both_backends!(exchanges_are_audited_per_minute, |app| async move {
     for _ in 0..3 {
         exchanged(app, &key, &[]).await;
     }
-    gatehouse::oauth::token_audit::flush_issuances(&app.state, true)
+    gatehouse::grants::audit::flush_issuances(&app.state, true)
         .await
         .unwrap();
     let events: Value = app

@@ -31,8 +31,8 @@ async fn sign_in_as(c: &Client, app: &TestApp, email: &str, password: &str) {
 
 #[actix_web::test]
 async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in_chromium() {
-    use gatehouse::oauth::clients::{self, ClientType, NewClient};
-    use gatehouse::oauth::redirect::RedirectUri;
+    use gatehouse::clients::redirect::RedirectUri;
+    use gatehouse::clients::{self, ClientType, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -157,7 +157,7 @@ async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in
         redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
         scopes: gatehouse::scopes::ScopeSet::parse("read:users").unwrap(),
         first_party: false,
-        grant_types: gatehouse::oauth::clients::default_grant_types(),
+        grant_types: gatehouse::clients::default_grant_types(),
         resources: Vec::new(),
         ..Default::default()
     };

@@ -325,26 +325,29 @@ pub fn set_disabled_audited(
     actor: &crate::audit::Actor,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let changed = model::set_disabled(conn, user_id, disable, now)?;
-    if changed && disable {
-        // Every session ended: the apps the user signed in to are told (the server delivers
-        // the notices; from the CLI, at its next housekeeping tick).
-        crate::oauth::backchannel::session_ended(
-            conn,
-            user_id,
-            crate::oauth::backchannel::Ended::Everywhere,
-            "user_disabled",
-            now,
-        )?;
-    }
-    if changed {
-        let mut event = actor.event(if disable {
-            crate::audit::Action::UserDisabled
-        } else {
-            crate::audit::Action::UserEnabled
-        });
-        event.subject_user_id = Some(user_id.to_owned());
-        crate::audit::record(conn, &event, now)?;
-    }
-    Ok(changed)
+    crate::db::write_transaction(conn, |conn| {
+        let changed = model::set_disabled(conn, user_id, disable, now)?;
+        if changed && disable {
+            sessions::delete_of_user(conn, user_id)?;
+            // Every session ended: the apps the user signed in to are told (the server
+            // delivers the notices; from the CLI, at its next housekeeping tick).
+            crate::oidc::backchannel::session_ended(
+                conn,
+                user_id,
+                crate::oidc::backchannel::Ended::Everywhere,
+                "user_disabled",
+                now,
+            )?;
+        }
+        if changed {
+            let mut event = actor.event(if disable {
+                crate::audit::Action::UserDisabled
+            } else {
+                crate::audit::Action::UserEnabled
+            });
+            event.subject_user_id = Some(user_id.to_owned());
+            crate::audit::record(conn, &event, now)?;
+        }
+        Ok(changed)
+    })
 }

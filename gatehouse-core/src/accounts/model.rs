@@ -255,25 +255,21 @@ pub fn count_users(conn: &mut DbConn) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(conn)?)
 }
 
-/// Disable (and end every session of) or re-enable a user. Returns false if there is no such user.
+/// Mark a user disabled or enabled again (the account service ends their sessions). Returns
+/// false if there is no such user.
 pub fn set_disabled(
     conn: &mut DbConn,
     id: &str,
     disabled: bool,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    crate::db::write_transaction(conn, |conn| {
-        let changed = diesel::update(users::table.find(id))
-            .set((
-                users::disabled_at.eq(disabled.then_some(now)),
-                users::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        if disabled {
-            super::sessions::delete_of_user(conn, id)?;
-        }
-        Ok(changed == 1)
-    })
+    let changed = diesel::update(users::table.find(id))
+        .set((
+            users::disabled_at.eq(disabled.then_some(now)),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Store a new password hash and clear the change-required flag.

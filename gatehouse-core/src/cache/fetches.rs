@@ -1,5 +1,5 @@
 //! What the guarded fetch of metadata documents and `jwks_uri`s remembers
-//! (`oauth::cimd`): recent failures by URL and by host, and the bound on fetches in flight.
+//! (`clients::documents`): recent failures by URL and by host, and the bound on fetches in flight.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

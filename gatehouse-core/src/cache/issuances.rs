@@ -1,4 +1,4 @@
-//! Token issuances counted in memory until they are recorded (`oauth::token_audit`): one
+//! Token issuances counted in memory until they are recorded (`grants::audit`): one
 //! window per party and minute.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! JWK Sets fetched from apps' `jwks_uri`s (`oauth::assertion`), verified as key sets.
+//! JWK Sets fetched from apps' `jwks_uri`s (`clients::assertion`), verified as key sets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::accounts::model::{User, UserView};
+use crate::clients::Client;
 use crate::jwt::VerifiedToken;
-use crate::oauth::clients::Client;
 use crate::secrets::Digest;
 
 pub use keys::{DigestHasher, KeyRecord};

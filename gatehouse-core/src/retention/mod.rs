@@ -9,9 +9,13 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::accounts::{sessions, throttle};
+use crate::authorize::pushed;
+use crate::clients::{self, assertion};
 use crate::db::{DbConn, DbError};
+use crate::device as device_codes;
+use crate::grants;
 use crate::jwt::denylist;
-use crate::oauth::{assertion, backchannel, clients, device_codes, grants, pushed};
+use crate::oidc::backchannel;
 
 /// Rows per delete: small enough that one batch is a few milliseconds of SQLite's writer.
 pub const BATCH: i64 = 500;
@@ -302,7 +306,7 @@ pub async fn run(state: &crate::state::AppState) -> Result<Option<Swept>, DbErro
     let cutoffs = Cutoffs {
         now: state.now(),
         session_idle: state.settings.session_idle,
-        family_idle: crate::oauth::grants::family_policy(state).idle,
+        family_idle: crate::grants::family_policy(state).idle,
         audit_retention: state.settings.audit_retention,
         unused_clients: state.settings.registration.unused_after,
     };

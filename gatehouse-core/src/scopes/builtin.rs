@@ -24,7 +24,7 @@ pub enum Builtin {
     OpenId,
     Profile,
     Email,
-    /// OpenID Connect: a refresh token for a sign-in (see `oauth::oidc`).
+    /// OpenID Connect: a refresh token for a sign-in (see `oidc::id_token`).
     OfflineAccess,
 }
 

@@ -684,7 +684,7 @@ fn end_families(
     now: NaiveDateTime,
     reason: &str,
 ) -> Result<Vec<String>, DbError> {
-    crate::oauth::grants::revoke_workspace_families(conn, workspace_id, user_id, now, reason)
+    crate::grants::revoke_workspace_families(conn, workspace_id, user_id, now, reason)
 }
 
 // ---------------------------------------------------------------------------------------------
