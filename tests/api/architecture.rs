@@ -1,7 +1,7 @@
 //! The floors of the house, held as tests: the core crate serves no HTTP (no web-serving or
 //! templating crate anywhere in its dependency tree, as `cargo tree` resolves it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -464,4 +464,166 @@ fn no_function_is_longer_than_the_limit_outside_tables() {
         "functions over {LONGEST_FUNCTION} lines (split them):\n{}",
         over.join("\n")
     );
+}
+
+/// The module path of a source file (`src/a/b.rs` and `src/a/b/mod.rs` → `a::b`).
+fn module_of(file: &str, src: &str) -> Vec<String> {
+    let rest = file.strip_prefix(src).unwrap().trim_end_matches(".rs");
+    let mut parts: Vec<String> = rest.split('/').map(str::to_owned).collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
+}
+
+/// Which files of one crate each file imports, as its `crate::…` and `super::…` paths (and
+/// the groups of `use crate::{…}`) name them.
+fn import_graph(src: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(&root().join(src), &mut files);
+    let modules: BTreeMap<Vec<String>, String> = files
+        .iter()
+        .map(|(f, _)| (module_of(f, src), f.clone()))
+        .collect();
+    let resolve = |path: &[String]| {
+        (1..=path.len())
+            .rev()
+            .find_map(|n| modules.get(&path[..n]).cloned())
+    };
+    let mut graph = BTreeMap::new();
+    for (file, text) in &files {
+        let me = module_of(file, src);
+        let is_mod = file.ends_with("mod.rs") || file.ends_with("lib.rs");
+        let code: String = text
+            .lines()
+            .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut targets = BTreeSet::new();
+        let mut add = |base: Vec<String>, rest: &str| {
+            let mut path = base;
+            for seg in rest.split("::") {
+                let seg: String = seg
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if seg.is_empty() {
+                    break;
+                }
+                path.push(seg);
+            }
+            if let Some(target) = resolve(&path)
+                && &target != file
+            {
+                targets.insert(target);
+            }
+        };
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                for item in group[..group.find('}').unwrap_or(0)].split(',') {
+                    add(Vec::new(), item.trim());
+                }
+            } else {
+                add(Vec::new(), rest);
+            }
+        }
+        for (at, _) in code.match_indices("super::") {
+            if code[..at].ends_with("super::") {
+                continue;
+            }
+            let mut base = if is_mod {
+                me.clone()
+            } else {
+                me[..me.len().saturating_sub(1)].to_vec()
+            };
+            let mut rest = &code[at + "super::".len()..];
+            while let Some(r) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = r;
+            }
+            if let Some(group) = rest.strip_prefix('{') {
+                for item in group[..group.find('}').unwrap_or(0)].split(',') {
+                    add(base.clone(), item.trim());
+                }
+            } else {
+                add(base, rest);
+            }
+        }
+        graph.insert(file.clone(), targets);
+    }
+    graph
+}
+
+/// The strongly connected sets of more than one file (Tarjan).
+fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct Walk<'a> {
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        found: Vec<Vec<String>>,
+    }
+    fn visit<'a>(w: &mut Walk<'a>, v: &'a str) {
+        let n = w.index.len();
+        w.index.insert(v, n);
+        w.low.insert(v, n);
+        w.stack.push(v);
+        for t in w.graph.get(v).into_iter().flatten() {
+            let t = t.as_str();
+            if !w.index.contains_key(t) {
+                visit(w, t);
+                let low = w.low[v].min(w.low[t]);
+                w.low.insert(v, low);
+            } else if w.stack.contains(&t) {
+                let low = w.low[v].min(w.index[t]);
+                w.low.insert(v, low);
+            }
+        }
+        if w.low[v] == w.index[v] {
+            let mut circle = Vec::new();
+            while let Some(x) = w.stack.pop() {
+                circle.push(x.to_owned());
+                if x == v {
+                    break;
+                }
+            }
+            if circle.len() > 1 {
+                w.found.push(circle);
+            }
+        }
+    }
+    let mut walk = Walk {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    for v in graph.keys() {
+        if !walk.index.contains_key(v.as_str()) {
+            visit(&mut walk, v);
+        }
+    }
+    walk.found
+}
+
+#[test]
+fn neither_crate_has_an_import_circle() {
+    for src in ["src/", "gatehouse-core/src/"] {
+        let graph = import_graph(src);
+        let edges: usize = graph.values().map(BTreeSet::len).sum();
+        assert!(edges > 100, "{src}: the reader found {edges} imports");
+        let found = circles(&graph);
+        assert!(found.is_empty(), "{src}: import circles {found:?}");
+    }
+    // The reader sees a circle when there is one.
+    let mut made = BTreeMap::new();
+    made.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
+    made.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));
+    assert_eq!(circles(&made).len(), 1);
 }
