@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::api_keys::refusal;
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::helpers::jwt_claims;
 use crate::workspaces::{call, expect, join};
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -696,10 +697,6 @@ fn the_boundary_migration_moves_existing_rows_on_postgres() {
     rows_were_moved(&db.url);
 }
 
-fn claims_of(token: &str) -> Value {
-    crate::oauth_complete::claims_of(token)
-}
-
 both_backends!(
     a_demotion_ends_the_tokens_that_carried_the_old_role,
     |app| async move {
@@ -719,7 +716,7 @@ both_backends!(
         .await;
         let key = key["key"].as_str().unwrap().to_owned();
         let token = token_of(own_exchange(app, &key).await).await;
-        assert_eq!(claims_of(&token)["workspace"]["role"], "admin");
+        assert_eq!(jwt_claims(&token)["workspace"]["role"], "admin");
         let me = |credential: String| async move {
             app.get_with_key("/v1/users/me", &credential).await.status()
         };
@@ -737,7 +734,7 @@ both_backends!(
         assert_eq!(me(token).await, StatusCode::UNAUTHORIZED);
         assert_eq!(me(key.clone()).await, StatusCode::OK);
         let fresh = token_of(own_exchange(app, &key).await).await;
-        assert_eq!(claims_of(&fresh)["workspace"]["role"], "member");
+        assert_eq!(jwt_claims(&fresh)["workspace"]["role"], "member");
         assert_eq!(me(fresh.clone()).await, StatusCode::OK);
         // A promotion takes nothing away.
         expect(
@@ -752,7 +749,7 @@ both_backends!(
         assert_eq!(me(fresh).await, StatusCode::OK);
         // Promoted back: what is exchanged now (saying "admin" again) works.
         let promoted = token_of(own_exchange(app, &key).await).await;
-        assert_eq!(claims_of(&promoted)["workspace"]["role"], "admin");
+        assert_eq!(jwt_claims(&promoted)["workspace"]["role"], "admin");
         assert_eq!(me(promoted).await, StatusCode::OK);
     }
 );

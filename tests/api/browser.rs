@@ -308,7 +308,7 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
 #[actix_web::test]
 async fn approve_an_app_on_the_consent_page_in_chromium() {
     use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{self, ClientType, NewClient};
+    use gatehouse::clients::{ClientType, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -331,12 +331,7 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         resources: Vec::new(),
         ..Default::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, _) = app
-        .state
-        .db(move |conn| clients::create(conn, &pepper, &new, now))
-        .await
-        .unwrap();
+    let client = crate::oauth::create_client(&app, new).await;
     let redirect = format!("{}/healthz", app.address);
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let url = app.url(&format!(

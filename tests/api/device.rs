@@ -14,7 +14,7 @@ pub(crate) const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A public app (a CLI) allowed the device grant and refresh tokens, with these scopes.
 pub(crate) async fn cli_app(app: &TestApp, scopes: &str, grants: &[&str]) -> TestClient {
-    use gatehouse::clients::{self, ClientType, NewClient};
+    use gatehouse::clients::{ClientType, NewClient};
     let me: Value = app.me().await.json().await.unwrap();
     let new = NewClient {
         name: "Deploy CLI".into(),
@@ -24,12 +24,7 @@ pub(crate) async fn cli_app(app: &TestApp, scopes: &str, grants: &[&str]) -> Tes
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         ..Default::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, _) = app
-        .state
-        .db(move |c| clients::create(c, &pepper, &new, now))
-        .await
-        .unwrap();
+    let client = crate::oauth::create_client(app, new).await;
     TestClient {
         id: client.id,
         secret: None,

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::helpers::jwt_claims;
 use crate::jose::{TestKey, b64};
 use crate::oauth::{REDIRECT, TestClient, authorize, authorize_url, pkce, register};
-use crate::oauth_complete::claims_of;
 
 fn now(app: &TestApp) -> i64 {
     app.state.now().and_utc().timestamp()
@@ -152,7 +152,7 @@ both_backends!(
         let tokens = bound_tokens(app, &client, &key, &nonce).await;
         assert_eq!(tokens["token_type"], "DPoP");
         let access = tokens["access_token"].as_str().unwrap().to_owned();
-        assert_eq!(claims_of(&access)["cnf"]["jkt"], key.thumbprint());
+        assert_eq!(jwt_claims(&access)["cnf"]["jkt"], key.thumbprint());
         let good = |key: &TestKey| proof(app, key, "GET", "/v1/users/me", Some(&access), None);
         let first = good(&key);
         let (status, _, body) = me_with(app, "DPoP", &access, Some(&first)).await;
@@ -360,7 +360,7 @@ both_backends!(
         let refreshed: Value = refreshed.json().await.unwrap();
         assert_eq!(refreshed["token_type"], "DPoP");
         assert_eq!(
-            claims_of(refreshed["access_token"].as_str().unwrap())["cnf"]["jkt"],
+            jwt_claims(refreshed["access_token"].as_str().unwrap())["cnf"]["jkt"],
             key.thumbprint()
         );
     }
@@ -478,7 +478,7 @@ both_backends!(
             .unwrap();
         assert_eq!(narrowed["token_type"], "DPoP", "{narrowed}");
         assert_eq!(
-            claims_of(narrowed["access_token"].as_str().unwrap())["cnf"]["jkt"],
+            jwt_claims(narrowed["access_token"].as_str().unwrap())["cnf"]["jkt"],
             key.thumbprint()
         );
     }

@@ -617,3 +617,14 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The claims of a JWT, unverified (the tests verify with the relying party, the JWKS or the
+/// resource-server crate): the one decoder every test uses.
+pub(crate) fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("the payload is base64url");
+    serde_json::from_slice(&bytes).expect("the payload is JSON")
+}

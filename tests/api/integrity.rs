@@ -56,7 +56,7 @@ async fn key_count(app: &TestApp) -> usize {
 /// `resources`.
 pub(crate) async fn app_with(app: &TestApp, scopes: &str, resources: &[&str]) -> TestClient {
     use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{self, ClientType, NewClient, default_grant_types};
+    use gatehouse::clients::{ClientType, NewClient, default_grant_types};
     let me: Value = app.me().await.json().await.unwrap();
     let mut grant_types = default_grant_types();
     grant_types.push("client_credentials".into());
@@ -71,16 +71,7 @@ pub(crate) async fn app_with(app: &TestApp, scopes: &str, resources: &[&str]) ->
         resources: resources.iter().map(|r| (*r).to_owned()).collect(),
         ..Default::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, secret) = app
-        .state
-        .db(move |c| clients::create(c, &pepper, &new, now))
-        .await
-        .unwrap();
-    TestClient {
-        id: client.id,
-        secret: secret.map(|s| s.expose().to_owned()),
-    }
+    crate::oauth::create_client(app, new).await
 }
 
 /// Bind resource servers to an app, as an administrator's PATCH would.

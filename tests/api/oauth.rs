@@ -19,7 +19,7 @@ pub(crate) struct TestClient {
 
 pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> TestClient {
     use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{self, ClientType, NewClient};
+    use gatehouse::clients::{ClientType, NewClient};
     let me: Value = app.me().await.json().await.unwrap();
     let owner = me["data"]["id"].as_str().unwrap().to_owned();
     let new = NewClient {
@@ -40,10 +40,15 @@ pub(crate) async fn register(app: &TestApp, public: bool, first_party: bool) -> 
         resources: Vec::new(),
         ..Default::default()
     };
+    crate::oauth::create_client(app, new).await
+}
+
+/// Register `new` as the app (the one way the tests create apps in the database).
+pub(crate) async fn create_client(app: &TestApp, new: gatehouse::clients::NewClient) -> TestClient {
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (client, secret) = app
         .state
-        .db(move |c| clients::create(c, &pepper, &new, now))
+        .db(move |c| gatehouse::clients::create(c, &pepper, &new, now))
         .await
         .unwrap();
     TestClient {
@@ -1241,7 +1246,7 @@ both_backends!(
     a_member_cannot_grant_an_app_admin_only_scopes,
     |app| async move {
         use gatehouse::clients::redirect::RedirectUri;
-        use gatehouse::clients::{self, ClientType, NewClient};
+        use gatehouse::clients::{ClientType, NewClient};
         let owner = app
             .create_user("dev@example.com", "developer password", false)
             .await;
@@ -1256,16 +1261,7 @@ both_backends!(
             resources: Vec::new(),
             ..Default::default()
         };
-        let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-        let (client, secret) = app
-            .state
-            .db(move |c| clients::create(c, &pepper, &new, now))
-            .await
-            .unwrap();
-        let client = TestClient {
-            id: client.id,
-            secret: secret.map(|s| s.expose().to_owned()),
-        };
+        let client = crate::oauth::create_client(app, new).await;
         app.create_user("mo@example.com", "member password", false)
             .await;
         assert_eq!(

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::helpers::jwt_claims;
 use crate::oauth::{TestClient, exchange, oauth_error, obtain_tokens, register};
 
 /// A confidential client allowed `scopes` and, when `machine`, the client_credentials grant.
@@ -15,7 +16,7 @@ pub(crate) async fn register_confidential(
     machine: bool,
 ) -> TestClient {
     use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{self, ClientType, NewClient, default_grant_types};
+    use gatehouse::clients::{ClientType, NewClient, default_grant_types};
     let me: Value = app.me().await.json().await.unwrap();
     let mut grant_types = default_grant_types();
     if machine {
@@ -32,27 +33,7 @@ pub(crate) async fn register_confidential(
         resources: Vec::new(),
         ..Default::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, secret) = app
-        .state
-        .db(move |c| clients::create(c, &pepper, &new, now))
-        .await
-        .unwrap();
-    TestClient {
-        id: client.id,
-        secret: secret.map(|s| s.expose().to_owned()),
-    }
-}
-
-pub(crate) fn claims_of(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
+    crate::oauth::create_client(app, new).await
 }
 
 /// POST a form to an OAuth endpoint as `client` (Basic) or with no authentication.
@@ -106,7 +87,7 @@ both_backends!(
         assert_eq!(body["scope"], "read:orders write:orders", "all it may have");
         assert!(body.get("refresh_token").is_none(), "no refresh token");
         let access = body["access_token"].as_str().unwrap();
-        let claims = claims_of(access);
+        let claims = jwt_claims(access);
         assert_eq!(claims["sub"], machine.id.as_str());
         assert_eq!(claims["client_id"], machine.id.as_str());
         assert!(claims.get("auth_time").is_none(), "no user signed in");
@@ -196,11 +177,11 @@ both_backends!(
         assert_eq!(about["scope"], "read:users");
         assert_eq!(about["client_id"], web_app.id.as_str());
         assert_eq!(about["username"], crate::helpers::ADMIN_EMAIL);
-        assert_eq!(about["exp"], claims_of(&access)["exp"]);
+        assert_eq!(about["exp"], jwt_claims(&access)["exp"]);
         let about = introspect(app, &web_app, &refresh).await;
         assert_eq!(about["active"], true);
         assert_eq!(about["token_type"], "refresh_token");
-        assert_eq!(about["sub"], claims_of(&access)["sub"]);
+        assert_eq!(about["sub"], jwt_claims(&access)["sub"]);
 
         // Another client learns nothing about them, nor about API keys.
         let other = register_confidential(app, "read:users", false).await;
@@ -546,7 +527,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap();
-    assert_eq!(claims_of(access)["aud"], "https://orders.example.com");
+    assert_eq!(jwt_claims(access)["aud"], "https://orders.example.com");
     let about = introspect(app, &machine, access).await;
     assert_eq!(
         (about["active"].as_bool(), about["aud"].as_str()),
@@ -555,7 +536,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
     // Without `resource`: the default audience.
     let plain: Value = exchange(app, &machine, &[cc]).await.json().await.unwrap();
     assert_eq!(
-        claims_of(plain["access_token"].as_str().unwrap())["aud"],
+        jwt_claims(plain["access_token"].as_str().unwrap())["aud"],
         app.state.settings.issuer.as_str()
     );
 
@@ -609,7 +590,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
     .await
     .unwrap();
     let access = for_orders["access_token"].as_str().unwrap();
-    assert_eq!(claims_of(access)["aud"], "https://orders.example.com");
+    assert_eq!(jwt_claims(access)["aud"], "https://orders.example.com");
     assert_eq!(
         app.get_with_key("/v1/users/me", access).await.status(),
         StatusCode::UNAUTHORIZED
@@ -627,7 +608,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
     ];
     let tokens: Value = exchange(app, &web_app, &form).await.json().await.unwrap();
     assert_eq!(
-        claims_of(tokens["access_token"].as_str().unwrap())["aud"],
+        jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
         "https://orders.example.com",
         "no resource at the token endpoint: the bound one"
     );
@@ -687,7 +668,7 @@ async fn resource_indicators(backend: crate::helpers::Backend) {
     .await
     .unwrap();
     assert_eq!(
-        claims_of(tokens["access_token"].as_str().unwrap())["aud"],
+        jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
         "https://orders.example.com"
     );
     // An unknown resource at authorization is a bad request: shown, never redirected.

@@ -509,7 +509,7 @@ both_backends!(
             .json()
             .await
             .unwrap();
-        let claims = crate::oauth_complete::claims_of(&field(&tokens, "access_token"));
+        let claims = crate::helpers::jwt_claims(&field(&tokens, "access_token"));
         assert_eq!(
             claims["auth_time"].as_i64(),
             Some(app.state.now().and_utc().timestamp()),
@@ -635,7 +635,7 @@ both_backends!(
     client_credentials_issuance_is_audited_once_a_minute_with_a_count,
     |app| async move {
         use gatehouse::clients::redirect::RedirectUri;
-        use gatehouse::clients::{self, ClientType, NewClient, default_grant_types};
+        use gatehouse::clients::{ClientType, NewClient, default_grant_types};
         app.login_admin().await;
         let (_, me) = api(app, Method::GET, "/v1/users/me", None).await;
         let mut grant_types = default_grant_types();
@@ -651,16 +651,7 @@ both_backends!(
             resources: Vec::new(),
             ..Default::default()
         };
-        let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-        let (created, secret) = app
-            .state
-            .db(move |c| clients::create(c, &pepper, &new, now))
-            .await
-            .unwrap();
-        let machine = TestClient {
-            id: created.id,
-            secret: secret.map(|s| s.expose().to_owned()),
-        };
+        let machine = crate::oauth::create_client(app, new).await;
         let cc = [("grant_type", "client_credentials")];
         for _ in 0..3 {
             assert_eq!(exchange(app, &machine, &cc).await.status(), StatusCode::OK);

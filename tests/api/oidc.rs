@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::helpers::jwt_claims;
 use crate::helpers::{TestApp, hidden_field};
 use crate::oauth::{
     REDIRECT, TestClient, authorize, authorize_url, exchange, oauth2_http, query_of, urlencode,
@@ -42,26 +43,7 @@ pub(crate) async fn register_oidc(app: &TestApp, scopes: &str) -> TestClient {
         resources: Vec::new(),
         ..NewClient::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, secret) = app
-        .state
-        .db(move |c| clients::create(c, &pepper, &new, now))
-        .await
-        .unwrap();
-    TestClient {
-        id: client.id,
-        secret: secret.map(|s| s.expose().to_owned()),
-    }
-}
-
-/// The payload of a JWT, unverified (the tests verify with the relying party or the JWKS).
-pub(crate) fn payload(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
+    crate::oauth::create_client(app, new).await
 }
 
 /// A code-flow sign-in for `scope` with `extra` authorization parameters: the token answer.
@@ -189,8 +171,8 @@ both_backends!(
             .await
             .expect("the refresh succeeds");
         let again = refreshed.id_token().expect("a fresh ID token on refresh");
-        let again_claims = payload(&again.to_string());
-        let first_claims = payload(&id_token.to_string());
+        let again_claims = jwt_claims(&again.to_string());
+        let first_claims = jwt_claims(&id_token.to_string());
         assert_eq!(again_claims["sub"], first_claims["sub"]);
         assert_eq!(again_claims["auth_time"], first_claims["auth_time"]);
         assert_eq!(again_claims["sid"], first_claims["sid"]);
@@ -280,12 +262,12 @@ both_backends!(
             "a sign-in without offline_access gets no refresh token: {online}"
         );
         assert_eq!(
-            payload(online["id_token"].as_str().unwrap())["nonce"],
+            jwt_claims(online["id_token"].as_str().unwrap())["nonce"],
             "n-1"
         );
         let offline = sign_in(app, &client, "openid offline_access", "").await;
         assert!(offline["refresh_token"].is_string());
-        let claims = payload(offline["id_token"].as_str().unwrap());
+        let claims = jwt_claims(offline["id_token"].as_str().unwrap());
         assert!(claims.get("nonce").is_none(), "no nonce asked, none given");
         assert!(
             claims.get("email").is_none(),
@@ -405,7 +387,7 @@ both_backends!(
         }
 
         // A token for another audience, signed by us: 401.
-        let mut claims = payload(token);
+        let mut claims = jwt_claims(token);
         claims["aud"] = "https://other.example.com".into();
         let claims: gatehouse::jwt::AccessClaims = serde_json::from_value(claims).unwrap();
         let foreign = app.state.key_ring().sign(&claims).unwrap();
@@ -520,7 +502,7 @@ both_backends!(
         let other = app
             .create_user("other@example.com", "other user password", false)
             .await;
-        let mut claims = payload(&hint);
+        let mut claims = jwt_claims(&hint);
         claims["sub"] = other.into();
         let other_hint = app.state.key_ring().sign_as(&claims, "JWT").unwrap();
         let response = app

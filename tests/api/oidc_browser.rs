@@ -56,12 +56,7 @@ async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chro
         },
         ..Default::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, _) = app
-        .state
-        .db(move |conn| clients::create(conn, &pepper, &new, now))
-        .await
-        .unwrap();
+    let client = crate::oauth::create_client(&app, new).await;
     let redirect = format!("{}/healthz", app.address);
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     c.goto(&app.url(&format!(
@@ -114,7 +109,7 @@ async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chro
         .await
         .unwrap();
     let id_token = tokens["id_token"].as_str().expect("an ID token").to_owned();
-    assert_eq!(crate::oidc::payload(&id_token)["nonce"], "n0nce");
+    assert_eq!(crate::helpers::jwt_claims(&id_token)["nonce"], "n0nce");
 
     // With the hint: signed out at once, back to the app with its state.
     c.goto(&app.url(&format!(

@@ -8,9 +8,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::helpers::jwt_claims;
 use crate::helpers::{TestApp, hidden_field};
 use crate::oauth::{REDIRECT, TestClient};
-use crate::oidc::{OIDC_SCOPES, payload, sign_in};
+use crate::oidc::{OIDC_SCOPES, sign_in};
 
 const SIGNED_OUT: &str = "https://app.example.com/signed-out";
 
@@ -257,11 +258,11 @@ both_backends!(an_expired_or_foreign_hint_asks_first, |app| async move {
     let online = sign_in(app, &client, "openid", "").await;
     let hint = online["id_token"].as_str().unwrap().to_owned();
     // Another user's ID token for the same app (signed by us): not a silent logout.
-    let mut foreign = payload(&hint);
+    let mut foreign = jwt_claims(&hint);
     foreign["sub"] = "usr_someoneelse".into();
     let foreign = app.state.key_ring().sign_as(&foreign, "JWT").unwrap();
     // The same user's, expired.
-    let mut expired = payload(&hint);
+    let mut expired = jwt_claims(&hint);
     expired["exp"] = (app.state.now().and_utc().timestamp() - 10).into();
     let expired = app.state.key_ring().sign_as(&expired, "JWT").unwrap();
     for (label, token) in [
@@ -351,7 +352,7 @@ both_backends!(
         app.login_admin().await;
         let client = register_with_logout(app, Some(&uri)).await;
         let online = sign_in(app, &client, "openid", "").await;
-        let id_claims = payload(online["id_token"].as_str().unwrap());
+        let id_claims = jwt_claims(online["id_token"].as_str().unwrap());
         let csrf = app.session_csrf().await;
         let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
         assert_eq!(out.status(), StatusCode::SEE_OTHER);
@@ -498,7 +499,7 @@ both_backends!(
         assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
         let tokens = receiver.received(app).await;
         assert_eq!(tokens.len(), 1);
-        assert_eq!(payload(&tokens[0])["sub"], member);
+        assert_eq!(jwt_claims(&tokens[0])["sub"], member);
     }
 );
 
@@ -555,7 +556,7 @@ both_backends!(
             .login_in_new_browser(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
             .await;
         let tokens = app_signs_in(app, &other, &client).await;
-        let sid = payload(tokens["id_token"].as_str().unwrap())["sid"].clone();
+        let sid = jwt_claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
         // The first browser changes the password: the second session ends, its app is told.
         let csrf = app.session_csrf().await;
         let changed = app
@@ -572,7 +573,7 @@ both_backends!(
         assert_eq!(changed.status(), StatusCode::SEE_OTHER);
         let tokens = receiver.received(app).await;
         assert_eq!(tokens.len(), 1, "the app of the ended session is told");
-        assert_eq!(payload(&tokens[0])["sid"], sid);
+        assert_eq!(jwt_claims(&tokens[0])["sid"], sid);
     }
 );
 
@@ -625,7 +626,7 @@ both_backends!(
         );
         let tokens = receiver.received(app).await;
         assert_eq!(tokens.len(), 1, "the app is told");
-        assert_eq!(payload(&tokens[0])["sub"], member);
+        assert_eq!(jwt_claims(&tokens[0])["sub"], member);
         // The member can still sign in (not disabled).
         let (_, again) = app
             .login_in_new_browser("member@example.com", "member password 1")

@@ -6,9 +6,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::helpers::jwt_claims;
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::oauth::{TestClient, exchange, oauth_error, obtain_tokens_for};
-use crate::oauth_complete::claims_of;
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const API_KEY: &str = "urn:gatehouse:params:oauth:token-type:api_key";
@@ -72,7 +72,7 @@ pub(crate) async fn client_with_grants_for(
     resources: Vec<String>,
 ) -> TestClient {
     use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{self, ClientType, NewClient};
+    use gatehouse::clients::{ClientType, NewClient};
     let me: Value = app.me().await.json().await.unwrap();
     let new = NewClient {
         name: "Gateway".into(),
@@ -85,16 +85,7 @@ pub(crate) async fn client_with_grants_for(
         resources,
         ..Default::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, secret) = app
-        .state
-        .db(move |c| clients::create(c, &pepper, &new, now))
-        .await
-        .unwrap();
-    TestClient {
-        id: client.id,
-        secret: secret.map(|s| s.expose().to_owned()),
-    }
+    crate::oauth::create_client(app, new).await
 }
 
 both_backends!(
@@ -113,7 +104,7 @@ both_backends!(
         let expires_in = answer["expires_in"].as_i64().unwrap();
         assert!((1..=900).contains(&expires_in), "{expires_in}");
         let token = answer["access_token"].as_str().unwrap();
-        let claims = claims_of(token);
+        let claims = jwt_claims(token);
         assert_eq!(claims["sub"], user_id.as_str());
         assert_eq!(
             claims["client_id"],
@@ -251,7 +242,7 @@ both_backends!(
             .await;
         let answer = exchanged(app, &key, &[]).await;
         let token = answer["access_token"].as_str().unwrap();
-        assert_eq!(claims_of(token)["key"]["livemode"], false);
+        assert_eq!(jwt_claims(token)["key"]["livemode"], false);
         let mint = |mode: &'static str| {
             reqwest::Client::new()
                 .post(app.url("/v1/api-keys"))
@@ -281,11 +272,11 @@ both_backends!(
             .create_key(json!({"name": "rs", "scopes": ["read:orders"]}))
             .await;
         let answer = exchanged(app, &key, &[("resource", "https://orders.example.com")]).await;
-        let claims = claims_of(answer["access_token"].as_str().unwrap());
+        let claims = jwt_claims(answer["access_token"].as_str().unwrap());
         assert_eq!(claims["aud"], "https://orders.example.com");
         let by_audience = exchanged(app, &key, &[("audience", "https://orders.example.com")]).await;
         assert_eq!(
-            claims_of(by_audience["access_token"].as_str().unwrap())["aud"],
+            jwt_claims(by_audience["access_token"].as_str().unwrap())["aud"],
             "https://orders.example.com"
         );
         let unknown =
@@ -344,7 +335,7 @@ async fn the_key_allowlist_applies_to_the_exchange_and_to_the_token() {
         .unwrap()
         .to_owned();
     assert_eq!(
-        claims_of(&token)["key"]["allowed_ips"],
+        jwt_claims(&token)["key"]["allowed_ips"],
         json!(["203.0.113.0/24"])
     );
     let me_from = |ip: &'static str| {
@@ -387,7 +378,7 @@ both_backends!(
         );
         let gateway = client_with_grants(app, &["client_credentials", EXCHANGE]).await;
         let answer: Value = exchange(app, &gateway, &form).await.json().await.unwrap();
-        let claims = claims_of(answer["access_token"].as_str().unwrap());
+        let claims = jwt_claims(answer["access_token"].as_str().unwrap());
         assert_eq!(claims["client_id"], gateway.id.as_str());
         // The client's own scopes bound the token too.
         let beyond = exchange(
@@ -451,8 +442,8 @@ both_backends!(
             .unwrap();
         assert_eq!(answer["scope"], "read:users", "{answer}");
         let narrowed = answer["access_token"].as_str().unwrap().to_owned();
-        let original = claims_of(&subject);
-        let claims = claims_of(&narrowed);
+        let original = jwt_claims(&subject);
+        let claims = jwt_claims(&narrowed);
         assert_eq!(claims["sub"], original["sub"]);
         assert!(claims["exp"].as_i64() <= original["exp"].as_i64());
         assert_eq!(
@@ -495,7 +486,7 @@ both_backends!(
         .json()
         .await
         .unwrap();
-        let act = &claims_of(delegated["access_token"].as_str().unwrap())["act"];
+        let act = &jwt_claims(delegated["access_token"].as_str().unwrap())["act"];
         assert_eq!(act["sub"], gateway.id.as_str(), "{delegated}");
         let half = exchange(
             app,
@@ -597,7 +588,7 @@ both_backends!(
         .await
         .unwrap();
         let subject = tokens["access_token"].as_str().unwrap().to_owned();
-        assert_eq!(claims_of(&subject)["aud"], orders);
+        assert_eq!(jwt_claims(&subject)["aud"], orders);
         let form = |target: Option<&'static str>| {
             let mut form = vec![
                 ("grant_type", EXCHANGE),
@@ -616,7 +607,7 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(
-            claims_of(same["access_token"].as_str().unwrap())["aud"],
+            jwt_claims(same["access_token"].as_str().unwrap())["aud"],
             orders,
             "{same}"
         );
@@ -646,7 +637,7 @@ both_backends!(
             )
             .await;
         let token = token_for(app, &key).await;
-        assert_eq!(claims_of(&token)["workspace"]["id"], workspace.as_str());
+        assert_eq!(jwt_claims(&token)["workspace"]["id"], workspace.as_str());
         assert_eq!(
             app.get_with_key("/v1/users/me", &token).await.status(),
             StatusCode::OK

@@ -32,7 +32,7 @@ async fn sign_in_as(c: &Client, app: &TestApp, email: &str, password: &str) {
 #[actix_web::test]
 async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in_chromium() {
     use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{self, ClientType, NewClient};
+    use gatehouse::clients::{ClientType, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -161,12 +161,7 @@ async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in
         resources: Vec::new(),
         ..Default::default()
     };
-    let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
-    let (client, _) = app
-        .state
-        .db(move |conn| clients::create(conn, &pepper, &new, now))
-        .await
-        .unwrap();
+    let client = crate::oauth::create_client(&app, new).await;
     let redirect = format!("{}/healthz", app.address);
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

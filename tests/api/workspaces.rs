@@ -3,13 +3,12 @@
 //! grants end at once), and the workspace an app's authorization names (consent page choice,
 //! the `workspace` claim in tokens and introspection).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api_keys::refusal;
 use crate::both_backends;
+use crate::helpers::jwt_claims;
 use crate::helpers::{TestApp, hidden_field};
 use crate::oauth::{REDIRECT, authorize_url, exchange, query_of, register};
 
@@ -127,11 +126,6 @@ async fn new_key(
         created["id"].as_str().unwrap().to_owned(),
         created["key"].as_str().unwrap().to_owned(),
     )
-}
-
-fn jwt_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 both_backends!(
