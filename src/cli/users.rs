@@ -53,51 +53,7 @@ pub fn user_command(settings: &Settings, command: UserCommand) -> Result<(), Fai
             admin,
             password_stdin,
             json,
-        } => {
-            let email = Email::parse(&email).map_err(|e| Failure(format!("--email: {e}"), 2))?;
-            let display_name = model::normalize_display_name(&name, &email)
-                .map_err(|e| Failure(format!("--name: {e}"), 2))?;
-            let (password, generated) = if password_stdin {
-                (read_password_stdin()?, false)
-            } else {
-                (NewPassword::generate(), true)
-            };
-            let role = if admin { Role::Admin } else { Role::Member };
-            let account = NewAccount {
-                email,
-                display_name,
-                password: password.clone(),
-                role,
-                password_change_required: generated,
-            };
-            let operator = gatehouse::audit::Actor::operator();
-            let hash = gatehouse::accounts::password::hash_password(&account.password);
-            let user =
-                gatehouse::accounts::create_audited(&mut conn, &account, &hash, &operator, now())
-                    .map_err(|e| match e {
-                    CreateUserError::DuplicateEmail(email) => {
-                        Failure(format!("a user with email {email} already exists"), 3)
-                    }
-                    CreateUserError::Db(e) => Failure(e.to_string(), 1),
-                })?;
-            let shown_password = generated.then(|| password.expose().to_owned());
-            if json {
-                let mut out = serde_json::to_value(user.view())?;
-                if let Some(p) = &shown_password {
-                    out["password"] = serde_json::json!(p);
-                }
-                println!("{out}");
-            } else {
-                println!("{}", user.id);
-                if let Some(p) = shown_password {
-                    eprintln!(
-                        "Generated password for {} (shown only now): {p}",
-                        user.email
-                    );
-                }
-            }
-            Ok(())
-        }
+        } => create(&mut conn, &email, &name, admin, password_stdin, json),
         UserCommand::List { json } => {
             let users = model::list_users(&mut conn)?;
             if json {
@@ -123,6 +79,59 @@ pub fn user_command(settings: &Settings, command: UserCommand) -> Result<(), Fai
             Ok(())
         }
     }
+}
+
+/// An account created by the operator (a generated password must be changed at first sign-in).
+fn create(
+    conn: &mut gatehouse::db::DbConn,
+    email: &str,
+    name: &str,
+    admin: bool,
+    password_stdin: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let email = Email::parse(email).map_err(|e| Failure(format!("--email: {e}"), 2))?;
+    let display_name = model::normalize_display_name(name, &email)
+        .map_err(|e| Failure(format!("--name: {e}"), 2))?;
+    let (password, generated) = if password_stdin {
+        (read_password_stdin()?, false)
+    } else {
+        (NewPassword::generate(), true)
+    };
+    let role = if admin { Role::Admin } else { Role::Member };
+    let account = NewAccount {
+        email,
+        display_name,
+        password: password.clone(),
+        role,
+        password_change_required: generated,
+    };
+    let operator = gatehouse::audit::Actor::operator();
+    let hash = gatehouse::accounts::password::hash_password(&account.password);
+    let user = gatehouse::accounts::create_audited(conn, &account, &hash, &operator, now())
+        .map_err(|e| match e {
+            CreateUserError::DuplicateEmail(email) => {
+                Failure(format!("a user with email {email} already exists"), 3)
+            }
+            CreateUserError::Db(e) => Failure(e.to_string(), 1),
+        })?;
+    let shown_password = generated.then(|| password.expose().to_owned());
+    if json {
+        let mut out = serde_json::to_value(user.view())?;
+        if let Some(p) = &shown_password {
+            out["password"] = serde_json::json!(p);
+        }
+        println!("{out}");
+    } else {
+        println!("{}", user.id);
+        if let Some(p) = shown_password {
+            eprintln!(
+                "Generated password for {} (shown only now): {p}",
+                user.email
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_password_stdin() -> Result<NewPassword, Failure> {
