@@ -278,6 +278,16 @@ pub(crate) struct CreatedPage<'a> {
     pub(crate) note: Option<&'a str>,
 }
 
+/// The owner's personal workspace, where a key the form places nowhere acts.
+async fn personal_workspace(state: &AppState, owner: &User) -> Result<String, ApiError> {
+    let owner_id = owner.id.clone();
+    state
+        .db(move |c| crate::workspaces::personal_of(c, &owner_id))
+        .await?
+        .map(|w| w.id)
+        .ok_or_else(|| ApiError::not_found("Workspace"))
+}
+
 async fn create_for(
     state: &AppState,
     signed_in: &SignedIn,
@@ -312,14 +322,9 @@ async fn create_for(
         request.workspace_id.clear();
     }
     if request.workspace_id.is_empty() {
-        let owner_id = owner.id.clone();
-        match state
-            .db(move |c| crate::workspaces::personal_of(c, &owner_id))
-            .await
-        {
-            Ok(Some(personal)) => request.workspace_id = personal.id,
-            Ok(None) => return failure_page(&crate::http::ApiError::not_found("Workspace")),
-            Err(e) => return failure_page(&e.into()),
+        match personal_workspace(state, &owner).await {
+            Ok(id) => request.workspace_id = id,
+            Err(e) => return failure_page(&e),
         }
     }
     match service::issue(
@@ -535,6 +540,22 @@ pub struct RollForm {
     grace: String,
 }
 
+/// What the page says of the key that was rolled.
+fn previous_key_note(old: &model::ApiKey, grace: Duration) -> String {
+    let until = if grace.is_zero() {
+        "stopped working now".to_owned()
+    } else {
+        let ends = old
+            .expires_at
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string());
+        format!("keeps working until {} UTC", ends.unwrap_or_default())
+    };
+    format!(
+        "The previous key ({}…{}) {until}.",
+        old.display_prefix, old.last4
+    )
+}
+
 pub async fn do_roll(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -573,21 +594,7 @@ pub async fn do_roll(
     };
     match rolled {
         Ok((old, new, secret)) => {
-            let note = format!(
-                "The previous key ({}…{}) {}.",
-                old.display_prefix,
-                old.last4,
-                if grace.is_zero() {
-                    "stopped working now".to_owned()
-                } else {
-                    format!(
-                        "keeps working until {} UTC",
-                        old.expires_at
-                            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                            .unwrap_or_default()
-                    )
-                }
-            );
+            let note = previous_key_note(&old, grace);
             render(
                 StatusCode::CREATED,
                 &CreatedPage {

@@ -121,24 +121,7 @@ pub async fn update(
     key: ApiKey,
     changes: KeyChanges,
 ) -> Result<ApiKey, KeyError> {
-    let restrictions = match &changes.restrictions {
-        None => None,
-        Some(patch) => {
-            let current = key.restrictions();
-            let referrers = patch
-                .referrers
-                .clone()
-                .unwrap_or_else(|| current.referrer_strings());
-            let endpoints = patch
-                .endpoints
-                .clone()
-                .unwrap_or_else(|| current.endpoint_strings());
-            Some(
-                Restrictions::parse(&referrers, &endpoints)
-                    .map_err(|(field, message)| KeyInputError::field(field, message))?,
-            )
-        }
-    };
+    let restrictions = restrictions_of(&key, changes.restrictions.as_ref())?;
     if changes.allowed_ips.is_some() || restrictions.is_some() {
         let mut rights = ParsedRights::of(&key);
         if let Some(nets) = &changes.allowed_ips {
@@ -221,6 +204,28 @@ pub async fn revoke(
     Ok(())
 }
 
+/// The restrictions a change asks for, each list left as it is when the change omits it.
+fn restrictions_of(
+    key: &ApiKey,
+    patch: Option<&RestrictionChanges>,
+) -> Result<Option<Restrictions>, KeyError> {
+    let Some(patch) = patch else {
+        return Ok(None);
+    };
+    let current = key.restrictions();
+    let referrers = patch
+        .referrers
+        .clone()
+        .unwrap_or_else(|| current.referrer_strings());
+    let endpoints = patch
+        .endpoints
+        .clone()
+        .unwrap_or_else(|| current.endpoint_strings());
+    Restrictions::parse(&referrers, &endpoints)
+        .map(Some)
+        .map_err(|(field, message)| KeyInputError::field(field, message).into())
+}
+
 /// When a rolled key expires: as long after the roll as the old key was meant to live (a
 /// 1-hour key rolls into a 1-hour key), within the server's maximum and the caller's own
 /// expiry. A key without expiry stays without one where the server still allows that.
@@ -251,26 +256,7 @@ pub async fn roll(
     grace: Duration,
 ) -> Result<(ApiKey, ApiKey, String), KeyError> {
     let now = state.now();
-    match key.status(now) {
-        Status::Revoked => {
-            return Err(KeyInputError::new(
-                ErrorCode::Conflict,
-                "A revoked key cannot be rolled; create a new key",
-            )
-            .into());
-        }
-        Status::Expired => {
-            return Err(KeyInputError::new(
-                ErrorCode::Conflict,
-                "An expired key cannot be rolled; create a new key",
-            )
-            .into());
-        }
-        Status::Active => {}
-    }
-    if let Some(successor) = &key.rolled_to {
-        return Err(already_rolled(successor));
-    }
+    may_roll(&key, now)?;
     let bounds = attenuate::bounds(caller);
     let template = NewKey {
         user_id: key.user_id.clone(),
@@ -322,6 +308,19 @@ pub async fn roll(
         }
         RollOutcome::AlreadyRolled { successor } => Err(already_rolled(&successor)),
     }
+}
+
+/// Only a live key that was not rolled yet rolls.
+fn may_roll(key: &ApiKey, now: NaiveDateTime) -> Result<(), KeyError> {
+    let why = match key.status(now) {
+        Status::Revoked => "A revoked key cannot be rolled; create a new key",
+        Status::Expired => "An expired key cannot be rolled; create a new key",
+        Status::Active => match &key.rolled_to {
+            Some(successor) => return Err(already_rolled(successor)),
+            None => return Ok(()),
+        },
+    };
+    Err(KeyInputError::new(ErrorCode::Conflict, why).into())
 }
 
 fn already_rolled(successor: &str) -> KeyError {

@@ -182,26 +182,72 @@ pub async fn deliver_due(state: &AppState) -> usize {
     delivered
 }
 
+/// Claim a due notice for one try: `Ok(1)` when this instance has it.
+fn claim(
+    conn: &mut DbConn,
+    id: &str,
+    seen: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        backchannel_logouts::table
+            .find(id)
+            .filter(backchannel_logouts::next_attempt_at.eq(seen))
+            .filter(backchannel_logouts::delivered_at.is_null()),
+    )
+    .set((
+        backchannel_logouts::next_attempt_at.eq(now + Duration::seconds(60)),
+        backchannel_logouts::attempts.eq(backchannel_logouts::attempts + 1),
+    ))
+    .execute(conn)?)
+}
+
+/// Record how a try went: delivered, given up (audited), or due again after the next wait.
+fn record_try(
+    conn: &mut DbConn,
+    id: &str,
+    error: Option<&str>,
+    gave_up: bool,
+    attempts: i64,
+    event: &NewEvent,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let row = backchannel_logouts::table.find(id);
+    match error {
+        None => diesel::update(row)
+            .set((
+                backchannel_logouts::delivered_at.eq(now),
+                backchannel_logouts::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?,
+        Some(why) if gave_up => {
+            audit::record(conn, event, now)?;
+            diesel::update(row)
+                .set((
+                    backchannel_logouts::failed_at.eq(now),
+                    backchannel_logouts::last_error.eq(why),
+                ))
+                .execute(conn)?
+        }
+        Some(why) => {
+            let wait = RETRY_AFTER[(attempts - 1) as usize];
+            diesel::update(row)
+                .set((
+                    backchannel_logouts::next_attempt_at.eq(now + Duration::seconds(wait)),
+                    backchannel_logouts::last_error.eq(why),
+                ))
+                .execute(conn)?
+        }
+    };
+    Ok(())
+}
+
 async fn deliver_one(state: &AppState, notice: Due) -> bool {
     let now = state.now();
     // Claim: push the next try past this one's timeout; a row another instance claimed first
     // no longer has the `next_attempt_at` read above.
     let (id, seen) = (notice.id.clone(), notice.next_attempt_at);
-    let claimed = state
-        .db(move |c| {
-            Ok(diesel::update(
-                backchannel_logouts::table
-                    .find(&id)
-                    .filter(backchannel_logouts::next_attempt_at.eq(seen))
-                    .filter(backchannel_logouts::delivered_at.is_null()),
-            )
-            .set((
-                backchannel_logouts::next_attempt_at.eq(now + Duration::seconds(60)),
-                backchannel_logouts::attempts.eq(backchannel_logouts::attempts + 1),
-            ))
-            .execute(c)?)
-        })
-        .await;
+    let claimed = state.db(move |c| claim(c, &id, seen, now)).await;
     if !matches!(claimed, Ok(1)) {
         return false;
     }
@@ -224,36 +270,7 @@ async fn deliver_one(state: &AppState, notice: Due) -> bool {
         "error": error,
     });
     let recorded = state
-        .db(move |c| {
-            let row = backchannel_logouts::table.find(&id);
-            match &error {
-                None => diesel::update(row)
-                    .set((
-                        backchannel_logouts::delivered_at.eq(now),
-                        backchannel_logouts::last_error.eq(None::<String>),
-                    ))
-                    .execute(c)?,
-                Some(why) if gave_up => {
-                    audit::record(c, &event, now)?;
-                    diesel::update(row)
-                        .set((
-                            backchannel_logouts::failed_at.eq(now),
-                            backchannel_logouts::last_error.eq(why),
-                        ))
-                        .execute(c)?
-                }
-                Some(why) => {
-                    let wait = RETRY_AFTER[(attempts - 1) as usize];
-                    diesel::update(row)
-                        .set((
-                            backchannel_logouts::next_attempt_at.eq(now + Duration::seconds(wait)),
-                            backchannel_logouts::last_error.eq(why),
-                        ))
-                        .execute(c)?
-                }
-            };
-            Ok(())
-        })
+        .db(move |c| record_try(c, &id, error.as_deref(), gave_up, attempts, &event, now))
         .await;
     if let Err(e) = recorded {
         log::warn!("back-channel logout: recording a delivery: {e}");
