@@ -361,116 +361,134 @@ pub async fn introspect(
         let visible = |client_id: &str| everything || own_client == Some(client_id);
         let now = state.now();
         match identify(&state, token, false).await? {
-            Presented::AccessToken(claims) => {
-                if !visible(&claims.client_id) {
-                    return Ok(inactive());
-                }
-                // The same answer /v1 gives: revocations made here at once, elsewhere within
-                // the 5-second sync.
-                if state.denylist.is_revoked(&claims.jti, utc_seconds(now)) {
-                    return Ok(inactive());
-                }
-                let claims = *claims;
-                let mut out = Introspection {
-                    active: true,
-                    token_type: Some(CredentialType::AccessToken),
-                    scope: Some(claims.scope),
-                    client_id: Some(claims.client_id.clone()),
-                    sub: Some(claims.sub.clone()),
-                    iss: Some(claims.iss),
-                    aud: Some(claims.aud),
-                    exp: Some(claims.exp),
-                    iat: Some(claims.iat),
-                    jti: Some(claims.jti),
-                    workspace: claims.workspace,
-                    act: claims.act,
-                    cnf: claims.cnf,
-                    ..Introspection::default()
-                };
-                if let Some(key) = claims.key {
-                    // Exchanged for an API key: its bounds, as a key's answer reports them.
-                    out.key_id = Some(key.id);
-                    out.livemode = Some(key.livemode);
-                    out.allowed_ips = (!key.allowed_ips.is_empty()).then_some(key.allowed_ips);
-                }
-                // The app must still exist and be enabled (a key holder's own exchange names
-                // the key, whose revocation the denylist carries).
-                let keys_own = out.key_id.as_deref() == Some(claims.client_id.as_str());
-                if !keys_own {
-                    let app = state.client(&claims.client_id).await?;
-                    if app.is_none_or(|c| c.disabled_at.is_some()) {
-                        return Ok(inactive());
-                    }
-                }
-                if !claims.sub.starts_with("cli_") {
-                    match user(&state, &claims.sub).await? {
-                        Some(u) if !u.is_disabled() => out.username = Some(u.email.clone()),
-                        _ => return Ok(inactive()),
-                    }
-                }
-                Ok(answer(out))
+            Presented::AccessToken(claims) if visible(&claims.client_id) => {
+                access_token(&state, *claims, now).await
             }
-            Presented::Refresh(found) => {
-                if !visible(&found.family.client_id) || !found.is_active(family_policy(&state), now)
-                {
-                    return Ok(inactive());
-                }
-                let app = state.client(&found.family.client_id).await?;
-                if app.is_none_or(|c| c.disabled_at.is_some()) {
-                    return Ok(inactive());
-                }
-                let Some(u) = user(&state, &found.family.user_id)
-                    .await?
-                    .filter(|u| !u.is_disabled())
-                else {
-                    return Ok(inactive());
-                };
-                Ok(answer(Introspection {
-                    active: true,
-                    token_type: Some(CredentialType::RefreshToken),
-                    exp: Some(utc_seconds(found.expires_at(family_policy(&state)))),
-                    iat: Some(utc_seconds(found.created_at)),
-                    scope: Some(found.scopes),
-                    client_id: Some(found.family.client_id),
-                    sub: Some(found.family.user_id),
-                    username: Some(u.email.clone()),
-                    ..Introspection::default()
-                }))
+            Presented::Refresh(found)
+                if visible(&found.family.client_id)
+                    && found.is_active(family_policy(&state), now) =>
+            {
+                refresh_token(&state, *found).await
             }
-            Presented::ApiKey(record, refusal) => {
-                // The caller's address is not the key's: an allowlist does not make it inactive.
-                if !everything || refusal.is_some_and(|r| r != Refusal::IpNotAllowed) {
-                    return Ok(inactive());
-                }
-                let key = &record.key;
-                let restricted = key.kind() == Kind::Restricted;
-                Ok(answer(Introspection {
-                    active: true,
-                    token_type: Some(CredentialType::ApiKey),
-                    key_id: Some(key.id.clone()),
-                    livemode: Some(key.mode() == Mode::Live),
-                    restricted: Some(restricted),
-                    scope: restricted.then(|| record.scopes.to_storage()),
-                    sub: Some(key.user_id.clone()),
-                    username: Some(record.user.email.clone()),
-                    iat: Some(utc_seconds(key.created_at)),
-                    exp: key.expires_at.map(utc_seconds),
-                    name: Some(key.name.to_string()),
-                    allowed_ips: (!record.nets.is_empty())
-                        .then(|| record.nets.iter().map(ToString::to_string).collect()),
-                    allowed_referrers: (!record.restrictions.referrers.is_empty())
-                        .then(|| record.restrictions.referrer_strings()),
-                    allowed_endpoints: (!record.restrictions.endpoints.is_empty())
-                        .then(|| record.restrictions.endpoint_strings()),
-                    workspace: record.workspace.clone(),
-                    ..Introspection::default()
-                }))
+            // The caller's address is not the key's: an allowlist does not make it inactive.
+            Presented::ApiKey(record, refusal)
+                if everything && refusal.is_none_or(|r| r == Refusal::IpNotAllowed) =>
+            {
+                Ok(api_key(&record))
             }
-            Presented::Nothing => Ok(inactive()),
+            _ => Ok(inactive()),
         }
     }
     .await;
     result.unwrap_or_else(|e| e.response())
+}
+
+/// An access token's answer: active while it is not revoked, its app exists and is enabled and
+/// its user is not disabled.
+async fn access_token(
+    state: &AppState,
+    claims: AccessClaims,
+    now: chrono::NaiveDateTime,
+) -> Result<HttpResponse, OAuthError> {
+    // The same answer /v1 gives: revocations made here at once, elsewhere within
+    // the 5-second sync.
+    if state.denylist.is_revoked(&claims.jti, utc_seconds(now)) {
+        return Ok(inactive());
+    }
+    let mut out = Introspection {
+        active: true,
+        token_type: Some(CredentialType::AccessToken),
+        scope: Some(claims.scope),
+        client_id: Some(claims.client_id.clone()),
+        sub: Some(claims.sub.clone()),
+        iss: Some(claims.iss),
+        aud: Some(claims.aud),
+        exp: Some(claims.exp),
+        iat: Some(claims.iat),
+        jti: Some(claims.jti),
+        workspace: claims.workspace,
+        act: claims.act,
+        cnf: claims.cnf,
+        ..Introspection::default()
+    };
+    if let Some(key) = claims.key {
+        // Exchanged for an API key: its bounds, as a key's answer reports them.
+        out.key_id = Some(key.id);
+        out.livemode = Some(key.livemode);
+        out.allowed_ips = (!key.allowed_ips.is_empty()).then_some(key.allowed_ips);
+    }
+    // The app must still exist and be enabled (a key holder's own exchange names
+    // the key, whose revocation the denylist carries).
+    let keys_own = out.key_id.as_deref() == Some(claims.client_id.as_str());
+    if !keys_own {
+        let app = state.client(&claims.client_id).await?;
+        if app.is_none_or(|c| c.disabled_at.is_some()) {
+            return Ok(inactive());
+        }
+    }
+    if !claims.sub.starts_with("cli_") {
+        match user(state, &claims.sub).await? {
+            Some(u) if !u.is_disabled() => out.username = Some(u.email.clone()),
+            _ => return Ok(inactive()),
+        }
+    }
+    Ok(answer(out))
+}
+
+/// A refresh token's answer: active while its app exists and is enabled and its user is not
+/// disabled.
+async fn refresh_token(
+    state: &AppState,
+    found: grants::RefreshLookup,
+) -> Result<HttpResponse, OAuthError> {
+    let app = state.client(&found.family.client_id).await?;
+    if app.is_none_or(|c| c.disabled_at.is_some()) {
+        return Ok(inactive());
+    }
+    let Some(u) = user(state, &found.family.user_id)
+        .await?
+        .filter(|u| !u.is_disabled())
+    else {
+        return Ok(inactive());
+    };
+    Ok(answer(Introspection {
+        active: true,
+        token_type: Some(CredentialType::RefreshToken),
+        exp: Some(utc_seconds(found.expires_at(family_policy(state)))),
+        iat: Some(utc_seconds(found.created_at)),
+        scope: Some(found.scopes),
+        client_id: Some(found.family.client_id),
+        sub: Some(found.family.user_id),
+        username: Some(u.email.clone()),
+        ..Introspection::default()
+    }))
+}
+
+/// An API key's answer (to a caller that sees everything).
+fn api_key(record: &crate::cache::KeyRecord) -> HttpResponse {
+    let key = &record.key;
+    let restricted = key.kind() == Kind::Restricted;
+    answer(Introspection {
+        active: true,
+        token_type: Some(CredentialType::ApiKey),
+        key_id: Some(key.id.clone()),
+        livemode: Some(key.mode() == Mode::Live),
+        restricted: Some(restricted),
+        scope: restricted.then(|| record.scopes.to_storage()),
+        sub: Some(key.user_id.clone()),
+        username: Some(record.user.email.clone()),
+        iat: Some(utc_seconds(key.created_at)),
+        exp: key.expires_at.map(utc_seconds),
+        name: Some(key.name.to_string()),
+        allowed_ips: (!record.nets.is_empty())
+            .then(|| record.nets.iter().map(ToString::to_string).collect()),
+        allowed_referrers: (!record.restrictions.referrers.is_empty())
+            .then(|| record.restrictions.referrer_strings()),
+        allowed_endpoints: (!record.restrictions.endpoints.is_empty())
+            .then(|| record.restrictions.endpoint_strings()),
+        workspace: record.workspace.clone(),
+        ..Introspection::default()
+    })
 }
 
 /// Revocation (RFC 7009)
