@@ -216,24 +216,47 @@ pub struct DeviceForm {
 }
 
 /// A code entered (show what it asks), or the decision about it.
-pub async fn submit(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    signed_in: SignedIn,
-    form: web::Form<DeviceForm>,
-) -> HttpResponse {
-    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
-        return form_expired();
-    }
-    let typed = form.user_code.trim().to_owned();
-    let again = |status: StatusCode, error: &str| {
-        render(
-            status,
-            &DevicePage::enter(&signed_in, typed.clone(), Some(error.to_owned())),
-        )
+/// The pending device code the user typed, and its app (still enabled, its document's host
+/// still allowed); `Ok(None)`: no such code, or not usable any more.
+async fn pending(
+    state: &AppState,
+    code: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<(DeviceCode, std::sync::Arc<Client>)>, ()> {
+    let (pepper, lookup) = (state.digest_pepper.clone(), code.to_owned());
+    let found = state
+        .db(move |c| find_by_user_code(c, &pepper, &lookup))
+        .await
+        .map_err(|e| log::error!("reading a device code: {e}"))?;
+    let Some(device) = found.filter(|d| d.status == "pending" && d.expires_at > now) else {
+        return Ok(None);
     };
-    // Entries count before the code is even read: guessing costs the same, right or wrong.
-    let ip = crate::http::client_ip::client_ip(&req);
+    match state.client(&device.client_id).await {
+        Ok(Some(c)) if c.disabled_at.is_none() && clients::documents::still_allowed(state, &c) => {
+            Ok(Some((device, c)))
+        }
+        Ok(_) => Ok(None),
+        Err(e) => {
+            log::error!("reading a client: {e}");
+            Err(())
+        }
+    }
+}
+
+/// Record the user's denial: `Some(false)` when the code was decided meanwhile, `None` when
+/// the database failed.
+async fn deny(state: &AppState, id: &str, now: chrono::NaiveDateTime) -> Option<bool> {
+    let id = id.to_owned();
+    state
+        .db(move |c| decide(c, &id, None, now))
+        .await
+        .map_err(|e| log::error!("recording a device decision: {e}"))
+        .ok()
+}
+
+/// Whether this session or address entered too many codes this minute.
+async fn too_many_entries(state: &AppState, signed_in: &SignedIn, req: &HttpRequest) -> bool {
+    let ip = crate::http::client_ip::client_ip(req);
     for (subject, limit) in [
         (
             format!("device-entry:session:{}", signed_in.session.id),
@@ -252,12 +275,73 @@ pub async fn submit(
             .retry_after
             .is_some()
         {
-            crate::metrics::rate_limited("device_code");
-            return again(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many codes entered: wait a minute and try again.",
-            );
+            return true;
         }
+    }
+    false
+}
+
+type Memberships = Vec<(workspaces::Workspace, workspaces::WsRole)>;
+
+/// The scope registry and the user's workspaces, which the decision weighs.
+async fn grant_context(
+    state: &AppState,
+    signed_in: &SignedIn,
+) -> Result<(std::sync::Arc<Vec<registry::RegisteredScope>>, Memberships), ()> {
+    let registry_all = state.scope_registry().await.map_err(|e| {
+        log::error!("reading the scope registry: {e}");
+    })?;
+    let user_id = signed_in.user.id.clone();
+    let memberships = state
+        .db(move |c| workspaces::of_user(c, &user_id))
+        .await
+        .map_err(|e| log::error!("reading workspaces: {e}"))?;
+    Ok((registry_all, memberships))
+}
+
+/// The workspace the approval is made in: a private app's own, else the one chosen (the first
+/// of the user's when none is); none when the user is not a member there.
+fn chosen_workspace(
+    client: &Client,
+    form: &DeviceForm,
+    memberships: &Memberships,
+) -> Option<String> {
+    let picked = client
+        .workspace_id
+        .clone()
+        .or_else(|| form.chosen_workspace.clone().filter(|w| !w.is_empty()));
+    match picked {
+        Some(asked) => memberships
+            .iter()
+            .find(|(w, _)| w.id == asked)
+            .map(|(w, _)| w.id.clone()),
+        None => memberships.first().map(|(w, _)| w.id.clone()),
+    }
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<DeviceForm>,
+) -> HttpResponse {
+    if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
+        return form_expired();
+    }
+    let typed = form.user_code.trim().to_owned();
+    let again = |status: StatusCode, error: &str| {
+        render(
+            status,
+            &DevicePage::enter(&signed_in, typed.clone(), Some(error.to_owned())),
+        )
+    };
+    // Entries count before the code is even read: guessing costs the same, right or wrong.
+    if too_many_entries(&state, &signed_in, &req).await {
+        crate::metrics::rate_limited("device_code");
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many codes entered: wait a minute and try again.",
+        );
     }
     let Some(code) = normalize_user_code(&typed) else {
         return again(
@@ -265,42 +349,41 @@ pub async fn submit(
             "That is not a code Gatehouse gives: eight letters, such as BDFH-JKLM.",
         );
     };
-    let (pepper, now) = (state.digest_pepper.clone(), state.now());
-    let lookup = code.clone();
-    let found = match state
-        .db(move |c| find_by_user_code(c, &pepper, &lookup))
-        .await
-    {
-        Ok(found) => found,
-        Err(e) => {
-            log::error!("reading a device code: {e}");
-            return unavailable();
-        }
+    let now = state.now();
+    let invalid =
+        "That code is not valid, was already used, or has expired. Start again on your device.";
+    let (device, client) = match pending(&state, &code, now).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return again(StatusCode::BAD_REQUEST, invalid),
+        Err(()) => return unavailable(),
+    };
+    on_pending(&state, &signed_in, &form, device, client, &code, now).await
+}
+
+/// The user's answer for a pending code: the approval page, a denial or an approval.
+async fn on_pending(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form: &DeviceForm,
+    device: DeviceCode,
+    client: std::sync::Arc<Client>,
+    code: &str,
+    now: chrono::NaiveDateTime,
+) -> HttpResponse {
+    let again = |status: StatusCode, error: &str| {
+        let typed = form.user_code.trim().to_owned();
+        render(
+            status,
+            &DevicePage::enter(signed_in, typed, Some(error.to_owned())),
+        )
     };
     let invalid =
         "That code is not valid, was already used, or has expired. Start again on your device.";
-    let Some(device) = found.filter(|d| d.status == "pending" && d.expires_at > now) else {
-        return again(StatusCode::BAD_REQUEST, invalid);
-    };
-    let client = match state.client(&device.client_id).await {
-        Ok(Some(c)) if c.disabled_at.is_none() && clients::documents::still_allowed(&state, &c) => {
-            c
-        }
-        Ok(_) => return again(StatusCode::BAD_REQUEST, invalid),
-        Err(e) => {
-            log::error!("reading a client: {e}");
-            return unavailable();
-        }
-    };
-    let shown = display_user_code(&code);
+    let shown = display_user_code(code);
     let scopes = device.scope_set();
     // The consent page's rule: an app gets only what this user may grant.
-    let registry_all = match state.scope_registry().await {
-        Ok(all) => all,
-        Err(e) => {
-            log::error!("reading the scope registry: {e}");
-            return unavailable();
-        }
+    let Ok((registry_all, memberships)) = grant_context(state, signed_in).await else {
+        return unavailable();
     };
     let grantable =
         grantable::consent_may_grant(Role::of(signed_in.user.is_admin()), &registry_all);
@@ -310,19 +393,11 @@ pub async fn submit(
             &format!("Your account cannot grant {scope} to an application."),
         );
     }
-    let user_id = signed_in.user.id.clone();
-    let memberships = match state.db(move |c| workspaces::of_user(c, &user_id)).await {
-        Ok(m) => m,
-        Err(e) => {
-            log::error!("reading workspaces: {e}");
-            return unavailable();
-        }
-    };
     match form.decision.as_deref() {
         None => {
             approval_page(
-                &state,
-                &signed_in,
+                state,
+                signed_in,
                 &client,
                 shown,
                 &scopes,
@@ -331,40 +406,23 @@ pub async fn submit(
             )
             .await
         }
-        Some("deny") => {
-            let id = device.id.clone();
-            match state.db(move |c| decide(c, &id, None, now)).await {
-                Ok(true) => done(&signed_in, shown, false),
-                Ok(false) => again(StatusCode::BAD_REQUEST, invalid),
-                Err(e) => {
-                    log::error!("recording a device decision: {e}");
-                    unavailable()
-                }
+        Some("deny") => match deny(state, &device.id, now).await {
+            Some(true) => done(signed_in, shown, false),
+            Some(false) => again(StatusCode::BAD_REQUEST, invalid),
+            None => unavailable(),
+        },
+        Some("approve") => match chosen_workspace(&client, form, &memberships) {
+            Some(workspace) => {
+                approve(
+                    state, signed_in, &client, &device, &scopes, workspace, shown,
+                )
+                .await
             }
-        }
-        Some("approve") => {
-            let picked = client
-                .workspace_id
-                .clone()
-                .or_else(|| form.chosen_workspace.clone().filter(|w| !w.is_empty()));
-            let workspace = match picked {
-                Some(asked) => memberships
-                    .iter()
-                    .find(|(w, _)| w.id == asked)
-                    .map(|(w, _)| w.id.clone()),
-                None => memberships.first().map(|(w, _)| w.id.clone()),
-            };
-            let Some(workspace) = workspace else {
-                return again(
-                    StatusCode::FORBIDDEN,
-                    "This app is private to a workspace you are not a member of.",
-                );
-            };
-            approve(
-                &state, &signed_in, &client, &device, &scopes, workspace, shown,
-            )
-            .await
-        }
+            None => again(
+                StatusCode::FORBIDDEN,
+                "This app is private to a workspace you are not a member of.",
+            ),
+        },
         Some(_) => again(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
     }
 }

@@ -351,7 +351,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("src/clients/pages.rs", "register", 86),
     ("src/clients/registration.rs", "register", 115),
     ("src/clients/registration.rs", "update", 82),
-    ("src/device/mod.rs", "submit", 152),
     ("src/http/middleware.rs", "plumbing", 78),
     ("src/oidc/logout.rs", "check", 83),
     ("src/principal.rs", "authenticate", 95),
