@@ -145,7 +145,7 @@ fn shown_url(raw: Option<String>) -> Option<String> {
 
 /// Validate a document fetched from `url`. `grantable`: the scopes such an app may ask for.
 pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Described, DocumentError> {
-    let doc: Document = serde_json::from_slice(body).map_err(|e| {
+    let mut doc: Document = serde_json::from_slice(body).map_err(|e| {
         bad(format!(
             "The metadata document is not a JSON object of the expected shape: {e}"
         ))
@@ -162,102 +162,10 @@ pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Describe
     if doc.client_secret.is_some() {
         return Err(bad("A metadata document cannot carry a client_secret"));
     }
-    let (client_type, options) = match doc.token_endpoint_auth_method.as_deref() {
-        None | Some("none") => {
-            if doc.jwks.is_some() || doc.jwks_uri.is_some() {
-                return Err(bad(
-                    "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
-                ));
-            }
-            (ClientType::Public, clients::ClientOptions::default())
-        }
-        Some("private_key_jwt") => {
-            let (jwks, jwks_uri) = match (doc.jwks, doc.jwks_uri) {
-                (Some(set), None) => {
-                    crate::clients::jwks::validate_jwks(&set).map_err(bad)?;
-                    (Some(set), None)
-                }
-                (None, Some(uri)) => {
-                    // https, or the document's own origin (a loopback test bench).
-                    let same_origin = Url::parse(&uri)
-                        .is_ok_and(|u| u.scheme() == "https" || u.origin() == url.origin());
-                    if !same_origin || uri.len() > 500 {
-                        return Err(bad("jwks_uri must be an https URL"));
-                    }
-                    (None, Some(uri))
-                }
-                _ => {
-                    return Err(bad(
-                        "private_key_jwt needs the app's keys: jwks or jwks_uri (one of them)",
-                    ));
-                }
-            };
-            let options = clients::ClientOptions {
-                jwks,
-                jwks_uri,
-                ..Default::default()
-            };
-            (ClientType::Confidential, options)
-        }
-        Some(other) => {
-            return Err(bad(format!(
-                "token_endpoint_auth_method {other} cannot be used with a metadata document: use none or private_key_jwt"
-            )));
-        }
-    };
-    let raw_uris = doc
-        .redirect_uris
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| bad("The metadata document lists no redirect_uris"))?;
-    if raw_uris.len() > 10 {
-        return Err(bad(
-            "The metadata document lists more than 10 redirect_uris",
-        ));
-    }
-    let redirect_uris = raw_uris
-        .iter()
-        .map(|u| {
-            if u.contains('*') {
-                return Err(bad(format!("{u}: a redirect URI cannot have a wildcard")));
-            }
-            RedirectUri::parse(u).map_err(|e| bad(format!("{u}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let grant_types = doc.grant_types.unwrap_or_else(clients::default_grant_types);
-    if grant_types.is_empty()
-        || grant_types
-            .iter()
-            .any(|g| g != "authorization_code" && g != "refresh_token")
-    {
-        return Err(bad(
-            "grant_types may list only authorization_code and refresh_token",
-        ));
-    }
-    if !grant_types.iter().any(|g| g == "authorization_code") {
-        return Err(bad("grant_types must include authorization_code"));
-    }
-    if let Some(types) = &doc.response_types
-        && types.iter().any(|t| t != "code")
-    {
-        return Err(bad("response_types may list only code"));
-    }
-    let scopes = match doc
-        .scope
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => grantable.clone(),
-        Some(raw) => {
-            let asked = ScopeSet::parse(raw).map_err(|e| bad(format!("scope: {e}")))?;
-            if let Some(extra) = asked.difference(grantable).first() {
-                return Err(bad(format!(
-                    "scope: {extra} cannot be given to an app described by a metadata document"
-                )));
-            }
-            asked
-        }
-    };
+    let (client_type, options) = authentication_of(url, &mut doc)?;
+    let redirect_uris = redirect_uris_of(doc.redirect_uris.take())?;
+    let grant_types = grant_types_of(&mut doc)?;
+    let scopes = scopes_of(doc.scope.as_deref(), grantable)?;
     let host = url.host_str().unwrap_or_default();
     let name = doc
         .client_name
@@ -287,6 +195,117 @@ pub fn validate(url: &Url, body: &[u8], grantable: &ScopeSet) -> Result<Describe
             software_version: doc.software_version.filter(|s| s.len() <= 100),
         },
     })
+}
+
+/// How the app authenticates: public (`none`), or `private_key_jwt` with its keys inline or
+/// at an https `jwks_uri` (or the document's own origin, a loopback test bench).
+fn authentication_of(
+    url: &Url,
+    doc: &mut Document,
+) -> Result<(ClientType, clients::ClientOptions), DocumentError> {
+    match doc.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => {
+            if doc.jwks.is_some() || doc.jwks_uri.is_some() {
+                return Err(bad(
+                    "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
+                ));
+            }
+            Ok((ClientType::Public, clients::ClientOptions::default()))
+        }
+        Some("private_key_jwt") => {
+            let (jwks, jwks_uri) = match (doc.jwks.take(), doc.jwks_uri.take()) {
+                (Some(set), None) => {
+                    crate::clients::jwks::validate_jwks(&set).map_err(bad)?;
+                    (Some(set), None)
+                }
+                (None, Some(uri)) => {
+                    let same_origin = Url::parse(&uri)
+                        .is_ok_and(|u| u.scheme() == "https" || u.origin() == url.origin());
+                    if !same_origin || uri.len() > 500 {
+                        return Err(bad("jwks_uri must be an https URL"));
+                    }
+                    (None, Some(uri))
+                }
+                _ => {
+                    return Err(bad(
+                        "private_key_jwt needs the app's keys: jwks or jwks_uri (one of them)",
+                    ));
+                }
+            };
+            let options = clients::ClientOptions {
+                jwks,
+                jwks_uri,
+                ..Default::default()
+            };
+            Ok((ClientType::Confidential, options))
+        }
+        Some(other) => Err(bad(format!(
+            "token_endpoint_auth_method {other} cannot be used with a metadata document: use none or private_key_jwt"
+        ))),
+    }
+}
+
+/// 1 to 10 exact redirect URIs.
+fn redirect_uris_of(raw: Option<Vec<String>>) -> Result<Vec<RedirectUri>, DocumentError> {
+    let raw_uris = raw
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| bad("The metadata document lists no redirect_uris"))?;
+    if raw_uris.len() > 10 {
+        return Err(bad(
+            "The metadata document lists more than 10 redirect_uris",
+        ));
+    }
+    raw_uris
+        .iter()
+        .map(|u| {
+            if u.contains('*') {
+                return Err(bad(format!("{u}: a redirect URI cannot have a wildcard")));
+            }
+            RedirectUri::parse(u).map_err(|e| bad(format!("{u}: {e}")))
+        })
+        .collect()
+}
+
+/// The code flow only: `authorization_code` (and `refresh_token`), response type `code`.
+fn grant_types_of(doc: &mut Document) -> Result<Vec<String>, DocumentError> {
+    let grant_types = doc
+        .grant_types
+        .take()
+        .unwrap_or_else(clients::default_grant_types);
+    if grant_types.is_empty()
+        || grant_types
+            .iter()
+            .any(|g| g != "authorization_code" && g != "refresh_token")
+    {
+        return Err(bad(
+            "grant_types may list only authorization_code and refresh_token",
+        ));
+    }
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(bad("grant_types must include authorization_code"));
+    }
+    if let Some(types) = &doc.response_types
+        && types.iter().any(|t| t != "code")
+    {
+        return Err(bad("response_types may list only code"));
+    }
+    Ok(grant_types)
+}
+
+/// The scopes asked (default: every scope an app described by a document may have).
+fn scopes_of(scope: Option<&str>, grantable: &ScopeSet) -> Result<ScopeSet, DocumentError> {
+    match scope.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(grantable.clone()),
+        Some(raw) => {
+            let asked = ScopeSet::parse(raw).map_err(|e| bad(format!("scope: {e}")))?;
+            if let Some(extra) = asked.difference(grantable).first() {
+                return Err(bad(format!(
+                    "scope: {extra} cannot be given to an app described by a metadata document"
+                )));
+            }
+            Ok(asked)
+        }
+    }
 }
 
 /// How long a document may be kept: its `Cache-Control` `max-age` (or `s-maxage`), between

@@ -115,6 +115,43 @@ fn key_holder_audience(state: &AppState, target: Option<&str>) -> Result<String,
     Ok(target.to_owned())
 }
 
+/// The API key presented as `subject_token`, if it may be exchanged here: valid, from an
+/// allowed address, and limited to no origins or endpoints (which a token cannot keep).
+async fn usable_key(
+    state: &AppState,
+    subject_token: &str,
+    origin: Origin<'_>,
+) -> Result<std::sync::Arc<crate::cache::KeyRecord>, OAuthError> {
+    let seen = Seen {
+        ip: origin.ip,
+        origin: origin.origin,
+        referer: origin.referer,
+        method: "POST",
+        path: "/oauth/token",
+    };
+    let limited = "subject_token: this key is limited to some origins or endpoints, which a token cannot keep";
+    let record = match api_keys::verify(state, subject_token, KeyUse::Request(seen)).await? {
+        Verified::Valid(record) => record,
+        Verified::Refused(_, Refusal::IpNotAllowed) => {
+            return Err(refused(
+                "subject_token: this key may not be used from this address",
+            ));
+        }
+        Verified::Refused(_, Refusal::ReferrerNotAllowed | Refusal::EndpointNotAllowed) => {
+            return Err(refused(limited));
+        }
+        _ => {
+            return Err(refused(
+                "subject_token is not a valid API key (unknown, revoked or expired)",
+            ));
+        }
+    };
+    if !record.restrictions.referrers.is_empty() || !record.restrictions.endpoints.is_empty() {
+        return Err(refused(limited));
+    }
+    Ok(record)
+}
+
 async fn from_key(
     state: &AppState,
     client: Option<&Client>,
@@ -124,38 +161,7 @@ async fn from_key(
     if request.actor_token.is_some() {
         return Err(refused("An API key is exchanged without an actor_token"));
     }
-    let seen = Seen {
-        ip: origin.ip,
-        origin: origin.origin,
-        referer: origin.referer,
-        method: "POST",
-        path: "/oauth/token",
-    };
-    let record = match api_keys::verify(state, &request.subject_token, KeyUse::Request(seen))
-        .await?
-    {
-        Verified::Valid(record) => record,
-        Verified::Refused(_, Refusal::IpNotAllowed) => {
-            return Err(refused(
-                "subject_token: this key may not be used from this address",
-            ));
-        }
-        Verified::Refused(_, Refusal::ReferrerNotAllowed | Refusal::EndpointNotAllowed) => {
-            return Err(refused(
-                "subject_token: this key is limited to some origins or endpoints, which a token cannot keep",
-            ));
-        }
-        _ => {
-            return Err(refused(
-                "subject_token is not a valid API key (unknown, revoked or expired)",
-            ));
-        }
-    };
-    if !record.restrictions.referrers.is_empty() || !record.restrictions.endpoints.is_empty() {
-        return Err(refused(
-            "subject_token: this key is limited to some origins or endpoints, which a token cannot keep",
-        ));
-    }
+    let record = usable_key(state, &request.subject_token, origin).await?;
     // An app private to a workspace acts there only, for its members (as in the code and
     // device flows): a key of another workspace is not one it may exchange.
     if let Some(private) = client.and_then(|c| c.workspace_id.as_deref())
@@ -265,47 +271,52 @@ async fn our_token(
     Ok(claims)
 }
 
-async fn from_access_token(
+/// A token bound to a DPoP key is exchanged only by a request that proves that key (the
+/// result stays bound to it).
+fn proves(claims: &AccessClaims, jkt: Option<&str>) -> bool {
+    claims
+        .cnf
+        .as_ref()
+        .is_none_or(|c| jkt == Some(c.jkt.as_str()))
+}
+
+/// The `act` claim: the actor token's party, with the earlier actors nested (RFC 8693 §4.1);
+/// without an actor token, the subject's own.
+async fn actor_of(
     state: &AppState,
     client: &Client,
-    request: ExchangeRequest,
-) -> Result<Issued, OAuthError> {
-    let subject = our_token(state, client, &request.subject_token, "subject_token").await?;
-    // A token bound to a DPoP key is exchanged only by a request that proves that key (the
-    // result stays bound to it).
-    let proves = |claims: &AccessClaims| {
-        claims
-            .cnf
-            .as_ref()
-            .is_none_or(|c| request.jkt.as_deref() == Some(c.jkt.as_str()))
-    };
-    if !proves(&subject) {
-        return Err(refused(
-            "subject_token is bound to a DPoP key: send a DPoP proof made with it",
-        ));
-    }
-    let act = match (&request.actor_token, request.actor_token_type.as_deref()) {
+    request: &ExchangeRequest,
+    subject: &AccessClaims,
+) -> Result<Option<serde_json::Value>, OAuthError> {
+    match (&request.actor_token, request.actor_token_type.as_deref()) {
         (Some(actor), Some(ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE)) => {
             let actor = our_token(state, client, actor, "actor_token").await?;
-            if !proves(&actor) {
+            if !proves(&actor, request.jkt.as_deref()) {
                 return Err(refused(
                     "actor_token is bound to a DPoP key: send a DPoP proof made with it",
                 ));
             }
-            // RFC 8693 §4.1: the current actor, with the earlier ones nested.
             let mut act = json!({ "sub": actor.sub, "client_id": actor.client_id });
             if let Some(prior) = subject.act.clone() {
                 act["act"] = prior;
             }
-            Some(act)
+            Ok(Some(act))
         }
-        (Some(_), Some(_)) => {
-            return Err(refused(&format!(
-                "actor_token_type must be {ACCESS_TOKEN_TYPE}"
-            )));
-        }
-        _ => subject.act.clone(),
-    };
+        (Some(_), Some(_)) => Err(refused(&format!(
+            "actor_token_type must be {ACCESS_TOKEN_TYPE}"
+        ))),
+        _ => Ok(subject.act.clone()),
+    }
+}
+
+/// The scopes the exchanged token holds: what was asked, within the subject token as the
+/// policy weighs it (its user's role, its scopes, its expiry, its workspace).
+async fn scopes_for(
+    state: &AppState,
+    client: &Client,
+    subject: &AccessClaims,
+    asked: Option<&ScopeSet>,
+) -> Result<ScopeSet, OAuthError> {
     let held = ScopeSet::parse(&subject.scope).unwrap_or_default();
     let registry = state.scope_registry().await?;
     // The subject token, as the policy weighs it: its user's role, its scopes, its expiry.
@@ -339,8 +350,26 @@ async fn from_access_token(
                 personal: w.is_personal(),
             }),
     };
-    let scopes = attenuate::exchanged_scopes(&caller, request.scope.as_ref(), &registry)
+    let scopes = attenuate::exchanged_scopes(&caller, asked, &registry)
         .map_err(|why| OAuthError::InvalidScope(format!("The token would hold {why}")))?;
+    Ok(scopes)
+}
+
+async fn from_access_token(
+    state: &AppState,
+    client: &Client,
+    request: ExchangeRequest,
+) -> Result<Issued, OAuthError> {
+    let subject = our_token(state, client, &request.subject_token, "subject_token").await?;
+    // A token bound to a DPoP key is exchanged only by a request that proves that key (the
+    // result stays bound to it).
+    if !proves(&subject, request.jkt.as_deref()) {
+        return Err(refused(
+            "subject_token is bound to a DPoP key: send a DPoP proof made with it",
+        ));
+    }
+    let act = actor_of(state, client, &request, &subject).await?;
+    let scopes = scopes_for(state, client, &subject, request.scope.as_ref()).await?;
     // A token for another resource server than Gatehouse's own API was granted for that one:
     // its exchange stays there (as a refresh of its grant would).
     let requested = requested_audience(state, client, request.target.as_deref())?;
