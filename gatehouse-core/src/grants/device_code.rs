@@ -66,6 +66,54 @@ async fn pending(state: &AppState, row: &DeviceCode) -> OAuthError {
     }
 }
 
+/// The member's claim in the workspace the device was approved in (none: approved in none);
+/// a member who left since cannot have the token.
+async fn workspace_claim(
+    state: &AppState,
+    workspace_id: Option<String>,
+    user_id: &str,
+) -> Result<Option<crate::workspaces::WorkspaceClaim>, OAuthError> {
+    let Some(ws) = workspace_id else {
+        return Ok(None);
+    };
+    let uid = user_id.to_owned();
+    let claim = state
+        .db(move |c| crate::workspaces::claim(c, &ws, &uid))
+        .await?;
+    match claim {
+        Some(claim) => Ok(Some(claim)),
+        None => Err(OAuthError::grant(
+            "The user is no longer a member of the workspace this device was approved in",
+        )),
+    }
+}
+
+/// Spend the device code and start its refresh family, in one transaction: `None` when the
+/// code was spent meanwhile.
+async fn start_family(
+    state: &AppState,
+    id: String,
+    start: super::DeviceFamily,
+) -> Result<Option<crate::secrets::PlainSecret>, OAuthError> {
+    let (pepper, now, policy) = (
+        state.digest_pepper.clone(),
+        state.now(),
+        family_policy(state),
+    );
+    Ok(state
+        .db(move |c| {
+            super::start_device_family(
+                c,
+                &pepper,
+                |c| device::spend(c, &id, now),
+                &start,
+                policy,
+                now,
+            )
+        })
+        .await?)
+}
+
 async fn issue(
     state: &AppState,
     client: &Client,
@@ -73,7 +121,6 @@ async fn issue(
     requested: String,
     grant: DeviceGrant,
 ) -> Result<Issued, OAuthError> {
-    let asked = grant.resource;
     let (Some(user_id), Some(auth_time)) = (row.user_id.clone(), row.auth_time) else {
         return Err(OAuthError::grant("The device code is not valid"));
     };
@@ -81,25 +128,13 @@ async fn issue(
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
     }
-    let workspace = match row.workspace_id.clone() {
-        Some(ws) => {
-            let uid = user_id.clone();
-            let claim = state
-                .db(move |c| crate::workspaces::claim(c, &ws, &uid))
-                .await?;
-            match claim {
-                Some(claim) => Some(claim),
-                None => {
-                    return Err(OAuthError::grant(
-                        "The user is no longer a member of the workspace this device was approved in",
-                    ));
-                }
-            }
-        }
-        None => None,
-    };
+    let workspace = workspace_claim(state, row.workspace_id.clone(), &user_id).await?;
     let scopes = row.scope_set();
-    let aud = bound_audience(row.resource.as_deref(), asked.as_deref(), requested)?;
+    let aud = bound_audience(
+        row.resource.as_deref(),
+        grant.resource.as_deref(),
+        requested,
+    )?;
     let family_id = new_id(IdKind::RefreshFamily);
     let subject = Subject {
         sub: &user_id,
@@ -118,22 +153,11 @@ async fn issue(
                 session_id: row.session_id.as_deref(),
                 workspace: workspace.as_ref(),
             };
-            Some(oidc::id_token(
-                state,
-                client,
-                user,
-                sign_in,
-                &scopes,
-                &access_token,
-            )?)
+            let id_token = oidc::id_token(state, client, user, sign_in, &scopes, &access_token);
+            Some(id_token?)
         }
         _ => None,
     };
-    let (pepper, now, policy) = (
-        state.digest_pepper.clone(),
-        state.now(),
-        family_policy(state),
-    );
     let start = super::DeviceFamily {
         family_id: family_id.clone(),
         client_id: client.id.clone(),
@@ -148,19 +172,7 @@ async fn issue(
             .clone()
             .filter(|_| client.client_type() == crate::clients::ClientType::Public),
     };
-    let id = row.id.clone();
-    let refresh = state
-        .db(move |c| {
-            super::start_device_family(
-                c,
-                &pepper,
-                |c| device::spend(c, &id, now),
-                &start,
-                policy,
-                now,
-            )
-        })
-        .await?;
+    let refresh = start_family(state, row.id.clone(), start).await?;
     let Some(refresh) = refresh else {
         return Err(OAuthError::grant("The device code was already used"));
     };

@@ -27,6 +27,25 @@ pub struct RefreshGrant {
     pub jkt: Option<String>,
 }
 
+/// Why a refresh did not rotate, as the token endpoint answers it (a reused token ends its
+/// family first).
+async fn refused(state: &AppState, client: &Client, outcome: Refresh) -> OAuthError {
+    match outcome {
+        Refresh::Reused { family_id, user_id } => {
+            reuse_detected(state, client, family_id, &user_id).await
+        }
+        Refresh::WrongKey => {
+            OAuthError::grant("The refresh token is bound to a DPoP key: send a proof made with it")
+        }
+        Refresh::ScopeWidened => {
+            OAuthError::InvalidScope("A refresh may narrow the scope, never widen it".into())
+        }
+        Refresh::Invalid | Refresh::Rotated { .. } => {
+            OAuthError::grant("The refresh token is not valid")
+        }
+    }
+}
+
 pub async fn exchange(
     state: &AppState,
     client: &Client,
@@ -34,27 +53,14 @@ pub async fn exchange(
 ) -> Result<Issued, OAuthError> {
     let requested = requested_audience(state, client, grant.resource.as_deref())?;
     let (outcome, user) = rotate(state, client, &grant).await?;
-    let (family, token, scopes, workspace) = match outcome {
-        Refresh::Rotated {
-            family,
-            token,
-            scopes,
-            workspace,
-        } => (family, token, scopes, workspace),
-        Refresh::Reused { family_id, user_id } => {
-            return Err(reuse_detected(state, client, family_id, &user_id).await);
-        }
-        Refresh::Invalid => return Err(OAuthError::grant("The refresh token is not valid")),
-        Refresh::WrongKey => {
-            return Err(OAuthError::grant(
-                "The refresh token is bound to a DPoP key: send a proof made with it",
-            ));
-        }
-        Refresh::ScopeWidened => {
-            return Err(OAuthError::InvalidScope(
-                "A refresh may narrow the scope, never widen it".into(),
-            ));
-        }
+    let Refresh::Rotated {
+        family,
+        token,
+        scopes,
+        workspace,
+    } = outcome
+    else {
+        return Err(refused(state, client, outcome).await);
     };
     if user.as_ref().is_none_or(|u| u.is_disabled()) {
         return Err(OAuthError::grant("The user can no longer sign in"));
@@ -89,14 +95,8 @@ pub async fn exchange(
                 session_id: family.session_id.as_deref(),
                 workspace: workspace.as_ref(),
             };
-            Some(oidc::id_token(
-                state,
-                client,
-                user,
-                sign_in,
-                &scopes,
-                &access_token,
-            )?)
+            let id_token = oidc::id_token(state, client, user, sign_in, &scopes, &access_token);
+            Some(id_token?)
         }
         _ => None,
     };
