@@ -95,10 +95,26 @@ checks=not_a_server_error,status_code_conformance,content_type_conformance,respo
 status=0
 cd "$work"
 echo "schemathesis: every operation, as an administrator's API key and the fuzz client"
-"$st" --config-file "$root/.ci/schemathesis.toml" run "$base/openapi.json" \
-  --checks "$checks" --phases examples,coverage,fuzzing,stateful \
-  --max-examples "$examples" --seed 20261122 --workers 2 --request-timeout 10 \
-  --suppress-health-check too_slow,filter_too_much 2>&1 | tee -a "$work/schemathesis.log" || status=$?
+first_pass() {
+  "$st" --config-file "$root/.ci/schemathesis.toml" run "$base/openapi.json" \
+    --checks "$checks" --phases examples,coverage,fuzzing,stateful \
+    --max-examples "$examples" --seed 20261122 --workers 2 --request-timeout 10 \
+    --suppress-health-check too_slow,filter_too_much 2>&1 | tee "$work/pass1.log"
+}
+pass_status=0
+first_pass || pass_status=$?
+# The fuzzer's own interpreter sometimes crashes while it builds a test case (CPython's
+# "SystemError: AST constructor recursion depth mismatch", seen twice on this machine): that
+# is no finding about the server, so the pass runs once more, and says so. A failure of a
+# check is never retried.
+if [ "$pass_status" -ne 0 ] && grep -q "SystemError: AST constructor recursion depth mismatch" "$work/pass1.log" \
+  && ! grep -qE "[0-9]+ unique failures?" "$work/pass1.log"; then
+  echo "schemathesis: the fuzzer itself crashed (SystemError in its interpreter); running the pass again"
+  pass_status=0
+  first_pass || pass_status=$?
+fi
+cat "$work/pass1.log" >>"$work/schemathesis.log"
+[ "$pass_status" -eq 0 ] || status=$pass_status
 echo "schemathesis: /v1 with a client_credentials token"
 "$st" run "$base/openapi.json" -H "Authorization: Bearer $cc_token" \
   --include-path-regex '^/v1/' --checks "$checks" --phases examples,fuzzing \

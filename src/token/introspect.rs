@@ -527,90 +527,121 @@ pub async fn revoke(
                 "token_type_hint is access_token, refresh_token or api_key",
             ));
         }
-        let may = |client_id: &str, user_id: &str| {
-            caller
-                .authorize(policy::Action::RevokeCredential {
-                    user_id,
-                    client_id: Some(client_id),
-                })
-                .is_ok()
-        };
-        let not_yours = || {
-            OAuthError::new(
-                "unauthorized_client",
-                "The token was not issued to the caller",
-            )
-        };
-        let now = state.now();
         match identify(&state, token, true).await? {
-            Presented::AccessToken(claims) => {
-                if !may(&claims.client_id, &claims.sub) {
-                    return Err(not_yours());
-                }
-                let exp = chrono::DateTime::from_timestamp(claims.exp + 60, 0)
-                    .map(|t| t.naive_utc())
-                    .unwrap_or(now);
-                if exp > now {
-                    crate::grants::deny(&state, vec![(claims.jti.clone(), exp)]).await?;
-                    let revoked = RevokedToken {
-                        token_type: "access_token",
-                        client_id: claims.client_id.clone(),
-                        user_id: claims.sub.clone(),
-                        reference: claims.jti.clone(),
-                    };
-                    token_revoked(&state, caller.revoker(&req), revoked).await;
-                }
-            }
-            Presented::Refresh(found) => {
-                let family = found.family;
-                if !may(&family.client_id, &family.user_id) {
-                    return Err(not_yours());
-                }
-                let ids = vec![family.id.clone()];
-                let stored = ids.clone();
-                let changed = state
-                    .db(move |c| grants::revoke_families(c, &stored, now, "revoked"))
-                    .await?;
-                deny_grants(&state, &ids).await;
-                if changed > 0 {
-                    let revoked = RevokedToken {
-                        token_type: "refresh_token",
-                        client_id: family.client_id.clone(),
-                        user_id: family.user_id.clone(),
-                        reference: family.id.clone(),
-                    };
-                    token_revoked(&state, caller.revoker(&req), revoked).await;
-                }
-            }
-            Presented::ApiKey(record, _) => {
-                let allowed = caller
-                    .authorize(policy::Action::RevokeCredential {
-                        user_id: &record.key.user_id,
-                        client_id: None,
-                    })
-                    .map_err(|_| not_yours())?;
-                // The cache keeps only what verification reads; the revocation (and its audit
-                // event) works on the row as it is now.
-                let id = record.key.id.clone();
-                let current = state
-                    .db(move |c| crate::api_keys::model::find(c, &id))
-                    .await?;
-                if let Some(key) = current.filter(|k| k.revoked_at.is_none()) {
-                    crate::api_keys::service::revoke(&state, allowed, &caller.actor(&req), key)
-                        .await
-                        .map_err(|e| {
-                            log::error!("revocation of an API key failed: {e}");
-                            OAuthError::new(
-                                "temporarily_unavailable",
-                                "The server cannot complete the request now",
-                            )
-                        })?;
-                }
-            }
+            Presented::AccessToken(claims) => revoke_access(&state, &caller, &req, &claims).await?,
+            Presented::Refresh(found) => revoke_refresh(&state, &caller, &req, *found).await?,
+            Presented::ApiKey(record, _) => revoke_key(&state, &caller, &req, &record).await?,
             Presented::Nothing => {}
         }
         Ok(answer(Revoked {}))
     }
     .await;
     result.unwrap_or_else(|e| e.response())
+}
+
+fn not_yours() -> OAuthError {
+    OAuthError::new(
+        "unauthorized_client",
+        "The token was not issued to the caller",
+    )
+}
+
+/// Whether the caller may revoke what `client_id` holds for `user_id`.
+fn may_revoke(caller: &Caller, client_id: &str, user_id: &str) -> bool {
+    caller
+        .authorize(policy::Action::RevokeCredential {
+            user_id,
+            client_id: Some(client_id),
+        })
+        .is_ok()
+}
+
+/// An access token: its `jti` is denied until it would have expired anyway.
+async fn revoke_access(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    claims: &AccessClaims,
+) -> Result<(), OAuthError> {
+    if !may_revoke(caller, &claims.client_id, &claims.sub) {
+        return Err(not_yours());
+    }
+    let now = state.now();
+    let exp = chrono::DateTime::from_timestamp(claims.exp + 60, 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or(now);
+    if exp > now {
+        crate::grants::deny(state, vec![(claims.jti.clone(), exp)]).await?;
+        let revoked = RevokedToken {
+            token_type: "access_token",
+            client_id: claims.client_id.clone(),
+            user_id: claims.sub.clone(),
+            reference: claims.jti.clone(),
+        };
+        token_revoked(state, caller.revoker(req), revoked).await;
+    }
+    Ok(())
+}
+
+/// A refresh token: its whole family ends, and the access tokens issued under it.
+async fn revoke_refresh(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    found: grants::RefreshLookup,
+) -> Result<(), OAuthError> {
+    let family = found.family;
+    if !may_revoke(caller, &family.client_id, &family.user_id) {
+        return Err(not_yours());
+    }
+    let now = state.now();
+    let ids = vec![family.id.clone()];
+    let stored = ids.clone();
+    let changed = state
+        .db(move |c| grants::revoke_families(c, &stored, now, "revoked"))
+        .await?;
+    deny_grants(state, &ids).await;
+    if changed > 0 {
+        let revoked = RevokedToken {
+            token_type: "refresh_token",
+            client_id: family.client_id.clone(),
+            user_id: family.user_id.clone(),
+            reference: family.id.clone(),
+        };
+        token_revoked(state, caller.revoker(req), revoked).await;
+    }
+    Ok(())
+}
+
+/// An API key, as the key service revokes it (audited, forgotten at once).
+async fn revoke_key(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    record: &crate::cache::KeyRecord,
+) -> Result<(), OAuthError> {
+    let allowed = caller
+        .authorize(policy::Action::RevokeCredential {
+            user_id: &record.key.user_id,
+            client_id: None,
+        })
+        .map_err(|_| not_yours())?;
+    // The cache keeps only what verification reads; the revocation (and its audit event)
+    // works on the row as it is now.
+    let id = record.key.id.clone();
+    let current = state
+        .db(move |c| crate::api_keys::model::find(c, &id))
+        .await?;
+    if let Some(key) = current.filter(|k| k.revoked_at.is_none()) {
+        crate::api_keys::service::revoke(state, allowed, &caller.actor(req), key)
+            .await
+            .map_err(|e| {
+                log::error!("revocation of an API key failed: {e}");
+                OAuthError::new(
+                    "temporarily_unavailable",
+                    "The server cannot complete the request now",
+                )
+            })?;
+    }
+    Ok(())
 }

@@ -342,7 +342,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("src/oidc/logout.rs", "check", 83),
     ("src/principal.rs", "authenticate", 95),
     ("src/principal.rs", "check_access_token", 98),
-    ("src/token/introspect.rs", "revoke", 104),
     ("src/workspaces/pages.rs", "act", 92),
     ("src/workspaces/pages.rs", "detail_page", 81),
 ];
