@@ -305,6 +305,33 @@ fn validate_resources(
 }
 
 /// Register an app; a confidential one's secret is returned here, once.
+/// Every scope a member may hold, within what the registering credential holds.
+async fn default_scopes(state: &AppState, actor: &Actor<'_>) -> Result<ScopeSet, ApiError> {
+    let all = state.scope_registry().await?;
+    Ok(crate::policy::grantable::self_registered_may_ask(&all)
+        .iter()
+        .filter(|s| actor.caller.holds_name(s.as_str(), false))
+        .cloned()
+        .collect())
+}
+
+/// The workspace a private app is registered for: its admins register them.
+async fn private_to(state: &AppState, actor: &Actor<'_>, asked: &str) -> Result<String, ApiError> {
+    let (asked, user) = (asked.to_owned(), actor.user_id().to_owned());
+    let standing = state
+        .db(move |c| crate::workspaces::Standing::load(c, &asked, &user))
+        .await?;
+    policy::authorize(
+        &actor.caller,
+        PolicyAction::ManageWorkspace(standing.policy()),
+    )
+    .map_err(ApiError::from)?;
+    if standing.workspace.is_none() {
+        return Err(ApiError::not_found("Workspace"));
+    }
+    Ok(standing.id)
+}
+
 pub async fn create(
     state: &AppState,
     actor: &Actor<'_>,
@@ -316,15 +343,7 @@ pub async fn create(
     actor.authorize(PolicyAction::RegisterClient)?;
     let scopes = match &input.scopes {
         Some(s) => validate_scopes(state, actor, s).await?,
-        None => {
-            // Every scope a member may hold, within what the registering credential holds.
-            let all = state.scope_registry().await?;
-            crate::policy::grantable::self_registered_may_ask(&all)
-                .iter()
-                .filter(|s| actor.caller.holds_name(s.as_str(), false))
-                .cloned()
-                .collect()
-        }
+        None => default_scopes(state, actor).await?,
     };
     let resources = match &input.resources {
         Some(r) => validate_resources(state, actor, r)?,
@@ -344,22 +363,7 @@ pub async fn create(
     }
     let workspace_id = match &input.workspace_id {
         None => None,
-        Some(asked) => {
-            // A private app is the workspace's: its admins register them.
-            let (asked, user) = (asked.clone(), actor.user_id().to_owned());
-            let standing = state
-                .db(move |c| crate::workspaces::Standing::load(c, &asked, &user))
-                .await?;
-            policy::authorize(
-                &actor.caller,
-                PolicyAction::ManageWorkspace(standing.policy()),
-            )
-            .map_err(ApiError::from)?;
-            if standing.workspace.is_none() {
-                return Err(ApiError::not_found("Workspace"));
-            }
-            Some(standing.id)
-        }
+        Some(asked) => Some(private_to(state, actor, asked).await?),
     };
     // Who controls it: the workspace it is private to, else the one the registering
     // credential is bound to, else (a session) the registrant's personal workspace.
@@ -389,6 +393,15 @@ pub async fn create(
         },
         ..NewClient::default()
     };
+    store_new(state, actor, new).await
+}
+
+/// Insert the app (a session registers it in the registrant's personal workspace) and audit it.
+async fn store_new(
+    state: &AppState,
+    actor: &Actor<'_>,
+    new: NewClient,
+) -> Result<(Client, Option<PlainSecret>), ApiError> {
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let actor_event = |client: &Client| actor.event(Action::ClientCreated, client);
     let registrant = actor.user_id().to_owned();

@@ -334,7 +334,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("src/authorize/mod.rs", "decide", 84),
     ("src/clients/agents.rs", "mint", 94),
     ("src/clients/agents.rs", "page", 84),
-    ("src/clients/manage.rs", "create", 102),
     ("src/clients/pages.rs", "register", 86),
     ("src/clients/registration.rs", "register", 115),
     ("src/clients/registration.rs", "update", 82),
