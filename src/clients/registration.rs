@@ -420,6 +420,62 @@ async fn grantable(state: &AppState) -> Result<ScopeSet, OAuthError> {
     Ok(crate::policy::grantable::self_registered_may_ask(&all))
 }
 
+/// A `jwks_uri` as app management checks it (the guarded fetch's rules for its host).
+fn checked_jwks_uri(state: &AppState, uri: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let Some(uri) = uri else {
+        return Ok(None);
+    };
+    Ok(
+        crate::clients::manage::validate_keys(state, None, Some(uri))
+            .map_err(|e| metadata_error(format!("jwks_uri: {}", e.message)))?
+            .1,
+    )
+}
+
+/// The digest of the initial access token the request carries (`Authorization: Bearer iat_…`).
+fn initial_token_digest(state: &AppState, req: &HttpRequest) -> Result<String, OAuthError> {
+    let token = bearer(req).ok_or_else(|| {
+        OAuthError::InvalidToken(
+            "Registration needs an initial access token (Authorization: Bearer iat_…)".into(),
+        )
+    })?;
+    PlainSecret::parse(INITIAL_TOKEN_PREFIX, &token)
+        .map(|s| state.digest_pepper.digest_secret(&s))
+        .map_err(|_| OAuthError::InvalidToken("The initial access token is not valid".into()))
+}
+
+/// Insert the app and audit it, spending the initial access token in the same transaction:
+/// `None` when the token is used up (two registrations racing for its last use get one app).
+async fn store_registered(
+    state: &AppState,
+    new: NewClient,
+    initial_digest: Option<String>,
+) -> Result<Option<(Client, Option<PlainSecret>)>, OAuthError> {
+    let (pepper, now) = (state.digest_pepper.clone(), state.now());
+    let ip = new.registered_from.clone();
+    Ok(state
+        .db(move |c| {
+            crate::db::write_transaction(c, |c| {
+                if let Some(digest) = &initial_digest
+                    && !spend_initial_token(c, digest, now)?
+                {
+                    return Ok(None);
+                }
+                let (client, secret) = clients::create(c, &pepper, &new, now)?;
+                let mut event = audit::NewEvent::new(Action::ClientSelfRegistered);
+                event.ip = ip;
+                event.details = json!({
+                    "client_id": client.id,
+                    "name": client.name,
+                    "with_initial_token": initial_digest.is_some(),
+                });
+                audit::record(c, &event, now)?;
+                Ok(Some((client, secret)))
+            })
+        })
+        .await?)
+}
+
 /// Register an app (RFC 7591)
 ///
 /// With `GATEHOUSE_REGISTRATION=token`, send an initial access token minted by an administrator
@@ -449,24 +505,9 @@ pub async fn register(
                 "Client registration is not enabled on this server".into(),
             ));
         }
-        let initial = match mode {
-            RegistrationMode::Token => Some(bearer(&req).ok_or_else(|| {
-                OAuthError::InvalidToken(
-                    "Registration needs an initial access token (Authorization: Bearer iat_…)"
-                        .into(),
-                )
-            })?),
+        let initial_digest = match mode {
+            RegistrationMode::Token => Some(initial_token_digest(&state, &req)?),
             _ => None,
-        };
-        let initial_digest = match &initial {
-            Some(t) => Some(
-                PlainSecret::parse(INITIAL_TOKEN_PREFIX, t)
-                    .map(|s| state.digest_pepper.digest_secret(&s))
-                    .map_err(|_| {
-                        OAuthError::InvalidToken("The initial access token is not valid".into())
-                    })?,
-            ),
-            None => None,
         };
         let metadata = parse_metadata(&body.map_err(|e| unreadable(&e))?)?;
         if metadata.client_id.is_some() || metadata.client_secret.is_some() {
@@ -480,14 +521,7 @@ pub async fn register(
             &grantable(&state).await?,
             initial_digest.is_some(),
         )?;
-        let jwks_uri = match &valid.jwks_uri {
-            Some(uri) => {
-                crate::clients::manage::validate_keys(&state, None, Some(uri))
-                    .map_err(|e| metadata_error(format!("jwks_uri: {}", e.message)))?
-                    .1
-            }
-            None => None,
-        };
+        let jwks_uri = checked_jwks_uri(&state, valid.jwks_uri.as_deref())?;
         let token = PlainSecret::generate(REGISTRATION_TOKEN_PREFIX);
         let new = NewClient {
             name: valid.name,
@@ -510,29 +544,7 @@ pub async fn register(
             },
             ..NewClient::default()
         };
-        let (pepper, now) = (state.digest_pepper.clone(), state.now());
-        let ip = new.registered_from.clone();
-        let created = state
-            .db(move |c| {
-                crate::db::write_transaction(c, |c| {
-                    if let Some(digest) = &initial_digest
-                        && !spend_initial_token(c, digest, now)?
-                    {
-                        return Ok(None);
-                    }
-                    let (client, secret) = clients::create(c, &pepper, &new, now)?;
-                    let mut event = audit::NewEvent::new(Action::ClientSelfRegistered);
-                    event.ip = ip;
-                    event.details = json!({
-                        "client_id": client.id,
-                        "name": client.name,
-                        "with_initial_token": initial_digest.is_some(),
-                    });
-                    audit::record(c, &event, now)?;
-                    Ok(Some((client, secret)))
-                })
-            })
-            .await?;
+        let created = store_registered(&state, new, initial_digest).await?;
         let (client, secret) = created.ok_or_else(|| {
             OAuthError::InvalidToken(
                 "The initial access token is unknown, used up, expired or revoked".into(),
@@ -668,17 +680,15 @@ pub async fn update(
         if let Some(set) = &valid.jwks {
             options.jwks = Some(set.clone());
         }
-        if let Some(uri) = &valid.jwks_uri {
-            options.jwks_uri = crate::clients::manage::validate_keys(&state, None, Some(uri))
-                .map_err(|e| metadata_error(format!("jwks_uri: {}", e.message)))?
-                .1;
+        if valid.jwks_uri.is_some() {
+            options.jwks_uri = checked_jwks_uri(&state, valid.jwks_uri.as_deref())?;
         }
         let options = options.to_storage();
         let (id, now) = (client.id.clone(), state.now());
         let uris: Vec<String> = valid
             .redirect_uris
             .iter()
-            .map(|u| u.as_str().to_owned())
+            .map(|u| u.as_str().into())
             .collect();
         let metadata = serde_json::to_string(&valid.description).unwrap_or_else(|_| "{}".into());
         let updated = state
