@@ -454,6 +454,14 @@ pub struct SignupForm {
     password: String,
 }
 
+/// The sign-up form's email, display name and password, checked.
+fn signup_fields(form: &SignupForm) -> Result<(Email, String, NewPassword), String> {
+    let email = Email::parse(&form.email).map_err(|e| e.to_string())?;
+    let display_name = model::normalize_display_name(&form.display_name, &email)?;
+    let password = NewPassword::parse(&form.password).map_err(|e| e.to_string())?;
+    Ok((email, display_name, password))
+}
+
 pub async fn signup_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -479,17 +487,9 @@ pub async fn signup_submit(
             "This form has expired. Please try again.",
         );
     }
-    let email = match Email::parse(&form.email) {
-        Ok(e) => e,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
-    let display_name = match model::normalize_display_name(&form.display_name, &email) {
-        Ok(n) => n,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
-    };
-    let password = match NewPassword::parse(&form.password) {
-        Ok(p) => p,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    let (email, display_name, password) = match signup_fields(&form) {
+        Ok(fields) => fields,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, &why),
     };
     let client = client_info(&req);
     // A sign-up hashes a password and tells whether an email is taken: it counts against the

@@ -70,6 +70,38 @@ fn refusal(message: &str) -> HttpResponse {
     )
 }
 
+/// Where the browser goes after signing out: a registered `post_logout_redirect_uri` of the
+/// app, with `state`; none when none is asked.
+fn redirect_of(
+    p: &LogoutParams,
+    client: Option<&crate::clients::Client>,
+) -> Result<Option<String>, HttpResponse> {
+    let Some(uri) = p
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    let Some(client) = client else {
+        return Err(refusal(
+            "A post_logout_redirect_uri needs the app: send client_id or id_token_hint.",
+        ));
+    };
+    if !client.post_logout_redirect_allowed(uri) {
+        return Err(refusal(
+            "The post_logout_redirect_uri is not one the app registered.",
+        ));
+    }
+    let mut to = uri.to_owned();
+    if let Some(s) = p.state.as_deref().filter(|s| !s.is_empty()) {
+        to.push(if to.contains('?') { '&' } else { '?' });
+        to.push_str("state=");
+        to.push_str(&urlencode(s));
+    }
+    Ok(Some(to))
+}
+
 async fn check(
     state: &AppState,
     p: &LogoutParams,
@@ -112,32 +144,7 @@ async fn check(
             }
         },
     };
-    let redirect = match p
-        .post_logout_redirect_uri
-        .as_deref()
-        .filter(|u| !u.is_empty())
-    {
-        None => None,
-        Some(uri) => {
-            let Some(client) = &client else {
-                return Err(refusal(
-                    "A post_logout_redirect_uri needs the app: send client_id or id_token_hint.",
-                ));
-            };
-            if !client.post_logout_redirect_allowed(uri) {
-                return Err(refusal(
-                    "The post_logout_redirect_uri is not one the app registered.",
-                ));
-            }
-            let mut to = uri.to_owned();
-            if let Some(s) = p.state.as_deref().filter(|s| !s.is_empty()) {
-                to.push(if to.contains('?') { '&' } else { '?' });
-                to.push_str("state=");
-                to.push_str(&urlencode(s));
-            }
-            Some(to)
-        }
-    };
+    let redirect = redirect_of(p, client.as_ref())?;
     let now = state.now().and_utc().timestamp();
     let hint_matches = match (&hinted, signed_in) {
         (Some(h), Some(s)) => {

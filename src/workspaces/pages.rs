@@ -148,6 +148,37 @@ struct Shown {
     invite_link: Option<String>,
 }
 
+type Detail = (
+    Vec<super::MemberView>,
+    Vec<super::Invitation>,
+    Vec<keys::ApiKey>,
+);
+
+/// A workspace's members, and for its administrators its pending invitations and its keys.
+async fn load_detail(
+    state: &AppState,
+    ws_id: String,
+    administers: bool,
+    now: chrono::NaiveDateTime,
+) -> Result<Detail, crate::db::DbError> {
+    state
+        .db(move |c| {
+            let members = super::members(c, &ws_id)?;
+            if !administers {
+                return Ok((members, Vec::new(), Vec::new()));
+            }
+            let filter = ListFilter {
+                limit: 500,
+                workspace_id: Some(ws_id.clone()),
+                ..Default::default()
+            };
+            let invitations = super::invitations(c, &ws_id)?;
+            let keys = keys::list(c, None, &filter, now)?;
+            Ok((members, invitations, keys))
+        })
+        .await
+}
+
 async fn detail_page(
     state: &AppState,
     signed_in: &SignedIn,
@@ -169,26 +200,8 @@ async fn detail_page(
     let administers = principal
         .authorize(Action::ManageWorkspace(standing.policy()))
         .is_ok();
-    let (ws_id, now) = (workspace.id.clone(), state.now());
-    let loaded = state
-        .db(move |c| {
-            let members = super::members(c, &ws_id)?;
-            let (invitations, keys) = if administers {
-                let filter = ListFilter {
-                    limit: 500,
-                    workspace_id: Some(ws_id.clone()),
-                    ..Default::default()
-                };
-                (
-                    super::invitations(c, &ws_id)?,
-                    keys::list(c, None, &filter, now)?,
-                )
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            Ok::<_, crate::db::DbError>((members, invitations, keys))
-        })
-        .await;
+    let now = state.now();
+    let loaded = load_detail(state, workspace.id.clone(), administers, now).await;
     let (members, invitations, keys) = match loaded {
         Ok(found) => found,
         Err(e) => return failure_page(&e.into()),
