@@ -89,6 +89,28 @@ fn load(conn: &mut DbConn) -> Result<Loaded, DbError> {
     Ok((agents, users.into_iter().collect(), tokens, blocked))
 }
 
+/// One self-registered app as the agents page lists it.
+fn agent_row(c: &Client, users: &std::collections::HashMap<String, i64>) -> AgentRow {
+    AgentRow {
+        client_id: c.id.clone(),
+        name: c.name.clone(),
+        origin: if c.origin() == Origin::Cimd {
+            "metadata document"
+        } else {
+            "registered itself"
+        },
+        source: c
+            .document_host()
+            .or_else(|| c.registered_from.clone())
+            .unwrap_or_default(),
+        created: when(Some(c.created_at)),
+        first_used: when(c.first_used_at),
+        last_used: when(c.last_used_at),
+        users: users.get(&c.id).copied().unwrap_or(0),
+        disabled: c.disabled_at.is_some(),
+    }
+}
+
 async fn page(
     state: &AppState,
     signed_in: &SignedIn,
@@ -129,27 +151,7 @@ async fn page(
                 CimdPolicy::All => "any host".into(),
                 CimdPolicy::Hosts(hosts) => hosts.join(", "),
             },
-            agents: agents
-                .iter()
-                .map(|c| AgentRow {
-                    client_id: c.id.clone(),
-                    name: c.name.clone(),
-                    origin: if c.origin() == Origin::Cimd {
-                        "metadata document"
-                    } else {
-                        "registered itself"
-                    },
-                    source: c
-                        .document_host()
-                        .or_else(|| c.registered_from.clone())
-                        .unwrap_or_default(),
-                    created: when(Some(c.created_at)),
-                    first_used: when(c.first_used_at),
-                    last_used: when(c.last_used_at),
-                    users: users.get(&c.id).copied().unwrap_or(0),
-                    disabled: c.disabled_at.is_some(),
-                })
-                .collect(),
+            agents: agents.iter().map(|c| agent_row(c, &users)).collect(),
             tokens: tokens
                 .iter()
                 .map(|t| TokenRow {

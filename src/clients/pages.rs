@@ -150,6 +150,48 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// The registration form as the API's input.
+fn input_of(pairs: &[(String, String)]) -> ClientInput {
+    let lines = |name: &str| -> Vec<String> {
+        field(pairs, name)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let scopes: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut grants = crate::clients::default_grant_types();
+    if field(pairs, "client_credentials") == "1" {
+        grants.push("client_credentials".into());
+    }
+    ClientInput {
+        name: Some(field(pairs, "name").to_owned()),
+        redirect_uris: Some(lines("redirect_uris")),
+        client_type: Some(field(pairs, "client_type").to_owned()).filter(|t| !t.is_empty()),
+        scopes: Some(scopes),
+        grant_types: Some(grants),
+        first_party: None,
+        resources: None,
+        post_logout_redirect_uris: Some(lines("post_logout_redirect_uris")),
+        backchannel_logout_uri: Some(field(pairs, "backchannel_logout_uri").to_owned()),
+        backchannel_logout_session_required: Some(
+            field(pairs, "backchannel_logout_session_required") == "1",
+        ),
+        require_pushed_authorization_requests: Some(
+            field(pairs, "require_pushed_authorization_requests") == "1",
+        ),
+        jwks: None,
+        jwks_uri: None,
+        dpop_bound_access_tokens: None,
+        workspace_id: None,
+    }
+}
+
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -160,50 +202,7 @@ pub async fn register(
     if !csrf_matches(&signed_in.csrf_token, field(&pairs, "csrf_token")) {
         return form_expired();
     }
-    let scopes: Vec<String> = pairs
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let mut grants = crate::clients::default_grant_types();
-    if field(&pairs, "client_credentials") == "1" {
-        grants.push("client_credentials".into());
-    }
-    let input = ClientInput {
-        name: Some(field(&pairs, "name").to_owned()),
-        redirect_uris: Some(
-            field(&pairs, "redirect_uris")
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ),
-        client_type: Some(field(&pairs, "client_type").to_owned()).filter(|t| !t.is_empty()),
-        scopes: Some(scopes),
-        grant_types: Some(grants),
-        first_party: None,
-        resources: None,
-        post_logout_redirect_uris: Some(
-            field(&pairs, "post_logout_redirect_uris")
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ),
-        backchannel_logout_uri: Some(field(&pairs, "backchannel_logout_uri").to_owned()),
-        backchannel_logout_session_required: Some(
-            field(&pairs, "backchannel_logout_session_required") == "1",
-        ),
-        require_pushed_authorization_requests: Some(
-            field(&pairs, "require_pushed_authorization_requests") == "1",
-        ),
-        jwks: None,
-        jwks_uri: None,
-        dpop_bound_access_tokens: None,
-        workspace_id: None,
-    };
+    let input = input_of(&pairs);
     match manage::create(
         &state,
         &Actor::of(&signed_in.principal(), client_ip(&req)),
