@@ -432,6 +432,31 @@ fn checked_jwks_uri(state: &AppState, uri: Option<&str>) -> Result<Option<String
     )
 }
 
+/// The app's options after a PUT: the authentication method and where its keys are stay as
+/// registered; `private_key_jwt` keys are replaced (how an app rotates them).
+fn replaced_keys(
+    state: &AppState,
+    client: &Client,
+    valid: &Validated,
+) -> Result<String, OAuthError> {
+    if valid.client_type != client.client_type()
+        || valid.jwks.is_some() != client.options().jwks.is_some()
+        || valid.jwks_uri.is_some() != client.options().jwks_uri.is_some()
+    {
+        return Err(metadata_error(
+            "token_endpoint_auth_method (and where the keys are) cannot change: register a new app",
+        ));
+    }
+    let mut options = client.options();
+    if let Some(set) = &valid.jwks {
+        options.jwks = Some(set.clone());
+    }
+    if valid.jwks_uri.is_some() {
+        options.jwks_uri = checked_jwks_uri(state, valid.jwks_uri.as_deref())?;
+    }
+    Ok(options.to_storage())
+}
+
 /// The digest of the initial access token the request carries (`Authorization: Bearer iat_…`).
 fn initial_token_digest(state: &AppState, req: &HttpRequest) -> Result<String, OAuthError> {
     let token = bearer(req).ok_or_else(|| {
@@ -667,23 +692,7 @@ pub async fn update(
         let machine = state.settings.registration.mode == RegistrationMode::Token
             || client.allows_grant("client_credentials");
         let valid = validate(metadata, &grantable(&state).await?, machine)?;
-        if valid.client_type != client.client_type()
-            || valid.jwks.is_some() != client.options().jwks.is_some()
-            || valid.jwks_uri.is_some() != client.options().jwks_uri.is_some()
-        {
-            return Err(metadata_error(
-                "token_endpoint_auth_method (and where the keys are) cannot change: register a new app",
-            ));
-        }
-        // private_key_jwt: a PUT replaces the keys (how an app rotates them).
-        let mut options = client.options();
-        if let Some(set) = &valid.jwks {
-            options.jwks = Some(set.clone());
-        }
-        if valid.jwks_uri.is_some() {
-            options.jwks_uri = checked_jwks_uri(&state, valid.jwks_uri.as_deref())?;
-        }
-        let options = options.to_storage();
+        let options = replaced_keys(&state, &client, &valid)?;
         let (id, now) = (client.id.clone(), state.now());
         let uris: Vec<String> = valid
             .redirect_uris

@@ -332,7 +332,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("src/authorize/mod.rs", "consent_page", 106),
     ("src/authorize/mod.rs", "decide", 84),
     ("src/clients/agents.rs", "mint", 94),
-    ("src/clients/registration.rs", "update", 80),
     ("src/http/middleware.rs", "plumbing", 78),
     ("src/principal.rs", "authenticate", 95),
     ("src/principal.rs", "check_access_token", 98),
