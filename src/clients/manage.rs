@@ -304,7 +304,6 @@ fn validate_resources(
     Ok(resources)
 }
 
-/// Register an app; a confidential one's secret is returned here, once.
 /// Every scope a member may hold, within what the registering credential holds.
 async fn default_scopes(state: &AppState, actor: &Actor<'_>) -> Result<ScopeSet, ApiError> {
     let all = state.scope_registry().await?;
@@ -332,6 +331,7 @@ async fn private_to(state: &AppState, actor: &Actor<'_>, asked: &str) -> Result<
     Ok(standing.id)
 }
 
+/// Register an app; a confidential one's secret is returned here, once.
 pub async fn create(
     state: &AppState,
     actor: &Actor<'_>,

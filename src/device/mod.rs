@@ -215,7 +215,6 @@ pub struct DeviceForm {
     chosen_workspace: Option<String>,
 }
 
-/// A code entered (show what it asks), or the decision about it.
 /// The pending device code the user typed, and its app (still enabled, its document's host
 /// still allowed); `Ok(None)`: no such code, or not usable any more.
 async fn pending(
@@ -319,6 +318,7 @@ fn chosen_workspace(
     }
 }
 
+/// A code entered (show what it asks), or the decision about it.
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -14,10 +14,11 @@ use super::{InvitationView, KeyIssuance, MemberView, WorkspaceView, WsRole};
 use crate::api_keys::api::client_ip;
 use crate::api_keys::model::{self as keys, ApiKeyView, ListFilter};
 use crate::api_keys::pages::{CreatedPage, parse_create_form};
+use crate::audit::Actor;
 use crate::http::ApiError;
 use crate::pages::{Nav, csrf_matches, error_page, failure_page, form_expired, render, see_other};
 use crate::policy::Action;
-use crate::principal::SignedIn;
+use crate::principal::{Principal, SignedIn};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -280,6 +281,73 @@ async fn after(
     }
 }
 
+/// Invite someone to the workspace: the page shows the link once.
+async fn invite(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    actor: &Actor,
+    id: String,
+    form: &[(String, String)],
+) -> HttpResponse {
+    let field = |name: &str| crate::api_keys::pages::field(form, name).to_owned();
+    let body = InviteBody {
+        email: field("email"),
+        role: WsRole::parse(&field("role")),
+    };
+    let path = web::Path::from(id.clone());
+    match api::invite_member_for(state, principal, actor, path, web::Json(body)).await {
+        Ok(invited) => {
+            let shown = Shown {
+                notice: Some("Invitation created."),
+                error: None,
+                invite_link: Some(invited.accept_url),
+            };
+            detail_page(state, signed_in, id, StatusCode::CREATED, shown).await
+        }
+        Err(e) => after(state, signed_in, id, Err(e), "").await,
+    }
+}
+
+/// Issue a key to a member: the page shows it once.
+async fn issue_key(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    actor: &Actor,
+    id: String,
+    form: &[(String, String)],
+) -> HttpResponse {
+    let parsed = parse_create_form(form, state.now());
+    let request = match parsed.request {
+        Ok(request) => request,
+        Err(message) => {
+            let e = ApiError::validation("key", message);
+            return after(state, signed_in, id, Err(e), "").await;
+        }
+    };
+    let member = crate::api_keys::pages::field(form, "member").to_owned();
+    match api::issue_member_key_for(state, principal, actor, &id, &member, request, None).await {
+        Ok((key, secret)) => {
+            let back = format!("/workspaces/{id}");
+            render(
+                StatusCode::CREATED,
+                &CreatedPage {
+                    nav: Some(signed_in.nav("workspaces")),
+                    title: "The member's new API key",
+                    key: key.view(state.now()),
+                    secret: secret.expose(),
+                    back: &back,
+                    note: Some(
+                        "Hand it to the member over a safe channel. It acts in this workspace; you can revoke it here.",
+                    ),
+                },
+            )
+        }
+        Err(e) => after(state, signed_in, id, Err(e), "").await,
+    }
+}
+
 /// `POST /workspaces/{id}/{action}`: settings, invite, issue-key.
 pub async fn act(
     req: HttpRequest,
@@ -313,63 +381,8 @@ pub async fn act(
             .map(drop);
             after(&state, &signed_in, id, outcome, "saved").await
         }
-        "invite" => {
-            let body = InviteBody {
-                email: field("email"),
-                role: WsRole::parse(&field("role")),
-            };
-            match api::invite_member_for(
-                &state,
-                &principal,
-                &actor,
-                web::Path::from(id.clone()),
-                web::Json(body),
-            )
-            .await
-            {
-                Ok(invited) => {
-                    let shown = Shown {
-                        notice: Some("Invitation created."),
-                        error: None,
-                        invite_link: Some(invited.accept_url),
-                    };
-                    detail_page(&state, &signed_in, id, StatusCode::CREATED, shown).await
-                }
-                Err(e) => after(&state, &signed_in, id, Err(e), "").await,
-            }
-        }
-        "issue-key" => {
-            let parsed = parse_create_form(&form, state.now());
-            let request = match parsed.request {
-                Ok(request) => request,
-                Err(message) => {
-                    let e = ApiError::validation("key", message);
-                    return after(&state, &signed_in, id, Err(e), "").await;
-                }
-            };
-            let member = field("member");
-            match api::issue_member_key_for(&state, &principal, &actor, &id, &member, request, None)
-                .await
-            {
-                Ok((key, secret)) => {
-                    let back = format!("/workspaces/{id}");
-                    render(
-                        StatusCode::CREATED,
-                        &CreatedPage {
-                            nav: Some(signed_in.nav("workspaces")),
-                            title: "The member's new API key",
-                            key: key.view(state.now()),
-                            secret: secret.expose(),
-                            back: &back,
-                            note: Some(
-                                "Hand it to the member over a safe channel. It acts in this workspace; you can revoke it here.",
-                            ),
-                        },
-                    )
-                }
-                Err(e) => after(&state, &signed_in, id, Err(e), "").await,
-            }
-        }
+        "invite" => invite(&state, &signed_in, &principal, &actor, id, &form).await,
+        "issue-key" => issue_key(&state, &signed_in, &principal, &actor, id, &form).await,
         _ => error_page(StatusCode::NOT_FOUND, "Not found", "No such page."),
     }
 }

@@ -335,7 +335,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("src/http/middleware.rs", "plumbing", 78),
     ("src/principal.rs", "authenticate", 95),
     ("src/principal.rs", "check_access_token", 98),
-    ("src/workspaces/pages.rs", "act", 92),
 ];
 
 /// (file, function, lines) of every function outside test modules (`#[cfg(test)]` modules
