@@ -624,6 +624,48 @@ pub struct PasswordForm {
     confirm_password: String,
 }
 
+/// Store the verified new password (the other sessions end), audited.
+async fn save_password(
+    state: &AppState,
+    signed_in: &SignedIn,
+    client: &ClientInfo,
+    new_hash: String,
+    reservation: String,
+) -> Result<crate::oidc::backchannel::SessionEnd, crate::db::DbError> {
+    let (user_id, session_id) = (signed_in.user.id.clone(), signed_in.session.id.clone());
+    let event = account_event(
+        Action::PasswordChanged,
+        Some(&user_id),
+        client.ip.as_deref(),
+    );
+    let at = state.now();
+    state
+        .db(move |c| {
+            super::store_new_password(
+                c,
+                &user_id,
+                &session_id,
+                &new_hash,
+                &reservation,
+                &event,
+                at,
+            )
+        })
+        .await
+}
+
+/// The new password, checked: a valid one, typed twice, not the current one.
+fn new_password_of(form: &PasswordForm) -> Result<NewPassword, String> {
+    let new_password = NewPassword::parse(&form.new_password).map_err(|e| e.to_string())?;
+    if form.new_password != form.confirm_password {
+        return Err("The two new passwords differ.".into());
+    }
+    if form.new_password == form.current_password {
+        return Err("Choose a password different from the current one.".into());
+    }
+    Ok(new_password)
+}
+
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -635,19 +677,10 @@ pub async fn change_password(
     }
     let form = form.into_inner();
     let refuse = |status, message: &str| account_page(&signed_in, status, None, Some(message));
-    let new_password = match NewPassword::parse(&form.new_password) {
+    let new_password = match new_password_of(&form) {
         Ok(p) => p,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, &why),
     };
-    if form.new_password != form.confirm_password {
-        return refuse(StatusCode::BAD_REQUEST, "The two new passwords differ.");
-    }
-    if form.new_password == form.current_password {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "Choose a password different from the current one.",
-        );
-    }
     // Guessing the current password through this form is throttled like the login form.
     let client = client_info(&req);
     let key = account_key(&signed_in.user.email);
@@ -684,37 +717,7 @@ pub async fn change_password(
             return with_retry_after(response, BUSY_RETRY_AFTER);
         }
     };
-    let event = account_event(
-        Action::PasswordChanged,
-        Some(&signed_in.user.id),
-        client.ip.as_deref(),
-    );
-    let (user_id, session_id) = (signed_in.user.id.clone(), signed_in.session.id.clone());
-    let at = state.now();
-    let saved = state
-        .db(move |c| {
-            crate::db::write_transaction(c, |c| {
-                model::set_password_hash(c, &user_id, &new_hash, at)?;
-                // The other sessions end: the apps signed in from them are told.
-                let mut ended = crate::oidc::backchannel::SessionEnd::default();
-                for other in sessions::other_session_ids(c, &user_id, &session_id)? {
-                    let end = crate::oidc::backchannel::session_ended(
-                        c,
-                        &user_id,
-                        crate::oidc::backchannel::Ended::Session(&other),
-                        "password_changed",
-                        at,
-                    )?;
-                    ended.revoked_grants.extend(end.revoked_grants);
-                    ended.notices += end.notices;
-                }
-                sessions::delete_other_sessions(c, &user_id, Some(&session_id))?;
-                throttle::release(c, &reservation)?;
-                audit::record(c, &event, at)?;
-                Ok(ended)
-            })
-        })
-        .await;
+    let saved = save_password(&state, &signed_in, &client, new_hash, reservation).await;
     match saved {
         Ok(ended) => {
             crate::oidc::backchannel::after_session_end(&state, ended).await;

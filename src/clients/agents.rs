@@ -289,6 +289,25 @@ pub struct MintForm {
     uses: String,
 }
 
+/// The form's lifetime in days (default 7) and number of uses (default: any).
+fn days_and_uses(form: &MintForm) -> Result<(i64, Option<i32>), &'static str> {
+    let days = match form.days.trim() {
+        "" => 7,
+        d => match d.parse::<i64>() {
+            Ok(n) if (1..=365).contains(&n) => n,
+            _ => return Err("Days: a whole number from 1 to 365."),
+        },
+    };
+    let uses = match form.uses.trim() {
+        "" => None,
+        u => match u.parse::<i32>() {
+            Ok(n) if (1..=100_000).contains(&n) => Some(n),
+            _ => return Err("Uses: empty for any number, or 1 to 100000."),
+        },
+    };
+    Ok((days, uses))
+}
+
 /// Mint an initial access token; the page shows it once.
 pub async fn mint(
     req: HttpRequest,
@@ -300,41 +319,20 @@ pub async fn mint(
         Ok(actor) => actor,
         Err(refused) => return refused,
     };
-    let days: i64 = match form.days.trim() {
-        "" => 7,
-        d => match d.parse::<i64>() {
-            Ok(n) if (1..=365).contains(&n) => n,
-            _ => {
-                let error = Some("Days: a whole number from 1 to 365.".to_owned());
-                return page(
-                    &state,
-                    &signed_in,
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    None,
-                    error,
-                )
-                .await;
-            }
-        },
-    };
-    let uses: Option<i32> = match form.uses.trim() {
-        "" => None,
-        u => match u.parse::<i32>() {
-            Ok(n) if (1..=100_000).contains(&n) => Some(n),
-            _ => {
-                let error = Some("Uses: empty for any number, or 1 to 100000.".to_owned());
-                return page(
-                    &state,
-                    &signed_in,
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    None,
-                    error,
-                )
-                .await;
-            }
-        },
+    let (days, uses) = match days_and_uses(&form) {
+        Ok(both) => both,
+        Err(why) => {
+            let error = Some(why.to_owned());
+            return page(
+                &state,
+                &signed_in,
+                StatusCode::BAD_REQUEST,
+                None,
+                None,
+                error,
+            )
+            .await;
+        }
     };
     let label: String = form
         .label

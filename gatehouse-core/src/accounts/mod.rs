@@ -351,3 +351,32 @@ pub fn set_disabled_audited(
         Ok(changed)
     })
 }
+
+/// Store a new password hash after the current password was verified: the user's other
+/// sessions end (the apps signed in from them are told: the caller delivers the returned
+/// notices), the reservation the attempt held is released, the change is audited — in one
+/// transaction.
+pub fn store_new_password(
+    conn: &mut DbConn,
+    user_id: &str,
+    session_id: &str,
+    new_hash: &str,
+    reservation: &str,
+    event: &NewEvent,
+    at: NaiveDateTime,
+) -> Result<crate::oidc::backchannel::SessionEnd, DbError> {
+    use crate::oidc::backchannel::{Ended, SessionEnd, session_ended};
+    crate::db::write_transaction(conn, |c| {
+        model::set_password_hash(c, user_id, new_hash, at)?;
+        let mut ended = SessionEnd::default();
+        for other in sessions::other_session_ids(c, user_id, session_id)? {
+            let end = session_ended(c, user_id, Ended::Session(&other), "password_changed", at)?;
+            ended.revoked_grants.extend(end.revoked_grants);
+            ended.notices += end.notices;
+        }
+        sessions::delete_other_sessions(c, user_id, Some(session_id))?;
+        throttle::release(c, reservation)?;
+        audit::record(c, event, at)?;
+        Ok(ended)
+    })
+}
