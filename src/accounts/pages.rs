@@ -241,6 +241,41 @@ pub struct LoginForm {
     next: String,
 }
 
+/// A successful sign-in: whatever session the browser had ends (no fixation; the new one has a
+/// new secret), the session cookie is set and the sign-in form's CSRF cookie removed.
+async fn signed_in_now(
+    req: &HttpRequest,
+    state: &AppState,
+    next: &str,
+    token: &PlainSecret,
+) -> HttpResponse {
+    if let Some(old) = req.cookie(session_cookie_name(&state.settings)) {
+        let (pepper, value, idle) = (
+            state.digest_pepper.clone(),
+            old.value().to_owned(),
+            state.settings.session_idle,
+        );
+        let clock = state.clock.clone();
+        let ended = state
+            .db(move |c| {
+                match sessions::find_live_session(c, &pepper, &value, clock.now(), idle)? {
+                    Some((s, _)) => sessions::delete_session(c, &s.id),
+                    None => Ok(()),
+                }
+            })
+            .await;
+        if let Err(e) = ended {
+            log::warn!("could not end the previous session at login: {e}");
+        }
+    }
+    let mut response = see_other(next);
+    let _ = response.add_cookie(&session_cookie(&state.settings, token));
+    let mut csrf = login_csrf_cookie(&state.settings, &PlainSecret::generate(LOGIN_CSRF_PREFIX));
+    csrf.make_removal();
+    let _ = response.add_cookie(&csrf);
+    response
+}
+
 pub async fn login_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -266,35 +301,7 @@ pub async fn login_submit(
     }
     let email_shown: String = email.chars().take(254).collect();
     match log_in(&state, &email, password, client_info(&req)).await {
-        Ok(LoginOutcome::SignedIn { token }) => {
-            // No fixation: whatever session the browser had ends; the new one has a new secret.
-            if let Some(old) = req.cookie(session_cookie_name(&state.settings)) {
-                let (pepper, value, idle) = (
-                    state.digest_pepper.clone(),
-                    old.value().to_owned(),
-                    state.settings.session_idle,
-                );
-                let clock = state.clock.clone();
-                let ended = state
-                    .db(move |c| {
-                        match sessions::find_live_session(c, &pepper, &value, clock.now(), idle)? {
-                            Some((s, _)) => sessions::delete_session(c, &s.id),
-                            None => Ok(()),
-                        }
-                    })
-                    .await;
-                if let Err(e) = ended {
-                    log::warn!("could not end the previous session at login: {e}");
-                }
-            }
-            let mut response = see_other(&next);
-            let _ = response.add_cookie(&session_cookie(&state.settings, &token));
-            let mut csrf =
-                login_csrf_cookie(&state.settings, &PlainSecret::generate(LOGIN_CSRF_PREFIX));
-            csrf.make_removal();
-            let _ = response.add_cookie(&csrf);
-            response
-        }
+        Ok(LoginOutcome::SignedIn { token }) => signed_in_now(&req, &state, &next, &token).await,
         Ok(LoginOutcome::Refused) => login_form(
             &req,
             &state,

@@ -325,7 +325,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("gatehouse-core/src/config.rs", "from_args", 103),
     ("gatehouse-core/src/grants/mod.rs", "redeem_code_pg", 92),
     ("gatehouse-core/src/grants/mod.rs", "rotate", 96),
-    ("src/accounts/pages.rs", "login_submit", 96),
     ("src/app.rs", "build_with_clock", 106),
     ("src/authorize/mod.rs", "authorize", 138),
     ("src/authorize/mod.rs", "consent_page", 106),
