@@ -1264,6 +1264,36 @@ async fn consent_page(
     )
 }
 
+/// The workspace an approval is made in: the app's (named or owning), else the user's pick,
+/// checked against their memberships now (`None`: none chosen among several, or not theirs).
+async fn approved_in(
+    state: &AppState,
+    signed_in: &SignedIn,
+    v: &Valid,
+    form: &AuthorizeParams,
+) -> Result<Option<String>, Refusal> {
+    let user_id = signed_in.user.id.clone();
+    let memberships = state
+        .db(move |c| workspaces::of_user(c, &user_id))
+        .await
+        .map_err(|e| {
+            log::error!("reading workspaces: {e}");
+            Refusal::unavailable()
+        })?;
+    let picked = v
+        .workspace
+        .clone()
+        .or_else(|| form.chosen_workspace.clone().filter(|w| !w.is_empty()));
+    Ok(match picked {
+        Some(asked) => memberships
+            .iter()
+            .find(|(w, _)| w.id == asked || w.slug == asked)
+            .map(|(w, _)| w.id.clone()),
+        None if memberships.len() == 1 => Some(memberships[0].0.id.clone()),
+        None => None,
+    })
+}
+
 /// The consent decision (a POST only: a link can never approve anything).
 pub async fn decide(
     state: web::Data<AppState>,
@@ -1317,27 +1347,9 @@ pub async fn decide(
             v.answer("access_denied", "The user denied the request"),
         );
     }
-    // The workspace: the app's (named or owning), else the user's pick, checked against their
-    // memberships now.
-    let user_id = signed_in.user.id.clone();
-    let memberships = match state.db(move |c| workspaces::of_user(c, &user_id)).await {
-        Ok(m) => m,
-        Err(e) => {
-            log::error!("reading workspaces: {e}");
-            return refuse(&state, Refusal::unavailable());
-        }
-    };
-    let picked = v
-        .workspace
-        .clone()
-        .or_else(|| form.chosen_workspace.clone().filter(|w| !w.is_empty()));
-    let workspace = match picked {
-        Some(asked) => memberships
-            .iter()
-            .find(|(w, _)| w.id == asked || w.slug == asked)
-            .map(|(w, _)| w.id.clone()),
-        None if memberships.len() == 1 => Some(memberships[0].0.id.clone()),
-        None => None,
+    let workspace = match approved_in(&state, &signed_in, &v, &form).await {
+        Ok(workspace) => workspace,
+        Err(refusal) => return refuse(&state, refusal),
     };
     let Some(workspace) = workspace else {
         return error_page(

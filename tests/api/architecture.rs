@@ -328,7 +328,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("src/app.rs", "build_with_clock", 106),
     ("src/authorize/mod.rs", "authorize", 138),
     ("src/authorize/mod.rs", "consent_page", 106),
-    ("src/authorize/mod.rs", "decide", 84),
     ("src/http/middleware.rs", "plumbing", 78),
     ("src/principal.rs", "authenticate", 95),
     ("src/principal.rs", "check_access_token", 98),
