@@ -406,6 +406,60 @@ fn expiry_time(
     }
 }
 
+/// A key's own rate limit within the server's, and at most 100 allowed addresses or blocks.
+fn check_limits(request: &KeyRequest, policy: &KeyPolicy) -> Result<(), KeyInputError> {
+    if let Some(limit) = request.rate_limit_per_minute
+        && !(1..=i64::from(policy.rate_limit_per_minute)).contains(&limit)
+    {
+        return Err(KeyInputError::field(
+            "rate_limit_per_minute",
+            format!(
+                "The rate limit is between 1 and this server's {} per minute",
+                policy.rate_limit_per_minute
+            ),
+        ));
+    }
+    if request.allowed_ips.len() > 100 {
+        return Err(KeyInputError::field(
+            "allowed_ips",
+            "At most 100 addresses or blocks",
+        ));
+    }
+    Ok(())
+}
+
+/// A restricted key's scopes: at least one, every one known, every one its owner may hold.
+fn check_restricted_scopes(
+    scopes: &ScopeSet,
+    owner: &User,
+    registry: &[RegisteredScope],
+) -> Result<(), KeyInputError> {
+    if scopes.is_empty() {
+        return Err(KeyInputError::field(
+            "scopes",
+            "A restricted key needs at least one scope",
+        ));
+    }
+    let known: ScopeSet = registry
+        .iter()
+        .filter_map(|s| crate::scopes::Scope::parse(&s.name).ok())
+        .collect();
+    if let Some(unknown) = scopes.difference(&known).first() {
+        return Err(KeyInputError::field(
+            "scopes",
+            format!("Unknown scope {unknown}"),
+        ));
+    }
+    let holdable =
+        crate::policy::grantable::key_may_hold(crate::policy::Role::of(owner.is_admin()), registry);
+    if let Some(denied) = scopes.difference(&holdable).first() {
+        return Err(KeyInputError::forbidden(format!(
+            "The key's owner may not hold the scope {denied}"
+        )));
+    }
+    Ok(())
+}
+
 /// Check a key request against the registry, the owner's role, the bounds of the caller's own
 /// credential and the server's policy, and turn it into a row to insert.
 pub fn build_new_key(
@@ -429,51 +483,9 @@ pub fn build_new_key(
     };
     let scopes = request.scopes.clone().unwrap_or_default();
     if kind == Kind::Restricted {
-        if scopes.is_empty() {
-            return Err(KeyInputError::field(
-                "scopes",
-                "A restricted key needs at least one scope",
-            ));
-        }
-        let known: ScopeSet = registry
-            .iter()
-            .filter_map(|s| crate::scopes::Scope::parse(&s.name).ok())
-            .collect();
-        if let Some(unknown) = scopes.difference(&known).first() {
-            return Err(KeyInputError::field(
-                "scopes",
-                format!("Unknown scope {unknown}"),
-            ));
-        }
-        if let Some(denied) = scopes
-            .difference(&crate::policy::grantable::key_may_hold(
-                crate::policy::Role::of(owner.is_admin()),
-                registry,
-            ))
-            .first()
-        {
-            return Err(KeyInputError::forbidden(format!(
-                "The key's owner may not hold the scope {denied}"
-            )));
-        }
+        check_restricted_scopes(&scopes, owner, registry)?;
     }
-    if let Some(limit) = request.rate_limit_per_minute
-        && !(1..=i64::from(policy.rate_limit_per_minute)).contains(&limit)
-    {
-        return Err(KeyInputError::field(
-            "rate_limit_per_minute",
-            format!(
-                "The rate limit is between 1 and this server's {} per minute",
-                policy.rate_limit_per_minute
-            ),
-        ));
-    }
-    if request.allowed_ips.len() > 100 {
-        return Err(KeyInputError::field(
-            "allowed_ips",
-            "At most 100 addresses or blocks",
-        ));
-    }
+    check_limits(request, policy)?;
     // Attenuation: what the request leaves open comes from the caller's own credential, and
     // the result must fit inside it.
     let inherited = attenuate::inherit(
