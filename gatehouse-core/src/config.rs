@@ -606,36 +606,13 @@ impl Settings {
             Some(issuer) => parse_issuer(issuer)?,
             None => format!("http://{}", args.bind),
         };
-        let secret = match (&args.secret, &database) {
-            (Some(s), _) if s.len() < 32 => return Err(ConfigError::SecretTooShort),
-            (Some(s), _) => s.as_bytes().to_vec(),
-            (None, DatabaseUrl::Sqlite { path }) => {
-                load_or_create_secret_file(&secret_path_for(path))?
-            }
-            (None, DatabaseUrl::Postgres { .. }) => return Err(ConfigError::SecretRequired),
-        };
+        let secret = secret_of(args, &database)?;
         if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
             return Err(ConfigError::SessionLifetime);
         }
         let log_format = LogFormat::parse(&args.log_format)?;
         let resources = parse_resources(args.resources.as_deref().unwrap_or(""))?;
-        let registration = RegistrationPolicy {
-            mode: match args.registration.trim().to_ascii_lowercase().as_str() {
-                "" | "off" => RegistrationMode::Off,
-                "token" => RegistrationMode::Token,
-                "open" => RegistrationMode::Open,
-                _ => return Err(ConfigError::Registration(args.registration.clone())),
-            },
-            unused_after: (args.registration_unused_days > 0)
-                .then(|| Duration::days(i64::from(args.registration_unused_days))),
-            resources: {
-                let wanted = parse_resources(args.registration_resources.as_deref().unwrap_or(""))?;
-                if let Some(unknown) = wanted.iter().find(|r| !resources.contains(r)) {
-                    return Err(ConfigError::RegistrationResource(unknown.clone()));
-                }
-                wanted
-            },
-        };
+        let registration = registration_of(args, &resources)?;
         Ok(Settings {
             database,
             bind: args.bind.clone(),
@@ -656,19 +633,7 @@ impl Settings {
                 registration_per_address: args.registration_rate_limit.max(1),
             },
             body_limit: 64 * 1024,
-            keys: KeyPolicy {
-                default_lifetime: Duration::days(i64::from(args.key_default_days.max(1))),
-                max_lifetime: Duration::days(i64::from(
-                    args.key_max_days.max(args.key_default_days).max(1),
-                )),
-                allow_no_expiry: args.key_allow_no_expiry,
-                rate_limit_per_minute: args.rate_limit.max(1),
-                sensitive_rate_limit_per_minute: args.sensitive_rate_limit.max(1),
-                usage_flush_every: std::time::Duration::from_secs(u64::from(
-                    args.usage_flush_seconds.max(1),
-                )),
-                ..KeyPolicy::default()
-            },
+            keys: key_policy_of(args),
             access_token_ttl: Duration::minutes(i64::from(
                 args.access_token_minutes.clamp(1, 24 * 60),
             )),
@@ -685,14 +650,7 @@ impl Settings {
             audit_retention: (args.audit_retention_days > 0)
                 .then(|| Duration::days(i64::from(args.audit_retention_days))),
             backchannel_allow_private: args.backchannel_allow_private,
-            metrics: MetricsExposure {
-                token: match args.metrics_token.as_deref().map(str::trim) {
-                    None | Some("") => None,
-                    Some(t) if t.len() < 32 => return Err(ConfigError::MetricsTokenTooShort),
-                    Some(t) => Some(Redacted(t.to_owned())),
-                },
-                bind: args.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
-            },
+            metrics: metrics_of(args)?,
             log_format,
             access_log: args.access_log.unwrap_or(log_format == LogFormat::Json),
             redis_url: parse_redis_url(args.redis_url.as_deref())?,
@@ -775,6 +733,71 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+}
+
+/// The server secret: given (at least 32 characters), or on SQLite generated into a file
+/// beside the database; PostgreSQL needs one given (every instance must share it).
+fn secret_of(args: &ConfigArgs, database: &DatabaseUrl) -> Result<Vec<u8>, ConfigError> {
+    Ok(match (&args.secret, database) {
+        (Some(s), _) if s.len() < 32 => return Err(ConfigError::SecretTooShort),
+        (Some(s), _) => s.as_bytes().to_vec(),
+        (None, DatabaseUrl::Sqlite { path }) => load_or_create_secret_file(&secret_path_for(path))?,
+        (None, DatabaseUrl::Postgres { .. }) => return Err(ConfigError::SecretRequired),
+    })
+}
+
+/// Self-registration: off, with a token, or open; the resources self-registered apps get (each
+/// one of the server's).
+fn registration_of(
+    args: &ConfigArgs,
+    resources: &[String],
+) -> Result<RegistrationPolicy, ConfigError> {
+    Ok(RegistrationPolicy {
+        mode: match args.registration.trim().to_ascii_lowercase().as_str() {
+            "" | "off" => RegistrationMode::Off,
+            "token" => RegistrationMode::Token,
+            "open" => RegistrationMode::Open,
+            _ => return Err(ConfigError::Registration(args.registration.clone())),
+        },
+        unused_after: (args.registration_unused_days > 0)
+            .then(|| Duration::days(i64::from(args.registration_unused_days))),
+        resources: {
+            let wanted = parse_resources(args.registration_resources.as_deref().unwrap_or(""))?;
+            if let Some(unknown) = wanted.iter().find(|r| !resources.contains(r)) {
+                return Err(ConfigError::RegistrationResource(unknown.clone()));
+            }
+            wanted
+        },
+    })
+}
+
+/// The API keys' lifetimes, rate limits and usage flushing.
+fn key_policy_of(args: &ConfigArgs) -> KeyPolicy {
+    KeyPolicy {
+        default_lifetime: Duration::days(i64::from(args.key_default_days.max(1))),
+        max_lifetime: Duration::days(i64::from(
+            args.key_max_days.max(args.key_default_days).max(1),
+        )),
+        allow_no_expiry: args.key_allow_no_expiry,
+        rate_limit_per_minute: args.rate_limit.max(1),
+        sensitive_rate_limit_per_minute: args.sensitive_rate_limit.max(1),
+        usage_flush_every: std::time::Duration::from_secs(u64::from(
+            args.usage_flush_seconds.max(1),
+        )),
+        ..KeyPolicy::default()
+    }
+}
+
+/// Where `/metrics` is served and the token it asks for (at least 32 characters).
+fn metrics_of(args: &ConfigArgs) -> Result<MetricsExposure, ConfigError> {
+    Ok(MetricsExposure {
+        token: match args.metrics_token.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.len() < 32 => return Err(ConfigError::MetricsTokenTooShort),
+            Some(t) => Some(Redacted(t.to_owned())),
+        },
+        bind: args.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
+    })
 }
 
 fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
