@@ -262,40 +262,14 @@ impl Application {
             log::info!("applied migration {version}");
         }
         accounts::password::warm_up();
-        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartError::Bind {
-            bind: settings.bind.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                bind: settings.bind.clone(),
-                source,
-            })?
-            .port();
+        let (listener, port) = bind(&settings.bind)?;
         let mut settings = settings;
         if settings.issuer == "http://127.0.0.1" {
             // Tests bind port 0: the issuer names the port actually bound.
             settings.issuer = format!("http://127.0.0.1:{port}");
         }
         let workers = settings.workers;
-        let ring = {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            let now = clock.now();
-            let rows = signing_keys::published(&mut conn, now)?;
-            let wanted = settings.signing_alg.as_str();
-            if let Some(key) = rows.iter().rev().find(|k| k.retired_at.is_none())
-                && key.alg != wanted
-            {
-                log::warn!(
-                    "GATEHOUSE_SIGNING_ALG is {wanted} but the current signing key {} is {}: \
-                     run `gatehouse signing-key rotate` to switch",
-                    key.id,
-                    key.alg
-                );
-            }
-            KeyRing::from_rows(&rows, &KeyVault::new(&settings.secret.0), now)?
-        };
+        let ring = key_ring(&pool, &settings, clock.now())?;
         let state = AppState::new(pool, settings, clock, ring);
         {
             let mut conn = state.pool.get().map_err(DbError::from)?;
@@ -330,16 +304,7 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
-        // A worker's blocking threads run its database calls and the password gate's hashing.
-        // Threads beyond the pool's connections (and the gate's slots) would only wait for
-        // one, and each thread a burst starts keeps its stack and allocator arena afterwards.
-        let worker_count = workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-            .max(1);
-        let blocking = (state.pool.max_size() as usize + state.settings.password_checks.concurrent)
-            .div_ceil(worker_count)
-            .max(2);
-        server = server.worker_max_blocking_threads(blocking);
+        server = server.worker_max_blocking_threads(blocking_threads(&state, workers));
         let housekeeping = state
             .settings
             .background_tasks
@@ -404,6 +369,56 @@ impl Application {
         let _ = web::block(move || hooks.run_all()).await;
         result
     }
+}
+
+/// The listening socket and the port it got (tests bind port 0).
+fn bind(address: &str) -> Result<(TcpListener, u16), StartError> {
+    let failed = |source| StartError::Bind {
+        bind: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok((listener, port))
+}
+
+/// The signing keys published now, warning when the configured algorithm is not the current
+/// key's (a rotation switches).
+fn key_ring(
+    pool: &db::DbPool,
+    settings: &Settings,
+    now: chrono::NaiveDateTime,
+) -> Result<KeyRing, StartError> {
+    let mut conn = pool.get().map_err(DbError::from)?;
+    let rows = signing_keys::published(&mut conn, now)?;
+    let wanted = settings.signing_alg.as_str();
+    if let Some(key) = rows.iter().rev().find(|k| k.retired_at.is_none())
+        && key.alg != wanted
+    {
+        log::warn!(
+            "GATEHOUSE_SIGNING_ALG is {wanted} but the current signing key {} is {}: \
+             run `gatehouse signing-key rotate` to switch",
+            key.id,
+            key.alg
+        );
+    }
+    Ok(KeyRing::from_rows(
+        &rows,
+        &KeyVault::new(&settings.secret.0),
+        now,
+    )?)
+}
+
+/// A worker's blocking threads run its database calls and the password gate's hashing.
+/// Threads beyond the pool's connections (and the gate's slots) would only wait for one, and
+/// each thread a burst starts keeps its stack and allocator arena afterwards.
+fn blocking_threads(state: &AppState, workers: Option<usize>) -> usize {
+    let worker_count = workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    (state.pool.max_size() as usize + state.settings.password_checks.concurrent)
+        .div_ceil(worker_count)
+        .max(2)
 }
 
 /// `/metrics` on its own address (`GATEHOUSE_METRICS_BIND`), one worker, started now; it

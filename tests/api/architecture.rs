@@ -323,7 +323,6 @@ const TABLES: &[(&str, &str, &str)] = &[
 const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("gatehouse-core/src/grants/mod.rs", "redeem_code_pg", 92),
     ("gatehouse-core/src/grants/mod.rs", "rotate", 96),
-    ("src/app.rs", "build_with_clock", 106),
     ("src/authorize/mod.rs", "authorize", 138),
     ("src/authorize/mod.rs", "consent_page", 106),
     ("src/http/middleware.rs", "plumbing", 78),
