@@ -1157,17 +1157,14 @@ fn localhost_only(client: &Client) -> bool {
         })
 }
 
-async fn consent_page(
-    state: &AppState,
-    signed_in: &SignedIn,
+/// With one workspace (or one fixed by the app) the page names it; with several, the user
+/// picks, the last choice for this app (else the personal one) preselected.
+fn workspace_on_page(
     v: &Valid,
-    prior: &ScopeSet,
     memberships: &[(workspaces::Workspace, workspaces::WsRole)],
-    placement: Placement,
-) -> HttpResponse {
-    // With one workspace (or one fixed by the app) the page names it; with several, the user
-    // picks, the last choice for this app (else the personal one) preselected.
-    let (workspace_choices, fixed_workspace_name) = match &placement {
+    placement: &Placement,
+) -> (Vec<(String, String, &'static str)>, String) {
+    match placement {
         Placement::Choose(all) => (all.clone(), String::new()),
         Placement::In(id) => {
             let name = memberships
@@ -1181,24 +1178,27 @@ async fn consent_page(
                 (Vec::new(), name)
             }
         }
-    };
-    let owner_id = v.client.owner_user_id.clone();
-    let looked_up = state
-        .db(move |c| {
-            let owner = match &owner_id {
-                Some(id) => model::find_by_id(c, id)?,
-                None => None,
-            };
-            Ok((registry::all(c)?, owner))
-        })
-        .await;
-    let (registered, owner) = match looked_up {
-        Ok(found) => found,
-        Err(e) => {
-            log::error!("consent page: {e}");
-            return refuse(state, Refusal::unavailable());
-        }
-    };
+    }
+}
+
+/// Where a self-registered app sends the user back (its redirect URI's host), shown on the
+/// consent page.
+fn returns_to(v: &Valid) -> Option<String> {
+    if !v.client.self_registered() {
+        return None;
+    }
+    url::Url::parse(&v.redirect_uri)
+        .ok()?
+        .host_str()
+        .map(str::to_owned)
+}
+
+/// The scopes the page asks for (each with its description) and those already granted.
+fn scope_lists(
+    v: &Valid,
+    prior: &ScopeSet,
+    registered: &[registry::RegisteredScope],
+) -> (Vec<(String, String)>, Vec<String>) {
     let describe = |name: &str| {
         registered
             .iter()
@@ -1217,6 +1217,36 @@ async fn consent_page(
         .filter(|s| prior.contains(s.as_str()))
         .map(ToString::to_string)
         .collect();
+    (new_scopes, previously_granted)
+}
+
+async fn consent_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    v: &Valid,
+    prior: &ScopeSet,
+    memberships: &[(workspaces::Workspace, workspaces::WsRole)],
+    placement: Placement,
+) -> HttpResponse {
+    let (workspace_choices, fixed_workspace_name) = workspace_on_page(v, memberships, &placement);
+    let owner_id = v.client.owner_user_id.clone();
+    let looked_up = state
+        .db(move |c| {
+            let owner = match &owner_id {
+                Some(id) => model::find_by_id(c, id)?,
+                None => None,
+            };
+            Ok((registry::all(c)?, owner))
+        })
+        .await;
+    let (registered, owner) = match looked_up {
+        Ok(found) => found,
+        Err(e) => {
+            log::error!("consent page: {e}");
+            return refuse(state, Refusal::unavailable());
+        }
+    };
+    let (new_scopes, previously_granted) = scope_lists(v, prior, &registered);
     let issued = state.now().and_utc().timestamp();
     let csrf_token = consent_token(state, &signed_in.session.id, v, issued);
     let scope = v.scopes.to_storage();
@@ -1229,16 +1259,7 @@ async fn consent_page(
             self_registered: v.client.self_registered(),
             claimed_links: claimed_links(&v.client),
             localhost_only: localhost_only(&v.client),
-            returns_to: v
-                .client
-                .self_registered()
-                .then(|| {
-                    url::Url::parse(&v.redirect_uri)
-                        .ok()?
-                        .host_str()
-                        .map(str::to_owned)
-                })
-                .flatten(),
+            returns_to: returns_to(v),
             elsewhere: returns_elsewhere(&v.client, &v.redirect_uri),
             owner_name: owner
                 .as_ref()

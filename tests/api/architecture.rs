@@ -324,7 +324,6 @@ const STILL_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("gatehouse-core/src/grants/mod.rs", "redeem_code_pg", 92),
     ("gatehouse-core/src/grants/mod.rs", "rotate", 96),
     ("src/authorize/mod.rs", "authorize", 138),
-    ("src/authorize/mod.rs", "consent_page", 106),
     ("src/http/middleware.rs", "plumbing", 78),
     ("src/principal.rs", "authenticate", 95),
     ("src/principal.rs", "check_access_token", 98),
