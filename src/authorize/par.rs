@@ -7,7 +7,8 @@
 //! `GATEHOUSE_REQUIRE_PAR`) is refused at `/oauth/authorize` without one. The only place that
 //! queries `pushed_requests`.
 
-use crate::oauth::error::{Respond, unreadable};
+use crate::oauth::error::Respond;
+use crate::token::read_body;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::authorize::{self, AuthorizeParams};
 use crate::state::AppState;
-use crate::token::{OAuthError, OAuthErrorBody, authenticate_client, parse_body};
+use crate::token::{OAuthError, OAuthErrorBody, authenticate_client};
 pub use gatehouse_core::authorize::pushed::*;
 
 /// The authorization parameters an app may push (`request_uri` itself may not be pushed).
@@ -107,7 +108,7 @@ pub async fn push(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let answer = async {
-        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
+        let body = read_body(&req, body)?;
         if body.contains_key("request_uri") {
             return Err(OAuthError::InvalidRequest(
                 "request_uri cannot be pushed (RFC 9126 §2.1)".into(),

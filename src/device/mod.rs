@@ -7,7 +7,8 @@
 //! (`grants::device_code`) until then. Entering codes is limited per session and per address,
 //! so that nobody guesses a live code. The codes themselves are kept by the core (`gatehouse_core::device`).
 
-use crate::oauth::error::{Respond, unreadable};
+use crate::oauth::error::Respond;
+use crate::token::read_body;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -22,7 +23,7 @@ use crate::policy::{Role, grantable};
 use crate::principal::SignedIn;
 use crate::scopes::{ScopeSet, registry};
 use crate::state::AppState;
-use crate::token::{OAuthError, OAuthErrorBody, authenticate_client, parse_body};
+use crate::token::{OAuthError, OAuthErrorBody, authenticate_client};
 use crate::workspaces;
 
 pub use gatehouse_core::device::*;
@@ -91,7 +92,7 @@ pub async fn authorization(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let answer = async {
-        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
+        let body = read_body(&req, body)?;
         let client = authenticate_client(&state, &req, &body).await?;
         if !client.allows_grant(clients::DEVICE_CODE) {
             return Err(OAuthError::UnauthorizedClient(

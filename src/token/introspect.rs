@@ -12,7 +12,8 @@
 //! (any Bearer credential of theirs), their own access tokens, refresh tokens and API keys;
 //! holders of `introspect` (admins' credentials, trusted resource servers), any. Unknown, malformed or already-dead tokens: 200, as RFC 7009 asks.
 
-use crate::oauth::error::{Respond, unreadable};
+use crate::oauth::error::Respond;
+use crate::token::read_body;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ use crate::jwt::AccessClaims;
 use crate::policy::{self, Allowed, Denied, Role, Via};
 use crate::principal::{Principal, authenticate, looks_like_jwt};
 use crate::state::AppState;
-use crate::token::{OAuthError, OAuthErrorBody, authenticate_client, parse_body};
+use crate::token::{OAuthError, OAuthErrorBody, authenticate_client};
 
 /// Who is asking.
 enum Caller {
@@ -334,7 +335,7 @@ pub async fn introspect(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let result = async {
-        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
+        let body = read_body(&req, body)?;
         let caller = caller(&state, &req, &body).await?;
         if let Caller::Client(client) = &caller
             && client.client_type() != ClientType::Confidential
@@ -516,7 +517,7 @@ pub async fn revoke(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let result = async {
-        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
+        let body = read_body(&req, body)?;
         let caller = caller(&state, &req, &body).await?;
         let token = required_token(&body)?;
         if let Some(hint) = body.get("token_type_hint")

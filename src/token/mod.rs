@@ -7,7 +7,7 @@
 
 pub mod introspect;
 
-use crate::oauth::error::{Respond, unreadable};
+use crate::oauth::error::Respond;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -56,6 +56,15 @@ const PARAMETERS: &[&str] = &[
 ];
 
 /// The body as name → value, from a form or a JSON object.
+/// The body of an OAuth endpoint's request, read (too large or unreadable: RFC 6749 JSON, not
+/// the `/v1` envelope) and parsed.
+pub(crate) fn read_body(
+    req: &HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HashMap<String, String>, OAuthError> {
+    parse_body(req, &body.map_err(|e| crate::oauth::error::unreadable(&e))?)
+}
+
 pub(crate) fn parse_body(
     req: &HttpRequest,
     body: &[u8],
@@ -571,7 +580,7 @@ pub async fn token(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     let answer = async {
-        let body = parse_body(&req, &body.map_err(|e| unreadable(&e))?)?;
+        let body = read_body(&req, body)?;
         let grant = required(&body, "grant_type")?;
         if !clients::GRANT_TYPES.contains(&grant.as_str()) {
             return Err(OAuthError::UnsupportedGrantType(format!(
