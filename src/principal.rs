@@ -384,64 +384,14 @@ async fn check_access_token(
     state: &AppState,
     token: &str,
 ) -> (&'static str, Result<Principal, ApiError>) {
-    let refused = || {
-        ApiError::new(
-            ErrorCode::InvalidCredential,
-            "Invalid or expired access token",
-        )
-    };
-    let issuer = &state.settings.issuer;
-    // Verified once, then answered from memory until it expires.
     let now = state.now().and_utc().timestamp();
-    let verified = match state.key_cache.get_token(token, now) {
-        Some(verified) => verified,
-        None => {
-            let claims =
-                match state
-                    .key_ring()
-                    .verify(token, issuer, state.settings.token_audience())
-                {
-                    Ok(claims) => claims,
-                    Err(e) => {
-                        log::debug!("access token refused: {e}");
-                        return (e.outcome(), Err(refused()));
-                    }
-                };
-            let verified = Arc::new(VerifiedToken::new(claims));
-            state.key_cache.put_token(token, verified.clone(), now);
-            verified
-        }
+    let verified = match verified_token(state, token, now) {
+        Ok(verified) => verified,
+        Err((outcome, refusal)) => return (outcome, Err(refusal)),
     };
     let claims = &verified.claims;
-    // The cache holds tokens verified for any of this server's audiences (introspection
-    // fills it too): `/v1` accepts only its own, on every hit.
-    if claims.aud != state.settings.token_audience() {
-        return (
-            "audience",
-            Err(ApiError::new(
-                ErrorCode::InvalidCredential,
-                "This access token is for another resource server",
-            )),
-        );
-    }
-    if claims.sub.starts_with("cli_") {
-        return (
-            "app_token",
-            Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "A client_credentials token acts for an app, not a user: the Gatehouse API needs a user's token",
-            )),
-        );
-    }
-    // Checked on every use, cached or not: a revocation takes effect at once.
-    if state.denylist.is_revoked(&claims.jti, now) {
-        return (
-            "revoked",
-            Err(ApiError::new(
-                ErrorCode::InvalidCredential,
-                "This access token has been revoked",
-            )),
-        );
+    if let Err((outcome, refusal)) = usable_here(state, &verified, now) {
+        return (outcome, Err(refusal));
     }
     // A token an app exchanged for an API key is that app's as well: it ends when the app is
     // disabled or deleted (its grants' tokens end with the grants; a key holder's own exchange
@@ -451,16 +401,15 @@ async fn check_access_token(
     {
         match state.client(&claims.client_id).await {
             Ok(Some(app)) if app.disabled_at.is_none() => {}
-            Ok(_) => return ("client_disabled", Err(refused())),
+            Ok(_) => return ("client_disabled", Err(token_refused())),
             Err(e) => return ("error", Err(e.into())),
         }
     }
-    let user = match state.user(&claims.sub).await {
+    let (user, view) = match state.user(&claims.sub).await {
         Ok(Some((user, view))) if !user.is_disabled() => (user, view),
-        Ok(_) => return ("user_disabled", Err(refused())),
+        Ok(_) => return ("user_disabled", Err(token_refused())),
         Err(e) => return ("error", Err(e.into())),
     };
-    let (user, view) = user;
     (
         "valid",
         Ok(Principal {
@@ -477,6 +426,79 @@ async fn check_access_token(
             rendered: Some(view),
         }),
     )
+}
+
+fn token_refused() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidCredential,
+        "Invalid or expired access token",
+    )
+}
+
+/// The token's verified claims: checked once (signature, issuer, expiry, one of this
+/// server's audiences), then answered from memory until it expires.
+fn verified_token(
+    state: &AppState,
+    token: &str,
+    now: i64,
+) -> Result<Arc<VerifiedToken>, (&'static str, ApiError)> {
+    if let Some(verified) = state.key_cache.get_token(token, now) {
+        return Ok(verified);
+    }
+    let issuer = &state.settings.issuer;
+    match state
+        .key_ring()
+        .verify(token, issuer, state.settings.token_audience())
+    {
+        Ok(claims) => {
+            let verified = Arc::new(VerifiedToken::new(claims));
+            state.key_cache.put_token(token, verified.clone(), now);
+            Ok(verified)
+        }
+        Err(e) => {
+            log::debug!("access token refused: {e}");
+            Err((e.outcome(), token_refused()))
+        }
+    }
+}
+
+/// What `/v1` checks of a verified token on every use, cached or not: its audience (the cache
+/// holds tokens verified for any of this server's audiences; introspection fills it too), that
+/// it acts for a user, and that it is not revoked (a revocation takes effect at once).
+fn usable_here(
+    state: &AppState,
+    verified: &VerifiedToken,
+    now: i64,
+) -> Result<(), (&'static str, ApiError)> {
+    let claims = &verified.claims;
+    if claims.aud != state.settings.token_audience() {
+        return Err((
+            "audience",
+            ApiError::new(
+                ErrorCode::InvalidCredential,
+                "This access token is for another resource server",
+            ),
+        ));
+    }
+    if claims.sub.starts_with("cli_") {
+        return Err((
+            "app_token",
+            ApiError::new(
+                ErrorCode::Forbidden,
+                "A client_credentials token acts for an app, not a user: the Gatehouse API needs a user's token",
+            ),
+        ));
+    }
+    if state.denylist.is_revoked(&claims.jti, now) {
+        return Err((
+            "revoked",
+            ApiError::new(
+                ErrorCode::InvalidCredential,
+                "This access token has been revoked",
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// RFC 9449 §7: the request's DPoP proof, made with the key the token is bound to, for this
@@ -580,62 +602,66 @@ pub(crate) async fn authenticate(
             key_allows(&principal, ip)?;
             Ok(principal)
         }
-        Presented::Key(key) => {
-            let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-            let seen = api_keys::Seen {
-                ip,
-                origin: header(actix_web::http::header::ORIGIN),
-                referer: header(actix_web::http::header::REFERER),
-                method: req.method().as_str(),
-                path: req.uri().path(),
-            };
-            match api_keys::verify(state, &key, api_keys::KeyUse::Request(seen)).await? {
-                Verified::Valid(record) => Ok(Principal::of_key(record)),
-                Verified::NotAKey => Err(ApiError::new(
-                    ErrorCode::MalformedCredential,
-                    "The credential is not a Gatehouse API key",
-                )),
-                Verified::BadChecksum | Verified::Unknown => Err(ApiError::new(
-                    ErrorCode::InvalidCredential,
-                    "Invalid or expired API key",
-                )),
-                Verified::Refused(_, Refusal::IpNotAllowed) => {
-                    Err(ApiError::of(ErrorCode::IpNotAllowed))
-                }
-                Verified::Refused(_, Refusal::ReferrerNotAllowed) => {
-                    Err(ApiError::of(ErrorCode::ReferrerNotAllowed))
-                }
-                Verified::Refused(_, Refusal::EndpointNotAllowed) => {
-                    Err(ApiError::of(ErrorCode::EndpointNotAllowed))
-                }
-                Verified::Refused(_, _) => Err(ApiError::new(
-                    ErrorCode::InvalidCredential,
-                    "Invalid or expired API key",
-                )),
-            }
-        }
-        Presented::Nothing => {
-            let Some((session, user)) = session_of(state, req).await? else {
-                return Err(ApiError::of(ErrorCode::NotAuthenticated));
-            };
-            if !same_origin_or_safe(req, &state.settings.issuer) {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "A browser session cannot be used from another origin",
-                ));
-            }
-            if user.password_change_required {
-                return Err(ApiError::of(ErrorCode::PasswordChangeRequired));
-            }
-            Ok(Principal {
-                user: Arc::new(user),
-                credential: Credential::Session {
-                    session_id: session.id,
-                },
-                rendered: None,
-            })
-        }
+        Presented::Key(key) => key_principal(state, req, &key, ip).await,
+        Presented::Nothing => session_principal(state, req).await,
     }
+}
+
+/// The caller an API key names, checked against its restrictions (address, origin, endpoint).
+async fn key_principal(
+    state: &AppState,
+    req: &HttpRequest,
+    key: &str,
+    ip: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let seen = api_keys::Seen {
+        ip,
+        origin: header(actix_web::http::header::ORIGIN),
+        referer: header(actix_web::http::header::REFERER),
+        method: req.method().as_str(),
+        path: req.uri().path(),
+    };
+    let invalid = || ApiError::new(ErrorCode::InvalidCredential, "Invalid or expired API key");
+    match api_keys::verify(state, key, api_keys::KeyUse::Request(seen)).await? {
+        Verified::Valid(record) => Ok(Principal::of_key(record)),
+        Verified::NotAKey => Err(ApiError::new(
+            ErrorCode::MalformedCredential,
+            "The credential is not a Gatehouse API key",
+        )),
+        Verified::BadChecksum | Verified::Unknown => Err(invalid()),
+        Verified::Refused(_, Refusal::IpNotAllowed) => Err(ApiError::of(ErrorCode::IpNotAllowed)),
+        Verified::Refused(_, Refusal::ReferrerNotAllowed) => {
+            Err(ApiError::of(ErrorCode::ReferrerNotAllowed))
+        }
+        Verified::Refused(_, Refusal::EndpointNotAllowed) => {
+            Err(ApiError::of(ErrorCode::EndpointNotAllowed))
+        }
+        Verified::Refused(_, _) => Err(invalid()),
+    }
+}
+
+/// The signed-in user of a same-origin browser request without a credential.
+async fn session_principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let Some((session, user)) = session_of(state, req).await? else {
+        return Err(ApiError::of(ErrorCode::NotAuthenticated));
+    };
+    if !same_origin_or_safe(req, &state.settings.issuer) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "A browser session cannot be used from another origin",
+        ));
+    }
+    if user.password_change_required {
+        return Err(ApiError::of(ErrorCode::PasswordChangeRequired));
+    }
+    Ok(Principal {
+        user: Arc::new(user),
+        credential: Credential::Session {
+            session_id: session.id,
+        },
+        rendered: None,
+    })
 }
 
 /// The caller of a `/v1` request as the gate found it, for the handler's `Principal`.

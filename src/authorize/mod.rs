@@ -753,31 +753,9 @@ pub async fn authorize(
         Ok(expanded) => expanded,
         Err(refusal) => return refuse(&state, refusal),
     };
-    // A metadata document is fetched for signed-in users only: an anonymous request naming
-    // one goes to the sign-in page first, so that nobody makes Gatehouse fetch (and store)
-    // documents without an account. Any other request reads the session in the trip that
-    // decides it.
-    let session = if documents::is_document_id(query.client_id.as_deref().unwrap_or("")) {
-        match cookie.signed_in(&state).await {
-            Ok(signed_in) => Session::Known(Ok(signed_in)),
-            Err(PageAccess::Login { .. }) if query.prompt.as_deref() != Some("none") => {
-                return see_other(&login_url(&req, &query, false));
-            }
-            Err(PageAccess::Login { .. }) => {
-                return refuse(
-                    &state,
-                    Refusal::bad(
-                        "login_required",
-                        "Sign in to Gatehouse first: an app described by a metadata document is looked up for signed-in users only",
-                    ),
-                );
-            }
-            Err(other) => return actix_web::ResponseError::error_response(&other),
-        }
-    } else if cookie.is_present() {
-        Session::Unread(cookie)
-    } else {
-        Session::Known(Err(cookie.absent()))
+    let session = match session_before_deciding(&req, &state, cookie, &query).await {
+        Ok(session) => session,
+        Err(answer) => return answer,
     };
     let mut v = match validate(&state, &query, Arrival::Browser).await {
         Ok(v) => v,
@@ -802,68 +780,115 @@ pub async fn authorize(
     let valid = v.clone();
     let pepper = state.digest_pepper.clone();
     let found = state
-        .db(move |c| {
-            let v = &*valid;
-            let signed_in = match session {
-                Pending::Admitted(signed_in) => *signed_in,
-                Pending::Unread(cookie) => match admit(v, cookie.resolve(c)?, &registry, now) {
-                    Ok(signed_in) => signed_in,
-                    Err(turned) => return Ok(Decided::Turned(turned)),
-                },
-            };
-            let approver = Approver::of(&signed_in);
-            let stored =
-                grants::find_consent(c, &approver.user_id, &v.client.id)?.unwrap_or_default();
-            // The workspace chosen before (and still the user's) needs no other lookup.
-            let memberships = if v.workspace.is_none() && stored.workspace_id.is_some() {
-                Vec::new()
-            } else {
-                workspaces::of_user(c, &approver.user_id)?
-            };
-            let placement = place(v, &memberships, stored.workspace_id.as_deref());
-            if let Ok(Placement::In(workspace)) = &placement
-                && !must_ask(v, &stored.approved_by_user())
-                && !elsewhere(v, &stored, workspace)
-            {
-                let record = first_party_grant_to_record(v, &stored)
-                    .then(|| Recorded::new(&approver.user_id, v, Approval::FirstParty, workspace));
-                return Ok(Decided::Issued(issue(
-                    c,
-                    &pepper,
-                    &approver,
-                    v,
-                    workspace.clone(),
-                    record,
-                    now,
-                )));
-            }
-            Ok::<_, DbError>(Decided::Ask(
-                Box::new(signed_in),
-                stored,
-                memberships,
-                placement,
-            ))
-        })
+        .db(move |c| decide_in_one_trip(c, &valid, session, &registry, &pepper, now))
         .await;
-    let (signed_in, stored, memberships, placement) = match found {
-        Ok(Decided::Issued(issued)) => return send_back(&state, &v, issued),
-        Ok(Decided::Turned(turned)) => return turn(&state, &req, &query, turned),
+    match found {
+        Ok(Decided::Issued(issued)) => send_back(&state, &v, issued),
+        Ok(Decided::Turned(turned)) => turn(&state, &req, &query, turned),
         Ok(Decided::Ask(signed_in, stored, memberships, placement)) => {
-            (signed_in, stored, memberships, placement)
+            ask(&state, &v, &signed_in, stored, memberships, placement).await
         }
         Err(e) => {
             log::error!("reading consent: {e}");
-            return refuse(&state, Refusal::unavailable());
+            refuse(&state, Refusal::unavailable())
         }
+    }
+}
+
+/// The session as known before validating: a metadata document is fetched for signed-in
+/// users only, so an anonymous request naming one goes to the sign-in page first (nobody makes
+/// Gatehouse fetch, and store, documents without an account). Any other request reads the
+/// session in the trip that decides it.
+async fn session_before_deciding(
+    req: &HttpRequest,
+    state: &AppState,
+    cookie: SessionCookie,
+    query: &AuthorizeParams,
+) -> Result<Session, HttpResponse> {
+    if !documents::is_document_id(query.client_id.as_deref().unwrap_or("")) {
+        return Ok(if cookie.is_present() {
+            Session::Unread(cookie)
+        } else {
+            Session::Known(Err(cookie.absent()))
+        });
+    }
+    match cookie.signed_in(state).await {
+        Ok(signed_in) => Ok(Session::Known(Ok(signed_in))),
+        Err(PageAccess::Login { .. }) if query.prompt.as_deref() != Some("none") => {
+            Err(see_other(&login_url(req, query, false)))
+        }
+        Err(PageAccess::Login { .. }) => Err(refuse(
+            state,
+            Refusal::bad(
+                "login_required",
+                "Sign in to Gatehouse first: an app described by a metadata document is looked up for signed-in users only",
+            ),
+        )),
+        Err(other) => Err(actix_web::ResponseError::error_response(&other)),
+    }
+}
+
+/// The deciding trip: who is signed in, what they granted before, where the authorization
+/// acts, and the code itself when nothing needs asking.
+fn decide_in_one_trip(
+    c: &mut DbConn,
+    v: &Valid,
+    session: Pending,
+    registry: &[registry::RegisteredScope],
+    pepper: &Pepper,
+    now: chrono::NaiveDateTime,
+) -> Result<Decided, DbError> {
+    let signed_in = match session {
+        Pending::Admitted(signed_in) => *signed_in,
+        Pending::Unread(cookie) => match admit(v, cookie.resolve(c)?, registry, now) {
+            Ok(signed_in) => signed_in,
+            Err(turned) => return Ok(Decided::Turned(turned)),
+        },
     };
+    let approver = Approver::of(&signed_in);
+    let stored = grants::find_consent(c, &approver.user_id, &v.client.id)?.unwrap_or_default();
+    // The workspace chosen before (and still the user's) needs no other lookup.
+    let memberships = if v.workspace.is_none() && stored.workspace_id.is_some() {
+        Vec::new()
+    } else {
+        workspaces::of_user(c, &approver.user_id)?
+    };
+    let placement = place(v, &memberships, stored.workspace_id.as_deref());
+    if let Ok(Placement::In(workspace)) = &placement
+        && !must_ask(v, &stored.approved_by_user())
+        && !elsewhere(v, &stored, workspace)
+    {
+        let record = first_party_grant_to_record(v, &stored)
+            .then(|| Recorded::new(&approver.user_id, v, Approval::FirstParty, workspace));
+        let issued = issue(c, pepper, &approver, v, workspace.clone(), record, now);
+        return Ok(Decided::Issued(issued));
+    }
+    Ok(Decided::Ask(
+        Box::new(signed_in),
+        stored,
+        memberships,
+        placement,
+    ))
+}
+
+/// The user must be asked: the consent page (or, under `prompt=none`, `consent_required` to
+/// the client).
+async fn ask(
+    state: &AppState,
+    v: &Valid,
+    signed_in: &SignedIn,
+    stored: StoredConsent,
+    memberships: Vec<(workspaces::Workspace, workspaces::WsRole)>,
+    placement: Result<Placement, Refusal>,
+) -> HttpResponse {
     let placement = match placement {
         Ok(placement) => placement,
-        Err(refusal) => return refuse(&state, refusal),
+        Err(refusal) => return refuse(state, refusal),
     };
     let approved = stored.approved_by_user();
     if v.prompted("none") {
         return refuse(
-            &state,
+            state,
             v.answer("consent_required", "The user must approve this request"),
         );
     }
@@ -873,13 +898,13 @@ pub async fn authorize(
             Ok(m) => m,
             Err(e) => {
                 log::error!("reading workspaces: {e}");
-                return refuse(&state, Refusal::unavailable());
+                return refuse(state, Refusal::unavailable());
             }
         }
     } else {
         memberships
     };
-    consent_page(&state, &signed_in, &v, &approved, &memberships, placement).await
+    consent_page(state, signed_in, v, &approved, &memberships, placement).await
 }
 
 /// The browser's session, as far as it is known before the trip that decides the request.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 
@@ -64,6 +64,27 @@ pub async fn plumbing(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
+    secure(headers, static_asset);
+    if api {
+        headers.insert(
+            HeaderName::from_static("x-api-version"),
+            HeaderValue::from_static(API_VERSION),
+        );
+    }
+    if let Some(d) = rate {
+        allowance(headers, d);
+    }
+    let elapsed = started.elapsed();
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.2}ms", elapsed.as_secs_f64() * 1000.0)) {
+        headers.insert(HeaderName::from_static("x-response-time"), v);
+    }
+    observe(&res, &request_id, elapsed);
+    Ok(res)
+}
+
+/// The headers every answer carries: no sniffing, no referrer, no framing, the CSP of a page
+/// or of an API answer, and `no-store` unless a static asset or the handler said otherwise.
+fn secure(headers: &mut HeaderMap, static_asset: bool) {
     let is_html = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -84,32 +105,22 @@ pub async fn plumbing(
     if !static_asset && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if api {
-        headers.insert(
-            HeaderName::from_static("x-api-version"),
-            HeaderValue::from_static(API_VERSION),
-        );
-    }
-    if let Some(d) = rate {
-        headers.insert(
-            HeaderName::from_static("x-ratelimit-limit"),
-            HeaderValue::from(d.limit),
-        );
-        headers.insert(
-            HeaderName::from_static("x-ratelimit-remaining"),
-            HeaderValue::from(d.remaining),
-        );
-        headers.insert(
-            HeaderName::from_static("x-ratelimit-reset"),
-            HeaderValue::from(d.reset_at),
-        );
-    }
-    let elapsed = started.elapsed();
-    if let Ok(v) = HeaderValue::from_str(&format!("{:.2}ms", elapsed.as_secs_f64() * 1000.0)) {
-        headers.insert(HeaderName::from_static("x-response-time"), v);
-    }
-    observe(&res, &request_id, elapsed);
-    Ok(res)
+}
+
+/// The rate limiter's allowance, as `X-RateLimit-*` headers.
+fn allowance(headers: &mut HeaderMap, d: RateDecision) {
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-limit"),
+        HeaderValue::from(d.limit),
+    );
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-remaining"),
+        HeaderValue::from(d.remaining),
+    );
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-reset"),
+        HeaderValue::from(d.reset_at),
+    );
 }
 
 /// The request's metrics and access line, when either is on (otherwise two loads).

@@ -525,6 +525,41 @@ struct RedeemedRow {
     workspace_role: Option<String>,
 }
 
+/// The redemption in one statement: spend the code (unexpired, unspent, this client and
+/// redirect URI, the PKCE challenge, the resource, a member of its workspace still), start
+/// the refresh family and its first token, and read the code back with the workspace claim.
+/// $1 now, $2 code digest, $3 client, $4 redirect URI, $5 challenge, $6 resource, $7 family
+/// id, $8 family expiry, $9 DPoP thumbprint, $10 token id, $11 token digest.
+const REDEEM_CODE_PG: &str = "WITH claimed AS ( \
+         UPDATE auth_codes SET consumed_at = $1 \
+         WHERE code_digest = $2 AND consumed_at IS NULL AND expires_at > $1 \
+           AND client_id = $3 AND redirect_uri = $4 \
+           AND code_challenge IS NOT DISTINCT FROM $5 \
+           AND ($6::text IS NULL OR resource IS NULL OR resource = $6) \
+           AND (workspace_id IS NULL OR EXISTS ( \
+               SELECT 1 FROM workspace_members m \
+               WHERE m.workspace_id = auth_codes.workspace_id \
+                 AND m.user_id = auth_codes.user_id)) \
+         RETURNING *), \
+     family AS ( \
+         INSERT INTO refresh_families (id, client_id, user_id, code_id, resource, scopes, \
+             auth_time, created_at, last_used_at, expires_at, session_id, workspace_id, \
+             dpop_jkt) \
+         SELECT $7, client_id, user_id, id, resource, scopes, auth_time, $1, $1, $8, \
+             session_id, workspace_id, $9 FROM claimed \
+         RETURNING id, scopes), \
+     token AS ( \
+         INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, \
+             grace_used) \
+         SELECT $10, $11, id, scopes, $1, FALSE FROM family) \
+     SELECT c.id, c.code_digest, c.client_id, c.user_id, c.redirect_uri, c.scopes, \
+         c.code_challenge, c.auth_time, c.created_at, c.expires_at, c.consumed_at, \
+         c.resource, c.nonce, c.session_id, c.workspace_id, \
+         w.slug AS workspace_slug, m.role AS workspace_role \
+     FROM claimed c \
+     LEFT JOIN workspaces w ON w.id = c.workspace_id \
+     LEFT JOIN workspace_members m ON m.workspace_id = c.workspace_id AND m.user_id = c.user_id";
+
 /// PostgreSQL's usual redemption in one prepared statement: the code is spent only if this
 /// request is the one it was issued for (client, redirect URI, PKCE verifier, the resource if
 /// the request names one), it is unspent and unexpired, and the user is still a member of its
@@ -566,35 +601,7 @@ pub fn redeem_code_pg(
         pepper.digest_secret(&token),
     );
     let rows: Vec<RedeemedRow> = PgStatement::new(
-        "WITH claimed AS ( \
-             UPDATE auth_codes SET consumed_at = $1 \
-             WHERE code_digest = $2 AND consumed_at IS NULL AND expires_at > $1 \
-               AND client_id = $3 AND redirect_uri = $4 \
-               AND code_challenge IS NOT DISTINCT FROM $5 \
-               AND ($6::text IS NULL OR resource IS NULL OR resource = $6) \
-               AND (workspace_id IS NULL OR EXISTS ( \
-                   SELECT 1 FROM workspace_members m \
-                   WHERE m.workspace_id = auth_codes.workspace_id \
-                     AND m.user_id = auth_codes.user_id)) \
-             RETURNING *), \
-         family AS ( \
-             INSERT INTO refresh_families (id, client_id, user_id, code_id, resource, scopes, \
-                 auth_time, created_at, last_used_at, expires_at, session_id, workspace_id, \
-                 dpop_jkt) \
-             SELECT $7, client_id, user_id, id, resource, scopes, auth_time, $1, $1, $8, \
-                 session_id, workspace_id, $9 FROM claimed \
-             RETURNING id, scopes), \
-         token AS ( \
-             INSERT INTO refresh_tokens (id, token_digest, family_id, scopes, created_at, \
-                 grace_used) \
-             SELECT $10, $11, id, scopes, $1, FALSE FROM family) \
-         SELECT c.id, c.code_digest, c.client_id, c.user_id, c.redirect_uri, c.scopes, \
-             c.code_challenge, c.auth_time, c.created_at, c.expires_at, c.consumed_at, \
-             c.resource, c.nonce, c.session_id, c.workspace_id, \
-             w.slug AS workspace_slug, m.role AS workspace_role \
-         FROM claimed c \
-         LEFT JOIN workspaces w ON w.id = c.workspace_id \
-         LEFT JOIN workspace_members m ON m.workspace_id = c.workspace_id AND m.user_id = c.user_id",
+        REDEEM_CODE_PG,
         vec![
             Bind::Timestamp(now),
             Bind::Text(&code_digest),
@@ -937,26 +944,19 @@ fn read_presented(conn: &mut DbConn, digest: &str) -> Result<Option<Presented>, 
 
 /// Whether `found` may be rotated by this request, and the scopes of the next token. Nothing
 /// is spent when it may not.
-fn may_rotate(
-    found: &Presented,
-    client_id: &str,
-    requested: Option<&ScopeSet>,
-    jkt: Option<&str>,
-    policy: FamilyPolicy,
-    now: NaiveDateTime,
-) -> Result<ScopeSet, Refresh> {
+fn may_rotate(found: &Presented, asked: Asked, now: NaiveDateTime) -> Result<ScopeSet, Refresh> {
     let family = &found.family;
-    if family.client_id != client_id || family.revoked_at.is_some() {
+    if family.client_id != asked.client_id || family.revoked_at.is_some() {
         return Err(Refresh::Invalid);
     }
-    if policy.ends_at(family) <= now {
+    if asked.policy.ends_at(family) <= now {
         return Err(Refresh::Invalid);
     }
     // Checked before the token is spent: a thief without the key burns nothing.
-    if family.dpop_jkt.is_some() && family.dpop_jkt.as_deref() != jkt {
+    if family.dpop_jkt.is_some() && family.dpop_jkt.as_deref() != asked.jkt {
         return Err(Refresh::WrongKey);
     }
-    rotated_scopes(family, &found.token_scopes, requested)
+    rotated_scopes(family, &found.token_scopes, asked.requested)
 }
 
 /// PostgreSQL, a token not rotated before: spend it, mark the family used (at minute
@@ -1022,87 +1022,138 @@ pub fn rotate(
         return Ok(Refresh::Invalid);
     };
     let digest = pepper.digest_secret(&token);
-    // PostgreSQL's usual case in two statements (no transaction): the read, then the spend
-    // that only a token still unrotated in a live family passes.
-    if matches!(conn, DbConn::Pg(_)) {
-        let Some(found) = read_presented(conn, &digest)? else {
-            return Ok(Refresh::Invalid);
-        };
-        let scopes = match may_rotate(&found, client_id, requested, jkt, policy, now) {
-            Ok(scopes) => scopes,
-            Err(refusal) => return Ok(refusal),
-        };
-        if found.rotated_at.is_none()
-            && let Some(token) = spend_unrotated_pg(conn, pepper, &found, &scopes, now)?
-        {
-            return Ok(Refresh::Rotated {
-                family: Box::new(found.family),
-                token,
-                scopes,
-                workspace: found.workspace,
-            });
-        }
+    let asked = Asked {
+        client_id,
+        requested,
+        jkt,
+        policy,
+    };
+    if matches!(conn, DbConn::Pg(_))
+        && let Some(answer) = rotate_unrotated_pg(conn, pepper, &digest, asked, now)?
+    {
+        return Ok(answer);
     }
     crate::db::write_transaction(conn, |conn| {
-        let Some(found) = read_presented(conn, &digest)? else {
-            return Ok(Refresh::Invalid);
-        };
-        let scopes = match may_rotate(&found, client_id, requested, jkt, policy, now) {
-            Ok(scopes) => scopes,
-            Err(refusal) => return Ok(refusal),
-        };
-        let Presented {
-            token_id,
-            rotated_at,
-            family,
-            workspace,
-            ..
-        } = found;
-        let claimed = match rotated_at {
-            None => diesel::update(
-                refresh_tokens::table
-                    .find(&token_id)
-                    .filter(refresh_tokens::rotated_at.is_null()),
-            )
-            .set(refresh_tokens::rotated_at.eq(now))
-            .execute(conn)?,
-            // Within the grace window, once: the tab that lost the race gets a token too.
-            Some(at) if policy.in_grace(at, now) => diesel::update(
-                refresh_tokens::table
-                    .find(&token_id)
-                    .filter(refresh_tokens::grace_used.eq(false)),
-            )
-            .set(refresh_tokens::grace_used.eq(true))
-            .execute(conn)?,
-            Some(_) => 0,
-        };
-        if claimed == 0 {
-            diesel::update(refresh_families::table.find(&family.id))
-                .set((
-                    refresh_families::revoked_at.eq(now),
-                    refresh_families::revoked_reason.eq("refresh_reuse"),
-                ))
-                .execute(conn)?;
-            return Ok(Refresh::Reused {
-                family_id: family.id,
-                user_id: family.user_id,
-            });
-        }
-        // Minute precision is plenty for a 14-day idle limit and "last used": a family in
-        // steady use is not rewritten at every refresh.
-        if now - family.last_used_at >= Duration::minutes(1) {
-            diesel::update(refresh_families::table.find(&family.id))
-                .set(refresh_families::last_used_at.eq(now))
-                .execute(conn)?;
-        }
-        let token = insert_token(conn, pepper, &family.id, &scopes, now)?;
-        Ok(Refresh::Rotated {
-            family: Box::new(family),
+        rotate_in_transaction(conn, pepper, &digest, asked, now)
+    })
+}
+
+/// What the presenter of a refresh token asks of the rotation.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    client_id: &'a str,
+    requested: Option<&'a ScopeSet>,
+    jkt: Option<&'a str>,
+    policy: FamilyPolicy,
+}
+
+/// PostgreSQL's usual case in two statements (no transaction): the read, then the spend
+/// that only a token still unrotated in a live family passes. `None`: not the usual case
+/// (rotated before, or spent meanwhile), decided in a transaction.
+fn rotate_unrotated_pg(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    digest: &str,
+    asked: Asked,
+    now: NaiveDateTime,
+) -> Result<Option<Refresh>, DbError> {
+    let Some(found) = read_presented(conn, digest)? else {
+        return Ok(Some(Refresh::Invalid));
+    };
+    let scopes = match may_rotate(&found, asked, now) {
+        Ok(scopes) => scopes,
+        Err(refusal) => return Ok(Some(refusal)),
+    };
+    if found.rotated_at.is_some() {
+        return Ok(None);
+    }
+    Ok(
+        spend_unrotated_pg(conn, pepper, &found, &scopes, now)?.map(|token| Refresh::Rotated {
+            family: Box::new(found.family),
             token,
             scopes,
-            workspace,
-        })
+            workspace: found.workspace,
+        }),
+    )
+}
+
+/// Rotation inside a transaction: claim the presented token (once; or its one grace use),
+/// or revoke the family when it was spent before.
+fn rotate_in_transaction(
+    conn: &mut DbConn,
+    pepper: &Pepper,
+    digest: &str,
+    asked: Asked,
+    now: NaiveDateTime,
+) -> Result<Refresh, DbError> {
+    let Some(found) = read_presented(conn, digest)? else {
+        return Ok(Refresh::Invalid);
+    };
+    let scopes = match may_rotate(&found, asked, now) {
+        Ok(scopes) => scopes,
+        Err(refusal) => return Ok(refusal),
+    };
+    let Presented {
+        token_id,
+        rotated_at,
+        family,
+        workspace,
+        ..
+    } = found;
+    if claim(conn, &token_id, rotated_at, asked.policy, now)? == 0 {
+        diesel::update(refresh_families::table.find(&family.id))
+            .set((
+                refresh_families::revoked_at.eq(now),
+                refresh_families::revoked_reason.eq("refresh_reuse"),
+            ))
+            .execute(conn)?;
+        return Ok(Refresh::Reused {
+            family_id: family.id,
+            user_id: family.user_id,
+        });
+    }
+    // Minute precision is plenty for a 14-day idle limit and "last used": a family in
+    // steady use is not rewritten at every refresh.
+    if now - family.last_used_at >= Duration::minutes(1) {
+        diesel::update(refresh_families::table.find(&family.id))
+            .set(refresh_families::last_used_at.eq(now))
+            .execute(conn)?;
+    }
+    let token = insert_token(conn, pepper, &family.id, &scopes, now)?;
+    Ok(Refresh::Rotated {
+        family: Box::new(family),
+        token,
+        scopes,
+        workspace,
     })
+}
+
+/// Spend the presented token: unrotated, once; rotated within the grace window, once more
+/// (the tab that lost the race gets a token too). 0: it was spent before.
+fn claim(
+    conn: &mut DbConn,
+    token_id: &str,
+    rotated_at: Option<NaiveDateTime>,
+    policy: FamilyPolicy,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    match rotated_at {
+        None => diesel::update(
+            refresh_tokens::table
+                .find(token_id)
+                .filter(refresh_tokens::rotated_at.is_null()),
+        )
+        .set(refresh_tokens::rotated_at.eq(now))
+        .execute(conn),
+        Some(at) if policy.in_grace(at, now) => diesel::update(
+            refresh_tokens::table
+                .find(token_id)
+                .filter(refresh_tokens::grace_used.eq(false)),
+        )
+        .set(refresh_tokens::grace_used.eq(true))
+        .execute(conn),
+        Some(_) => Ok(0),
+    }
 }
 
 /// The scopes of the next token: what was asked, if the family holds it all, else the
