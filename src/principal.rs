@@ -27,7 +27,7 @@ use crate::db::{DbConn, DbError};
 use crate::http::{ApiError, ErrorCode};
 use crate::jwt::VerifiedToken;
 use crate::pages::{Nav, session_csrf_token};
-use crate::policy::{self, Action, Allowed, Caller, KeyBounds, Reach, Role, Via};
+use crate::policy::{self, Action, Allowed, Bound, Caller, KeyBounds, Reach, Role};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
@@ -95,56 +95,49 @@ impl Principal {
 
     /// The caller as the policy weighs it.
     pub fn caller(&self) -> Caller<'_> {
-        if let Credential::ApiKey(record) = &self.credential {
-            return record.caller();
-        }
-        let via = match &self.credential {
-            Credential::Session { .. } => Via::Session,
-            Credential::ApiKey(record) => return record.caller(),
-            Credential::AccessToken {
+        let role = Role::of(self.user.is_admin());
+        let Credential::AccessToken {
+            client_id,
+            scopes,
+            expires_at,
+            key,
+            workspace,
+            personal,
+            ..
+        } = &self.credential
+        else {
+            return match &self.credential {
+                Credential::ApiKey(record) => record.caller(),
+                _ => Caller::session(&self.user.id, role),
+            };
+        };
+        let expires_at = chrono::DateTime::from_timestamp(*expires_at, 0)
+            .map_or(chrono::NaiveDateTime::MIN, |t| t.naive_utc());
+        let credential = match key {
+            // A token exchanged for a key is weighed as a restricted key holding the token's
+            // scopes, in the key's mode, until the token expires.
+            Some(key) => Bound::Key(KeyBounds {
+                key_id: &key.id,
+                kind: crate::api_keys::format::Kind::Restricted,
+                mode: if key.test_mode {
+                    crate::api_keys::format::Mode::Test
+                } else {
+                    crate::api_keys::format::Mode::Live
+                },
+                scopes,
+                expires_at: Some(expires_at),
+                nets: &key.nets,
+                rate_limit_per_minute: key.rate_limit_per_minute,
+                restrictions: &policy::attenuate::NO_RESTRICTIONS,
+            }),
+            None => Bound::AppToken {
                 client_id,
                 scopes,
                 expires_at,
-                key,
-                ..
-            } => {
-                let expires_at = chrono::DateTime::from_timestamp(*expires_at, 0)
-                    .map_or(chrono::NaiveDateTime::MIN, |t| t.naive_utc());
-                match key {
-                    // A token exchanged for a key is weighed as a restricted key holding the
-                    // token's scopes, in the key's mode, until the token expires.
-                    Some(key) => Via::Key(KeyBounds {
-                        key_id: &key.id,
-                        kind: crate::api_keys::format::Kind::Restricted,
-                        mode: if key.test_mode {
-                            crate::api_keys::format::Mode::Test
-                        } else {
-                            crate::api_keys::format::Mode::Live
-                        },
-                        scopes,
-                        expires_at: Some(expires_at),
-                        nets: &key.nets,
-                        rate_limit_per_minute: key.rate_limit_per_minute,
-                        restrictions: &policy::attenuate::NO_RESTRICTIONS,
-                    }),
-                    None => Via::AppToken {
-                        client_id,
-                        scopes,
-                        expires_at,
-                    },
-                }
-            }
-        };
-        Caller {
-            user_id: Some(&self.user.id),
-            role: if self.user.is_admin() {
-                Role::Admin
-            } else {
-                Role::Member
             },
-            via,
-            workspace: self.workspace(),
-        }
+        };
+        let workspace = workspace.as_deref().map(|id| (id, *personal));
+        Caller::bound(Some(&self.user.id), role, credential, workspace)
     }
 
     /// Ask the policy whether this caller may do `action`.

@@ -243,7 +243,7 @@ pub async fn create_user(
     principal: Principal,
     body: web::Json<CreateUserBody>,
 ) -> ApiResult {
-    principal.authorize(Action::CreateUser)?;
+    let allowed = principal.authorize(Action::CreateUser)?;
     let body = body.into_inner();
     let email =
         Email::parse(&body.email).map_err(|e| ApiError::validation("email", e.to_string()))?;
@@ -275,7 +275,11 @@ pub async fn create_user(
     let now = state.now();
     let actor = principal.actor(crate::api_keys::api::client_ip(&req));
     let created = state
-        .db(move |c| Ok(super::create_audited(c, &account, &hash, &actor, now)))
+        .db(move |c| {
+            Ok(super::create_audited(
+                c, allowed, &account, &hash, &actor, now,
+            ))
+        })
         .await?;
     match created {
         Ok(user) => with_status(

@@ -749,9 +749,12 @@ struct AdminUsersPage<'a> {
 }
 
 /// The admin pages: the policy decides (an administrator's session holds every admin scope).
-fn admins_only(signed_in: &SignedIn, action: Policy<'_>) -> Result<(), HttpResponse> {
+fn admins_only(
+    signed_in: &SignedIn,
+    action: Policy<'_>,
+) -> Result<crate::policy::Allowed, HttpResponse> {
     match signed_in.principal().authorize(action) {
-        Ok(allowed) if allowed.everyone() || !matches!(action, Policy::ListUsers) => Ok(()),
+        Ok(allowed) if allowed.everyone() || !matches!(action, Policy::ListUsers) => Ok(allowed),
         _ => Err(error_page(
             StatusCode::FORBIDDEN,
             "Admins only",
@@ -825,9 +828,10 @@ pub async fn admin_create_user(
     signed_in: SignedIn,
     form: web::Form<CreateUserForm>,
 ) -> HttpResponse {
-    if let Err(refused) = admins_only(&signed_in, Policy::CreateUser) {
-        return refused;
-    }
+    let allowed = match admins_only(&signed_in, Policy::CreateUser) {
+        Ok(allowed) => allowed,
+        Err(refused) => return refused,
+    };
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
         return crate::pages::form_expired();
     }
@@ -854,14 +858,16 @@ pub async fn admin_create_user(
         );
         return with_retry_after(response, BUSY_RETRY_AFTER);
     };
-    let at = state.now();
-    let actor = signed_in
-        .principal()
-        .actor(peer_ip(&req).map(|ip| ip.to_string()));
-    match state
-        .db(move |c| Ok(super::create_audited(c, &account, &hash, &actor, at)))
-        .await
-    {
+    let (at, ip) = (state.now(), peer_ip(&req).map(|ip| ip.to_string()));
+    let actor = signed_in.principal().actor(ip);
+    let created = state
+        .db(move |c| {
+            Ok(super::create_audited(
+                c, allowed, &account, &hash, &actor, at,
+            ))
+        })
+        .await;
+    match created {
         Ok(Ok(_)) => render(
             StatusCode::CREATED,
             &UserCreatedPage {
@@ -966,9 +972,10 @@ pub async fn admin_set_disabled(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let (user_id, action) = path.into_inner();
-    if let Err(refused) = admins_only(&signed_in, Policy::ManageUser { id: &user_id }) {
-        return refused;
-    }
+    let allowed = match admins_only(&signed_in, Policy::ManageUser { id: &user_id }) {
+        Ok(allowed) => allowed,
+        Err(refused) => return refused,
+    };
     if !csrf_matches(&signed_in.csrf_token, &form.csrf_token) {
         return crate::pages::form_expired();
     }
@@ -993,7 +1000,7 @@ pub async fn admin_set_disabled(
         .principal()
         .actor(peer_ip(&req).map(|ip| ip.to_string()));
     match state
-        .db(move |c| super::set_disabled_audited(c, &user_id, disable, &actor, at))
+        .db(move |c| super::set_disabled_audited(c, allowed, &user_id, disable, &actor, at))
         .await
     {
         Ok(true) => {

@@ -73,8 +73,17 @@ pub fn user_command(settings: &Settings, command: UserCommand) -> Result<(), Fai
         }
         UserCommand::Disable { email } => {
             let user = find_user(&mut conn, "--email", &email)?;
+            let allowed =
+                super::as_operator(gatehouse::policy::Action::ManageUser { id: &user.id })?;
             let operator = gatehouse::audit::Actor::operator();
-            gatehouse::accounts::set_disabled_audited(&mut conn, &user.id, true, &operator, now())?;
+            gatehouse::accounts::set_disabled_audited(
+                &mut conn,
+                allowed,
+                &user.id,
+                true,
+                &operator,
+                now(),
+            )?;
             println!("disabled {} ({})", user.email, user.id);
             Ok(())
         }
@@ -106,15 +115,17 @@ fn create(
         role,
         password_change_required: generated,
     };
+    let allowed = super::as_operator(gatehouse::policy::Action::CreateUser)?;
     let operator = gatehouse::audit::Actor::operator();
     let hash = gatehouse::accounts::password::hash_password(&account.password);
-    let user = gatehouse::accounts::create_audited(conn, &account, &hash, &operator, now())
-        .map_err(|e| match e {
-            CreateUserError::DuplicateEmail(email) => {
-                Failure(format!("a user with email {email} already exists"), 3)
-            }
-            CreateUserError::Db(e) => Failure(e.to_string(), 1),
-        })?;
+    let user =
+        gatehouse::accounts::create_audited(conn, allowed, &account, &hash, &operator, now())
+            .map_err(|e| match e {
+                CreateUserError::DuplicateEmail(email) => {
+                    Failure(format!("a user with email {email} already exists"), 3)
+                }
+                CreateUserError::Db(e) => Failure(e.to_string(), 1),
+            })?;
     let shown_password = generated.then(|| password.expose().to_owned());
     if json {
         let mut out = serde_json::to_value(user.view())?;

@@ -126,13 +126,22 @@ fn create(
         None => ws::validate_slug(&ws::slug_from_name(&name)),
     }
     .map_err(|e| Failure(format!("--slug: {}", e.message), 2))?;
+    let allowed = super::as_operator(gatehouse::policy::Action::CreateWorkspace)?;
     let created = gatehouse::db::write_transaction(conn, |c| {
-        let Some(mut created) = ws::create_shared(c, &name, &slug, &owner.id, now)? else {
+        let Some(mut created) = ws::create_shared(c, allowed, &name, &slug, &owner.id, now)? else {
             return Ok(None);
         };
         if admins_issue_keys {
-            created = ws::update(c, &created.id, None, None, Some(KeyIssuance::Admins), now)?
-                .unwrap_or(created);
+            created = ws::update(
+                c,
+                allowed,
+                &created.id,
+                None,
+                None,
+                Some(KeyIssuance::Admins),
+                now,
+            )?
+            .unwrap_or(created);
         }
         let mut event = Actor::operator().event(Action::WorkspaceCreated);
         event.subject_user_id = Some(owner.id.clone());
@@ -186,25 +195,23 @@ fn add_member(
     gatehouse::db::write_transaction(conn, |c| {
         // The operator may; the policy still says so, and the rule and the lock are
         // the API's (`change_member_role`).
-        let Ok(allowed) = gatehouse::policy::authorize(
-            &gatehouse::policy::Caller::operator(),
-            gatehouse::policy::Action::ChangeMemberRole {
-                workspace: gatehouse::policy::InWorkspace {
-                    id: &workspace.id,
-                    role: None,
-                    issuance: workspace.issuance(),
-                },
-                from: WsRole::Owner,
-                to: role,
+        let allowed = match super::as_operator(gatehouse::policy::Action::ChangeMemberRole {
+            workspace: gatehouse::policy::InWorkspace {
+                id: &workspace.id,
+                role: None,
+                issuance: workspace.issuance(),
             },
-        ) else {
-            return Ok(Err(Failure("the policy refuses this change".into(), 2)));
+            from: WsRole::Owner,
+            to: role,
+        }) {
+            Ok(allowed) => allowed,
+            Err(refused) => return Ok(Err(refused)),
         };
         let changed = ws::change_member_role(c, allowed, &workspace.id, &user.id, None, role, now)?;
         let (action, before) = match changed {
             Ok((from, _)) => (Action::MemberRoleChanged, Some(from)),
             Err(ws::MemberRefusal::NotMember) => {
-                ws::add_member(c, &workspace.id, &user.id, role, now)?;
+                ws::add_member(c, allowed, &workspace.id, &user.id, role, now)?;
                 (Action::MemberJoined, None)
             }
             Err(_) => {

@@ -250,18 +250,18 @@ pub async fn act(
     let principal = signed_in.principal();
     let actor = Actor::of(&principal, client_ip(&req));
     let result = async {
-        let client = manage::visible(&state, &actor, form.client_id.clone(), true).await?;
-        if !client.self_registered() {
+        let app = manage::controlled(&state, &actor, form.client_id.clone()).await?;
+        if !app.client().self_registered() {
             return Err(crate::http::ApiError::not_found("Client"));
         }
         match form.action.as_str() {
             "disable" | "enable" => {
                 let off = form.action == "disable";
-                manage::update(&state, &actor, client, ClientInput::default(), Some(off)).await?;
+                manage::update(&state, &actor, app, ClientInput::default(), Some(off)).await?;
                 Ok(if off { "disabled" } else { "enabled" })
             }
             "delete" => {
-                manage::delete(&state, &actor, client).await?;
+                manage::delete(&state, &actor, app).await?;
                 Ok("deleted")
             }
             _ => Err(crate::http::ApiError::validation(

@@ -253,8 +253,7 @@ pub async fn get_client(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    let client =
-        manage::visible(&state, &actor(&principal, &req), path.into_inner(), false).await?;
+    let client = manage::visible(&state, &actor(&principal, &req), path.into_inner()).await?;
     ok(manage::client_details(&client, state.now()))
 }
 
@@ -277,8 +276,8 @@ pub async fn update_client(
     let input = body.input()?;
     let disabled = body.disabled()?;
     let actor = actor(&principal, &req);
-    let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
-    let updated = manage::update(&state, &actor, client, input, disabled).await?;
+    let app = manage::controlled(&state, &actor, path.into_inner()).await?;
+    let updated = manage::update(&state, &actor, app, input, disabled).await?;
     ok(manage::client_details(&updated, state.now()))
 }
 
@@ -296,8 +295,8 @@ pub async fn delete_client(
     path: web::Path<String>,
 ) -> ApiResult {
     let actor = actor(&principal, &req);
-    let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
-    manage::delete(&state, &actor, client).await?;
+    let app = manage::controlled(&state, &actor, path.into_inner()).await?;
+    manage::delete(&state, &actor, app).await?;
     done("Client deleted")
 }
 
@@ -328,8 +327,8 @@ pub async fn rotate_secret(
     let body: RotateBody = optional_json(body, "grace_period")?;
     let grace = parse_grace(body.grace_period.as_ref())?;
     let actor = actor(&principal, &req);
-    let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
-    let (client, secret) = manage::rotate_secret(&state, &actor, client, grace).await?;
+    let app = manage::controlled(&state, &actor, path.into_inner()).await?;
+    let (client, secret) = manage::rotate_secret(&state, &actor, app, grace).await?;
     ok(RotatedClient {
         client: manage::client_details(&client, state.now()),
         client_secret: secret.expose().to_owned(),
@@ -368,7 +367,6 @@ pub async fn revoke_consent(
     principal: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    principal.authorize(Action::WriteConsents)?;
     manage::revoke_consent(&state, &actor(&principal, &req), path.into_inner()).await?;
     done("App disconnected")
 }

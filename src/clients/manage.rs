@@ -36,7 +36,7 @@ impl<'a> Actor<'a> {
     }
 
     fn user_id(&self) -> &str {
-        self.caller.user_id.unwrap_or_default()
+        self.caller.user_id().unwrap_or_default()
     }
 
     fn authorize(&self, action: PolicyAction<'_>) -> Result<Allowed, ApiError> {
@@ -367,7 +367,7 @@ pub async fn create(
     };
     // Who controls it: the workspace it is private to, else the one the registering
     // credential is bound to, else (a session) the registrant's personal workspace.
-    let owner_workspace_id = workspace_id.clone().or(match actor.caller.workspace {
+    let owner_workspace_id = workspace_id.clone().or(match actor.caller.reach() {
         policy::Reach::Workspace { id, .. } => Some(id.to_owned()),
         policy::Reach::Everywhere | policy::Reach::Nowhere => None,
     });
@@ -436,14 +436,44 @@ fn control_workspace(conn: &mut DbConn, client: &Client) -> Result<Option<String
     }
 }
 
-/// A client the actor may see (`change`: and change): their own, or any for administrators
-/// holding `admin:clients`; else "not found".
-pub async fn visible(
+/// A client the actor may see: their own, or any for administrators holding
+/// `admin:clients`; else "not found".
+pub async fn visible(state: &AppState, actor: &Actor<'_>, id: String) -> Result<Client, ApiError> {
+    Ok(checked(state, actor, id, false).await?.0)
+}
+
+/// A client the actor may change, with the policy's word for it: what `update`, `delete` and
+/// `rotate_secret` take, so none of them changes an app nobody was allowed to.
+pub async fn controlled(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: String,
+) -> Result<Controlled, ApiError> {
+    let (client, allowed) = checked(state, actor, id, true).await?;
+    Ok(Controlled {
+        client,
+        _allowed: allowed,
+    })
+}
+
+/// An app the caller may change: made only by `controlled`, after the policy said so.
+pub struct Controlled {
+    client: Client,
+    _allowed: Allowed,
+}
+
+impl Controlled {
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+async fn checked(
     state: &AppState,
     actor: &Actor<'_>,
     id: String,
     change: bool,
-) -> Result<Client, ApiError> {
+) -> Result<(Client, Allowed), ApiError> {
     let client = state
         .db(move |c| clients::find(c, &id))
         .await?
@@ -451,12 +481,12 @@ pub async fn visible(
     let standing = control_standing(state, actor, &client).await?;
     let privileged = privileged(state, &client).await?;
     let app = app_owner(&standing, &client, privileged);
-    actor.authorize(if change {
+    let allowed = actor.authorize(if change {
         PolicyAction::ChangeClient(app)
     } else {
         PolicyAction::ReadClients(app)
     })?;
-    Ok(client)
+    Ok((client, allowed))
 }
 
 /// `client` as the policy weighs its control, with the actor's `standing` in its workspace.
@@ -517,7 +547,7 @@ pub async fn list(
     let user = actor.user_id().to_owned();
     // A credential bound to a workspace lists that workspace's apps only (everyone's, for an
     // administrator acting as one, is the install's listing).
-    let bound = actor.caller.workspace.bound().map(str::to_owned);
+    let bound = actor.caller.reach().bound().map(str::to_owned);
     Ok(state
         .db(move |c| {
             if everyone {
@@ -535,10 +565,11 @@ pub async fn list(
 pub async fn update(
     state: &AppState,
     actor: &Actor<'_>,
-    client: Client,
+    app: Controlled,
     input: ClientInput,
     disabled: Option<bool>,
 ) -> Result<Client, ApiError> {
+    let client = app.client;
     let edits = Edits::validate(state, actor, &client, &input).await?;
     let switch = Switch::decide(state, actor, &client, disabled).await?;
     let events = edits.events(actor, &client, &switch);
@@ -877,7 +908,8 @@ pub(crate) fn revoke_client_families(
 
 /// Delete an app: its consents, codes and refresh tokens go with it, its access tokens are
 /// refused from now on.
-pub async fn delete(state: &AppState, actor: &Actor<'_>, client: Client) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, actor: &Actor<'_>, app: Controlled) -> Result<(), ApiError> {
+    let client = app.client;
     let event = actor.event(Action::ClientDeleted, &client);
     Ok(remove(state, &client.id, event).await?)
 }
@@ -909,9 +941,10 @@ pub(crate) async fn remove(
 pub async fn rotate_secret(
     state: &AppState,
     actor: &Actor<'_>,
-    client: Client,
+    app: Controlled,
     grace: Duration,
 ) -> Result<(Client, PlainSecret), ApiError> {
+    let client = app.client;
     if client.client_type() != ClientType::Confidential {
         return Err(ApiError::validation(
             "client_type",
@@ -1043,15 +1076,17 @@ pub async fn list_consents(
         .await?)
 }
 
-/// Disconnect an app: forget the approval (the next authorization asks again) and end every
-/// grant made under it — refresh tokens at once, access tokens too.
+/// Disconnect an app, if the policy lets the actor: forget the approval (the next
+/// authorization asks again) and end every grant made under it — refresh tokens at once,
+/// access tokens too.
 pub async fn revoke_consent(
     state: &AppState,
     actor: &Actor<'_>,
     consent_id: String,
 ) -> Result<(), ApiError> {
+    let allowed = actor.authorize(PolicyAction::WriteConsents)?;
     let (user_id, now) = (actor.user_id().to_owned(), state.now());
-    let bound = actor.caller.workspace.bound().map(str::to_owned);
+    let bound = actor.caller.reach().bound().map(str::to_owned);
     let mut event = actor.audit.event(Action::ConsentRevoked);
     event.subject_user_id = Some(user_id.clone());
     let families = state
@@ -1066,7 +1101,7 @@ pub async fn revoke_consent(
                 let live =
                     grants::live_families_in(c, &user_id, &client_id, bound.as_deref(), now)?;
                 grants::revoke_families(c, &live, now, "consent_revoked")?;
-                grants::forget_consent(c, &consent_id, &user_id, &client_id, bound.as_deref())?;
+                grants::forget_consent(c, allowed, &consent_id, &user_id, &client_id, bound.as_deref())?;
                 event.details = json!({ "client_id": client_id, "consent_id": consent_id, "families_revoked": live.len() });
                 audit::record(c, &event, now)?;
                 Ok(Some(live))

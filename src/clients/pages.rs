@@ -263,8 +263,8 @@ pub async fn rotate_secret(
     let principal = signed_in.principal();
     let actor = Actor::of(&principal, client_ip(&req));
     let result = async {
-        let client = manage::visible(&state, &actor, path.into_inner(), true).await?;
-        manage::rotate_secret(&state, &actor, client, grace).await
+        let app = manage::controlled(&state, &actor, path.into_inner()).await?;
+        manage::rotate_secret(&state, &actor, app, grace).await
     }
     .await;
     match result {
@@ -309,18 +309,18 @@ pub async fn act(
     let principal = signed_in.principal();
     let actor = Actor::of(&principal, client_ip(&req));
     let result = async {
-        let client = manage::visible(&state, &actor, id, true).await?;
+        let app = manage::controlled(&state, &actor, id).await?;
         match action.as_str() {
             "disable" | "enable" => manage::update(
                 &state,
                 &actor,
-                client,
+                app,
                 ClientInput::default(),
                 Some(action == "disable"),
             )
             .await
             .map(|_| ()),
-            "delete" => manage::delete(&state, &actor, client).await,
+            "delete" => manage::delete(&state, &actor, app).await,
             _ => Err(ApiError::not_found("Action")),
         }
     }

@@ -7,15 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
 
 use crate::http::{ApiError, ErrorCode};
-use crate::policy::{self, Action, Caller, Role, Via};
+use crate::policy::{self, Action, Caller};
 use crate::state::AppState;
 
-const SCRAPER: Caller<'static> = Caller {
-    workspace: policy::Reach::Nowhere,
-    user_id: None,
-    role: Role::Member,
-    via: Via::Scraper,
-};
+const SCRAPER: Caller<'static> = Caller::scraper();
 
 /// Metrics (Prometheus)
 ///

@@ -30,7 +30,7 @@ use crate::clients::{Client, ClientType};
 use crate::grants::audit::{RevokedToken, Revoker, token_revoked};
 use crate::grants::{self, deny_grants, family_policy};
 use crate::jwt::AccessClaims;
-use crate::policy::{self, Allowed, Denied, Role, Via};
+use crate::policy::{self, Allowed, Denied, Role};
 use crate::principal::{Principal, authenticate, looks_like_jwt};
 use crate::state::AppState;
 use crate::token::{OAuthError, OAuthErrorBody, authenticate_client};
@@ -47,22 +47,13 @@ impl Caller {
         match self {
             Caller::Client(client) => {
                 let scopes = client.scopes();
-                let caller = policy::Caller {
-                    user_id: None,
-                    role: Role::Member,
-                    via: Via::App {
-                        client_id: &client.id,
-                        scopes: &scopes,
-                    },
-                    // An app acting as itself: its own workspace if private, else none.
-                    workspace: client.workspace_id.as_deref().map_or(
-                        policy::Reach::Nowhere,
-                        |id| policy::Reach::Workspace {
-                            id,
-                            personal: false,
-                        },
-                    ),
+                // An app acting as itself: its own workspace if private, else none.
+                let workspace = client.workspace_id.as_deref().map(|id| (id, false));
+                let app = policy::Bound::App {
+                    client_id: &client.id,
+                    scopes: &scopes,
                 };
+                let caller = policy::Caller::bound(None, Role::Member, app, workspace);
                 policy::authorize(&caller, action)
             }
             Caller::User(p) => policy::authorize(&p.caller(), action),

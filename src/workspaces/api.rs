@@ -123,7 +123,7 @@ pub(crate) async fn create_workspace_for(
     actor: &Actor,
     body: web::Json<CreateWorkspaceBody>,
 ) -> Result<Workspace, ApiError> {
-    principal.authorize(Action::CreateWorkspace)?;
+    let allowed = principal.authorize(Action::CreateWorkspace)?;
     let body = body.into_inner();
     let name = ws::validate_name(&body.name).map_err(input)?;
     let slug = match &body.slug {
@@ -137,11 +137,11 @@ pub(crate) async fn create_workspace_for(
     let created = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let Some(mut created) = ws::create_shared(c, &name, &slug, &owner, now)? else {
+                let Some(mut created) = ws::create_shared(c, allowed, &name, &slug, &owner, now)? else {
                     return Ok(None);
                 };
                 if let Some(issuance) = issuance.filter(|i| *i != created.issuance()) {
-                    created = ws::update(c, &created.id, None, None, Some(issuance), now)?
+                    created = ws::update(c, allowed, &created.id, None, None, Some(issuance), now)?
                         .unwrap_or(created);
                 }
                 event.workspace_id = Some(created.id.clone());
@@ -215,7 +215,7 @@ pub(crate) async fn update_workspace_for(
     body: web::Json<UpdateWorkspaceBody>,
 ) -> ApiResult {
     let standing = standing(state, principal, path.into_inner()).await?;
-    principal.authorize(Action::ManageWorkspace(standing.policy()))?;
+    let allowed = principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     let workspace = found(&standing)?;
     let body = body.into_inner();
     let name = body
@@ -239,7 +239,15 @@ pub(crate) async fn update_workspace_for(
     let updated = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let updated = ws::update(c, &id, name.as_deref(), slug.as_deref(), issuance, now)?;
+                let updated = ws::update(
+                    c,
+                    allowed,
+                    &id,
+                    name.as_deref(),
+                    slug.as_deref(),
+                    issuance,
+                    now,
+                )?;
                 if updated.is_some() {
                     audit::record(c, &event, now)?;
                 }
@@ -278,7 +286,7 @@ pub(crate) async fn delete_workspace_for(
     path: web::Path<String>,
 ) -> ApiResult {
     let standing = standing(state, principal, path.into_inner()).await?;
-    principal.authorize(Action::DeleteWorkspace(standing.policy()))?;
+    let allowed = principal.authorize(Action::DeleteWorkspace(standing.policy()))?;
     let workspace = found(&standing)?;
     if workspace.is_personal() {
         return Err(ApiError::of(ErrorCode::PersonalWorkspace));
@@ -289,7 +297,7 @@ pub(crate) async fn delete_workspace_for(
     let departure = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let departure = ws::delete(c, &id, &by, now)?;
+                let departure = ws::delete(c, allowed, &id, &by, now)?;
                 event.details["keys_revoked"] = json!(departure.keys_revoked.len());
                 event.details["grants_revoked"] = json!(departure.families_revoked.len());
                 audit::record(c, &event, now)?;
@@ -559,7 +567,7 @@ pub(crate) async fn invite_member_for(
 ) -> Result<NewInvitation, ApiError> {
     let standing = standing(state, principal, path.into_inner()).await?;
     let role = body.role.unwrap_or(WsRole::Member);
-    principal.authorize(Action::Invite {
+    let allowed = principal.authorize(Action::Invite {
         workspace: standing.policy(),
         role,
     })?;
@@ -581,7 +589,7 @@ pub(crate) async fn invite_member_for(
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
                 let (invitation, token) =
-                    ws::invite(c, &pepper, &ws_id, email.as_str(), role, &by, now)?;
+                    ws::invite(c, allowed, &pepper, &ws_id, email.as_str(), role, &by, now)?;
                 event.details["invitation_id"] = json!(invitation.id);
                 audit::record(c, &event, now)?;
                 Ok::<_, DbError>((invitation, token))
@@ -644,7 +652,7 @@ pub(crate) async fn revoke_invitation_for(
 ) -> ApiResult {
     let (id, invitation) = path.into_inner();
     let standing = standing(state, principal, id).await?;
-    principal.authorize(Action::ManageWorkspace(standing.policy()))?;
+    let allowed = principal.authorize(Action::ManageWorkspace(standing.policy()))?;
     let ws_id = found(&standing)?.id.clone();
     let mut event = event(actor, Audited::InvitationRevoked, &ws_id);
     event.details = json!({ "invitation_id": invitation });
@@ -652,7 +660,7 @@ pub(crate) async fn revoke_invitation_for(
     let revoked = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let revoked = ws::revoke_invitation(c, &ws_id, &invitation, now)?;
+                let revoked = ws::revoke_invitation(c, allowed, &ws_id, &invitation, now)?;
                 if revoked {
                     audit::record(c, &event, now)?;
                 }
@@ -690,18 +698,19 @@ pub async fn accept_invitation(
     principal: Principal,
     body: web::Json<AcceptBody>,
 ) -> ApiResult {
-    principal.authorize(Action::JoinWorkspace)?;
     let (workspace, role) = accept_for(&state, &principal, &req, body.into_inner().token).await?;
     ok(workspace.view(Some(role)))
 }
 
-/// Accept `token` for the principal's user (the API and the invitation page).
+/// Accept `token` for the principal's user, if the policy lets them join (the API and the
+/// invitation page).
 pub async fn accept_for(
     state: &AppState,
     principal: &Principal,
     req: &HttpRequest,
     token: String,
 ) -> Result<(Workspace, WsRole), ApiError> {
+    let allowed = principal.authorize(Action::JoinWorkspace)?;
     let (pepper, user, now) = (
         state.digest_pepper.clone(),
         (*principal.user).clone(),
@@ -712,7 +721,7 @@ pub async fn accept_for(
     let outcome = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let outcome = ws::accept(c, &pepper, &token, &user, now)?;
+                let outcome = ws::accept(c, allowed, &pepper, &token, &user, now)?;
                 if let Ok((invitation, workspace)) = &outcome {
                     event.workspace_id = Some(workspace.id.clone());
                     event.details =

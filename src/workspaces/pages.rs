@@ -546,9 +546,6 @@ pub async fn accept(
         return form_expired();
     }
     let principal = signed_in.principal();
-    if let Err(e) = principal.authorize(Action::JoinWorkspace) {
-        return failure_page(&e);
-    }
     match api::accept_for(&state, &principal, &req, path.into_inner()).await {
         Ok((workspace, _)) => see_other(&format!("/workspaces/{}?done=joined", workspace.id)),
         Err(e) => failure_page(&e),

@@ -551,3 +551,36 @@ fn neither_crate_has_an_import_circle() {
     made.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));
     assert_eq!(circles(&made).len(), 1);
 }
+
+/// The operator (an administrator with every scope, everywhere) is a caller only at the
+/// command line: no handler, page or service makes one to get past the policy. (A `Caller` is
+/// made only by the policy room's constructors, and an `Allowed` only by `policy::authorize`:
+/// the compiler holds those.)
+#[test]
+fn only_the_command_line_acts_as_the_operator() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    rust_files(&root().join("gatehouse-core/src"), &mut files);
+    let mut outside = Vec::new();
+    let mut at_the_cli = 0;
+    for (file, text) in &files {
+        let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+        let uses = code.matches("Caller::operator()").count();
+        if uses == 0 {
+            continue;
+        }
+        if file.starts_with("src/cli/") {
+            at_the_cli += uses;
+        } else {
+            outside.push(file.clone());
+        }
+    }
+    assert!(
+        at_the_cli > 0,
+        "the reader finds the command line's operator"
+    );
+    assert!(
+        outside.is_empty(),
+        "acting as the operator outside the command line: {outside:?}"
+    );
+}

@@ -653,10 +653,17 @@ async fn world(app: &TestApp) -> World {
             .unwrap();
         let team = created["data"]["id"].as_str().unwrap().to_owned();
         let (team_id, mia) = (team.clone(), member_id.clone());
+        // Set up as the operator would (the test's own arrangement, not a caller's request).
+        let allowed = gatehouse::policy::authorize(
+            &gatehouse::policy::Caller::operator(),
+            gatehouse::policy::Action::JoinWorkspace,
+        )
+        .unwrap();
         app.state
             .db(move |c| {
                 gatehouse::workspaces::add_member(
                     c,
+                    allowed,
                     &team_id,
                     &mia,
                     gatehouse::workspaces::WsRole::Member,
@@ -837,12 +844,19 @@ async fn fresh_workspaces(app: &TestApp, world: &World) -> [String; 5] {
     use gatehouse::workspaces::{self as ws, WsRole};
     let (pepper, now) = (app.state.digest_pepper.clone(), app.state.now());
     let (member, member2) = (world.member_id.clone(), world.member2_id.clone());
+    // Arranged as the operator would: the services that change state take an `Allowed`.
+    let allowed = gatehouse::policy::authorize(
+        &gatehouse::policy::Caller::operator(),
+        gatehouse::policy::Action::CreateWorkspace,
+    )
+    .unwrap();
     app.state
         .db(move |c| {
             let tag = gatehouse::secrets::random_base62(10).to_lowercase();
             let shared =
-                ws::create_shared(c, "Shared", &format!("shared-{tag}"), &member, now)?.unwrap();
-            ws::add_member(c, &shared.id, &member2, WsRole::Member, now)?;
+                ws::create_shared(c, allowed, "Shared", &format!("shared-{tag}"), &member, now)?
+                    .unwrap();
+            ws::add_member(c, allowed, &shared.id, &member2, WsRole::Member, now)?;
             let personal = ws::personal_of(c, &member)?.unwrap();
             let key = NewKey {
                 user_id: member2.clone(),
@@ -862,6 +876,7 @@ async fn fresh_workspaces(app: &TestApp, world: &World) -> [String; 5] {
             let (key, _) = model::insert(c, &pepper, &key, now)?;
             let (invitation, _) = ws::invite(
                 c,
+                allowed,
                 &pepper,
                 &shared.id,
                 &format!("x{tag}@example.com"),
@@ -869,10 +884,18 @@ async fn fresh_workspaces(app: &TestApp, world: &World) -> [String; 5] {
                 &member,
                 now,
             )?;
-            let theirs =
-                ws::create_shared(c, "Theirs", &format!("theirs-{tag}"), &member2, now)?.unwrap();
+            let theirs = ws::create_shared(
+                c,
+                allowed,
+                "Theirs",
+                &format!("theirs-{tag}"),
+                &member2,
+                now,
+            )?
+            .unwrap();
             let (_, token) = ws::invite(
                 c,
+                allowed,
                 &pepper,
                 &theirs.id,
                 "mia@example.com",

@@ -303,6 +303,7 @@ pub fn bootstrap_admin(
 /// the argon2 hash of the account's password, made beforehand (through the password gate).
 pub fn create_audited(
     conn: &mut DbConn,
+    _allowed: crate::policy::Allowed,
     account: &model::NewAccount,
     hash: &str,
     actor: &crate::audit::Actor,
@@ -320,6 +321,7 @@ pub fn create_audited(
 /// and tokens stop at once on this instance once the caller forgets its caches.
 pub fn set_disabled_audited(
     conn: &mut DbConn,
+    _allowed: crate::policy::Allowed,
     user_id: &str,
     disable: bool,
     actor: &crate::audit::Actor,

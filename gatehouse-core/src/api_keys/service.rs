@@ -29,7 +29,7 @@ fn key_event(actor: &Actor, action: Action, key: &ApiKey) -> audit::NewEvent {
 }
 
 fn issuer_of(caller: &Caller) -> String {
-    caller.user_id.unwrap_or("operator").to_owned()
+    caller.user_id().unwrap_or("operator").to_owned()
 }
 
 /// Validate, insert and audit a new key for `owner`, no broader than the caller.

@@ -82,28 +82,24 @@ pub struct KeyRecord {
 impl KeyRecord {
     /// The key's holder as the policy weighs it: the owner's role, bounded by the key.
     pub fn caller(&self) -> crate::policy::Caller<'_> {
-        crate::policy::Caller {
-            user_id: Some(&self.user.id),
-            role: if self.user.is_admin() {
-                crate::policy::Role::Admin
-            } else {
-                crate::policy::Role::Member
-            },
-            via: crate::policy::Via::Key(crate::policy::KeyBounds {
-                key_id: &self.key.id,
-                kind: self.key.kind(),
-                mode: self.key.mode(),
-                scopes: &self.scopes,
-                expires_at: self.key.expires_at,
-                nets: &self.nets,
-                rate_limit_per_minute: self.key.rate_limit_per_minute,
-                restrictions: &self.restrictions,
-            }),
-            workspace: crate::policy::Reach::Workspace {
-                id: &self.key.workspace_id,
-                personal: self.in_personal_workspace(),
-            },
-        }
+        use crate::policy::{Bound, Caller, KeyBounds, Role};
+        let bounds = KeyBounds {
+            key_id: &self.key.id,
+            kind: self.key.kind(),
+            mode: self.key.mode(),
+            scopes: &self.scopes,
+            expires_at: self.key.expires_at,
+            nets: &self.nets,
+            rate_limit_per_minute: self.key.rate_limit_per_minute,
+            restrictions: &self.restrictions,
+        };
+        let workspace = (self.key.workspace_id.as_str(), self.in_personal_workspace());
+        Caller::bound(
+            Some(&self.user.id),
+            Role::of(self.user.is_admin()),
+            Bound::Key(bounds),
+            Some(workspace),
+        )
     }
 
     /// The key acts in its owner's personal workspace (it speaks for the account).

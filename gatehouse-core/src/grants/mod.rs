@@ -1492,6 +1492,7 @@ pub fn consent_client(
 /// moment ago must not outlive the approval); `bound`: the codes of that workspace only.
 pub fn forget_consent(
     conn: &mut DbConn,
+    _allowed: crate::policy::Allowed,
     consent_id: &str,
     user_id: &str,
     client_id: &str,

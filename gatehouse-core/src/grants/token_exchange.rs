@@ -24,7 +24,7 @@ use crate::api_keys::{self, KeyUse, Refusal, Seen, Verified};
 use crate::clients::{Client, ClientType};
 use crate::jwt::{AccessClaims, EXCHANGED_TOKEN_MAX_LIFETIME, KeyClaim};
 use crate::oauth::error::OAuthError;
-use crate::policy::{self, Role, Via, attenuate};
+use crate::policy::{self, Bound, Role, attenuate};
 use crate::scopes::ScopeSet;
 use crate::state::AppState;
 
@@ -326,30 +326,23 @@ async fn scopes_for(
     };
     let expires_at = chrono::DateTime::from_timestamp(subject.exp, 0)
         .map_or(chrono::NaiveDateTime::MIN, |t| t.naive_utc());
-    let via = if subject.sub.starts_with("cli_") {
-        Via::App {
+    let credential = if subject.sub.starts_with("cli_") {
+        Bound::App {
             client_id: &client.id,
             scopes: &held,
         }
     } else {
-        Via::AppToken {
+        Bound::AppToken {
             client_id: &client.id,
             scopes: &held,
             expires_at,
         }
     };
-    let caller = policy::Caller {
-        user_id: Some(&subject.sub),
-        role,
-        via,
-        workspace: subject
-            .workspace
-            .as_ref()
-            .map_or(policy::Reach::Nowhere, |w| policy::Reach::Workspace {
-                id: &w.id,
-                personal: w.is_personal(),
-            }),
-    };
+    let workspace = subject
+        .workspace
+        .as_ref()
+        .map(|w| (w.id.as_str(), w.is_personal()));
+    let caller = policy::Caller::bound(Some(&subject.sub), role, credential, workspace);
     let scopes = attenuate::exchanged_scopes(&caller, asked, &registry)
         .map_err(|why| OAuthError::InvalidScope(format!("The token would hold {why}")))?;
     Ok(scopes)

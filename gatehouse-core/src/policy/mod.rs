@@ -74,20 +74,43 @@ pub struct KeyBounds<'a> {
     pub restrictions: &'a gatehouse_verify::restrictions::Restrictions,
 }
 
-/// Who asks.
+/// Who asks. Made only by the constructors below, each from what a credential proved: the
+/// operator's and the scraper's by name, a session's, and a credential bound to one workspace
+/// (or none). Nobody outside the policy room writes one field by field, so no handler can
+/// make a caller broader than its credential (and with it an `Allowed`).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     /// The user acting (`None` for an app acting as itself).
-    pub user_id: Option<&'a str>,
-    pub role: Role,
-    pub via: Via<'a>,
+    pub(in crate::policy) user_id: Option<&'a str>,
+    pub(in crate::policy) role: Role,
+    pub(in crate::policy) via: Via<'a>,
     /// The workspace the credential acts in: an API key's, an authorization's (the token's
     /// `workspace` claim), a private app's. It reaches that workspace's things only.
-    pub workspace: Reach<'a>,
+    pub(in crate::policy) workspace: Reach<'a>,
+}
+
+/// A credential bound to one workspace (or none): what `Caller::bound` accepts. Sessions, the
+/// operator and the scraper have constructors of their own.
+#[derive(Debug, Clone, Copy)]
+pub enum Bound<'a> {
+    /// An API key (or a token exchanged for one).
+    Key(KeyBounds<'a>),
+    /// An app's access token acting for the user.
+    AppToken {
+        client_id: &'a str,
+        scopes: &'a ScopeSet,
+        expires_at: NaiveDateTime,
+    },
+    /// An OAuth client acting as itself.
+    App {
+        client_id: &'a str,
+        scopes: &'a ScopeSet,
+    },
 }
 
 impl Caller<'static> {
-    /// The operator at the command line: an administrator with every scope, everywhere.
+    /// The operator at the command line: an administrator with every scope, everywhere. The
+    /// command line only (a test holds it there).
     pub fn operator() -> Caller<'static> {
         Caller {
             user_id: None,
@@ -95,6 +118,78 @@ impl Caller<'static> {
             via: Via::Operator,
             workspace: Reach::Everywhere,
         }
+    }
+
+    /// A monitoring system that proved the metrics token: it reads metrics, nothing else.
+    pub const fn scraper() -> Caller<'static> {
+        Caller {
+            user_id: None,
+            role: Role::Member,
+            via: Via::Scraper,
+            workspace: Reach::Nowhere,
+        }
+    }
+}
+
+impl<'a> Caller<'a> {
+    /// A signed-in browser of `user_id`: every right of their role, in every workspace of theirs.
+    pub fn session(user_id: &'a str, role: Role) -> Caller<'a> {
+        Caller {
+            user_id: Some(user_id),
+            role,
+            via: Via::Session,
+            workspace: Reach::Everywhere,
+        }
+    }
+
+    /// A credential bound to `workspace` (id, personal), or to none: it reaches that
+    /// workspace's things only (none: nothing of any workspace, nor the user's account).
+    pub fn bound(
+        user_id: Option<&'a str>,
+        role: Role,
+        credential: Bound<'a>,
+        workspace: Option<(&'a str, bool)>,
+    ) -> Caller<'a> {
+        let via = match credential {
+            Bound::Key(bounds) => Via::Key(bounds),
+            Bound::AppToken {
+                client_id,
+                scopes,
+                expires_at,
+            } => Via::AppToken {
+                client_id,
+                scopes,
+                expires_at,
+            },
+            Bound::App { client_id, scopes } => Via::App { client_id, scopes },
+        };
+        Caller {
+            user_id,
+            role,
+            via,
+            workspace: workspace.map_or(Reach::Nowhere, |(id, personal)| Reach::Workspace {
+                id,
+                personal,
+            }),
+        }
+    }
+
+    /// The user acting (`None`: an app acting as itself, the operator, the scraper).
+    pub fn user_id(&self) -> Option<&'a str> {
+        self.user_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn via(&self) -> Via<'a> {
+        self.via
+    }
+
+    /// Where the credential reaches.
+    pub fn reach(&self) -> Reach<'a> {
+        self.workspace
     }
 }
 

@@ -18,6 +18,7 @@ use crate::clock::utc;
 use crate::db::schema::{users, workspace_invitations, workspace_members, workspaces};
 use crate::db::{DbConn, DbError};
 use crate::ids::{IdKind, new_id};
+use crate::policy::Allowed;
 use crate::secrets::{Pepper, PlainSecret};
 
 pub mod roles;
@@ -232,6 +233,7 @@ pub fn create_personal(
 /// Create a shared workspace owned by `owner_id`. `Ok(None)`: the slug is taken.
 pub fn create_shared(
     conn: &mut DbConn,
+    _allowed: Allowed,
     name: &str,
     slug: &str,
     owner_id: &str,
@@ -443,6 +445,7 @@ pub fn count_owners(conn: &mut DbConn, workspace_id: &str) -> Result<i64, DbErro
 /// Change a workspace's name, slug or key issuance. `Ok(None)`: the slug is taken.
 pub fn update(
     conn: &mut DbConn,
+    _allowed: Allowed,
     id: &str,
     name: Option<&str>,
     slug: Option<&str>,
@@ -493,6 +496,7 @@ pub fn set_role(
 
 pub fn add_member(
     conn: &mut DbConn,
+    _allowed: Allowed,
     workspace_id: &str,
     user_id: &str,
     role: WsRole,
@@ -600,7 +604,7 @@ pub enum MemberRefusal {
 /// changed from, and what ended.
 pub fn change_member_role(
     conn: &mut DbConn,
-    _allowed: crate::policy::Allowed,
+    _allowed: Allowed,
     workspace_id: &str,
     user_id: &str,
     expected: Option<WsRole>,
@@ -630,7 +634,7 @@ pub fn change_member_role(
 /// Their keys in the workspace are revoked and the grants made in it end.
 pub fn remove_member_guarded(
     conn: &mut DbConn,
-    _allowed: crate::policy::Allowed,
+    _allowed: Allowed,
     workspace_id: &str,
     user_id: &str,
     expected: WsRole,
@@ -652,6 +656,7 @@ pub fn remove_member_guarded(
 /// made in it ends, its private apps go.
 pub fn delete(
     conn: &mut DbConn,
+    _allowed: Allowed,
     workspace_id: &str,
     by: &str,
     now: NaiveDateTime,
@@ -755,8 +760,10 @@ impl Invitation {
 }
 
 /// Store an invitation; the token is returned once (only its digest is kept).
+#[allow(clippy::too_many_arguments)]
 pub fn invite(
     conn: &mut DbConn,
+    _allowed: Allowed,
     pepper: &Pepper,
     workspace_id: &str,
     email: &str,
@@ -796,6 +803,7 @@ pub fn invitations(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<Invitati
 /// Revoke a pending invitation of the workspace. False: none such (or no longer pending).
 pub fn revoke_invitation(
     conn: &mut DbConn,
+    _allowed: Allowed,
     workspace_id: &str,
     id: &str,
     now: NaiveDateTime,
@@ -844,6 +852,7 @@ pub enum NotAccepted {
 /// token is spent in the same transaction (a second acceptance finds it used).
 pub fn accept(
     conn: &mut DbConn,
+    allowed: Allowed,
     pepper: &Pepper,
     token: &str,
     user: &User,
@@ -878,7 +887,7 @@ pub fn accept(
         if spent != 1 {
             return Ok(Err(NotAccepted::Invalid));
         }
-        add_member(c, &ws.id, &user.id, invitation.role(), now)?;
+        add_member(c, allowed, &ws.id, &user.id, invitation.role(), now)?;
         Ok(Ok((invitation, ws)))
     })
 }
