@@ -8,9 +8,9 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, click, submit_login};
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, spawn_app_with};
-use crate::oidc_browser::{CHALLENGE, VERIFIER, landed_on};
+use crate::browser::{Browser, approve_and_land, sign_in_to_consent};
+use crate::browser::{CHALLENGE, VERIFIER};
+use crate::helpers::{ADMIN_EMAIL, Backend, spawn_app_with};
 
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -121,15 +121,9 @@ async fn an_mcp_client_registers_itself_and_a_metadata_document_app_signs_in_in_
             encode(resource["resource"].as_str().unwrap()),
         )
     };
-    c.goto(&authorize(&client_id, &redirect)).await.unwrap();
-    c.wait()
-        .for_element(Locator::Id("login-form"))
-        .await
-        .unwrap();
-    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    sign_in_to_consent(c, &authorize(&client_id, &redirect)).await;
     let notice = c
-        .wait()
-        .for_element(Locator::Id("consent-self-registered"))
+        .find(Locator::Id("consent-self-registered"))
         .await
         .unwrap()
         .text()
@@ -148,8 +142,7 @@ async fn an_mcp_client_registers_itself_and_a_metadata_document_app_signs_in_in_
         "{only_for}"
     );
     browser.screenshot("agent-consent").await;
-    click(c, "approve").await;
-    let query = landed_on(c, "/healthz").await;
+    let query = approve_and_land(c, "/healthz").await;
     assert_eq!(query["state"], "st");
     assert_eq!(query["iss"], app.state.settings.issuer.as_str());
     redeem_and_call(&app, &client_id, &redirect, &query["code"]).await;
@@ -188,8 +181,7 @@ async fn an_mcp_client_registers_itself_and_a_metadata_document_app_signs_in_in_
         "{claimed}"
     );
     browser.screenshot("document-consent").await;
-    click(c, "approve").await;
-    let query = landed_on(c, "/callback").await;
+    let query = approve_and_land(c, "/callback").await;
     redeem_and_call(&app, &document_id, &redirect, &query["code"]).await;
     assert_eq!(docs.hits("/local.json"), 1);
 

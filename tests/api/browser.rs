@@ -186,6 +186,94 @@ pub(crate) async fn submit_login(c: &Client, email: &str, password: &str) {
     click(c, "sign-in").await;
 }
 
+/// PKCE pair of the browser tests' authorization requests.
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// The browser tests' consent flow, one copy: an app of a developer's whose redirect URI is
+/// the test server's own `/healthz` (a loopback URI: any port matches), its authorization
+/// request with PKCE, the sign-in it leads to, and the approval that lands back.
+pub(crate) async fn loopback_app(
+    app: &crate::helpers::TestApp,
+    name: &str,
+    scopes: &str,
+    more: gatehouse::clients::NewClient,
+) -> crate::oauth::TestClient {
+    use gatehouse::clients::redirect::RedirectUri;
+    let owner = app
+        .create_user("dev@example.com", "developer password", false)
+        .await;
+    let new = gatehouse::clients::NewClient {
+        name: name.into(),
+        owner_user_id: Some(owner),
+        client_type: gatehouse::clients::ClientType::Public,
+        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
+        scopes: gatehouse::scopes::ScopeSet::parse(scopes).unwrap(),
+        grant_types: gatehouse::clients::default_grant_types(),
+        ..more
+    };
+    crate::oauth::create_client(app, new).await
+}
+
+/// The authorization request of a `loopback_app` for `scope`, with `state` and `extra`
+/// parameters (`&nonce=…`).
+pub(crate) fn authorize_url(
+    app: &crate::helpers::TestApp,
+    client_id: &str,
+    scope: &str,
+    state: &str,
+    extra: &str,
+) -> String {
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    app.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+        encode(client_id),
+        encode(&app.url("/healthz")),
+        encode(scope),
+        encode(state),
+    ))
+}
+
+/// Open `url` while signed out, sign in as the administrator on the login page it leads to,
+/// and wait for the consent page; its title.
+pub(crate) async fn sign_in_to_consent(c: &Client, url: &str) -> String {
+    c.goto(url).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
+    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    c.wait()
+        .for_element(Locator::Id("consent-title"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Approve on the consent page; the query the browser lands with on `path`.
+pub(crate) async fn approve_and_land(
+    c: &Client,
+    path: &str,
+) -> std::collections::HashMap<String, String> {
+    click(c, "approve").await;
+    landed_on(c, path).await
+}
+
+/// Wait until the browser is on `path` of the test server; its query.
+pub(crate) async fn landed_on(c: &Client, path: &str) -> std::collections::HashMap<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = c.current_url().await.unwrap();
+        if current.path() == path {
+            return current.query_pairs().into_owned().collect();
+        }
+        assert!(Instant::now() < deadline, "never reached {path}: {current}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn sign_in(c: &Client, app: &crate::helpers::TestApp) {
     c.goto(&app.url("/login")).await.unwrap();
     submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -307,8 +395,6 @@ async fn create_a_key_copy_it_revoke_it_in_chromium() {
 
 #[actix_web::test]
 async fn approve_an_app_on_the_consent_page_in_chromium() {
-    use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{ClientType, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -316,45 +402,16 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         .await
         .expect("SQLite is always available");
     let c = &browser.client;
-    // The app's redirect URI is a loopback one (any port matches), here our own /healthz.
-    let owner = app
-        .create_user("dev@example.com", "developer password", false)
-        .await;
-    let new = NewClient {
-        name: "Orders app".into(),
-        owner_user_id: Some(owner),
-        client_type: ClientType::Public,
-        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
-        scopes: gatehouse::scopes::ScopeSet::parse("read:users read:orders").unwrap(),
-        first_party: false,
-        grant_types: gatehouse::clients::default_grant_types(),
-        resources: Vec::new(),
-        ..Default::default()
-    };
-    let client = crate::oauth::create_client(&app, new).await;
-    let redirect = format!("{}/healthz", app.address);
-    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-    let url = app.url(&format!(
-        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read%3Ausers+read%3Aorders&state=xyz123&code_challenge={challenge}&code_challenge_method=S256",
-        client.id,
-        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
-    ));
-
-    c.goto(&url).await.unwrap();
+    let client = loopback_app(
+        &app,
+        "Orders app",
+        "read:users read:orders",
+        Default::default(),
+    )
+    .await;
+    let url = authorize_url(&app, &client.id, "read:users read:orders", "xyz123", "");
     // Not signed in: the login page first, then straight back to the request.
-    c.wait()
-        .for_element(Locator::Id("login-form"))
-        .await
-        .unwrap();
-    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let title = c
-        .wait()
-        .for_element(Locator::Id("consent-title"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let title = sign_in_to_consent(c, &url).await;
     assert!(title.contains("Orders app"), "{title}");
     let scopes = c
         .find(Locator::Id("new-scopes"))
@@ -368,20 +425,8 @@ async fn approve_an_app_on_the_consent_page_in_chromium() {
         "{scopes}"
     );
     browser.screenshot("consent").await;
-    click(c, "approve").await;
-
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let landed = loop {
-        let current = c.current_url().await.unwrap();
-        if current.path() == "/healthz" {
-            break current;
-        }
-        assert!(Instant::now() < deadline, "never redirected: {current}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
-    let query: std::collections::HashMap<String, String> =
-        landed.query_pairs().into_owned().collect();
-    assert!(query["code"].starts_with("ac_"), "{landed}");
+    let query = approve_and_land(c, "/healthz").await;
+    assert!(query["code"].starts_with("ac_"), "{query:?}");
     assert_eq!(query["state"], "xyz123");
     assert_eq!(query["iss"], app.state.settings.issuer);
 

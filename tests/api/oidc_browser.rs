@@ -2,35 +2,20 @@
 //! back to the app with a code that brings an ID token; RP-initiated sign-out with an
 //! `id_token_hint` (at once) and without one (the confirmation page first).
 
-use std::time::{Duration, Instant};
-
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::browser::{Browser, click, submit_login};
+use crate::browser::{
+    Browser, VERIFIER, approve_and_land, authorize_url, click, landed_on, loopback_app,
+    sign_in_to_consent, submit_login,
+};
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, spawn_app};
-
-pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// Wait until the browser is on `path` of the test server; its query.
-pub(crate) async fn landed_on(c: &Client, path: &str) -> std::collections::HashMap<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let current = c.current_url().await.unwrap();
-        if current.path() == path {
-            return current.query_pairs().into_owned().collect();
-        }
-        assert!(Instant::now() < deadline, "never reached {path}: {current}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[actix_web::test]
 async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chromium() {
     use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{self, ClientType, LogoutSettings, NewClient};
+    use gatehouse::clients::{LogoutSettings, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -38,39 +23,27 @@ async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chro
         .await
         .expect("SQLite is always available");
     let c = &browser.client;
-    let owner = app
-        .create_user("dev@example.com", "developer password", false)
-        .await;
     // The app's pages are our own /healthz (callback) and /readyz (after sign-out).
     let after = format!("{}/readyz", app.address);
-    let new = NewClient {
-        name: "Sign-in app".into(),
-        owner_user_id: Some(owner),
-        client_type: ClientType::Public,
-        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
-        scopes: gatehouse::scopes::ScopeSet::parse("openid profile email").unwrap(),
-        grant_types: clients::default_grant_types(),
-        logout: LogoutSettings {
-            post_logout_redirect_uris: vec![RedirectUri::parse(&after).unwrap()],
-            ..Default::default()
-        },
+    let logout = LogoutSettings {
+        post_logout_redirect_uris: vec![RedirectUri::parse(&after).unwrap()],
         ..Default::default()
     };
-    let client = crate::oauth::create_client(&app, new).await;
-    let redirect = format!("{}/healthz", app.address);
+    let more = NewClient {
+        logout,
+        ..Default::default()
+    };
+    let client = loopback_app(&app, "Sign-in app", "openid profile email", more).await;
+    let url = authorize_url(
+        &app,
+        &client.id,
+        "openid profile email",
+        "st",
+        "&nonce=n0nce",
+    );
+    sign_in_to_consent(c, &url).await;
+    let redirect = app.url("/healthz");
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    c.goto(&app.url(&format!(
-        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+profile+email&state=st&nonce=n0nce&code_challenge={CHALLENGE}&code_challenge_method=S256",
-        client.id,
-        encode(&redirect)
-    )))
-    .await
-    .unwrap();
-    c.wait()
-        .for_element(Locator::Id("login-form"))
-        .await
-        .unwrap();
-    submit_login(c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let scopes = c
         .wait()
         .for_element(Locator::Id("new-scopes"))
@@ -90,8 +63,7 @@ async fn sign_in_with_openid_then_sign_out_with_and_without_confirmation_in_chro
         );
     }
     browser.screenshot("oidc-consent").await;
-    click(c, "approve").await;
-    let query = landed_on(c, "/healthz").await;
+    let query = approve_and_land(c, "/healthz").await;
     assert_eq!(query["state"], "st");
     let tokens: Value = reqwest::Client::new()
         .post(app.url("/oauth/token"))

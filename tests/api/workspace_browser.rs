@@ -2,14 +2,12 @@
 //! invite a member by link, the member joins, the admin issues the member's key and revokes
 //! it, and the consent page asks which workspace an app acts in.
 
-use std::time::{Duration, Instant};
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
-use crate::browser::{Browser, click, fill, submit_login};
+use crate::browser::{
+    Browser, VERIFIER, approve_and_land, authorize_url, click, fill, loopback_app, submit_login,
+};
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, spawn_app};
 
 async fn text_of(c: &Client, id: &str) -> String {
@@ -31,8 +29,6 @@ async fn sign_in_as(c: &Client, app: &TestApp, email: &str, password: &str) {
 
 #[actix_web::test]
 async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in_chromium() {
-    use gatehouse::clients::redirect::RedirectUri;
-    use gatehouse::clients::{ClientType, NewClient};
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -147,31 +143,11 @@ async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in
     );
 
     // An app: the administrator, in two workspaces now, picks Acme on the consent page.
-    let owner = app
-        .create_user("dev@example.com", "developer password", false)
-        .await;
-    let new = NewClient {
-        name: "Orders app".into(),
-        owner_user_id: Some(owner),
-        client_type: ClientType::Public,
-        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/healthz").unwrap()],
-        scopes: gatehouse::scopes::ScopeSet::parse("read:users").unwrap(),
-        first_party: false,
-        grant_types: gatehouse::clients::default_grant_types(),
-        resources: Vec::new(),
-        ..Default::default()
-    };
-    let client = crate::oauth::create_client(&app, new).await;
-    let redirect = format!("{}/healthz", app.address);
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-    let encoded: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
-    c.goto(&app.url(&format!(
-        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={encoded}&scope=read%3Ausers&state=s1&code_challenge={challenge}&code_challenge_method=S256",
-        client.id
-    )))
-    .await
-    .unwrap();
+    let client = loopback_app(&app, "Orders app", "read:users", Default::default()).await;
+    let redirect = app.url("/healthz");
+    c.goto(&authorize_url(&app, &client.id, "read:users", "s1", ""))
+        .await
+        .unwrap();
     let choice = text_of(c, "workspace-choice").await;
     assert!(
         choice.contains("Personal") && choice.contains("Acme Platform"),
@@ -186,18 +162,7 @@ async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in
     .await
     .unwrap();
     browser.screenshot("consent-workspace").await;
-    click(c, "approve").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let landed = loop {
-        let current = c.current_url().await.unwrap();
-        if current.path() == "/healthz" {
-            break current;
-        }
-        assert!(Instant::now() < deadline, "never redirected: {current}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
-    let query: std::collections::HashMap<String, String> =
-        landed.query_pairs().into_owned().collect();
+    let query = approve_and_land(c, "/healthz").await;
     let tokens: Value = reqwest::Client::new()
         .post(app.url("/oauth/token"))
         .form(&[
@@ -205,7 +170,7 @@ async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in
             ("code", query["code"].as_str()),
             ("redirect_uri", redirect.as_str()),
             ("client_id", client.id.as_str()),
-            ("code_verifier", verifier),
+            ("code_verifier", VERIFIER),
         ])
         .send()
         .await
@@ -214,12 +179,7 @@ async fn create_a_workspace_invite_issue_a_members_key_and_pick_it_on_consent_in
         .await
         .unwrap();
     let access = tokens["access_token"].as_str().expect("an access token");
-    let claims: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(access.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = crate::helpers::jwt_claims(access);
     assert_eq!(claims["workspace"]["id"], acme.as_str());
     assert_eq!(claims["workspace"]["slug"], "acme-platform");
     assert_eq!(claims["workspace"]["role"], "owner");
