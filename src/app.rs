@@ -291,6 +291,7 @@ impl Application {
                 .app_data(config.clone())
                 .app_data(openapi.clone())
                 .configure(|cfg| routes(cfg, &data.settings))
+                .wrap(from_fn(crate::http::cors::cors))
                 .wrap(from_fn(printable_paths))
                 .wrap(Compress::default())
                 .wrap(from_fn(mw::plumbing))

@@ -616,8 +616,19 @@ async fn key_principal(
         path: req.uri().path(),
     };
     let invalid = || ApiError::new(ErrorCode::InvalidCredential, "Invalid or expired API key");
+    let from_a_page = seen.origin.is_some();
     match api_keys::verify(state, key, api_keys::KeyUse::Request(seen)).await? {
-        Verified::Valid(record) => Ok(Principal::of_key(record)),
+        Verified::Valid(record) => {
+            // A restricted key limited to web origins was just checked against this page's:
+            // its answer is readable there (never an `sk_` key's: a referrer is no secret).
+            if from_a_page
+                && record.key.kind() == crate::api_keys::format::Kind::Restricted
+                && !record.restrictions.referrers.is_empty()
+            {
+                crate::http::cors::mark_readable(req);
+            }
+            Ok(Principal::of_key(record))
+        }
         Verified::NotAKey => Err(ApiError::new(
             ErrorCode::MalformedCredential,
             "The credential is not a Gatehouse API key",

@@ -53,6 +53,9 @@ pub struct AppState {
     db_calls: Arc<AtomicU64>,
     /// The scope registry as last read (it changes rarely: re-read after 10 s).
     scope_registry: ScopeRegistryCache,
+    /// The public apps' web origins as last read (re-read after 10 s, or after an app changes
+    /// here): what CORS preflights are answered for.
+    web_origins: WebOriginsCache,
 }
 
 /// Tasks a request spawned and did not wait for, counted so that whoever must see their
@@ -101,6 +104,9 @@ type ScopeRegistryCache = Arc<
         )>,
     >,
 >;
+
+type WebOriginsCache =
+    Arc<RwLock<Option<(std::time::Instant, Arc<crate::clients::cors::Origins>)>>>;
 
 /// The Redis link of the rate limits, when configured; without one (or with a Redis that is not
 /// there yet) the limits are counted here until it is.
@@ -157,6 +163,7 @@ impl AppState {
             key_ring: Arc::new(RwLock::new(Arc::new(key_ring))),
             db_calls: Arc::new(AtomicU64::new(0)),
             scope_registry: Arc::default(),
+            web_origins: Arc::default(),
         }
     }
 
@@ -222,6 +229,28 @@ impl AppState {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), all.clone()));
         Ok(all)
+    }
+
+    /// The web origins of every enabled public app, from memory when read in the last 10
+    /// seconds (another instance's new app is seen within that).
+    pub async fn web_origins(
+        &self,
+    ) -> Result<Arc<crate::clients::cors::Origins>, crate::db::DbError> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+        if let Some((at, all)) = &*self.web_origins.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < FRESH
+        {
+            return Ok(all.clone());
+        }
+        let all = Arc::new(self.db(crate::clients::public_web_origins).await?);
+        *self.web_origins.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), all.clone()));
+        Ok(all)
+    }
+
+    /// An app changed here: read the web origins again at the next preflight.
+    pub fn forget_web_origins(&self) {
+        *self.web_origins.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Read the signing keys again (after a rotation here or on another instance).

@@ -500,6 +500,7 @@ pub async fn block_host(
         Ok(families) => {
             crate::grants::deny_grants(&state, &families).await;
             state.key_cache.invalidate_all();
+            state.forget_web_origins();
             see_other("/admin/agents?done=blocked")
         }
         Err(e) => failure_page(&e.into()),

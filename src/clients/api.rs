@@ -96,6 +96,13 @@ pub struct ClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
     dpop_bound_access_tokens: Option<Option<bool>>,
+    /// Public apps: up to 20 web origins (`https://app.example.com`, or `http` on a loopback
+    /// host) whose pages may call the token endpoint, revocation and UserInfo (CORS). Left
+    /// out (or `null` on a PATCH): the origins of the app's redirect URIs. Confidential apps
+    /// get no CORS.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 20)]
+    allowed_origins: Option<Option<Vec<String>>>,
     /// PATCH only: disable or enable the app.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool)]
@@ -172,6 +179,7 @@ impl ClientBody {
                 &self.dpop_bound_access_tokens,
             )?,
             workspace_id: not_null("workspace_id", &self.workspace_id)?,
+            allowed_origins: self.allowed_origins.clone(),
         })
     }
 

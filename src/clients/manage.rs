@@ -79,6 +79,8 @@ pub struct ClientInput {
     pub dpop_bound_access_tokens: Option<bool>,
     /// Registration only: the workspace the app is private to (its admins register them).
     pub workspace_id: Option<String>,
+    /// Public apps' web origins (CORS): `Some(None)` derives them from the redirect URIs again.
+    pub allowed_origins: Option<Option<Vec<String>>>,
 }
 
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -94,6 +96,37 @@ fn validate_name(raw: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(name.to_owned())
+}
+
+/// A public app's web origins (CORS); confidential apps have none.
+fn validate_origins(
+    client_type: ClientType,
+    raw: Option<&Option<Vec<String>>>,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(Some(raw)) = raw else {
+        return Ok(None);
+    };
+    if client_type != ClientType::Public {
+        return Err(ApiError::validation(
+            "allowed_origins",
+            "Only a public app (a browser or mobile app) has web origins: a confidential app's secret never belongs in a browser",
+        ));
+    }
+    if raw.len() > clients::cors::MAX_ORIGINS {
+        return Err(ApiError::validation(
+            "allowed_origins",
+            format!("At most {} origins", clients::cors::MAX_ORIGINS),
+        ));
+    }
+    let mut origins = Vec::with_capacity(raw.len());
+    for one in raw {
+        let origin = clients::cors::parse_origin(one)
+            .map_err(|e| ApiError::validation("allowed_origins", format!("{one}: {e}")))?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(Some(origins))
 }
 
 fn validate_post_logout(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {
@@ -390,6 +423,7 @@ pub async fn create(
             jwks: keys.0,
             jwks_uri: keys.1,
             dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
+            allowed_origins: validate_origins(client_type, input.allowed_origins.as_ref())?,
         },
         ..NewClient::default()
     };
@@ -416,6 +450,7 @@ async fn store_new(
             clients::create(c, &pepper, &new, now)
         })
         .await?;
+    state.forget_web_origins();
     let event = actor_event(&client);
     state.db(move |c| audit::record(c, &event, now)).await?;
     Ok((client, secret))
@@ -605,6 +640,7 @@ pub async fn update(
         .await?;
     crate::grants::deny_grants(state, &families).await;
     state.key_cache.invalidate_all();
+    state.forget_web_origins();
     Ok(updated)
 }
 
@@ -622,7 +658,35 @@ struct Edits {
     require_par: Option<bool>,
     new_keys: bool,
     dpop_bound: Option<bool>,
+    /// Web origins: `Some(None)` derives them from the redirect URIs again.
+    origins: Option<Option<Vec<String>>>,
     options: Option<String>,
+}
+
+/// The change of the resource servers an app may ask tokens for (administrators only).
+fn resources_edit(
+    state: &AppState,
+    actor: &Actor<'_>,
+    input: &ClientInput,
+) -> Result<Option<String>, ApiError> {
+    Ok(input
+        .resources
+        .as_deref()
+        .map(|r| validate_resources(state, actor, r))
+        .transpose()?
+        .map(|r| r.join(" ")))
+}
+
+/// The change of an app's web origins: `Some(None)` derives them from its redirect URIs again.
+fn origins_edit(
+    client: &Client,
+    input: &ClientInput,
+) -> Result<Option<Option<Vec<String>>>, ApiError> {
+    Ok(match &input.allowed_origins {
+        None => None,
+        Some(None) => Some(None),
+        Some(listed) => Some(validate_origins(client.client_type(), Some(listed))?),
+    })
 }
 
 fn joined_uris(uris: Vec<RedirectUri>) -> String {
@@ -682,12 +746,7 @@ impl Edits {
             scopes,
             grants,
             first,
-            resources: input
-                .resources
-                .as_deref()
-                .map(|r| validate_resources(state, actor, r))
-                .transpose()?
-                .map(|r| r.join(" ")),
+            resources: resources_edit(state, actor, input)?,
             post_logout: input
                 .post_logout_redirect_uris
                 .as_deref()
@@ -703,6 +762,7 @@ impl Edits {
             require_par: input.require_pushed_authorization_requests,
             new_keys: false,
             dpop_bound: input.dpop_bound_access_tokens,
+            origins: origins_edit(client, input)?,
             options: None,
         };
         edits.options = edits.options_of(state, client, input)?;
@@ -732,10 +792,17 @@ impl Edits {
             None
         };
         self.new_keys = new_keys.is_some();
-        if self.require_par.is_none() && new_keys.is_none() && self.dpop_bound.is_none() {
+        if self.require_par.is_none()
+            && new_keys.is_none()
+            && self.dpop_bound.is_none()
+            && self.origins.is_none()
+        {
             return Ok(None);
         }
         let mut options = client.options();
+        if let Some(origins) = &self.origins {
+            options.allowed_origins = origins.clone();
+        }
         if let Some(bound) = self.dpop_bound {
             options.dpop_bound_access_tokens = bound;
         }
@@ -770,6 +837,7 @@ impl Edits {
             ),
             ("jwks", self.new_keys),
             ("dpop_bound_access_tokens", self.dpop_bound.is_some()),
+            ("allowed_origins", self.origins.is_some()),
         ]
         .iter()
         .filter(|(_, changed)| *changed)
@@ -934,6 +1002,7 @@ pub(crate) async fn remove(
         .await?;
     crate::grants::deny_grants(state, &families).await;
     state.key_cache.invalidate_all();
+    state.forget_web_origins();
     Ok(())
 }
 
@@ -968,6 +1037,7 @@ pub async fn rotate_secret(
         })
         .await?;
     state.key_cache.invalidate_all();
+    state.forget_web_origins();
     Ok((updated, secret))
 }
 

@@ -189,6 +189,10 @@ fn input_of(pairs: &[(String, String)]) -> ClientInput {
         jwks_uri: None,
         dpop_bound_access_tokens: None,
         workspace_id: None,
+        // Empty: the redirect URIs' origins.
+        allowed_origins: Some(lines("allowed_origins"))
+            .filter(|o| !o.is_empty())
+            .map(Some),
     }
 }
 

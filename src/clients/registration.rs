@@ -66,6 +66,9 @@ pub struct ClientMetadata {
     pub jwks_uri: Option<String>,
     /// RFC 9449 §5.2: the app's tokens are always bound to a DPoP key.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Gatehouse: a public app's web origins (CORS; up to 20, `https://host[:port]` or `http`
+    /// on a loopback host). Absent: the origins of its redirect URIs.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// A registration as answered (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -96,6 +99,9 @@ pub struct RegistrationResponse {
     pub jwks: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// The web origins the app registered (absent: its redirect URIs' origins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub claims: SelfDescription,
@@ -114,6 +120,38 @@ pub struct Validated {
     /// fetching are known).
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    /// A public app's web origins (`None`: its redirect URIs').
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// A public app's registered web origins, checked.
+fn web_origins(
+    client_type: ClientType,
+    raw: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if client_type != ClientType::Public {
+        return Err(metadata_error(
+            "allowed_origins: only a public app (token_endpoint_auth_method none) has web origins",
+        ));
+    }
+    if raw.len() > clients::cors::MAX_ORIGINS {
+        return Err(metadata_error(format!(
+            "allowed_origins: at most {}",
+            clients::cors::MAX_ORIGINS
+        )));
+    }
+    let mut origins = Vec::with_capacity(raw.len());
+    for one in &raw {
+        let origin = clients::cors::parse_origin(one)
+            .map_err(|e| metadata_error(format!("allowed_origins: {one}: {e}")))?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(Some(origins))
 }
 
 fn metadata_error(why: impl Into<String>) -> OAuthError {
@@ -189,6 +227,7 @@ pub fn validate(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "Unnamed app".into());
     Ok(Validated {
+        allowed_origins: web_origins(client_type, m.allowed_origins)?,
         jwks,
         jwks_uri,
         name,
@@ -384,6 +423,7 @@ fn answer(
         scope: client.scopes().to_storage(),
         jwks: client.options().jwks,
         jwks_uri: client.options().jwks_uri,
+        allowed_origins: client.options().allowed_origins,
         claims: SelfDescription {
             token_endpoint_auth_method: None,
             ..description
@@ -454,6 +494,8 @@ fn replaced_keys(
     if valid.jwks_uri.is_some() {
         options.jwks_uri = checked_jwks_uri(state, valid.jwks_uri.as_deref())?;
     }
+    // RFC 7592: the new metadata replaces the old, origins included.
+    options.allowed_origins = valid.allowed_origins.clone();
     Ok(options.to_storage())
 }
 
@@ -478,7 +520,7 @@ async fn store_registered(
 ) -> Result<Option<(Client, Option<PlainSecret>)>, OAuthError> {
     let (pepper, now) = (state.digest_pepper.clone(), state.now());
     let ip = new.registered_from.clone();
-    Ok(state
+    let stored = state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
                 if let Some(digest) = &initial_digest
@@ -498,7 +540,9 @@ async fn store_registered(
                 Ok(Some((client, secret)))
             })
         })
-        .await?)
+        .await?;
+    state.forget_web_origins();
+    Ok(stored)
 }
 
 /// Register an app (RFC 7591)
@@ -565,6 +609,7 @@ pub async fn register(
                 jwks: valid.jwks,
                 jwks_uri,
                 dpop_bound_access_tokens: dpop_bound,
+                allowed_origins: valid.allowed_origins.clone(),
                 ..Default::default()
             },
             ..NewClient::default()
@@ -721,6 +766,7 @@ pub async fn update(
             .await?
             .ok_or_else(|| OAuthError::InvalidToken("The app is gone".into()))?;
         state.key_cache.invalidate_all();
+        state.forget_web_origins();
         Ok(json_answer(
             actix_web::http::StatusCode::OK,
             &answer(&state, &updated, None, None),

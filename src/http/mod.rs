@@ -3,6 +3,7 @@
 
 pub mod client_ip;
 pub mod context;
+pub mod cors;
 pub mod envelope;
 pub mod errors;
 pub mod middleware;

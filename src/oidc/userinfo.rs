@@ -100,6 +100,11 @@ async fn answer_userinfo(
     state: &AppState,
     from_body: Option<String>,
 ) -> HttpResponse {
+    // From a page of another origin: a refusal is readable where some public app registered
+    // the origin; the claims only where the token's own app did (below).
+    if req.headers().contains_key(header::ORIGIN) {
+        crate::http::cors::readable_if_registered(req, state).await;
+    }
     let in_header = req.headers().contains_key(header::AUTHORIZATION)
         || req.headers().contains_key("x-api-key");
     let principal = match (from_body, in_header) {
@@ -138,6 +143,11 @@ async fn answer_userinfo(
                 &crate::http::ApiError::from(other).message,
             ),
         };
+    }
+    if req.headers().contains_key(header::ORIGIN)
+        && let crate::principal::Credential::AccessToken { client_id, .. } = &principal.credential
+    {
+        crate::http::cors::hold_to_app(req, state, client_id).await;
     }
     static NO_SCOPES: ScopeSet = ScopeSet::EMPTY;
     let scopes = principal.token_scopes().unwrap_or(&NO_SCOPES);

@@ -509,6 +509,8 @@ pub async fn revoke(
 ) -> HttpResponse {
     let result = async {
         let body = read_body(&req, body)?;
+        let named = body.get("client_id").map(String::as_str);
+        crate::http::cors::admit_for_app(&req, &state, named).await?;
         let caller = caller(&state, &req, &body).await?;
         let token = required_token(&body)?;
         if let Some(hint) = body.get("token_type_hint")

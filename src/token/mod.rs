@@ -581,6 +581,9 @@ pub async fn token(
 ) -> HttpResponse {
     let answer = async {
         let body = read_body(&req, body)?;
+        // A page of another origin: a public app's registered origin only (see `http::cors`).
+        let named = body.get("client_id").map(String::as_str);
+        crate::http::cors::admit_for_app(&req, &state, named).await?;
         let grant = required(&body, "grant_type")?;
         if !clients::GRANT_TYPES.contains(&grant.as_str()) {
             return Err(OAuthError::UnsupportedGrantType(format!(

@@ -323,6 +323,7 @@ async fn after_departure(state: &AppState, departure: &ws::Departure) {
         .denylist
         .remember(departure.exchanges_ended.iter().cloned());
     state.key_cache.invalidate_all();
+    state.forget_web_origins();
 }
 
 /// A workspace's members

@@ -16,6 +16,8 @@ mod boundary;
 mod browser;
 mod cli;
 mod cli_repeat;
+mod cors;
+mod cors_browser;
 mod device;
 mod device_browser;
 mod dpop;

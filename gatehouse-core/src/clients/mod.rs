@@ -5,6 +5,7 @@
 //! self-registration (`registration_tokens`).
 
 pub mod assertion;
+pub mod cors;
 pub mod documents;
 pub mod jwks;
 pub mod redirect;
@@ -133,6 +134,9 @@ pub struct ClientOptions {
     /// RFC 9449 §5.2: every token request must carry a DPoP proof (its tokens are bound).
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// A public app's web origins (CORS), as registered; `None`: its redirect URIs' origins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl ClientOptions {
@@ -347,6 +351,7 @@ impl Client {
             },
             require_pushed_authorization_requests: options.require_pushed_authorization_requests,
             dpop_bound_access_tokens: options.dpop_bound_access_tokens,
+            allowed_origins: self.web_origins().shown(),
             jwks: options.jwks,
             jwks_uri: options.jwks_uri,
             client_id: self.id.clone(),
@@ -425,6 +430,10 @@ pub struct ClientView {
     pub jwks_uri: Option<String>,
     /// RFC 9449: its token requests must carry a DPoP proof; its tokens are bound to the key.
     pub dpop_bound_access_tokens: bool,
+    /// The web origins whose pages may call the token endpoint, revocation and UserInfo for
+    /// this app (CORS): a public app's registered origins, else its redirect URIs' origins
+    /// (`http://127.0.0.1:*`: a loopback host on any port). Always empty for confidential apps.
+    pub allowed_origins: Vec<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     pub disabled: bool,
@@ -728,6 +737,21 @@ pub fn set_secret(
 /// Delete one app (its consents, codes and refresh families go with it).
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<usize, DbError> {
     Ok(diesel::delete(clients::table.find(id)).execute(conn)?)
+}
+
+/// The web origins of every enabled public app: the origins a CORS preflight is answered
+/// for (the request itself is then checked against its own app).
+pub fn public_web_origins(conn: &mut DbConn) -> Result<cors::Origins, DbError> {
+    let apps: Vec<Client> = clients::table
+        .filter(clients::client_type.eq("public"))
+        .filter(clients::disabled_at.is_null())
+        .select(Client::as_select())
+        .load(conn)?;
+    let mut all = cors::Origins::default();
+    for app in &apps {
+        all.add(app.web_origins());
+    }
+    Ok(all)
 }
 
 /// Every app of the install, newest first.
