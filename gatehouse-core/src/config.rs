@@ -570,6 +570,10 @@ pub enum ConfigError {
         "invalid issuer {0:?}: it must be an http:// or https:// origin with an optional path, without query or fragment"
     )]
     Issuer(String),
+    #[error(
+        "the issuer would be {0}, an address nobody can reach: set GATEHOUSE_ISSUER to the URL users and apps reach Gatehouse at (e.g. https://id.example.com)"
+    )]
+    UnreachableIssuer(String),
     #[error("GATEHOUSE_SECRET must be at least 32 characters long")]
     SecretTooShort,
     #[error(
@@ -606,6 +610,18 @@ impl Settings {
             Some(issuer) => parse_issuer(issuer)?,
             None => format!("http://{}", args.bind),
         };
+        // Binding every address (`0.0.0.0`, `[::]`) is fine; naming it in every token is not.
+        if url::Url::parse(&issuer)
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+            .is_some_and(|host| match host {
+                url::Host::Ipv4(ip) => ip.is_unspecified(),
+                url::Host::Ipv6(ip) => ip.is_unspecified(),
+                url::Host::Domain(_) => false,
+            })
+        {
+            return Err(ConfigError::UnreachableIssuer(issuer));
+        }
         let secret = secret_of(args, &database)?;
         if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
             return Err(ConfigError::SessionLifetime);
@@ -873,6 +889,44 @@ fn load_or_create_secret_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_issuer_on_every_address_is_refused() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        let settings = |bind: &str, issuer: Option<&str>| {
+            let mut argv = vec![
+                "x",
+                "--database-url",
+                "sqlite://:memory:",
+                "--secret",
+                "a-secret-of-more-than-32-characters-0123",
+                "--bind",
+                bind,
+            ];
+            if let Some(issuer) = issuer {
+                argv.extend(["--issuer", issuer]);
+            }
+            Settings::from_args(&Cli::try_parse_from(argv).unwrap().config)
+        };
+        for (bind, issuer) in [
+            ("0.0.0.0:8080", None),
+            ("[::]:8080", None),
+            ("0.0.0.0:8080", Some("http://0.0.0.0:8080")),
+            ("127.0.0.1:8080", Some("http://[::]:8080")),
+        ] {
+            match settings(bind, issuer) {
+                Err(ConfigError::UnreachableIssuer(_)) => {}
+                other => panic!("{bind} {issuer:?}: {other:?}"),
+            }
+        }
+        assert!(settings("0.0.0.0:8080", Some("https://id.example.com")).is_ok());
+        assert!(settings("127.0.0.1:8080", None).is_ok());
+    }
 
     #[test]
     fn issuer_must_be_an_http_origin() {

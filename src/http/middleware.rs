@@ -42,6 +42,8 @@ pub async fn plumbing(
         .app_data::<web::Data<HttpConfig>>()
         .map(|c| c.issuer.clone())
         .unwrap_or_else(|| Arc::from(""));
+    // Served as https (here or behind a proxy that terminates TLS): browsers keep to https.
+    let https = issuer.starts_with("https://");
     let request_id: Arc<str> = req
         .headers()
         .get("x-request-id")
@@ -65,6 +67,12 @@ pub async fn plumbing(
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
     secure(headers, static_asset);
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000"),
+        );
+    }
     if api {
         headers.insert(
             HeaderName::from_static("x-api-version"),

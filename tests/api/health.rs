@@ -84,3 +84,35 @@ both_backends!(
         }
     }
 );
+
+fn https_issuer(settings: &mut gatehouse::config::Settings) {
+    settings.issuer = "https://id.example.test".into();
+}
+
+both_backends!(
+    an_https_issuer_asks_browsers_to_keep_to_https,
+    settings = https_issuer,
+    |app| async move {
+        for path in ["/healthz", "/login", "/.well-known/openid-configuration"] {
+            let response = app.get(path).await;
+            assert_eq!(
+                response
+                    .headers()
+                    .get("strict-transport-security")
+                    .unwrap_or_else(|| panic!("{path}: no HSTS")),
+                "max-age=63072000",
+                "{path}"
+            );
+        }
+    }
+);
+
+both_backends!(a_plain_http_issuer_sends_no_hsts, |app| async move {
+    let response = app.get("/healthz").await;
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+});

@@ -18,6 +18,7 @@ mod cli;
 mod cli_repeat;
 mod cors;
 mod cors_browser;
+mod deploy;
 mod device;
 mod device_browser;
 mod dpop;
