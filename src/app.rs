@@ -31,6 +31,8 @@ pub enum StartError {
     Bootstrap(#[from] BootstrapError),
     #[error(transparent)]
     Keys(#[from] crate::jwt::keys::KeyError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -243,6 +245,19 @@ fn migrate_and_seed(
     Ok((applied, admin?))
 }
 
+/// Gatehouse's own TLS, when configured (its certificate read again on SIGHUP by a server
+/// that runs background tasks, i.e. not in tests).
+fn tls_config(state: &AppState) -> Result<Option<rustls::ServerConfig>, StartError> {
+    let Some(files) = &state.settings.tls else {
+        return Ok(None);
+    };
+    let certificates = Arc::new(crate::tls::Certificates::load(files)?);
+    if state.settings.background_tasks {
+        crate::tls::reload_on_sighup(certificates.clone());
+    }
+    Ok(Some(crate::tls::server_config(certificates)?))
+}
+
 impl Application {
     pub fn build(settings: Settings) -> Result<Application, StartError> {
         Self::build_with_clock(settings, Arc::new(crate::clock::SystemClock))
@@ -285,7 +300,7 @@ impl Application {
             &state.settings.issuer,
         ));
         crate::memory::spawn_trimmer();
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(config.clone())
@@ -296,9 +311,12 @@ impl Application {
                 .wrap(Compress::default())
                 .wrap(from_fn(mw::plumbing))
         })
-        .shutdown_timeout(30)
-        .listen(listener)
-        .map_err(|source| StartError::Bind {
+        .shutdown_timeout(30);
+        let server = match tls_config(&state)? {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        };
+        let mut server = server.map_err(|source| StartError::Bind {
             bind: state.settings.bind.clone(),
             source,
         })?;

@@ -18,6 +18,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod principal;
+pub mod tls;
 pub mod token;
 pub mod workspaces;
 

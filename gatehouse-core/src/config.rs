@@ -32,9 +32,16 @@ pub struct ConfigArgs {
         global = true
     )]
     pub bind: String,
-    /// Public base URL (default `http://<bind>`); `https://` makes cookies `Secure`.
+    /// Public base URL (default `http://<bind>`, `https://<bind>` with TLS); `https://` makes
+    /// cookies `Secure` and answers carry HSTS.
     #[arg(long, env = "GATEHOUSE_ISSUER", global = true)]
     pub issuer: Option<String>,
+    /// Serve TLS: the certificate chain (PEM), read again on SIGHUP. With `--tls-key`.
+    #[arg(long, env = "GATEHOUSE_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1), read again on SIGHUP.
+    #[arg(long, env = "GATEHOUSE_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
     /// Server secret (≥ 32 characters): HMAC pepper and key source. Required on PostgreSQL;
     /// on SQLite one is generated into `<database>.secret` when unset.
     #[arg(long, env = "GATEHOUSE_SECRET", global = true, hide_env_values = true)]
@@ -369,11 +376,20 @@ impl Default for PasswordChecks {
 /// The metrics token of `Settings::for_tests`.
 pub const TEST_METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef";
 
+/// Where Gatehouse's own TLS certificate chain and key are (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// Everything the server needs to start, resolved and validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database: DatabaseUrl,
     pub bind: String,
+    /// Gatehouse's own TLS (`None`: plain HTTP, or TLS ends at a proxy).
+    pub tls: Option<TlsFiles>,
     /// Public base URL without a trailing slash.
     pub issuer: String,
     pub secret: Redacted<Vec<u8>>,
@@ -574,6 +590,8 @@ pub enum ConfigError {
         "the issuer would be {0}, an address nobody can reach: set GATEHOUSE_ISSUER to the URL users and apps reach Gatehouse at (e.g. https://id.example.com)"
     )]
     UnreachableIssuer(String),
+    #[error("GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY go together: set both, or neither")]
+    TlsPair,
     #[error("GATEHOUSE_SECRET must be at least 32 characters long")]
     SecretTooShort,
     #[error(
@@ -606,22 +624,8 @@ pub enum ConfigError {
 impl Settings {
     pub fn from_args(args: &ConfigArgs) -> Result<Settings, ConfigError> {
         let database: DatabaseUrl = args.database_url.parse()?;
-        let issuer = match &args.issuer {
-            Some(issuer) => parse_issuer(issuer)?,
-            None => format!("http://{}", args.bind),
-        };
-        // Binding every address (`0.0.0.0`, `[::]`) is fine; naming it in every token is not.
-        if url::Url::parse(&issuer)
-            .ok()
-            .and_then(|u| u.host().map(|h| h.to_owned()))
-            .is_some_and(|host| match host {
-                url::Host::Ipv4(ip) => ip.is_unspecified(),
-                url::Host::Ipv6(ip) => ip.is_unspecified(),
-                url::Host::Domain(_) => false,
-            })
-        {
-            return Err(ConfigError::UnreachableIssuer(issuer));
-        }
+        let tls = tls_of(args)?;
+        let issuer = issuer_of(args, tls.is_some())?;
         let secret = secret_of(args, &database)?;
         if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
             return Err(ConfigError::SessionLifetime);
@@ -631,6 +635,7 @@ impl Settings {
         let registration = registration_of(args, &resources)?;
         Ok(Settings {
             database,
+            tls,
             bind: args.bind.clone(),
             issuer,
             secret: Redacted(secret),
@@ -681,6 +686,7 @@ impl Settings {
     /// Settings for an embedded test or tool: the given database and secret, a free port.
     pub fn for_tests(database: DatabaseUrl, secret: &[u8]) -> Settings {
         Settings {
+            tls: None,
             database,
             bind: "127.0.0.1:0".into(),
             issuer: "http://127.0.0.1".into(),
@@ -814,6 +820,40 @@ fn metrics_of(args: &ConfigArgs) -> Result<MetricsExposure, ConfigError> {
         },
         bind: args.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
     })
+}
+
+/// Gatehouse's own TLS files: both, or neither.
+fn tls_of(args: &ConfigArgs) -> Result<Option<TlsFiles>, ConfigError> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })),
+        (None, None) => Ok(None),
+        _ => Err(ConfigError::TlsPair),
+    }
+}
+
+/// The issuer: as given, else `<bind>` (https with TLS) — never an unspecified address.
+fn issuer_of(args: &ConfigArgs, tls: bool) -> Result<String, ConfigError> {
+    let issuer = match &args.issuer {
+        Some(issuer) => parse_issuer(issuer)?,
+        None if tls => format!("https://{}", args.bind),
+        None => format!("http://{}", args.bind),
+    };
+    // Binding every address (`0.0.0.0`, `[::]`) is fine; naming it in every token is not.
+    let unspecified = url::Url::parse(&issuer)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+        .is_some_and(|host| match host {
+            url::Host::Ipv4(ip) => ip.is_unspecified(),
+            url::Host::Ipv6(ip) => ip.is_unspecified(),
+            url::Host::Domain(_) => false,
+        });
+    if unspecified {
+        return Err(ConfigError::UnreachableIssuer(issuer));
+    }
+    Ok(issuer)
 }
 
 fn parse_issuer(raw: &str) -> Result<String, ConfigError> {

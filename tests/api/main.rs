@@ -47,6 +47,7 @@ mod retention;
 mod sessions;
 mod shared_limits;
 mod signing_keys;
+mod tls;
 mod token_exchange;
 mod upgrade;
 mod verify_crate;
