@@ -292,6 +292,7 @@ impl Application {
         }
         let http_config = HttpConfig {
             issuer: Arc::from(state.settings.issuer.as_str()),
+            issuer_origin: Arc::from(crate::http::cors::origin_of(&state.settings.issuer)),
         };
         let data = web::Data::new(state.clone());
         let metrics_data = data.clone();
@@ -306,7 +307,6 @@ impl Application {
                 .app_data(config.clone())
                 .app_data(openapi.clone())
                 .configure(|cfg| routes(cfg, &data.settings))
-                .wrap(from_fn(crate::http::cors::cors))
                 .wrap(from_fn(printable_paths))
                 .wrap(Compress::default())
                 .wrap(from_fn(mw::plumbing))

@@ -15,15 +15,13 @@
 //!   (a referrer is not a secret) or a session (no credentials are ever allowed).
 //!
 //! A request without `Origin`, or from Gatehouse's own origin, is not a CORS request and
-//! passes untouched. Handlers say "readable" through a request extension ([`Readable`]); this
-//! middleware writes the headers.
+//! passes untouched. Handlers say "readable" through a request extension ([`Readable`]); the
+//! plumbing middleware answers preflights and writes the headers ([`CrossOrigin`]).
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
@@ -68,7 +66,7 @@ fn kind_of(path: &str) -> Kind {
 pub struct Readable;
 
 /// `scheme://host[:port]` of a URL (the issuer's origin).
-fn origin_of(url: &str) -> String {
+pub fn origin_of(url: &str) -> String {
     url::Url::parse(url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default()
@@ -148,58 +146,70 @@ async fn allowed_for(state: &AppState, client_id: Option<&str>, origin: &str) ->
     }
 }
 
-/// The middleware: preflights answered here, the headers of a readable answer written.
-pub async fn cors(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let kind = kind_of(req.path());
-    let origin = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if kind != Kind::None => foreign_origin(req.request(), &state.settings.issuer),
-        _ => None,
-    };
-    let Some(origin) = origin else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    if req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        let answer = preflight(&req, &origin, kind).await;
-        let (http, _) = req.into_parts();
-        return Ok(ServiceResponse::new(http, answer).map_into_right_body());
-    }
-    let mut res = next.call(req).await?;
-    let readable = res.request().extensions().get::<Readable>().is_some();
-    let headers = res.headers_mut();
-    match kind {
-        Kind::Public => {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
+/// A request from a page of another origin, on a path served to other origins: what
+/// `http::middleware::plumbing` asks before and after the handler.
+pub struct CrossOrigin {
+    kind: Kind,
+    origin: String,
+}
+
+impl CrossOrigin {
+    /// `None` for most requests (no `Origin`, Gatehouse's own origin, a path not served to
+    /// other origins): they pay a header lookup.
+    pub fn of(req: &ServiceRequest, issuer_origin: &str) -> Option<CrossOrigin> {
+        let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
+        if origin == issuer_origin {
+            return None;
         }
-        Kind::App(_) | Kind::Api if readable => {
-            if let Ok(value) = HeaderValue::from_str(&origin) {
-                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        let kind = kind_of(req.path());
+        (kind != Kind::None).then(|| CrossOrigin {
+            kind,
+            origin: origin.to_owned(),
+        })
+    }
+
+    /// The answer to a CORS preflight, which the handlers never see.
+    pub async fn preflight(&self, req: &ServiceRequest) -> Option<HttpResponse> {
+        let asks = req.method() == Method::OPTIONS
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if !asks {
+            return None;
+        }
+        Some(preflight(req, &self.origin, self.kind).await)
+    }
+
+    /// The CORS headers of the answer: `*` on public documents, the origin where the handler
+    /// found the credential may be used from it ([`Readable`]).
+    pub fn finish(&self, headers: &mut HeaderMap, readable: bool) {
+        match self.kind {
+            Kind::Public => {
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                );
             }
-            let exposed = if kind == Kind::Api {
-                EXPOSED_API
-            } else {
-                EXPOSED_OAUTH
-            };
-            headers.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static(exposed),
-            );
+            Kind::App(_) | Kind::Api if readable => {
+                if let Ok(value) = HeaderValue::from_str(&self.origin) {
+                    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+                }
+                let exposed = if self.kind == Kind::Api {
+                    EXPOSED_API
+                } else {
+                    EXPOSED_OAUTH
+                };
+                headers.insert(
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    HeaderValue::from_static(exposed),
+                );
+            }
+            _ => {}
         }
-        _ => {}
+        if matches!(self.kind, Kind::App(_) | Kind::Api) {
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
     }
-    if matches!(kind, Kind::App(_) | Kind::Api) {
-        headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    }
-    Ok(res.map_into_left_body())
 }
 
 /// The answer to a preflight from `origin`: 204 with what may be sent, or 403 without CORS
@@ -216,14 +226,12 @@ async fn preflight(req: &ServiceRequest, origin: &str, kind: Kind) -> HttpRespon
                 None => false,
             };
             if !registered {
-                return HttpResponse::build(StatusCode::FORBIDDEN)
-                    .insert_header((header::VARY, "Origin"))
-                    .json(serde_json::json!({
-                        "error": "invalid_request",
-                        "error_description": format!(
-                            "No public app registered the web origin {origin} (allowed_origins)"
-                        ),
-                    }));
+                return HttpResponse::build(StatusCode::FORBIDDEN).json(serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": format!(
+                        "No public app registered the web origin {origin} (allowed_origins)"
+                    ),
+                }));
             }
             methods
         }
@@ -240,9 +248,7 @@ async fn preflight(req: &ServiceRequest, origin: &str, kind: Kind) -> HttpRespon
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, methods))
         .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED_HEADERS))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, MAX_AGE));
-    if kind != Kind::Public {
-        answer.insert_header((header::VARY, "Origin"));
-    }
+    // `Vary: Origin` is the plumbing's (`CrossOrigin::finish`), as on every answer here.
     answer.finish()
 }
 

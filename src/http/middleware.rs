@@ -20,6 +20,8 @@ use crate::ids::{IdKind, new_id};
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub issuer: Arc<str>,
+    /// `scheme://host[:port]` of the issuer: requests from it are not cross-origin.
+    pub issuer_origin: Arc<str>,
 }
 
 const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -38,10 +40,11 @@ pub async fn plumbing(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let issuer = req
-        .app_data::<web::Data<HttpConfig>>()
+    let config = req.app_data::<web::Data<HttpConfig>>();
+    let issuer = config
         .map(|c| c.issuer.clone())
         .unwrap_or_else(|| Arc::from(""));
+    let cross_origin = config.and_then(|c| super::cors::CrossOrigin::of(&req, &c.issuer_origin));
     // Served as https (here or behind a proxy that terminates TLS): browsers keep to https.
     let https = issuer.starts_with("https://");
     let request_id: Arc<str> = req
@@ -58,7 +61,21 @@ pub async fn plumbing(
         issuer,
     };
 
-    let mut res = context::scope(ctx, next.call(req)).await?;
+    let preflight = match &cross_origin {
+        Some(cross) => cross.preflight(&req).await,
+        None => None,
+    };
+    let mut res = match preflight {
+        Some(answer) => ServiceResponse::new(req.into_parts().0, answer).map_into_right_body(),
+        None => context::scope(ctx, next.call(req))
+            .await?
+            .map_into_left_body(),
+    };
+    let readable = cross_origin.is_some()
+        && res
+            .request()
+            .extensions()
+            .contains::<super::cors::Readable>();
     // A request counted by the rate limiter (see `principal`) reports its allowance.
     let rate = res.request().extensions().get::<RateDecision>().copied();
 
@@ -67,6 +84,9 @@ pub async fn plumbing(
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
     secure(headers, static_asset);
+    if let Some(cross) = &cross_origin {
+        cross.finish(headers, readable);
+    }
     if https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
