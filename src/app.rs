@@ -872,6 +872,10 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
 /// elsewhere. (`/v1` resources answer the envelope: `api_resource`.)
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move |req: actix_web::HttpRequest| async move {
+        // A CORS preflight has no handler of its own: the answer is `http::cors`'s.
+        if let Some(answer) = crate::http::cors::preflight_for(&req).await {
+            return answer;
+        }
         method_not_allowed(&req, allow)
     }))
 }

@@ -154,30 +154,22 @@ pub struct CrossOrigin {
 }
 
 impl CrossOrigin {
-    /// `None` for most requests (no `Origin`, Gatehouse's own origin, a path not served to
-    /// other origins): they pay a header lookup.
+    /// `None` for most requests (a path not served to other origins, no `Origin`, Gatehouse's
+    /// own origin): they pay a few string comparisons.
     pub fn of(req: &ServiceRequest, issuer_origin: &str) -> Option<CrossOrigin> {
-        let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
-        if origin == issuer_origin {
+        Self::from_parts(req.path(), req.headers(), issuer_origin)
+    }
+
+    fn from_parts(path: &str, headers: &HeaderMap, issuer_origin: &str) -> Option<CrossOrigin> {
+        let kind = kind_of(path);
+        if kind == Kind::None {
             return None;
         }
-        let kind = kind_of(req.path());
-        (kind != Kind::None).then(|| CrossOrigin {
+        let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+        (origin != issuer_origin).then(|| CrossOrigin {
             kind,
             origin: origin.to_owned(),
         })
-    }
-
-    /// The answer to a CORS preflight, which the handlers never see.
-    pub async fn preflight(&self, req: &ServiceRequest) -> Option<HttpResponse> {
-        let asks = req.method() == Method::OPTIONS
-            && req
-                .headers()
-                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        if !asks {
-            return None;
-        }
-        Some(preflight(req, &self.origin, self.kind).await)
     }
 
     /// The CORS headers of the answer: `*` on public documents, the origin where the handler
@@ -212,9 +204,24 @@ impl CrossOrigin {
     }
 }
 
+/// A CORS preflight's answer, where the route has no handler for `OPTIONS` (its resource's
+/// default service asks before answering 405): `None` when the request is not one.
+pub async fn preflight_for(req: &HttpRequest) -> Option<HttpResponse> {
+    if req.method() != Method::OPTIONS
+        || !req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return None;
+    }
+    let config = req.app_data::<web::Data<super::middleware::HttpConfig>>()?;
+    let cross = CrossOrigin::from_parts(req.path(), req.headers(), &config.issuer_origin)?;
+    Some(preflight(req, &cross.origin, cross.kind).await)
+}
+
 /// The answer to a preflight from `origin`: 204 with what may be sent, or 403 without CORS
 /// headers (the browser then sends nothing).
-async fn preflight(req: &ServiceRequest, origin: &str, kind: Kind) -> HttpResponse {
+async fn preflight(req: &HttpRequest, origin: &str, kind: Kind) -> HttpResponse {
     let methods = match kind {
         Kind::Public => "GET",
         Kind::App(methods) => {

@@ -61,16 +61,7 @@ pub async fn plumbing(
         issuer,
     };
 
-    let preflight = match &cross_origin {
-        Some(cross) => cross.preflight(&req).await,
-        None => None,
-    };
-    let mut res = match preflight {
-        Some(answer) => ServiceResponse::new(req.into_parts().0, answer).map_into_right_body(),
-        None => context::scope(ctx, next.call(req))
-            .await?
-            .map_into_left_body(),
-    };
+    let mut res = context::scope(ctx, next.call(req)).await?;
     let readable = cross_origin.is_some()
         && res
             .request()
@@ -283,7 +274,10 @@ pub fn api_resource(path: &str, allow: &'static str) -> actix_web::Resource {
     let in_scope = path
         .strip_prefix("/v1")
         .expect("an API route's path starts with /v1");
-    web::resource(in_scope).default_service(web::to(move || async move {
+    web::resource(in_scope).default_service(web::to(move |req: HttpRequest| async move {
+        if let Some(answer) = super::cors::preflight_for(&req).await {
+            return Ok(answer);
+        }
         Err::<HttpResponse, _>(ApiError {
             allow: Some(allow),
             ..ApiError::of(ErrorCode::MethodNotAllowed)
