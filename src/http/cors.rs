@@ -214,8 +214,9 @@ pub async fn preflight_for(req: &HttpRequest) -> Option<HttpResponse> {
     {
         return None;
     }
-    let config = req.app_data::<web::Data<super::middleware::HttpConfig>>()?;
-    let cross = CrossOrigin::from_parts(req.path(), req.headers(), &config.issuer_origin)?;
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let own = origin_of(&state.settings.issuer);
+    let cross = CrossOrigin::from_parts(req.path(), req.headers(), &own)?;
     Some(preflight(req, &cross.origin, cross.kind).await)
 }
 

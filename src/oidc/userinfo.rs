@@ -102,7 +102,8 @@ async fn answer_userinfo(
 ) -> HttpResponse {
     // From a page of another origin: a refusal is readable where some public app registered
     // the origin; the claims only where the token's own app did (below).
-    if req.headers().contains_key(header::ORIGIN) {
+    let from_a_page = req.headers().contains_key(header::ORIGIN);
+    if from_a_page {
         crate::http::cors::readable_if_registered(req, state).await;
     }
     let in_header = req.headers().contains_key(header::AUTHORIZATION)
@@ -144,7 +145,7 @@ async fn answer_userinfo(
             ),
         };
     }
-    if req.headers().contains_key(header::ORIGIN)
+    if from_a_page
         && let crate::principal::Credential::AccessToken { client_id, .. } = &principal.credential
     {
         crate::http::cors::hold_to_app(req, state, client_id).await;
