@@ -590,6 +590,10 @@ pub enum ConfigError {
         "the issuer would be {0}, an address nobody can reach: set GATEHOUSE_ISSUER to the URL users and apps reach Gatehouse at (e.g. https://id.example.com)"
     )]
     UnreachableIssuer(String),
+    #[error(
+        "GATEHOUSE_BIND {0:?} is not an address to listen on: HOST[:PORT] or [IPv6]:PORT, e.g. 127.0.0.1:8080, localhost or 0.0.0.0:8080"
+    )]
+    Bind(String),
     #[error("GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY go together: set both, or neither")]
     TlsPair,
     #[error("GATEHOUSE_SECRET must be at least 32 characters long")]
@@ -625,7 +629,8 @@ impl Settings {
     pub fn from_args(args: &ConfigArgs) -> Result<Settings, ConfigError> {
         let database: DatabaseUrl = args.database_url.parse()?;
         let tls = tls_of(args)?;
-        let issuer = issuer_of(args, tls.is_some())?;
+        let bind = bind_of(&args.bind)?;
+        let issuer = issuer_of(args, &bind, tls.is_some())?;
         let secret = secret_of(args, &database)?;
         if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
             return Err(ConfigError::SessionLifetime);
@@ -636,7 +641,7 @@ impl Settings {
         Ok(Settings {
             database,
             tls,
-            bind: args.bind.clone(),
+            bind,
             issuer,
             secret: Redacted(secret),
             signup_enabled: args.signup,
@@ -822,6 +827,35 @@ fn metrics_of(args: &ConfigArgs) -> Result<MetricsExposure, ConfigError> {
     })
 }
 
+/// The address to listen on, checked before anything is created: `HOST:PORT`, `[IPv6]:PORT`,
+/// or a host alone (port 8080).
+fn bind_of(raw: &str) -> Result<String, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let raw = raw.trim();
+    let bad = || ConfigError::Bind(raw.to_owned());
+    if raw.is_empty() || raw.contains(char::is_whitespace) || raw.contains('/') {
+        return Err(bad());
+    }
+    let has_port = match raw.rsplit_once(':') {
+        // `[::1]:8080`, `host:8080`; a bare IPv6 address (`::1`) has colons but no port.
+        Some((host, port)) => {
+            (host.starts_with('[') || !host.contains(':')) && port.parse::<u16>().is_ok()
+        }
+        None => false,
+    };
+    let with_port = if has_port {
+        raw.to_owned()
+    } else if raw.contains(':') && !raw.starts_with('[') {
+        format!("[{raw}]:8080")
+    } else {
+        format!("{raw}:8080")
+    };
+    let resolves = with_port
+        .to_socket_addrs()
+        .is_ok_and(|mut addrs| addrs.next().is_some());
+    if resolves { Ok(with_port) } else { Err(bad()) }
+}
+
 /// Gatehouse's own TLS files: both, or neither.
 fn tls_of(args: &ConfigArgs) -> Result<Option<TlsFiles>, ConfigError> {
     match (&args.tls_cert, &args.tls_key) {
@@ -835,11 +869,11 @@ fn tls_of(args: &ConfigArgs) -> Result<Option<TlsFiles>, ConfigError> {
 }
 
 /// The issuer: as given, else `<bind>` (https with TLS) — never an unspecified address.
-fn issuer_of(args: &ConfigArgs, tls: bool) -> Result<String, ConfigError> {
+fn issuer_of(args: &ConfigArgs, bind: &str, tls: bool) -> Result<String, ConfigError> {
     let issuer = match &args.issuer {
         Some(issuer) => parse_issuer(issuer)?,
-        None if tls => format!("https://{}", args.bind),
-        None => format!("http://{}", args.bind),
+        None if tls => format!("https://{bind}"),
+        None => format!("http://{bind}"),
     };
     // Binding every address (`0.0.0.0`, `[::]`) is fine; naming it in every token is not.
     let unspecified = url::Url::parse(&issuer)
@@ -966,6 +1000,27 @@ mod tests {
         }
         assert!(settings("0.0.0.0:8080", Some("https://id.example.com")).is_ok());
         assert!(settings("127.0.0.1:8080", None).is_ok());
+    }
+
+    #[test]
+    fn a_bind_address_is_checked_and_takes_port_8080_when_it_names_none() {
+        assert_eq!(bind_of("127.0.0.1:9000").unwrap(), "127.0.0.1:9000");
+        assert_eq!(bind_of("localhost").unwrap(), "localhost:8080");
+        assert_eq!(bind_of("127.0.0.1").unwrap(), "127.0.0.1:8080");
+        assert_eq!(bind_of("[::1]:9000").unwrap(), "[::1]:9000");
+        assert_eq!(bind_of("::1").unwrap(), "[::1]:8080");
+        for bad in [
+            "",
+            "127.0.0.1:99999",
+            "127.0.0.1:http",
+            "http://127.0.0.1:8080",
+            "a b",
+        ] {
+            assert!(
+                matches!(bind_of(bad), Err(ConfigError::Bind(_))),
+                "{bad:?} should be refused"
+            );
+        }
     }
 
     #[test]
