@@ -106,27 +106,9 @@ fn validate_origins(
     let Some(Some(raw)) = raw else {
         return Ok(None);
     };
-    if client_type != ClientType::Public {
-        return Err(ApiError::validation(
-            "allowed_origins",
-            "Only a public app (a browser or mobile app) has web origins: a confidential app's secret never belongs in a browser",
-        ));
-    }
-    if raw.len() > clients::cors::MAX_ORIGINS {
-        return Err(ApiError::validation(
-            "allowed_origins",
-            format!("At most {} origins", clients::cors::MAX_ORIGINS),
-        ));
-    }
-    let mut origins = Vec::with_capacity(raw.len());
-    for one in raw {
-        let origin = clients::cors::parse_origin(one)
-            .map_err(|e| ApiError::validation("allowed_origins", format!("{one}: {e}")))?;
-        if !origins.contains(&origin) {
-            origins.push(origin);
-        }
-    }
-    Ok(Some(origins))
+    clients::cors::checked_origins(client_type, raw)
+        .map(Some)
+        .map_err(|e| ApiError::validation("allowed_origins", e.to_string()))
 }
 
 fn validate_post_logout(raw: &[String]) -> Result<Vec<RedirectUri>, ApiError> {

@@ -132,26 +132,9 @@ fn web_origins(
     let Some(raw) = raw else {
         return Ok(None);
     };
-    if client_type != ClientType::Public {
-        return Err(metadata_error(
-            "allowed_origins: only a public app (token_endpoint_auth_method none) has web origins",
-        ));
-    }
-    if raw.len() > clients::cors::MAX_ORIGINS {
-        return Err(metadata_error(format!(
-            "allowed_origins: at most {}",
-            clients::cors::MAX_ORIGINS
-        )));
-    }
-    let mut origins = Vec::with_capacity(raw.len());
-    for one in &raw {
-        let origin = clients::cors::parse_origin(one)
-            .map_err(|e| metadata_error(format!("allowed_origins: {one}: {e}")))?;
-        if !origins.contains(&origin) {
-            origins.push(origin);
-        }
-    }
-    Ok(Some(origins))
+    clients::cors::checked_origins(client_type, &raw)
+        .map(Some)
+        .map_err(|e| metadata_error(format!("allowed_origins: {e}")))
 }
 
 fn metadata_error(why: impl Into<String>) -> OAuthError {

@@ -67,6 +67,30 @@ pub fn parse_origin(raw: &str) -> Result<String, OriginError> {
     Ok(url.origin().ascii_serialization())
 }
 
+/// The web origins an app of `client_type` registers, checked (each an origin, at most
+/// [`MAX_ORIGINS`], duplicates dropped): only a public app has any.
+pub fn checked_origins(
+    client_type: ClientType,
+    raw: &[String],
+) -> Result<Vec<String>, OriginError> {
+    if client_type != ClientType::Public {
+        return Err(OriginError(
+            "only a public app (a browser or mobile app) has web origins: a confidential app's secret never belongs in a browser",
+        ));
+    }
+    if raw.len() > MAX_ORIGINS {
+        return Err(OriginError("at most 20 origins"));
+    }
+    let mut origins: Vec<String> = Vec::with_capacity(raw.len());
+    for one in raw {
+        let origin = parse_origin(one)?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
+}
+
 /// The origins a set of apps accept requests from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origins {
@@ -196,6 +220,21 @@ mod tests {
         ] {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_public_app_registers_origins_and_each_once() {
+        let two = vec![
+            "https://a.example".to_owned(),
+            "https://A.example/".to_owned(),
+        ];
+        assert_eq!(
+            checked_origins(ClientType::Public, &two).unwrap(),
+            vec!["https://a.example"]
+        );
+        assert!(checked_origins(ClientType::Confidential, &two).is_err());
+        let many: Vec<String> = (0..21).map(|i| format!("https://a{i}.example")).collect();
+        assert!(checked_origins(ClientType::Public, &many).is_err());
     }
 
     #[test]
